@@ -1,0 +1,82 @@
+//! A failure in a child process (container init, exec) reported back as data, not as a hang.
+
+use serde::{Deserialize, Serialize};
+
+/// Which step failed in the child, with the errno it saw. Travels over a pipe as JSON.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChildFailure {
+    /// Name of the step that failed, e.g. `mount_overlay`, `pivot_root`, `chdir_cwd`, `exec`.
+    pub step: String,
+    /// The errno of the failed call (0 when not a system call).
+    pub errno: i32,
+    /// What went wrong, for a person.
+    pub message: String,
+}
+
+/// The classes of failure the API distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// `execve` found no such file (exit code 127).
+    CommandNotFound,
+    /// `execve` found the file but may not run it (exit code 126).
+    CommandNotExecutable,
+    /// The working directory does not exist or is not a directory inside the container.
+    BadWorkingDirectory,
+    /// Anything else: a mount, a namespace, a cgroup… a fault of the daemon or the host.
+    Setup,
+}
+
+pub const STEP_EXEC: &str = "exec";
+pub const STEP_CHDIR_CWD: &str = "chdir_cwd";
+
+impl ChildFailure {
+    pub fn new(step: &str, errno: nix::errno::Errno, message: impl Into<String>) -> Self {
+        ChildFailure { step: step.to_string(), errno: errno as i32, message: message.into() }
+    }
+
+    pub fn kind(&self) -> FailureKind {
+        use nix::errno::Errno;
+        let errno = Errno::from_raw(self.errno);
+        match self.step.as_str() {
+            STEP_EXEC if matches!(errno, Errno::ENOENT | Errno::ENOTDIR) => FailureKind::CommandNotFound,
+            STEP_EXEC if matches!(errno, Errno::EACCES | Errno::ENOEXEC | Errno::EISDIR | Errno::EPERM) => {
+                FailureKind::CommandNotExecutable
+            }
+            STEP_CHDIR_CWD => FailureKind::BadWorkingDirectory,
+            _ => FailureKind::Setup,
+        }
+    }
+
+    /// The exit code a shell would give: 127 not found, 126 not executable, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self.kind() {
+            FailureKind::CommandNotFound => 127,
+            FailureKind::CommandNotExecutable => 126,
+            FailureKind::BadWorkingDirectory | FailureKind::Setup => 1,
+        }
+    }
+}
+
+impl std::fmt::Display for ChildFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.message)?;
+        if self.errno != 0 {
+            write!(f, ": {}", nix::errno::Errno::from_raw(self.errno).desc())?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::errno::Errno;
+
+    #[test]
+    fn exec_errors_map_to_shell_exit_codes() {
+        assert_eq!(ChildFailure::new(STEP_EXEC, Errno::ENOENT, "x").exit_code(), 127);
+        assert_eq!(ChildFailure::new(STEP_EXEC, Errno::EACCES, "x").exit_code(), 126);
+        assert_eq!(ChildFailure::new(STEP_CHDIR_CWD, Errno::ENOENT, "x").kind(), FailureKind::BadWorkingDirectory);
+        assert_eq!(ChildFailure::new("pivot_root", Errno::EINVAL, "x").kind(), FailureKind::Setup);
+    }
+}

@@ -1,0 +1,45 @@
+//! `exit.json`: how a container's first process ended, written by its monitor.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::atomic_file::write_json_atomic;
+
+pub const EXIT_RECORD_FILE: &str = "exit.json";
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ExitRecord {
+    /// The status, or 128+N when killed by signal N, or the failure's code when it never ran.
+    pub exit_code: i32,
+    /// The signal that killed it, if one did.
+    #[serde(default)]
+    pub signal: Option<i32>,
+    /// RFC 3339 time of the exit.
+    pub finished: String,
+    /// Why the container's process could not be started, when it could not.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl ExitRecord {
+    pub fn write(&self, state_dir: &Path) -> std::io::Result<()> {
+        write_json_atomic(&state_dir.join(EXIT_RECORD_FILE), self)
+    }
+
+    /// `Ok(None)` when the monitor has not written one (yet).
+    pub fn read(state_dir: &Path) -> std::io::Result<Option<ExitRecord>> {
+        match std::fs::read(state_dir.join(EXIT_RECORD_FILE)) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(std::io::Error::other),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    pub fn remove(state_dir: &Path) -> std::io::Result<()> {
+        match std::fs::remove_file(state_dir.join(EXIT_RECORD_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,138 @@
+//! The Linux layer: everything that makes system calls to build, watch and tear down containers.
+//!
+//! Nothing here uses tokio. Process creation happens only in the helper (forked in `main` before
+//! the async runtime starts) and in the processes it forks: the per-container monitor, the
+//! container's init, and exec'd processes. The daemon itself may call the non-forking parts
+//! (signals through pidfds, cgroup removal, reading exit records).
+//!
+//! Files a container's state folder holds that belong to this layer:
+//! `upper/`, `work/` (overlayfs), `rootfs/` (mount point, only mounted inside the container's
+//! mount namespace), `hostname`, `hosts`, `resolv.conf` (bind-mounted into `/etc`),
+//! `container.log` (+ `container.log.1` after rotation), `exit.json` (the monitor's exit record).
+
+pub mod atomic_file;
+pub mod cgroup;
+mod child_failure;
+mod exec;
+pub mod exit_record;
+pub mod helper;
+mod init;
+pub mod lockfile;
+pub mod logfile;
+mod monitor;
+mod namespaces;
+pub mod process;
+mod protocol;
+mod rootfs;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use child_failure::{ChildFailure, FailureKind};
+pub use exit_record::ExitRecord;
+pub use helper::{ExecHandle, HelperClient, LaunchHandle};
+pub use process::ProcessHandle;
+
+/// Errors of the Linux layer as the engine sees them.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("helper process is gone: {0}")]
+    HelperGone(String),
+    #[error("helper protocol error: {0}")]
+    Protocol(String),
+    /// The container's init or an exec'd process failed before or at `execve`; the failure
+    /// travelled back as data.
+    #[error("{0}")]
+    Child(ChildFailure),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{context}: {source}")]
+    Sys {
+        context: String,
+        #[source]
+        source: nix::Error,
+    },
+}
+
+impl RuntimeError {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        RuntimeError::Io { context: context.into(), source }
+    }
+    pub fn sys(context: impl Into<String>, source: nix::Error) -> Self {
+        RuntimeError::Sys { context: context.into(), source }
+    }
+}
+
+/// Network namespace choice for a container.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub enum NetworkSetup {
+    /// A new network namespace where only `lo` exists, brought up.
+    Isolated,
+    /// Stay in the host's network namespace.
+    Host,
+}
+
+/// Everything the helper needs to start a container. The engine fills it; the runtime does not
+/// second-guess it (validation is the engine's job), but every path the container sees is
+/// resolved inside its root.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerLaunch {
+    /// Full container id (also the name of its cgroup).
+    pub id: String,
+    /// `<root>/containers/<id>`: where `upper/`, `work/`, `rootfs/`, the log and `exit.json` live.
+    pub state_dir: PathBuf,
+    /// The image's unpacked root filesystem: the read-only overlayfs lower layer.
+    pub image_rootfs: PathBuf,
+    pub hostname: String,
+    pub network: NetworkSetup,
+    /// `argv[0]` is looked up in the `PATH` of `env` inside the container when it has no `/`.
+    pub argv: Vec<String>,
+    /// Complete environment (`KEY=VALUE`), `PATH` and `HOSTNAME` included.
+    pub env: Vec<String>,
+    /// Absolute working directory inside the container.
+    pub cwd: String,
+    /// Rotate `container.log` when it grows beyond this many bytes.
+    pub log_max_bytes: u64,
+}
+
+/// What the monitor reports once the container's first process has exec'd, or failed to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum LaunchReport {
+    Started {
+        monitor_pid: i32,
+        /// Start time of the monitor (field 22 of `/proc/<pid>/stat`): with the pid it names the
+        /// process across daemon restarts without being fooled by pid reuse.
+        monitor_start_time: u64,
+        init_pid: i32,
+        init_start_time: u64,
+    },
+    /// Nothing is left running; the monitor has cleaned up and written `exit.json` with
+    /// `failure.exit_code()`.
+    Failed { failure: ChildFailure },
+}
+
+/// A command to run inside a running container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecLaunch {
+    pub container_id: String,
+    /// Host pid of the container's init: its namespaces are joined.
+    pub init_pid: i32,
+    pub argv: Vec<String>,
+    /// Complete environment.
+    pub env: Vec<String>,
+    /// Absolute working directory inside the container.
+    pub cwd: String,
+}
+
+/// How an exec'd process ended; written by the exec's waiter to the status pipe.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecStatus {
+    pub exit_code: i32,
+    /// Set when the command could not be started (not found, not executable, bad cwd…).
+    pub failure: Option<ChildFailure>,
+}

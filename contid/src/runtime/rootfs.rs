@@ -1,0 +1,1 @@
+//! (H1: to be written)
