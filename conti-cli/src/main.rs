@@ -1,1 +1,314 @@
-fn main() { println!("conti-cli"); }
+//! `conti-cli`: the command-line client of contid.
+
+mod client;
+mod commands;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::client::Client;
+use crate::commands::image::ImageCommand;
+use crate::commands::{
+    CliError, create, exec, image, info, inspect, kill, logs, ps, report, rm, run, start, stop,
+    version, wait,
+};
+use crate::output::Format;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "conti-cli",
+    version,
+    about = "Command-line client of the Conti container engine"
+)]
+struct Cli {
+    /// Unix socket contid listens on.
+    #[arg(
+        long,
+        global = true,
+        env = "CONTI_SOCKET",
+        default_value = "/var/run/conti.sock",
+        value_name = "PATH"
+    )]
+    socket: PathBuf,
+    /// Print JSON for scripts instead of text for people.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create and start a container, show its output and exit with its exit code.
+    Run(run::RunArgs),
+    /// Create a container without starting it; prints its id.
+    Create(create::CreateArgs),
+    /// Start created or exited containers.
+    Start(start::StartArgs),
+    /// List containers.
+    Ps(ps::PsArgs),
+    /// Show containers in detail, as JSON.
+    Inspect(inspect::InspectArgs),
+    /// Show a container's output.
+    Logs(logs::LogsArgs),
+    /// Run a command in a running container.
+    Exec(exec::ExecArgs),
+    /// Stop running containers (SIGTERM, then SIGKILL).
+    Stop(stop::StopArgs),
+    /// Send a signal to running containers.
+    Kill(kill::KillArgs),
+    /// Remove containers.
+    Rm(rm::RmArgs),
+    /// Wait until containers exit; prints their exit codes.
+    Wait(wait::WaitArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Show the client's and the daemon's versions.
+    Version,
+    /// Show what the daemon runs with.
+    Info,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => {
+            let result = runtime.block_on(dispatch(cli));
+            // Do not wait for a read of stdin that nobody needs any more (`image import -`
+            // refused early).
+            runtime.shutdown_background();
+            result
+        }
+        Err(error) => {
+            eprintln!("conti-cli: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match result {
+        Ok(status) => ExitCode::from(status),
+        Err(error) if error.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(error) => {
+            report(&error);
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<u8, CliError> {
+    let client = Client::new(cli.socket);
+    let format = if cli.json {
+        Format::Json
+    } else {
+        Format::Human
+    };
+    match cli.command {
+        Command::Run(args) => run::run(&client, format, args).await,
+        Command::Create(args) => create::create(&client, format, args).await,
+        Command::Start(args) => start::start(&client, args).await,
+        Command::Ps(args) => ps::ps(&client, format, args).await,
+        Command::Inspect(args) => inspect::inspect(&client, args).await,
+        Command::Logs(args) => logs::logs(&client, format, args).await,
+        Command::Exec(args) => exec::exec(&client, format, args).await,
+        Command::Stop(args) => stop::stop(&client, args).await,
+        Command::Kill(args) => kill::kill(&client, args).await,
+        Command::Rm(args) => rm::rm(&client, args).await,
+        Command::Wait(args) => wait::wait(&client, args).await,
+        Command::Image(ImageCommand::Import(args)) => {
+            image::import::import(&client, format, args).await
+        }
+        Command::Image(ImageCommand::Ls) => image::ls::ls(&client, format).await,
+        Command::Image(ImageCommand::Rm(args)) => image::rm::rm(&client, args).await,
+        Command::Version => version::version(&client, format).await,
+        Command::Info => info::info(&client, format).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+    use conti_proto::NetworkMode;
+
+    use super::*;
+
+    fn parse(args: &str) -> Cli {
+        let words = shell_words(args);
+        Cli::try_parse_from(std::iter::once("conti-cli").chain(words.iter().map(String::as_str)))
+            .unwrap_or_else(|e| panic!("{args}: {e}"))
+    }
+
+    /// Splits on spaces, except inside double quotes: enough for these tests.
+    fn shell_words(line: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut word = String::new();
+        let mut quoted = false;
+        for c in line.chars() {
+            match c {
+                '"' => quoted = !quoted,
+                ' ' if !quoted => {
+                    words.extend((!word.is_empty()).then(|| std::mem::take(&mut word)))
+                }
+                c => word.push(c),
+            }
+        }
+        words.extend((!word.is_empty()).then_some(word));
+        words
+    }
+
+    fn strings(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| w.to_string()).collect()
+    }
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_builds_the_spec() {
+        let Command::Run(args) = parse(r#"run --rm -e A=B busybox sh -c "echo hi""#).command else {
+            panic!("not run");
+        };
+        assert!(!args.detach);
+        let spec = args.container.to_spec();
+        assert_eq!(spec.image, "busybox");
+        assert_eq!(spec.cmd, strings(&["sh", "-c", "echo hi"]));
+        assert_eq!(spec.env, strings(&["A=B"]));
+        assert!(spec.auto_remove);
+        assert_eq!(spec.network, NetworkMode::None);
+        assert_eq!((spec.name, spec.hostname, spec.cwd), (None, None, None));
+    }
+
+    #[test]
+    fn run_takes_every_option() {
+        let line = "run -d --name web --hostname box --network host -e A=1 --env B=2 -w /srv \
+                    busybox sleep 100";
+        let Command::Run(args) = parse(line).command else {
+            panic!("not run");
+        };
+        assert!(args.detach);
+        let spec = args.container.to_spec();
+        assert_eq!(spec.name.as_deref(), Some("web"));
+        assert_eq!(spec.hostname.as_deref(), Some("box"));
+        assert_eq!(spec.network, NetworkMode::Host);
+        assert_eq!(spec.env, strings(&["A=1", "B=2"]));
+        assert_eq!(spec.cwd.as_deref(), Some("/srv"));
+        assert!(!spec.auto_remove);
+        assert_eq!(spec.cmd, strings(&["sleep", "100"]));
+    }
+
+    #[test]
+    fn flags_after_the_image_belong_to_the_command() {
+        let cli = parse("run busybox -d --rm --json");
+        assert!(!cli.json);
+        let Command::Run(args) = cli.command else {
+            panic!("not run");
+        };
+        assert!(!args.detach);
+        let spec = args.container.to_spec();
+        assert!(!spec.auto_remove);
+        assert_eq!(spec.cmd, strings(&["-d", "--rm", "--json"]));
+
+        let Command::Exec(args) = parse("exec web -e X=1").command else {
+            panic!("not exec");
+        };
+        assert_eq!(args.container(), "web");
+        assert!(args.env.is_empty());
+        assert_eq!(args.to_spec().cmd, strings(&["-e", "X=1"]));
+    }
+
+    #[test]
+    fn an_unknown_flag_before_the_image_is_an_error_not_an_image() {
+        assert!(Cli::try_parse_from(["conti-cli", "run", "--rmm", "busybox", "sh"]).is_err());
+    }
+
+    #[test]
+    fn run_and_create_need_a_command() {
+        assert!(Cli::try_parse_from(["conti-cli", "run", "busybox"]).is_err());
+        assert!(Cli::try_parse_from(["conti-cli", "create", "busybox"]).is_err());
+        assert!(
+            Cli::try_parse_from(["conti-cli", "run", "--network", "bridge", "b", "sh"]).is_err()
+        );
+    }
+
+    #[test]
+    fn create_takes_the_flags_of_run_but_detach() {
+        let Command::Create(args) = parse("create --rm --name job busybox true").command else {
+            panic!("not create");
+        };
+        let spec = args.container.to_spec();
+        assert_eq!(
+            (spec.name.as_deref(), spec.auto_remove),
+            (Some("job"), true)
+        );
+        assert!(Cli::try_parse_from(["conti-cli", "create", "-d", "busybox", "true"]).is_err());
+    }
+
+    #[test]
+    fn exec_builds_the_spec() {
+        let Command::Exec(args) = parse(r#"exec -e X=1 -w /tmp web sh -c "exit 3""#).command else {
+            panic!("not exec");
+        };
+        assert_eq!(args.container(), "web");
+        let spec = args.to_spec();
+        assert_eq!(spec.cmd, strings(&["sh", "-c", "exit 3"]));
+        assert_eq!(spec.env, strings(&["X=1"]));
+        assert_eq!(spec.cwd.as_deref(), Some("/tmp"));
+    }
+
+    #[test]
+    fn global_flags_go_anywhere_before_the_command() {
+        let cli = parse("ps -aq --json --socket /tmp/c.sock");
+        assert!(cli.json);
+        assert_eq!(cli.socket, PathBuf::from("/tmp/c.sock"));
+        let Command::Ps(args) = cli.command else {
+            panic!("not ps");
+        };
+        assert!(args.all && args.quiet);
+    }
+
+    #[test]
+    fn container_commands_take_several_containers() {
+        let Command::Stop(args) = parse("stop -t 3 a b").command else {
+            panic!("not stop");
+        };
+        assert_eq!(
+            (args.timeout, args.containers),
+            (Some(3), strings(&["a", "b"]))
+        );
+        let Command::Kill(args) = parse("kill -s term a").command else {
+            panic!("not kill");
+        };
+        assert_eq!(args.signal.as_deref(), Some("SIGTERM"));
+        let Command::Rm(args) = parse("rm -f a b c").command else {
+            panic!("not rm");
+        };
+        assert!(args.force);
+        assert_eq!(args.containers.len(), 3);
+        assert!(Cli::try_parse_from(["conti-cli", "wait"]).is_err());
+    }
+
+    #[test]
+    fn logs_and_images() {
+        let Command::Logs(args) = parse("logs -f --tail 10 web").command else {
+            panic!("not logs");
+        };
+        assert!(args.follow);
+        assert_eq!((args.tail, args.container.as_str()), (Some(10), "web"));
+        let Command::Image(ImageCommand::Import(args)) = parse("image import - alpine").command
+        else {
+            panic!("not image import");
+        };
+        assert_eq!((args.file.as_str(), args.name.as_str()), ("-", "alpine"));
+        assert!(matches!(
+            parse("image ls").command,
+            Command::Image(ImageCommand::Ls)
+        ));
+    }
+}

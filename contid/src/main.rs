@@ -1,1 +1,81 @@
-fn main() {}
+//! `contid`: parse flags, start the helper while still single-threaded, then the async runtime.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use contid::engine::{Engine, EngineConfig};
+use contid::runtime::cgroup::CgroupManager;
+use contid::runtime::helper::{HelperConfig, spawn_helper};
+use contid::runtime::lockfile::RootLock;
+use contid::runtime::logfile::DEFAULT_LOG_MAX_BYTES;
+
+/// The Conti container engine daemon.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Unix socket to serve the API on.
+    #[arg(long, default_value = "/var/run/conti.sock")]
+    socket: PathBuf,
+    /// State folder: images, containers, logs.
+    #[arg(long, default_value = "/var/lib/conti")]
+    root: PathBuf,
+    /// error, warn, info, debug or trace (or a tracing filter).
+    #[arg(long, default_value = "info")]
+    log_level: String,
+    /// Cgroup under which each container gets its own, in every hierarchy.
+    #[arg(long, default_value = "conti")]
+    cgroup_parent: String,
+    /// Rotate a container's log file beyond this many bytes (one older file is kept).
+    #[arg(long, default_value_t = DEFAULT_LOG_MAX_BYTES)]
+    log_max_bytes: u64,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("contid: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if args.cgroup_parent.is_empty() || args.cgroup_parent.contains("..") || args.cgroup_parent.starts_with('/') {
+        return Err(format!("invalid --cgroup-parent {:?}: a relative cgroup path is expected", args.cgroup_parent).into());
+    }
+    std::fs::create_dir_all(&args.root).map_err(|e| format!("cannot create {}: {e}", args.root.display()))?;
+    let root = args.root.canonicalize()?;
+    std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
+    let _lock = RootLock::acquire(&root)?;
+    let cgroups = CgroupManager::detect(&args.cgroup_parent);
+    // The helper must be forked now, while this process has a single thread.
+    let helper = spawn_helper(HelperConfig { cgroups: cgroups.clone() })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let engine = Engine::load(EngineConfig { root, socket: args.socket.clone(), log_max_bytes: args.log_max_bytes, cgroups, helper })?;
+        tracing::info!(version = env!("CARGO_PKG_VERSION"), "contid ready");
+        contid::api::serve(engine, &args.socket, shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        tracing::error!("cannot install signal handlers; stop contid with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}

@@ -1,1 +1,45 @@
-//! Test harness: see `harness`.
+//! End-to-end test harness for Conti: a real `contid` on a temporary socket, root and cgroup
+//! parent, a busybox root filesystem, a small HTTP client over the Unix socket, and helpers that
+//! look at the host (processes, mounts, cgroups) to check that containers are isolated and that
+//! nothing is left behind.
+//!
+//! Every test needs root: they create namespaces, mounts and cgroups for real.
+//!
+//! Nothing here can block forever: HTTP reads have a timeout, child commands are killed after
+//! theirs, and every polling loop has a deadline. A [`Daemon`] cleans up after itself when dropped,
+//! also when the test panicked.
+
+pub mod cli;
+pub mod daemon;
+pub mod host;
+pub mod http;
+pub mod rootfs;
+pub mod util;
+
+pub use cli::{cli, cli_with_socket};
+pub use daemon::{Daemon, bin_path};
+pub use http::{Client, LogStream, Response};
+pub use rootfs::busybox_tar;
+pub use util::{run_command, unique_name, wait_until};
+
+pub use conti_proto::{
+    ContainerInfo, ContainerSpec, ContainerState, CreatedContainer, DaemonInfo, ErrorBody, ExecResult, ExecSpec,
+    ImageInfo, LogLine, NetworkMode, VersionInfo, WaitResult,
+};
+
+/// Name under which [`Daemon::import_busybox`] imports the busybox root filesystem.
+pub const BUSYBOX_IMAGE: &str = "busybox";
+
+/// A create spec for the busybox image running `cmd`.
+pub fn spec(cmd: &[&str]) -> ContainerSpec {
+    ContainerSpec {
+        image: BUSYBOX_IMAGE.to_string(),
+        cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        ..ContainerSpec::default()
+    }
+}
+
+/// A create spec running `sh -c script` in the busybox image.
+pub fn sh(script: &str) -> ContainerSpec {
+    spec(&["sh", "-c", script])
+}

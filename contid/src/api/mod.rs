@@ -1,1 +1,80 @@
-//! HTTP API
+//! The HTTP API: parse and validate requests, call the engine, map its errors. No syscalls.
+//!
+//! Routes and their OpenAPI description come from the same annotations (`utoipa-axum`), and a
+//! test keeps `proto-docs/openapi.json` equal to what the code generates.
+
+mod containers;
+mod error;
+mod images;
+mod server;
+mod system;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use error::{ApiError, JSON_BODY_LIMIT};
+pub use server::{ServeError, serve};
+
+use crate::engine::Engine;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Conti API",
+        description = "Containers over a Unix socket. Every error answers with `ErrorBody` (`code`, `message`); see proto-docs/README.md for the codes.",
+        license(name = "Apache-2.0")
+    ),
+    components(schemas(conti_proto::ErrorBody, conti_proto::NetworkMode, conti_proto::ContainerState))
+)]
+struct ApiDoc;
+
+fn api_router() -> OpenApiRouter<Engine> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(system::version))
+        .routes(routes!(system::info))
+        .routes(routes!(images::import_image))
+        .routes(routes!(images::list_images))
+        .routes(routes!(images::delete_image))
+        .routes(routes!(containers::create_container, containers::list_containers))
+        .routes(routes!(containers::inspect_container, containers::delete_container))
+        .routes(routes!(containers::start_container))
+        .routes(routes!(containers::stop_container))
+        .routes(routes!(containers::kill_container))
+        .routes(routes!(containers::wait_container))
+        .routes(routes!(containers::container_logs))
+        .routes(routes!(containers::exec_in_container))
+}
+
+/// The whole API as an axum router (tests call it with `oneshot`).
+pub fn router(engine: Engine) -> Router {
+    let (router, _) = api_router().split_for_parts();
+    router
+        .fallback(error::route_not_found)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
+        .with_state(engine)
+}
+
+/// The OpenAPI document the routes generate.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router().split_for_parts().1
+}
+
+#[cfg(test)]
+mod tests {
+    /// The contract in proto-docs/ is what the code serves. Run with UPDATE_OPENAPI=1 to rewrite it
+    /// after a deliberate change (and say so in proto-docs/README.md's change log).
+    #[test]
+    fn openapi_document_matches_the_code() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto-docs/openapi.json");
+        let generated = super::openapi().to_pretty_json().unwrap() + "\n";
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(checked_in == generated, "proto-docs/openapi.json is out of date: run `UPDATE_OPENAPI=1 cargo test -p contid openapi`");
+    }
+}

@@ -1,1 +1,672 @@
-//! engine
+//! The engine: the container table, lifecycle rules, state on disk, and the supervisor that talks
+//! to the helper. No HTTP here, and no raw system calls: those live in [`crate::runtime`].
+
+mod container;
+mod error;
+mod images;
+mod logs;
+mod spec;
+mod store;
+mod supervisor;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use conti_proto::{
+    ContainerCounts, ContainerInfo, ContainerSpec, ContainerState, CreatedContainer, DaemonInfo, ExecResult, ExecSpec, ImageInfo,
+    NetworkMode,
+};
+use futures_util::{Stream, StreamExt};
+use nix::sys::signal::Signal;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::runtime::cgroup::CgroupManager;
+use crate::runtime::{
+    ContainerLaunch, ExecLaunch, ExecStatus, ExitRecord, FailureKind, HelperClient, LaunchReport, NetworkSetup, ProcessHandle,
+};
+
+pub use container::{Container, ContainerConfig, ContainerStatus, short_id};
+pub use error::{EngineError, EngineResult};
+pub use logs::LogFollower;
+pub use spec::DEFAULT_PATH;
+
+use images::ImageStore;
+use store::ContainerStore;
+use supervisor::{InitHandle, exit_record_or_vanished, watch_monitor};
+
+/// How long `delete --force` and the end of `stop` wait for a killed container to be gone.
+const KILL_GRACE: Duration = Duration::from_secs(30);
+/// Most bytes of each output stream a buffered exec returns; the rest is read and dropped.
+const EXEC_OUTPUT_LIMIT: u64 = 16 * 1024 * 1024;
+/// How long, and for how many containers, the exit code of a deleted container is remembered.
+const REMOVED_MEMORY: Duration = Duration::from_secs(300);
+const REMOVED_MEMORY_ENTRIES: usize = 4096;
+
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
+}
+
+/// What the engine is built from.
+pub struct EngineConfig {
+    pub root: PathBuf,
+    pub socket: PathBuf,
+    pub log_max_bytes: u64,
+    pub cgroups: CgroupManager,
+    pub helper: HelperClient,
+}
+
+/// Cheap to clone; every clone is the same engine.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    root: PathBuf,
+    socket: PathBuf,
+    log_max_bytes: u64,
+    cgroups: CgroupManager,
+    helper: Arc<HelperClient>,
+    store: ContainerStore,
+    images: ImageStore,
+    table: Mutex<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    entries: HashMap<String, Entry>,
+    /// Names taken by creates still writing their files.
+    reserved_names: HashSet<String>,
+    /// Exit codes of recently deleted containers, by id, so that a client waiting on an
+    /// auto-removed container (`run --rm`) still learns how it ended.
+    removed: HashMap<String, (i32, std::time::Instant)>,
+}
+
+struct Entry {
+    container: Container,
+    /// Serialises start, stop, kill-on-delete and delete of this container.
+    lifecycle: Arc<tokio::sync::Mutex<()>>,
+    /// `Some(exit code)` once exited; dropped when the container is deleted.
+    exit: watch::Sender<Option<i32>>,
+    /// The container's first process while it runs, for signals.
+    init: Option<InitHandle>,
+}
+
+impl Entry {
+    fn new(container: Container) -> Entry {
+        let (exit, _) = watch::channel(container.status.exit_code());
+        Entry { container, lifecycle: Arc::new(tokio::sync::Mutex::new(())), exit, init: None }
+    }
+}
+
+impl Table {
+    /// Exact id, then exact name, then a unique id prefix (dashes optional).
+    fn resolve(&self, reference: &str) -> EngineResult<String> {
+        if self.entries.contains_key(reference) {
+            return Ok(reference.to_string());
+        }
+        if let Some(entry) = self.entries.values().find(|e| e.container.config.name == reference) {
+            return Ok(entry.container.config.id.clone());
+        }
+        let wanted: String = reference.chars().filter(|c| *c != '-').collect();
+        if wanted.is_empty() || !wanted.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(EngineError::ContainerNotFound(reference.to_string()));
+        }
+        let mut matches = self.entries.keys().filter(|id| id.replace('-', "").starts_with(&wanted));
+        match (matches.next(), matches.next()) {
+            (Some(id), None) => Ok(id.clone()),
+            (Some(_), Some(_)) => Err(EngineError::AmbiguousReference { reference: reference.to_string() }),
+            _ => Err(EngineError::ContainerNotFound(reference.to_string())),
+        }
+    }
+
+    fn entry(&self, id: &str) -> EngineResult<&Entry> {
+        self.entries.get(id).ok_or_else(|| EngineError::ContainerNotFound(id.to_string()))
+    }
+
+    fn entry_mut(&mut self, id: &str) -> EngineResult<&mut Entry> {
+        self.entries.get_mut(id).ok_or_else(|| EngineError::ContainerNotFound(id.to_string()))
+    }
+
+    fn remember_removed(&mut self, id: &str, exit_code: Option<i32>) {
+        self.removed.retain(|_, (_, when)| when.elapsed() < REMOVED_MEMORY);
+        if let Some(code) = exit_code {
+            if self.removed.len() < REMOVED_MEMORY_ENTRIES {
+                self.removed.insert(id.to_string(), (code, std::time::Instant::now()));
+            }
+        }
+    }
+
+    fn name_taken(&self, name: &str) -> bool {
+        self.reserved_names.contains(name) || self.entries.values().any(|e| e.container.config.name == name)
+    }
+}
+
+/// Runs blocking work (fsync, helper calls, unpacking) off the async workers.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> EngineResult<T> + Send + 'static) -> EngineResult<T> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| EngineError::internal("blocking task", e))?
+}
+
+impl Engine {
+    /// Opens the state folder and re-adopts every container found there: running ones are
+    /// watched again, ones that ended while the daemon was down get their recorded exit code
+    /// (255 when nothing was recorded). Must be called inside the tokio runtime.
+    pub fn load(config: EngineConfig) -> EngineResult<Engine> {
+        let store = ContainerStore::open(&config.root)?;
+        let images = ImageStore::open(&config.root)?;
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                root: config.root,
+                socket: config.socket,
+                log_max_bytes: config.log_max_bytes,
+                cgroups: config.cgroups,
+                helper: Arc::new(config.helper),
+                store,
+                images,
+                table: Mutex::new(Table::default()),
+            }),
+        };
+        for container in engine.inner.store.load_all()? {
+            engine.adopt(container)?;
+        }
+        Ok(engine)
+    }
+
+    fn table(&self) -> MutexGuard<'_, Table> {
+        // A poisoned lock means a panic while holding it; the table itself is still consistent
+        // because every critical section only swaps whole values.
+        self.inner.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn adopt(&self, container: Container) -> EngineResult<()> {
+        let id = container.config.id.clone();
+        let span = tracing::info_span!("adopt", container = %id);
+        let _enter = span.enter();
+        let mut monitor = None;
+        let mut init = None;
+        let mut container = container;
+        if let ContainerStatus::Running { monitor_pid, monitor_start_time, init_pid, init_start_time, .. } = container.status {
+            monitor = ProcessHandle::open(monitor_pid, monitor_start_time)?;
+            match monitor {
+                Some(_) => {
+                    init = ProcessHandle::open(init_pid, init_start_time)?.map(Arc::new);
+                    tracing::info!("re-adopted running container");
+                }
+                None => {
+                    let record = exit_record_or_vanished(&self.inner.store.container_dir(&id));
+                    tracing::info!(exit_code = record.exit_code, "container ended while the daemon was down");
+                    if let Err(err) = self.inner.cgroups.kill_all(&id).and_then(|_| self.inner.cgroups.remove(&id)) {
+                        tracing::warn!(%err, "cannot clean up the cgroup of an ended container");
+                    }
+                    container.status = exited_status(&container.status, &record);
+                    self.inner.store.save_status(&id, &container.status)?;
+                }
+            }
+        }
+        let auto_remove = container.config.auto_remove && container.status.exit_code().is_some();
+        let mut entry = Entry::new(container);
+        entry.init = init;
+        self.table().entries.insert(id.clone(), entry);
+        if let Some(monitor) = monitor {
+            watch_monitor(self.clone(), id.clone(), monitor);
+        }
+        if auto_remove {
+            self.spawn_auto_remove(id);
+        }
+        Ok(())
+    }
+
+    fn container_dir(&self, id: &str) -> PathBuf {
+        self.inner.store.container_dir(id)
+    }
+
+    /// The id a reference names, and the lock that serialises its lifecycle.
+    fn lifecycle_of(&self, reference: &str) -> EngineResult<(String, Arc<tokio::sync::Mutex<()>>)> {
+        let table = self.table();
+        let id = table.resolve(reference)?;
+        let lock = table.entry(&id)?.lifecycle.clone();
+        Ok((id, lock))
+    }
+
+    // ----- queries -----
+
+    pub fn get(&self, reference: &str) -> EngineResult<ContainerInfo> {
+        let table = self.table();
+        let id = table.resolve(reference)?;
+        Ok(table.entry(&id)?.container.info())
+    }
+
+    pub fn list(&self, all: bool) -> Vec<ContainerInfo> {
+        let mut infos: Vec<ContainerInfo> = self
+            .table()
+            .entries
+            .values()
+            .filter(|e| all || e.container.status.is_running())
+            .map(|e| e.container.info())
+            .collect();
+        infos.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
+        infos
+    }
+
+    pub fn info(&self) -> DaemonInfo {
+        let mut counts = ContainerCounts::default();
+        for entry in self.table().entries.values() {
+            counts.total += 1;
+            match entry.container.status.state() {
+                ContainerState::Created => counts.created += 1,
+                ContainerState::Running => counts.running += 1,
+                ContainerState::Exited => counts.exited += 1,
+            }
+        }
+        DaemonInfo {
+            root: self.inner.root.display().to_string(),
+            socket: self.inner.socket.display().to_string(),
+            cgroup_layout: self.inner.cgroups.layout().as_str().to_string(),
+            cgroup_parent: self.inner.cgroups.parent().to_string(),
+            containers: counts,
+            images: self.inner.images.list().len(),
+            kernel: crate::runtime::kernel_release(),
+            log_max_bytes: self.inner.log_max_bytes,
+        }
+    }
+
+    // ----- containers -----
+
+    #[tracing::instrument(skip_all, fields(container))]
+    pub async fn create(&self, spec: ContainerSpec) -> EngineResult<CreatedContainer> {
+        spec::validate_container_spec(&spec)?;
+        if !self.inner.images.exists(&spec.image) {
+            return Err(EngineError::ImageNotFound(spec.image));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        tracing::Span::current().record("container", id.as_str());
+        let short = short_id(&id);
+        let name = spec.name.clone().unwrap_or_else(|| format!("conti-{short}"));
+        {
+            let mut table = self.table();
+            if table.name_taken(&name) {
+                return Err(EngineError::NameInUse(name));
+            }
+            table.reserved_names.insert(name.clone());
+        }
+        let config = ContainerConfig {
+            id: id.clone(),
+            name: name.clone(),
+            image: spec.image,
+            cmd: spec.cmd,
+            env: spec.env,
+            cwd: spec.cwd.unwrap_or_else(|| "/".to_string()),
+            hostname: spec.hostname.unwrap_or(short),
+            network: spec.network,
+            auto_remove: spec.auto_remove,
+            created: now_rfc3339(),
+        };
+        let container = Container { config, status: ContainerStatus::Created };
+        let store = self.inner.store.clone();
+        let stored = container.clone();
+        let result = blocking(move || store.create(&stored)).await;
+        let mut table = self.table();
+        table.reserved_names.remove(&name);
+        result?;
+        table.entries.insert(id.clone(), Entry::new(container));
+        tracing::info!(%name, "created");
+        Ok(CreatedContainer { id, name })
+    }
+
+    pub async fn start(&self, reference: &str) -> EngineResult<()> {
+        let (id, lifecycle) = self.lifecycle_of(reference)?;
+        let span = tracing::info_span!("start", container = %id);
+        async {
+            let _guard = lifecycle.lock().await;
+            let launch = {
+                let table = self.table();
+                let entry = table.entry(&id)?;
+                entry.container.can_start()?;
+                self.launch_for(&entry.container.config)
+            };
+            let state_dir = launch.state_dir.clone();
+            let helper = self.inner.helper.clone();
+            let report = blocking(move || {
+                ExitRecord::remove(&state_dir).map_err(|e| EngineError::internal("clear the previous exit record", e))?;
+                Ok(helper.launch_container(&launch)?.wait_report()?)
+            })
+            .await?;
+            match report {
+                LaunchReport::Started { monitor_pid, monitor_start_time, init_pid, init_start_time } => {
+                    let status = ContainerStatus::Running { started: now_rfc3339(), monitor_pid, monitor_start_time, init_pid, init_start_time };
+                    let monitor = ProcessHandle::open(monitor_pid, monitor_start_time)?;
+                    let init = ProcessHandle::open(init_pid, init_start_time)?.map(Arc::new);
+                    self.set_status(&id, status, |entry| {
+                        entry.init = init;
+                        entry.exit.send_replace(None);
+                    })?;
+                    tracing::info!(pid = init_pid, "started");
+                    match monitor {
+                        Some(monitor) => watch_monitor(self.clone(), id.clone(), monitor),
+                        // It has already been and gone: what it left is the exit record.
+                        None => self.collect_exit(&id),
+                    }
+                    Ok(())
+                }
+                LaunchReport::Failed { failure } => {
+                    tracing::info!(%failure, step = %failure.step, "start failed");
+                    let record = ExitRecord { exit_code: failure.exit_code(), signal: None, finished: now_rfc3339(), error: Some(failure.to_string()) };
+                    self.record_exit(&id, &record);
+                    Err(match failure.kind() {
+                        FailureKind::CommandNotFound => EngineError::CommandNotFound(failure.to_string()),
+                        FailureKind::CommandNotExecutable => EngineError::CommandNotExecutable(failure.to_string()),
+                        FailureKind::BadWorkingDirectory => EngineError::InvalidCwd(failure.to_string()),
+                        FailureKind::Setup => EngineError::Internal(format!("starting the container failed at {}: {failure}", failure.step)),
+                    })
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn launch_for(&self, config: &ContainerConfig) -> ContainerLaunch {
+        ContainerLaunch {
+            id: config.id.clone(),
+            state_dir: self.container_dir(&config.id),
+            image_rootfs: self.inner.images.rootfs(&config.image),
+            hostname: config.hostname.clone(),
+            network: match config.network {
+                NetworkMode::None => NetworkSetup::Isolated,
+                NetworkMode::Host => NetworkSetup::Host,
+            },
+            argv: config.cmd.clone(),
+            env: spec::merge_env(&config.hostname, [config.env.as_slice()]),
+            cwd: config.cwd.clone(),
+            log_max_bytes: self.inner.log_max_bytes,
+        }
+    }
+
+    /// Replaces a container's status on disk and in memory, then lets `update` adjust its entry.
+    fn set_status(&self, id: &str, status: ContainerStatus, update: impl FnOnce(&mut Entry)) -> EngineResult<()> {
+        let mut table = self.table();
+        let entry = table.entry_mut(id)?;
+        self.inner.store.save_status(id, &status)?;
+        entry.container.status = status;
+        update(entry);
+        Ok(())
+    }
+
+    /// Called when a container's monitor is gone: records how the container ended.
+    fn collect_exit(&self, id: &str) {
+        let record = exit_record_or_vanished(&self.container_dir(id));
+        self.record_exit(id, &record);
+    }
+
+    fn record_exit(&self, id: &str, record: &ExitRecord) {
+        let span = tracing::info_span!("exit", container = %id);
+        let _enter = span.enter();
+        let auto_remove = {
+            let mut table = self.table();
+            let Ok(entry) = table.entry_mut(id) else { return };
+            let status = exited_status(&entry.container.status, record);
+            if let Err(err) = self.inner.store.save_status(id, &status) {
+                tracing::error!(%err, "cannot persist the exit");
+            }
+            entry.container.status = status;
+            entry.init = None;
+            entry.exit.send_replace(Some(record.exit_code));
+            entry.container.config.auto_remove
+        };
+        tracing::info!(exit_code = record.exit_code, "exited");
+        if auto_remove {
+            self.spawn_auto_remove(id.to_string());
+        }
+    }
+
+    fn spawn_auto_remove(&self, id: String) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            match engine.delete(&id, true).await {
+                Ok(()) | Err(EngineError::ContainerNotFound(_)) => {}
+                Err(err) => tracing::error!(container = %id, %err, "auto-remove failed"),
+            }
+        });
+    }
+
+    /// Waits for the exit code, however long it takes. A container deleted a moment ago (as
+    /// `auto_remove` does) still answers by its full id.
+    pub async fn wait(&self, reference: &str) -> EngineResult<i32> {
+        let mut exit = {
+            let table = self.table();
+            match table.resolve(reference) {
+                Ok(id) => table.entry(&id)?.exit.subscribe(),
+                Err(err) => return table.removed.get(reference).map(|(code, _)| *code).ok_or(err),
+            }
+        };
+        loop {
+            if let Some(code) = *exit.borrow_and_update() {
+                return Ok(code);
+            }
+            if exit.changed().await.is_err() {
+                return Err(EngineError::ContainerNotFound(reference.to_string()));
+            }
+        }
+    }
+
+    /// The running container's first process and a receiver for its exit, or `None` when it
+    /// does not run.
+    fn running_handles(&self, id: &str) -> EngineResult<Option<(Option<InitHandle>, watch::Receiver<Option<i32>>)>> {
+        let table = self.table();
+        let entry = table.entry(id)?;
+        Ok(entry.container.status.is_running().then(|| (entry.init.clone(), entry.exit.subscribe())))
+    }
+
+    /// SIGTERM, then SIGKILL after `timeout`. A container that does not run is left as it is.
+    pub async fn stop(&self, reference: &str, timeout: Duration) -> EngineResult<()> {
+        let (id, lifecycle) = self.lifecycle_of(reference)?;
+        let _guard = lifecycle.lock().instrument(tracing::info_span!("stop", container = %id)).await;
+        let Some((init, mut exit)) = self.running_handles(&id)? else { return Ok(()) };
+        if let Some(init) = &init {
+            init.signal(Signal::SIGTERM)?;
+        }
+        if tokio::time::timeout(timeout, wait_exit(&mut exit)).await.is_ok() {
+            return Ok(());
+        }
+        tracing::info!(container = %id, "did not stop in time; killing it");
+        self.kill_and_wait(&id, init, exit).await
+    }
+
+    async fn kill_and_wait(&self, id: &str, init: Option<InitHandle>, mut exit: watch::Receiver<Option<i32>>) -> EngineResult<()> {
+        if let Some(init) = &init {
+            init.signal(Signal::SIGKILL)?;
+        }
+        // The pid namespace dies with its first process; the cgroup catches anything else.
+        let cgroups = self.inner.cgroups.clone();
+        let cgroup_id = id.to_string();
+        blocking(move || cgroups.kill_all(&cgroup_id).map_err(|e| EngineError::internal("kill the container's processes", e))).await?;
+        tokio::time::timeout(KILL_GRACE, wait_exit(&mut exit))
+            .await
+            .map_err(|_| EngineError::Internal(format!("container {id} did not exit {}s after SIGKILL", KILL_GRACE.as_secs())))
+    }
+
+    pub fn kill(&self, reference: &str, signal: &str) -> EngineResult<()> {
+        let signal = parse_signal(signal)?;
+        let table = self.table();
+        let id = table.resolve(reference)?;
+        let entry = table.entry(&id)?;
+        entry.container.can_kill()?;
+        match &entry.init {
+            Some(init) => Ok(init.signal(signal)?),
+            None => Err(EngineError::ContainerNotRunning(id)),
+        }
+    }
+
+    pub async fn delete(&self, reference: &str, force: bool) -> EngineResult<()> {
+        let (id, lifecycle) = self.lifecycle_of(reference)?;
+        let span = tracing::info_span!("delete", container = %id);
+        async {
+            let _guard = lifecycle.lock().await;
+            self.table().entry(&id)?.container.can_delete(force)?;
+            if let Some((init, exit)) = self.running_handles(&id)? {
+                self.kill_and_wait(&id, init, exit).await?;
+            }
+            let cgroups = self.inner.cgroups.clone();
+            let store = self.inner.store.clone();
+            let doomed = id.clone();
+            blocking(move || {
+                cgroups.remove(&doomed).map_err(|e| EngineError::internal("remove the container's cgroup", e))?;
+                store.remove(&doomed)
+            })
+            .await?;
+            // Dropping the entry drops its exit sender: waiters and log followers end.
+            let mut table = self.table();
+            if let Some(entry) = table.entries.remove(&id) {
+                table.remember_removed(&id, entry.container.status.exit_code());
+            }
+            tracing::info!("deleted");
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+
+    pub fn logs(&self, reference: &str, follow: bool, tail: Option<usize>) -> EngineResult<LogFollower> {
+        let table = self.table();
+        let id = table.resolve(reference)?;
+        let exit = table.entry(&id)?.exit.subscribe();
+        LogFollower::open(&self.container_dir(&id), follow, tail, exit)
+    }
+
+    pub async fn exec(&self, reference: &str, spec: ExecSpec) -> EngineResult<ExecResult> {
+        spec::validate_exec_spec(&spec)?;
+        let launch = {
+            let table = self.table();
+            let id = table.resolve(reference)?;
+            let entry = table.entry(&id)?;
+            entry.container.can_exec()?;
+            let ContainerStatus::Running { init_pid, .. } = entry.container.status else {
+                return Err(EngineError::ContainerNotRunning(id));
+            };
+            let config = &entry.container.config;
+            ExecLaunch {
+                container_id: id.clone(),
+                init_pid,
+                argv: spec.cmd,
+                env: spec::merge_env(&config.hostname, [config.env.as_slice(), spec.env.as_slice()]),
+                cwd: spec.cwd.unwrap_or_else(|| config.cwd.clone()),
+            }
+        };
+        let span = tracing::info_span!("exec", container = %launch.container_id);
+        let helper = self.inner.helper.clone();
+        let handle = blocking(move || Ok(helper.spawn_exec(&launch)?)).instrument(span.clone()).await?;
+        let pipe = |fd| tokio::net::unix::pipe::Receiver::from_owned_fd(fd).map_err(|e| EngineError::internal("exec pipe", e));
+        let (stdout, stderr, status) = (pipe(handle.stdout)?, pipe(handle.stderr)?, pipe(handle.status)?);
+        let (stdout, stderr, status) = tokio::join!(read_capped(stdout), read_capped(stderr), read_capped(status));
+        let status = ExecStatus::parse(&status.map_err(|e| EngineError::internal("exec status", e))?)?;
+        let mut stderr = String::from_utf8_lossy(&stderr.map_err(|e| EngineError::internal("exec stderr", e))?).into_owned();
+        let stdout = String::from_utf8_lossy(&stdout.map_err(|e| EngineError::internal("exec stdout", e))?).into_owned();
+        if let Some(failure) = status.failure {
+            match failure.kind() {
+                FailureKind::CommandNotFound | FailureKind::CommandNotExecutable => stderr.push_str(&format!("conti: {failure}\n")),
+                FailureKind::BadWorkingDirectory => return Err(EngineError::InvalidCwd(failure.to_string())),
+                FailureKind::Setup => return Err(EngineError::Internal(format!("exec failed at {}: {failure}", failure.step))),
+            }
+        }
+        span.in_scope(|| tracing::debug!(exit_code = status.exit_code, "exec finished"));
+        Ok(ExecResult { exit_code: status.exit_code, stdout, stderr })
+    }
+
+    // ----- images -----
+
+    pub async fn import_image<S, E>(&self, name: &str, mut body: S) -> EngineResult<ImageInfo>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        spec::validate_image_name(name)?;
+        if self.inner.images.exists(name) {
+            return Err(EngineError::ImageExists(name.to_string()));
+        }
+        let upload = self.inner.images.upload_path();
+        let result = async {
+            let mut file = tokio::fs::File::create(&upload).await.map_err(|e| EngineError::internal("create upload file", e))?;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(|e| EngineError::InvalidArchive(format!("upload interrupted: {e}")))?;
+                file.write_all(&chunk).await.map_err(|e| EngineError::internal("write upload file", e))?;
+            }
+            file.flush().await.map_err(|e| EngineError::internal("write upload file", e))?;
+            let images = self.inner.images.clone();
+            let (name, path) = (name.to_string(), upload.clone());
+            blocking(move || images.import(&name, &path)).await
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&upload).await;
+        if let Ok(image) = &result {
+            tracing::info!(image = %image.name, size = image.size, "image imported");
+        }
+        result
+    }
+
+    pub fn images(&self) -> Vec<ImageInfo> {
+        self.inner.images.list()
+    }
+
+    pub async fn delete_image(&self, name: &str) -> EngineResult<()> {
+        self.inner.images.get(name)?;
+        if let Some(user) = self.table().entries.values().find(|e| e.container.config.image == name) {
+            return Err(EngineError::ImageInUse { image: name.to_string(), container: user.container.config.name.clone() });
+        }
+        let images = self.inner.images.clone();
+        let name = name.to_string();
+        blocking(move || images.remove(&name)).await
+    }
+}
+
+fn exited_status(previous: &ContainerStatus, record: &ExitRecord) -> ContainerStatus {
+    let started = match previous {
+        ContainerStatus::Running { started, .. } => Some(started.clone()),
+        ContainerStatus::Exited { started, .. } => started.clone(),
+        ContainerStatus::Created => None,
+    };
+    ContainerStatus::Exited { started, finished: record.finished.clone(), exit_code: record.exit_code, error: record.error.clone() }
+}
+
+async fn wait_exit(exit: &mut watch::Receiver<Option<i32>>) {
+    // An Err means the container was deleted, which also ends it.
+    let _ = exit.wait_for(|code| code.is_some()).await;
+}
+
+/// Reads a pipe to its end, keeping at most `EXEC_OUTPUT_LIMIT` bytes.
+async fn read_capped(mut pipe: impl AsyncRead + Unpin) -> std::io::Result<Vec<u8>> {
+    let mut kept = Vec::new();
+    (&mut pipe).take(EXEC_OUTPUT_LIMIT).read_to_end(&mut kept).await?;
+    tokio::io::copy(&mut pipe, &mut tokio::io::sink()).await?;
+    Ok(kept)
+}
+
+/// `SIGTERM`, `TERM`, `term` or `15`.
+pub fn parse_signal(text: &str) -> EngineResult<Signal> {
+    let invalid = || EngineError::InvalidSignal(text.to_string());
+    if let Ok(number) = text.parse::<i32>() {
+        return Signal::try_from(number).map_err(|_| invalid());
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    name.parse::<Signal>().map_err(|_| invalid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_parse_by_name_or_number() {
+        assert_eq!(parse_signal("SIGTERM").unwrap(), Signal::SIGTERM);
+        assert_eq!(parse_signal("kill").unwrap(), Signal::SIGKILL);
+        assert_eq!(parse_signal("9").unwrap(), Signal::SIGKILL);
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("SIG42").is_err());
+        assert!(parse_signal("").is_err());
+    }
+}

@@ -1,10 +1,23 @@
 //! The helper: a single-threaded process forked from `main` before the async runtime starts.
 //! Every process the daemon needs (monitors, container inits, exec'd commands) is forked by it.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::signal::{SigHandler, Signal};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, setsockopt, socketpair, sockopt};
+use nix::sys::time::TimeVal;
+use nix::unistd::{ForkResult, Pid};
 
 use super::cgroup::CgroupManager;
-use super::{ContainerLaunch, ExecLaunch, ExecStatus, LaunchReport, RuntimeError};
+use super::child::{close_fds_except, read_to_end, run_forked};
+use super::protocol::{ChannelError, HelperReply, HelperRequest, recv_message, send_message};
+use super::{ContainerLaunch, ExecLaunch, ExecStatus, LaunchReport, RuntimeError, exec, monitor};
+
+/// How long the daemon waits for the helper's answer (it answers right after forking).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the helper needs for its whole life.
 pub struct HelperConfig {
@@ -13,23 +26,174 @@ pub struct HelperConfig {
 
 /// The daemon's end of the helper's socket. Calls are blocking, serialised, and return as soon
 /// as the helper has forked (long waits happen on the returned handles).
-pub struct HelperClient {}
+pub struct HelperClient {
+    channel: Mutex<Channel>,
+    pid: Pid,
+}
+
+struct Channel {
+    socket: OwnedFd,
+    /// Set when a request got no answer: a late answer would be taken for the next request's.
+    broken: Option<String>,
+}
 
 /// Forks the helper. Must be called while the process is still single-threaded.
+///
+/// The helper gets SIGKILL when the thread that called this function exits (PR_SET_PDEATHSIG
+/// follows the thread), so call it from the main thread; it also exits when the returned client
+/// is dropped.
 pub fn spawn_helper(config: HelperConfig) -> Result<HelperClient, RuntimeError> {
-    let _ = config;
-    todo!("H1")
+    let (daemon_end, helper_end) =
+        socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+            .map_err(|e| RuntimeError::sys("helper socketpair", e))?;
+    let timeout = TimeVal::new(REPLY_TIMEOUT.as_secs() as _, 0);
+    setsockopt(&daemon_end, sockopt::ReceiveTimeout, &timeout)
+        .map_err(|e| RuntimeError::sys("helper socket timeout", e))?;
+    let daemon_pid = nix::unistd::getpid();
+    // SAFETY: the caller guarantees the process is single-threaded, so the child is a complete
+    // copy of it; the child runs only the helper loop and ends with `_exit` (`run_forked`).
+    match unsafe { nix::unistd::fork() }.map_err(|e| RuntimeError::sys("fork helper", e))? {
+        ForkResult::Child => run_forked(|| helper_main(helper_end, daemon_pid, config)),
+        ForkResult::Parent { child } => {
+            drop(helper_end);
+            Ok(HelperClient { channel: Mutex::new(Channel { socket: daemon_end, broken: None }), pid: child })
+        }
+    }
+}
+
+/// The helper process: set up, then answer requests until the daemon closes its end.
+fn helper_main(socket: OwnedFd, daemon_pid: Pid, config: HelperConfig) -> i32 {
+    // The daemon's fds (its lock file above all) must not live on in the helper and its children.
+    if close_fds_except(&[0, 1, 2, socket.as_raw_fd()]).is_err() {
+        return 1;
+    }
+    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || nix::unistd::getppid() != daemon_pid {
+        return 1; // The daemon died before PR_SET_PDEATHSIG took effect.
+    }
+    // SAFETY: SIG_IGN installs no handler. Ignoring SIGCHLD makes the kernel reap the helper's
+    // children (the first half of each monitor's double fork, exec waiters) at once.
+    if unsafe { nix::sys::signal::signal(Signal::SIGCHLD, SigHandler::SigIgn) }.is_err() {
+        return 1;
+    }
+    // Its own process group: a Ctrl-C meant for the daemon in a terminal must not kill the helper
+    // in the middle of a request (it exits when the daemon closes the socket).
+    let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+    let _ = nix::sys::prctl::set_name(c"conti-helper");
+    serve(&socket, &config.cgroups)
+}
+
+fn serve(socket: &OwnedFd, cgroups: &CgroupManager) -> i32 {
+    loop {
+        let request = match recv_message::<HelperRequest>(socket.as_fd()) {
+            Ok((request, _unexpected_fds)) => request,
+            Err(ChannelError::Closed) => return 0,
+            Err(ChannelError::Malformed(message)) => {
+                tracing::warn!("helper: bad request: {message}");
+                let reply = HelperReply::Err { context: format!("bad request: {message}"), errno: Errno::EINVAL as i32 };
+                if send_message(socket.as_fd(), &reply, &[]).is_err() {
+                    return 1;
+                }
+                continue;
+            }
+            Err(ChannelError::Sys(errno)) => {
+                tracing::error!("helper: receiving a request: {errno}");
+                return 1;
+            }
+        };
+        let sent = match request {
+            HelperRequest::Launch(launch) => match monitor::start_monitor(&launch, cgroups) {
+                Ok(report) => send_message(socket.as_fd(), &HelperReply::Ok, &[report.as_raw_fd()]),
+                Err(failure) => send_message(socket.as_fd(), &HelperReply::from(failure), &[]),
+            },
+            HelperRequest::Exec(exec) => match exec::start_exec(&exec, cgroups) {
+                Ok(pipes) => {
+                    let fds = [pipes.stdout.as_raw_fd(), pipes.stderr.as_raw_fd(), pipes.status.as_raw_fd()];
+                    send_message(socket.as_fd(), &HelperReply::Ok, &fds)
+                }
+                Err(failure) => send_message(socket.as_fd(), &HelperReply::from(failure), &[]),
+            },
+        };
+        // The fds sent are closed here: the daemon holds its own copies now.
+        if let Err(error) = sent {
+            tracing::error!("helper: sending a reply: {error}");
+            return 1;
+        }
+    }
 }
 
 impl HelperClient {
     pub fn launch_container(&self, launch: &ContainerLaunch) -> Result<LaunchHandle, RuntimeError> {
-        let _ = launch;
-        todo!("H1")
+        let mut fds = self.call(&HelperRequest::Launch(launch.clone()), 1)?.into_iter();
+        match fds.next() {
+            Some(report) => Ok(LaunchHandle { report }),
+            None => Err(RuntimeError::Protocol("launch reply without its report pipe".into())),
+        }
     }
 
     pub fn spawn_exec(&self, exec: &ExecLaunch) -> Result<ExecHandle, RuntimeError> {
-        let _ = exec;
-        todo!("H1")
+        let fds = self.call(&HelperRequest::Exec(exec.clone()), 3)?;
+        match <[OwnedFd; 3]>::try_from(fds) {
+            Ok([stdout, stderr, status]) => Ok(ExecHandle { stdout, stderr, status }),
+            Err(_) => Err(RuntimeError::Protocol("exec reply without its three pipes".into())),
+        }
+    }
+
+    /// The helper's pid.
+    pub fn pid(&self) -> i32 {
+        self.pid.as_raw()
+    }
+
+    /// One request, one reply with `expected_fds` fds.
+    fn call(&self, request: &HelperRequest, expected_fds: usize) -> Result<Vec<OwnedFd>, RuntimeError> {
+        // A panic while holding the lock cannot leave the channel half-used in a way `broken`
+        // does not cover, so a poisoned lock is taken over.
+        let mut channel = self.channel.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(reason) = &channel.broken {
+            return Err(RuntimeError::HelperGone(reason.clone()));
+        }
+        let gone = |error: ChannelError| match error {
+            ChannelError::Closed => RuntimeError::HelperGone("the helper closed its socket".into()),
+            ChannelError::Sys(errno) => RuntimeError::sys("helper socket", errno),
+            ChannelError::Malformed(message) => RuntimeError::Protocol(message),
+        };
+        send_message(channel.socket.as_fd(), request, &[]).map_err(gone)?;
+        let (reply, fds) = match recv_message::<HelperReply>(channel.socket.as_fd()) {
+            Ok(received) => received,
+            Err(ChannelError::Sys(Errno::EAGAIN)) => {
+                let reason = format!("the helper did not answer within {} s", REPLY_TIMEOUT.as_secs());
+                channel.broken = Some(reason.clone());
+                return Err(RuntimeError::HelperGone(reason));
+            }
+            Err(error) => {
+                if matches!(error, ChannelError::Closed) {
+                    channel.broken = Some("the helper closed its socket".into());
+                }
+                return Err(gone(error));
+            }
+        };
+        match reply {
+            HelperReply::Ok if fds.len() == expected_fds => Ok(fds),
+            HelperReply::Ok => {
+                Err(RuntimeError::Protocol(format!("helper sent {} fds, expected {expected_fds}", fds.len())))
+            }
+            HelperReply::Err { context, errno } => {
+                Err(RuntimeError::io(format!("helper: {context}"), std::io::Error::from_raw_os_error(errno)))
+            }
+        }
+    }
+}
+
+impl Drop for HelperClient {
+    /// Closing the socket makes the helper exit; reap it so it does not stay a zombie.
+    fn drop(&mut self) {
+        let channel = self.channel.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = nix::sys::socket::shutdown(channel.socket.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        loop {
+            match nix::sys::wait::waitpid(self.pid, None) {
+                Err(Errno::EINTR) => continue,
+                _ => break,
+            }
+        }
     }
 }
 
@@ -41,7 +205,8 @@ pub struct LaunchHandle {
 impl LaunchHandle {
     /// Blocks until the monitor reports that the first process exec'd, or why it could not.
     pub fn wait_report(self) -> Result<LaunchReport, RuntimeError> {
-        todo!("H1")
+        let bytes = read_to_end(self.report).map_err(|e| RuntimeError::io("reading the launch report", e))?;
+        LaunchReport::parse(&bytes)
     }
 }
 
@@ -55,14 +220,47 @@ pub struct ExecHandle {
 impl ExecStatus {
     /// Parses what the status pipe carried; an empty pipe means the waiter died.
     pub fn parse(bytes: &[u8]) -> Result<ExecStatus, RuntimeError> {
-        let _ = bytes;
-        todo!("H1")
+        parse_report(bytes, "the exec waiter exited without reporting a status")
     }
 }
 
 impl LaunchReport {
     pub fn parse(bytes: &[u8]) -> Result<LaunchReport, RuntimeError> {
-        let _ = bytes;
-        todo!("H1")
+        parse_report(bytes, "the container's monitor exited without reporting")
+    }
+}
+
+fn parse_report<T: serde::de::DeserializeOwned>(bytes: &[u8], when_empty: &str) -> Result<T, RuntimeError> {
+    if bytes.is_empty() {
+        return Err(RuntimeError::Protocol(when_empty.into()));
+    }
+    serde_json::from_slice(bytes).map_err(|e| RuntimeError::Protocol(format!("malformed report: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::ChildFailure;
+
+    #[test]
+    fn reports_round_trip() {
+        let started = LaunchReport::Started { monitor_pid: 10, monitor_start_time: 11, init_pid: 12, init_start_time: 13 };
+        let bytes = serde_json::to_vec(&started).unwrap();
+        let LaunchReport::Started { init_pid, init_start_time, .. } = LaunchReport::parse(&bytes).unwrap() else {
+            panic!("not started")
+        };
+        assert_eq!((init_pid, init_start_time), (12, 13));
+
+        let failure = ChildFailure::new("exec", Errno::ENOENT, "exec \"x\"");
+        let status = ExecStatus { exit_code: 127, failure: Some(failure.clone()) };
+        let parsed = ExecStatus::parse(&serde_json::to_vec(&status).unwrap()).unwrap();
+        assert_eq!((parsed.exit_code, parsed.failure), (127, Some(failure)));
+    }
+
+    #[test]
+    fn an_empty_or_cut_report_is_a_protocol_error() {
+        assert!(matches!(LaunchReport::parse(b""), Err(RuntimeError::Protocol(_))));
+        assert!(matches!(ExecStatus::parse(b""), Err(RuntimeError::Protocol(_))));
+        assert!(matches!(ExecStatus::parse(b"{\"exit_code\":"), Err(RuntimeError::Protocol(_))));
     }
 }

@@ -1,1 +1,83 @@
-//! (H1: to be written)
+//! The container's init, from the clone to `execve`: it becomes the container's PID 1.
+//!
+//! Each step is a named function returning `Result<(), ChildFailure>`; the first failure goes to
+//! the monitor as JSON on the error pipe and the init exits. A successful `execve` closes the
+//! error pipe (close-on-exec): the monitor reads EOF and knows the command started.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+
+use super::child::{
+    StepResult, close_fds_except, enter_working_dir, exec_with_failure_report, exit_now, fail, redirect_stdio,
+};
+use super::child_failure::ChildFailure;
+use super::{ContainerLaunch, NetworkSetup, namespaces, rootfs};
+
+/// The init's ends of the pipes the monitor made.
+pub(super) struct InitPipes {
+    /// Read end: "go" from the monitor once the init is in its cgroup; EOF = the monitor died.
+    pub sync: OwnedFd,
+    /// Write end, close-on-exec: a `ChildFailure`, or EOF at `execve`.
+    pub error: OwnedFd,
+    /// Write ends of the container's stdout and stderr.
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+/// Runs in the clone child; never returns.
+pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
+    let InitPipes { sync, error, stdout, stderr } = pipes;
+    // Nothing of the monitor (its log file, the report pipe, the read ends) stays open here.
+    let keep = [0, 1, 2, sync.as_raw_fd(), error.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
+    if let Err(errno) = close_fds_except(&keep) {
+        fail(error.as_fd(), &ChildFailure::new("close_fds", errno, "close inherited fds"));
+    }
+    wait_for_go(sync);
+    if let Err(failure) = prepare_container(launch, stdout, stderr) {
+        fail(error.as_fd(), &failure);
+    }
+    exec_with_failure_report(&launch.argv, &launch.env, error.as_fd())
+}
+
+/// Everything between "go" and `execve`, in order.
+fn prepare_container(launch: &ContainerLaunch, stdout: OwnedFd, stderr: OwnedFd) -> Result<(), ChildFailure> {
+    namespaces::enter_cgroup_namespace()?;
+    die_with_monitor()?;
+    set_umask();
+    let rootfs = rootfs::build_rootfs(launch)?;
+    rootfs::pivot_into(&rootfs)?;
+    namespaces::set_hostname(&launch.hostname)?;
+    if launch.network == NetworkSetup::Isolated {
+        namespaces::bring_up_loopback()?;
+    }
+    redirect_stdio(stdout, stderr)?;
+    enter_working_dir(&launch.cwd)
+}
+
+/// Blocks until the monitor has put us into the container's cgroup. EOF means the monitor died
+/// (or gave up on us): leave quietly, there is nobody to report to.
+fn wait_for_go(sync: OwnedFd) {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(&sync, &mut byte) {
+            Ok(1..) => return,
+            Err(Errno::EINTR) => continue,
+            Ok(0) | Err(_) => exit_now(1),
+        }
+    }
+}
+
+/// The container dies with its monitor: no container is left without someone to reap it and
+/// record its exit.
+fn die_with_monitor() -> Result<(), ChildFailure> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).step("set_pdeathsig", || "PR_SET_PDEATHSIG".into())
+}
+
+/// Device nodes and `/etc` files get exact modes whatever umask the daemon ran with; the
+/// container's command starts with the conventional 022.
+fn set_umask() {
+    nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
+}

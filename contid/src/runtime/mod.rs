@@ -12,7 +12,9 @@
 
 pub mod atomic_file;
 pub mod cgroup;
+mod child;
 mod child_failure;
+mod etc_files;
 mod exec;
 pub mod exit_record;
 pub mod helper;
@@ -135,4 +137,9 @@ pub struct ExecStatus {
     pub exit_code: i32,
     /// Set when the command could not be started (not found, not executable, bad cwd…).
     pub failure: Option<ChildFailure>,
+}
+
+/// The running kernel's release (`uname -r`).
+pub fn kernel_release() -> String {
+    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_else(|_| "unknown".to_string())
 }

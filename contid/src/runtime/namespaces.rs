@@ -1,1 +1,127 @@
-//! (H1: to be written)
+//! Namespaces: creating them (clone of the container's init), finishing them from inside
+//! (cgroup namespace, hostname, loopback) and joining them (exec).
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+
+use nix::errno::Errno;
+use nix::libc;
+use nix::sched::CloneFlags;
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+use nix::unistd::Pid;
+
+use super::NetworkSetup;
+use super::child::StepResult;
+use super::child_failure::ChildFailure;
+
+/// Namespaces the init is cloned into. The cgroup namespace comes later, from inside, once the
+/// monitor has put the init into its cgroup (its root is then the container's cgroup).
+pub(super) fn init_clone_flags(network: NetworkSetup) -> CloneFlags {
+    let flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWPID;
+    match network {
+        NetworkSetup::Isolated => flags | CloneFlags::CLONE_NEWNET,
+        NetworkSetup::Host => flags,
+    }
+}
+
+/// Where a new process starts: like `fork`, in new namespaces.
+pub(super) enum CloneResult {
+    Parent { child: Pid },
+    Child,
+}
+
+/// `clone(flags | SIGCHLD)` without a new stack: the child goes on from here on a copy of the
+/// caller's memory, exactly like `fork`. Only for single-threaded callers (the monitor).
+pub(super) fn clone_process(flags: CloneFlags) -> nix::Result<CloneResult> {
+    let flags = flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    // SAFETY: with a null stack pointer and no CLONE_VM the kernel gives the child a copy-on-write
+    // copy of the address space and of the stack, so both processes continue from this call
+    // independently, as after fork(2). The caller is single-threaded, so no lock is held by a
+    // thread that does not exist in the child. No CLONE_*TID/SETTLS flag: the null pointers are
+    // never used.
+    let res = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    match Errno::result(res)? {
+        0 => Ok(CloneResult::Child),
+        pid => Ok(CloneResult::Parent { child: Pid::from_raw(pid as i32) }),
+    }
+}
+
+/// A cgroup namespace rooted at the cgroup the init sits in now.
+pub(super) fn enter_cgroup_namespace() -> Result<(), ChildFailure> {
+    nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).step("unshare_cgroupns", || "unshare cgroup namespace".into())
+}
+
+pub(super) fn set_hostname(hostname: &str) -> Result<(), ChildFailure> {
+    nix::unistd::sethostname(hostname).step("sethostname", || format!("set hostname {hostname:?}"))
+}
+
+/// In a new network namespace `lo` exists but is down.
+pub(super) fn bring_up_loopback() -> Result<(), ChildFailure> {
+    const STEP: &str = "loopback_up";
+    let socket = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
+        .step(STEP, || "socket for interface ioctls".into())?;
+    // SAFETY: ifreq is plain data; all zeroes is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the interface name from and writes its flags into `request`,
+    // which lives for the whole call.
+    let res = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) };
+    Errno::result(res).step(STEP, || "get flags of lo".into())?;
+    // SAFETY: the kernel just filled `ifru_flags`; the union field is a c_short either way.
+    unsafe { request.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS only reads `request`, which lives for the whole call.
+    let res = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) };
+    Errno::result(res).step(STEP, || "bring lo up".into()).map(drop)
+}
+
+/// The namespaces an exec'd command joins, in `setns` order: the mount namespace last, since
+/// after it `/proc` is the container's and nothing of the host can be opened any more.
+const EXEC_NAMESPACES: [(&str, CloneFlags); 6] = [
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("pid", CloneFlags::CLONE_NEWPID),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+];
+
+/// Opened namespaces of a container's init, to join with [`ContainerNamespaces::join`].
+pub(super) struct ContainerNamespaces {
+    files: Vec<(File, &'static str, CloneFlags)>,
+}
+
+impl ContainerNamespaces {
+    /// Opens all of them first: once in the container's mount namespace the host's `/proc` is gone.
+    pub fn open(init_pid: i32) -> Result<ContainerNamespaces, ChildFailure> {
+        let files = EXEC_NAMESPACES
+            .iter()
+            .map(|&(name, flag)| {
+                let path = format!("/proc/{init_pid}/ns/{name}");
+                File::open(&path).step("open_namespace", || format!("open {path}")).map(|file| (file, name, flag))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ContainerNamespaces { files })
+    }
+
+    /// `setns` into each. The pid namespace applies to children only: fork after this.
+    pub fn join(self) -> Result<(), ChildFailure> {
+        for (file, name, flag) in self.files {
+            nix::sched::setns(&file, flag).step("setns", || format!("join the container's {name} namespace"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_network_keeps_the_host_network_namespace() {
+        assert!(init_clone_flags(NetworkSetup::Isolated).contains(CloneFlags::CLONE_NEWNET));
+        assert!(!init_clone_flags(NetworkSetup::Host).contains(CloneFlags::CLONE_NEWNET));
+        assert!(init_clone_flags(NetworkSetup::Host).contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS));
+    }
+}

@@ -17,8 +17,21 @@ impl ProcessHandle {
     /// Opens `pid` if it still runs and started at `start_time` (see [`start_time`]);
     /// `Ok(None)` when it is gone or the pid now names another process.
     pub fn open(pid: i32, start_time: u64) -> Result<Option<ProcessHandle>, RuntimeError> {
-        let _ = (pid, start_time);
-        todo!("H1")
+        let Some(raw_pid) = rustix::process::Pid::from_raw(pid) else { return Ok(None) };
+        // Before: do not open a stranger. After: the pid may have been reused between the first
+        // check and pidfd_open; once the pidfd is open it names one process for good.
+        if self::start_time(pid) != Some(start_time) {
+            return Ok(None);
+        }
+        let pidfd = match rustix::process::pidfd_open(raw_pid, rustix::process::PidfdFlags::empty()) {
+            Ok(pidfd) => pidfd,
+            Err(rustix::io::Errno::SRCH) => return Ok(None),
+            Err(e) => return Err(RuntimeError::io(format!("pidfd_open {pid}"), e.into())),
+        };
+        if self::start_time(pid) != Some(start_time) {
+            return Ok(None);
+        }
+        Ok(Some(ProcessHandle { pid, pidfd }))
     }
 
     pub fn pid(&self) -> i32 {
@@ -27,8 +40,13 @@ impl ProcessHandle {
 
     /// Sends `signal`; a process that is already gone is not an error.
     pub fn signal(&self, signal: Signal) -> Result<(), RuntimeError> {
-        let _ = signal;
-        todo!("H1")
+        let Some(sig) = rustix::process::Signal::from_named_raw(signal as i32) else {
+            return Err(RuntimeError::sys(format!("signal {signal}"), nix::errno::Errno::EINVAL));
+        };
+        match rustix::process::pidfd_send_signal(&self.pidfd, sig) {
+            Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+            Err(e) => Err(RuntimeError::io(format!("send {signal} to pid {}", self.pid), e.into())),
+        }
     }
 }
 
@@ -46,6 +64,51 @@ impl AsRawFd for ProcessHandle {
 
 /// Field 22 of `/proc/<pid>/stat` (clock ticks since boot), or `None` when there is no such process.
 pub fn start_time(pid: i32) -> Option<u64> {
-    let _ = pid;
-    todo!("H1")
+    if pid <= 0 {
+        return None;
+    }
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    start_time_from_stat(&stat)
+}
+
+/// `<pid> (<comm>) <state> …`: the command name may hold spaces and parentheses, so the fields
+/// are counted from the last `)`. The first field after it is field 3.
+fn start_time_from_stat(stat: &[u8]) -> Option<u64> {
+    const START_TIME_FIELD: usize = 22;
+    let after_comm = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
+    let field = std::str::from_utf8(after_comm).ok()?.split_ascii_whitespace().nth(START_TIME_FIELD - 3)?;
+    field.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_time_is_field_22_even_with_a_tricky_command_name() {
+        let stat = b"4242 (a) b) (c ) S 1 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 200";
+        assert_eq!(start_time_from_stat(stat), Some(987654));
+        assert_eq!(start_time_from_stat(b"12 (x) S 1"), None);
+        assert_eq!(start_time_from_stat(b"garbage"), None);
+    }
+
+    #[test]
+    fn our_own_process_can_be_opened_and_a_wrong_start_time_cannot() {
+        let pid = std::process::id() as i32;
+        let started = start_time(pid).unwrap();
+        let handle = ProcessHandle::open(pid, started).unwrap().unwrap();
+        assert_eq!(handle.pid(), pid);
+        assert!(ProcessHandle::open(pid, started + 1).unwrap().is_none());
+        assert_eq!(start_time(-1), None);
+    }
+
+    #[test]
+    fn signalling_an_exited_process_is_not_an_error() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let pid = child.id() as i32;
+        let handle = ProcessHandle::open(pid, start_time(pid).unwrap()).unwrap().unwrap();
+        handle.signal(Signal::SIGKILL).unwrap();
+        child.wait().unwrap();
+        handle.signal(Signal::SIGTERM).unwrap();
+    }
 }

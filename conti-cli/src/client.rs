@@ -1,0 +1,559 @@
+//! Typed client of contid's API: one method per endpoint, over HTTP/1.1 on the Unix socket.
+//!
+//! Each request opens its own connection: calls that block (`wait`, `logs?follow=true`) can then
+//! run side by side, and the CLI makes too few requests for connection reuse to matter.
+
+use std::error::Error as StdError;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use bytes::{Bytes, BytesMut};
+use conti_proto::{
+    API_PREFIX, ContainerInfo, ContainerSpec, CreatedContainer, DaemonInfo, ErrorBody, ExecResult,
+    ExecSpec, ImageInfo, LogLine, VersionInfo, WaitResult,
+};
+use http_body_util::channel::Channel;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Body, Incoming};
+use hyper::header::{CONTENT_TYPE, HOST};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::net::UnixStream;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The socket could not be reached: contid is not running, or we may not talk to it.
+    #[error("cannot connect to contid at {}: {source} (is contid running?)", socket.display())]
+    Connect {
+        socket: PathBuf,
+        source: std::io::Error,
+    },
+    /// contid answered with an error body.
+    #[error("{message}")]
+    Api {
+        status: StatusCode,
+        code: String,
+        message: String,
+    },
+    /// The exchange broke down, or the answer is not what the contract promises.
+    #[error("bad answer from contid: {0}")]
+    Protocol(String),
+}
+
+impl ClientError {
+    /// The API's error code (`container_not_found`, ...), when contid gave one.
+    pub fn api_code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// Keeps the whole chain: hyper's own messages ("error from user's Body stream") say little
+    /// without their cause.
+    fn protocol(error: impl StdError) -> ClientError {
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            let _ = write!(message, ": {cause}");
+            source = cause.source();
+        }
+        ClientError::Protocol(message)
+    }
+}
+
+/// Options of `GET /v1/containers/{ref}/logs`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogOptions {
+    /// Keep the answer open until the container has exited.
+    pub follow: bool,
+    /// Only the last N lines.
+    pub tail: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    socket: PathBuf,
+}
+
+impl Client {
+    pub fn new(socket: impl Into<PathBuf>) -> Client {
+        Client {
+            socket: socket.into(),
+        }
+    }
+
+    /// `GET /v1/version`
+    pub async fn version(&self) -> Result<VersionInfo, ClientError> {
+        read_json(self.send_empty(Method::GET, "/version").await?).await
+    }
+
+    /// `GET /v1/info`
+    pub async fn info(&self) -> Result<DaemonInfo, ClientError> {
+        read_json(self.send_empty(Method::GET, "/info").await?).await
+    }
+
+    /// `POST /v1/images/import?name=NAME`, with `archive` (tar or tar.gz) streamed as the body.
+    pub async fn import_image(
+        &self,
+        name: &str,
+        archive: impl AsyncRead + Send + Unpin + 'static,
+    ) -> Result<ImageInfo, ClientError> {
+        let path = format!("/images/import?name={}", encode(name));
+        let body = stream_body(archive);
+        let response = self
+            .send(Method::POST, &path, Some("application/octet-stream"), body)
+            .await?;
+        read_json(response).await
+    }
+
+    /// `GET /v1/images`
+    pub async fn list_images(&self) -> Result<Vec<ImageInfo>, ClientError> {
+        read_json(self.send_empty(Method::GET, "/images").await?).await
+    }
+
+    /// `DELETE /v1/images/{name}`
+    pub async fn remove_image(&self, name: &str) -> Result<(), ClientError> {
+        let path = format!("/images/{}", encode(name));
+        self.send_empty(Method::DELETE, &path).await.map(drop)
+    }
+
+    /// `POST /v1/containers`
+    pub async fn create_container(
+        &self,
+        spec: &ContainerSpec,
+    ) -> Result<CreatedContainer, ClientError> {
+        read_json(self.send_json(Method::POST, "/containers", spec).await?).await
+    }
+
+    /// `GET /v1/containers`: running containers, or all of them.
+    pub async fn list_containers(&self, all: bool) -> Result<Vec<ContainerInfo>, ClientError> {
+        let path = if all {
+            "/containers?all=true"
+        } else {
+            "/containers"
+        };
+        read_json(self.send_empty(Method::GET, path).await?).await
+    }
+
+    /// `GET /v1/containers/{ref}`
+    pub async fn inspect_container(&self, container: &str) -> Result<ContainerInfo, ClientError> {
+        let path = container_path(container, "");
+        read_json(self.send_empty(Method::GET, &path).await?).await
+    }
+
+    /// `POST /v1/containers/{ref}/start`
+    pub async fn start_container(&self, container: &str) -> Result<(), ClientError> {
+        let path = container_path(container, "/start");
+        self.send_empty(Method::POST, &path).await.map(drop)
+    }
+
+    /// `POST /v1/containers/{ref}/stop`; `timeout` in seconds, contid's default when `None`.
+    pub async fn stop_container(
+        &self,
+        container: &str,
+        timeout: Option<u64>,
+    ) -> Result<(), ClientError> {
+        let mut path = container_path(container, "/stop");
+        if let Some(seconds) = timeout {
+            let _ = write!(path, "?timeout={seconds}");
+        }
+        self.send_empty(Method::POST, &path).await.map(drop)
+    }
+
+    /// `POST /v1/containers/{ref}/kill`; `signal` by name or number, SIGKILL when `None`.
+    pub async fn kill_container(
+        &self,
+        container: &str,
+        signal: Option<&str>,
+    ) -> Result<(), ClientError> {
+        let mut path = container_path(container, "/kill");
+        if let Some(signal) = signal {
+            let _ = write!(path, "?signal={}", encode(signal));
+        }
+        self.send_empty(Method::POST, &path).await.map(drop)
+    }
+
+    /// `POST /v1/containers/{ref}/wait`: blocks until the container has exited.
+    pub async fn wait_container(&self, container: &str) -> Result<WaitResult, ClientError> {
+        let path = container_path(container, "/wait");
+        read_json(self.send_empty(Method::POST, &path).await?).await
+    }
+
+    /// `GET /v1/containers/{ref}/logs?format=json`: the records, read as they arrive.
+    pub async fn container_logs(
+        &self,
+        container: &str,
+        options: LogOptions,
+    ) -> Result<LogStream, ClientError> {
+        let mut path = container_path(container, "/logs?format=json");
+        if options.follow {
+            path.push_str("&follow=true");
+        }
+        if let Some(lines) = options.tail {
+            let _ = write!(path, "&tail={lines}");
+        }
+        let response = self.send_empty(Method::GET, &path).await?;
+        Ok(LogStream {
+            body: response.into_body(),
+            pending: BytesMut::new(),
+        })
+    }
+
+    /// `POST /v1/containers/{ref}/exec`: runs the command to its end.
+    pub async fn exec(&self, container: &str, spec: &ExecSpec) -> Result<ExecResult, ClientError> {
+        let path = container_path(container, "/exec");
+        read_json(self.send_json(Method::POST, &path, spec).await?).await
+    }
+
+    /// `DELETE /v1/containers/{ref}`; `force` stops it first when it runs.
+    pub async fn remove_container(&self, container: &str, force: bool) -> Result<(), ClientError> {
+        let mut path = container_path(container, "");
+        if force {
+            path.push_str("?force=true");
+        }
+        self.send_empty(Method::DELETE, &path).await.map(drop)
+    }
+
+    async fn send_empty(
+        &self,
+        method: Method,
+        path: &str,
+    ) -> Result<Response<Incoming>, ClientError> {
+        self.send(method, path, None, Empty::<Bytes>::new()).await
+    }
+
+    async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        value: &impl Serialize,
+    ) -> Result<Response<Incoming>, ClientError> {
+        let json = serde_json::to_vec(value).map_err(ClientError::protocol)?;
+        let body = Full::new(Bytes::from(json));
+        self.send(method, path, Some("application/json"), body)
+            .await
+    }
+
+    /// Sends one request on a new connection; a non-2xx answer becomes `ClientError::Api`.
+    async fn send<B>(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: B,
+    ) -> Result<Response<Incoming>, ClientError>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    socket: self.socket.clone(),
+                    source,
+                })?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(ClientError::protocol)?;
+        // A broken connection also fails the request or the body, which is where it is reported.
+        tokio::spawn(connection);
+
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{API_PREFIX}{path}"))
+            .header(HOST, "localhost");
+        if let Some(content_type) = content_type {
+            request = request.header(CONTENT_TYPE, content_type);
+        }
+        let request = request.body(body).map_err(ClientError::protocol)?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(ClientError::protocol)?;
+        if response.status().is_success() {
+            Ok(response)
+        } else {
+            Err(api_error(response).await)
+        }
+    }
+}
+
+/// The records of a container's log, as contid sends them.
+pub struct LogStream {
+    body: Incoming,
+    /// Bytes received after the last complete line.
+    pending: BytesMut,
+}
+
+impl LogStream {
+    /// The next record; `None` once contid has sent everything (with `follow`: once the container
+    /// has exited).
+    pub async fn next_line(&mut self) -> Result<Option<LogLine>, ClientError> {
+        loop {
+            if let Some(end) = self.pending.iter().position(|&byte| byte == b'\n') {
+                let line = self.pending.split_to(end + 1);
+                match parse_log_line(&line)? {
+                    Some(record) => return Ok(Some(record)),
+                    None => continue,
+                }
+            }
+            match self.body.frame().await {
+                Some(frame) => {
+                    let frame = frame.map_err(ClientError::protocol)?;
+                    if let Ok(data) = frame.into_data() {
+                        self.pending.extend_from_slice(&data);
+                    }
+                }
+                // A last record without its newline still counts.
+                None => return parse_log_line(&self.pending.split()),
+            }
+        }
+    }
+}
+
+/// `None` for a blank line.
+fn parse_log_line(line: &[u8]) -> Result<Option<LogLine>, ClientError> {
+    if line.trim_ascii().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_slice(line)
+        .map(Some)
+        .map_err(|e| ClientError::Protocol(format!("invalid log record: {e}")))
+}
+
+async fn read_json<T: DeserializeOwned>(response: Response<Incoming>) -> Result<T, ClientError> {
+    let status = response.status();
+    let bytes = read_body(response).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ClientError::Protocol(format!("invalid JSON in a {status} answer: {e}")))
+}
+
+async fn read_body(response: Response<Incoming>) -> Result<Bytes, ClientError> {
+    let collected = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(ClientError::protocol)?;
+    Ok(collected.to_bytes())
+}
+
+async fn api_error(response: Response<Incoming>) -> ClientError {
+    let status = response.status();
+    let bytes = match read_body(response).await {
+        Ok(bytes) => bytes,
+        Err(error) => return error,
+    };
+    match serde_json::from_slice::<ErrorBody>(&bytes) {
+        Ok(ErrorBody { code, message }) => ClientError::Api {
+            status,
+            code,
+            message,
+        },
+        Err(_) => ClientError::Protocol(format!(
+            "{status} without an error body: {:?}",
+            String::from_utf8_lossy(&bytes)
+        )),
+    }
+}
+
+/// A request body fed from `reader` as it is read, so an archive of any size is never held
+/// whole in memory.
+fn stream_body(
+    mut reader: impl AsyncRead + Send + Unpin + 'static,
+) -> Channel<Bytes, std::io::Error> {
+    let (mut sender, body) = Channel::new(4);
+    tokio::spawn(async move {
+        loop {
+            let mut chunk = BytesMut::with_capacity(64 * 1024);
+            match reader.read_buf(&mut chunk).await {
+                Ok(0) => return,
+                Ok(_) => {
+                    // The request is gone (contid answered or hung up): nothing left to feed.
+                    if sender.send_data(chunk.freeze()).await.is_err() {
+                        return;
+                    }
+                }
+                Err(error) => return sender.abort(error),
+            }
+        }
+    });
+    body
+}
+
+/// `/containers/{ref}` followed by `rest`.
+fn container_path(container: &str, rest: &str) -> String {
+    format!("/containers/{}{rest}", encode(container))
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters, so that a name or reference
+/// typed by the user stays one path segment or one query value.
+fn encode(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            let _ = write!(encoded, "%{byte:02X}");
+        }
+    }
+    encoded
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::UnixListener;
+    use tokio::task::JoinHandle;
+
+    use super::*;
+
+    /// A socket path no other test uses.
+    fn socket_path() -> PathBuf {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        std::env::temp_dir().join(format!("conti-cli-test-{}-{n}.sock", std::process::id()))
+    }
+
+    /// Serves one connection: reads the request head, answers with `chunks` written one by one
+    /// with a pause between them, and returns the request head it got.
+    fn fake_contid(chunks: Vec<String>) -> (Client, JoinHandle<String>) {
+        let path = socket_path();
+        let listener = UnixListener::bind(&path).unwrap();
+        let client = Client::new(&path);
+        let server = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                head.push(stream.read_u8().await.unwrap());
+            }
+            for chunk in chunks {
+                stream.write_all(chunk.as_bytes()).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            let _ = std::fs::remove_file(&path);
+            String::from_utf8(head).unwrap()
+        });
+        (client, server)
+    }
+
+    #[tokio::test]
+    async fn a_missing_socket_is_a_connect_error() {
+        let client = Client::new("/nonexistent/conti.sock");
+        let error = client.version().await.unwrap_err();
+        assert!(matches!(error, ClientError::Connect { .. }), "{error:?}");
+        assert_eq!(
+            error.to_string(),
+            "cannot connect to contid at /nonexistent/conti.sock: \
+             No such file or directory (os error 2) (is contid running?)"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_error_body_becomes_an_api_error() {
+        let body = r#"{"code":"container_not_found","message":"no such container: web"}"#;
+        let answer = format!(
+            "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n\
+             content-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let (client, server) = fake_contid(vec![answer]);
+        let error = client.inspect_container("web").await.unwrap_err();
+        match &error {
+            ClientError::Api {
+                status,
+                code,
+                message,
+            } => {
+                assert_eq!(*status, StatusCode::NOT_FOUND);
+                assert_eq!(code, "container_not_found");
+                assert_eq!(message, "no such container: web");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(error.api_code(), Some("container_not_found"));
+        let head = server.await.unwrap();
+        assert!(
+            head.starts_with("GET /v1/containers/web HTTP/1.1\r\n"),
+            "{head}"
+        );
+        assert!(
+            head.to_ascii_lowercase().contains("host: localhost\r\n"),
+            "{head}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_error_without_error_body_is_a_protocol_error() {
+        let answer = "HTTP/1.1 502 Bad Gateway\r\ncontent-length: 4\r\n\r\noops";
+        let (client, _server) = fake_contid(vec![answer.to_string()]);
+        let error = client.remove_container("web", true).await.unwrap_err();
+        assert!(matches!(error, ClientError::Protocol(_)), "{error:?}");
+        assert!(error.to_string().contains("502 Bad Gateway"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_success_with_bad_json_is_a_protocol_error() {
+        let answer = "HTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\n{\"id\":1";
+        let (client, _server) = fake_contid(vec![answer.to_string()]);
+        let error = client.wait_container("web").await.unwrap_err();
+        assert!(matches!(error, ClientError::Protocol(_)), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn a_hang_up_is_a_protocol_error() {
+        let (client, _server) = fake_contid(vec![]);
+        let error = client.info().await.unwrap_err();
+        assert!(matches!(error, ClientError::Protocol(_)), "{error:?}");
+    }
+
+    #[tokio::test]
+    async fn log_records_arrive_as_they_are_sent() {
+        // Chunked answer whose records are cut across chunks, the last one without newline.
+        let chunked = |data: &str| format!("{:x}\r\n{data}\r\n", data.len());
+        let (client, server) = fake_contid(vec![
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_string(),
+            chunked("{\"stream\":\"stdout\",\"time\":\"t1\",\"log\":\"hi\\n\"}\n"),
+            chunked("{\"stream\":\"stder"),
+            chunked("r\",\"time\":\"t2\",\"log\":\"oops\\n\"}\n\n"),
+            chunked("{\"stream\":\"stdout\",\"time\":\"t3\",\"log\":\"end\"}"),
+            "0\r\n\r\n".to_string(),
+        ]);
+        let options = LogOptions {
+            follow: true,
+            tail: Some(5),
+        };
+        let mut logs = client.container_logs("web", options).await.unwrap();
+        let mut records = Vec::new();
+        while let Some(record) = logs.next_line().await.unwrap() {
+            records.push((record.stream, record.log));
+        }
+        let expected = [("stdout", "hi\n"), ("stderr", "oops\n"), ("stdout", "end")];
+        let expected: Vec<_> = expected
+            .iter()
+            .map(|(stream, log)| (stream.to_string(), log.to_string()))
+            .collect();
+        assert_eq!(records, expected);
+        let head = server.await.unwrap();
+        assert!(
+            head.starts_with(
+                "GET /v1/containers/web/logs?format=json&follow=true&tail=5 HTTP/1.1\r\n"
+            ),
+            "{head}"
+        );
+    }
+
+    #[test]
+    fn encode_keeps_unreserved_characters_only() {
+        assert_eq!(encode("web-1_a.b~"), "web-1_a.b~");
+        assert_eq!(encode("a/b c+d"), "a%2Fb%20c%2Bd");
+        assert_eq!(encode("é"), "%C3%A9");
+    }
+}

@@ -1,0 +1,83 @@
+//! `conti-cli create`: a container, not started; prints its id.
+
+use clap::Args;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use conti_proto::{ContainerSpec, NetworkMode};
+
+use super::CliError;
+use crate::client::Client;
+use crate::output::{self, Format};
+
+/// What `create` and `run` both take: the container's spec.
+#[derive(Debug, Args)]
+pub struct ContainerArgs {
+    /// Remove the container as soon as it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Name of the container (generated when absent).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Hostname inside the container (default: the short id).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Network: `none` (only lo) or `host`.
+    #[arg(
+        long,
+        value_name = "MODE",
+        value_parser = PossibleValuesParser::new(["none", "host"]).map(|mode| parse_network(&mode))
+    )]
+    pub network: Option<NetworkMode>,
+    /// Environment variable, KEY=VALUE (repeatable).
+    #[arg(short, long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory inside the container (absolute).
+    #[arg(short, long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// Imported image to run, then the command and its arguments. Flags after IMAGE belong to
+    /// the command, as with docker.
+    #[arg(
+        value_names = ["IMAGE", "CMD"],
+        required = true,
+        num_args = 2..,
+        trailing_var_arg = true,
+    )]
+    pub image_and_cmd: Vec<String>,
+}
+
+fn parse_network(mode: &str) -> NetworkMode {
+    if mode == "host" {
+        NetworkMode::Host
+    } else {
+        NetworkMode::None
+    }
+}
+
+impl ContainerArgs {
+    pub fn to_spec(&self) -> ContainerSpec {
+        ContainerSpec {
+            name: self.name.clone(),
+            image: self.image_and_cmd[0].clone(),
+            cmd: self.image_and_cmd[1..].to_vec(),
+            env: self.env.clone(),
+            cwd: self.workdir.clone(),
+            hostname: self.hostname.clone(),
+            network: self.network.unwrap_or_default(),
+            auto_remove: self.rm,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    #[command(flatten)]
+    pub container: ContainerArgs,
+}
+
+pub async fn create(client: &Client, format: Format, args: CreateArgs) -> Result<u8, CliError> {
+    let created = client.create_container(&args.container.to_spec()).await?;
+    match format {
+        Format::Human => output::print_line(&created.id)?,
+        Format::Json => output::print_json(&created)?,
+    }
+    Ok(0)
+}

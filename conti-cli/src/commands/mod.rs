@@ -1,0 +1,122 @@
+//! One module per subcommand: its arguments (clap) and what it does with the client.
+//! Each returns the exit status of the CLI, or the error `main` reports.
+
+pub mod create;
+pub mod exec;
+pub mod image;
+pub mod info;
+pub mod inspect;
+pub mod kill;
+pub mod logs;
+pub mod ps;
+pub mod rm;
+pub mod run;
+pub mod start;
+pub mod stop;
+pub mod version;
+pub mod wait;
+
+use std::io;
+
+use crate::client::ClientError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// An error of `run` or `exec`, whose exit status is otherwise the container's or the
+    /// command's: docker's codes tell them apart (125 for the daemon, 126/127 when the command
+    /// could not be run).
+    #[error(transparent)]
+    Container(ClientError),
+    #[error("cannot read {path}: {source}")]
+    Input { path: String, source: io::Error },
+    #[error("cannot write output: {0}")]
+    Output(#[from] io::Error),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Container(error) => match error.api_code() {
+                Some("command_not_found") => 127,
+                Some("command_not_executable") => 126,
+                _ => 125,
+            },
+            _ => 1,
+        }
+    }
+
+    /// Our stdout was closed (`conti-cli ps | head -1`): nobody is left to tell.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
+
+pub fn report(error: &CliError) {
+    eprintln!("conti-cli: {error}");
+}
+
+/// Applies `action` to each container or image named, in turn, like docker: a failure is reported
+/// and the others still get their turn, and the status says whether all went well. An unreachable
+/// daemon or a closed stdout ends it at once.
+pub async fn for_each_ref(
+    refs: &[String],
+    mut action: impl AsyncFnMut(&str) -> Result<(), CliError>,
+) -> Result<u8, CliError> {
+    let mut status = 0;
+    for name in refs {
+        match action(name).await {
+            Ok(()) => {}
+            Err(error @ (CliError::Client(ClientError::Connect { .. }) | CliError::Output(_))) => {
+                return Err(error);
+            }
+            Err(error) => {
+                report(&error);
+                status = 1;
+            }
+        }
+    }
+    Ok(status)
+}
+
+/// The CLI's exit status for a container's exit code (0..=255 by the contract).
+pub fn exit_status(exit_code: i32) -> u8 {
+    u8::try_from(exit_code).unwrap_or(255)
+}
+
+#[cfg(test)]
+mod tests {
+    use hyper::StatusCode;
+
+    use super::*;
+
+    fn api_error(code: &str) -> ClientError {
+        ClientError::Api {
+            status: StatusCode::BAD_REQUEST,
+            code: code.to_string(),
+            message: "message".to_string(),
+        }
+    }
+
+    #[test]
+    fn container_errors_exit_like_docker() {
+        let code = |code| CliError::Container(api_error(code)).exit_code();
+        assert_eq!(code("command_not_found"), 127);
+        assert_eq!(code("command_not_executable"), 126);
+        assert_eq!(code("image_not_found"), 125);
+        let protocol = CliError::Container(ClientError::Protocol("eof".to_string()));
+        assert_eq!(protocol.exit_code(), 125);
+    }
+
+    #[test]
+    fn other_errors_exit_with_1() {
+        assert_eq!(
+            CliError::Client(api_error("command_not_found")).exit_code(),
+            1
+        );
+        let output = CliError::Output(io::Error::from(io::ErrorKind::BrokenPipe));
+        assert_eq!(output.exit_code(), 1);
+        assert!(output.is_broken_pipe());
+    }
+}

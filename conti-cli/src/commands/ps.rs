@@ -1,0 +1,154 @@
+//! `conti-cli ps`: the containers, as a table.
+
+use std::time::SystemTime;
+
+use clap::Args;
+use conti_proto::{ContainerInfo, ContainerState};
+
+use super::CliError;
+use crate::client::Client;
+use crate::output::{self, Format, elapsed, human_duration, time_ago};
+
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers (default: running ones).
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only print the short ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+pub async fn ps(client: &Client, format: Format, args: PsArgs) -> Result<u8, CliError> {
+    let containers = client.list_containers(args.all).await?;
+    if args.quiet {
+        for container in &containers {
+            output::print_line(&short_id(&container.id))?;
+        }
+    } else if format == Format::Json {
+        output::print_json(&containers)?;
+    } else {
+        let now = SystemTime::now();
+        let header = [
+            "CONTAINER ID",
+            "IMAGE",
+            "COMMAND",
+            "CREATED",
+            "STATUS",
+            "NAME",
+        ];
+        let rows = containers.iter().map(|container| {
+            vec![
+                short_id(&container.id),
+                container.image.clone(),
+                command(&container.cmd),
+                time_ago(&container.created, now),
+                status(container, now),
+                container.name.clone(),
+            ]
+        });
+        output::print_table(&header, rows)?;
+    }
+    Ok(0)
+}
+
+/// The first 12 hex digits of the id, as hostnames and docker show it.
+pub fn short_id(id: &str) -> String {
+    id.chars().filter(|&c| c != '-').take(12).collect()
+}
+
+/// The command line, cut to 20 characters and quoted, like docker's.
+fn command(cmd: &[String]) -> String {
+    const WIDTH: usize = 20;
+    let line = cmd.join(" ");
+    if line.chars().count() <= WIDTH {
+        format!("{line:?}")
+    } else {
+        let cut: String = line.chars().take(WIDTH - 1).collect();
+        format!("{:?}", cut + "…")
+    }
+}
+
+/// `Created`, `Up 3 minutes`, `Exited (0) 2 seconds ago`.
+fn status(container: &ContainerInfo, now: SystemTime) -> String {
+    let since = |time: &Option<String>| time.as_deref().and_then(|t| elapsed(t, now));
+    match container.state {
+        ContainerState::Created => "Created".to_string(),
+        ContainerState::Running => match since(&container.started) {
+            Some(duration) => format!("Up {}", human_duration(duration)),
+            None => "Up".to_string(),
+        },
+        ContainerState::Exited => {
+            let code = container
+                .exit_code
+                .map_or_else(|| "?".to_string(), |code| code.to_string());
+            match since(&container.finished) {
+                Some(duration) => format!("Exited ({code}) {} ago", human_duration(duration)),
+                None => format!("Exited ({code})"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use conti_proto::NetworkMode;
+
+    use super::*;
+
+    fn container(state: ContainerState) -> ContainerInfo {
+        ContainerInfo {
+            id: "0f3c2a9e-5b1d-4c8e-9a7f-123456789abc".to_string(),
+            name: "web".to_string(),
+            image: "busybox".to_string(),
+            cmd: vec!["sleep".to_string(), "100".to_string()],
+            env: Vec::new(),
+            cwd: "/".to_string(),
+            state,
+            pid: None,
+            exit_code: None,
+            error: None,
+            created: "2026-05-01T12:00:00.5Z".to_string(),
+            started: Some("2026-05-01T12:00:01Z".to_string()),
+            finished: None,
+            hostname: "0f3c2a9e5b1d".to_string(),
+            network: NetworkMode::None,
+            auto_remove: false,
+        }
+    }
+
+    #[test]
+    fn short_ids_skip_dashes() {
+        assert_eq!(
+            short_id("0f3c2a9e-5b1d-4c8e-9a7f-123456789abc"),
+            "0f3c2a9e5b1d"
+        );
+    }
+
+    #[test]
+    fn commands_are_quoted_and_cut() {
+        let cmd =
+            |words: &[&str]| command(&words.iter().map(|w| w.to_string()).collect::<Vec<_>>());
+        assert_eq!(cmd(&["sleep", "100"]), r#""sleep 100""#);
+        assert_eq!(cmd(&["sh", "-c", "echo hi"]), r#""sh -c echo hi""#);
+        assert_eq!(
+            cmd(&["sh", "-c", "while true; do date; done"]),
+            r#""sh -c while true; d…""#
+        );
+        assert_eq!(cmd(&["echo", "\"x\""]), r#""echo \"x\"""#);
+    }
+
+    #[test]
+    fn statuses_read_like_docker() {
+        let now = humantime::parse_rfc3339("2026-05-01T12:03:01Z").unwrap();
+        assert_eq!(status(&container(ContainerState::Created), now), "Created");
+        assert_eq!(
+            status(&container(ContainerState::Running), now),
+            "Up 3 minutes"
+        );
+        let mut exited = container(ContainerState::Exited);
+        exited.exit_code = Some(137);
+        exited.finished = Some("2026-05-01T12:02:59Z".to_string());
+        assert_eq!(status(&exited, now), "Exited (137) 2 seconds ago");
+    }
+}

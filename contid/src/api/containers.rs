@@ -1,0 +1,192 @@
+//! `/v1/containers`: create, inspect, list, start, stop, kill, wait, logs, exec, delete.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use conti_proto::{ContainerInfo, ContainerSpec, CreatedContainer, ErrorBody, ExecResult, ExecSpec, LogLine, WaitResult};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::{ApiError, ApiJson, ApiQuery};
+use crate::engine::{Engine, LogFollower};
+use crate::runtime::logfile::LogRecord;
+
+const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
+const MAX_STOP_TIMEOUT_SECS: u64 = 24 * 3600;
+
+#[utoipa::path(post, path = "/v1/containers", tag = "containers", request_body = ContainerSpec,
+    responses((status = 201, body = CreatedContainer), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
+pub async fn create_container(
+    State(engine): State<Engine>,
+    ApiJson(spec): ApiJson<ContainerSpec>,
+) -> Result<(StatusCode, Json<CreatedContainer>), ApiError> {
+    Ok((StatusCode::CREATED, Json(engine.create(spec).await?)))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListParams {
+    /// Include containers that are not running.
+    #[serde(default)]
+    all: bool,
+}
+
+#[utoipa::path(get, path = "/v1/containers", tag = "containers", params(ListParams),
+    responses((status = 200, body = Vec<ContainerInfo>)))]
+pub async fn list_containers(State(engine): State<Engine>, ApiQuery(params): ApiQuery<ListParams>) -> Json<Vec<ContainerInfo>> {
+    Json(engine.list(params.all))
+}
+
+#[utoipa::path(get, path = "/v1/containers/{ref}", tag = "containers", params(("ref" = String, Path, description = "id, unique id prefix, or name")),
+    responses((status = 200, body = ContainerInfo), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn inspect_container(State(engine): State<Engine>, Path(reference): Path<String>) -> Result<Json<ContainerInfo>, ApiError> {
+    Ok(Json(engine.get(&reference)?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct DeleteParams {
+    /// Kill the container first if it runs.
+    #[serde(default)]
+    force: bool,
+}
+
+#[utoipa::path(delete, path = "/v1/containers/{ref}", tag = "containers", params(("ref" = String, Path), DeleteParams),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete_container(
+    State(engine): State<Engine>,
+    Path(reference): Path<String>,
+    ApiQuery(params): ApiQuery<DeleteParams>,
+) -> Result<StatusCode, ApiError> {
+    engine.delete(&reference, params.force).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Starts a created or exited container. A command that cannot run is a 400, and the container
+/// is then exited with 127 (not found) or 126 (not executable).
+#[utoipa::path(post, path = "/v1/containers/{ref}/start", tag = "containers", params(("ref" = String, Path)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn start_container(State(engine): State<Engine>, Path(reference): Path<String>) -> Result<StatusCode, ApiError> {
+    engine.start(&reference).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct StopParams {
+    /// Seconds between SIGTERM and SIGKILL (default 10).
+    timeout: Option<u64>,
+}
+
+#[utoipa::path(post, path = "/v1/containers/{ref}/stop", tag = "containers", params(("ref" = String, Path), StopParams),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn stop_container(
+    State(engine): State<Engine>,
+    Path(reference): Path<String>,
+    ApiQuery(params): ApiQuery<StopParams>,
+) -> Result<StatusCode, ApiError> {
+    let timeout = params.timeout.unwrap_or(DEFAULT_STOP_TIMEOUT_SECS);
+    if timeout > MAX_STOP_TIMEOUT_SECS {
+        return Err(ApiError::bad_request("invalid_argument", format!("timeout must be at most {MAX_STOP_TIMEOUT_SECS} seconds")));
+    }
+    engine.stop(&reference, Duration::from_secs(timeout)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct KillParams {
+    /// Signal name (`SIGTERM`, `TERM`) or number; default `SIGKILL`.
+    signal: Option<String>,
+}
+
+#[utoipa::path(post, path = "/v1/containers/{ref}/kill", tag = "containers", params(("ref" = String, Path), KillParams),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn kill_container(
+    State(engine): State<Engine>,
+    Path(reference): Path<String>,
+    ApiQuery(params): ApiQuery<KillParams>,
+) -> Result<StatusCode, ApiError> {
+    engine.kill(&reference, params.signal.as_deref().unwrap_or("SIGKILL"))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Blocks until the container has exited.
+#[utoipa::path(post, path = "/v1/containers/{ref}/wait", tag = "containers", params(("ref" = String, Path)),
+    responses((status = 200, body = WaitResult), (status = 404, body = ErrorBody)))]
+pub async fn wait_container(State(engine): State<Engine>, Path(reference): Path<String>) -> Result<Json<WaitResult>, ApiError> {
+    Ok(Json(WaitResult { exit_code: engine.wait(&reference).await? }))
+}
+
+/// Runs a command in a running container to its end and returns its output.
+#[utoipa::path(post, path = "/v1/containers/{ref}/exec", tag = "containers", params(("ref" = String, Path)), request_body = ExecSpec,
+    responses((status = 200, body = ExecResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn exec_in_container(
+    State(engine): State<Engine>,
+    Path(reference): Path<String>,
+    ApiJson(spec): ApiJson<ExecSpec>,
+) -> Result<Json<ExecResult>, ApiError> {
+    Ok(Json(engine.exec(&reference, spec).await?))
+}
+
+#[derive(Deserialize, Clone, Copy, Default, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// The raw output, stdout and stderr merged in order.
+    #[default]
+    Text,
+    /// Newline-delimited `LogLine` objects.
+    Json,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct LogsParams {
+    /// Keep the answer open and send new output until the container has exited.
+    #[serde(default)]
+    follow: bool,
+    /// Only the last N lines of what is already there.
+    tail: Option<usize>,
+    #[serde(default)]
+    #[param(inline)]
+    format: LogFormat,
+}
+
+#[utoipa::path(get, path = "/v1/containers/{ref}/logs", tag = "containers", params(("ref" = String, Path), LogsParams),
+    responses((status = 200, description = "text/plain, or application/x-ndjson of LogLine", body = LogLine), (status = 404, body = ErrorBody)))]
+pub async fn container_logs(
+    State(engine): State<Engine>,
+    Path(reference): Path<String>,
+    ApiQuery(params): ApiQuery<LogsParams>,
+) -> Result<Response, ApiError> {
+    let follower = engine.logs(&reference, params.follow, params.tail)?;
+    let content_type = match params.format {
+        LogFormat::Text => "text/plain; charset=utf-8",
+        LogFormat::Json => "application/x-ndjson",
+    };
+    let format = params.format;
+    let stream = futures_util::stream::unfold(follower, move |mut follower: LogFollower| async move {
+        let batch = follower.next_batch().await?;
+        Some((Ok::<Bytes, Infallible>(render_logs(&batch, format)), follower))
+    });
+    Ok(([(header::CONTENT_TYPE, content_type)], Body::from_stream(stream)).into_response())
+}
+
+fn render_logs(records: &[LogRecord], format: LogFormat) -> Bytes {
+    let mut out = Vec::new();
+    for record in records {
+        match format {
+            LogFormat::Text => out.extend_from_slice(record.log.as_bytes()),
+            LogFormat::Json => {
+                let line = LogLine { stream: record.stream.clone(), time: record.time.clone(), log: record.log.clone() };
+                // Serialising a struct of strings cannot fail.
+                if let Ok(json) = serde_json::to_vec(&line) {
+                    out.extend_from_slice(&json);
+                    out.push(b'\n');
+                }
+            }
+        }
+    }
+    Bytes::from(out)
+}

@@ -1,0 +1,183 @@
+//! The container model: what was asked for (config), where it is in its life (status), and the
+//! rules for moving between states. Illegal transitions become a 409 from here, in one place.
+
+use conti_proto::{ContainerInfo, ContainerState, NetworkMode};
+use serde::{Deserialize, Serialize};
+
+use super::error::{EngineError, EngineResult};
+
+/// What a container was created with. Stored in `config.json`; never changes after create.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerConfig {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub cmd: Vec<String>,
+    /// The caller's environment entries (defaults are added at start).
+    pub env: Vec<String>,
+    pub cwd: String,
+    pub hostname: String,
+    pub network: NetworkMode,
+    pub auto_remove: bool,
+    pub created: String,
+}
+
+/// Where a container is in its life. Stored in `state.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum ContainerStatus {
+    Created,
+    Running {
+        started: String,
+        /// The monitor and the container's first process, named by pid and start time so that a
+        /// restarted daemon finds them again without being fooled by pid reuse.
+        monitor_pid: i32,
+        monitor_start_time: u64,
+        init_pid: i32,
+        init_start_time: u64,
+    },
+    Exited {
+        #[serde(default)]
+        started: Option<String>,
+        finished: String,
+        exit_code: i32,
+        #[serde(default)]
+        error: Option<String>,
+    },
+}
+
+impl ContainerStatus {
+    pub fn state(&self) -> ContainerState {
+        match self {
+            ContainerStatus::Created => ContainerState::Created,
+            ContainerStatus::Running { .. } => ContainerState::Running,
+            ContainerStatus::Exited { .. } => ContainerState::Exited,
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(self, ContainerStatus::Running { .. })
+    }
+
+    pub fn exit_code(&self) -> Option<i32> {
+        match self {
+            ContainerStatus::Exited { exit_code, .. } => Some(*exit_code),
+            _ => None,
+        }
+    }
+}
+
+/// A container as the engine holds it.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub config: ContainerConfig,
+    pub status: ContainerStatus,
+}
+
+impl Container {
+    pub fn can_start(&self) -> EngineResult<()> {
+        match self.status {
+            ContainerStatus::Running { .. } => Err(EngineError::ContainerRunning(self.config.id.clone())),
+            ContainerStatus::Created | ContainerStatus::Exited { .. } => Ok(()),
+        }
+    }
+
+    pub fn can_exec(&self) -> EngineResult<()> {
+        self.require_running()
+    }
+
+    pub fn can_kill(&self) -> EngineResult<()> {
+        self.require_running()
+    }
+
+    pub fn can_delete(&self, force: bool) -> EngineResult<()> {
+        if self.status.is_running() && !force {
+            return Err(EngineError::ContainerRunning(format!("{} (stop it first, or force the removal)", self.config.id)));
+        }
+        Ok(())
+    }
+
+    fn require_running(&self) -> EngineResult<()> {
+        match self.status {
+            ContainerStatus::Running { .. } => Ok(()),
+            _ => Err(EngineError::ContainerNotRunning(self.config.id.clone())),
+        }
+    }
+
+    pub fn info(&self) -> ContainerInfo {
+        let c = &self.config;
+        let (pid, exit_code, error, started, finished) = match &self.status {
+            ContainerStatus::Created => (None, None, None, None, None),
+            ContainerStatus::Running { started, init_pid, .. } => (Some(*init_pid), None, None, Some(started.clone()), None),
+            ContainerStatus::Exited { started, finished, exit_code, error } => {
+                (None, Some(*exit_code), error.clone(), started.clone(), Some(finished.clone()))
+            }
+        };
+        ContainerInfo {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            image: c.image.clone(),
+            cmd: c.cmd.clone(),
+            env: c.env.clone(),
+            cwd: c.cwd.clone(),
+            state: self.status.state(),
+            pid,
+            exit_code,
+            error,
+            created: c.created.clone(),
+            started,
+            finished,
+            hostname: c.hostname.clone(),
+            network: c.network,
+            auto_remove: c.auto_remove,
+        }
+    }
+}
+
+/// The first 12 hex digits of an id: the default hostname and what people type.
+pub fn short_id(id: &str) -> String {
+    id.chars().filter(|c| *c != '-').take(12).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn container(status: ContainerStatus) -> Container {
+        let config = ContainerConfig {
+            id: "0123".into(),
+            name: "n".into(),
+            image: "i".into(),
+            cmd: vec!["true".into()],
+            env: vec![],
+            cwd: "/".into(),
+            hostname: "h".into(),
+            network: NetworkMode::None,
+            auto_remove: false,
+            created: "t".into(),
+        };
+        Container { config, status }
+    }
+
+    fn running() -> ContainerStatus {
+        ContainerStatus::Running { started: "t".into(), monitor_pid: 1, monitor_start_time: 1, init_pid: 2, init_start_time: 2 }
+    }
+
+    #[test]
+    fn transitions_follow_the_lifecycle() {
+        let exited = ContainerStatus::Exited { started: None, finished: "t".into(), exit_code: 0, error: None };
+        assert!(container(ContainerStatus::Created).can_start().is_ok());
+        assert!(container(exited.clone()).can_start().is_ok());
+        assert!(matches!(container(running()).can_start(), Err(EngineError::ContainerRunning(_))));
+        assert!(matches!(container(ContainerStatus::Created).can_exec(), Err(EngineError::ContainerNotRunning(_))));
+        assert!(container(running()).can_kill().is_ok());
+        assert!(container(running()).can_delete(false).is_err());
+        assert!(container(running()).can_delete(true).is_ok());
+        assert!(container(exited).can_delete(false).is_ok());
+    }
+
+    #[test]
+    fn short_id_skips_dashes() {
+        assert_eq!(short_id("0f8fad5b-d9cb-469f-a165-70867728950e"), "0f8fad5bd9cb");
+    }
+}

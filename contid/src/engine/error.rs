@@ -1,0 +1,56 @@
+//! The engine's errors: each names what went wrong in the caller's terms, so the API can choose
+//! its HTTP status on purpose.
+
+use crate::runtime::RuntimeError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The request is well-formed JSON but asks for something invalid.
+    #[error("{0}")]
+    InvalidSpec(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("invalid signal {0:?}")]
+    InvalidSignal(String),
+    #[error("no such container: {0}")]
+    ContainerNotFound(String),
+    #[error("no such image: {0}")]
+    ImageNotFound(String),
+    #[error("{reference:?} matches several containers; give more of the id")]
+    AmbiguousReference { reference: String },
+    #[error("the name {0:?} is already in use")]
+    NameInUse(String),
+    #[error("image {0:?} already exists")]
+    ImageExists(String),
+    #[error("image {image:?} is used by container {container}")]
+    ImageInUse { image: String, container: String },
+    #[error("container {0} is running")]
+    ContainerRunning(String),
+    #[error("container {0} is not running")]
+    ContainerNotRunning(String),
+    #[error("{0}")]
+    CommandNotFound(String),
+    #[error("{0}")]
+    CommandNotExecutable(String),
+    #[error("{0}")]
+    InvalidCwd(String),
+    #[error("invalid image archive: {0}")]
+    InvalidArchive(String),
+    /// A fault of the daemon or the host, not of the caller.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl EngineError {
+    pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
+        EngineError::Internal(format!("{context}: {err}"))
+    }
+}
+
+impl From<RuntimeError> for EngineError {
+    fn from(err: RuntimeError) -> Self {
+        EngineError::Internal(err.to_string())
+    }
+}
+
+pub type EngineResult<T> = Result<T, EngineError>;

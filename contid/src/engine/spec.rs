@@ -1,0 +1,168 @@
+//! Validation of what a caller asks for, and the defaults a container gets.
+
+use conti_proto::{ContainerSpec, ExecSpec};
+
+use super::error::{EngineError, EngineResult};
+
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+const MAX_NAME_LEN: usize = 64;
+const MAX_IMAGE_NAME_LEN: usize = 128;
+const MAX_HOSTNAME_LEN: usize = 64;
+
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters.
+pub fn validate_container_name(name: &str) -> EngineResult<()> {
+    validate_identifier(name, MAX_NAME_LEN, "_.-").map_err(|why| EngineError::InvalidSpec(format!("invalid container name {name:?}: {why}")))
+}
+
+/// `[a-zA-Z0-9][a-zA-Z0-9_.:-]*`, at most 128 characters.
+pub fn validate_image_name(name: &str) -> EngineResult<()> {
+    validate_identifier(name, MAX_IMAGE_NAME_LEN, "_.:-").map_err(|why| EngineError::InvalidArgument(format!("invalid image name {name:?}: {why}")))
+}
+
+fn validate_identifier(name: &str, max_len: usize, punctuation: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    match chars.next() {
+        None => return Err("it is empty".into()),
+        Some(c) if !c.is_ascii_alphanumeric() => return Err("it must start with a letter or a digit".into()),
+        _ => {}
+    }
+    if name.len() > max_len {
+        return Err(format!("it is longer than {max_len} characters"));
+    }
+    if let Some(bad) = chars.find(|c| !c.is_ascii_alphanumeric() && !punctuation.contains(*c)) {
+        return Err(format!("{bad:?} is not allowed (letters, digits and {punctuation:?} are)"));
+    }
+    Ok(())
+}
+
+/// RFC 1123 host name: labels of letters, digits and `-`, separated by dots.
+fn validate_hostname(hostname: &str) -> EngineResult<()> {
+    let invalid = |why: &str| Err(EngineError::InvalidSpec(format!("invalid hostname {hostname:?}: {why}")));
+    if hostname.is_empty() || hostname.len() > MAX_HOSTNAME_LEN {
+        return invalid("it must have 1 to 64 characters");
+    }
+    for label in hostname.split('.') {
+        if label.is_empty() || label.starts_with('-') || label.ends_with('-') {
+            return invalid("labels must not be empty or start or end with '-'");
+        }
+        if !label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            return invalid("only letters, digits, '-' and '.' are allowed");
+        }
+    }
+    Ok(())
+}
+
+fn validate_cmd(cmd: &[String]) -> EngineResult<()> {
+    if cmd.is_empty() || cmd[0].is_empty() {
+        return Err(EngineError::InvalidSpec("cmd must name a command".into()));
+    }
+    if cmd.iter().any(|arg| arg.contains('\0')) {
+        return Err(EngineError::InvalidSpec("cmd must not contain NUL bytes".into()));
+    }
+    Ok(())
+}
+
+fn validate_env(env: &[String]) -> EngineResult<()> {
+    for entry in env {
+        match entry.split_once('=') {
+            Some((key, _)) if !key.is_empty() && !entry.contains('\0') => {}
+            _ => return Err(EngineError::InvalidSpec(format!("env entry {entry:?} must be KEY=VALUE"))),
+        }
+    }
+    Ok(())
+}
+
+fn validate_cwd(cwd: &str) -> EngineResult<()> {
+    if !cwd.starts_with('/') {
+        return Err(EngineError::InvalidSpec(format!("cwd {cwd:?} must be an absolute path")));
+    }
+    if cwd.contains('\0') {
+        return Err(EngineError::InvalidSpec("cwd must not contain NUL bytes".into()));
+    }
+    Ok(())
+}
+
+/// Checks a create request; returns nothing new, the spec is stored as given plus defaults.
+pub fn validate_container_spec(spec: &ContainerSpec) -> EngineResult<()> {
+    if let Some(name) = &spec.name {
+        validate_container_name(name)?;
+    }
+    if spec.image.is_empty() {
+        return Err(EngineError::InvalidSpec("image must be given".into()));
+    }
+    validate_cmd(&spec.cmd)?;
+    validate_env(&spec.env)?;
+    if let Some(cwd) = &spec.cwd {
+        validate_cwd(cwd)?;
+    }
+    if let Some(hostname) = &spec.hostname {
+        validate_hostname(hostname)?;
+    }
+    Ok(())
+}
+
+pub fn validate_exec_spec(spec: &ExecSpec) -> EngineResult<()> {
+    validate_cmd(&spec.cmd)?;
+    validate_env(&spec.env)?;
+    if let Some(cwd) = &spec.cwd {
+        validate_cwd(cwd)?;
+    }
+    Ok(())
+}
+
+/// The environment a process in the container starts with: defaults, then `layers` in order,
+/// a later `KEY=` replacing an earlier one.
+pub fn merge_env<'a>(hostname: &str, layers: impl IntoIterator<Item = &'a [String]>) -> Vec<String> {
+    let mut env: Vec<String> = vec![DEFAULT_PATH.to_string(), format!("HOSTNAME={hostname}"), "HOME=/root".to_string()];
+    for layer in layers {
+        for entry in layer {
+            let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
+            env.retain(|existing| existing.split_once('=').map_or(existing.as_str(), |(k, _)| k) != key);
+            env.push(entry.clone());
+        }
+    }
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(cmd: &[&str]) -> ContainerSpec {
+        ContainerSpec { image: "busybox".into(), cmd: cmd.iter().map(|s| s.to_string()).collect(), ..Default::default() }
+    }
+
+    #[test]
+    fn names_follow_the_documented_pattern() {
+        assert!(validate_container_name("web-1.a_b").is_ok());
+        for bad in ["", "-web", "web/1", "a b", &"x".repeat(65)] {
+            assert!(validate_container_name(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(validate_image_name("busybox:1.36").is_ok());
+        assert!(validate_image_name("../etc").is_err());
+    }
+
+    #[test]
+    fn specs_are_checked() {
+        assert!(validate_container_spec(&spec(&["sh"])).is_ok());
+        assert!(validate_container_spec(&spec(&[])).is_err());
+        assert!(validate_container_spec(&spec(&[""])).is_err());
+        let mut s = spec(&["sh"]);
+        s.cwd = Some("tmp".into());
+        assert!(validate_container_spec(&s).is_err());
+        let mut s = spec(&["sh"]);
+        s.env = vec!["NOEQUALS".into()];
+        assert!(validate_container_spec(&s).is_err());
+        let mut s = spec(&["sh"]);
+        s.hostname = Some("bad_host".into());
+        assert!(validate_container_spec(&s).is_err());
+    }
+
+    #[test]
+    fn later_env_layers_override_defaults() {
+        let user = vec!["PATH=/bin".to_string(), "A=1".to_string()];
+        let exec = vec!["A=2".to_string()];
+        let env = merge_env("h", [user.as_slice(), exec.as_slice()]);
+        assert_eq!(env, vec!["HOSTNAME=h", "HOME=/root", "PATH=/bin", "A=2"]);
+    }
+}

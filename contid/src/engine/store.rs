@@ -1,0 +1,110 @@
+//! Containers on disk: `<root>/containers/<id>/config.json` and `state.json`, each replaced
+//! atomically, so that a restarted daemon finds exactly what it had.
+
+use std::path::{Path, PathBuf};
+
+use crate::runtime::atomic_file::write_json_atomic;
+
+use super::container::{Container, ContainerConfig, ContainerStatus};
+use super::error::{EngineError, EngineResult};
+
+const CONFIG_FILE: &str = "config.json";
+const STATE_FILE: &str = "state.json";
+
+#[derive(Debug, Clone)]
+pub struct ContainerStore {
+    dir: PathBuf,
+}
+
+impl ContainerStore {
+    pub fn open(root: &Path) -> EngineResult<ContainerStore> {
+        let dir = root.join("containers");
+        std::fs::create_dir_all(&dir).map_err(|e| EngineError::internal(&format!("create {}", dir.display()), e))?;
+        Ok(ContainerStore { dir })
+    }
+
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// Creates the container's folder and its files; on failure nothing is left.
+    pub fn create(&self, container: &Container) -> EngineResult<()> {
+        let dir = self.container_dir(&container.config.id);
+        let result = std::fs::create_dir(&dir)
+            .and_then(|_| write_json_atomic(&dir.join(CONFIG_FILE), &container.config))
+            .and_then(|_| write_json_atomic(&dir.join(STATE_FILE), &container.status));
+        result.map_err(|e| {
+            let _ = std::fs::remove_dir_all(&dir);
+            EngineError::internal("store container", e)
+        })
+    }
+
+    pub fn save_status(&self, id: &str, status: &ContainerStatus) -> EngineResult<()> {
+        write_json_atomic(&self.container_dir(id).join(STATE_FILE), status).map_err(|e| EngineError::internal("store container state", e))
+    }
+
+    pub fn remove(&self, id: &str) -> EngineResult<()> {
+        match std::fs::remove_dir_all(self.container_dir(id)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(EngineError::internal("remove container folder", e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every container on disk. A folder without a readable config (a create cut short by a
+    /// crash) is removed: it never became a container.
+    pub fn load_all(&self) -> EngineResult<Vec<Container>> {
+        let mut containers = Vec::new();
+        let entries = std::fs::read_dir(&self.dir).map_err(|e| EngineError::internal("read containers folder", e))?;
+        for entry in entries.flatten() {
+            let dir = entry.path();
+            match load_one(&dir) {
+                Ok(container) => containers.push(container),
+                Err(err) => {
+                    tracing::warn!(dir = %dir.display(), %err, "removing an incomplete container folder");
+                    let _ = std::fs::remove_dir_all(&dir);
+                }
+            }
+        }
+        containers.sort_by(|a, b| a.config.created.cmp(&b.config.created));
+        Ok(containers)
+    }
+}
+
+fn load_one(dir: &Path) -> std::io::Result<Container> {
+    let config: ContainerConfig = serde_json::from_slice(&std::fs::read(dir.join(CONFIG_FILE))?)?;
+    let status: ContainerStatus = serde_json::from_slice(&std::fs::read(dir.join(STATE_FILE))?)?;
+    Ok(Container { config, status })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conti_proto::NetworkMode;
+
+    #[test]
+    fn containers_survive_a_reload_and_broken_folders_are_dropped() {
+        let root = tempfile::tempdir().unwrap();
+        let store = ContainerStore::open(root.path()).unwrap();
+        let config = ContainerConfig {
+            id: "abc".into(),
+            name: "web".into(),
+            image: "busybox".into(),
+            cmd: vec!["true".into()],
+            env: vec![],
+            cwd: "/".into(),
+            hostname: "abc".into(),
+            network: NetworkMode::None,
+            auto_remove: false,
+            created: "2026-01-01T00:00:00Z".into(),
+        };
+        store.create(&Container { config, status: ContainerStatus::Created }).unwrap();
+        let exited = ContainerStatus::Exited { started: None, finished: "t".into(), exit_code: 3, error: None };
+        store.save_status("abc", &exited).unwrap();
+        std::fs::create_dir(store.container_dir("half")).unwrap();
+
+        let loaded = store.load_all().unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].status.exit_code(), Some(3));
+        assert!(!store.container_dir("half").exists());
+    }
+}

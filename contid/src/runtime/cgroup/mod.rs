@@ -1,0 +1,263 @@
+//! Cgroups: one directory per container in every hierarchy the host mounts.
+//!
+//! A container's cgroup is `<hierarchy mount>/<parent>/<id>`. `<parent>` is the daemon's folder,
+//! shared by all its containers: it is created on demand and left in place when a container goes.
+//!
+//! [`CgroupManager`] hides the host's cgroup version behind one of three backends, so callers
+//! never ask which one they have:
+//! - v1: one directory per mounted hierarchy, named ones such as `name=systemd` included. Hybrid
+//!   hosts use it too: their cgroup2 mount holds no controllers.
+//! - v2: one directory in the unified tree.
+//! - disabled: the host mounts no writable cgroup filesystem; every operation succeeds and does
+//!   nothing.
+//!
+//! Every operation is plain file I/O on cgroupfs, safe to call from the daemon, the helper, or a
+//! process the helper forked.
+
+use std::path::{Component, Path, PathBuf};
+
+mod cgroupfs;
+mod mountinfo;
+#[cfg(test)]
+mod tests;
+mod v1;
+mod v2;
+
+pub use v1::V1Hierarchy;
+
+const MOUNTINFO: &str = "/proc/self/mountinfo";
+
+/// How the host mounts cgroups.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CgroupLayout {
+    /// cgroup v1 controllers only.
+    V1,
+    /// v1 controllers plus a cgroup2 mount (usually empty, at `/sys/fs/cgroup/unified`).
+    Hybrid,
+    /// One unified cgroup2 tree.
+    V2,
+    /// No usable cgroup filesystem.
+    None,
+}
+
+impl CgroupLayout {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CgroupLayout::V1 => "v1",
+            CgroupLayout::Hybrid => "hybrid",
+            CgroupLayout::V2 => "v2",
+            CgroupLayout::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CgroupError {
+    #[error("cgroup {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A container id or parent that is not a plain relative path (empty, absolute, `.`, `..`;
+    /// an id must also be a single component).
+    #[error("invalid cgroup name {name:?}")]
+    InvalidName { name: String },
+    /// `kill_all` gave up: these processes were still in the cgroup at its deadline.
+    #[error("cgroup {path}: processes still running after SIGKILL: {pids:?}")]
+    StillRunning { path: PathBuf, pids: Vec<i32> },
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Disabled,
+    V1(v1::V1Backend),
+    V2(v2::V2Backend),
+}
+
+/// Clone + Send + Sync; cheap to pass to the helper, the monitor and the daemon.
+#[derive(Debug, Clone)]
+pub struct CgroupManager {
+    layout: CgroupLayout,
+    parent: String,
+    backend: Backend,
+}
+
+impl CgroupManager {
+    /// Detects the layout from `/proc/self/mountinfo`; containers go under `<hierarchy>/<parent>/<id>`.
+    ///
+    /// Read-only cgroup mounts are ignored (nothing could be created in them); when nothing usable
+    /// is left the manager is disabled.
+    pub fn detect(parent: &str) -> CgroupManager {
+        match std::fs::read_to_string(MOUNTINFO) {
+            Ok(text) => CgroupManager::from_mountinfo(&text, parent),
+            Err(err) => {
+                tracing::warn!(%err, "cannot read {MOUNTINFO}; cgroups disabled");
+                CgroupManager::disabled(parent)
+            }
+        }
+    }
+
+    /// Like [`CgroupManager::detect`], from the text of a `mountinfo` file.
+    pub fn from_mountinfo(mountinfo: &str, parent: &str) -> CgroupManager {
+        let mounts = mountinfo::parse(mountinfo);
+        let manager = match (mounts.v1.is_empty(), mounts.v2) {
+            (false, v2) => CgroupManager {
+                layout: if v2.is_some() {
+                    CgroupLayout::Hybrid
+                } else {
+                    CgroupLayout::V1
+                },
+                ..CgroupManager::v1_at(mounts.v1, parent)
+            },
+            (true, Some(v2)) => CgroupManager::v2_at(v2, parent),
+            (true, None) => CgroupManager::disabled(parent),
+        };
+        tracing::debug!(layout = manager.layout.as_str(), ?manager.backend, "cgroups detected");
+        manager
+    }
+
+    /// A v1 manager over the given hierarchies (tests, or a caller that knows better).
+    pub fn v1_at(hierarchies: Vec<V1Hierarchy>, parent: &str) -> CgroupManager {
+        CgroupManager {
+            layout: CgroupLayout::V1,
+            parent: parent.to_owned(),
+            backend: Backend::V1(v1::V1Backend::new(hierarchies)),
+        }
+    }
+
+    /// A v2 manager over the cgroup2 tree mounted at `mount`; any cgroup2 mount works, e.g. the
+    /// empty one of a hybrid host, or a fresh `mount -t cgroup2 none <dir>`.
+    pub fn v2_at(mount: PathBuf, parent: &str) -> CgroupManager {
+        CgroupManager {
+            layout: CgroupLayout::V2,
+            parent: parent.to_owned(),
+            backend: Backend::V2(v2::V2Backend::new(mount)),
+        }
+    }
+
+    /// A manager whose every operation succeeds and does nothing.
+    pub fn disabled(parent: &str) -> CgroupManager {
+        CgroupManager {
+            layout: CgroupLayout::None,
+            parent: parent.to_owned(),
+            backend: Backend::Disabled,
+        }
+    }
+
+    pub fn layout(&self) -> CgroupLayout {
+        self.layout
+    }
+
+    pub fn parent(&self) -> &str {
+        &self.parent
+    }
+
+    /// The container's cgroup directories, one per hierarchy (none when disabled). They need not
+    /// exist.
+    pub fn paths(&self, id: &str) -> Result<Vec<PathBuf>, CgroupError> {
+        let cgroup = self.container_path(id)?;
+        Ok(match &self.backend {
+            Backend::Disabled => Vec::new(),
+            Backend::V1(v1) => v1.dirs(&cgroup),
+            Backend::V2(v2) => vec![v2.dir(&cgroup)],
+        })
+    }
+
+    /// Creates the container's cgroup in every hierarchy (idempotent).
+    pub fn create(&self, id: &str) -> Result<(), CgroupError> {
+        let cgroup = self.container_path(id)?;
+        match &self.backend {
+            Backend::Disabled => Ok(()),
+            Backend::V1(v1) => v1.create(&cgroup),
+            Backend::V2(v2) => v2.create(&cgroup),
+        }
+    }
+
+    /// Moves `pid` into the container's cgroup in every hierarchy.
+    pub fn add_process(&self, id: &str, pid: i32) -> Result<(), CgroupError> {
+        let cgroup = self.container_path(id)?;
+        match &self.backend {
+            Backend::Disabled => Ok(()),
+            Backend::V1(v1) => v1.add_process(&cgroup, pid),
+            Backend::V2(v2) => v2.add_process(&cgroup, pid),
+        }
+    }
+
+    /// Pids (host view) of every process in the container's cgroup and its sub-cgroups; empty
+    /// when the cgroup does not exist.
+    pub fn procs(&self, id: &str) -> Result<Vec<i32>, CgroupError> {
+        let cgroup = self.container_path(id)?;
+        match &self.backend {
+            Backend::Disabled => Ok(Vec::new()),
+            Backend::V1(v1) => v1.procs(&cgroup),
+            Backend::V2(v2) => v2.procs(&cgroup),
+        }
+    }
+
+    /// SIGKILLs every process in the container's cgroup and waits (about 2 s at most) until none
+    /// is left; [`CgroupError::StillRunning`] if some are.
+    pub fn kill_all(&self, id: &str) -> Result<(), CgroupError> {
+        let cgroup = self.container_path(id)?;
+        match &self.backend {
+            Backend::Disabled => Ok(()),
+            Backend::V1(v1) => v1.kill_all(&cgroup),
+            Backend::V2(v2) => v2.kill_all(&cgroup),
+        }
+    }
+
+    /// Removes the container's cgroup everywhere; idempotent; waits briefly for dying processes.
+    ///
+    /// Sub-cgroups the container made are removed too. A cgroup still busy after about 1 s is an
+    /// error (`EBUSY`). The shared parent stays.
+    pub fn remove(&self, id: &str) -> Result<(), CgroupError> {
+        let cgroup = self.container_path(id)?;
+        match &self.backend {
+            Backend::Disabled => Ok(()),
+            Backend::V1(v1) => v1.remove(&cgroup),
+            Backend::V2(v2) => v2.remove(&cgroup),
+        }
+    }
+
+    /// Removes the parent folder (each of its levels, deepest first) where it is empty; one that
+    /// still holds cgroups stays, silently.
+    pub fn remove_parent_if_empty(&self) -> Result<(), CgroupError> {
+        let parent = parent_path(&self.parent)?;
+        match &self.backend {
+            Backend::Disabled => Ok(()),
+            Backend::V1(v1) => v1.remove_parent_if_empty(&parent),
+            Backend::V2(v2) => v2.remove_parent_if_empty(&parent),
+        }
+    }
+
+    /// `<parent>/<id>`, relative to a hierarchy's mount point.
+    fn container_path(&self, id: &str) -> Result<PathBuf, CgroupError> {
+        let mut path = parent_path(&self.parent)?;
+        let single_component = !id.contains('/') && is_plain_relative(Path::new(id));
+        if id.is_empty() || !single_component {
+            return Err(CgroupError::InvalidName {
+                name: id.to_owned(),
+            });
+        }
+        path.push(id);
+        Ok(path)
+    }
+}
+
+fn parent_path(parent: &str) -> Result<PathBuf, CgroupError> {
+    if parent.is_empty() || !is_plain_relative(Path::new(parent)) {
+        return Err(CgroupError::InvalidName {
+            name: parent.to_owned(),
+        });
+    }
+    Ok(PathBuf::from(parent))
+}
+
+/// Only normal components: a path that cannot leave the hierarchy it is joined to.
+fn is_plain_relative(path: &Path) -> bool {
+    let text = path.as_os_str().as_encoded_bytes();
+    !text.contains(&0)
+        && path.components().next().is_some()
+        && path
+            .components()
+            .all(|component| matches!(component, Component::Normal(_)))
+}

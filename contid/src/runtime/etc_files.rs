@@ -1,0 +1,95 @@
+//! The container's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`: written by the monitor
+//! into the state folder, bind-mounted over the image's files by the init (see `rootfs`).
+
+use std::path::Path;
+
+use super::{ContainerLaunch, NetworkSetup};
+
+/// File names, the same in the state folder and in the container's `/etc`.
+pub(super) const ETC_FILES: [&str; 3] = [HOSTNAME_FILE, HOSTS_FILE, RESOLV_CONF_FILE];
+const HOSTNAME_FILE: &str = "hostname";
+const HOSTS_FILE: &str = "hosts";
+const RESOLV_CONF_FILE: &str = "resolv.conf";
+
+/// Writes the three files into `launch.state_dir` from the host's `/etc`.
+pub(super) fn write_etc_files(launch: &ContainerLaunch) -> std::io::Result<()> {
+    let host_file = |path: &str| match std::fs::read_to_string(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        other => other,
+    };
+    let hosts = match launch.network {
+        NetworkSetup::Host => host_file("/etc/hosts")?,
+        NetworkSetup::Isolated => isolated_hosts(&launch.hostname),
+    };
+    let resolv_conf = container_resolv_conf(&host_file("/etc/resolv.conf")?, launch.network);
+    let dir = &launch.state_dir;
+    write(dir, HOSTNAME_FILE, &format!("{}\n", launch.hostname))?;
+    write(dir, HOSTS_FILE, &hosts)?;
+    write(dir, RESOLV_CONF_FILE, &resolv_conf)
+}
+
+fn write(dir: &Path, name: &str, contents: &str) -> std::io::Result<()> {
+    std::fs::write(dir.join(name), contents)
+}
+
+fn isolated_hosts(hostname: &str) -> String {
+    format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")
+}
+
+/// The host's resolv.conf; in a network namespace of its own the container cannot reach the
+/// host's loopback, so a local resolver (`nameserver 127.*`, `::1`) is left out.
+fn container_resolv_conf(host: &str, network: NetworkSetup) -> String {
+    if network == NetworkSetup::Host {
+        return host.to_string();
+    }
+    let is_local_nameserver = |line: &str| {
+        let mut words = line.split_whitespace();
+        words.next() == Some("nameserver")
+            && words.next().is_some_and(|address| address.starts_with("127.") || address == "::1")
+    };
+    host.lines().filter(|line| !is_local_nameserver(line)).flat_map(|line| [line, "\n"]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOST: &str = "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver ::1\nsearch lan\n";
+
+    #[test]
+    fn local_nameservers_are_dropped_unless_host_network() {
+        assert_eq!(
+            container_resolv_conf(HOST, NetworkSetup::Isolated),
+            "# generated\nnameserver 10.0.0.2\nsearch lan\n"
+        );
+        assert_eq!(container_resolv_conf(HOST, NetworkSetup::Host), HOST);
+    }
+
+    #[test]
+    fn hosts_names_the_container() {
+        assert_eq!(
+            isolated_hosts("web"),
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tweb\n"
+        );
+    }
+
+    #[test]
+    fn files_are_written_to_the_state_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let launch = ContainerLaunch {
+            id: "c1".into(),
+            state_dir: dir.path().into(),
+            image_rootfs: "/nowhere".into(),
+            hostname: "c1host".into(),
+            network: NetworkSetup::Isolated,
+            argv: vec!["true".into()],
+            env: vec![],
+            cwd: "/".into(),
+            log_max_bytes: 1,
+        };
+        write_etc_files(&launch).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.path().join("hostname")).unwrap(), "c1host\n");
+        assert!(std::fs::read_to_string(dir.path().join("hosts")).unwrap().contains("127.0.1.1\tc1host"));
+        assert!(dir.path().join("resolv.conf").exists());
+    }
+}

@@ -1,0 +1,419 @@
+//! A real `contid` on a private socket, root folder and cgroup parent, torn down completely when
+//! dropped.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use serde::Serialize;
+
+use conti_proto::{ContainerInfo, ContainerSpec, CreatedContainer, ExecResult, ExecSpec, WaitResult};
+
+use crate::http::{Client, Response};
+use crate::{BUSYBOX_IMAGE, host, rootfs, util};
+
+/// How long the daemon may take to answer `GET /v1/version` after it was started.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a `wait` on a container may block.
+pub const WAIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Path of a workspace binary: `$CONTI_BIN_DIR/<name>`, else the cargo target folder this test
+/// binary was built in (`target/debug/deps/..` → `target/debug`).
+pub fn bin_path(name: &str) -> PathBuf {
+    let path = match std::env::var_os("CONTI_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir).join(name),
+        None => {
+            let from_exe = std::env::current_exe()
+                .ok()
+                .and_then(|exe| Some(exe.parent()?.parent()?.join(name)))
+                .filter(|p| p.exists());
+            from_exe.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug").join(name))
+        }
+    };
+    assert!(
+        path.is_file(),
+        "{} does not exist: run `cargo build --workspace --bins` first (or set CONTI_BIN_DIR)",
+        path.display()
+    );
+    path
+}
+
+/// Panics unless the tests run as root: they create namespaces, mounts and cgroups.
+pub fn require_root() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the Conti end-to-end tests must run as root (they start a real contid that creates \
+         namespaces, mounts and cgroups)"
+    );
+}
+
+pub struct Daemon {
+    /// `conti-test-<unique>`: the name of the test folder and of the cgroup parent.
+    name: String,
+    dir: PathBuf,
+    root: PathBuf,
+    socket: PathBuf,
+    log: PathBuf,
+    bin: PathBuf,
+    child: Option<Child>,
+    client: Client,
+}
+
+impl Daemon {
+    /// Starts `contid` on a fresh socket, root and cgroup parent and waits until it answers.
+    pub fn start() -> Daemon {
+        let mut daemon = Daemon::unstarted();
+        daemon.launch();
+        daemon
+    }
+
+    /// [`Daemon::start`] and import the busybox image.
+    pub fn start_with_busybox() -> Daemon {
+        let daemon = Daemon::start();
+        daemon.import_busybox();
+        daemon
+    }
+
+    /// Creates the folders but starts nothing (to prepare the root or socket first); cleaned up
+    /// on drop like a started one.
+    pub fn unstarted() -> Daemon {
+        require_root();
+        let bin = bin_path("contid");
+        let name = util::unique_name("conti-test");
+        let dir = PathBuf::from("/tmp").join(&name);
+        fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
+        let socket = dir.join("contid.sock");
+        Daemon {
+            root: dir.join("root"),
+            log: dir.join("contid.log"),
+            client: Client::new(&socket),
+            socket,
+            name,
+            dir,
+            bin,
+            child: None,
+        }
+    }
+
+    /// Starts `contid` (again) on this root and socket and waits until it answers.
+    pub fn launch(&mut self) {
+        assert!(self.child.is_none(), "contid is already running");
+        let child = self.spawn_contid(&self.socket);
+        self.child = Some(child);
+        let probe = self.client.with_timeout(Duration::from_secs(1));
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(resp) = probe.try_request("GET", "/v1/version", None)
+                && resp.status == 200
+            {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                self.child = None;
+                panic!("contid exited with {status} before answering; its log:\n{}", self.log_text());
+            }
+            if Instant::now() >= deadline {
+                panic!("contid did not answer GET /v1/version within {READY_TIMEOUT:?}; its log:\n{}", self.log_text());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn spawn_contid(&self, socket: &Path) -> Child {
+        let log = self.open_log();
+        Command::new(&self.bin)
+            .arg("--socket")
+            .arg(socket)
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--cgroup-parent")
+            .arg(&self.name)
+            .arg("--log-level")
+            .arg("debug")
+            .env("RUST_BACKTRACE", "1")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("dup log fd"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", self.bin.display()))
+    }
+
+    fn open_log(&self) -> File {
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap_or_else(|e| panic!("opening {}: {e}", self.log.display()));
+        let _ = writeln!(log, "---- contid started by the test harness ----");
+        log
+    }
+
+    /// Runs a second `contid` on the same root (with its own socket) and returns how it ended;
+    /// kills it and panics if it is still running after 10 s.
+    pub fn run_second_contid(&self, socket: &Path) -> Output {
+        util::run_command(
+            Command::new(&self.bin)
+                .arg("--socket")
+                .arg(socket)
+                .arg("--root")
+                .arg(&self.root)
+                .arg("--cgroup-parent")
+                .arg(&self.name),
+            Duration::from_secs(10),
+        )
+    }
+
+    /// SIGKILLs contid and reaps it; containers and their monitors are left alone.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERMs contid and waits (at most 15 s) for it to exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("contid is not running");
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for contid") {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("contid did not exit within 15 s of SIGTERM; its log:\n{}", self.log_text());
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, wait, start again on the same root.
+    pub fn restart(&mut self) {
+        let status = self.terminate();
+        assert!(status.success(), "contid exited with {status} on SIGTERM; its log:\n{}", self.log_text());
+        self.launch();
+    }
+
+    /// The daemon's pid; panics when it is not running.
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("contid is not running").id() as i32
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The test's private folder (holds the root, the socket and the daemon's log).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn cgroup_parent(&self) -> &str {
+        &self.name
+    }
+
+    /// A container's state folder.
+    pub fn container_dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log.display()))
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.client.get(path)
+    }
+
+    pub fn post(&self, path: &str, body: &[u8]) -> Response {
+        self.client.post(path, body)
+    }
+
+    pub fn post_json(&self, path: &str, body: &impl Serialize) -> Response {
+        self.client.post_json(path, body)
+    }
+
+    pub fn delete(&self, path: &str) -> Response {
+        self.client.delete(path)
+    }
+
+    /// Imports the busybox root filesystem as image `busybox`.
+    pub fn import_busybox(&self) {
+        self.import_busybox_as(BUSYBOX_IMAGE);
+    }
+
+    pub fn import_busybox_as(&self, name: &str) {
+        let tar = fs::read(rootfs::busybox_tar()).expect("reading the busybox tar");
+        let resp = self.client.post_bytes(&format!("/v1/images/import?name={name}"), "application/x-tar", &tar);
+        resp.expect_status(201);
+    }
+
+    /// Creates a container; panics unless the answer is 201. Returns its id.
+    #[track_caller]
+    pub fn create(&self, spec: &ContainerSpec) -> String {
+        let resp = self.post_json("/v1/containers", spec);
+        resp.expect_status(201);
+        resp.json::<CreatedContainer>().id
+    }
+
+    #[track_caller]
+    pub fn start_container(&self, reference: &str) {
+        self.post(&format!("/v1/containers/{reference}/start"), b"").expect_status(204);
+    }
+
+    /// Creates and starts a container; returns its id.
+    #[track_caller]
+    pub fn run_detached(&self, spec: &ContainerSpec) -> String {
+        let id = self.create(spec);
+        self.start_container(&id);
+        id
+    }
+
+    /// Blocks until the container has exited; its exit code.
+    #[track_caller]
+    pub fn wait(&self, reference: &str) -> i32 {
+        let resp = self.client.with_timeout(WAIT_TIMEOUT).post(&format!("/v1/containers/{reference}/wait"), b"");
+        resp.expect_status(200);
+        resp.json::<WaitResult>().exit_code
+    }
+
+    #[track_caller]
+    pub fn inspect(&self, reference: &str) -> ContainerInfo {
+        let resp = self.get(&format!("/v1/containers/{reference}"));
+        resp.expect_status(200);
+        resp.json()
+    }
+
+    /// All containers (`?all=true`).
+    pub fn list_all(&self) -> Vec<ContainerInfo> {
+        let resp = self.get("/v1/containers?all=true");
+        resp.expect_status(200);
+        resp.json()
+    }
+
+    /// The container's output so far (text format).
+    #[track_caller]
+    pub fn logs(&self, reference: &str) -> String {
+        let resp = self.get(&format!("/v1/containers/{reference}/logs"));
+        resp.expect_status(200);
+        resp.text()
+    }
+
+    #[track_caller]
+    pub fn exec(&self, reference: &str, cmd: &[&str]) -> ExecResult {
+        self.exec_spec(reference, &ExecSpec { cmd: cmd.iter().map(|s| s.to_string()).collect(), ..ExecSpec::default() })
+    }
+
+    #[track_caller]
+    pub fn exec_spec(&self, reference: &str, spec: &ExecSpec) -> ExecResult {
+        let resp = self.client.with_timeout(WAIT_TIMEOUT).post_json(&format!("/v1/containers/{reference}/exec"), spec);
+        resp.expect_status(200);
+        resp.json()
+    }
+
+    /// Stops with the given timeout (seconds).
+    #[track_caller]
+    pub fn stop(&self, reference: &str, timeout: u32) {
+        self.post(&format!("/v1/containers/{reference}/stop?timeout={timeout}"), b"").expect_status(204);
+    }
+
+    /// `DELETE ?force=true`.
+    #[track_caller]
+    pub fn remove(&self, reference: &str) {
+        self.delete(&format!("/v1/containers/{reference}?force=true")).expect_status(204);
+    }
+
+    /// Create, start, wait, read the logs: `(id, exit_code, logs)`. The container is kept.
+    #[track_caller]
+    pub fn run(&self, spec: &ContainerSpec) -> (String, i32, String) {
+        let id = self.run_detached(spec);
+        let code = self.wait(&id);
+        let logs = self.logs(&id);
+        (id, code, logs)
+    }
+
+    /// Processes that belong to this test: the daemon and its descendants, every process in a
+    /// cgroup under the test's cgroup parent, and every process using a file in the test folder.
+    pub fn processes(&self) -> Vec<i32> {
+        let roots: Vec<i32> = self.child.as_ref().map(|c| c.id() as i32).into_iter().collect();
+        host::processes_of(&self.dir, &self.name, &roots).into_iter().collect()
+    }
+
+    /// Cgroup directories named after the test's cgroup parent, in every hierarchy.
+    pub fn cgroup_parent_dirs(&self) -> Vec<PathBuf> {
+        host::cgroup_dirs_named(&self.name)
+    }
+
+    fn teardown(&mut self) {
+        let mut leftovers = Vec::new();
+        // The daemon's descendants are collected before it dies: afterwards they are orphans.
+        let mut doomed = self.processes();
+        self.kill9();
+        for _round in 0..20 {
+            if doomed.is_empty() {
+                break;
+            }
+            for &pid in &doomed {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while doomed.iter().any(|&p| host::is_alive(p)) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(10));
+            }
+            // A monitor may have forked between the scan and the kill: look again.
+            doomed = self.processes();
+        }
+        if !doomed.is_empty() {
+            leftovers.push(format!("processes still alive: {doomed:?}"));
+        }
+        for point in host::mount_points_under(&self.dir) {
+            if let Err(e) = nix::mount::umount2(&point, nix::mount::MntFlags::MNT_DETACH) {
+                leftovers.push(format!("umount {}: {e}", point.display()));
+            }
+        }
+        for dir in self.cgroup_parent_dirs() {
+            for left in host::remove_cgroup_tree(&dir, Duration::from_secs(5)) {
+                leftovers.push(format!("cgroup {} could not be removed", left.display()));
+            }
+        }
+        if let Err(e) = fs::remove_dir_all(&self.dir)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            leftovers.push(format!("removing {}: {e}", self.dir.display()));
+        }
+        if !leftovers.is_empty() {
+            eprintln!("conti-tests: cleanup of {} left things behind:\n  {}", self.name, leftovers.join("\n  "));
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            let log = self.log_text();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(80)..];
+            eprintln!("---- last lines of contid's log ({}) ----\n{}\n----", self.name, tail.join("\n"));
+        }
+        self.teardown();
+    }
+}

@@ -1,0 +1,284 @@
+//! A tiny blocking HTTP/1.1 client over a Unix socket: one connection per request
+//! (`Connection: close`), `Content-Length` request bodies, `Content-Length`, chunked or
+//! read-to-EOF response bodies.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use conti_proto::ErrorBody;
+
+/// How long a read may block before the request fails; generous, but CI never hangs.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    socket: PathBuf,
+    timeout: Duration,
+}
+
+/// A complete response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    /// Header names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as `T`; panics with the body when it is not.
+    pub fn json<T: DeserializeOwned>(&self) -> T {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("response {} is not the JSON expected ({e}): {}", self.status, self.text())
+        })
+    }
+
+    /// Panics with the body unless the status is `status`.
+    #[track_caller]
+    pub fn expect_status(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "unexpected status, body: {}", self.text());
+        self
+    }
+
+    /// Checks that this is the error `status` with `code` in the contract's error shape, and
+    /// returns its body.
+    #[track_caller]
+    pub fn expect_error(&self, status: u16, code: &str) -> ErrorBody {
+        assert_eq!(self.status, status, "unexpected status, body: {}", self.text());
+        let content_type = self.header("content-type").unwrap_or_default();
+        assert!(content_type.starts_with("application/json"), "error content-type is {content_type:?}");
+        let error: ErrorBody = serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("error body is not {{code, message}} ({e}): {}", self.text()));
+        assert_eq!(error.code, code, "error code, message: {}", error.message);
+        assert!(!error.message.trim().is_empty(), "error {code} has an empty message");
+        error
+    }
+}
+
+/// A response whose body is read as it arrives (`logs?follow=true`).
+pub struct LogStream {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    body: BufReader<BodyReader>,
+}
+
+impl LogStream {
+    /// The next line with its newline; `Ok(None)` at the end of the body.
+    pub fn next_line(&mut self) -> io::Result<Option<String>> {
+        let mut line = Vec::new();
+        match self.body.read_until(b'\n', &mut line)? {
+            0 => Ok(None),
+            _ => Ok(Some(String::from_utf8_lossy(&line).into_owned())),
+        }
+    }
+
+    /// Everything up to the end of the body.
+    pub fn read_rest(&mut self) -> io::Result<String> {
+        let mut rest = Vec::new();
+        self.body.read_to_end(&mut rest)?;
+        Ok(String::from_utf8_lossy(&rest).into_owned())
+    }
+}
+
+impl Client {
+    pub fn new(socket: impl Into<PathBuf>) -> Client {
+        Client { socket: socket.into(), timeout: DEFAULT_TIMEOUT }
+    }
+
+    /// The same client with another read timeout (for requests that block, like `wait`).
+    pub fn with_timeout(&self, timeout: Duration) -> Client {
+        Client { socket: self.socket.clone(), timeout }
+    }
+
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.request("GET", path, None)
+    }
+
+    pub fn delete(&self, path: &str) -> Response {
+        self.request("DELETE", path, None)
+    }
+
+    /// POST with a raw body (sent as `application/json`, which is what the API takes; images
+    /// go through [`Client::post_bytes`]).
+    pub fn post(&self, path: &str, body: &[u8]) -> Response {
+        self.request("POST", path, Some(("application/json", body)))
+    }
+
+    pub fn post_json(&self, path: &str, body: &impl Serialize) -> Response {
+        let body = serde_json::to_vec(body).expect("serializable request body");
+        self.post(path, &body)
+    }
+
+    pub fn post_bytes(&self, path: &str, content_type: &str, body: &[u8]) -> Response {
+        self.request("POST", path, Some((content_type, body)))
+    }
+
+    /// Sends one request and reads the whole response; panics on transport errors (the daemon
+    /// died, a timeout), naming the request.
+    pub fn request(&self, method: &str, path: &str, body: Option<(&str, &[u8])>) -> Response {
+        self.try_request(method, path, body)
+            .unwrap_or_else(|e| panic!("{method} {path} over {}: {e}", self.socket.display()))
+    }
+
+    pub fn try_request(&self, method: &str, path: &str, body: Option<(&str, &[u8])>) -> io::Result<Response> {
+        let mut stream = self.send(method, path, body)?;
+        let mut body = Vec::new();
+        stream.body.read_to_end(&mut body)?;
+        Ok(Response { status: stream.status, headers: stream.headers, body })
+    }
+
+    /// Sends a GET and returns as soon as the head has arrived.
+    pub fn stream(&self, path: &str) -> LogStream {
+        self.send("GET", path, None)
+            .unwrap_or_else(|e| panic!("GET {path} over {}: {e}", self.socket.display()))
+    }
+
+    fn send(&self, method: &str, path: &str, body: Option<(&str, &[u8])>) -> io::Result<LogStream> {
+        let mut stream = UnixStream::connect(&self.socket)?;
+        stream.set_read_timeout(Some(self.timeout))?;
+        stream.set_write_timeout(Some(self.timeout))?;
+        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+        match body {
+            Some((content_type, bytes)) => {
+                head.push_str(&format!("Content-Type: {content_type}\r\nContent-Length: {}\r\n", bytes.len()));
+            }
+            None if method != "GET" => head.push_str("Content-Length: 0\r\n"),
+            None => {}
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes())?;
+        if let Some((_, bytes)) = body {
+            // A server may answer (413) and close before reading everything: the answer is what
+            // matters, so a broken pipe here is not the end of the request.
+            match stream.write_all(bytes) {
+                Err(e) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) => {}
+                other => other?,
+            }
+        }
+        read_head(stream)
+    }
+}
+
+fn read_head(stream: UnixStream) -> io::Result<LogStream> {
+    let mut reader = BufReader::new(stream);
+    let status_line = read_line(&mut reader)?;
+    let mut parts = status_line.splitn(3, ' ');
+    let version = parts.next().unwrap_or_default();
+    let status = parts.next().and_then(|s| s.parse::<u16>().ok());
+    let status = match (version.starts_with("HTTP/1."), status) {
+        (true, Some(status)) => status,
+        _ => return Err(invalid(format!("bad status line {status_line:?}"))),
+    };
+    let mut headers = Vec::new();
+    loop {
+        let line = read_line(&mut reader)?;
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = line.split_once(':').ok_or_else(|| invalid(format!("bad header line {line:?}")))?;
+        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+    }
+    let chunked = header(&headers, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    let length = header(&headers, "content-length").map(|v| v.parse::<u64>());
+    let body = if chunked {
+        BodyReader::Chunked(ChunkedReader { inner: reader, remaining: 0, done: false })
+    } else if let Some(length) = length {
+        let length = length.map_err(|_| invalid("bad content-length".to_string()))?;
+        BodyReader::Length(reader.take(length))
+    } else {
+        BodyReader::UntilEof(reader)
+    };
+    Ok(LogStream { status, headers, body: BufReader::new(body) })
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// One CRLF-terminated line without its terminator; EOF before the line ends is an error.
+fn read_line(reader: &mut impl BufRead) -> io::Result<String> {
+    let mut line = Vec::new();
+    reader.read_until(b'\n', &mut line)?;
+    if !line.ends_with(b"\n") {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in the middle of a line"));
+    }
+    line.pop();
+    if line.ends_with(b"\r") {
+        line.pop();
+    }
+    String::from_utf8(line).map_err(|_| invalid("non-UTF-8 header".to_string()))
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+enum BodyReader {
+    Chunked(ChunkedReader),
+    Length(io::Take<BufReader<UnixStream>>),
+    UntilEof(BufReader<UnixStream>),
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            BodyReader::Chunked(r) => r.read(buf),
+            BodyReader::Length(r) => r.read(buf),
+            BodyReader::UntilEof(r) => r.read(buf),
+        }
+    }
+}
+
+/// Decodes `Transfer-Encoding: chunked`; trailers are read and ignored.
+struct ChunkedReader {
+    inner: BufReader<UnixStream>,
+    /// Bytes left in the current chunk.
+    remaining: u64,
+    done: bool,
+}
+
+impl Read for ChunkedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.remaining == 0 {
+            let size_line = read_line(&mut self.inner)?;
+            let size = size_line.split(';').next().unwrap_or_default().trim();
+            self.remaining =
+                u64::from_str_radix(size, 16).map_err(|_| invalid(format!("bad chunk size {size_line:?}")))?;
+            if self.remaining == 0 {
+                while !read_line(&mut self.inner)?.is_empty() {}
+                self.done = true;
+                return Ok(0);
+            }
+        }
+        let want = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside a chunk"));
+        }
+        self.remaining -= n as u64;
+        if self.remaining == 0 && !read_line(&mut self.inner)?.is_empty() {
+            return Err(invalid("chunk not followed by CRLF".to_string()));
+        }
+        Ok(n)
+    }
+}
