@@ -33,7 +33,8 @@ struct Cli {
         value_name = "PATH"
     )]
     socket: PathBuf,
-    /// Print JSON for scripts instead of text for people.
+    /// Print JSON for scripts instead of text for people (ps, inspect, logs, exec, create, run -d,
+    /// image ls and import, version, info).
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]

@@ -29,8 +29,10 @@ pub enum CliError {
     /// could not be run).
     #[error(transparent)]
     Container(ClientError),
+    /// A file given on the command line cannot be read.
     #[error("cannot read {path}: {source}")]
     Input { path: String, source: io::Error },
+    /// Our stdout or stderr cannot be written.
     #[error("cannot write output: {0}")]
     Output(#[from] io::Error),
 }

@@ -37,8 +37,9 @@ pub async fn run(client: &Client, format: Format, args: RunArgs) -> Result<u8, C
     }
 
     // Ask for the exit code and the output before starting: a quick command in an auto-removed
-    // container could otherwise be gone before we ask. The log request gets its answer only once
-    // contid has it, by which time the wait sent just before is registered too.
+    // container could otherwise be gone before we ask. Both requests are on the wire before the
+    // log request's answer comes back, and only then do we start; HTTP promises no more than
+    // that about when contid registers the wait, but a container takes far longer to start.
     let wait = tokio::spawn({
         let client = client.clone();
         let id = id.to_string();

@@ -9,15 +9,15 @@ use crate::output::{self, Format};
 const CLIENT_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub async fn version(client: &Client, format: Format) -> Result<u8, CliError> {
+    // Asked first: with no daemon, the error is the whole output.
+    let server = client.version().await?;
     if format == Format::Json {
-        let server = client.version().await?;
-        output::print_json(&json!({ "client": { "version": CLIENT_VERSION }, "server": server }))?;
+        let versions = json!({ "client": { "version": CLIENT_VERSION }, "server": server });
+        output::print_json(&versions)?;
         return Ok(0);
     }
-    // The client's part is worth showing even when the daemon cannot be reached.
     output::print_line("Client:")?;
     output::print_fields(&[(" Version", CLIENT_VERSION.to_string())])?;
-    let server = client.version().await?;
     output::print_line("Server:")?;
     output::print_fields(&[
         (" Version", server.version),

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::libc;
-use nix::sys::signal::{SigSet, SigmaskHow, sigprocmask};
+use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::stat::Mode;
 use nix::sys::wait::WaitStatus;
 
@@ -22,7 +22,8 @@ use super::cgroup::CgroupError;
 use super::child_failure::{ChildFailure, STEP_CHDIR_CWD, STEP_EXEC};
 
 /// `PATH` used when the environment has none (the one Docker and runc use).
-pub(super) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(super) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Exit code of a forked child whose body panicked.
 const PANIC_EXIT_CODE: i32 = 125;
@@ -37,7 +38,8 @@ pub(super) fn exit_now(code: i32) -> ! {
 /// caught so that it can never unwind into the code of the process we were forked from (the
 /// helper's loop would otherwise go on running in the child).
 pub(super) fn run_forked(body: impl FnOnce() -> i32) -> ! {
-    let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(PANIC_EXIT_CODE);
+    let code =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(PANIC_EXIT_CODE);
     exit_now(code)
 }
 
@@ -60,7 +62,10 @@ impl<T> StepResult<T> for std::io::Result<T> {
 
 /// The errno behind an I/O error (EIO when there is none, e.g. a short write).
 pub(super) fn io_errno(error: &std::io::Error) -> Errno {
-    error.raw_os_error().map(Errno::from_raw).unwrap_or(Errno::EIO)
+    error
+        .raw_os_error()
+        .map(Errno::from_raw)
+        .unwrap_or(Errno::EIO)
 }
 
 /// A failed cgroup operation as a child failure, with the errno behind it.
@@ -108,7 +113,10 @@ pub(super) fn read_to_end(fd: OwnedFd) -> std::io::Result<Vec<u8>> {
 /// Closes every fd except those in `keep`. Used first thing in the helper's children so that
 /// nothing of the daemon (its lock file, the helper socket, other containers' pipes) leaks in.
 pub(super) fn close_fds_except(keep: &[RawFd]) -> nix::Result<()> {
-    let mut keep: Vec<u32> = keep.iter().filter_map(|&fd| u32::try_from(fd).ok()).collect();
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&fd| u32::try_from(fd).ok())
+        .collect();
     keep.sort_unstable();
     keep.dedup();
     let mut first = 0u32;
@@ -119,6 +127,21 @@ pub(super) fn close_fds_except(keep: &[RawFd]) -> nix::Result<()> {
         first = fd.saturating_add(1);
     }
     Ok(())
+}
+
+/// [`close_fds_except`] (0, 1 and 2 are always kept) as a step of a child.
+pub(super) fn close_inherited_fds(keep: &[RawFd]) -> Result<(), ChildFailure> {
+    let keep: Vec<RawFd> = [0, 1, 2].iter().chain(keep).copied().collect();
+    close_fds_except(&keep).step("close_fds", || "close inherited fds".into())
+}
+
+/// Waits for children need SIGCHLD back at its default: the helper ignores it so that its own
+/// children are reaped by the kernel (and SIG_IGN would also survive `execve`).
+pub(super) fn restore_sigchld() -> Result<(), ChildFailure> {
+    // SAFETY: SIG_DFL installs no handler.
+    unsafe { nix::sys::signal::signal(Signal::SIGCHLD, SigHandler::SigDfl) }
+        .map(drop)
+        .step("signals", || "SIGCHLD to default".into())
 }
 
 /// Marks every fd ≥ 3 close-on-exec, so the command starts with only 0, 1 and 2.
@@ -161,7 +184,9 @@ fn close_fds_by_listing(keep: &[u32]) -> nix::Result<()> {
 /// The fds open in this process, read from `/proc/self/fd` (the listing's own fd included).
 fn open_fds() -> nix::Result<Vec<RawFd>> {
     let entries = std::fs::read_dir("/proc/self/fd").map_err(|e| io_errno(&e))?;
-    Ok(entries.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok()).collect())
+    Ok(entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .collect())
 }
 
 /// stdin from `/dev/null` (opened now: after `pivot_root` it is the container's), stdout and
@@ -178,7 +203,9 @@ pub(super) fn redirect_stdio(stdout: OwnedFd, stderr: OwnedFd) -> Result<(), Chi
 
 /// `chdir` into the command's working directory (inside the container's root).
 pub(super) fn enter_working_dir(cwd: &str) -> Result<(), ChildFailure> {
-    nix::unistd::chdir(cwd).step(STEP_CHDIR_CWD, || format!("chdir to working directory {cwd:?}"))?;
+    nix::unistd::chdir(cwd).step(STEP_CHDIR_CWD, || {
+        format!("chdir to working directory {cwd:?}")
+    })?;
     // A directory reachable only through a path outside the root makes getcwd fail (ENOENT) or
     // answer "(unreachable)/…": refuse to start a command there.
     match nix::unistd::getcwd() {
@@ -186,9 +213,16 @@ pub(super) fn enter_working_dir(cwd: &str) -> Result<(), ChildFailure> {
         Ok(dir) => Err(ChildFailure::new(
             STEP_CHDIR_CWD,
             Errno::ENOENT,
-            format!("working directory {cwd:?} is outside the container's root ({})", dir.display()),
+            format!(
+                "working directory {cwd:?} is outside the container's root ({})",
+                dir.display()
+            ),
         )),
-        Err(errno) => Err(ChildFailure::new(STEP_CHDIR_CWD, errno, format!("working directory {cwd:?}"))),
+        Err(errno) => Err(ChildFailure::new(
+            STEP_CHDIR_CWD,
+            errno,
+            format!("working directory {cwd:?}"),
+        )),
     }
 }
 
@@ -205,15 +239,22 @@ pub(super) fn resolve_in_path(argv0: &str, path: Option<&str>) -> Result<PathBuf
     if argv0.contains('/') {
         return Ok(PathBuf::from(argv0));
     }
-    let not_found =
-        || ChildFailure::new(STEP_EXEC, Errno::ENOENT, format!("exec {argv0:?}: executable file not found in $PATH"));
+    let not_found = || {
+        ChildFailure::new(
+            STEP_EXEC,
+            Errno::ENOENT,
+            format!("exec {argv0:?}: executable file not found in $PATH"),
+        )
+    };
     if argv0.is_empty() {
         return Err(not_found());
     }
     let mut not_executable = None;
     for dir in path.unwrap_or(DEFAULT_PATH).split(':') {
         let candidate = Path::new(if dir.is_empty() { "." } else { dir }).join(argv0);
-        let Ok(metadata) = std::fs::metadata(&candidate) else { continue };
+        let Ok(metadata) = std::fs::metadata(&candidate) else {
+            continue;
+        };
         if !metadata.is_file() {
             continue;
         }
@@ -244,18 +285,34 @@ pub(super) fn reset_signals() -> nix::Result<()> {
 /// The last steps of every child: resolve `argv[0]`, reset signals, mark fds close-on-exec and
 /// `execve`. Never returns: on failure the [`ChildFailure`] goes to `error_pipe` (which must be
 /// close-on-exec, so that a successful `execve` closes it: EOF means "started").
-pub(super) fn exec_with_failure_report(argv: &[String], env: &[String], error_pipe: BorrowedFd<'_>) -> ! {
+pub(super) fn exec_with_failure_report(
+    argv: &[String],
+    env: &[String],
+    error_pipe: BorrowedFd<'_>,
+) -> ! {
     match prepare_exec(argv, env) {
         Ok((program, argv, env)) => {
-            let argv0 = argv.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
+            let argv0 = argv
+                .first()
+                .map(|a| a.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if let Err(errno) = reset_signals() {
-                fail(error_pipe, &ChildFailure::new("reset_signals", errno, "reset signal dispositions"));
+                fail(
+                    error_pipe,
+                    &ChildFailure::new("reset_signals", errno, "reset signal dispositions"),
+                );
             }
             if let Err(errno) = cloexec_from_3() {
-                fail(error_pipe, &ChildFailure::new("close_fds", errno, "mark fds close-on-exec"));
+                fail(
+                    error_pipe,
+                    &ChildFailure::new("close_fds", errno, "mark fds close-on-exec"),
+                );
             }
             let Err(errno) = nix::unistd::execve(&program, &argv, &env);
-            fail(error_pipe, &ChildFailure::new(STEP_EXEC, errno, format!("exec {argv0:?}")))
+            fail(
+                error_pipe,
+                &ChildFailure::new(STEP_EXEC, errno, format!("exec {argv0:?}")),
+            )
         }
         Err(failure) => fail(error_pipe, &failure),
     }
@@ -264,14 +321,28 @@ pub(super) fn exec_with_failure_report(argv: &[String], env: &[String], error_pi
 type ExecArgs = (CString, Vec<CString>, Vec<CString>);
 
 fn prepare_exec(argv: &[String], env: &[String]) -> Result<ExecArgs, ChildFailure> {
-    let argv0 = argv.first().ok_or_else(|| ChildFailure::new(STEP_EXEC, Errno::EINVAL, "empty command"))?;
+    let argv0 = argv
+        .first()
+        .ok_or_else(|| ChildFailure::new(STEP_EXEC, Errno::EINVAL, "empty command"))?;
     let program = resolve_in_path(argv0, path_from_env(env))?;
     let c_string = |s: &[u8]| {
-        CString::new(s).map_err(|_| ChildFailure::new(STEP_EXEC, Errno::EINVAL, "argument or environment holds a NUL byte"))
+        CString::new(s).map_err(|_| {
+            ChildFailure::new(
+                STEP_EXEC,
+                Errno::EINVAL,
+                "argument or environment holds a NUL byte",
+            )
+        })
     };
     let program = c_string(program.as_os_str().as_encoded_bytes())?;
-    let argv = argv.iter().map(|a| c_string(a.as_bytes())).collect::<Result<Vec<_>, _>>()?;
-    let env = env.iter().map(|e| c_string(e.as_bytes())).collect::<Result<Vec<_>, _>>()?;
+    let argv = argv
+        .iter()
+        .map(|a| c_string(a.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let env = env
+        .iter()
+        .map(|e| c_string(e.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok((program, argv, env))
 }
 
@@ -312,8 +383,14 @@ mod tests {
 
     #[test]
     fn a_name_with_a_slash_is_not_searched() {
-        assert_eq!(resolve_in_path("./run", Some("/nowhere")).unwrap(), PathBuf::from("./run"));
-        assert_eq!(resolve_in_path("/bin/sh", Some("")).unwrap(), PathBuf::from("/bin/sh"));
+        assert_eq!(
+            resolve_in_path("./run", Some("/nowhere")).unwrap(),
+            PathBuf::from("./run")
+        );
+        assert_eq!(
+            resolve_in_path("/bin/sh", Some("")).unwrap(),
+            PathBuf::from("/bin/sh")
+        );
     }
 
     #[test]
@@ -327,7 +404,10 @@ mod tests {
         std::fs::create_dir(a.join("dir")).unwrap();
         touch(&b.join("dir"), 0o755);
         let path = format!("{}:{}", a.display(), b.display());
-        assert_eq!(resolve_in_path("tool", Some(&path)).unwrap(), b.join("tool"));
+        assert_eq!(
+            resolve_in_path("tool", Some(&path)).unwrap(),
+            b.join("tool")
+        );
         // A directory of that name is skipped.
         assert_eq!(resolve_in_path("dir", Some(&path)).unwrap(), b.join("dir"));
     }
@@ -337,7 +417,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         touch(&dir.path().join("script"), 0o644);
         let path = dir.path().display().to_string();
-        assert_eq!(resolve_in_path("script", Some(&path)).unwrap(), dir.path().join("script"));
+        assert_eq!(
+            resolve_in_path("script", Some(&path)).unwrap(),
+            dir.path().join("script")
+        );
     }
 
     #[test]
@@ -346,13 +429,20 @@ mod tests {
         let failure = resolve_in_path("nope", Some(&dir.path().display().to_string())).unwrap_err();
         assert_eq!(failure.kind(), FailureKind::CommandNotFound);
         assert_eq!(failure.exit_code(), 127);
-        assert_eq!(failure.message, "exec \"nope\": executable file not found in $PATH");
+        assert_eq!(
+            failure.message,
+            "exec \"nope\": executable file not found in $PATH"
+        );
         assert_eq!(resolve_in_path("", None).unwrap_err().exit_code(), 127);
     }
 
     #[test]
     fn path_comes_from_the_environment() {
-        let env = vec!["HOME=/root".to_string(), "PATH=/x:/y".to_string(), "PATH=/z".to_string()];
+        let env = vec![
+            "HOME=/root".to_string(),
+            "PATH=/x:/y".to_string(),
+            "PATH=/z".to_string(),
+        ];
         assert_eq!(path_from_env(&env), Some("/x:/y"));
         assert_eq!(path_from_env(&[]), None);
     }
@@ -363,8 +453,14 @@ mod tests {
         let pid = nix::unistd::Pid::from_raw(7);
         assert_eq!(exit_code_of(WaitStatus::Exited(pid, 0)), (0, None));
         assert_eq!(exit_code_of(WaitStatus::Exited(pid, 3)), (3, None));
-        assert_eq!(exit_code_of(WaitStatus::Signaled(pid, Signal::SIGKILL, false)), (137, Some(9)));
-        assert_eq!(exit_code_of(WaitStatus::Signaled(pid, Signal::SIGTERM, true)), (143, Some(15)));
+        assert_eq!(
+            exit_code_of(WaitStatus::Signaled(pid, Signal::SIGKILL, false)),
+            (137, Some(9))
+        );
+        assert_eq!(
+            exit_code_of(WaitStatus::Signaled(pid, Signal::SIGTERM, true)),
+            (143, Some(15))
+        );
     }
 
     #[test]

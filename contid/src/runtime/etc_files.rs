@@ -33,7 +33,9 @@ fn write(dir: &Path, name: &str, contents: &str) -> std::io::Result<()> {
 }
 
 fn isolated_hosts(hostname: &str) -> String {
-    format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")
+    format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+    )
 }
 
 /// The host's resolv.conf; in a network namespace of its own the container cannot reach the
@@ -45,16 +47,22 @@ fn container_resolv_conf(host: &str, network: NetworkSetup) -> String {
     let is_local_nameserver = |line: &str| {
         let mut words = line.split_whitespace();
         words.next() == Some("nameserver")
-            && words.next().is_some_and(|address| address.starts_with("127.") || address == "::1")
+            && words
+                .next()
+                .is_some_and(|address| address.starts_with("127.") || address == "::1")
     };
-    host.lines().filter(|line| !is_local_nameserver(line)).flat_map(|line| [line, "\n"]).collect()
+    host.lines()
+        .filter(|line| !is_local_nameserver(line))
+        .flat_map(|line| [line, "\n"])
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const HOST: &str = "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver ::1\nsearch lan\n";
+    const HOST: &str =
+        "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver ::1\nsearch lan\n";
 
     #[test]
     fn local_nameservers_are_dropped_unless_host_network() {
@@ -88,8 +96,15 @@ mod tests {
             log_max_bytes: 1,
         };
         write_etc_files(&launch).unwrap();
-        assert_eq!(std::fs::read_to_string(dir.path().join("hostname")).unwrap(), "c1host\n");
-        assert!(std::fs::read_to_string(dir.path().join("hosts")).unwrap().contains("127.0.1.1\tc1host"));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("hostname")).unwrap(),
+            "c1host\n"
+        );
+        assert!(
+            std::fs::read_to_string(dir.path().join("hosts"))
+                .unwrap()
+                .contains("127.0.1.1\tc1host")
+        );
         assert!(dir.path().join("resolv.conf").exists());
     }
 }

@@ -8,14 +8,15 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::sys::signal::{SigHandler, Signal};
+use nix::sys::signal::Signal;
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 
-use super::cgroup::CgroupManager;
+use super::cgroup::{CgroupLayout, CgroupManager};
 use super::child::{
-    StepResult, cgroup_failure, close_fds_except, enter_working_dir, exec_with_failure_report, exit_code_of, fail, io_errno, read_to_end,
-    redirect_stdio, run_forked, write_all,
+    StepResult, cgroup_failure, close_inherited_fds, enter_working_dir, exec_with_failure_report,
+    exit_code_of, fail, io_errno, read_to_end, redirect_stdio, restore_sigchld, run_forked,
+    write_all,
 };
 use super::child_failure::ChildFailure;
 use super::namespaces::ContainerNamespaces;
@@ -37,29 +38,55 @@ struct WaiterPipes {
 }
 
 /// Runs in the helper: forks the waiter and returns the read ends.
-pub(super) fn start_exec(exec: &ExecLaunch, cgroups: &CgroupManager) -> Result<ExecPipes, HelperFailure> {
-    let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| HelperFailure::new("exec pipe", e));
+pub(super) fn start_exec(
+    exec: &ExecLaunch,
+    cgroups: &CgroupManager,
+) -> Result<ExecPipes, HelperFailure> {
+    let pipe =
+        || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| HelperFailure::new("exec pipe", e));
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
     let (status_r, status_w) = pipe()?;
     // SAFETY: the helper is single-threaded; the child runs `run_waiter` and `_exit`s.
     match unsafe { nix::unistd::fork() }.map_err(|e| HelperFailure::new("fork exec waiter", e))? {
         ForkResult::Child => {
-            let pipes = WaiterPipes { stdout: stdout_w, stderr: stderr_w, status: status_w };
+            let pipes = WaiterPipes {
+                stdout: stdout_w,
+                stderr: stderr_w,
+                status: status_w,
+            };
             run_forked(|| run_waiter(exec, cgroups, pipes))
         }
-        ForkResult::Parent { .. } => Ok(ExecPipes { stdout: stdout_r, stderr: stderr_r, status: status_r }),
+        ForkResult::Parent { .. } => Ok(ExecPipes {
+            stdout: stdout_r,
+            stderr: stderr_r,
+            status: status_r,
+        }),
     }
 }
 
 /// E1: join the container, fork the command, report how it ended.
 fn run_waiter(exec: &ExecLaunch, cgroups: &CgroupManager, pipes: WaiterPipes) -> i32 {
-    let WaiterPipes { stdout, stderr, status } = pipes;
-    let status_code = match join_container(exec, cgroups, &[stdout.as_raw_fd(), stderr.as_raw_fd(), status.as_raw_fd()])
-        .and_then(|()| run_command(exec, stdout, stderr))
+    let WaiterPipes {
+        stdout,
+        stderr,
+        status,
+    } = pipes;
+    let status_code = match join_container(
+        exec,
+        cgroups,
+        &[stdout.as_raw_fd(), stderr.as_raw_fd(), status.as_raw_fd()],
+    )
+    .and_then(|()| run_command(exec, stdout, stderr))
     {
-        Ok(code) => ExecStatus { exit_code: code, failure: None },
-        Err(failure) => ExecStatus { exit_code: failure.exit_code(), failure: Some(failure) },
+        Ok(code) => ExecStatus {
+            exit_code: code,
+            failure: None,
+        },
+        Err(failure) => ExecStatus {
+            exit_code: failure.exit_code(),
+            failure: Some(failure),
+        },
     };
     if let Ok(bytes) = serde_json::to_vec(&status_code) {
         let _ = write_all(status.as_fd(), &bytes);
@@ -68,12 +95,13 @@ fn run_waiter(exec: &ExecLaunch, cgroups: &CgroupManager, pipes: WaiterPipes) ->
 }
 
 /// Everything E1 does before forking the command, in order.
-fn join_container(exec: &ExecLaunch, cgroups: &CgroupManager, pipes: &[i32; 3]) -> Result<(), ChildFailure> {
-    close_fds_except(&[0, 1, 2, pipes[0], pipes[1], pipes[2]]).step("close_fds", || "close inherited fds".into())?;
-    // The helper ignores SIGCHLD; we wait for the command.
-    // SAFETY: SIG_DFL installs no handler.
-    unsafe { nix::sys::signal::signal(Signal::SIGCHLD, SigHandler::SigDfl) }
-        .step("signals", || "SIGCHLD to default".into())?;
+fn join_container(
+    exec: &ExecLaunch,
+    cgroups: &CgroupManager,
+    pipes: &[i32; 3],
+) -> Result<(), ChildFailure> {
+    close_inherited_fds(pipes)?;
+    restore_sigchld()?;
     // Until exec, the command is a copy of the daemon's binary inside the container: processes
     // there must not be able to ptrace it or open its /proc/<pid>/exe. execve makes it dumpable
     // again.
@@ -83,19 +111,27 @@ fn join_container(exec: &ExecLaunch, cgroups: &CgroupManager, pipes: &[i32; 3]) 
         .add_process(&exec.container_id, pid)
         .map_err(|e| cgroup_failure("cgroup_add_process", &e))?;
     let namespaces = ContainerNamespaces::open(exec.init_pid)?;
-    // The namespaces opened must be the container's: the init's pid must still be in its cgroup.
-    let procs = cgroups
-        .procs(&exec.container_id)
-        .map_err(|e| cgroup_failure("cgroup_procs", &e))?;
-    if !procs.contains(&exec.init_pid) {
-        return Err(ChildFailure::new("join_container", Errno::ESRCH, "the container's init is not running"));
+    // The namespaces opened must be the container's, not those of a process that got the pid of
+    // an init that exited: the init's pid must be in the container's cgroup (when there is one).
+    if cgroups.layout() != CgroupLayout::None {
+        let procs = cgroups
+            .procs(&exec.container_id)
+            .map_err(|e| cgroup_failure("cgroup_procs", &e))?;
+        if !procs.contains(&exec.init_pid) {
+            let message = format!(
+                "the container's init (pid {}) is not running",
+                exec.init_pid
+            );
+            return Err(ChildFailure::new("join_container", Errno::ESRCH, message));
+        }
     }
     namespaces.join()
 }
 
 /// Forks E2 (in the container's pid namespace), waits for it; returns its exit code.
 fn run_command(exec: &ExecLaunch, stdout: OwnedFd, stderr: OwnedFd) -> Result<i32, ChildFailure> {
-    let (error_r, error_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).step("pipes", || "error pipe".into())?;
+    let (error_r, error_w) =
+        nix::unistd::pipe2(OFlag::O_CLOEXEC).step("pipes", || "error pipe".into())?;
     // SAFETY: E1 is single-threaded; the child runs `start_command` and never returns.
     let command = match unsafe { nix::unistd::fork() }.step("fork", || "fork the command".into())? {
         ForkResult::Child => {
@@ -105,13 +141,18 @@ fn run_command(exec: &ExecLaunch, stdout: OwnedFd, stderr: OwnedFd) -> Result<i3
         ForkResult::Parent { child } => child,
     };
     drop((error_w, stdout, stderr));
-    let report = read_to_end(error_r).map_err(|e| ChildFailure::new("sync", io_errno(&e), "read the error pipe"))?;
+    let report = read_to_end(error_r)
+        .map_err(|e| ChildFailure::new("sync", io_errno(&e), "read the error pipe"))?;
     let status = wait_for(command)?;
     if report.is_empty() {
         return Ok(exit_code_of(status).0);
     }
     Err(serde_json::from_slice(&report).unwrap_or_else(|e| {
-        ChildFailure::new("sync", Errno::EPROTO, format!("unreadable failure report from the command: {e}"))
+        ChildFailure::new(
+            "sync",
+            Errno::EPROTO,
+            format!("unreadable failure report from the command: {e}"),
+        )
     }))
 }
 

@@ -13,7 +13,9 @@ use nix::unistd::{ForkResult, Pid};
 
 use super::cgroup::CgroupManager;
 use super::child::{close_fds_except, read_to_end, run_forked};
-use super::protocol::{ChannelError, HelperReply, HelperRequest, recv_message, send_message};
+use super::protocol::{
+    ChannelError, HelperReply, HelperRequest, MAX_MESSAGE_BYTES, recv_message, send_message,
+};
 use super::{ContainerLaunch, ExecLaunch, ExecStatus, LaunchReport, RuntimeError, exec, monitor};
 
 /// How long the daemon waits for the helper's answer (it answers right after forking).
@@ -43,12 +45,23 @@ struct Channel {
 /// follows the thread), so call it from the main thread; it also exits when the returned client
 /// is dropped.
 pub fn spawn_helper(config: HelperConfig) -> Result<HelperClient, RuntimeError> {
-    let (daemon_end, helper_end) =
-        socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-            .map_err(|e| RuntimeError::sys("helper socketpair", e))?;
+    let (daemon_end, helper_end) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(|e| RuntimeError::sys("helper socketpair", e))?;
     let timeout = TimeVal::new(REPLY_TIMEOUT.as_secs() as _, 0);
     setsockopt(&daemon_end, sockopt::ReceiveTimeout, &timeout)
         .map_err(|e| RuntimeError::sys("helper socket timeout", e))?;
+    // A datagram must fit in the sender's buffer; the default (about 200 KiB) is too small for a
+    // large argv or environment. Raising it past net.core.wmem_max needs the Force variant.
+    for socket in [&daemon_end, &helper_end] {
+        if setsockopt(socket, sockopt::SndBufForce, &MAX_MESSAGE_BYTES).is_err() {
+            let _ = setsockopt(socket, sockopt::SndBuf, &MAX_MESSAGE_BYTES);
+        }
+    }
     let daemon_pid = nix::unistd::getpid();
     // SAFETY: the caller guarantees the process is single-threaded, so the child is a complete
     // copy of it; the child runs only the helper loop and ends with `_exit` (`run_forked`).
@@ -56,7 +69,13 @@ pub fn spawn_helper(config: HelperConfig) -> Result<HelperClient, RuntimeError> 
         ForkResult::Child => run_forked(|| helper_main(helper_end, daemon_pid, config)),
         ForkResult::Parent { child } => {
             drop(helper_end);
-            Ok(HelperClient { channel: Mutex::new(Channel { socket: daemon_end, broken: None }), pid: child })
+            Ok(HelperClient {
+                channel: Mutex::new(Channel {
+                    socket: daemon_end,
+                    broken: None,
+                }),
+                pid: child,
+            })
         }
     }
 }
@@ -67,12 +86,21 @@ fn helper_main(socket: OwnedFd, daemon_pid: Pid, config: HelperConfig) -> i32 {
     if close_fds_except(&[0, 1, 2, socket.as_raw_fd()]).is_err() {
         return 1;
     }
-    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err() || nix::unistd::getppid() != daemon_pid {
+    if nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).is_err()
+        || nix::unistd::getppid() != daemon_pid
+    {
         return 1; // The daemon died before PR_SET_PDEATHSIG took effect.
     }
     // SAFETY: SIG_IGN installs no handler. Ignoring SIGCHLD makes the kernel reap the helper's
     // children (the first half of each monitor's double fork, exec waiters) at once.
     if unsafe { nix::sys::signal::signal(Signal::SIGCHLD, SigHandler::SigIgn) }.is_err() {
+        return 1;
+    }
+    // SAFETY: as above. A reader that went away (a daemon that dropped a report pipe) must be an
+    // EPIPE for the helper, its monitors and exec waiters, never a fatal signal. (The daemon's
+    // Rust runtime ignores SIGPIPE already; this does not rely on it.) Container processes get
+    // SIG_DFL back before execve.
+    if unsafe { nix::sys::signal::signal(Signal::SIGPIPE, SigHandler::SigIgn) }.is_err() {
         return 1;
     }
     // Its own process group: a Ctrl-C meant for the daemon in a terminal must not kill the helper
@@ -89,7 +117,10 @@ fn serve(socket: &OwnedFd, cgroups: &CgroupManager) -> i32 {
             Err(ChannelError::Closed) => return 0,
             Err(ChannelError::Malformed(message)) => {
                 tracing::warn!("helper: bad request: {message}");
-                let reply = HelperReply::Err { context: format!("bad request: {message}"), errno: Errno::EINVAL as i32 };
+                let reply = HelperReply::Err {
+                    context: format!("bad request: {message}"),
+                    errno: Errno::EINVAL as i32,
+                };
                 if send_message(socket.as_fd(), &reply, &[]).is_err() {
                     return 1;
                 }
@@ -107,7 +138,11 @@ fn serve(socket: &OwnedFd, cgroups: &CgroupManager) -> i32 {
             },
             HelperRequest::Exec(exec) => match exec::start_exec(&exec, cgroups) {
                 Ok(pipes) => {
-                    let fds = [pipes.stdout.as_raw_fd(), pipes.stderr.as_raw_fd(), pipes.status.as_raw_fd()];
+                    let fds = [
+                        pipes.stdout.as_raw_fd(),
+                        pipes.stderr.as_raw_fd(),
+                        pipes.status.as_raw_fd(),
+                    ];
                     send_message(socket.as_fd(), &HelperReply::Ok, &fds)
                 }
                 Err(failure) => send_message(socket.as_fd(), &HelperReply::from(failure), &[]),
@@ -123,18 +158,28 @@ fn serve(socket: &OwnedFd, cgroups: &CgroupManager) -> i32 {
 
 impl HelperClient {
     pub fn launch_container(&self, launch: &ContainerLaunch) -> Result<LaunchHandle, RuntimeError> {
-        let mut fds = self.call(&HelperRequest::Launch(launch.clone()), 1)?.into_iter();
+        let mut fds = self
+            .call(&HelperRequest::Launch(launch.clone()), 1)?
+            .into_iter();
         match fds.next() {
             Some(report) => Ok(LaunchHandle { report }),
-            None => Err(RuntimeError::Protocol("launch reply without its report pipe".into())),
+            None => Err(RuntimeError::Protocol(
+                "launch reply without its report pipe".into(),
+            )),
         }
     }
 
     pub fn spawn_exec(&self, exec: &ExecLaunch) -> Result<ExecHandle, RuntimeError> {
         let fds = self.call(&HelperRequest::Exec(exec.clone()), 3)?;
         match <[OwnedFd; 3]>::try_from(fds) {
-            Ok([stdout, stderr, status]) => Ok(ExecHandle { stdout, stderr, status }),
-            Err(_) => Err(RuntimeError::Protocol("exec reply without its three pipes".into())),
+            Ok([stdout, stderr, status]) => Ok(ExecHandle {
+                stdout,
+                stderr,
+                status,
+            }),
+            Err(_) => Err(RuntimeError::Protocol(
+                "exec reply without its three pipes".into(),
+            )),
         }
     }
 
@@ -144,10 +189,17 @@ impl HelperClient {
     }
 
     /// One request, one reply with `expected_fds` fds.
-    fn call(&self, request: &HelperRequest, expected_fds: usize) -> Result<Vec<OwnedFd>, RuntimeError> {
+    fn call(
+        &self,
+        request: &HelperRequest,
+        expected_fds: usize,
+    ) -> Result<Vec<OwnedFd>, RuntimeError> {
         // A panic while holding the lock cannot leave the channel half-used in a way `broken`
         // does not cover, so a poisoned lock is taken over.
-        let mut channel = self.channel.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut channel = self
+            .channel
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(reason) = &channel.broken {
             return Err(RuntimeError::HelperGone(reason.clone()));
         }
@@ -160,7 +212,10 @@ impl HelperClient {
         let (reply, fds) = match recv_message::<HelperReply>(channel.socket.as_fd()) {
             Ok(received) => received,
             Err(ChannelError::Sys(Errno::EAGAIN)) => {
-                let reason = format!("the helper did not answer within {} s", REPLY_TIMEOUT.as_secs());
+                let reason = format!(
+                    "the helper did not answer within {} s",
+                    REPLY_TIMEOUT.as_secs()
+                );
                 channel.broken = Some(reason.clone());
                 return Err(RuntimeError::HelperGone(reason));
             }
@@ -173,12 +228,14 @@ impl HelperClient {
         };
         match reply {
             HelperReply::Ok if fds.len() == expected_fds => Ok(fds),
-            HelperReply::Ok => {
-                Err(RuntimeError::Protocol(format!("helper sent {} fds, expected {expected_fds}", fds.len())))
-            }
-            HelperReply::Err { context, errno } => {
-                Err(RuntimeError::io(format!("helper: {context}"), std::io::Error::from_raw_os_error(errno)))
-            }
+            HelperReply::Ok => Err(RuntimeError::Protocol(format!(
+                "helper sent {} fds, expected {expected_fds}",
+                fds.len()
+            ))),
+            HelperReply::Err { context, errno } => Err(RuntimeError::io(
+                format!("helper: {context}"),
+                std::io::Error::from_raw_os_error(errno),
+            )),
         }
     }
 }
@@ -186,14 +243,15 @@ impl HelperClient {
 impl Drop for HelperClient {
     /// Closing the socket makes the helper exit; reap it so it does not stay a zombie.
     fn drop(&mut self) {
-        let channel = self.channel.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let _ = nix::sys::socket::shutdown(channel.socket.as_raw_fd(), nix::sys::socket::Shutdown::Both);
-        loop {
-            match nix::sys::wait::waitpid(self.pid, None) {
-                Err(Errno::EINTR) => continue,
-                _ => break,
-            }
-        }
+        let channel = self
+            .channel
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = nix::sys::socket::shutdown(
+            channel.socket.as_raw_fd(),
+            nix::sys::socket::Shutdown::Both,
+        );
+        while let Err(Errno::EINTR) = nix::sys::wait::waitpid(self.pid, None) {}
     }
 }
 
@@ -205,7 +263,8 @@ pub struct LaunchHandle {
 impl LaunchHandle {
     /// Blocks until the monitor reports that the first process exec'd, or why it could not.
     pub fn wait_report(self) -> Result<LaunchReport, RuntimeError> {
-        let bytes = read_to_end(self.report).map_err(|e| RuntimeError::io("reading the launch report", e))?;
+        let bytes = read_to_end(self.report)
+            .map_err(|e| RuntimeError::io("reading the launch report", e))?;
         LaunchReport::parse(&bytes)
     }
 }
@@ -230,11 +289,15 @@ impl LaunchReport {
     }
 }
 
-fn parse_report<T: serde::de::DeserializeOwned>(bytes: &[u8], when_empty: &str) -> Result<T, RuntimeError> {
+fn parse_report<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    when_empty: &str,
+) -> Result<T, RuntimeError> {
     if bytes.is_empty() {
         return Err(RuntimeError::Protocol(when_empty.into()));
     }
-    serde_json::from_slice(bytes).map_err(|e| RuntimeError::Protocol(format!("malformed report: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| RuntimeError::Protocol(format!("malformed report: {e}")))
 }
 
 #[cfg(test)]
@@ -244,23 +307,45 @@ mod tests {
 
     #[test]
     fn reports_round_trip() {
-        let started = LaunchReport::Started { monitor_pid: 10, monitor_start_time: 11, init_pid: 12, init_start_time: 13 };
+        let started = LaunchReport::Started {
+            monitor_pid: 10,
+            monitor_start_time: 11,
+            init_pid: 12,
+            init_start_time: 13,
+        };
         let bytes = serde_json::to_vec(&started).unwrap();
-        let LaunchReport::Started { init_pid, init_start_time, .. } = LaunchReport::parse(&bytes).unwrap() else {
+        let LaunchReport::Started {
+            init_pid,
+            init_start_time,
+            ..
+        } = LaunchReport::parse(&bytes).unwrap()
+        else {
             panic!("not started")
         };
         assert_eq!((init_pid, init_start_time), (12, 13));
 
         let failure = ChildFailure::new("exec", Errno::ENOENT, "exec \"x\"");
-        let status = ExecStatus { exit_code: 127, failure: Some(failure.clone()) };
+        let status = ExecStatus {
+            exit_code: 127,
+            failure: Some(failure.clone()),
+        };
         let parsed = ExecStatus::parse(&serde_json::to_vec(&status).unwrap()).unwrap();
         assert_eq!((parsed.exit_code, parsed.failure), (127, Some(failure)));
     }
 
     #[test]
     fn an_empty_or_cut_report_is_a_protocol_error() {
-        assert!(matches!(LaunchReport::parse(b""), Err(RuntimeError::Protocol(_))));
-        assert!(matches!(ExecStatus::parse(b""), Err(RuntimeError::Protocol(_))));
-        assert!(matches!(ExecStatus::parse(b"{\"exit_code\":"), Err(RuntimeError::Protocol(_))));
+        assert!(matches!(
+            LaunchReport::parse(b""),
+            Err(RuntimeError::Protocol(_))
+        ));
+        assert!(matches!(
+            ExecStatus::parse(b""),
+            Err(RuntimeError::Protocol(_))
+        ));
+        assert!(matches!(
+            ExecStatus::parse(b"{\"exit_code\":"),
+            Err(RuntimeError::Protocol(_))
+        ));
     }
 }

@@ -11,7 +11,8 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 
 use super::child::{
-    StepResult, close_fds_except, enter_working_dir, exec_with_failure_report, exit_now, fail, redirect_stdio,
+    StepResult, close_inherited_fds, enter_working_dir, exec_with_failure_report, exit_now, fail,
+    redirect_stdio,
 };
 use super::child_failure::ChildFailure;
 use super::{ContainerLaunch, NetworkSetup, namespaces, rootfs};
@@ -29,11 +30,21 @@ pub(super) struct InitPipes {
 
 /// Runs in the clone child; never returns.
 pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
-    let InitPipes { sync, error, stdout, stderr } = pipes;
+    let InitPipes {
+        sync,
+        error,
+        stdout,
+        stderr,
+    } = pipes;
     // Nothing of the monitor (its log file, the report pipe, the read ends) stays open here.
-    let keep = [0, 1, 2, sync.as_raw_fd(), error.as_raw_fd(), stdout.as_raw_fd(), stderr.as_raw_fd()];
-    if let Err(errno) = close_fds_except(&keep) {
-        fail(error.as_fd(), &ChildFailure::new("close_fds", errno, "close inherited fds"));
+    let keep = [
+        sync.as_raw_fd(),
+        error.as_raw_fd(),
+        stdout.as_raw_fd(),
+        stderr.as_raw_fd(),
+    ];
+    if let Err(failure) = close_inherited_fds(&keep) {
+        fail(error.as_fd(), &failure);
     }
     wait_for_go(sync);
     if let Err(failure) = prepare_container(launch, stdout, stderr) {
@@ -43,7 +54,11 @@ pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
 }
 
 /// Everything between "go" and `execve`, in order.
-fn prepare_container(launch: &ContainerLaunch, stdout: OwnedFd, stderr: OwnedFd) -> Result<(), ChildFailure> {
+fn prepare_container(
+    launch: &ContainerLaunch,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+) -> Result<(), ChildFailure> {
     namespaces::enter_cgroup_namespace()?;
     die_with_monitor()?;
     set_umask();
@@ -73,7 +88,8 @@ fn wait_for_go(sync: OwnedFd) {
 /// The container dies with its monitor: no container is left without someone to reap it and
 /// record its exit.
 fn die_with_monitor() -> Result<(), ChildFailure> {
-    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).step("set_pdeathsig", || "PR_SET_PDEATHSIG".into())
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+        .step("set_pdeathsig", || "PR_SET_PDEATHSIG".into())
 }
 
 /// Device nodes and `/etc` files get exact modes whatever umask the daemon ran with; the

@@ -12,15 +12,15 @@ use std::time::{Duration, Instant, SystemTime};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, sigprocmask};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid};
 
 use super::cgroup::CgroupManager;
 use super::child::{
-    StepResult, cgroup_failure, close_fds_except, exit_code_of, read_to_end, run_forked, set_nonblocking, stdio_to_dev_null,
-    write_all,
+    StepResult, cgroup_failure, close_inherited_fds, exit_code_of, read_to_end, restore_sigchld,
+    run_forked, set_nonblocking, stdio_to_dev_null, write_all,
 };
 use super::child_failure::ChildFailure;
 use super::etc_files::write_etc_files;
@@ -39,7 +39,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 const READ_CHUNK: usize = 64 * 1024;
 
 /// Runs in the helper: forks M1 (which forks the monitor) and returns the report pipe's read end.
-pub(super) fn start_monitor(launch: &ContainerLaunch, cgroups: &CgroupManager) -> Result<OwnedFd, HelperFailure> {
+pub(super) fn start_monitor(
+    launch: &ContainerLaunch,
+    cgroups: &CgroupManager,
+) -> Result<OwnedFd, HelperFailure> {
     let (report_r, report_w) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| HelperFailure::new("report pipe", e))?;
     // SAFETY: the helper is single-threaded; the child runs `detach_monitor` and `_exit`s.
@@ -92,7 +95,11 @@ struct MonitorPipes {
 
 impl<'a> Monitor<'a> {
     fn new(launch: &'a ContainerLaunch, cgroups: &'a CgroupManager, report: OwnedFd) -> Self {
-        Monitor { launch, cgroups, report: Some(report) }
+        Monitor {
+            launch,
+            cgroups,
+            report: Some(report),
+        }
     }
 
     fn run(mut self) -> i32 {
@@ -116,15 +123,14 @@ impl<'a> Monitor<'a> {
     /// Leaves the daemon's world: only the report pipe stays open, stdio goes to /dev/null.
     fn become_monitor(&self) -> Result<(), ChildFailure> {
         let report = self.report.as_ref().map_or(-1, |pipe| pipe.as_raw_fd());
-        close_fds_except(&[0, 1, 2, report]).step("close_fds", || "close inherited fds".into())?;
+        close_inherited_fds(&[report])?;
         stdio_to_dev_null().step("stdio", || "stdio to /dev/null".into())?;
+        // Hold no folder of the daemon's busy for the container's life.
+        nix::unistd::chdir("/").step("chdir", || "chdir /".into())?;
         // Processes the init leaves behind are reparented to us, so we reap them.
-        nix::sys::prctl::set_child_subreaper(true).step("subreaper", || "PR_SET_CHILD_SUBREAPER".into())?;
-        // The helper ignored SIGCHLD; we need it back to wait for the init (and SIG_IGN would
-        // survive into the container).
-        // SAFETY: SIG_DFL installs no handler.
-        unsafe { nix::sys::signal::signal(Signal::SIGCHLD, SigHandler::SigDfl) }
-            .step("signals", || "SIGCHLD to default".into())?;
+        nix::sys::prctl::set_child_subreaper(true)
+            .step("subreaper", || "PR_SET_CHILD_SUBREAPER".into())?;
+        restore_sigchld()?;
         let _ = nix::sys::prctl::set_name(c"conti-monitor");
         Ok(())
     }
@@ -135,16 +141,21 @@ impl<'a> Monitor<'a> {
         const STEP: &str = "prepare_state_dir";
         let dir = &self.launch.state_dir;
         for sub in [UPPER_DIR, WORK_DIR, ROOTFS_DIR] {
-            std::fs::create_dir_all(dir.join(sub)).step(STEP, || format!("mkdir {}", dir.join(sub).display()))?;
+            std::fs::create_dir_all(dir.join(sub))
+                .step(STEP, || format!("mkdir {}", dir.join(sub).display()))?;
         }
         ExitRecord::remove(dir).step(STEP, || "remove the previous exit record".into())?;
-        write_etc_files(self.launch).step(STEP, || "write hostname, hosts and resolv.conf".into())?;
-        let log = LogWriter::open(dir, self.launch.log_max_bytes).step("open_log", || "open container.log".into())?;
+        write_etc_files(self.launch)
+            .step(STEP, || "write hostname, hosts and resolv.conf".into())?;
+        let log = LogWriter::open(dir, self.launch.log_max_bytes)
+            .step("open_log", || "open container.log".into())?;
         let mut sigchld = SigSet::empty();
         sigchld.add(Signal::SIGCHLD);
-        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigchld), None).step("signals", || "block SIGCHLD".into())?;
-        let signals = SignalFd::with_flags(&sigchld, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-            .step("signals", || "signalfd for SIGCHLD".into())?;
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigchld), None)
+            .step("signals", || "block SIGCHLD".into())?;
+        let signals =
+            SignalFd::with_flags(&sigchld, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+                .step("signals", || "signalfd for SIGCHLD".into())?;
         Ok((signals, log))
     }
 
@@ -152,15 +163,21 @@ impl<'a> Monitor<'a> {
     fn start_init(&self, signals: SignalFd, log: LogWriter) -> Result<Running, ChildFailure> {
         let (pipes, init_pipes) = make_pipes()?;
         let flags = init_clone_flags(self.launch.network);
-        let init = match clone_process(flags).step("clone", || "clone the container's init".into())? {
-            CloneResult::Child => {
-                drop(pipes);
-                run_init(self.launch, init_pipes)
-            }
-            CloneResult::Parent { child } => child,
-        };
+        let init =
+            match clone_process(flags).step("clone", || "clone the container's init".into())? {
+                CloneResult::Child => {
+                    drop(pipes);
+                    run_init(self.launch, init_pipes)
+                }
+                CloneResult::Parent { child } => child,
+            };
         drop(init_pipes);
-        let MonitorPipes { stdout, stderr, go, error } = pipes;
+        let MonitorPipes {
+            stdout,
+            stderr,
+            go,
+            error,
+        } = pipes;
         if let Err(e) = self.cgroups.add_process(&self.launch.id, init.as_raw()) {
             reap_killed(init);
             return Err(cgroup_failure("cgroup_add_process", &e));
@@ -173,17 +190,33 @@ impl<'a> Monitor<'a> {
         let failure = read_to_end(error).step("sync", || "read the init's error pipe".into())?;
         if !failure.is_empty() {
             let failure = serde_json::from_slice(&failure).unwrap_or_else(|e| {
-                ChildFailure::new("sync", Errno::EPROTO, format!("unreadable failure report from the init: {e}"))
+                ChildFailure::new(
+                    "sync",
+                    Errno::EPROTO,
+                    format!("unreadable failure report from the init: {e}"),
+                )
             });
             reap_killed(init);
             return Err(failure);
         }
-        Ok(Running { init, stdout, stderr, signals, log })
+        Ok(Running {
+            init,
+            stdout,
+            stderr,
+            signals,
+            log,
+        })
     }
 
     /// Reports the start, then logs output until the init exits; writes `exit.json`.
     fn watch(mut self, running: Running) -> i32 {
-        let Running { init, stdout, stderr, signals, mut log } = running;
+        let Running {
+            init,
+            stdout,
+            stderr,
+            signals,
+            mut log,
+        } = running;
         let monitor_pid = nix::unistd::getpid().as_raw();
         // The init is our child and not reaped yet (even if it already exited), so its start time
         // is readable.
@@ -194,11 +227,19 @@ impl<'a> Monitor<'a> {
             init_start_time: start_time(init.as_raw()).unwrap_or_default(),
         };
         self.send_report(&report);
-        let mut outputs = [Output::new(stdout, LogStream::Stdout), Output::new(stderr, LogStream::Stderr)];
+        let mut outputs = [
+            Output::new(stdout, LogStream::Stdout),
+            Output::new(stderr, LogStream::Stderr),
+        ];
         let status = copy_output_until_exit(init, &signals, &mut outputs, &mut log);
         drain_output(&mut outputs, &mut log);
         let (exit_code, signal) = exit_code_of(status);
-        self.finish(ExitRecord { exit_code, signal, finished: now_rfc3339(), error: None });
+        self.finish(ExitRecord {
+            exit_code,
+            signal,
+            finished: now_rfc3339(),
+            error: None,
+        });
         0
     }
 
@@ -207,8 +248,12 @@ impl<'a> Monitor<'a> {
         if cgroup_created {
             self.remove_cgroup();
         }
-        let record =
-            ExitRecord { exit_code: failure.exit_code(), signal: None, finished: now_rfc3339(), error: Some(failure.to_string()) };
+        let record = ExitRecord {
+            exit_code: failure.exit_code(),
+            signal: None,
+            finished: now_rfc3339(),
+            error: Some(failure.to_string()),
+        };
         let _ = record.write(&self.launch.state_dir);
         self.send_report(&LaunchReport::Failed { failure });
         1
@@ -246,8 +291,18 @@ fn make_pipes() -> Result<(MonitorPipes, InitPipes), ChildFailure> {
         set_nonblocking(fd.as_fd()).step("pipes", || "non-blocking output pipe".into())?;
     }
     Ok((
-        MonitorPipes { stdout: stdout_r, stderr: stderr_r, go: sync_w, error: error_r },
-        InitPipes { sync: sync_r, error: error_w, stdout: stdout_w, stderr: stderr_w },
+        MonitorPipes {
+            stdout: stdout_r,
+            stderr: stderr_r,
+            go: sync_w,
+            error: error_r,
+        },
+        InitPipes {
+            sync: sync_r,
+            error: error_w,
+            stdout: stdout_w,
+            stderr: stderr_w,
+        },
     ))
 }
 
@@ -260,7 +315,11 @@ struct Output {
 
 impl Output {
     fn new(pipe: OwnedFd, stream: LogStream) -> Self {
-        Output { pipe: Some(pipe), lines: LineSplitter::default(), stream }
+        Output {
+            pipe: Some(pipe),
+            lines: LineSplitter::default(),
+            stream,
+        }
     }
 
     /// Reads what is there; closes the pipe at EOF or on error.
@@ -272,7 +331,8 @@ impl Output {
                 Ok(0) => break,
                 Ok(n) => {
                     let stream = self.stream;
-                    self.lines.push(&buffer[..n], &mut |line| write_log(log, stream, line));
+                    self.lines
+                        .push(&buffer[..n], &mut |line| write_log(log, stream, line));
                 }
                 Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => return,
@@ -297,10 +357,17 @@ fn write_log(log: &mut LogWriter, stream: LogStream, line: &[u8]) {
 }
 
 /// Copies output to the log until the init has exited; returns how it ended.
-fn copy_output_until_exit(init: Pid, signals: &SignalFd, outputs: &mut [Output; 2], log: &mut LogWriter) -> WaitStatus {
+fn copy_output_until_exit(
+    init: Pid,
+    signals: &SignalFd,
+    outputs: &mut [Output; 2],
+    log: &mut LogWriter,
+) -> WaitStatus {
     loop {
         let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        let open: Vec<usize> = (0..outputs.len()).filter(|&i| outputs[i].pipe.is_some()).collect();
+        let open: Vec<usize> = (0..outputs.len())
+            .filter(|&i| outputs[i].pipe.is_some())
+            .collect();
         for &i in &open {
             if let Some(pipe) = &outputs[i].pipe {
                 fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLIN));
@@ -338,7 +405,10 @@ fn drain_output(outputs: &mut [Output; 2], log: &mut LogWriter) {
         if open.is_empty() || left.is_zero() {
             break;
         }
-        let mut fds: Vec<PollFd> = open.iter().map(|pipe| PollFd::new(pipe.as_fd(), PollFlags::POLLIN)).collect();
+        let mut fds: Vec<PollFd> = open
+            .iter()
+            .map(|pipe| PollFd::new(pipe.as_fd(), PollFlags::POLLIN))
+            .collect();
         let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::ZERO);
         let _ = poll(&mut fds, timeout);
         // Orphans reparented to us exit too (the kernel kills the pid namespace with its init).

@@ -17,7 +17,10 @@ use super::child_failure::ChildFailure;
 /// Namespaces the init is cloned into. The cgroup namespace comes later, from inside, once the
 /// monitor has put the init into its cgroup (its root is then the container's cgroup).
 pub(super) fn init_clone_flags(network: NetworkSetup) -> CloneFlags {
-    let flags = CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWUTS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWPID;
+    let flags = CloneFlags::CLONE_NEWNS
+        | CloneFlags::CLONE_NEWUTS
+        | CloneFlags::CLONE_NEWIPC
+        | CloneFlags::CLONE_NEWPID;
     match network {
         NetworkSetup::Isolated => flags | CloneFlags::CLONE_NEWNET,
         NetworkSetup::Host => flags,
@@ -42,13 +45,16 @@ pub(super) fn clone_process(flags: CloneFlags) -> nix::Result<CloneResult> {
     let res = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
     match Errno::result(res)? {
         0 => Ok(CloneResult::Child),
-        pid => Ok(CloneResult::Parent { child: Pid::from_raw(pid as i32) }),
+        pid => Ok(CloneResult::Parent {
+            child: Pid::from_raw(pid as i32),
+        }),
     }
 }
 
 /// A cgroup namespace rooted at the cgroup the init sits in now.
 pub(super) fn enter_cgroup_namespace() -> Result<(), ChildFailure> {
-    nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).step("unshare_cgroupns", || "unshare cgroup namespace".into())
+    nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+        .step("unshare_cgroupns", || "unshare cgroup namespace".into())
 }
 
 pub(super) fn set_hostname(hostname: &str) -> Result<(), ChildFailure> {
@@ -58,8 +64,13 @@ pub(super) fn set_hostname(hostname: &str) -> Result<(), ChildFailure> {
 /// In a new network namespace `lo` exists but is down.
 pub(super) fn bring_up_loopback() -> Result<(), ChildFailure> {
     const STEP: &str = "loopback_up";
-    let socket = socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
-        .step(STEP, || "socket for interface ioctls".into())?;
+    let socket = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .step(STEP, || "socket for interface ioctls".into())?;
     // SAFETY: ifreq is plain data; all zeroes is a valid value.
     let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
     for (dst, src) in request.ifr_name.iter_mut().zip(b"lo\0") {
@@ -73,7 +84,9 @@ pub(super) fn bring_up_loopback() -> Result<(), ChildFailure> {
     unsafe { request.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
     // SAFETY: SIOCSIFFLAGS only reads `request`, which lives for the whole call.
     let res = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) };
-    Errno::result(res).step(STEP, || "bring lo up".into()).map(drop)
+    Errno::result(res)
+        .step(STEP, || "bring lo up".into())
+        .map(drop)
 }
 
 /// The namespaces an exec'd command joins, in `setns` order: the mount namespace last, since
@@ -99,7 +112,15 @@ impl ContainerNamespaces {
             .iter()
             .map(|&(name, flag)| {
                 let path = format!("/proc/{init_pid}/ns/{name}");
-                File::open(&path).step("open_namespace", || format!("open {path}")).map(|file| (file, name, flag))
+                match File::open(&path) {
+                    Ok(file) => Ok((file, name, flag)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ChildFailure::new(
+                        "open_namespace",
+                        Errno::ESRCH,
+                        format!("the container's init (pid {init_pid}) is not running"),
+                    )),
+                    Err(e) => Err(e).step("open_namespace", || format!("open {path}")),
+                }
             })
             .collect::<Result<_, _>>()?;
         Ok(ContainerNamespaces { files })
@@ -108,7 +129,8 @@ impl ContainerNamespaces {
     /// `setns` into each. The pid namespace applies to children only: fork after this.
     pub fn join(self) -> Result<(), ChildFailure> {
         for (file, name, flag) in self.files {
-            nix::sched::setns(&file, flag).step("setns", || format!("join the container's {name} namespace"))?;
+            nix::sched::setns(&file, flag)
+                .step("setns", || format!("join the container's {name} namespace"))?;
         }
         Ok(())
     }
@@ -122,6 +144,9 @@ mod tests {
     fn host_network_keeps_the_host_network_namespace() {
         assert!(init_clone_flags(NetworkSetup::Isolated).contains(CloneFlags::CLONE_NEWNET));
         assert!(!init_clone_flags(NetworkSetup::Host).contains(CloneFlags::CLONE_NEWNET));
-        assert!(init_clone_flags(NetworkSetup::Host).contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS));
+        assert!(
+            init_clone_flags(NetworkSetup::Host)
+                .contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS)
+        );
     }
 }

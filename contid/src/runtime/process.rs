@@ -17,13 +17,16 @@ impl ProcessHandle {
     /// Opens `pid` if it still runs and started at `start_time` (see [`start_time`]);
     /// `Ok(None)` when it is gone or the pid now names another process.
     pub fn open(pid: i32, start_time: u64) -> Result<Option<ProcessHandle>, RuntimeError> {
-        let Some(raw_pid) = rustix::process::Pid::from_raw(pid) else { return Ok(None) };
+        let Some(raw_pid) = rustix::process::Pid::from_raw(pid) else {
+            return Ok(None);
+        };
         // Before: do not open a stranger. After: the pid may have been reused between the first
         // check and pidfd_open; once the pidfd is open it names one process for good.
         if self::start_time(pid) != Some(start_time) {
             return Ok(None);
         }
-        let pidfd = match rustix::process::pidfd_open(raw_pid, rustix::process::PidfdFlags::empty()) {
+        let pidfd = match rustix::process::pidfd_open(raw_pid, rustix::process::PidfdFlags::empty())
+        {
             Ok(pidfd) => pidfd,
             Err(rustix::io::Errno::SRCH) => return Ok(None),
             Err(e) => return Err(RuntimeError::io(format!("pidfd_open {pid}"), e.into())),
@@ -41,11 +44,17 @@ impl ProcessHandle {
     /// Sends `signal`; a process that is already gone is not an error.
     pub fn signal(&self, signal: Signal) -> Result<(), RuntimeError> {
         let Some(sig) = rustix::process::Signal::from_named_raw(signal as i32) else {
-            return Err(RuntimeError::sys(format!("signal {signal}"), nix::errno::Errno::EINVAL));
+            return Err(RuntimeError::sys(
+                format!("signal {signal}"),
+                nix::errno::Errno::EINVAL,
+            ));
         };
         match rustix::process::pidfd_send_signal(&self.pidfd, sig) {
             Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
-            Err(e) => Err(RuntimeError::io(format!("send {signal} to pid {}", self.pid), e.into())),
+            Err(e) => Err(RuntimeError::io(
+                format!("send {signal} to pid {}", self.pid),
+                e.into(),
+            )),
         }
     }
 }
@@ -76,7 +85,10 @@ pub fn start_time(pid: i32) -> Option<u64> {
 fn start_time_from_stat(stat: &[u8]) -> Option<u64> {
     const START_TIME_FIELD: usize = 22;
     let after_comm = &stat[stat.iter().rposition(|&b| b == b')')? + 1..];
-    let field = std::str::from_utf8(after_comm).ok()?.split_ascii_whitespace().nth(START_TIME_FIELD - 3)?;
+    let field = std::str::from_utf8(after_comm)
+        .ok()?
+        .split_ascii_whitespace()
+        .nth(START_TIME_FIELD - 3)?;
     field.parse().ok()
 }
 
@@ -104,9 +116,14 @@ mod tests {
 
     #[test]
     fn signalling_an_exited_process_is_not_an_error() {
-        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         let pid = child.id() as i32;
-        let handle = ProcessHandle::open(pid, start_time(pid).unwrap()).unwrap().unwrap();
+        let handle = ProcessHandle::open(pid, start_time(pid).unwrap())
+            .unwrap()
+            .unwrap();
         handle.signal(Signal::SIGKILL).unwrap();
         child.wait().unwrap();
         handle.signal(Signal::SIGTERM).unwrap();

@@ -29,7 +29,10 @@ pub(super) enum HelperRequest {
 pub(super) enum HelperReply {
     Ok,
     /// The helper could not do it (a pipe or a fork failed); nothing was started.
-    Err { context: String, errno: i32 },
+    Err {
+        context: String,
+        errno: i32,
+    },
 }
 
 /// Why the helper could not carry out a request.
@@ -41,13 +44,19 @@ pub(super) struct HelperFailure {
 
 impl HelperFailure {
     pub fn new(context: impl Into<String>, errno: Errno) -> Self {
-        HelperFailure { context: context.into(), errno }
+        HelperFailure {
+            context: context.into(),
+            errno,
+        }
     }
 }
 
 impl From<HelperFailure> for HelperReply {
     fn from(failure: HelperFailure) -> Self {
-        HelperReply::Err { context: failure.context, errno: failure.errno as i32 }
+        HelperReply::Err {
+            context: failure.context,
+            errno: failure.errno as i32,
+        }
     }
 }
 
@@ -69,16 +78,27 @@ pub(super) fn send_message<T: Serialize>(
 ) -> Result<(), ChannelError> {
     let bytes = serde_json::to_vec(message).map_err(|e| ChannelError::Malformed(e.to_string()))?;
     if bytes.len() > MAX_MESSAGE_BYTES {
-        return Err(ChannelError::Malformed(format!("message of {} bytes is too large", bytes.len())));
+        return Err(ChannelError::Malformed(format!(
+            "message of {} bytes is too large",
+            bytes.len()
+        )));
     }
     let iov = [IoSlice::new(&bytes)];
     let rights = [ControlMessage::ScmRights(fds)];
     let cmsgs: &[ControlMessage] = if fds.is_empty() { &[] } else { &rights };
     loop {
-        match sendmsg::<UnixAddr>(socket.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+        match sendmsg::<UnixAddr>(
+            socket.as_raw_fd(),
+            &iov,
+            cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        ) {
             Ok(_) => return Ok(()),
             Err(Errno::EINTR) => continue,
-            Err(Errno::EPIPE | Errno::ECONNRESET | Errno::ENOTCONN) => return Err(ChannelError::Closed),
+            Err(Errno::EPIPE | Errno::ECONNRESET | Errno::ENOTCONN) => {
+                return Err(ChannelError::Closed);
+            }
             Err(errno) => return Err(ChannelError::Sys(errno)),
         }
     }
@@ -86,7 +106,9 @@ pub(super) fn send_message<T: Serialize>(
 
 /// Receives one message and the fds that came with it (opened close-on-exec).
 /// `Err(Closed)` when the peer is gone.
-pub(super) fn recv_message<T: DeserializeOwned>(socket: BorrowedFd<'_>) -> Result<(T, Vec<OwnedFd>), ChannelError> {
+pub(super) fn recv_message<T: DeserializeOwned>(
+    socket: BorrowedFd<'_>,
+) -> Result<(T, Vec<OwnedFd>), ChannelError> {
     let mut buffer = vec![0u8; MAX_MESSAGE_BYTES];
     let mut cmsg_buffer = nix::cmsg_space!([RawFd; MAX_MESSAGE_FDS]);
     let (len, truncated, fds) = loop {
@@ -99,10 +121,15 @@ pub(super) fn recv_message<T: DeserializeOwned>(socket: BorrowedFd<'_>) -> Resul
                     if let ControlMessageOwned::ScmRights(raw) = cmsg {
                         // SAFETY: SCM_RIGHTS installed these fds in this process just now;
                         // nothing else owns them.
-                        fds.extend(raw.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
+                        fds.extend(
+                            raw.into_iter()
+                                .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                        );
                     }
                 }
-                let truncated = msg.flags.intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
+                let truncated = msg
+                    .flags
+                    .intersects(MsgFlags::MSG_TRUNC | MsgFlags::MSG_CTRUNC);
                 break (msg.bytes, truncated, fds);
             }
             Err(Errno::EINTR) => continue,
@@ -115,9 +142,12 @@ pub(super) fn recv_message<T: DeserializeOwned>(socket: BorrowedFd<'_>) -> Resul
         return Err(ChannelError::Closed);
     }
     if truncated {
-        return Err(ChannelError::Malformed("message or its fds were truncated".into()));
+        return Err(ChannelError::Malformed(
+            "message or its fds were truncated".into(),
+        ));
     }
-    let message = serde_json::from_slice(&buffer[..len]).map_err(|e| ChannelError::Malformed(e.to_string()))?;
+    let message = serde_json::from_slice(&buffer[..len])
+        .map_err(|e| ChannelError::Malformed(e.to_string()))?;
     Ok((message, fds))
 }
 
@@ -129,7 +159,13 @@ mod tests {
     use std::os::fd::AsFd;
 
     fn pair() -> (OwnedFd, OwnedFd) {
-        socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).unwrap()
+        socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap()
     }
 
     fn launch() -> ContainerLaunch {
@@ -150,10 +186,17 @@ mod tests {
     fn a_request_and_its_fds_round_trip() {
         let (a, b) = pair();
         let (pipe_r, pipe_w) = nix::unistd::pipe().unwrap();
-        send_message(a.as_fd(), &HelperRequest::Launch(launch()), &[pipe_r.as_raw_fd()]).unwrap();
+        send_message(
+            a.as_fd(),
+            &HelperRequest::Launch(launch()),
+            &[pipe_r.as_raw_fd()],
+        )
+        .unwrap();
         drop(pipe_r);
         let (request, fds) = recv_message::<HelperRequest>(b.as_fd()).unwrap();
-        let HelperRequest::Launch(got) = request else { panic!("wrong request") };
+        let HelperRequest::Launch(got) = request else {
+            panic!("wrong request")
+        };
         assert_eq!(got.argv, launch().argv);
         assert_eq!(got.network, NetworkSetup::Isolated);
         assert_eq!(fds.len(), 1);
@@ -162,26 +205,42 @@ mod tests {
         let mut byte = [0u8; 1];
         assert_eq!(nix::unistd::read(&fds[0], &mut byte).unwrap(), 1);
         let flags = nix::fcntl::fcntl(&fds[0], nix::fcntl::FcntlArg::F_GETFD).unwrap();
-        assert_ne!(flags & nix::libc::FD_CLOEXEC, 0, "received fds are close-on-exec");
+        assert_ne!(
+            flags & nix::libc::FD_CLOEXEC,
+            0,
+            "received fds are close-on-exec"
+        );
     }
 
     #[test]
     fn replies_round_trip_and_eof_is_closed() {
         let (a, b) = pair();
-        let reply = HelperReply::Err { context: "fork".into(), errno: Errno::EAGAIN as i32 };
+        let reply = HelperReply::Err {
+            context: "fork".into(),
+            errno: Errno::EAGAIN as i32,
+        };
         send_message(a.as_fd(), &reply, &[]).unwrap();
         let (got, fds) = recv_message::<HelperReply>(b.as_fd()).unwrap();
         assert_eq!(got, reply);
         assert!(fds.is_empty());
         drop(a);
-        assert!(matches!(recv_message::<HelperReply>(b.as_fd()), Err(ChannelError::Closed)));
-        assert!(matches!(send_message(b.as_fd(), &HelperReply::Ok, &[]), Err(ChannelError::Closed)));
+        assert!(matches!(
+            recv_message::<HelperReply>(b.as_fd()),
+            Err(ChannelError::Closed)
+        ));
+        assert!(matches!(
+            send_message(b.as_fd(), &HelperReply::Ok, &[]),
+            Err(ChannelError::Closed)
+        ));
     }
 
     #[test]
     fn garbage_is_malformed() {
         let (a, b) = pair();
         nix::unistd::write(&a, b"{not json").unwrap();
-        assert!(matches!(recv_message::<HelperReply>(b.as_fd()), Err(ChannelError::Malformed(_))));
+        assert!(matches!(
+            recv_message::<HelperReply>(b.as_fd()),
+            Err(ChannelError::Malformed(_))
+        ));
     }
 }

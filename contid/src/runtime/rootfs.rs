@@ -22,8 +22,14 @@ pub(super) const WORK_DIR: &str = "work";
 pub(super) const ROOTFS_DIR: &str = "rootfs";
 
 /// Character devices every container gets: (name, major, minor).
-const DEVICES: [(&str, u64, u64); 6] =
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)];
+const DEVICES: [(&str, u64, u64); 6] = [
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
+];
 
 /// Symlinks in `/dev`: (name, target).
 const DEV_SYMLINKS: [(&str, &str); 5] = [
@@ -48,16 +54,40 @@ pub(super) fn build_rootfs(launch: &ContainerLaunch) -> Result<PathBuf, ChildFai
 
 /// Nothing mounted from now on propagates back to the host, and `pivot_root` accepts the tree.
 fn make_mounts_private() -> Result<(), ChildFailure> {
-    mount(None, Path::new("/"), None, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None)
-        .step("make_mounts_private", || "make / recursively private".into())
+    mount(
+        None,
+        Path::new("/"),
+        None,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None,
+    )
+    .step("make_mounts_private", || {
+        "make / recursively private".into()
+    })
 }
 
 fn mount_overlay(image_rootfs: &Path, state_dir: &Path, rootfs: &Path) -> Result<(), ChildFailure> {
     const STEP: &str = "mount_overlay";
-    let options = overlay_options(image_rootfs, &state_dir.join(UPPER_DIR), &state_dir.join(WORK_DIR))
-        .map_err(|message| ChildFailure::new(STEP, Errno::EINVAL, message))?;
-    mount(Some("overlay"), rootfs, Some("overlay"), MsFlags::empty(), Some(&options))
-        .step(STEP, || format!("mount overlay of {} on {}", image_rootfs.display(), rootfs.display()))
+    let options = overlay_options(
+        image_rootfs,
+        &state_dir.join(UPPER_DIR),
+        &state_dir.join(WORK_DIR),
+    )
+    .map_err(|message| ChildFailure::new(STEP, Errno::EINVAL, message))?;
+    mount(
+        Some("overlay"),
+        rootfs,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(&options),
+    )
+    .step(STEP, || {
+        format!(
+            "mount overlay of {} on {}",
+            image_rootfs.display(),
+            rootfs.display()
+        )
+    })
 }
 
 /// `lowerdir=…,upperdir=…,workdir=…`. The option syntax has no reliable escape for `,` and `:`,
@@ -65,7 +95,9 @@ fn mount_overlay(image_rootfs: &Path, state_dir: &Path, rootfs: &Path) -> Result
 fn overlay_options(lower: &Path, upper: &Path, work: &Path) -> Result<String, String> {
     let mut options = String::new();
     for (key, path) in [("lowerdir", lower), ("upperdir", upper), ("workdir", work)] {
-        let path = path.to_str().ok_or_else(|| format!("overlay {key} {path:?} is not UTF-8"))?;
+        let path = path
+            .to_str()
+            .ok_or_else(|| format!("overlay {key} {path:?} is not UTF-8"))?;
         if path.contains([',', ':']) {
             return Err(format!("overlay {key} {path:?} holds a ',' or ':'"));
         }
@@ -80,36 +112,63 @@ fn overlay_options(lower: &Path, upper: &Path, work: &Path) -> Result<String, St
 fn mount_proc(rootfs: &Path) -> Result<(), ChildFailure> {
     let target = mount_point(rootfs, "proc")?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
-    mount(Some("proc"), &target, Some("proc"), flags, None).step("mount_proc", || "mount /proc".into())
+    mount(Some("proc"), &target, Some("proc"), flags, None)
+        .step("mount_proc", || "mount /proc".into())
 }
 
 fn mount_sysfs(rootfs: &Path) -> Result<(), ChildFailure> {
     let target = mount_point(rootfs, "sys")?;
     let flags = MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV;
-    mount(Some("sysfs"), &target, Some("sysfs"), flags, None).step("mount_sysfs", || "mount /sys".into())
+    mount(Some("sysfs"), &target, Some("sysfs"), flags, None)
+        .step("mount_sysfs", || "mount /sys".into())
 }
 
 /// A tmpfs `/dev` with the usual devices, a private devpts, shm and mqueue.
 fn mount_dev(rootfs: &Path) -> Result<(), ChildFailure> {
     let dev = mount_point(rootfs, "dev")?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME;
-    mount(Some("tmpfs"), &dev, Some("tmpfs"), flags, Some("mode=755,size=65536k"))
-        .step("mount_dev", || "mount tmpfs on /dev".into())?;
+    mount(
+        Some("tmpfs"),
+        &dev,
+        Some("tmpfs"),
+        flags,
+        Some("mode=755,size=65536k"),
+    )
+    .step("mount_dev", || "mount tmpfs on /dev".into())?;
     make_devices(&dev)?;
     // From here on `dev` is our fresh tmpfs: no path in it can be a symlink planted by the image.
     let in_dev = |name: &str| dev.join(name);
     let no_exec = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
     mkdir(&in_dev("pts")).step("mount_devpts", || "mkdir /dev/pts".into())?;
-    mount(Some("devpts"), &in_dev("pts"), Some("devpts"), no_exec, Some("newinstance,ptmxmode=0666,mode=0620,gid=5"))
-        .step("mount_devpts", || "mount devpts on /dev/pts".into())?;
+    mount(
+        Some("devpts"),
+        &in_dev("pts"),
+        Some("devpts"),
+        no_exec,
+        Some("newinstance,ptmxmode=0666,mode=0620,gid=5"),
+    )
+    .step("mount_devpts", || "mount devpts on /dev/pts".into())?;
     mkdir(&in_dev("shm")).step("mount_shm", || "mkdir /dev/shm".into())?;
-    mount(Some("shm"), &in_dev("shm"), Some("tmpfs"), no_exec | MsFlags::MS_NODEV, Some("mode=1777,size=65536k"))
-        .step("mount_shm", || "mount tmpfs on /dev/shm".into())?;
+    mount(
+        Some("shm"),
+        &in_dev("shm"),
+        Some("tmpfs"),
+        no_exec | MsFlags::MS_NODEV,
+        Some("mode=1777,size=65536k"),
+    )
+    .step("mount_shm", || "mount tmpfs on /dev/shm".into())?;
     mkdir(&in_dev("mqueue")).step("mount_mqueue", || "mkdir /dev/mqueue".into())?;
-    mount(Some("mqueue"), &in_dev("mqueue"), Some("mqueue"), no_exec | MsFlags::MS_NODEV, None)
-        .step("mount_mqueue", || "mount mqueue on /dev/mqueue".into())?;
+    mount(
+        Some("mqueue"),
+        &in_dev("mqueue"),
+        Some("mqueue"),
+        no_exec | MsFlags::MS_NODEV,
+        None,
+    )
+    .step("mount_mqueue", || "mount mqueue on /dev/mqueue".into())?;
     for (name, target) in DEV_SYMLINKS {
-        std::os::unix::fs::symlink(target, in_dev(name)).step("dev_symlinks", || format!("symlink /dev/{name}"))?;
+        std::os::unix::fs::symlink(target, in_dev(name))
+            .step("dev_symlinks", || format!("symlink /dev/{name}"))?;
     }
     Ok(())
 }
@@ -119,8 +178,13 @@ fn make_devices(dev: &Path) -> Result<(), ChildFailure> {
     let mode = Mode::from_bits_truncate(0o666);
     for (name, major, minor) in DEVICES {
         let path = dev.join(name);
-        nix::sys::stat::mknod(&path, SFlag::S_IFCHR, mode, nix::sys::stat::makedev(major, minor))
-            .step(STEP, || format!("mknod /dev/{name}"))?;
+        nix::sys::stat::mknod(
+            &path,
+            SFlag::S_IFCHR,
+            mode,
+            nix::sys::stat::makedev(major, minor),
+        )
+        .step(STEP, || format!("mknod /dev/{name}"))?;
         // mknod applies the umask.
         nix::sys::stat::fchmodat(
             nix::fcntl::AT_FDCWD,
@@ -143,13 +207,20 @@ fn bind_etc_files(state_dir: &Path, rootfs: &Path) -> Result<(), ChildFailure> {
     for name in ETC_FILES {
         let target = etc.join(name);
         let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let file = nix::fcntl::open(&target, flags, Mode::from_bits_truncate(0o644)).map_err(|errno| {
-            let why = if errno == Errno::ELOOP { " (it is a symlink)" } else { "" };
-            ChildFailure::new(STEP, errno, format!("open /etc/{name} in the image{why}"))
-        })?;
+        let file =
+            nix::fcntl::open(&target, flags, Mode::from_bits_truncate(0o644)).map_err(|errno| {
+                let why = if errno == Errno::ELOOP {
+                    " (it is a symlink)"
+                } else {
+                    ""
+                };
+                ChildFailure::new(STEP, errno, format!("open /etc/{name} in the image{why}"))
+            })?;
         let through_fd = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
         let source = state_dir.join(name);
-        let source = source.to_str().ok_or_else(|| ChildFailure::new(STEP, Errno::EINVAL, "state folder path is not UTF-8"))?;
+        let source = source.to_str().ok_or_else(|| {
+            ChildFailure::new(STEP, Errno::EINVAL, "state folder path is not UTF-8")
+        })?;
         mount(Some(source), &through_fd, None, MsFlags::MS_BIND, None)
             .step(STEP, || format!("bind-mount /etc/{name}"))?;
     }
@@ -163,10 +234,16 @@ fn mount_point(rootfs: &Path, name: &str) -> Result<PathBuf, ChildFailure> {
     let path = rootfs.join(name);
     match std::fs::symlink_metadata(&path) {
         Ok(metadata) if metadata.is_dir() => Ok(path),
-        Ok(metadata) if metadata.is_symlink() => {
-            Err(ChildFailure::new(STEP, Errno::ELOOP, format!("/{name} in the image is a symlink")))
-        }
-        Ok(_) => Err(ChildFailure::new(STEP, Errno::ENOTDIR, format!("/{name} in the image is not a directory"))),
+        Ok(metadata) if metadata.is_symlink() => Err(ChildFailure::new(
+            STEP,
+            Errno::ELOOP,
+            format!("/{name} in the image is a symlink"),
+        )),
+        Ok(_) => Err(ChildFailure::new(
+            STEP,
+            Errno::ENOTDIR,
+            format!("/{name} in the image is not a directory"),
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             mkdir(&path).step(STEP, || format!("mkdir /{name}"))?;
             Ok(path)
@@ -189,7 +266,13 @@ fn mkdir(path: &Path) -> nix::Result<()> {
     nix::unistd::mkdir(path, Mode::from_bits_truncate(0o755))
 }
 
-fn mount(source: Option<&str>, target: &Path, fstype: Option<&str>, flags: MsFlags, data: Option<&str>) -> nix::Result<()> {
+fn mount(
+    source: Option<&str>,
+    target: &Path,
+    fstype: Option<&str>,
+    flags: MsFlags,
+    data: Option<&str>,
+) -> nix::Result<()> {
     nix::mount::mount(source, target, fstype, flags, data)
 }
 
@@ -199,8 +282,16 @@ mod tests {
 
     #[test]
     fn overlay_options_name_the_three_layers() {
-        let options = overlay_options(Path::new("/img/rootfs"), Path::new("/s/upper"), Path::new("/s/work")).unwrap();
-        assert_eq!(options, "lowerdir=/img/rootfs,upperdir=/s/upper,workdir=/s/work");
+        let options = overlay_options(
+            Path::new("/img/rootfs"),
+            Path::new("/s/upper"),
+            Path::new("/s/work"),
+        )
+        .unwrap();
+        assert_eq!(
+            options,
+            "lowerdir=/img/rootfs,upperdir=/s/upper,workdir=/s/work"
+        );
     }
 
     #[test]
@@ -214,9 +305,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink("/etc", dir.path().join("proc")).unwrap();
         std::fs::write(dir.path().join("sys"), b"").unwrap();
-        assert_eq!(mount_point(dir.path(), "proc").unwrap_err().errno, Errno::ELOOP as i32);
-        assert_eq!(mount_point(dir.path(), "sys").unwrap_err().errno, Errno::ENOTDIR as i32);
-        assert_eq!(mount_point(dir.path(), "dev").unwrap(), dir.path().join("dev"));
+        assert_eq!(
+            mount_point(dir.path(), "proc").unwrap_err().errno,
+            Errno::ELOOP as i32
+        );
+        assert_eq!(
+            mount_point(dir.path(), "sys").unwrap_err().errno,
+            Errno::ENOTDIR as i32
+        );
+        assert_eq!(
+            mount_point(dir.path(), "dev").unwrap(),
+            dir.path().join("dev")
+        );
         assert!(dir.path().join("dev").is_dir());
     }
 }
