@@ -204,7 +204,7 @@ impl Engine {
                         tracing::warn!(%err, "cannot clean up the cgroup of an ended container");
                     }
                     container.status = exited_status(&container.status, &record);
-                    self.inner.store.save_status(&id, &container.status)?;
+                    self.inner.store.save(&container)?;
                 }
             }
         }
@@ -356,7 +356,8 @@ impl Engine {
                 LaunchReport::Failed { failure } => {
                     tracing::info!(%failure, step = %failure.step, "start failed");
                     let record = ExitRecord { exit_code: failure.exit_code(), signal: None, finished: now_rfc3339(), error: Some(failure.to_string()) };
-                    self.record_exit(&id, &record);
+                    // The stored status is still `created` (or an earlier exit): write this one.
+                    self.record_exit(&id, &record, true);
                     Err(match failure.kind() {
                         FailureKind::CommandNotFound => EngineError::CommandNotFound(failure.to_string()),
                         FailureKind::CommandNotExecutable => EngineError::CommandNotExecutable(failure.to_string()),
@@ -391,29 +392,35 @@ impl Engine {
     fn set_status(&self, id: &str, status: ContainerStatus, update: impl FnOnce(&mut Entry)) -> EngineResult<()> {
         let mut table = self.table();
         let entry = table.entry_mut(id)?;
-        self.inner.store.save_status(id, &status)?;
-        entry.container.status = status;
+        let mut container = entry.container.clone();
+        container.status = status;
+        self.inner.store.save(&container)?;
+        entry.container = container;
         update(entry);
         Ok(())
     }
 
-    /// Called when a container's monitor is gone: records how the container ended.
+    /// Called when a container's monitor is gone: records how the container ended. The monitor
+    /// wrote `exit.json` (or nothing, and the container counts as vanished); a reload derives
+    /// the same from the stored `running` status, so nothing more is written here.
     fn collect_exit(&self, id: &str) {
         let record = exit_record_or_vanished(&self.container_dir(id));
-        self.record_exit(id, &record);
+        self.record_exit(id, &record, false);
     }
 
-    fn record_exit(&self, id: &str, record: &ExitRecord) {
+    fn record_exit(&self, id: &str, record: &ExitRecord, persist: bool) {
         let span = tracing::info_span!("exit", container = %id);
         let _enter = span.enter();
         let auto_remove = {
             let mut table = self.table();
             let Ok(entry) = table.entry_mut(id) else { return };
             let status = exited_status(&entry.container.status, record);
-            if let Err(err) = self.inner.store.save_status(id, &status) {
-                tracing::error!(%err, "cannot persist the exit");
-            }
             entry.container.status = status;
+            if persist {
+                if let Err(err) = self.inner.store.save(&entry.container) {
+                    tracing::error!(%err, "cannot persist the exit");
+                }
+            }
             entry.init = None;
             entry.exit.send_replace(Some(record.exit_code));
             entry.container.config.auto_remove

@@ -1,15 +1,24 @@
-//! Containers on disk: `<root>/containers/<id>/config.json` and `state.json`, each replaced
-//! atomically, so that a restarted daemon finds exactly what it had.
+//! Containers on disk: `<root>/containers/<id>/container.json` holds what the container was
+//! created with and where it is in its life, replaced atomically at every change the daemon
+//! makes, so that a restarted daemon finds exactly what it had. How a container ended is the
+//! monitor's to record (`exit.json`); the daemon folds it in when it (re)loads.
 
 use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
 
 use crate::runtime::atomic_file::write_json_atomic;
 
 use super::container::{Container, ContainerConfig, ContainerStatus};
 use super::error::{EngineError, EngineResult};
 
-const CONFIG_FILE: &str = "config.json";
-const STATE_FILE: &str = "state.json";
+const CONTAINER_FILE: &str = "container.json";
+
+#[derive(Serialize, Deserialize)]
+struct StoredContainer {
+    config: ContainerConfig,
+    status: ContainerStatus,
+}
 
 #[derive(Debug, Clone)]
 pub struct ContainerStore {
@@ -27,20 +36,23 @@ impl ContainerStore {
         self.dir.join(id)
     }
 
-    /// Creates the container's folder and its files; on failure nothing is left.
+    /// Creates the container's folder and its file; on failure nothing is left.
     pub fn create(&self, container: &Container) -> EngineResult<()> {
         let dir = self.container_dir(&container.config.id);
-        let result = std::fs::create_dir(&dir)
-            .and_then(|_| write_json_atomic(&dir.join(CONFIG_FILE), &container.config))
-            .and_then(|_| write_json_atomic(&dir.join(STATE_FILE), &container.status));
+        let result = std::fs::create_dir(&dir).and_then(|_| self.write(container));
         result.map_err(|e| {
             let _ = std::fs::remove_dir_all(&dir);
             EngineError::internal("store container", e)
         })
     }
 
-    pub fn save_status(&self, id: &str, status: &ContainerStatus) -> EngineResult<()> {
-        write_json_atomic(&self.container_dir(id).join(STATE_FILE), status).map_err(|e| EngineError::internal("store container state", e))
+    pub fn save(&self, container: &Container) -> EngineResult<()> {
+        self.write(container).map_err(|e| EngineError::internal("store container state", e))
+    }
+
+    fn write(&self, container: &Container) -> std::io::Result<()> {
+        let stored = StoredContainer { config: container.config.clone(), status: container.status.clone() };
+        write_json_atomic(&self.container_dir(&container.config.id).join(CONTAINER_FILE), &stored)
     }
 
     pub fn remove(&self, id: &str) -> EngineResult<()> {
@@ -50,7 +62,7 @@ impl ContainerStore {
         }
     }
 
-    /// Every container on disk. A folder without a readable config (a create cut short by a
+    /// Every container on disk. A folder without a readable file (a create cut short by a
     /// crash) is removed: it never became a container.
     pub fn load_all(&self) -> EngineResult<Vec<Container>> {
         let mut containers = Vec::new();
@@ -71,9 +83,8 @@ impl ContainerStore {
 }
 
 fn load_one(dir: &Path) -> std::io::Result<Container> {
-    let config: ContainerConfig = serde_json::from_slice(&std::fs::read(dir.join(CONFIG_FILE))?)?;
-    let status: ContainerStatus = serde_json::from_slice(&std::fs::read(dir.join(STATE_FILE))?)?;
-    Ok(Container { config, status })
+    let stored: StoredContainer = serde_json::from_slice(&std::fs::read(dir.join(CONTAINER_FILE))?)?;
+    Ok(Container { config: stored.config, status: stored.status })
 }
 
 #[cfg(test)]
@@ -97,9 +108,10 @@ mod tests {
             auto_remove: false,
             created: "2026-01-01T00:00:00Z".into(),
         };
-        store.create(&Container { config, status: ContainerStatus::Created }).unwrap();
-        let exited = ContainerStatus::Exited { started: None, finished: "t".into(), exit_code: 3, error: None };
-        store.save_status("abc", &exited).unwrap();
+        let mut container = Container { config, status: ContainerStatus::Created };
+        store.create(&container).unwrap();
+        container.status = ContainerStatus::Exited { started: None, finished: "t".into(), exit_code: 3, error: None };
+        store.save(&container).unwrap();
         std::fs::create_dir(store.container_dir("half")).unwrap();
 
         let loaded = store.load_all().unwrap();
