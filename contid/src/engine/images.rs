@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use conti_proto::ImageInfo;
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::atomic_file::write_json_atomic;
+use crate::runtime::atomic_file::{Durability, write_json_atomic};
 
 use super::error::{EngineError, EngineResult};
 use super::spec::validate_image_name;
@@ -96,7 +96,7 @@ impl ImageStore {
         std::fs::create_dir_all(&rootfs).map_err(|e| EngineError::internal("create image folder", e))?;
         let size = unpack_archive(archive, &rootfs)?;
         let metadata = ImageMetadata { name: name.to_string(), size, created: super::now_rfc3339() };
-        write_json_atomic(&staging.join(METADATA_FILE), &metadata).map_err(|e| EngineError::internal("write image metadata", e))?;
+        write_json_atomic(&staging.join(METADATA_FILE), &metadata, Durability::Durable).map_err(|e| EngineError::internal("write image metadata", e))?;
         // rename(2) refuses to replace a non-empty folder: two imports racing for one name
         // cannot both win.
         std::fs::rename(staging, self.image_dir(name)).map_err(|e| match e.raw_os_error() {

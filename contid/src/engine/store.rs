@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::atomic_file::write_json_atomic;
+use crate::runtime::atomic_file::{Durability, write_json_atomic};
 
 use super::container::{Container, ContainerConfig, ContainerStatus};
 use super::error::{EngineError, EngineResult};
@@ -52,7 +52,10 @@ impl ContainerStore {
 
     fn write(&self, container: &Container) -> std::io::Result<()> {
         let stored = StoredContainer { config: container.config.clone(), status: container.status.clone() };
-        write_json_atomic(&self.container_dir(&container.config.id).join(CONTAINER_FILE), &stored)
+        // Pids of running processes mean nothing after a reboot (the container is then gone and
+        // counts as vanished, exit code 255), so a start does not wait for the disk.
+        let durability = if container.status.is_running() { Durability::UntilReboot } else { Durability::Durable };
+        write_json_atomic(&self.container_dir(&container.config.id).join(CONTAINER_FILE), &stored, durability)
     }
 
     pub fn remove(&self, id: &str) -> EngineResult<()> {

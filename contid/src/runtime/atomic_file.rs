@@ -1,27 +1,43 @@
-//! Files replaced atomically: write a temporary file, fsync it, rename it over the target. A crash
-//! leaves either the old or the new content, never half of one. (The folder is not fsynced: a
-//! power cut may bring back the previous version, which is consistent, and the extra flush would
-//! double the cost of every state change.)
+//! Files replaced atomically: write a temporary file, rename it over the target. A crash leaves
+//! either the old or the new content, never half of one.
+//!
+//! [`Durability::Durable`] fsyncs the temporary file before the rename, so the new content also
+//! survives a power cut. [`Durability::UntilReboot`] skips that flush for facts that mean nothing
+//! after a reboot anyway (pids of running processes): a daemon restart still finds them, since
+//! they sit in the page cache, and the flush would put a disk round-trip on every container
+//! start — the place where containerd and crun keep such state is a tmpfs under /run.
+//! The folder is not fsynced: a power cut may bring back the previous version, which is
+//! consistent.
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::Path;
 
-pub fn write_atomic(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Flushed to disk before it replaces the old file.
+    Durable,
+    /// Atomic, but not flushed: survives a daemon restart, not necessarily a power cut.
+    UntilReboot,
+}
+
+pub fn write_atomic(path: &Path, contents: &[u8], durability: Durability) -> std::io::Result<()> {
     let dir = path.parent().ok_or_else(|| std::io::Error::other("path has no parent folder"))?;
     let file_name = path.file_name().ok_or_else(|| std::io::Error::other("path has no file name"))?;
     let tmp = dir.join(format!(".{}.tmp", file_name.to_string_lossy()));
     let mut file = File::create(&tmp)?;
     file.write_all(contents)?;
-    file.sync_all()?;
+    if durability == Durability::Durable {
+        file.sync_all()?;
+    }
     drop(file);
     fs::rename(&tmp, path)
 }
 
 /// `write_atomic` of a value as pretty JSON.
-pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
+pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T, durability: Durability) -> std::io::Result<()> {
     let bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
-    write_atomic(path, &bytes)
+    write_atomic(path, &bytes, durability)
 }
 
 #[cfg(test)]
@@ -32,8 +48,8 @@ mod tests {
     fn replaces_content_and_leaves_no_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.json");
-        write_atomic(&path, b"one").unwrap();
-        write_atomic(&path, b"two").unwrap();
+        write_atomic(&path, b"one", Durability::Durable).unwrap();
+        write_atomic(&path, b"two", Durability::UntilReboot).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::atomic_file::write_json_atomic;
+use super::atomic_file::{Durability, write_json_atomic};
 
 pub const EXIT_RECORD_FILE: &str = "exit.json";
 
@@ -24,7 +24,7 @@ pub struct ExitRecord {
 
 impl ExitRecord {
     pub fn write(&self, state_dir: &Path) -> std::io::Result<()> {
-        write_json_atomic(&state_dir.join(EXIT_RECORD_FILE), self)
+        write_json_atomic(&state_dir.join(EXIT_RECORD_FILE), self, Durability::Durable)
     }
 
     /// `Ok(None)` when the monitor has not written one (yet).
