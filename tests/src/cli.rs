@@ -17,7 +17,11 @@ pub fn cli(daemon: &Daemon, args: &[&str]) -> Output {
 
 pub fn cli_with_socket(socket: &Path, args: &[&str]) -> Output {
     let mut command = Command::new(bin_path("conti-cli"));
-    command.env_remove("CONTI_SOCKET").arg("--socket").arg(socket).args(args);
+    command
+        .env_remove("CONTI_SOCKET")
+        .arg("--socket")
+        .arg(socket)
+        .args(args);
     run_command(&mut command, CLI_TIMEOUT)
 }
 

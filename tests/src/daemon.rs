@@ -12,7 +12,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde::Serialize;
 
-use conti_proto::{ContainerInfo, ContainerSpec, CreatedContainer, ExecResult, ExecSpec, WaitResult};
+use conti_proto::{
+    ContainerInfo, ContainerSpec, CreatedContainer, ExecResult, ExecSpec, WaitResult,
+};
 
 use crate::http::{Client, Response};
 use crate::{BUSYBOX_IMAGE, host, rootfs, util};
@@ -32,7 +34,11 @@ pub fn bin_path(name: &str) -> PathBuf {
                 .ok()
                 .and_then(|exe| Some(exe.parent()?.parent()?.join(name)))
                 .filter(|p| p.exists());
-            from_exe.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug").join(name))
+            from_exe.unwrap_or_else(|| {
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../target/debug")
+                    .join(name)
+            })
         }
     };
     assert!(
@@ -113,12 +119,22 @@ impl Daemon {
             {
                 return;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
-                panic!("contid exited with {status} before answering; its log:\n{}", self.log_text());
+                panic!(
+                    "contid exited with {status} before answering; its log:\n{}",
+                    self.log_text()
+                );
             }
             if Instant::now() >= deadline {
-                panic!("contid did not answer GET /v1/version within {READY_TIMEOUT:?}; its log:\n{}", self.log_text());
+                panic!(
+                    "contid did not answer GET /v1/version within {READY_TIMEOUT:?}; its log:\n{}",
+                    self.log_text()
+                );
             }
             thread::sleep(Duration::from_millis(20));
         }
@@ -188,7 +204,10 @@ impl Daemon {
             if Instant::now() >= deadline {
                 let _ = child.kill();
                 let _ = child.wait();
-                panic!("contid did not exit within 15 s of SIGTERM; its log:\n{}", self.log_text());
+                panic!(
+                    "contid did not exit within 15 s of SIGTERM; its log:\n{}",
+                    self.log_text()
+                );
             }
             thread::sleep(Duration::from_millis(20));
         }
@@ -197,7 +216,11 @@ impl Daemon {
     /// SIGTERM, wait, start again on the same root.
     pub fn restart(&mut self) {
         let status = self.terminate();
-        assert!(status.success(), "contid exited with {status} on SIGTERM; its log:\n{}", self.log_text());
+        assert!(
+            status.success(),
+            "contid exited with {status} on SIGTERM; its log:\n{}",
+            self.log_text()
+        );
         self.launch();
     }
 
@@ -207,7 +230,9 @@ impl Daemon {
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     pub fn socket(&self) -> &Path {
@@ -233,7 +258,8 @@ impl Daemon {
     }
 
     pub fn log_text(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log.display()))
+        fs::read_to_string(&self.log)
+            .unwrap_or_else(|e| format!("<cannot read {}: {e}>", self.log.display()))
     }
 
     pub fn client(&self) -> &Client {
@@ -263,7 +289,11 @@ impl Daemon {
 
     pub fn import_busybox_as(&self, name: &str) {
         let tar = fs::read(rootfs::busybox_tar()).expect("reading the busybox tar");
-        let resp = self.client.post_bytes(&format!("/v1/images/import?name={name}"), "application/x-tar", &tar);
+        let resp = self.client.post_bytes(
+            &format!("/v1/images/import?name={name}"),
+            "application/x-tar",
+            &tar,
+        );
         resp.expect_status(201);
     }
 
@@ -277,7 +307,8 @@ impl Daemon {
 
     #[track_caller]
     pub fn start_container(&self, reference: &str) {
-        self.post(&format!("/v1/containers/{reference}/start"), b"").expect_status(204);
+        self.post(&format!("/v1/containers/{reference}/start"), b"")
+            .expect_status(204);
     }
 
     /// Creates and starts a container; returns its id.
@@ -291,7 +322,10 @@ impl Daemon {
     /// Blocks until the container has exited; its exit code.
     #[track_caller]
     pub fn wait(&self, reference: &str) -> i32 {
-        let resp = self.client.with_timeout(WAIT_TIMEOUT).post(&format!("/v1/containers/{reference}/wait"), b"");
+        let resp = self
+            .client
+            .with_timeout(WAIT_TIMEOUT)
+            .post(&format!("/v1/containers/{reference}/wait"), b"");
         resp.expect_status(200);
         resp.json::<WaitResult>().exit_code
     }
@@ -320,12 +354,21 @@ impl Daemon {
 
     #[track_caller]
     pub fn exec(&self, reference: &str, cmd: &[&str]) -> ExecResult {
-        self.exec_spec(reference, &ExecSpec { cmd: cmd.iter().map(|s| s.to_string()).collect(), ..ExecSpec::default() })
+        self.exec_spec(
+            reference,
+            &ExecSpec {
+                cmd: cmd.iter().map(|s| s.to_string()).collect(),
+                ..ExecSpec::default()
+            },
+        )
     }
 
     #[track_caller]
     pub fn exec_spec(&self, reference: &str, spec: &ExecSpec) -> ExecResult {
-        let resp = self.client.with_timeout(WAIT_TIMEOUT).post_json(&format!("/v1/containers/{reference}/exec"), spec);
+        let resp = self
+            .client
+            .with_timeout(WAIT_TIMEOUT)
+            .post_json(&format!("/v1/containers/{reference}/exec"), spec);
         resp.expect_status(200);
         resp.json()
     }
@@ -333,13 +376,18 @@ impl Daemon {
     /// Stops with the given timeout (seconds).
     #[track_caller]
     pub fn stop(&self, reference: &str, timeout: u32) {
-        self.post(&format!("/v1/containers/{reference}/stop?timeout={timeout}"), b"").expect_status(204);
+        self.post(
+            &format!("/v1/containers/{reference}/stop?timeout={timeout}"),
+            b"",
+        )
+        .expect_status(204);
     }
 
     /// `DELETE ?force=true`.
     #[track_caller]
     pub fn remove(&self, reference: &str) {
-        self.delete(&format!("/v1/containers/{reference}?force=true")).expect_status(204);
+        self.delete(&format!("/v1/containers/{reference}?force=true"))
+            .expect_status(204);
     }
 
     /// Create, start, wait, read the logs: `(id, exit_code, logs)`. The container is kept.
@@ -354,8 +402,15 @@ impl Daemon {
     /// Processes that belong to this test: the daemon and its descendants, every process in a
     /// cgroup under the test's cgroup parent, and every process using a file in the test folder.
     pub fn processes(&self) -> Vec<i32> {
-        let roots: Vec<i32> = self.child.as_ref().map(|c| c.id() as i32).into_iter().collect();
-        host::processes_of(&self.dir, &self.name, &roots).into_iter().collect()
+        let roots: Vec<i32> = self
+            .child
+            .as_ref()
+            .map(|c| c.id() as i32)
+            .into_iter()
+            .collect();
+        host::processes_of(&self.dir, &self.name, &roots)
+            .into_iter()
+            .collect()
     }
 
     /// Cgroup directories named after the test's cgroup parent, in every hierarchy.
@@ -401,7 +456,11 @@ impl Daemon {
             leftovers.push(format!("removing {}: {e}", self.dir.display()));
         }
         if !leftovers.is_empty() {
-            eprintln!("conti-tests: cleanup of {} left things behind:\n  {}", self.name, leftovers.join("\n  "));
+            eprintln!(
+                "conti-tests: cleanup of {} left things behind:\n  {}",
+                self.name,
+                leftovers.join("\n  ")
+            );
         }
     }
 }
@@ -412,7 +471,11 @@ impl Drop for Daemon {
             let log = self.log_text();
             let lines: Vec<&str> = log.lines().collect();
             let tail = &lines[lines.len().saturating_sub(80)..];
-            eprintln!("---- last lines of contid's log ({}) ----\n{}\n----", self.name, tail.join("\n"));
+            eprintln!(
+                "---- last lines of contid's log ({}) ----\n{}\n----",
+                self.name,
+                tail.join("\n")
+            );
         }
         self.teardown();
     }

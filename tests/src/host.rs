@@ -12,8 +12,12 @@ use std::time::{Duration, Instant};
 
 /// Pids of every process on the host.
 pub fn all_pids() -> Vec<i32> {
-    let Ok(entries) = fs::read_dir("/proc") else { return Vec::new() };
-    entries.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok()).collect()
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect()
 }
 
 /// Parent pid and state letter from `/proc/<pid>/stat`.
@@ -38,7 +42,9 @@ pub fn is_alive(pid: i32) -> bool {
 
 /// Lines of `/proc/<pid>/cgroup` (`hierarchy-id:controllers:path`).
 pub fn cgroup_lines(pid: i32) -> Vec<String> {
-    fs::read_to_string(format!("/proc/{pid}/cgroup")).map(|s| s.lines().map(str::to_string).collect()).unwrap_or_default()
+    fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .map(|s| s.lines().map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 /// True when the process sits in a cgroup with a path component equal to `name` in any hierarchy.
@@ -51,18 +57,26 @@ pub fn in_cgroup_named(pid: i32, name: &str) -> bool {
 
 /// Targets of the process's open fds (as `readlink` shows them), empty when unreadable.
 pub fn open_files(pid: i32) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else { return Vec::new() };
-    entries.filter_map(|e| fs::read_link(e.ok()?.path()).ok()).collect()
+    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+        .collect()
 }
 
 pub fn fd_count(pid: i32) -> usize {
-    fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// True when the process's cwd or one of its open files is under `dir`.
 pub fn uses_path_under(pid: i32, dir: &Path) -> bool {
     let cwd = fs::read_link(format!("/proc/{pid}/cwd")).ok();
-    cwd.iter().chain(open_files(pid).iter()).any(|p| p.starts_with(dir))
+    cwd.iter()
+        .chain(open_files(pid).iter())
+        .any(|p| p.starts_with(dir))
 }
 
 /// Every live process attached to a test: in a cgroup named `cgroup_name`, or using a file under
@@ -70,12 +84,18 @@ pub fn uses_path_under(pid: i32, dir: &Path) -> bool {
 pub fn processes_of(dir: &Path, cgroup_name: &str, roots: &[i32]) -> BTreeSet<i32> {
     let me = std::process::id() as i32;
     let mut parents: HashMap<i32, i32> = HashMap::new();
-    let mut found: BTreeSet<i32> = roots.iter().copied().filter(|&p| p > 1 && p != me && is_alive(p)).collect();
+    let mut found: BTreeSet<i32> = roots
+        .iter()
+        .copied()
+        .filter(|&p| p > 1 && p != me && is_alive(p))
+        .collect();
     for pid in all_pids() {
         if pid == me || pid == 1 {
             continue;
         }
-        let Some((ppid, state)) = stat(pid) else { continue };
+        let Some((ppid, state)) = stat(pid) else {
+            continue;
+        };
         if state == 'Z' || state == 'X' {
             continue;
         }
@@ -100,7 +120,9 @@ pub fn processes_of(dir: &Path, cgroup_name: &str, roots: &[i32]) -> BTreeSet<i3
 
 /// Lines of a mountinfo file, mount points and sources decoded.
 pub fn mountinfo(pid: &str) -> Vec<String> {
-    fs::read_to_string(format!("/proc/{pid}/mountinfo")).map(|s| s.lines().map(unescape).collect()).unwrap_or_default()
+    fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+        .map(|s| s.lines().map(unescape).collect())
+        .unwrap_or_default()
 }
 
 /// Mount points (field 5) of `/proc/self/mountinfo` under `dir`, deepest first.
@@ -121,8 +143,14 @@ fn unescape(line: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'\\' && i + 3 < bytes.len() && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b)) {
-            let value = (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
+        if bytes[i] == b'\\'
+            && i + 3 < bytes.len()
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
+        {
+            let value =
+                (bytes[i + 1] - b'0') * 64 + (bytes[i + 2] - b'0') * 8 + (bytes[i + 3] - b'0');
             out.push(value);
             i += 4;
         } else {
@@ -133,8 +161,8 @@ fn unescape(line: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Mount points of every cgroup hierarchy (v1 controllers, named hierarchies, cgroup2).
-pub fn cgroup_mounts() -> Vec<PathBuf> {
+/// Mount points and filesystem types (`cgroup` or `cgroup2`) of every cgroup hierarchy.
+fn cgroup_mounts_with_type() -> Vec<(PathBuf, String)> {
     mountinfo("self")
         .iter()
         .filter_map(|line| {
@@ -142,16 +170,38 @@ pub fn cgroup_mounts() -> Vec<PathBuf> {
             let (before, after) = line.split_once(" - ")?;
             let fstype = after.split(' ').next()?;
             let point = before.split(' ').nth(4)?;
-            (fstype == "cgroup" || fstype == "cgroup2").then(|| PathBuf::from(point))
+            (fstype == "cgroup" || fstype == "cgroup2")
+                .then(|| (PathBuf::from(point), fstype.to_string()))
         })
         .collect()
+}
+
+/// Mount points of every cgroup hierarchy (v1 controllers, named hierarchies, cgroup2).
+pub fn cgroup_mounts() -> Vec<PathBuf> {
+    cgroup_mounts_with_type()
+        .into_iter()
+        .map(|(point, _)| point)
+        .collect()
+}
+
+/// Controllers enabled in the cgroup2 hierarchy (empty on a hybrid host whose cgroup2 mount
+/// only tracks processes, or when there is no cgroup2 mount).
+pub fn cgroup2_controllers() -> Vec<String> {
+    let v2 = cgroup_mounts_with_type()
+        .into_iter()
+        .find(|(_, fstype)| fstype == "cgroup2");
+    v2.and_then(|(mount, _)| fs::read_to_string(mount.join("cgroup.controllers")).ok())
+        .map(|c| c.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 /// Every cgroup directory named `name` in any hierarchy, looked for a few levels deep (a daemon
 /// may nest its parent under the cgroup it runs in).
 pub fn cgroup_dirs_named(name: &str) -> Vec<PathBuf> {
     fn walk(dir: &Path, name: &str, depth: usize, found: &mut Vec<PathBuf>) {
-        let Ok(entries) = fs::read_dir(dir) else { return };
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             if !entry.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
@@ -174,7 +224,9 @@ pub fn cgroup_dirs_named(name: &str) -> Vec<PathBuf> {
 /// Directories below `dir` (not `dir` itself), deepest first.
 pub fn cgroup_children(dir: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
-        let Ok(entries) = fs::read_dir(dir) else { return };
+        let Ok(entries) = fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             if entry.file_type().is_ok_and(|t| t.is_dir()) {
                 walk(&entry.path(), found);
@@ -194,7 +246,10 @@ pub fn remove_cgroup_tree(dir: &Path, timeout: Duration) -> Vec<PathBuf> {
     let deadline = Instant::now() + timeout;
     loop {
         let mut left = Vec::new();
-        for path in cgroup_children(dir).into_iter().chain(std::iter::once(dir.to_path_buf())) {
+        for path in cgroup_children(dir)
+            .into_iter()
+            .chain(std::iter::once(dir.to_path_buf()))
+        {
             match fs::remove_dir(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -225,10 +280,16 @@ pub fn pids_in_cgroup_tree(dir: &Path) -> Vec<i32> {
 /// The value of a `Key:` line of `/proc/<pid>/status` (e.g. `NSpid`).
 pub fn status_field(pid: i32, key: &str) -> Option<String> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| l.strip_prefix(key)?.strip_prefix(':').map(|v| v.trim().to_string()))
+    status.lines().find_map(|l| {
+        l.strip_prefix(key)?
+            .strip_prefix(':')
+            .map(|v| v.trim().to_string())
+    })
 }
 
 /// The namespace a process is in, e.g. `namespace(pid, "ipc")` → `ipc:[4026531839]`.
 pub fn namespace(pid: &str, kind: &str) -> Option<String> {
-    fs::read_link(format!("/proc/{pid}/ns/{kind}")).ok().map(|p| p.display().to_string())
+    fs::read_link(format!("/proc/{pid}/ns/{kind}"))
+        .ok()
+        .map(|p| p.display().to_string())
 }

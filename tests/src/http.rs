@@ -42,14 +42,23 @@ impl Response {
     /// The body as `T`; panics with the body when it is not.
     pub fn json<T: DeserializeOwned>(&self) -> T {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("response {} is not the JSON expected ({e}): {}", self.status, self.text())
+            panic!(
+                "response {} is not the JSON expected ({e}): {}",
+                self.status,
+                self.text()
+            )
         })
     }
 
     /// Panics with the body unless the status is `status`.
     #[track_caller]
     pub fn expect_status(&self, status: u16) -> &Self {
-        assert_eq!(self.status, status, "unexpected status, body: {}", self.text());
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected status, body: {}",
+            self.text()
+        );
         self
     }
 
@@ -57,13 +66,25 @@ impl Response {
     /// returns its body.
     #[track_caller]
     pub fn expect_error(&self, status: u16, code: &str) -> ErrorBody {
-        assert_eq!(self.status, status, "unexpected status, body: {}", self.text());
+        assert_eq!(
+            self.status,
+            status,
+            "unexpected status, body: {}",
+            self.text()
+        );
         let content_type = self.header("content-type").unwrap_or_default();
-        assert!(content_type.starts_with("application/json"), "error content-type is {content_type:?}");
-        let error: ErrorBody = serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("error body is not {{code, message}} ({e}): {}", self.text()));
+        assert!(
+            content_type.starts_with("application/json"),
+            "error content-type is {content_type:?}"
+        );
+        let error: ErrorBody = serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("error body is not {{code, message}} ({e}): {}", self.text())
+        });
         assert_eq!(error.code, code, "error code, message: {}", error.message);
-        assert!(!error.message.trim().is_empty(), "error {code} has an empty message");
+        assert!(
+            !error.message.trim().is_empty(),
+            "error {code} has an empty message"
+        );
         error
     }
 }
@@ -95,12 +116,18 @@ impl LogStream {
 
 impl Client {
     pub fn new(socket: impl Into<PathBuf>) -> Client {
-        Client { socket: socket.into(), timeout: DEFAULT_TIMEOUT }
+        Client {
+            socket: socket.into(),
+            timeout: DEFAULT_TIMEOUT,
+        }
     }
 
     /// The same client with another read timeout (for requests that block, like `wait`).
     pub fn with_timeout(&self, timeout: Duration) -> Client {
-        Client { socket: self.socket.clone(), timeout }
+        Client {
+            socket: self.socket.clone(),
+            timeout,
+        }
     }
 
     pub fn socket(&self) -> &Path {
@@ -137,11 +164,20 @@ impl Client {
             .unwrap_or_else(|e| panic!("{method} {path} over {}: {e}", self.socket.display()))
     }
 
-    pub fn try_request(&self, method: &str, path: &str, body: Option<(&str, &[u8])>) -> io::Result<Response> {
+    pub fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> io::Result<Response> {
         let mut stream = self.send(method, path, body)?;
         let mut body = Vec::new();
         stream.body.read_to_end(&mut body)?;
-        Ok(Response { status: stream.status, headers: stream.headers, body })
+        Ok(Response {
+            status: stream.status,
+            headers: stream.headers,
+            body,
+        })
     }
 
     /// Sends a GET and returns as soon as the head has arrived.
@@ -154,10 +190,14 @@ impl Client {
         let mut stream = UnixStream::connect(&self.socket)?;
         stream.set_read_timeout(Some(self.timeout))?;
         stream.set_write_timeout(Some(self.timeout))?;
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+        let mut head =
+            format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
         match body {
             Some((content_type, bytes)) => {
-                head.push_str(&format!("Content-Type: {content_type}\r\nContent-Length: {}\r\n", bytes.len()));
+                head.push_str(&format!(
+                    "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
+                    bytes.len()
+                ));
             }
             None if method != "GET" => head.push_str("Content-Length: 0\r\n"),
             None => {}
@@ -168,7 +208,11 @@ impl Client {
             // A server may answer (413) and close before reading everything: the answer is what
             // matters, so a broken pipe here is not the end of the request.
             match stream.write_all(bytes) {
-                Err(e) if matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset) => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                    ) => {}
                 other => other?,
             }
         }
@@ -192,24 +236,38 @@ fn read_head(stream: UnixStream) -> io::Result<LogStream> {
         if line.is_empty() {
             break;
         }
-        let (name, value) = line.split_once(':').ok_or_else(|| invalid(format!("bad header line {line:?}")))?;
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| invalid(format!("bad header line {line:?}")))?;
         headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
     }
-    let chunked = header(&headers, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+    let chunked =
+        header(&headers, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
     let length = header(&headers, "content-length").map(|v| v.parse::<u64>());
     let body = if chunked {
-        BodyReader::Chunked(ChunkedReader { inner: reader, remaining: 0, done: false })
+        BodyReader::Chunked(ChunkedReader {
+            inner: reader,
+            remaining: 0,
+            done: false,
+        })
     } else if let Some(length) = length {
         let length = length.map_err(|_| invalid("bad content-length".to_string()))?;
         BodyReader::Length(reader.take(length))
     } else {
         BodyReader::UntilEof(reader)
     };
-    Ok(LogStream { status, headers, body: BufReader::new(body) })
+    Ok(LogStream {
+        status,
+        headers,
+        body: BufReader::new(body),
+    })
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// One CRLF-terminated line without its terminator; EOF before the line ends is an error.
@@ -217,7 +275,10 @@ fn read_line(reader: &mut impl BufRead) -> io::Result<String> {
     let mut line = Vec::new();
     reader.read_until(b'\n', &mut line)?;
     if !line.ends_with(b"\n") {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed in the middle of a line"));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "connection closed in the middle of a line",
+        ));
     }
     line.pop();
     if line.ends_with(b"\r") {
@@ -262,18 +323,23 @@ impl Read for ChunkedReader {
         if self.remaining == 0 {
             let size_line = read_line(&mut self.inner)?;
             let size = size_line.split(';').next().unwrap_or_default().trim();
-            self.remaining =
-                u64::from_str_radix(size, 16).map_err(|_| invalid(format!("bad chunk size {size_line:?}")))?;
+            self.remaining = u64::from_str_radix(size, 16)
+                .map_err(|_| invalid(format!("bad chunk size {size_line:?}")))?;
             if self.remaining == 0 {
                 while !read_line(&mut self.inner)?.is_empty() {}
                 self.done = true;
                 return Ok(0);
             }
         }
-        let want = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
         let n = self.inner.read(&mut buf[..want])?;
         if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed inside a chunk"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed inside a chunk",
+            ));
         }
         self.remaining -= n as u64;
         if self.remaining == 0 && !read_line(&mut self.inner)?.is_empty() {

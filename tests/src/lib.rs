@@ -23,8 +23,8 @@ pub use rootfs::busybox_tar;
 pub use util::{run_command, unique_name, wait_until};
 
 pub use conti_proto::{
-    ContainerInfo, ContainerSpec, ContainerState, CreatedContainer, DaemonInfo, ErrorBody, ExecResult, ExecSpec,
-    ImageInfo, LogLine, NetworkMode, VersionInfo, WaitResult,
+    ContainerInfo, ContainerSpec, ContainerState, CreatedContainer, DaemonInfo, ErrorBody,
+    ExecResult, ExecSpec, ImageInfo, LogLine, NetworkMode, VersionInfo, WaitResult,
 };
 
 /// Name under which [`Daemon::import_busybox`] imports the busybox root filesystem.

@@ -22,8 +22,9 @@ pub fn busybox_tar() -> &'static Path {
 
 fn build_busybox_tar() -> PathBuf {
     let busybox = Path::new(BUSYBOX);
-    let meta = fs::metadata(busybox)
-        .unwrap_or_else(|e| panic!("{BUSYBOX}: {e}; install it with `apt-get install -y busybox-static`"));
+    let meta = fs::metadata(busybox).unwrap_or_else(|e| {
+        panic!("{BUSYBOX}: {e}; install it with `apt-get install -y busybox-static`")
+    });
     assert!(
         is_static_elf(busybox),
         "{BUSYBOX} is dynamically linked (Debian's `busybox` package): a container has no libc, \
@@ -38,9 +39,16 @@ fn build_busybox_tar() -> PathBuf {
     }
 
     // Built under a private name, then renamed: concurrent test processes never see half a tar.
-    let build = cache.join(format!("build-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+    let build = cache.join(format!(
+        "build-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
     let rootfs = build.join("rootfs");
-    for dir in ["bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp", "root", "mnt", "var", "run"] {
+    for dir in [
+        "bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp", "root", "mnt",
+        "var", "run",
+    ] {
         fs::create_dir_all(rootfs.join(dir)).expect("creating rootfs folders");
     }
     fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777)).expect("chmod tmp");
@@ -58,7 +66,8 @@ fn build_busybox_tar() -> PathBuf {
         "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
     )
     .expect("writing etc/passwd");
-    fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").expect("writing etc/group");
+    fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")
+        .expect("writing etc/group");
 
     let partial = build.join("busybox.tar");
     let out = run_command(
@@ -73,7 +82,11 @@ fn build_busybox_tar() -> PathBuf {
             .arg("."),
         Duration::from_secs(60),
     );
-    assert!(out.status.success(), "tar failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "tar failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     fs::rename(&partial, &tar).expect("moving the tar into the cache");
     let _ = fs::remove_dir_all(&build);
     tar
@@ -81,15 +94,30 @@ fn build_busybox_tar() -> PathBuf {
 
 /// True when the ELF file has no program interpreter (`PT_INTERP`), i.e. it needs no libc.
 fn is_static_elf(path: &Path) -> bool {
-    let Ok(bytes) = fs::read(path) else { return false };
-    let u16_at = |o: usize| bytes.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
-    let u32_at = |o: usize| bytes.get(o..o + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-    let u64_at = |o: usize| bytes.get(o..o + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize);
+    let Ok(bytes) = fs::read(path) else {
+        return false;
+    };
+    let u16_at = |o: usize| {
+        bytes
+            .get(o..o + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+    };
+    let u32_at = |o: usize| {
+        bytes
+            .get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u64_at = |o: usize| {
+        bytes
+            .get(o..o + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+    };
     // 64-bit little-endian ELF only: that is what runs here.
     if bytes.get(..6) != Some(&[0x7f, b'E', b'L', b'F', 2, 1][..]) {
         return false;
     }
-    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38)) else {
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (u64_at(0x20), u16_at(0x36), u16_at(0x38))
+    else {
         return false;
     };
     const PT_INTERP: u32 = 3;

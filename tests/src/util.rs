@@ -67,7 +67,11 @@ pub fn run_command(command: &mut Command, timeout: Duration) -> Output {
     // A grandchild that inherited the pipes could keep them open: do not wait for it forever.
     let stdout = join_with_deadline(out_reader, deadline + Duration::from_secs(5));
     let stderr = join_with_deadline(err_reader, deadline + Duration::from_secs(5));
-    Output { status, stdout, stderr }
+    Output {
+        status,
+        stdout,
+        stderr,
+    }
 }
 
 fn join_with_deadline(handle: thread::JoinHandle<Vec<u8>>, deadline: Instant) -> Vec<u8> {

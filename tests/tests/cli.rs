@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use conti_tests::cli::{stderr, stdout};
-use conti_tests::{ContainerInfo, ContainerState, Daemon, ImageInfo, cli, cli_with_socket, unique_name, wait_until};
+use conti_tests::{
+    ContainerInfo, ContainerState, Daemon, ImageInfo, cli, cli_with_socket, unique_name, wait_until,
+};
 
 fn code(output: &std::process::Output) -> i32 {
     output.status.code().unwrap_or(-1)
@@ -13,71 +15,163 @@ fn code(output: &std::process::Output) -> i32 {
 fn run_prints_the_output_and_exits_with_the_containers_code() {
     let d = Daemon::start_with_busybox();
     let out = cli(&d, &["run", "--rm", "busybox", "echo", "hello"]);
-    assert_eq!((code(&out), stdout(&out).as_str()), (0, "hello\n"), "stderr: {}", stderr(&out));
-    wait_until(Duration::from_secs(5), "the --rm container to go", || d.list_all().is_empty());
+    assert_eq!(
+        (code(&out), stdout(&out).as_str()),
+        (0, "hello\n"),
+        "stderr: {}",
+        stderr(&out)
+    );
+    wait_until(Duration::from_secs(5), "the --rm container to go", || {
+        d.list_all().is_empty()
+    });
 
     let out = cli(&d, &["run", "busybox", "sh", "-c", "echo partial; exit 5"]);
     assert_eq!(code(&out), 5, "stderr: {}", stderr(&out));
     assert!(stdout(&out).contains("partial"));
     let all = d.list_all();
     assert_eq!(all.len(), 1, "run without --rm keeps the container");
-    assert_eq!((all[0].state, all[0].exit_code), (ContainerState::Exited, Some(5)));
+    assert_eq!(
+        (all[0].state, all[0].exit_code),
+        (ContainerState::Exited, Some(5))
+    );
 
     // Could not run the command: docker's codes.
     let out = cli(&d, &["run", "--rm", "busybox", "/no/such/command"]);
     assert_eq!(code(&out), 127, "stderr: {}", stderr(&out));
-    assert_eq!(stderr(&out).trim().lines().count(), 1, "stderr: {}", stderr(&out));
+    assert_eq!(
+        stderr(&out).trim().lines().count(),
+        1,
+        "stderr: {}",
+        stderr(&out)
+    );
     let out = cli(&d, &["run", "--rm", "no-such-image", "true"]);
     assert_eq!(code(&out), 125, "stderr: {}", stderr(&out));
-    assert!(stderr(&out).contains("no-such-image"), "stderr: {}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no-such-image"),
+        "stderr: {}",
+        stderr(&out)
+    );
 }
 
 #[test]
 fn detached_containers_through_ps_inspect_logs_exec_stop_rm() {
     let d = Daemon::start_with_busybox();
     let name = unique_name("cli");
-    let out = cli(&d, &["run", "-d", "--name", &name, "--hostname", "clihost", "busybox", "sh", "-c", "echo started; exec sleep 1000"]);
+    let out = cli(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--hostname",
+            "clihost",
+            "busybox",
+            "sh",
+            "-c",
+            "echo started; exec sleep 1000",
+        ],
+    );
     assert_eq!(code(&out), 0, "stderr: {}", stderr(&out));
     let id = stdout(&out).trim().to_string();
     assert_eq!(d.inspect(&id).name, name, "run -d does not print the id");
-    wait_until(Duration::from_secs(5), "the container's first output", || d.logs(&id) == "started\n");
+    wait_until(
+        Duration::from_secs(5),
+        "the container's first output",
+        || d.logs(&id) == "started\n",
+    );
 
     let ps = cli(&d, &["ps"]);
     assert_eq!(code(&ps), 0);
-    let row = stdout(&ps).lines().find(|l| l.contains(&name)).map(str::to_string);
+    let row = stdout(&ps)
+        .lines()
+        .find(|l| l.contains(&name))
+        .map(str::to_string);
     let row = row.unwrap_or_else(|| panic!("ps does not list {name}:\n{}", stdout(&ps)));
-    assert!(row.contains("busybox") && row.contains("Up"), "ps row: {row}");
-    let ps: Vec<ContainerInfo> = serde_json::from_slice(&cli(&d, &["ps", "--json"]).stdout).expect("ps --json");
+    assert!(
+        row.contains("busybox") && row.contains("Up"),
+        "ps row: {row}"
+    );
+    let ps: Vec<ContainerInfo> =
+        serde_json::from_slice(&cli(&d, &["ps", "--json"]).stdout).expect("ps --json");
     assert!(ps.iter().any(|c| c.id == id));
 
     let inspect = cli(&d, &["inspect", &name]);
-    let found: Vec<ContainerInfo> = serde_json::from_slice(&inspect.stdout).expect("inspect prints JSON");
+    let found: Vec<ContainerInfo> =
+        serde_json::from_slice(&inspect.stdout).expect("inspect prints JSON");
     assert_eq!(found.len(), 1);
-    assert_eq!((found[0].id.as_str(), found[0].state, found[0].hostname.as_str()), (id.as_str(), ContainerState::Running, "clihost"));
+    assert_eq!(
+        (
+            found[0].id.as_str(),
+            found[0].state,
+            found[0].hostname.as_str()
+        ),
+        (id.as_str(), ContainerState::Running, "clihost")
+    );
 
     let logs = cli(&d, &["logs", &name]);
     assert_eq!((code(&logs), stdout(&logs).as_str()), (0, "started\n"));
 
-    let exec = cli(&d, &["exec", &name, "sh", "-c", "hostname; echo oops >&2; exit 3"]);
-    assert_eq!((code(&exec), stdout(&exec).as_str(), stderr(&exec).as_str()), (3, "clihost\n", "oops\n"));
+    let exec = cli(
+        &d,
+        &["exec", &name, "sh", "-c", "hostname; echo oops >&2; exit 3"],
+    );
+    assert_eq!(
+        (code(&exec), stdout(&exec).as_str(), stderr(&exec).as_str()),
+        (3, "clihost\n", "oops\n")
+    );
 
     let stop = cli(&d, &["stop", "-t", "1", &name]);
     assert_eq!(code(&stop), 0, "stderr: {}", stderr(&stop));
-    assert!(!stdout(&cli(&d, &["ps"])).contains(&name), "ps lists a stopped container");
+    assert!(
+        !stdout(&cli(&d, &["ps"])).contains(&name),
+        "ps lists a stopped container"
+    );
     let ps_all = stdout(&cli(&d, &["ps", "-a"]));
-    assert!(ps_all.lines().any(|l| l.contains(&name) && l.contains("Exited (137)")), "ps -a:\n{ps_all}");
+    assert!(
+        ps_all
+            .lines()
+            .any(|l| l.contains(&name) && l.contains("Exited (137)")),
+        "ps -a:\n{ps_all}"
+    );
     let exec = cli(&d, &["exec", &name, "true"]);
     assert_ne!(code(&exec), 0);
-    assert_eq!(stderr(&exec).trim().lines().count(), 1, "stderr: {}", stderr(&exec));
+    assert_eq!(
+        stderr(&exec).trim().lines().count(),
+        1,
+        "stderr: {}",
+        stderr(&exec)
+    );
 
     // rm -f of a running container.
     d.start_container(&id);
     let rm = cli(&d, &["rm", "-f", &name]);
     assert_eq!(code(&rm), 0, "stderr: {}", stderr(&rm));
-    d.get(&format!("/v1/containers/{id}")).expect_error(404, "container_not_found");
+    d.get(&format!("/v1/containers/{id}"))
+        .expect_error(404, "container_not_found");
     let inspect = cli(&d, &["inspect", &name]);
     assert_ne!(code(&inspect), 0);
-    assert!(stderr(&inspect).contains(&name), "stderr: {}", stderr(&inspect));
+    assert!(
+        stderr(&inspect).contains(&name),
+        "stderr: {}",
+        stderr(&inspect)
+    );
+}
+
+/// `conti-cli run --rm IMAGE ...; conti-cli image rm IMAGE` is a common script: when `run`
+/// returns, the container must be gone already, not about to go.
+#[test]
+fn run_rm_returns_once_the_container_is_removed() {
+    let d = Daemon::start_with_busybox();
+    for i in 0..10 {
+        let out = cli(&d, &["run", "--rm", "busybox", "true"]);
+        assert_eq!(code(&out), 0, "stderr: {}", stderr(&out));
+        let left = d.list_all();
+        assert!(
+            left.is_empty(),
+            "run {i}: `run --rm` returned before the container was removed: {left:?}"
+        );
+    }
 }
 
 #[test]
@@ -88,10 +182,16 @@ fn images_through_the_cli() {
     let out = cli(&d, &["image", "import", &tar, &name]);
     assert_eq!(code(&out), 0, "stderr: {}", stderr(&out));
     assert!(stdout(&cli(&d, &["image", "ls"])).contains(&name));
-    let images: Vec<ImageInfo> = serde_json::from_slice(&cli(&d, &["image", "ls", "--json"]).stdout).expect("image ls --json");
+    let images: Vec<ImageInfo> =
+        serde_json::from_slice(&cli(&d, &["image", "ls", "--json"]).stdout)
+            .expect("image ls --json");
     assert_eq!(images.len(), 1);
     let out = cli(&d, &["run", "--rm", &name, "echo", "from", "cli image"]);
     assert_eq!(stdout(&out), "from cli image\n");
+    // (Whether `run --rm` waits for the removal is the next test's business.)
+    wait_until(Duration::from_secs(5), "the --rm container to go", || {
+        d.list_all().is_empty()
+    });
     let out = cli(&d, &["image", "rm", &name]);
     assert_eq!(code(&out), 0, "stderr: {}", stderr(&out));
     assert!(d.get("/v1/images").json::<Vec<ImageInfo>>().is_empty());
@@ -99,13 +199,27 @@ fn images_through_the_cli() {
 
 #[test]
 fn a_daemon_that_is_not_running_gives_one_clear_line() {
-    let socket = std::path::PathBuf::from("/tmp").join(unique_name("conti-test-absent")).join("contid.sock");
-    for args in [&["ps"][..], &["version"], &["run", "busybox", "true"], &["logs", "x"]] {
+    let socket = std::path::PathBuf::from("/tmp")
+        .join(unique_name("conti-test-absent"))
+        .join("contid.sock");
+    for args in [
+        &["ps"][..],
+        &["version"],
+        &["run", "busybox", "true"],
+        &["logs", "x"],
+    ] {
         let out = cli_with_socket(&socket, args);
         let err = stderr(&out);
         assert_ne!(code(&out), 0, "{args:?} succeeded without a daemon");
-        assert_eq!(err.trim().lines().count(), 1, "{args:?}: stderr is not one line:\n{err}");
-        assert!(err.contains(&socket.display().to_string()), "{args:?}: does not name the socket: {err}");
+        assert_eq!(
+            err.trim().lines().count(),
+            1,
+            "{args:?}: stderr is not one line:\n{err}"
+        );
+        assert!(
+            err.contains(&socket.display().to_string()),
+            "{args:?}: does not name the socket: {err}"
+        );
         assert!(!err.contains("panicked"), "{args:?}: {err}");
         assert_eq!(stdout(&out), "");
     }

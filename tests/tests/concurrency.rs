@@ -15,7 +15,8 @@ fn concurrent_creates_with_one_name_have_exactly_one_winner() {
         let answers: Vec<(u16, Vec<u8>)> = thread::scope(|scope| {
             let handles: Vec<_> = (0..8)
                 .map(|_| {
-                    let (client, barrier, name) = (d.client().clone(), barrier.clone(), name.clone());
+                    let (client, barrier, name) =
+                        (d.client().clone(), barrier.clone(), name.clone());
                     scope.spawn(move || {
                         let mut s = spec(&["sleep", "1000"]);
                         s.name = Some(name);
@@ -25,7 +26,10 @@ fn concurrent_creates_with_one_name_have_exactly_one_winner() {
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("client thread")).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("client thread"))
+                .collect()
         });
         let winners = answers.iter().filter(|(status, _)| *status == 201).count();
         assert_eq!(winners, 1, "round {round}: {} answers were 201", winners);
@@ -37,7 +41,13 @@ fn concurrent_creates_with_one_name_have_exactly_one_winner() {
         let listed = d.list_all().into_iter().filter(|c| c.name == name).count();
         assert_eq!(listed, 1);
     }
-    assert_eq!(std::fs::read_dir(d.root().join("containers")).expect("containers dir").count(), 5, "losers left folders");
+    assert_eq!(
+        std::fs::read_dir(d.root().join("containers"))
+            .expect("containers dir")
+            .count(),
+        5,
+        "losers left folders"
+    );
 }
 
 #[test]
@@ -51,7 +61,8 @@ fn concurrent_lifecycles_do_not_disturb_each_other() {
                     let mut ids = Vec::new();
                     for j in 0..5 {
                         let code = (i * 10 + j) % 100;
-                        let (id, exit, logs) = d.run(&conti_tests::sh(&format!("echo {i}-{j}; exit {code}")));
+                        let (id, exit, logs) =
+                            d.run(&conti_tests::sh(&format!("echo {i}-{j}; exit {code}")));
                         assert_eq!((exit, logs.as_str()), (code, format!("{i}-{j}\n").as_str()));
                         d.remove(&id);
                         ids.push((id, exit, logs));
@@ -60,9 +71,56 @@ fn concurrent_lifecycles_do_not_disturb_each_other() {
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("client thread")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("client thread"))
+            .collect()
     });
     let ids: BTreeSet<&str> = results.iter().map(|(id, _, _)| id.as_str()).collect();
     assert_eq!(ids.len(), 40, "ids are not unique");
     assert!(d.list_all().is_empty());
+}
+
+/// Stops that have to SIGKILL (sleep as PID 1 ignores SIGTERM), several at once: each must be a
+/// clean 204 and an exit code of 137, however the kill races with the container's exit.
+#[test]
+fn concurrent_stops_after_the_timeout_all_succeed() {
+    let d = Daemon::start_with_busybox();
+    let failures: Vec<String> = thread::scope(|scope| {
+        let handles: Vec<_> = (0..4)
+            .map(|t| {
+                let d = &d;
+                scope.spawn(move || {
+                    let mut failures = Vec::new();
+                    for i in 0..5 {
+                        let id = d.run_detached(&conti_tests::sh("echo started; exec sleep 1000"));
+                        assert_eq!(d.exec(&id, &["true"]).exit_code, 0);
+                        let resp = d.post(&format!("/v1/containers/{id}/stop?timeout=1"), b"");
+                        if resp.status != 204 {
+                            failures.push(format!(
+                                "thread {t} stop {i}: {} {}",
+                                resp.status,
+                                resp.text()
+                            ));
+                        } else if d.inspect(&id).exit_code != Some(137) {
+                            failures.push(format!(
+                                "thread {t} stop {i}: exit code {:?}",
+                                d.inspect(&id).exit_code
+                            ));
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("client thread"))
+            .collect()
+    });
+    assert!(
+        failures.is_empty(),
+        "failed stops:\n{}",
+        failures.join("\n")
+    );
 }

@@ -6,7 +6,9 @@ use conti_tests::{ContainerState, Daemon, ImageInfo, sh, spec, unique_name};
 
 /// Entries of `<root>/containers`: a failed create must not add one.
 fn container_dirs(d: &Daemon) -> usize {
-    fs::read_dir(d.root().join("containers")).map(|e| e.count()).unwrap_or(0)
+    fs::read_dir(d.root().join("containers"))
+        .map(|e| e.count())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -23,7 +25,8 @@ fn create_rejects_malformed_and_invalid_specs_leaving_nothing_behind() {
         br#"["busybox"]"#,
     ];
     for body in invalid_json {
-        d.post("/v1/containers", body).expect_error(400, "invalid_json");
+        d.post("/v1/containers", body)
+            .expect_error(400, "invalid_json");
     }
     let invalid_spec: &[&str] = &[
         r#"{"image": "busybox", "cmd": []}"#,
@@ -34,19 +37,31 @@ fn create_rejects_malformed_and_invalid_specs_leaving_nothing_behind() {
         r#"{"image": "busybox", "cmd": ["true"], "hostname": "bad_host name"}"#,
     ];
     for body in invalid_spec {
-        let err = d.post("/v1/containers", body.as_bytes()).expect_error(400, "invalid_spec");
-        assert!(err.message.len() > 5, "{body}: message {:?} explains nothing", err.message);
+        let err = d
+            .post("/v1/containers", body.as_bytes())
+            .expect_error(400, "invalid_spec");
+        assert!(
+            err.message.len() > 5,
+            "{body}: message {:?} explains nothing",
+            err.message
+        );
     }
-    let long_name = format!(r#"{{"image": "busybox", "cmd": ["true"], "name": "{}"}}"#, "a".repeat(65));
-    d.post("/v1/containers", long_name.as_bytes()).expect_error(400, "invalid_spec");
+    let long_name = format!(
+        r#"{{"image": "busybox", "cmd": ["true"], "name": "{}"}}"#,
+        "a".repeat(65)
+    );
+    d.post("/v1/containers", long_name.as_bytes())
+        .expect_error(400, "invalid_spec");
     let mut s = spec(&["true"]);
     s.image = unique_name("no-such-image");
-    d.post_json("/v1/containers", &s).expect_error(404, "image_not_found");
+    d.post_json("/v1/containers", &s)
+        .expect_error(404, "image_not_found");
 
     // Body over 1 MiB.
     let mut big = spec(&["true"]);
     big.env = vec![format!("BIG={}", "x".repeat(1024 * 1024 + 1))];
-    d.post_json("/v1/containers", &big).expect_error(413, "payload_too_large");
+    d.post_json("/v1/containers", &big)
+        .expect_error(413, "payload_too_large");
 
     assert_eq!(d.list_all().len(), 0, "a failed create left a container");
     assert_eq!(container_dirs(&d), before, "a failed create left a folder");
@@ -60,7 +75,8 @@ fn a_name_can_be_used_once() {
     let mut s = spec(&["true"]);
     s.name = Some(unique_name("once"));
     let id = d.create(&s);
-    d.post_json("/v1/containers", &s).expect_error(409, "name_in_use");
+    d.post_json("/v1/containers", &s)
+        .expect_error(409, "name_in_use");
     assert_eq!(d.list_all().len(), 1);
     d.remove(&id);
     d.create(&s);
@@ -78,7 +94,10 @@ fn unknown_containers_are_404_on_every_route() {
         d.post(&format!("/v1/containers/{missing}/kill"), b""),
         d.post(&format!("/v1/containers/{missing}/wait"), b""),
         d.get(&format!("/v1/containers/{missing}/logs")),
-        d.post(&format!("/v1/containers/{missing}/exec"), br#"{"cmd": ["true"]}"#),
+        d.post(
+            &format!("/v1/containers/{missing}/exec"),
+            br#"{"cmd": ["true"]}"#,
+        ),
         d.delete(&format!("/v1/containers/{missing}")),
         d.delete(&format!("/v1/containers/{missing}?force=true")),
     ] {
@@ -90,19 +109,31 @@ fn unknown_containers_are_404_on_every_route() {
 fn wrong_states_are_409() {
     let d = Daemon::start_with_busybox();
     let id = d.run_detached(&spec(&["sleep", "1000"]));
-    d.post(&format!("/v1/containers/{id}/start"), b"").expect_error(409, "container_running");
-    d.delete(&format!("/v1/containers/{id}")).expect_error(409, "container_running");
-    assert_eq!(d.inspect(&id).state, ContainerState::Running, "a refused delete harmed the container");
-    d.delete(&format!("/v1/containers/{id}?force=true")).expect_status(204);
-    d.get(&format!("/v1/containers/{id}")).expect_error(404, "container_not_found");
+    d.post(&format!("/v1/containers/{id}/start"), b"")
+        .expect_error(409, "container_running");
+    d.delete(&format!("/v1/containers/{id}"))
+        .expect_error(409, "container_running");
+    assert_eq!(
+        d.inspect(&id).state,
+        ContainerState::Running,
+        "a refused delete harmed the container"
+    );
+    d.delete(&format!("/v1/containers/{id}?force=true"))
+        .expect_status(204);
+    d.get(&format!("/v1/containers/{id}"))
+        .expect_error(404, "container_not_found");
 
     let created = d.create(&spec(&["true"]));
-    d.post(&format!("/v1/containers/{created}/kill"), b"").expect_error(409, "container_not_running");
+    d.post(&format!("/v1/containers/{created}/kill"), b"")
+        .expect_error(409, "container_not_running");
     let (exited, _, _) = d.run(&spec(&["true"]));
-    d.post(&format!("/v1/containers/{exited}/kill?signal=SIGTERM"), b"").expect_error(409, "container_not_running");
+    d.post(&format!("/v1/containers/{exited}/kill?signal=SIGTERM"), b"")
+        .expect_error(409, "container_not_running");
     // Delete without force is fine when the container is not running.
-    d.delete(&format!("/v1/containers/{created}")).expect_status(204);
-    d.delete(&format!("/v1/containers/{exited}")).expect_status(204);
+    d.delete(&format!("/v1/containers/{created}"))
+        .expect_status(204);
+    d.delete(&format!("/v1/containers/{exited}"))
+        .expect_status(204);
 }
 
 #[test]
@@ -110,12 +141,20 @@ fn bad_query_arguments_are_400() {
     let d = Daemon::start_with_busybox();
     let id = d.run_detached(&spec(&["sleep", "1000"]));
     for signal in ["SIGNOPE", "NOPE", "0x9", "-1", "999"] {
-        d.post(&format!("/v1/containers/{id}/kill?signal={signal}"), b"").expect_error(400, "invalid_signal");
+        d.post(&format!("/v1/containers/{id}/kill?signal={signal}"), b"")
+            .expect_error(400, "invalid_signal");
     }
-    d.post(&format!("/v1/containers/{id}/stop?timeout=soon"), b"").expect_error(400, "invalid_argument");
-    d.post(&format!("/v1/containers/{id}/stop?timeout=-1"), b"").expect_error(400, "invalid_argument");
-    assert_eq!(d.inspect(&id).state, ContainerState::Running, "a refused request harmed the container");
-    d.post(&format!("/v1/containers/{id}/kill?signal=KILL"), b"").expect_status(204);
+    d.post(&format!("/v1/containers/{id}/stop?timeout=soon"), b"")
+        .expect_error(400, "invalid_argument");
+    d.post(&format!("/v1/containers/{id}/stop?timeout=-1"), b"")
+        .expect_error(400, "invalid_argument");
+    assert_eq!(
+        d.inspect(&id).state,
+        ContainerState::Running,
+        "a refused request harmed the container"
+    );
+    d.post(&format!("/v1/containers/{id}/kill?signal=KILL"), b"")
+        .expect_status(204);
     assert_eq!(d.wait(&id), 137);
 }
 
@@ -124,35 +163,75 @@ fn images_import_list_and_delete() {
     let d = Daemon::start();
     let tar = fs::read(conti_tests::busybox_tar()).expect("busybox tar");
     let name = unique_name("img");
-    let resp = d.client().post_bytes(&format!("/v1/images/import?name={name}"), "application/x-tar", &tar);
+    let resp = d.client().post_bytes(
+        &format!("/v1/images/import?name={name}"),
+        "application/x-tar",
+        &tar,
+    );
     resp.expect_status(201);
     let image: ImageInfo = resp.json();
     assert_eq!(image.name, name);
-    assert!(image.size > 1_000_000, "size of the unpacked busybox rootfs: {}", image.size);
+    assert!(
+        image.size > 1_000_000,
+        "size of the unpacked busybox rootfs: {}",
+        image.size
+    );
     let images: Vec<ImageInfo> = d.get("/v1/images").json();
-    assert_eq!(images.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), [name.as_str()]);
+    assert_eq!(
+        images.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+        [name.as_str()]
+    );
 
-    d.client().post_bytes(&format!("/v1/images/import?name={name}"), "application/x-tar", &tar).expect_error(409, "image_exists");
-    d.client().post_bytes("/v1/images/import", "application/x-tar", &tar).expect_error(400, "invalid_argument");
-    d.client().post_bytes("/v1/images/import?name=bad%20name", "application/x-tar", &tar).expect_error(400, "invalid_name");
-    d.client().post_bytes("/v1/images/import?name=..", "application/x-tar", &tar).expect_error(400, "invalid_name");
+    d.client()
+        .post_bytes(
+            &format!("/v1/images/import?name={name}"),
+            "application/x-tar",
+            &tar,
+        )
+        .expect_error(409, "image_exists");
+    d.client()
+        .post_bytes("/v1/images/import", "application/x-tar", &tar)
+        .expect_error(400, "invalid_argument");
+    d.client()
+        .post_bytes(
+            "/v1/images/import?name=bad%20name",
+            "application/x-tar",
+            &tar,
+        )
+        .expect_error(400, "invalid_name");
+    d.client()
+        .post_bytes("/v1/images/import?name=..", "application/x-tar", &tar)
+        .expect_error(400, "invalid_name");
     let garbage = unique_name("garbage");
     d.client()
-        .post_bytes(&format!("/v1/images/import?name={garbage}"), "application/x-tar", b"this is not a tar archive at all")
+        .post_bytes(
+            &format!("/v1/images/import?name={garbage}"),
+            "application/x-tar",
+            b"this is not a tar archive at all",
+        )
         .expect_error(400, "invalid_archive");
-    assert_eq!(d.get("/v1/images").json::<Vec<ImageInfo>>().len(), 1, "a failed import left an image");
+    assert_eq!(
+        d.get("/v1/images").json::<Vec<ImageInfo>>().len(),
+        1,
+        "a failed import left an image"
+    );
 
     // In use by a container, whatever its state.
     let mut s = sh("exit 0");
     s.image = name.clone();
     let (id, code, _) = d.run(&s);
     assert_eq!(code, 0);
-    d.delete(&format!("/v1/images/{name}")).expect_error(409, "image_in_use");
+    d.delete(&format!("/v1/images/{name}"))
+        .expect_error(409, "image_in_use");
     d.remove(&id);
     d.delete(&format!("/v1/images/{name}")).expect_status(204);
-    d.delete(&format!("/v1/images/{name}")).expect_error(404, "image_not_found");
+    d.delete(&format!("/v1/images/{name}"))
+        .expect_error(404, "image_not_found");
     assert!(d.get("/v1/images").json::<Vec<ImageInfo>>().is_empty());
-    assert!(!d.root().join("images").join(&name).exists(), "the deleted image's files are left");
+    assert!(
+        !d.root().join("images").join(&name).exists(),
+        "the deleted image's files are left"
+    );
 }
 
 #[test]
@@ -171,7 +250,9 @@ fn gzip_images_are_accepted() {
     );
     assert!(out.status.success());
     let body = fs::read(&gz).expect("reading the gzip");
-    d.client().post_bytes("/v1/images/import?name=gz", "application/gzip", &body).expect_status(201);
+    d.client()
+        .post_bytes("/v1/images/import?name=gz", "application/gzip", &body)
+        .expect_status(201);
     let mut s = spec(&["echo", "from gzip"]);
     s.image = "gz".to_string();
     assert_eq!(d.run(&s).2, "from gzip\n");
@@ -183,8 +264,10 @@ fn unknown_routes_and_methods() {
     d.get("/v1/nope").expect_error(404, "route_not_found");
     d.get("/v2/version").expect_error(404, "route_not_found");
     d.get("/").expect_error(404, "route_not_found");
-    d.delete("/v1/version").expect_error(405, "method_not_allowed");
-    d.get("/v1/containers/x/start").expect_error(405, "method_not_allowed");
+    d.delete("/v1/version")
+        .expect_error(405, "method_not_allowed");
+    d.get("/v1/containers/x/start")
+        .expect_error(405, "method_not_allowed");
     let version: conti_tests::VersionInfo = d.get("/v1/version").json();
     assert_eq!(version.api_version, "v1");
     let info: conti_tests::DaemonInfo = d.get("/v1/info").json();

@@ -6,18 +6,39 @@ use conti_tests::{Daemon, sh};
 #[test]
 fn writes_stay_in_the_container_and_go_with_it() {
     let d = Daemon::start_with_busybox();
-    let (a, code, logs) = d.run(&sh("echo written > /etc/conti-a && cat /etc/conti-a && rm /bin/ls && echo removed"));
+    let (a, code, logs) = d.run(&sh(
+        "echo written > /etc/conti-a && cat /etc/conti-a && rm /bin/ls && echo removed",
+    ));
     assert_eq!((code, logs.as_str()), (0, "written\nremoved\n"));
-    let (_, code, logs) = d.run(&sh("cat /etc/conti-a 2>/dev/null || echo absent; test -e /bin/ls && echo ls-present"));
-    assert_eq!((code, logs.as_str()), (0, "absent\nls-present\n"), "a second container sees the first one's changes");
+    let (_, code, logs) = d.run(&sh(
+        "cat /etc/conti-a 2>/dev/null || echo absent; test -e /bin/ls && echo ls-present",
+    ));
+    assert_eq!(
+        (code, logs.as_str()),
+        (0, "absent\nls-present\n"),
+        "a second container sees the first one's changes"
+    );
     let image = d.root().join("images/busybox/rootfs");
-    assert!(image.join("bin/busybox").exists(), "image not where the contract puts it: {}", image.display());
-    assert!(!image.join("etc/conti-a").exists(), "the container wrote into the shared image");
-    assert!(image.join("bin/ls").symlink_metadata().is_ok(), "the container removed a file of the shared image");
+    assert!(
+        image.join("bin/busybox").exists(),
+        "image not where the contract puts it: {}",
+        image.display()
+    );
+    assert!(
+        !image.join("etc/conti-a").exists(),
+        "the container wrote into the shared image"
+    );
+    assert!(
+        image.join("bin/ls").symlink_metadata().is_ok(),
+        "the container removed a file of the shared image"
+    );
 
     assert!(d.container_dir(&a).exists());
     d.remove(&a);
-    assert!(!d.container_dir(&a).exists(), "the container's folder (upper layer) outlived it");
+    assert!(
+        !d.container_dir(&a).exists(),
+        "the container's folder (upper layer) outlived it"
+    );
 }
 
 #[test]
@@ -53,8 +74,17 @@ fn dev_proc_sys_and_etc_files_are_set_up() {
         "resolv.conf",
         "hosts",
     ] {
-        assert!(lines.contains(&expected), "missing {expected:?} in the container's view:\n{logs}");
+        assert!(
+            lines.contains(&expected),
+            "missing {expected:?} in the container's view:\n{logs}"
+        );
     }
-    let sys = lines.iter().find(|l| l.starts_with("sys ")).unwrap_or_else(|| panic!("/sys is not mounted:\n{logs}"));
-    assert!(sys[4..].split(',').any(|o| o == "ro"), "/sys is not read-only: {sys}");
+    let sys = lines
+        .iter()
+        .find(|l| l.starts_with("sys "))
+        .unwrap_or_else(|| panic!("/sys is not mounted:\n{logs}"));
+    assert!(
+        sys[4..].split(',').any(|o| o == "ro"),
+        "/sys is not read-only: {sys}"
+    );
 }

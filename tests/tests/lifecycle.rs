@@ -15,36 +15,71 @@ fn create_start_stop_delete() {
     assert!(uuid::Uuid::parse_str(&id).is_ok(), "id is not a UUID: {id}");
 
     let info = d.inspect(&id);
-    assert_eq!((info.state, info.pid, info.exit_code), (ContainerState::Created, None, None));
-    assert_eq!((info.name.as_str(), info.image.as_str()), (name.as_str(), "busybox"));
+    assert_eq!(
+        (info.state, info.pid, info.exit_code),
+        (ContainerState::Created, None, None)
+    );
+    assert_eq!(
+        (info.name.as_str(), info.image.as_str()),
+        (name.as_str(), "busybox")
+    );
     assert_eq!(info.cmd, ["sleep", "1000"]);
     assert_eq!(info.cwd, "/");
     assert!(info.started.is_none() && info.finished.is_none() && !info.created.is_empty());
-    assert!(!d.get("/v1/containers").json::<Vec<conti_tests::ContainerInfo>>().iter().any(|c| c.id == id), "a created container is listed without all=true");
+    assert!(
+        !d.get("/v1/containers")
+            .json::<Vec<conti_tests::ContainerInfo>>()
+            .iter()
+            .any(|c| c.id == id),
+        "a created container is listed without all=true"
+    );
     assert!(d.list_all().iter().any(|c| c.id == id));
 
     d.start_container(&name);
     let info = d.inspect(&id);
     assert_eq!(info.state, ContainerState::Running);
     let pid = info.pid.expect("a running container has a pid");
-    assert!(host::is_alive(pid), "pid {pid} of the running container does not exist");
+    assert!(
+        host::is_alive(pid),
+        "pid {pid} of the running container does not exist"
+    );
     assert!(info.started.is_some());
-    assert!(d.get("/v1/containers").json::<Vec<conti_tests::ContainerInfo>>().iter().any(|c| c.id == id));
+    assert!(
+        d.get("/v1/containers")
+            .json::<Vec<conti_tests::ContainerInfo>>()
+            .iter()
+            .any(|c| c.id == id)
+    );
 
     // sleep as PID 1 has no SIGTERM handler, so the kernel ignores the TERM: KILL after 1 s.
     d.stop(&id, 1);
     let info = d.inspect(&id);
-    assert_eq!((info.state, info.exit_code, info.pid), (ContainerState::Exited, Some(137), None));
+    assert_eq!(
+        (info.state, info.exit_code, info.pid),
+        (ContainerState::Exited, Some(137), None)
+    );
     assert!(info.finished.is_some());
-    wait_until(Duration::from_secs(5), "the container's process to go away", || !host::is_alive(pid));
+    wait_until(
+        Duration::from_secs(5),
+        "the container's process to go away",
+        || !host::is_alive(pid),
+    );
     // Stopping a container that is not running is fine.
     d.stop(&id, 1);
 
     d.delete(&format!("/v1/containers/{id}")).expect_status(204);
-    d.get(&format!("/v1/containers/{id}")).expect_error(404, "container_not_found");
-    assert!(!d.container_dir(&id).exists(), "the container's folder is left behind");
+    d.get(&format!("/v1/containers/{id}"))
+        .expect_error(404, "container_not_found");
+    assert!(
+        !d.container_dir(&id).exists(),
+        "the container's folder is left behind"
+    );
     for parent in d.cgroup_parent_dirs() {
-        assert!(!parent.join(&id).exists(), "the container's cgroup {} is left behind", parent.join(&id).display());
+        assert!(
+            !parent.join(&id).exists(),
+            "the container's cgroup {} is left behind",
+            parent.join(&id).display()
+        );
     }
 }
 
@@ -64,8 +99,13 @@ fn containers_are_found_by_id_prefix_and_name() {
     for _ in 0..16 {
         ids.push(d.create(&spec(&["true"])));
     }
-    let first = ids.iter().map(|i| &i[..1]).find(|p| ids.iter().filter(|i| i.starts_with(*p)).count() > 1).expect("pigeonhole");
-    d.get(&format!("/v1/containers/{first}")).expect_error(400, "ambiguous_reference");
+    let first = ids
+        .iter()
+        .map(|i| &i[..1])
+        .find(|p| ids.iter().filter(|i| i.starts_with(*p)).count() > 1)
+        .expect("pigeonhole");
+    d.get(&format!("/v1/containers/{first}"))
+        .expect_error(400, "ambiguous_reference");
     assert_eq!(d.list_all().len(), 17);
 }
 
@@ -82,36 +122,57 @@ fn exit_codes_are_what_users_expect() {
     // Killed by a signal: 128+N. (`kill -9 $$` from inside cannot do it: the kernel protects a
     // PID namespace's init from signals sent inside the namespace.)
     let id = d.run_detached(&spec(&["sleep", "1000"]));
-    d.post(&format!("/v1/containers/{id}/kill?signal=SIGKILL"), b"").expect_status(204);
+    d.post(&format!("/v1/containers/{id}/kill?signal=SIGKILL"), b"")
+        .expect_status(204);
     assert_eq!(d.wait(&id), 137);
     let id = d.run_detached(&sh("trap 'exit 9' TERM; sleep 1000 & wait"));
     // Give sh the time to set its trap.
     std::thread::sleep(Duration::from_millis(300));
-    d.post(&format!("/v1/containers/{id}/kill?signal=15"), b"").expect_status(204);
-    assert_eq!(d.wait(&id), 9, "SIGTERM given as a number did not reach the handler");
+    d.post(&format!("/v1/containers/{id}/kill?signal=15"), b"")
+        .expect_status(204);
+    assert_eq!(
+        d.wait(&id),
+        9,
+        "SIGTERM given as a number did not reach the handler"
+    );
 
     // A command that does not exist: an error on start, and exit code 127.
     let id = d.create(&spec(&["/no/such/command"]));
-    let err = d.post(&format!("/v1/containers/{id}/start"), b"").expect_error(400, "command_not_found");
-    assert!(err.message.contains("/no/such/command"), "message does not name the command: {}", err.message);
+    let err = d
+        .post(&format!("/v1/containers/{id}/start"), b"")
+        .expect_error(400, "command_not_found");
+    assert!(
+        err.message.contains("/no/such/command"),
+        "message does not name the command: {}",
+        err.message
+    );
     let info = d.inspect(&id);
-    assert_eq!((info.state, info.exit_code), (ContainerState::Exited, Some(127)));
-    assert!(info.error.is_some(), "inspect does not say why the container could not start");
+    assert_eq!(
+        (info.state, info.exit_code),
+        (ContainerState::Exited, Some(127))
+    );
+    assert!(
+        info.error.is_some(),
+        "inspect does not say why the container could not start"
+    );
     assert_eq!(d.wait(&id), 127);
     let id = d.create(&spec(&["no-such-command-in-path"]));
-    d.post(&format!("/v1/containers/{id}/start"), b"").expect_error(400, "command_not_found");
+    d.post(&format!("/v1/containers/{id}/start"), b"")
+        .expect_error(400, "command_not_found");
     assert_eq!(d.inspect(&id).exit_code, Some(127));
 
     // A file that is not executable: 126.
     let id = d.create(&spec(&["/etc/passwd"]));
-    d.post(&format!("/v1/containers/{id}/start"), b"").expect_error(400, "command_not_executable");
+    d.post(&format!("/v1/containers/{id}/start"), b"")
+        .expect_error(400, "command_not_executable");
     assert_eq!(d.inspect(&id).exit_code, Some(126));
 
     // A cwd that the image does not have.
     let mut s = spec(&["true"]);
     s.cwd = Some("/no/such/dir".to_string());
     let id = d.create(&s);
-    d.post(&format!("/v1/containers/{id}/start"), b"").expect_error(400, "invalid_cwd");
+    d.post(&format!("/v1/containers/{id}/start"), b"")
+        .expect_error(400, "invalid_cwd");
     assert_eq!(d.inspect(&id).state, ContainerState::Exited);
 }
 
@@ -124,8 +185,14 @@ fn stop_kills_a_process_that_ignores_sigterm_after_the_timeout() {
     d.stop(&id, 1);
     let elapsed = started.elapsed();
     assert_eq!(d.inspect(&id).exit_code, Some(137));
-    assert!(elapsed >= Duration::from_millis(900), "stop did not wait for the timeout: {elapsed:?}");
-    assert!(elapsed < Duration::from_secs(5), "stop took {elapsed:?} with timeout=1");
+    assert!(
+        elapsed >= Duration::from_millis(900),
+        "stop did not wait for the timeout: {elapsed:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "stop took {elapsed:?} with timeout=1"
+    );
 }
 
 #[test]
@@ -135,7 +202,11 @@ fn stop_lets_a_process_that_handles_sigterm_exit() {
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     d.stop(&id, 10);
-    assert!(started.elapsed() < Duration::from_secs(5), "stop took {:?} for a process that exits on TERM", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stop took {:?} for a process that exits on TERM",
+        started.elapsed()
+    );
     assert_eq!(d.inspect(&id).exit_code, Some(0));
     assert_eq!(d.logs(&id), "bye\n");
 }
@@ -146,7 +217,11 @@ fn wait_blocks_until_the_container_exits() {
     let id = d.run_detached(&sh("sleep 1; exit 2"));
     let started = Instant::now();
     assert_eq!(d.wait(&id), 2);
-    assert!(started.elapsed() >= Duration::from_millis(700), "wait returned after {:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "wait returned after {:?}",
+        started.elapsed()
+    );
     // Again, on an exited container: at once.
     assert_eq!(d.wait(&id), 2);
 }
@@ -171,7 +246,10 @@ fn environment_and_working_directory() {
     s.hostname = Some("envhost".to_string());
     let (id, code, logs) = d.run(&s);
     assert_eq!(code, 0);
-    assert_eq!(logs, "/etc\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|/tmp|envhost|hello world\n");
+    assert_eq!(
+        logs,
+        "/etc\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|/tmp|envhost|hello world\n"
+    );
     let info = d.inspect(&id);
     assert_eq!(info.cwd, "/etc");
     assert!(info.env.contains(&"GREETING=hello world".to_string()));
@@ -183,9 +261,11 @@ fn auto_remove_deletes_the_container_when_it_exits() {
     let mut s = sh("sleep 0.3; exit 6");
     s.auto_remove = true;
     let id = d.run_detached(&s);
-    wait_until(Duration::from_secs(10), "the auto_remove container to disappear", || {
-        d.get(&format!("/v1/containers/{id}")).status == 404
-    });
+    wait_until(
+        Duration::from_secs(10),
+        "the auto_remove container to disappear",
+        || d.get(&format!("/v1/containers/{id}")).status == 404,
+    );
     assert!(!d.container_dir(&id).exists());
 }
 
@@ -197,12 +277,35 @@ fn logs_after_exit_in_text_and_json_with_tail() {
     assert_eq!(logs, "one\ntwo\nthree\n", "merged output in order");
     let resp = d.get(&format!("/v1/containers/{id}/logs?format=json"));
     resp.expect_status(200);
-    let lines: Vec<LogLine> = resp.text().lines().map(|l| serde_json::from_str(l).expect("a LogLine")).collect();
-    let got: Vec<(&str, &str)> = lines.iter().map(|l| (l.stream.as_str(), l.log.as_str())).collect();
-    assert_eq!(got, [("stdout", "one\n"), ("stderr", "two\n"), ("stdout", "three\n")]);
-    assert!(lines.iter().all(|l| l.time.len() >= 20), "times are not RFC 3339: {lines:?}");
-    assert_eq!(d.get(&format!("/v1/containers/{id}/logs?tail=1")).text(), "three\n");
-    assert_eq!(d.get(&format!("/v1/containers/{id}/logs?tail=2")).text(), "two\nthree\n");
+    let lines: Vec<LogLine> = resp
+        .text()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a LogLine"))
+        .collect();
+    let got: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l.stream.as_str(), l.log.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("stdout", "one\n"),
+            ("stderr", "two\n"),
+            ("stdout", "three\n")
+        ]
+    );
+    assert!(
+        lines.iter().all(|l| l.time.len() >= 20),
+        "times are not RFC 3339: {lines:?}"
+    );
+    assert_eq!(
+        d.get(&format!("/v1/containers/{id}/logs?tail=1")).text(),
+        "three\n"
+    );
+    assert_eq!(
+        d.get(&format!("/v1/containers/{id}/logs?tail=2")).text(),
+        "two\nthree\n"
+    );
     // A container that never ran has empty logs.
     let created = d.create(&spec(&["true"]));
     assert_eq!(d.logs(&created), "");
@@ -212,14 +315,29 @@ fn logs_after_exit_in_text_and_json_with_tail() {
 fn logs_follow_streams_until_the_container_exits() {
     let d = Daemon::start_with_busybox();
     let id = d.run_detached(&sh("echo first; sleep 1; echo second"));
-    let mut stream = d.client().stream(&format!("/v1/containers/{id}/logs?follow=true"));
+    let mut stream = d
+        .client()
+        .stream(&format!("/v1/containers/{id}/logs?follow=true"));
     assert_eq!(stream.status, 200);
     let started = Instant::now();
-    assert_eq!(stream.next_line().expect("reading the stream").as_deref(), Some("first\n"));
-    assert!(started.elapsed() < Duration::from_millis(900), "the first line came only after {:?}", started.elapsed());
-    assert_eq!(stream.next_line().expect("reading the stream").as_deref(), Some("second\n"));
+    assert_eq!(
+        stream.next_line().expect("reading the stream").as_deref(),
+        Some("first\n")
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "the first line came only after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        stream.next_line().expect("reading the stream").as_deref(),
+        Some("second\n")
+    );
     // The stream ends once the container has exited and everything was sent.
-    assert_eq!(stream.read_rest().expect("reading the end of the stream"), "");
+    assert_eq!(
+        stream.read_rest().expect("reading the end of the stream"),
+        ""
+    );
     assert_eq!(d.inspect(&id).state, ContainerState::Exited);
 }
 
@@ -229,15 +347,35 @@ fn logs_are_rotated_at_10_mib_keeping_two_files() {
     let info: conti_tests::DaemonInfo = d.get("/v1/info").json();
     assert_eq!(info.log_max_bytes, 10 * 1024 * 1024);
     // 24 MiB of 1 KiB lines, then a marker.
-    let (id, code, _) = d.run(&sh("s=$(head -c 1023 /dev/zero | tr '\\0' a); yes \"$s\" | head -n 24576; echo END"));
+    let (id, code, _) = d.run(&sh(
+        "s=$(head -c 1023 /dev/zero | tr '\\0' a); yes \"$s\" | head -n 24576; echo END",
+    ));
     assert_eq!(code, 0);
     let dir = d.container_dir(&id);
     let size = |name: &str| fs::metadata(dir.join(name)).map(|m| m.len()).unwrap_or(0);
     let limit = info.log_max_bytes + 64 * 1024;
-    assert!(size("container.log") <= limit, "container.log is {} bytes", size("container.log"));
-    assert!(size("container.log.1") > 0 && size("container.log.1") <= limit, "container.log.1 is {} bytes", size("container.log.1"));
-    assert!(!dir.join("container.log.2").exists(), "more than two log files are kept");
+    assert!(
+        size("container.log") <= limit,
+        "container.log is {} bytes",
+        size("container.log")
+    );
+    assert!(
+        size("container.log.1") > 0 && size("container.log.1") <= limit,
+        "container.log.1 is {} bytes",
+        size("container.log.1")
+    );
+    assert!(
+        !dir.join("container.log.2").exists(),
+        "more than two log files are kept"
+    );
     let logs = d.logs(&id);
-    assert!(logs.ends_with("\nEND\n"), "the last line is missing from the logs");
-    assert!(logs.len() < 2 * info.log_max_bytes as usize, "logs returned {} bytes", logs.len());
+    assert!(
+        logs.ends_with("\nEND\n"),
+        "the last line is missing from the logs"
+    );
+    assert!(
+        logs.len() < 2 * info.log_max_bytes as usize,
+        "logs returned {} bytes",
+        logs.len()
+    );
 }

@@ -16,7 +16,7 @@ pub fn validate_container_name(name: &str) -> EngineResult<()> {
 
 /// `[a-zA-Z0-9][a-zA-Z0-9_.:-]*`, at most 128 characters.
 pub fn validate_image_name(name: &str) -> EngineResult<()> {
-    validate_identifier(name, MAX_IMAGE_NAME_LEN, "_.:-").map_err(|why| EngineError::InvalidArgument(format!("invalid image name {name:?}: {why}")))
+    validate_identifier(name, MAX_IMAGE_NAME_LEN, "_.:-").map_err(|why| EngineError::InvalidName(format!("invalid image name {name:?}: {why}")))
 }
 
 fn validate_identifier(name: &str, max_len: usize, punctuation: &str) -> Result<(), String> {

@@ -37,13 +37,17 @@ pub(super) fn write_value(path: &Path, value: &str) -> Result<(), CgroupError> {
         .map_err(|err| io_error(path, err))
 }
 
+/// The file, or its whole cgroup, does not exist (any more). ENODEV: the cgroup was removed
+/// while the file was being opened.
+fn is_gone(err: &io::Error) -> bool {
+    err.kind() == io::ErrorKind::NotFound || err.raw_os_error() == Some(nix::libc::ENODEV)
+}
+
 /// Like [`write_value`]; `false` when the file (or its cgroup) does not exist.
 fn write_value_if_exists(path: &Path, value: &str) -> Result<bool, CgroupError> {
     match write_value(path, value) {
         Ok(()) => Ok(true),
-        Err(CgroupError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
-            Ok(false)
-        }
+        Err(CgroupError::Io { source, .. }) if is_gone(&source) => Ok(false),
         Err(err) => Err(err),
     }
 }
@@ -52,7 +56,7 @@ fn write_value_if_exists(path: &Path, value: &str) -> Result<bool, CgroupError> 
 pub(super) fn read_value(path: &Path) -> Result<Option<String>, CgroupError> {
     match fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(err) if is_gone(&err) => Ok(None),
         Err(err) => Err(io_error(path, err)),
     }
 }

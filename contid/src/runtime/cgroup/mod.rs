@@ -6,7 +6,7 @@
 //! [`CgroupManager`] hides the host's cgroup version behind one of three backends, so callers
 //! never ask which one they have:
 //! - v1: one directory per mounted hierarchy, named ones such as `name=systemd` included. Hybrid
-//!   hosts use it too: their cgroup2 mount holds no controllers.
+//!   hosts use it too, with their cgroup2 tree as one more hierarchy.
 //! - v2: one directory in the unified tree.
 //! - disabled: the host mounts no writable cgroup filesystem; every operation succeeds and does
 //!   nothing.
@@ -26,6 +26,9 @@ mod v2;
 pub use v1::V1Hierarchy;
 
 const MOUNTINFO: &str = "/proc/self/mountinfo";
+/// How the cgroup2 tree of a hybrid host is listed among its v1 hierarchies: cgroup.procs,
+/// mkdir and rmdir work the same way in both.
+const UNIFIED_IN_HYBRID: &str = "unified";
 
 /// How the host mounts cgroups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,14 +104,18 @@ impl CgroupManager {
     pub fn from_mountinfo(mountinfo: &str, parent: &str) -> CgroupManager {
         let mounts = mountinfo::parse(mountinfo);
         let manager = match (mounts.v1.is_empty(), mounts.v2) {
-            (false, v2) => CgroupManager {
-                layout: if v2.is_some() {
-                    CgroupLayout::Hybrid
-                } else {
-                    CgroupLayout::V1
-                },
-                ..CgroupManager::v1_at(mounts.v1, parent)
-            },
+            (false, None) => CgroupManager::v1_at(mounts.v1, parent),
+            // Hybrid: the v1 hierarchies hold the controllers; the container also gets its own
+            // cgroup in the unified tree (as systemd does), so its processes are tracked there
+            // and whatever controller the host put in cgroup2 (often hugetlb) applies to it alone.
+            (false, Some(v2)) => {
+                let mut hierarchies = mounts.v1;
+                hierarchies.push(V1Hierarchy::new(v2, &[UNIFIED_IN_HYBRID]));
+                CgroupManager {
+                    layout: CgroupLayout::Hybrid,
+                    ..CgroupManager::v1_at(hierarchies, parent)
+                }
+            }
             (true, Some(v2)) => CgroupManager::v2_at(v2, parent),
             (true, None) => CgroupManager::disabled(parent),
         };

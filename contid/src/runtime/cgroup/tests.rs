@@ -30,11 +30,14 @@ fn layout_follows_the_mounts() {
         CgroupLayout::None
     );
 
-    // Hybrid uses the v1 hierarchies only.
+    // Hybrid: the v1 hierarchies, then the unified tree.
     let manager = CgroupManager::from_mountinfo(&hybrid, "conti");
     assert_eq!(
         manager.paths("c1").unwrap(),
-        vec![PathBuf::from("/sys/fs/cgroup/memory/conti/c1")]
+        vec![
+            PathBuf::from("/sys/fs/cgroup/memory/conti/c1"),
+            PathBuf::from("/sys/fs/cgroup/unified/conti/c1")
+        ]
     );
     let manager = CgroupManager::from_mountinfo(v2, "conti/nested");
     assert_eq!(

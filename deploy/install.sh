@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs contid and conti-cli (release builds) and the systemd unit of contid.
+#
+#   cargo build --release --workspace --bins && sudo deploy/install.sh
+#
+# Environment:
+#   BIN_DIR   where the built binaries are (default: <repo>/target/release)
+#   DESTDIR   staging root to install into (default: empty, the real system)
+#   PREFIX    default /usr/local
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bin_dir="${BIN_DIR:-$repo/target/release}"
+destdir="${DESTDIR:-}"
+prefix="${PREFIX:-/usr/local}"
+unit_dir="$destdir/etc/systemd/system"
+
+for bin in contid conti-cli; do
+    if [[ ! -x "$bin_dir/$bin" ]]; then
+        echo "install.sh: $bin_dir/$bin is missing: run \`cargo build --release --workspace --bins\` first" >&2
+        exit 1
+    fi
+done
+
+install -d -m 0755 "$destdir$prefix/bin" "$unit_dir"
+install -m 0755 "$bin_dir/contid" "$bin_dir/conti-cli" "$destdir$prefix/bin/"
+# The unit names /usr/local/bin/contid; follow another prefix.
+sed "s#/usr/local/bin/contid#$prefix/bin/contid#" "$repo/deploy/contid.service" > "$unit_dir/contid.service.tmp"
+chmod 0644 "$unit_dir/contid.service.tmp"
+mv "$unit_dir/contid.service.tmp" "$unit_dir/contid.service"
+echo "installed $destdir$prefix/bin/contid, $destdir$prefix/bin/conti-cli, $unit_dir/contid.service"
+
+# Only a running systemd (not a container or chroot without it, nor a staging install) reloads.
+if [[ -z "$destdir" && -d /run/systemd/system ]]; then
+    systemctl daemon-reload
+    echo "systemd reloaded: start contid with \`systemctl enable --now contid\`"
+fi

@@ -1,0 +1,336 @@
+//! `conti-bench`: the full lifecycle of a `/bin/true` container through the Conti API side by
+//! side with `crun run` (and `runc run` when installed) on the same busybox root filesystem,
+//! sequentially and with parallel clients. See README.md.
+
+mod cleanup;
+mod daemon;
+mod http;
+mod oci;
+mod report;
+mod rootfs;
+mod scenario;
+mod stats;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::oci::OciRuntime;
+use crate::report::{Machine, ParallelResult, Report};
+use crate::scenario::{IMAGE, Target};
+
+const USAGE: &str = "\
+usage: conti-bench [options]
+
+Runs N lifecycles of /bin/true (create, start, wait, delete) through its own contid and
+N x `crun run` (and `runc run` when installed) on the same busybox rootfs, then a batch of
+lifecycles with parallel clients. Needs root, a release build of contid, crun and busybox-static.
+
+options:
+  --contid PATH          contid binary (default: next to this binary, else target/release/contid)
+  -n, --iterations N     timed sequential lifecycles per runtime (default 50)
+  --warmup N             untimed lifecycles per runtime first (default 5)
+  --parallel-total N     lifecycles in the parallel scenario (default 50)
+  --clients N            parallel clients (default 8)
+  --parallel-rounds N    repetitions of the parallel scenario; the median is reported (default 3)
+  --json FILE            also write the figures as JSON to FILE
+  --no-runc              leave runc out even when installed
+  --no-conti             measure the OCI runtimes only (checks the harness without a daemon)
+  --log-level LEVEL      passed to contid (default: contid's own default)
+  -h, --help             this text";
+
+struct Options {
+    contid: Option<PathBuf>,
+    iterations: usize,
+    warmup: usize,
+    parallel_total: usize,
+    clients: usize,
+    parallel_rounds: usize,
+    json: Option<PathBuf>,
+    runc: bool,
+    conti: bool,
+    log_level: Option<String>,
+}
+
+impl Options {
+    fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
+        let mut options = Options {
+            contid: None,
+            iterations: 50,
+            warmup: 5,
+            parallel_total: 50,
+            clients: 8,
+            parallel_rounds: 3,
+            json: None,
+            runc: true,
+            conti: true,
+            log_level: None,
+        };
+        let mut args = args.peekable();
+        while let Some(arg) = args.next() {
+            let (flag, inline) = match arg.split_once('=') {
+                Some((flag, value)) if flag.starts_with("--") => {
+                    (flag.to_string(), Some(value.to_string()))
+                }
+                _ => (arg.clone(), None),
+            };
+            let mut value = || -> Result<String, String> {
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| format!("{flag} needs a value"))
+            };
+            let count = |text: String, min: usize| -> Result<usize, String> {
+                match text.parse::<usize>() {
+                    Ok(n) if n >= min => Ok(n),
+                    _ => Err(format!(
+                        "{flag}: expected a whole number >= {min}, got {text:?}"
+                    )),
+                }
+            };
+            match flag.as_str() {
+                "--contid" => options.contid = Some(PathBuf::from(value()?)),
+                "-n" | "--iterations" => options.iterations = count(value()?, 1)?,
+                "--warmup" => options.warmup = count(value()?, 0)?,
+                "--parallel-total" => options.parallel_total = count(value()?, 1)?,
+                "--clients" => options.clients = count(value()?, 1)?,
+                "--parallel-rounds" => options.parallel_rounds = count(value()?, 1)?,
+                "--json" => options.json = Some(PathBuf::from(value()?)),
+                "--log-level" => options.log_level = Some(value()?),
+                "--no-runc" => options.runc = false,
+                "--no-conti" => options.conti = false,
+                "-h" | "--help" => {
+                    println!("{USAGE}");
+                    std::process::exit(0);
+                }
+                _ => return Err(format!("unknown argument {arg:?}\n\n{USAGE}")),
+            }
+        }
+        Ok(options)
+    }
+}
+
+fn main() -> ExitCode {
+    let options = match Options::parse(std::env::args().skip(1)) {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("conti-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = {
+        let _cleanup = cleanup::Guard;
+        run(&options)
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("conti-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(options: &Options) -> Result<(), String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(
+            "must run as root (containers need namespaces, mounts and cgroups)".to_string(),
+        );
+    }
+    let name = format!("conti-bench-{}", std::process::id());
+    let work = std::env::temp_dir().join(&name);
+    cleanup::init(&name, &work);
+    if work.exists() {
+        // A previous process with the same pid left it: not ours to keep.
+        std::fs::remove_dir_all(&work)
+            .map_err(|e| format!("removing stale {}: {e}", work.display()))?;
+    }
+    std::fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
+
+    let mut notes = Vec::new();
+    let crun = OciRuntime::find("crun", &name).ok_or("crun not found: apt-get install -y crun")?;
+    let runc = if options.runc {
+        OciRuntime::find("runc", &name)
+    } else {
+        None
+    };
+    if options.runc && runc.is_none() {
+        notes.push("runc not installed: left out".to_string());
+    }
+    if let Some(note) = oci::ensure_hugetlb_v1()? {
+        eprintln!("note: {note}");
+        notes.push(note);
+    }
+
+    eprintln!(
+        "preparing the busybox rootfs, its tar and the OCI bundle in {}",
+        work.display()
+    );
+    let rootfs = rootfs::build(&work)?;
+    let bundle = work.join("bundle");
+    oci::prepare_bundle(&crun, &bundle, &rootfs)?;
+
+    let mut daemon = None;
+    if options.conti {
+        let contid = resolve_contid(options.contid.as_deref())?;
+        if !contid.to_string_lossy().contains("release") {
+            let note = format!("{} does not look like a release build", contid.display());
+            eprintln!("warning: {note}");
+            notes.push(note);
+        }
+        eprintln!("starting {} (cgroup parent {name})", contid.display());
+        let started = daemon::start(&contid, &work, &name, options.log_level.as_deref())?;
+        let tar = work.join("busybox.tar");
+        rootfs::pack(&rootfs, &tar)?;
+        import_image(&started.socket, &tar)?;
+        daemon = Some((started, contid));
+    }
+
+    let mut targets = Vec::new();
+    if let Some((started, _)) = &daemon {
+        targets.push(Target::Conti {
+            socket: &started.socket,
+        });
+    }
+    targets.push(Target::Oci {
+        runtime: &crun,
+        bundle: &bundle,
+    });
+    if let Some(runc) = &runc {
+        targets.push(Target::Oci {
+            runtime: runc,
+            bundle: &bundle,
+        });
+    }
+    let names: Vec<&str> = targets.iter().map(Target::name).collect();
+
+    eprintln!(
+        "sequential: {} warm-ups + {} timed lifecycles each of {}, interleaved",
+        options.warmup,
+        options.iterations,
+        names.join(", ")
+    );
+    let sequential = scenario::run_sequential(&targets, options.warmup, options.iterations)
+        .map_err(|e| with_daemon_log(e, daemon.as_ref().map(|(d, _)| d.log.as_path())))?;
+
+    eprintln!(
+        "parallel: {} lifecycles with {} clients, {} round(s) each",
+        options.parallel_total, options.clients, options.parallel_rounds
+    );
+    let mut parallel: Vec<ParallelResult> = targets
+        .iter()
+        .map(|t| ParallelResult {
+            name: t.name(),
+            walls: Vec::new(),
+        })
+        .collect();
+    for _ in 0..options.parallel_rounds {
+        for (target, result) in targets.iter().zip(&mut parallel) {
+            let wall = scenario::run_parallel(target, options.parallel_total, options.clients)
+                .map_err(|e| {
+                    with_daemon_log(
+                        format!("parallel {}: {e}", target.name()),
+                        daemon.as_ref().map(|(d, _)| d.log.as_path()),
+                    )
+                })?;
+            result.walls.push(wall);
+        }
+    }
+
+    if let Some((started, _)) = &daemon {
+        let left = count_containers(&started.socket)?;
+        if left > 0 {
+            notes.push(format!(
+                "{left} container(s) still listed by contid after the benchmark"
+            ));
+        }
+    }
+
+    let machine = Machine::detect(
+        daemon.as_ref().map(|(d, path)| (d, path.as_path())),
+        &crun,
+        runc.as_ref(),
+    );
+    let report = Report {
+        machine,
+        iterations: options.iterations,
+        warmup: options.warmup,
+        parallel_total: options.parallel_total,
+        clients: options.clients,
+        parallel_rounds: options.parallel_rounds,
+        names,
+        sequential,
+        parallel,
+        notes,
+    };
+    print!("{}", report.table());
+    if let Some(path) = &options.json {
+        let text = serde_json::to_string_pretty(&report.to_json()).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        eprintln!("figures written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// `--contid`, else `contid` next to this binary (both built into `target/release`), else
+/// `target/release/contid` from the current folder or from the workspace this was built in.
+fn resolve_contid(explicit: Option<&Path>) -> Result<PathBuf, String> {
+    if let Some(path) = explicit {
+        return if path.is_file() {
+            Ok(path.to_path_buf())
+        } else {
+            Err(format!("{} does not exist", path.display()))
+        };
+    }
+    let beside_exe = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("contid")));
+    let candidates = [
+        beside_exe,
+        Some(PathBuf::from("target/release/contid")),
+        Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/contid")),
+    ];
+    candidates
+        .into_iter()
+        .flatten()
+        .find(|path| path.is_file())
+        .ok_or_else(|| {
+            "contid not found: run `cargo build --release --workspace` or pass --contid PATH"
+                .to_string()
+        })
+}
+
+fn import_image(socket: &Path, tar: &Path) -> Result<(), String> {
+    let body = std::fs::read(tar).map_err(|e| format!("reading {}: {e}", tar.display()))?;
+    let mut client = http::Client::new(socket);
+    client
+        .post_bytes(
+            &format!("/v1/images/import?name={IMAGE}"),
+            "application/x-tar",
+            &body,
+        )
+        .map_err(|e| format!("importing the image: {e}"))?
+        .expect(201, "importing the image")?;
+    Ok(())
+}
+
+fn count_containers(socket: &Path) -> Result<usize, String> {
+    let mut client = http::Client::new(socket);
+    let listed = client
+        .get("/v1/containers?all=true")
+        .map_err(|e| format!("listing containers: {e}"))?
+        .expect(200, "listing containers")?
+        .json()?;
+    Ok(listed.as_array().map_or(0, Vec::len))
+}
+
+/// Appends the daemon's last log lines to an error about conti.
+fn with_daemon_log(error: String, log: Option<&Path>) -> String {
+    match log {
+        Some(log) if error.starts_with("conti") || error.starts_with("parallel conti") => format!(
+            "{error}\ncontid's log (last lines):\n{}",
+            daemon::log_tail(log)
+        ),
+        _ => error,
+    }
+}

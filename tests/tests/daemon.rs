@@ -1,0 +1,209 @@
+//! The daemon's own life: restarts, crashes, the lock on the root, the socket.
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Pid, getpgid};
+
+use conti_tests::{ContainerState, Daemon, host, sh, spec, unique_name, wait_until};
+
+#[test]
+fn containers_outlive_a_killed_daemon_and_are_adopted_again() {
+    let mut d = Daemon::start_with_busybox();
+    let mut s = spec(&["sleep", "1000"]);
+    s.name = Some(unique_name("sleeper"));
+    let sleeper = d.run_detached(&s);
+    let short = d.run_detached(&sh("sleep 2; exit 7"));
+    let later = d.run_detached(&sh("sleep 8; echo done; exit 5"));
+    let sleeper_pid = d.inspect(&sleeper).pid.expect("pid");
+    let short_pid = d.inspect(&short).pid.expect("pid");
+
+    // The monitor is neither the daemon's child nor in its process group.
+    let monitor = host::parent_pid(sleeper_pid).expect("parent of the container's init");
+    let daemon_pid = d.pid();
+    assert_ne!(
+        monitor, daemon_pid,
+        "the container's init is a child of contid"
+    );
+    assert_ne!(
+        host::parent_pid(monitor),
+        Some(daemon_pid),
+        "the monitor is a child of contid"
+    );
+    let pgid = |pid: i32| getpgid(Some(Pid::from_raw(pid))).expect("getpgid");
+    assert_ne!(
+        pgid(monitor),
+        pgid(daemon_pid),
+        "the monitor is in contid's process group"
+    );
+
+    d.kill9();
+    assert!(
+        host::is_alive(sleeper_pid) && host::is_alive(short_pid),
+        "containers died with contid"
+    );
+    assert!(host::is_alive(monitor), "the monitor died with contid");
+    wait_until(
+        Duration::from_secs(10),
+        "the short container to exit while contid is down",
+        || !host::is_alive(short_pid),
+    );
+    d.launch();
+    assert_ne!(d.pid(), daemon_pid);
+
+    let info = d.inspect(&sleeper);
+    assert_eq!(
+        (info.state, info.pid),
+        (ContainerState::Running, Some(sleeper_pid))
+    );
+    let info = d.inspect(&short);
+    assert_eq!(
+        (info.state, info.exit_code),
+        (ContainerState::Exited, Some(7)),
+        "the exit while contid was down"
+    );
+    assert!(info.finished.is_some());
+    assert_eq!(d.wait(&short), 7);
+
+    // Re-adopted containers are fully manageable.
+    let r = d.exec(&sleeper, &["cat", "/proc/1/comm"]);
+    assert_eq!((r.exit_code, r.stdout.as_str()), (0, "sleep\n"));
+    let info = d.inspect(&later);
+    assert_eq!(
+        info.state,
+        ContainerState::Running,
+        "a container exited early: {info:?}"
+    );
+    assert_eq!(d.wait(&later), 5, "the exit of a re-adopted container");
+    assert_eq!(d.logs(&later), "done\n");
+    d.stop(&sleeper, 1);
+    assert_eq!(d.inspect(&sleeper).exit_code, Some(137));
+    wait_until(
+        Duration::from_secs(5),
+        "the re-adopted sleeper to be gone",
+        || !host::is_alive(sleeper_pid),
+    );
+    d.remove(&sleeper);
+    // The name, known again after the restart, is free once its container is removed.
+    d.create(&s);
+}
+
+#[test]
+fn a_container_whose_processes_vanished_while_the_daemon_was_down_is_exited_255() {
+    let mut d = Daemon::start_with_busybox();
+    let id = d.run_detached(&spec(&["sleep", "1000"]));
+    let init = d.inspect(&id).pid.expect("pid");
+    let monitor = host::parent_pid(init).expect("the init's parent, its monitor");
+    d.kill9();
+    // The monitor first: killed after the init, it would record the init's real exit.
+    kill(Pid::from_raw(monitor), Signal::SIGKILL).expect("killing the monitor");
+    wait_until(Duration::from_secs(5), "the monitor to die", || {
+        !host::is_alive(monitor)
+    });
+    kill(Pid::from_raw(init), Signal::SIGKILL).expect("killing the container's init");
+    wait_until(Duration::from_secs(5), "the init to die", || {
+        !host::is_alive(init)
+    });
+    d.launch();
+
+    let info = d.inspect(&id);
+    assert_eq!(
+        (info.state, info.exit_code, info.pid),
+        (ContainerState::Exited, Some(255), None)
+    );
+    assert_eq!(d.wait(&id), 255);
+    d.remove(&id);
+    assert!(!d.container_dir(&id).exists());
+    for parent in d.cgroup_parent_dirs() {
+        assert!(
+            !parent.join(&id).exists(),
+            "cgroup {} left behind",
+            parent.join(&id).display()
+        );
+    }
+}
+
+#[test]
+fn sigterm_stops_the_daemon_but_not_the_containers() {
+    let mut d = Daemon::start_with_busybox();
+    let running = d.run_detached(&spec(&["sleep", "1000"]));
+    let created = d.create(&spec(&["echo", "later"]));
+    let (exited, _, _) = d.run(&sh("echo before; exit 3"));
+    let pid = d.inspect(&running).pid.expect("pid");
+
+    let status = d.terminate();
+    assert!(
+        status.success(),
+        "contid exited with {status} on SIGTERM; log:\n{}",
+        d.log_text()
+    );
+    assert!(
+        UnixStream::connect(d.socket()).is_err(),
+        "the socket still accepts connections"
+    );
+    assert!(host::is_alive(pid), "SIGTERM to contid killed a container");
+
+    d.launch();
+    let info = d.inspect(&running);
+    assert_eq!((info.state, info.pid), (ContainerState::Running, Some(pid)));
+    assert_eq!(d.inspect(&created).state, ContainerState::Created);
+    let info = d.inspect(&exited);
+    assert_eq!(
+        (info.state, info.exit_code),
+        (ContainerState::Exited, Some(3))
+    );
+    assert_eq!(d.logs(&exited), "before\n");
+    d.start_container(&created);
+    assert_eq!(d.wait(&created), 0);
+    assert_eq!(d.logs(&created), "later\n");
+    assert_eq!(d.list_all().len(), 3);
+}
+
+#[test]
+fn a_second_daemon_on_the_same_root_refuses_to_start() {
+    let d = Daemon::start();
+    for socket in [d.dir().join("second.sock"), d.socket().to_path_buf()] {
+        let out = d.run_second_contid(&socket);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stderr),
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(
+            !out.status.success(),
+            "a second contid on the same root started:\n{text}"
+        );
+        assert!(
+            text.contains(&d.root().display().to_string()),
+            "the refusal does not name the root:\n{text}"
+        );
+        assert!(!text.contains("panicked"), "{text}");
+        // The first daemon still owns its socket.
+        d.get("/v1/version").expect_status(200);
+    }
+    assert!(
+        !d.dir().join("second.sock").exists(),
+        "the refused daemon left a socket"
+    );
+}
+
+#[test]
+fn a_stale_socket_is_replaced_and_the_socket_is_mode_0660() {
+    let mut d = Daemon::unstarted();
+    // A socket file nobody listens on, as a crashed daemon leaves it.
+    drop(UnixListener::bind(d.socket()).expect("binding a stale socket"));
+    assert!(UnixStream::connect(d.socket()).is_err());
+    d.launch();
+    d.get("/v1/version").expect_status(200);
+    let meta = std::fs::metadata(d.socket()).expect("socket metadata");
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o7777, 0o660, "socket mode");
+
+    // And after a crash, the socket left behind is replaced too.
+    d.kill9();
+    assert!(d.socket().exists());
+    d.launch();
+    d.get("/v1/version").expect_status(200);
+}
