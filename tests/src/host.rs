@@ -184,17 +184,6 @@ pub fn cgroup_mounts() -> Vec<PathBuf> {
         .collect()
 }
 
-/// Controllers enabled in the cgroup2 hierarchy (empty on a hybrid host whose cgroup2 mount
-/// only tracks processes, or when there is no cgroup2 mount).
-pub fn cgroup2_controllers() -> Vec<String> {
-    let v2 = cgroup_mounts_with_type()
-        .into_iter()
-        .find(|(_, fstype)| fstype == "cgroup2");
-    v2.and_then(|(mount, _)| fs::read_to_string(mount.join("cgroup.controllers")).ok())
-        .map(|c| c.split_whitespace().map(str::to_string).collect())
-        .unwrap_or_default()
-}
-
 /// Every cgroup directory named `name` in any hierarchy, looked for a few levels deep (a daemon
 /// may nest its parent under the cgroup it runs in).
 pub fn cgroup_dirs_named(name: &str) -> Vec<PathBuf> {
