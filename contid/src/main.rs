@@ -33,7 +33,8 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -49,19 +50,37 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
-    if args.cgroup_parent.is_empty() || args.cgroup_parent.contains("..") || args.cgroup_parent.starts_with('/') {
-        return Err(format!("invalid --cgroup-parent {:?}: a relative cgroup path is expected", args.cgroup_parent).into());
+    if args.cgroup_parent.is_empty()
+        || args.cgroup_parent.contains("..")
+        || args.cgroup_parent.starts_with('/')
+    {
+        return Err(format!(
+            "invalid --cgroup-parent {:?}: a relative cgroup path is expected",
+            args.cgroup_parent
+        )
+        .into());
     }
-    std::fs::create_dir_all(&args.root).map_err(|e| format!("cannot create {}: {e}", args.root.display()))?;
+    std::fs::create_dir_all(&args.root)
+        .map_err(|e| format!("cannot create {}: {e}", args.root.display()))?;
     let root = args.root.canonicalize()?;
     std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
     let _lock = RootLock::acquire(&root)?;
     let cgroups = CgroupManager::detect(&args.cgroup_parent);
     // The helper must be forked now, while this process has a single thread.
-    let helper = spawn_helper(HelperConfig { cgroups: cgroups.clone() })?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let helper = spawn_helper(HelperConfig {
+        cgroups: cgroups.clone(),
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
-        let engine = Engine::load(EngineConfig { root, socket: args.socket.clone(), log_max_bytes: args.log_max_bytes, cgroups, helper })?;
+        let engine = Engine::load(EngineConfig {
+            root,
+            socket: args.socket.clone(),
+            log_max_bytes: args.log_max_bytes,
+            cgroups,
+            helper,
+        })?;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "contid ready");
         contid::api::serve(engine, &args.socket, shutdown_signal()).await?;
         Ok(())
@@ -70,7 +89,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         tracing::error!("cannot install signal handlers; stop contid with SIGKILL");
         return std::future::pending().await;
     };

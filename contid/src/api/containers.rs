@@ -8,7 +8,10 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use conti_proto::{ContainerInfo, ContainerSpec, CreatedContainer, ErrorBody, ExecResult, ExecSpec, LogLine, WaitResult};
+use conti_proto::{
+    ContainerInfo, ContainerSpec, CreatedContainer, ErrorBody, ExecResult, ExecSpec, LogLine,
+    WaitResult,
+};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -38,13 +41,19 @@ pub struct ListParams {
 
 #[utoipa::path(get, path = "/v1/containers", tag = "containers", params(ListParams),
     responses((status = 200, body = Vec<ContainerInfo>)))]
-pub async fn list_containers(State(engine): State<Engine>, ApiQuery(params): ApiQuery<ListParams>) -> Json<Vec<ContainerInfo>> {
+pub async fn list_containers(
+    State(engine): State<Engine>,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Json<Vec<ContainerInfo>> {
     Json(engine.list(params.all))
 }
 
 #[utoipa::path(get, path = "/v1/containers/{ref}", tag = "containers", params(("ref" = String, Path, description = "id, unique id prefix, or name")),
     responses((status = 200, body = ContainerInfo), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
-pub async fn inspect_container(State(engine): State<Engine>, Path(reference): Path<String>) -> Result<Json<ContainerInfo>, ApiError> {
+pub async fn inspect_container(
+    State(engine): State<Engine>,
+    Path(reference): Path<String>,
+) -> Result<Json<ContainerInfo>, ApiError> {
     Ok(Json(engine.get(&reference)?))
 }
 
@@ -70,7 +79,10 @@ pub async fn delete_container(
 /// is then exited with 127 (not found) or 126 (not executable).
 #[utoipa::path(post, path = "/v1/containers/{ref}/start", tag = "containers", params(("ref" = String, Path)),
     responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn start_container(State(engine): State<Engine>, Path(reference): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn start_container(
+    State(engine): State<Engine>,
+    Path(reference): Path<String>,
+) -> Result<StatusCode, ApiError> {
     engine.start(&reference).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -90,9 +102,14 @@ pub async fn stop_container(
 ) -> Result<StatusCode, ApiError> {
     let timeout = params.timeout.unwrap_or(DEFAULT_STOP_TIMEOUT_SECS);
     if timeout > MAX_STOP_TIMEOUT_SECS {
-        return Err(ApiError::bad_request("invalid_argument", format!("timeout must be at most {MAX_STOP_TIMEOUT_SECS} seconds")));
+        return Err(ApiError::bad_request(
+            "invalid_argument",
+            format!("timeout must be at most {MAX_STOP_TIMEOUT_SECS} seconds"),
+        ));
     }
-    engine.stop(&reference, Duration::from_secs(timeout)).await?;
+    engine
+        .stop(&reference, Duration::from_secs(timeout))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -116,8 +133,13 @@ pub async fn kill_container(
 /// Blocks until the container has exited.
 #[utoipa::path(post, path = "/v1/containers/{ref}/wait", tag = "containers", params(("ref" = String, Path)),
     responses((status = 200, body = WaitResult), (status = 404, body = ErrorBody)))]
-pub async fn wait_container(State(engine): State<Engine>, Path(reference): Path<String>) -> Result<Json<WaitResult>, ApiError> {
-    Ok(Json(WaitResult { exit_code: engine.wait(&reference).await? }))
+pub async fn wait_container(
+    State(engine): State<Engine>,
+    Path(reference): Path<String>,
+) -> Result<Json<WaitResult>, ApiError> {
+    Ok(Json(WaitResult {
+        exit_code: engine.wait(&reference).await?,
+    }))
 }
 
 /// Runs a command in a running container to its end and returns its output.
@@ -166,11 +188,19 @@ pub async fn container_logs(
         LogFormat::Json => "application/x-ndjson",
     };
     let format = params.format;
-    let stream = futures_util::stream::unfold(follower, move |mut follower: LogFollower| async move {
-        let batch = follower.next_batch().await?;
-        Some((Ok::<Bytes, Infallible>(render_logs(&batch, format)), follower))
-    });
-    Ok(([(header::CONTENT_TYPE, content_type)], Body::from_stream(stream)).into_response())
+    let stream =
+        futures_util::stream::unfold(follower, move |mut follower: LogFollower| async move {
+            let batch = follower.next_batch().await?;
+            Some((
+                Ok::<Bytes, Infallible>(render_logs(&batch, format)),
+                follower,
+            ))
+        });
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 fn render_logs(records: &[LogRecord], format: LogFormat) -> Bytes {
@@ -179,7 +209,11 @@ fn render_logs(records: &[LogRecord], format: LogFormat) -> Bytes {
         match format {
             LogFormat::Text => out.extend_from_slice(record.log.as_bytes()),
             LogFormat::Json => {
-                let line = LogLine { stream: record.stream.clone(), time: record.time.clone(), log: record.log.clone() };
+                let line = LogLine {
+                    stream: record.stream.clone(),
+                    time: record.time.clone(),
+                    log: record.log.clone(),
+                };
                 // Serialising a struct of strings cannot fail.
                 if let Ok(json) = serde_json::to_vec(&line) {
                     out.extend_from_slice(&json);

@@ -24,7 +24,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -37,7 +41,10 @@ impl IntoResponse for ApiError {
         if self.status.is_server_error() {
             tracing::error!(code = self.code, message = %self.message, "request failed");
         }
-        let body = ErrorBody { code: self.code.to_string(), message: self.message };
+        let body = ErrorBody {
+            code: self.code.to_string(),
+            message: self.message,
+        };
         (self.status, axum::Json(body)).into_response()
     }
 }
@@ -70,7 +77,11 @@ impl From<EngineError> for ApiError {
 
 fn body_rejection(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", format!("the body is larger than {JSON_BODY_LIMIT} bytes"))
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the body is larger than {JSON_BODY_LIMIT} bytes"),
+        )
     } else {
         ApiError::bad_request("invalid_body", rejection.body_text())
     }
@@ -83,11 +94,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::bad_request("invalid_json", "the body must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "invalid_json",
+                "the body must be a JSON object",
+            ));
         }
-        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}")))
+        serde_json::from_slice(&bytes)
+            .map(ApiJson)
+            .map_err(|e| ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}")))
     }
 }
 
@@ -106,11 +124,19 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 }
 
 pub async fn route_not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", "no such route; see proto-docs/openapi.json")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        "no such route; see proto-docs/openapi.json",
+    )
 }
 
 pub async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
 }
 
 #[cfg(test)]
@@ -125,45 +151,79 @@ mod tests {
 
     async fn post_create(body: impl Into<axum::body::Body>) -> (StatusCode, ErrorBody) {
         let app = Router::new()
-            .route("/", post(|ApiJson(_spec): ApiJson<ContainerSpec>| async { StatusCode::NO_CONTENT }))
+            .route(
+                "/",
+                post(|ApiJson(_spec): ApiJson<ContainerSpec>| async { StatusCode::NO_CONTENT }),
+            )
             .fallback(route_not_found)
             .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
         let request = axum::http::Request::post("/").body(body.into()).unwrap();
         let response = app.oneshot(request).await.unwrap();
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let error = serde_json::from_slice(&bytes).unwrap_or(ErrorBody { code: String::new(), message: String::new() });
+        let error = serde_json::from_slice(&bytes).unwrap_or(ErrorBody {
+            code: String::new(),
+            message: String::new(),
+        });
         (status, error)
     }
 
     #[tokio::test]
     async fn malformed_bodies_get_json_errors_with_stable_codes() {
         let (status, error) = post_create("{not json").await;
-        assert_eq!((status, error.code.as_str()), (StatusCode::BAD_REQUEST, "invalid_json"));
-        let (status, error) = post_create(r#"{"image":"busybox","cmd":["true"],"colour":"red"}"#).await;
-        assert_eq!((status, error.code.as_str()), (StatusCode::BAD_REQUEST, "invalid_json"));
+        assert_eq!(
+            (status, error.code.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_json")
+        );
+        let (status, error) =
+            post_create(r#"{"image":"busybox","cmd":["true"],"colour":"red"}"#).await;
+        assert_eq!(
+            (status, error.code.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_json")
+        );
         assert!(error.message.contains("colour"), "{}", error.message);
         let (status, error) = post_create("").await;
-        assert_eq!((status, error.code.as_str()), (StatusCode::BAD_REQUEST, "invalid_json"));
+        assert_eq!(
+            (status, error.code.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_json")
+        );
         let (status, _) = post_create(r#"{"image":"busybox","cmd":["true"]}"#).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
     }
 
     #[tokio::test]
     async fn oversized_bodies_are_413() {
-        let big = format!(r#"{{"image":"busybox","cmd":["{}"]}}"#, "x".repeat(JSON_BODY_LIMIT + 1));
+        let big = format!(
+            r#"{{"image":"busybox","cmd":["{}"]}}"#,
+            "x".repeat(JSON_BODY_LIMIT + 1)
+        );
         let (status, error) = post_create(big).await;
-        assert_eq!((status, error.code.as_str()), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+        assert_eq!(
+            (status, error.code.as_str()),
+            (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+        );
     }
 
     #[test]
     fn engine_errors_map_to_their_status() {
         let cases = [
-            (EngineError::ContainerNotFound("x".into()), StatusCode::NOT_FOUND),
+            (
+                EngineError::ContainerNotFound("x".into()),
+                StatusCode::NOT_FOUND,
+            ),
             (EngineError::NameInUse("x".into()), StatusCode::CONFLICT),
-            (EngineError::InvalidSpec("x".into()), StatusCode::BAD_REQUEST),
-            (EngineError::CommandNotFound("x".into()), StatusCode::BAD_REQUEST),
-            (EngineError::Internal("x".into()), StatusCode::INTERNAL_SERVER_ERROR),
+            (
+                EngineError::InvalidSpec("x".into()),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                EngineError::CommandNotFound("x".into()),
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                EngineError::Internal("x".into()),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
         ];
         for (err, status) in cases {
             assert_eq!(ApiError::from(err).status, status);

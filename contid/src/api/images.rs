@@ -26,7 +26,9 @@ pub async fn import_image(
     ApiQuery(params): ApiQuery<ImportParams>,
     body: Body,
 ) -> Result<(StatusCode, Json<ImageInfo>), ApiError> {
-    let image = engine.import_image(&params.name, body.into_data_stream()).await?;
+    let image = engine
+        .import_image(&params.name, body.into_data_stream())
+        .await?;
     Ok((StatusCode::CREATED, Json(image)))
 }
 
@@ -38,7 +40,10 @@ pub async fn list_images(State(engine): State<Engine>) -> Json<Vec<ImageInfo>> {
 /// Deletes an image no container uses.
 #[utoipa::path(delete, path = "/v1/images/{name}", tag = "images", params(("name" = String, Path)),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
-pub async fn delete_image(State(engine): State<Engine>, Path(name): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete_image(
+    State(engine): State<Engine>,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
     engine.delete_image(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

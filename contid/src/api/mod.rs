@@ -27,7 +27,11 @@ use crate::engine::Engine;
         description = "Containers over a Unix socket. Every error answers with `ErrorBody` (`code`, `message`); see proto-docs/README.md for the codes.",
         license(name = "Apache-2.0")
     ),
-    components(schemas(conti_proto::ErrorBody, conti_proto::NetworkMode, conti_proto::ContainerState))
+    components(schemas(
+        conti_proto::ErrorBody,
+        conti_proto::NetworkMode,
+        conti_proto::ContainerState
+    ))
 )]
 struct ApiDoc;
 
@@ -38,8 +42,14 @@ fn api_router() -> OpenApiRouter<Engine> {
         .routes(routes!(images::import_image))
         .routes(routes!(images::list_images))
         .routes(routes!(images::delete_image))
-        .routes(routes!(containers::create_container, containers::list_containers))
-        .routes(routes!(containers::inspect_container, containers::delete_container))
+        .routes(routes!(
+            containers::create_container,
+            containers::list_containers
+        ))
+        .routes(routes!(
+            containers::inspect_container,
+            containers::delete_container
+        ))
         .routes(routes!(containers::start_container))
         .routes(routes!(containers::stop_container))
         .routes(routes!(containers::kill_container))
@@ -69,12 +79,16 @@ mod tests {
     /// after a deliberate change (and say so in proto-docs/README.md's change log).
     #[test]
     fn openapi_document_matches_the_code() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto-docs/openapi.json");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../proto-docs/openapi.json");
         let generated = super::openapi().to_pretty_json().unwrap() + "\n";
         if std::env::var_os("UPDATE_OPENAPI").is_some() {
             std::fs::write(&path, &generated).unwrap();
         }
         let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
-        assert!(checked_in == generated, "proto-docs/openapi.json is out of date: run `UPDATE_OPENAPI=1 cargo test -p contid openapi`");
+        assert!(
+            checked_in == generated,
+            "proto-docs/openapi.json is out of date: run `UPDATE_OPENAPI=1 cargo test -p contid openapi`"
+        );
     }
 }

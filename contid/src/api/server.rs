@@ -19,7 +19,10 @@ pub enum ServeError {
     #[error("another daemon answers on {0}; stop it or choose another --socket")]
     SocketInUse(PathBuf),
     #[error("cannot listen on {path}: {source}")]
-    Bind { path: PathBuf, source: std::io::Error },
+    Bind {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("serving the API failed: {0}")]
     Serve(std::io::Error),
 }
@@ -27,7 +30,11 @@ pub enum ServeError {
 /// Binds `socket` (mode 0660; a stale file is replaced, a live one refused) and serves until
 /// `shutdown` resolves, then lets in-flight requests finish for a short grace period.
 /// Containers are not touched: they keep running.
-pub async fn serve(engine: Engine, socket: &Path, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServeError> {
+pub async fn serve(
+    engine: Engine,
+    socket: &Path,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
     let listener = bind(socket)?;
     tracing::info!(socket = %socket.display(), "listening");
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -49,7 +56,10 @@ pub async fn serve(engine: Engine, socket: &Path, shutdown: impl Future<Output =
 }
 
 fn bind(socket: &Path) -> Result<UnixListener, ServeError> {
-    let bind_err = |source| ServeError::Bind { path: socket.to_path_buf(), source };
+    let bind_err = |source| ServeError::Bind {
+        path: socket.to_path_buf(),
+        source,
+    };
     if socket.exists() {
         if std::os::unix::net::UnixStream::connect(socket).is_ok() {
             return Err(ServeError::SocketInUse(socket.to_path_buf()));

@@ -77,7 +77,9 @@ pub struct Container {
 impl Container {
     pub fn can_start(&self) -> EngineResult<()> {
         match self.status {
-            ContainerStatus::Running { .. } => Err(EngineError::ContainerRunning(self.config.id.clone())),
+            ContainerStatus::Running { .. } => {
+                Err(EngineError::ContainerRunning(self.config.id.clone()))
+            }
             ContainerStatus::Created | ContainerStatus::Exited { .. } => Ok(()),
         }
     }
@@ -92,7 +94,10 @@ impl Container {
 
     pub fn can_delete(&self, force: bool) -> EngineResult<()> {
         if self.status.is_running() && !force {
-            return Err(EngineError::ContainerRunning(format!("{} (stop it first, or force the removal)", self.config.id)));
+            return Err(EngineError::ContainerRunning(format!(
+                "{} (stop it first, or force the removal)",
+                self.config.id
+            )));
         }
         Ok(())
     }
@@ -108,10 +113,21 @@ impl Container {
         let c = &self.config;
         let (pid, exit_code, error, started, finished) = match &self.status {
             ContainerStatus::Created => (None, None, None, None, None),
-            ContainerStatus::Running { started, init_pid, .. } => (Some(*init_pid), None, None, Some(started.clone()), None),
-            ContainerStatus::Exited { started, finished, exit_code, error } => {
-                (None, Some(*exit_code), error.clone(), started.clone(), Some(finished.clone()))
-            }
+            ContainerStatus::Running {
+                started, init_pid, ..
+            } => (Some(*init_pid), None, None, Some(started.clone()), None),
+            ContainerStatus::Exited {
+                started,
+                finished,
+                exit_code,
+                error,
+            } => (
+                None,
+                Some(*exit_code),
+                error.clone(),
+                started.clone(),
+                Some(finished.clone()),
+            ),
         };
         ContainerInfo {
             id: c.id.clone(),
@@ -160,16 +176,33 @@ mod tests {
     }
 
     fn running() -> ContainerStatus {
-        ContainerStatus::Running { started: "t".into(), monitor_pid: 1, monitor_start_time: 1, init_pid: 2, init_start_time: 2 }
+        ContainerStatus::Running {
+            started: "t".into(),
+            monitor_pid: 1,
+            monitor_start_time: 1,
+            init_pid: 2,
+            init_start_time: 2,
+        }
     }
 
     #[test]
     fn transitions_follow_the_lifecycle() {
-        let exited = ContainerStatus::Exited { started: None, finished: "t".into(), exit_code: 0, error: None };
+        let exited = ContainerStatus::Exited {
+            started: None,
+            finished: "t".into(),
+            exit_code: 0,
+            error: None,
+        };
         assert!(container(ContainerStatus::Created).can_start().is_ok());
         assert!(container(exited.clone()).can_start().is_ok());
-        assert!(matches!(container(running()).can_start(), Err(EngineError::ContainerRunning(_))));
-        assert!(matches!(container(ContainerStatus::Created).can_exec(), Err(EngineError::ContainerNotRunning(_))));
+        assert!(matches!(
+            container(running()).can_start(),
+            Err(EngineError::ContainerRunning(_))
+        ));
+        assert!(matches!(
+            container(ContainerStatus::Created).can_exec(),
+            Err(EngineError::ContainerNotRunning(_))
+        ));
         assert!(container(running()).can_kill().is_ok());
         assert!(container(running()).can_delete(false).is_err());
         assert!(container(running()).can_delete(true).is_ok());
@@ -178,6 +211,9 @@ mod tests {
 
     #[test]
     fn short_id_skips_dashes() {
-        assert_eq!(short_id("0f8fad5b-d9cb-469f-a165-70867728950e"), "0f8fad5bd9cb");
+        assert_eq!(
+            short_id("0f8fad5b-d9cb-469f-a165-70867728950e"),
+            "0f8fad5bd9cb"
+        );
     }
 }

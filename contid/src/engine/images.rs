@@ -30,12 +30,14 @@ pub struct ImageStore {
 impl ImageStore {
     pub fn open(root: &Path) -> EngineResult<ImageStore> {
         let dir = root.join("images");
-        std::fs::create_dir_all(&dir).map_err(|e| EngineError::internal("create images folder", e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| EngineError::internal("create images folder", e))?;
         // Imports cut short by a crash leave a temporary folder behind; it never became an image.
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for entry in entries.flatten() {
                 if entry.file_name().to_string_lossy().starts_with('.') {
-                    let _ = std::fs::remove_dir_all(entry.path()).or_else(|_| std::fs::remove_file(entry.path()));
+                    let _ = std::fs::remove_dir_all(entry.path())
+                        .or_else(|_| std::fs::remove_file(entry.path()));
                 }
             }
         }
@@ -57,7 +59,8 @@ impl ImageStore {
 
     pub fn get(&self, name: &str) -> EngineResult<ImageInfo> {
         validate_image_name(name).map_err(|_| EngineError::ImageNotFound(name.to_string()))?;
-        read_metadata(&self.image_dir(name)).ok_or_else(|| EngineError::ImageNotFound(name.to_string()))
+        read_metadata(&self.image_dir(name))
+            .ok_or_else(|| EngineError::ImageNotFound(name.to_string()))
     }
 
     pub fn exists(&self, name: &str) -> bool {
@@ -91,26 +94,44 @@ impl ImageStore {
         result
     }
 
-    fn unpack_and_publish(&self, name: &str, archive: &Path, staging: &Path) -> EngineResult<ImageInfo> {
+    fn unpack_and_publish(
+        &self,
+        name: &str,
+        archive: &Path,
+        staging: &Path,
+    ) -> EngineResult<ImageInfo> {
         let rootfs = staging.join("rootfs");
-        std::fs::create_dir_all(&rootfs).map_err(|e| EngineError::internal("create image folder", e))?;
+        std::fs::create_dir_all(&rootfs)
+            .map_err(|e| EngineError::internal("create image folder", e))?;
         let size = unpack_archive(archive, &rootfs)?;
-        let metadata = ImageMetadata { name: name.to_string(), size, created: super::now_rfc3339() };
-        write_json_atomic(&staging.join(METADATA_FILE), &metadata, Durability::Durable).map_err(|e| EngineError::internal("write image metadata", e))?;
+        let metadata = ImageMetadata {
+            name: name.to_string(),
+            size,
+            created: super::now_rfc3339(),
+        };
+        write_json_atomic(&staging.join(METADATA_FILE), &metadata, Durability::Durable)
+            .map_err(|e| EngineError::internal("write image metadata", e))?;
         // rename(2) refuses to replace a non-empty folder: two imports racing for one name
         // cannot both win.
         std::fs::rename(staging, self.image_dir(name)).map_err(|e| match e.raw_os_error() {
-            Some(nix::libc::ENOTEMPTY) | Some(nix::libc::EEXIST) => EngineError::ImageExists(name.to_string()),
+            Some(nix::libc::ENOTEMPTY) | Some(nix::libc::EEXIST) => {
+                EngineError::ImageExists(name.to_string())
+            }
             _ => EngineError::internal("publish image", e),
         })?;
-        Ok(ImageInfo { name: metadata.name, size: metadata.size, created: metadata.created })
+        Ok(ImageInfo {
+            name: metadata.name,
+            size: metadata.size,
+            created: metadata.created,
+        })
     }
 
     pub fn remove(&self, name: &str) -> EngineResult<()> {
         self.get(name)?;
         // Move it aside first so that it disappears at once, then delete the files.
         let doomed = self.dir.join(format!(".remove-{}", uuid::Uuid::new_v4()));
-        std::fs::rename(self.image_dir(name), &doomed).map_err(|e| EngineError::internal("remove image", e))?;
+        std::fs::rename(self.image_dir(name), &doomed)
+            .map_err(|e| EngineError::internal("remove image", e))?;
         std::fs::remove_dir_all(&doomed).map_err(|e| EngineError::internal("remove image files", e))
     }
 }
@@ -118,7 +139,11 @@ impl ImageStore {
 fn read_metadata(dir: &Path) -> Option<ImageInfo> {
     let bytes = std::fs::read(dir.join(METADATA_FILE)).ok()?;
     let m: ImageMetadata = serde_json::from_slice(&bytes).ok()?;
-    Some(ImageInfo { name: m.name, size: m.size, created: m.created })
+    Some(ImageInfo {
+        name: m.name,
+        size: m.size,
+        created: m.created,
+    })
 }
 
 /// Unpacks `archive` (tar, or tar compressed with gzip) into `dest`, keeping owners and modes.
@@ -127,15 +152,22 @@ fn read_metadata(dir: &Path) -> Option<ImageInfo> {
 fn unpack_archive(archive: &Path, dest: &Path) -> EngineResult<u64> {
     let invalid = |e: std::io::Error| {
         // tar wraps the cause ("failed to unpack `x`"); people need both.
-        let cause = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+        let cause = std::error::Error::source(&e)
+            .map(|s| format!(": {s}"))
+            .unwrap_or_default();
         EngineError::InvalidArchive(format!("{e}{cause}"))
     };
     let mut file = File::open(archive).map_err(|e| EngineError::internal("open upload", e))?;
     let mut magic = [0u8; 2];
     let is_gzip = file.read(&mut magic).map_err(invalid)? == 2 && magic == [0x1f, 0x8b];
     drop(file);
-    let file = BufReader::new(File::open(archive).map_err(|e| EngineError::internal("open upload", e))?);
-    let reader: Box<dyn Read> = if is_gzip { Box::new(flate2::read::GzDecoder::new(file)) } else { Box::new(file) };
+    let file =
+        BufReader::new(File::open(archive).map_err(|e| EngineError::internal("open upload", e))?);
+    let reader: Box<dyn Read> = if is_gzip {
+        Box::new(flate2::read::GzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
     let mut tar = tar::Archive::new(reader);
     tar.set_preserve_permissions(true);
     tar.set_preserve_ownerships(true);
@@ -150,7 +182,9 @@ fn unpack_archive(archive: &Path, dest: &Path) -> EngineResult<u64> {
         entry.unpack_in(dest).map_err(invalid)?;
     }
     if entries_seen == 0 {
-        return Err(EngineError::InvalidArchive("the archive holds no files".into()));
+        return Err(EngineError::InvalidArchive(
+            "the archive holds no files".into(),
+        ));
     }
     Ok(size)
 }
@@ -183,11 +217,17 @@ mod tests {
         let info = store.import("busybox", &upload).unwrap();
         assert_eq!(info.size, 10);
         assert!(store.rootfs("busybox").join("bin/hello").exists());
-        assert!(matches!(store.import("busybox", &upload), Err(EngineError::ImageExists(_))));
+        assert!(matches!(
+            store.import("busybox", &upload),
+            Err(EngineError::ImageExists(_))
+        ));
         assert_eq!(store.list().len(), 1);
         store.remove("busybox").unwrap();
         assert!(store.list().is_empty());
-        assert!(matches!(store.get("busybox"), Err(EngineError::ImageNotFound(_))));
+        assert!(matches!(
+            store.get("busybox"),
+            Err(EngineError::ImageNotFound(_))
+        ));
     }
 
     #[test]
@@ -195,9 +235,21 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let store = ImageStore::open(root.path()).unwrap();
         let upload = store.upload_path();
-        std::fs::write(&upload, b"this is not a tar archive at all, not even close..........").unwrap();
-        assert!(matches!(store.import("junk", &upload), Err(EngineError::InvalidArchive(_))));
+        std::fs::write(
+            &upload,
+            b"this is not a tar archive at all, not even close..........",
+        )
+        .unwrap();
+        assert!(matches!(
+            store.import("junk", &upload),
+            Err(EngineError::InvalidArchive(_))
+        ));
         std::fs::remove_file(&upload).unwrap();
-        assert_eq!(std::fs::read_dir(root.path().join("images")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(root.path().join("images"))
+                .unwrap()
+                .count(),
+            0
+        );
     }
 }

@@ -22,9 +22,21 @@ pub struct LogFollower {
 }
 
 impl LogFollower {
-    pub(super) fn open(state_dir: &std::path::Path, follow: bool, tail: Option<usize>, exit: watch::Receiver<Option<i32>>) -> EngineResult<Self> {
-        let cursor = LogCursor::open(state_dir).map_err(|e| EngineError::internal("open container log", e))?;
-        Ok(LogFollower { cursor, follow, tail, exit, finished: false })
+    pub(super) fn open(
+        state_dir: &std::path::Path,
+        follow: bool,
+        tail: Option<usize>,
+        exit: watch::Receiver<Option<i32>>,
+    ) -> EngineResult<Self> {
+        let cursor = LogCursor::open(state_dir)
+            .map_err(|e| EngineError::internal("open container log", e))?;
+        Ok(LogFollower {
+            cursor,
+            follow,
+            tail,
+            exit,
+            finished: false,
+        })
     }
 
     fn read(&mut self) -> Vec<LogRecord> {

@@ -16,8 +16,8 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use conti_proto::{
-    ContainerCounts, ContainerInfo, ContainerSpec, ContainerState, CreatedContainer, DaemonInfo, ExecResult, ExecSpec, ImageInfo,
-    NetworkMode,
+    ContainerCounts, ContainerInfo, ContainerSpec, ContainerState, CreatedContainer, DaemonInfo,
+    ExecResult, ExecSpec, ImageInfo, NetworkMode,
 };
 use futures_util::{Stream, StreamExt};
 use nix::sys::signal::Signal;
@@ -27,7 +27,8 @@ use tracing::Instrument;
 
 use crate::runtime::cgroup::CgroupManager;
 use crate::runtime::{
-    ContainerLaunch, ExecLaunch, ExecStatus, ExitRecord, FailureKind, HelperClient, LaunchReport, NetworkSetup, ProcessHandle,
+    ContainerLaunch, ExecLaunch, ExecStatus, ExitRecord, FailureKind, HelperClient, LaunchReport,
+    NetworkSetup, ProcessHandle,
 };
 
 pub use container::{Container, ContainerConfig, ContainerStatus, short_id};
@@ -38,6 +39,9 @@ pub use spec::DEFAULT_PATH;
 use images::ImageStore;
 use store::ContainerStore;
 use supervisor::{InitHandle, exit_record_or_vanished, watch_monitor};
+
+/// A running container's first process (when it could be opened) and its exit notification.
+type RunningHandles = (Option<InitHandle>, watch::Receiver<Option<i32>>);
 
 /// How long `delete --force` and the end of `stop` wait for a killed container to be gone.
 const KILL_GRACE: Duration = Duration::from_secs(30);
@@ -100,7 +104,12 @@ struct Entry {
 impl Entry {
     fn new(container: Container) -> Entry {
         let (exit, _) = watch::channel(container.status.exit_code());
-        Entry { container, lifecycle: Arc::new(tokio::sync::Mutex::new(())), exit, init: None }
+        Entry {
+            container,
+            lifecycle: Arc::new(tokio::sync::Mutex::new(())),
+            exit,
+            init: None,
+        }
     }
 }
 
@@ -110,46 +119,69 @@ impl Table {
         if self.entries.contains_key(reference) {
             return Ok(reference.to_string());
         }
-        if let Some(entry) = self.entries.values().find(|e| e.container.config.name == reference) {
+        if let Some(entry) = self
+            .entries
+            .values()
+            .find(|e| e.container.config.name == reference)
+        {
             return Ok(entry.container.config.id.clone());
         }
         let wanted: String = reference.chars().filter(|c| *c != '-').collect();
         if wanted.is_empty() || !wanted.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(EngineError::ContainerNotFound(reference.to_string()));
         }
-        let mut matches = self.entries.keys().filter(|id| id.replace('-', "").starts_with(&wanted));
+        let mut matches = self
+            .entries
+            .keys()
+            .filter(|id| id.replace('-', "").starts_with(&wanted));
         match (matches.next(), matches.next()) {
             (Some(id), None) => Ok(id.clone()),
-            (Some(_), Some(_)) => Err(EngineError::AmbiguousReference { reference: reference.to_string() }),
+            (Some(_), Some(_)) => Err(EngineError::AmbiguousReference {
+                reference: reference.to_string(),
+            }),
             _ => Err(EngineError::ContainerNotFound(reference.to_string())),
         }
     }
 
     fn entry(&self, id: &str) -> EngineResult<&Entry> {
-        self.entries.get(id).ok_or_else(|| EngineError::ContainerNotFound(id.to_string()))
+        self.entries
+            .get(id)
+            .ok_or_else(|| EngineError::ContainerNotFound(id.to_string()))
     }
 
     fn entry_mut(&mut self, id: &str) -> EngineResult<&mut Entry> {
-        self.entries.get_mut(id).ok_or_else(|| EngineError::ContainerNotFound(id.to_string()))
+        self.entries
+            .get_mut(id)
+            .ok_or_else(|| EngineError::ContainerNotFound(id.to_string()))
     }
 
     fn remember_removed(&mut self, id: &str, exit_code: Option<i32>) {
-        self.removed.retain(|_, (_, when)| when.elapsed() < REMOVED_MEMORY);
-        if let Some(code) = exit_code {
-            if self.removed.len() < REMOVED_MEMORY_ENTRIES {
-                self.removed.insert(id.to_string(), (code, std::time::Instant::now()));
-            }
+        self.removed
+            .retain(|_, (_, when)| when.elapsed() < REMOVED_MEMORY);
+        if let Some(code) = exit_code
+            && self.removed.len() < REMOVED_MEMORY_ENTRIES
+        {
+            self.removed
+                .insert(id.to_string(), (code, std::time::Instant::now()));
         }
     }
 
     fn name_taken(&self, name: &str) -> bool {
-        self.reserved_names.contains(name) || self.entries.values().any(|e| e.container.config.name == name)
+        self.reserved_names.contains(name)
+            || self
+                .entries
+                .values()
+                .any(|e| e.container.config.name == name)
     }
 }
 
 /// Runs blocking work (fsync, helper calls, unpacking) off the async workers.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> EngineResult<T> + Send + 'static) -> EngineResult<T> {
-    tokio::task::spawn_blocking(work).await.map_err(|e| EngineError::internal("blocking task", e))?
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> EngineResult<T> + Send + 'static,
+) -> EngineResult<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| EngineError::internal("blocking task", e))?
 }
 
 impl Engine {
@@ -180,7 +212,10 @@ impl Engine {
     fn table(&self) -> MutexGuard<'_, Table> {
         // A poisoned lock means a panic while holding it; the table itself is still consistent
         // because every critical section only swaps whole values.
-        self.inner.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .table
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn adopt(&self, container: Container) -> EngineResult<()> {
@@ -190,7 +225,14 @@ impl Engine {
         let mut monitor = None;
         let mut init = None;
         let mut container = container;
-        if let ContainerStatus::Running { monitor_pid, monitor_start_time, init_pid, init_start_time, .. } = container.status {
+        if let ContainerStatus::Running {
+            monitor_pid,
+            monitor_start_time,
+            init_pid,
+            init_start_time,
+            ..
+        } = container.status
+        {
             monitor = ProcessHandle::open(monitor_pid, monitor_start_time)?;
             match monitor {
                 Some(_) => {
@@ -199,8 +241,16 @@ impl Engine {
                 }
                 None => {
                     let record = exit_record_or_vanished(&self.inner.store.container_dir(&id));
-                    tracing::info!(exit_code = record.exit_code, "container ended while the daemon was down");
-                    if let Err(err) = self.inner.cgroups.kill_all(&id).and_then(|_| self.inner.cgroups.remove(&id)) {
+                    tracing::info!(
+                        exit_code = record.exit_code,
+                        "container ended while the daemon was down"
+                    );
+                    if let Err(err) = self
+                        .inner
+                        .cgroups
+                        .kill_all(&id)
+                        .and_then(|_| self.inner.cgroups.remove(&id))
+                    {
                         tracing::warn!(%err, "cannot clean up the cgroup of an ended container");
                     }
                     container.status = exited_status(&container.status, &record);
@@ -286,7 +336,10 @@ impl Engine {
         let id = uuid::Uuid::new_v4().to_string();
         tracing::Span::current().record("container", id.as_str());
         let short = short_id(&id);
-        let name = spec.name.clone().unwrap_or_else(|| format!("conti-{short}"));
+        let name = spec
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("conti-{short}"));
         {
             let mut table = self.table();
             if table.name_taken(&name) {
@@ -306,7 +359,10 @@ impl Engine {
             auto_remove: spec.auto_remove,
             created: now_rfc3339(),
         };
-        let container = Container { config, status: ContainerStatus::Created };
+        let container = Container {
+            config,
+            status: ContainerStatus::Created,
+        };
         let store = self.inner.store.clone();
         let stored = container.clone();
         let result = blocking(move || store.create(&stored)).await;
@@ -332,13 +388,25 @@ impl Engine {
             let state_dir = launch.state_dir.clone();
             let helper = self.inner.helper.clone();
             let report = blocking(move || {
-                ExitRecord::remove(&state_dir).map_err(|e| EngineError::internal("clear the previous exit record", e))?;
+                ExitRecord::remove(&state_dir)
+                    .map_err(|e| EngineError::internal("clear the previous exit record", e))?;
                 Ok(helper.launch_container(&launch)?.wait_report()?)
             })
             .await?;
             match report {
-                LaunchReport::Started { monitor_pid, monitor_start_time, init_pid, init_start_time } => {
-                    let status = ContainerStatus::Running { started: now_rfc3339(), monitor_pid, monitor_start_time, init_pid, init_start_time };
+                LaunchReport::Started {
+                    monitor_pid,
+                    monitor_start_time,
+                    init_pid,
+                    init_start_time,
+                } => {
+                    let status = ContainerStatus::Running {
+                        started: now_rfc3339(),
+                        monitor_pid,
+                        monitor_start_time,
+                        init_pid,
+                        init_start_time,
+                    };
                     let monitor = ProcessHandle::open(monitor_pid, monitor_start_time)?;
                     let init = ProcessHandle::open(init_pid, init_start_time)?.map(Arc::new);
                     self.set_status(&id, status, |entry| {
@@ -355,14 +423,28 @@ impl Engine {
                 }
                 LaunchReport::Failed { failure } => {
                     tracing::info!(%failure, step = %failure.step, "start failed");
-                    let record = ExitRecord { exit_code: failure.exit_code(), signal: None, finished: now_rfc3339(), error: Some(failure.to_string()) };
+                    let record = ExitRecord {
+                        exit_code: failure.exit_code(),
+                        signal: None,
+                        finished: now_rfc3339(),
+                        error: Some(failure.to_string()),
+                    };
                     // The stored status is still `created` (or an earlier exit): write this one.
                     self.record_exit(&id, &record, true);
                     Err(match failure.kind() {
-                        FailureKind::CommandNotFound => EngineError::CommandNotFound(failure.to_string()),
-                        FailureKind::CommandNotExecutable => EngineError::CommandNotExecutable(failure.to_string()),
-                        FailureKind::BadWorkingDirectory => EngineError::InvalidCwd(failure.to_string()),
-                        FailureKind::Setup => EngineError::Internal(format!("starting the container failed at {}: {failure}", failure.step)),
+                        FailureKind::CommandNotFound => {
+                            EngineError::CommandNotFound(failure.to_string())
+                        }
+                        FailureKind::CommandNotExecutable => {
+                            EngineError::CommandNotExecutable(failure.to_string())
+                        }
+                        FailureKind::BadWorkingDirectory => {
+                            EngineError::InvalidCwd(failure.to_string())
+                        }
+                        FailureKind::Setup => EngineError::Internal(format!(
+                            "starting the container failed at {}: {failure}",
+                            failure.step
+                        )),
                     })
                 }
             }
@@ -389,7 +471,12 @@ impl Engine {
     }
 
     /// Replaces a container's status on disk and in memory, then lets `update` adjust its entry.
-    fn set_status(&self, id: &str, status: ContainerStatus, update: impl FnOnce(&mut Entry)) -> EngineResult<()> {
+    fn set_status(
+        &self,
+        id: &str,
+        status: ContainerStatus,
+        update: impl FnOnce(&mut Entry),
+    ) -> EngineResult<()> {
         let mut table = self.table();
         let entry = table.entry_mut(id)?;
         let mut container = entry.container.clone();
@@ -413,13 +500,13 @@ impl Engine {
         let _enter = span.enter();
         let auto_remove = {
             let mut table = self.table();
-            let Ok(entry) = table.entry_mut(id) else { return };
+            let Ok(entry) = table.entry_mut(id) else {
+                return;
+            };
             let status = exited_status(&entry.container.status, record);
             entry.container.status = status;
-            if persist {
-                if let Err(err) = self.inner.store.save(&entry.container) {
-                    tracing::error!(%err, "cannot persist the exit");
-                }
+            if persist && let Err(err) = self.inner.store.save(&entry.container) {
+                tracing::error!(%err, "cannot persist the exit");
             }
             entry.init = None;
             entry.exit.send_replace(Some(record.exit_code));
@@ -448,7 +535,13 @@ impl Engine {
             let table = self.table();
             match table.resolve(reference) {
                 Ok(id) => table.entry(&id)?.exit.subscribe(),
-                Err(err) => return table.removed.get(reference).map(|(code, _)| *code).ok_or(err),
+                Err(err) => {
+                    return table
+                        .removed
+                        .get(reference)
+                        .map(|(code, _)| *code)
+                        .ok_or(err);
+                }
             }
         };
         loop {
@@ -463,38 +556,65 @@ impl Engine {
 
     /// The running container's first process and a receiver for its exit, or `None` when it
     /// does not run.
-    fn running_handles(&self, id: &str) -> EngineResult<Option<(Option<InitHandle>, watch::Receiver<Option<i32>>)>> {
+    fn running_handles(&self, id: &str) -> EngineResult<Option<RunningHandles>> {
         let table = self.table();
         let entry = table.entry(id)?;
-        Ok(entry.container.status.is_running().then(|| (entry.init.clone(), entry.exit.subscribe())))
+        Ok(entry
+            .container
+            .status
+            .is_running()
+            .then(|| (entry.init.clone(), entry.exit.subscribe())))
     }
 
     /// SIGTERM, then SIGKILL after `timeout`. A container that does not run is left as it is.
     pub async fn stop(&self, reference: &str, timeout: Duration) -> EngineResult<()> {
         let (id, lifecycle) = self.lifecycle_of(reference)?;
-        let _guard = lifecycle.lock().instrument(tracing::info_span!("stop", container = %id)).await;
-        let Some((init, mut exit)) = self.running_handles(&id)? else { return Ok(()) };
+        let _guard = lifecycle
+            .lock()
+            .instrument(tracing::info_span!("stop", container = %id))
+            .await;
+        let Some((init, mut exit)) = self.running_handles(&id)? else {
+            return Ok(());
+        };
         if let Some(init) = &init {
             init.signal(Signal::SIGTERM)?;
         }
-        if tokio::time::timeout(timeout, wait_exit(&mut exit)).await.is_ok() {
+        if tokio::time::timeout(timeout, wait_exit(&mut exit))
+            .await
+            .is_ok()
+        {
             return Ok(());
         }
         tracing::info!(container = %id, "did not stop in time; killing it");
         self.kill_and_wait(&id, init, exit).await
     }
 
-    async fn kill_and_wait(&self, id: &str, init: Option<InitHandle>, mut exit: watch::Receiver<Option<i32>>) -> EngineResult<()> {
+    async fn kill_and_wait(
+        &self,
+        id: &str,
+        init: Option<InitHandle>,
+        mut exit: watch::Receiver<Option<i32>>,
+    ) -> EngineResult<()> {
         if let Some(init) = &init {
             init.signal(Signal::SIGKILL)?;
         }
         // The pid namespace dies with its first process; the cgroup catches anything else.
         let cgroups = self.inner.cgroups.clone();
         let cgroup_id = id.to_string();
-        blocking(move || cgroups.kill_all(&cgroup_id).map_err(|e| EngineError::internal("kill the container's processes", e))).await?;
+        blocking(move || {
+            cgroups
+                .kill_all(&cgroup_id)
+                .map_err(|e| EngineError::internal("kill the container's processes", e))
+        })
+        .await?;
         tokio::time::timeout(KILL_GRACE, wait_exit(&mut exit))
             .await
-            .map_err(|_| EngineError::Internal(format!("container {id} did not exit {}s after SIGKILL", KILL_GRACE.as_secs())))
+            .map_err(|_| {
+                EngineError::Internal(format!(
+                    "container {id} did not exit {}s after SIGKILL",
+                    KILL_GRACE.as_secs()
+                ))
+            })
     }
 
     pub fn kill(&self, reference: &str, signal: &str) -> EngineResult<()> {
@@ -522,7 +642,9 @@ impl Engine {
             let store = self.inner.store.clone();
             let doomed = id.clone();
             blocking(move || {
-                cgroups.remove(&doomed).map_err(|e| EngineError::internal("remove the container's cgroup", e))?;
+                cgroups
+                    .remove(&doomed)
+                    .map_err(|e| EngineError::internal("remove the container's cgroup", e))?;
                 store.remove(&doomed)
             })
             .await?;
@@ -538,7 +660,12 @@ impl Engine {
         .await
     }
 
-    pub fn logs(&self, reference: &str, follow: bool, tail: Option<usize>) -> EngineResult<LogFollower> {
+    pub fn logs(
+        &self,
+        reference: &str,
+        follow: bool,
+        tail: Option<usize>,
+    ) -> EngineResult<LogFollower> {
         let table = self.table();
         let id = table.resolve(reference)?;
         let exit = table.entry(&id)?.exit.subscribe();
@@ -560,28 +687,62 @@ impl Engine {
                 container_id: id.clone(),
                 init_pid,
                 argv: spec.cmd,
-                env: spec::merge_env(&config.hostname, [config.env.as_slice(), spec.env.as_slice()]),
+                env: spec::merge_env(
+                    &config.hostname,
+                    [config.env.as_slice(), spec.env.as_slice()],
+                ),
                 cwd: spec.cwd.unwrap_or_else(|| config.cwd.clone()),
             }
         };
         let span = tracing::info_span!("exec", container = %launch.container_id);
         let helper = self.inner.helper.clone();
-        let handle = blocking(move || Ok(helper.spawn_exec(&launch)?)).instrument(span.clone()).await?;
-        let pipe = |fd| tokio::net::unix::pipe::Receiver::from_owned_fd(fd).map_err(|e| EngineError::internal("exec pipe", e));
-        let (stdout, stderr, status) = (pipe(handle.stdout)?, pipe(handle.stderr)?, pipe(handle.status)?);
-        let (stdout, stderr, status) = tokio::join!(read_capped(stdout), read_capped(stderr), read_capped(status));
-        let status = ExecStatus::parse(&status.map_err(|e| EngineError::internal("exec status", e))?)?;
-        let mut stderr = String::from_utf8_lossy(&stderr.map_err(|e| EngineError::internal("exec stderr", e))?).into_owned();
-        let stdout = String::from_utf8_lossy(&stdout.map_err(|e| EngineError::internal("exec stdout", e))?).into_owned();
+        let handle = blocking(move || Ok(helper.spawn_exec(&launch)?))
+            .instrument(span.clone())
+            .await?;
+        let pipe = |fd| {
+            tokio::net::unix::pipe::Receiver::from_owned_fd(fd)
+                .map_err(|e| EngineError::internal("exec pipe", e))
+        };
+        let (stdout, stderr, status) = (
+            pipe(handle.stdout)?,
+            pipe(handle.stderr)?,
+            pipe(handle.status)?,
+        );
+        let (stdout, stderr, status) = tokio::join!(
+            read_capped(stdout),
+            read_capped(stderr),
+            read_capped(status)
+        );
+        let status =
+            ExecStatus::parse(&status.map_err(|e| EngineError::internal("exec status", e))?)?;
+        let mut stderr =
+            String::from_utf8_lossy(&stderr.map_err(|e| EngineError::internal("exec stderr", e))?)
+                .into_owned();
+        let stdout =
+            String::from_utf8_lossy(&stdout.map_err(|e| EngineError::internal("exec stdout", e))?)
+                .into_owned();
         if let Some(failure) = status.failure {
             match failure.kind() {
-                FailureKind::CommandNotFound | FailureKind::CommandNotExecutable => stderr.push_str(&format!("conti: {failure}\n")),
-                FailureKind::BadWorkingDirectory => return Err(EngineError::InvalidCwd(failure.to_string())),
-                FailureKind::Setup => return Err(EngineError::Internal(format!("exec failed at {}: {failure}", failure.step))),
+                FailureKind::CommandNotFound | FailureKind::CommandNotExecutable => {
+                    stderr.push_str(&format!("conti: {failure}\n"))
+                }
+                FailureKind::BadWorkingDirectory => {
+                    return Err(EngineError::InvalidCwd(failure.to_string()));
+                }
+                FailureKind::Setup => {
+                    return Err(EngineError::Internal(format!(
+                        "exec failed at {}: {failure}",
+                        failure.step
+                    )));
+                }
             }
         }
         span.in_scope(|| tracing::debug!(exit_code = status.exit_code, "exec finished"));
-        Ok(ExecResult { exit_code: status.exit_code, stdout, stderr })
+        Ok(ExecResult {
+            exit_code: status.exit_code,
+            stdout,
+            stderr,
+        })
     }
 
     // ----- images -----
@@ -597,12 +758,19 @@ impl Engine {
         }
         let upload = self.inner.images.upload_path();
         let result = async {
-            let mut file = tokio::fs::File::create(&upload).await.map_err(|e| EngineError::internal("create upload file", e))?;
+            let mut file = tokio::fs::File::create(&upload)
+                .await
+                .map_err(|e| EngineError::internal("create upload file", e))?;
             while let Some(chunk) = body.next().await {
-                let chunk = chunk.map_err(|e| EngineError::InvalidArchive(format!("upload interrupted: {e}")))?;
-                file.write_all(&chunk).await.map_err(|e| EngineError::internal("write upload file", e))?;
+                let chunk = chunk
+                    .map_err(|e| EngineError::InvalidArchive(format!("upload interrupted: {e}")))?;
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| EngineError::internal("write upload file", e))?;
             }
-            file.flush().await.map_err(|e| EngineError::internal("write upload file", e))?;
+            file.flush()
+                .await
+                .map_err(|e| EngineError::internal("write upload file", e))?;
             let images = self.inner.images.clone();
             let (name, path) = (name.to_string(), upload.clone());
             blocking(move || images.import(&name, &path)).await
@@ -621,8 +789,16 @@ impl Engine {
 
     pub async fn delete_image(&self, name: &str) -> EngineResult<()> {
         self.inner.images.get(name)?;
-        if let Some(user) = self.table().entries.values().find(|e| e.container.config.image == name) {
-            return Err(EngineError::ImageInUse { image: name.to_string(), container: user.container.config.name.clone() });
+        if let Some(user) = self
+            .table()
+            .entries
+            .values()
+            .find(|e| e.container.config.image == name)
+        {
+            return Err(EngineError::ImageInUse {
+                image: name.to_string(),
+                container: user.container.config.name.clone(),
+            });
         }
         let images = self.inner.images.clone();
         let name = name.to_string();
@@ -636,7 +812,12 @@ fn exited_status(previous: &ContainerStatus, record: &ExitRecord) -> ContainerSt
         ContainerStatus::Exited { started, .. } => started.clone(),
         ContainerStatus::Created => None,
     };
-    ContainerStatus::Exited { started, finished: record.finished.clone(), exit_code: record.exit_code, error: record.error.clone() }
+    ContainerStatus::Exited {
+        started,
+        finished: record.finished.clone(),
+        exit_code: record.exit_code,
+        error: record.error.clone(),
+    }
 }
 
 async fn wait_exit(exit: &mut watch::Receiver<Option<i32>>) {
@@ -647,7 +828,10 @@ async fn wait_exit(exit: &mut watch::Receiver<Option<i32>>) {
 /// Reads a pipe to its end, keeping at most `EXEC_OUTPUT_LIMIT` bytes.
 async fn read_capped(mut pipe: impl AsyncRead + Unpin) -> std::io::Result<Vec<u8>> {
     let mut kept = Vec::new();
-    (&mut pipe).take(EXEC_OUTPUT_LIMIT).read_to_end(&mut kept).await?;
+    (&mut pipe)
+        .take(EXEC_OUTPUT_LIMIT)
+        .read_to_end(&mut kept)
+        .await?;
     tokio::io::copy(&mut pipe, &mut tokio::io::sink()).await?;
     Ok(kept)
 }
@@ -659,7 +843,11 @@ pub fn parse_signal(text: &str) -> EngineResult<Signal> {
         return Signal::try_from(number).map_err(|_| invalid());
     }
     let upper = text.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
     name.parse::<Signal>().map_err(|_| invalid())
 }
 

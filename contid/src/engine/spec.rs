@@ -11,33 +11,43 @@ const MAX_HOSTNAME_LEN: usize = 64;
 
 /// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters.
 pub fn validate_container_name(name: &str) -> EngineResult<()> {
-    validate_identifier(name, MAX_NAME_LEN, "_.-").map_err(|why| EngineError::InvalidSpec(format!("invalid container name {name:?}: {why}")))
+    validate_identifier(name, MAX_NAME_LEN, "_.-")
+        .map_err(|why| EngineError::InvalidSpec(format!("invalid container name {name:?}: {why}")))
 }
 
 /// `[a-zA-Z0-9][a-zA-Z0-9_.:-]*`, at most 128 characters.
 pub fn validate_image_name(name: &str) -> EngineResult<()> {
-    validate_identifier(name, MAX_IMAGE_NAME_LEN, "_.:-").map_err(|why| EngineError::InvalidName(format!("invalid image name {name:?}: {why}")))
+    validate_identifier(name, MAX_IMAGE_NAME_LEN, "_.:-")
+        .map_err(|why| EngineError::InvalidName(format!("invalid image name {name:?}: {why}")))
 }
 
 fn validate_identifier(name: &str, max_len: usize, punctuation: &str) -> Result<(), String> {
     let mut chars = name.chars();
     match chars.next() {
         None => return Err("it is empty".into()),
-        Some(c) if !c.is_ascii_alphanumeric() => return Err("it must start with a letter or a digit".into()),
+        Some(c) if !c.is_ascii_alphanumeric() => {
+            return Err("it must start with a letter or a digit".into());
+        }
         _ => {}
     }
     if name.len() > max_len {
         return Err(format!("it is longer than {max_len} characters"));
     }
     if let Some(bad) = chars.find(|c| !c.is_ascii_alphanumeric() && !punctuation.contains(*c)) {
-        return Err(format!("{bad:?} is not allowed (letters, digits and {punctuation:?} are)"));
+        return Err(format!(
+            "{bad:?} is not allowed (letters, digits and {punctuation:?} are)"
+        ));
     }
     Ok(())
 }
 
 /// RFC 1123 host name: labels of letters, digits and `-`, separated by dots.
 fn validate_hostname(hostname: &str) -> EngineResult<()> {
-    let invalid = |why: &str| Err(EngineError::InvalidSpec(format!("invalid hostname {hostname:?}: {why}")));
+    let invalid = |why: &str| {
+        Err(EngineError::InvalidSpec(format!(
+            "invalid hostname {hostname:?}: {why}"
+        )))
+    };
     if hostname.is_empty() || hostname.len() > MAX_HOSTNAME_LEN {
         return invalid("it must have 1 to 64 characters");
     }
@@ -57,7 +67,9 @@ fn validate_cmd(cmd: &[String]) -> EngineResult<()> {
         return Err(EngineError::InvalidSpec("cmd must name a command".into()));
     }
     if cmd.iter().any(|arg| arg.contains('\0')) {
-        return Err(EngineError::InvalidSpec("cmd must not contain NUL bytes".into()));
+        return Err(EngineError::InvalidSpec(
+            "cmd must not contain NUL bytes".into(),
+        ));
     }
     Ok(())
 }
@@ -66,7 +78,11 @@ fn validate_env(env: &[String]) -> EngineResult<()> {
     for entry in env {
         match entry.split_once('=') {
             Some((key, _)) if !key.is_empty() && !entry.contains('\0') => {}
-            _ => return Err(EngineError::InvalidSpec(format!("env entry {entry:?} must be KEY=VALUE"))),
+            _ => {
+                return Err(EngineError::InvalidSpec(format!(
+                    "env entry {entry:?} must be KEY=VALUE"
+                )));
+            }
         }
     }
     Ok(())
@@ -74,10 +90,14 @@ fn validate_env(env: &[String]) -> EngineResult<()> {
 
 fn validate_cwd(cwd: &str) -> EngineResult<()> {
     if !cwd.starts_with('/') {
-        return Err(EngineError::InvalidSpec(format!("cwd {cwd:?} must be an absolute path")));
+        return Err(EngineError::InvalidSpec(format!(
+            "cwd {cwd:?} must be an absolute path"
+        )));
     }
     if cwd.contains('\0') {
-        return Err(EngineError::InvalidSpec("cwd must not contain NUL bytes".into()));
+        return Err(EngineError::InvalidSpec(
+            "cwd must not contain NUL bytes".into(),
+        ));
     }
     Ok(())
 }
@@ -112,12 +132,24 @@ pub fn validate_exec_spec(spec: &ExecSpec) -> EngineResult<()> {
 
 /// The environment a process in the container starts with: defaults, then `layers` in order,
 /// a later `KEY=` replacing an earlier one.
-pub fn merge_env<'a>(hostname: &str, layers: impl IntoIterator<Item = &'a [String]>) -> Vec<String> {
-    let mut env: Vec<String> = vec![DEFAULT_PATH.to_string(), format!("HOSTNAME={hostname}"), "HOME=/root".to_string()];
+pub fn merge_env<'a>(
+    hostname: &str,
+    layers: impl IntoIterator<Item = &'a [String]>,
+) -> Vec<String> {
+    let mut env: Vec<String> = vec![
+        DEFAULT_PATH.to_string(),
+        format!("HOSTNAME={hostname}"),
+        "HOME=/root".to_string(),
+    ];
     for layer in layers {
         for entry in layer {
             let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
-            env.retain(|existing| existing.split_once('=').map_or(existing.as_str(), |(k, _)| k) != key);
+            env.retain(|existing| {
+                existing
+                    .split_once('=')
+                    .map_or(existing.as_str(), |(k, _)| k)
+                    != key
+            });
             env.push(entry.clone());
         }
     }
@@ -129,7 +161,11 @@ mod tests {
     use super::*;
 
     fn spec(cmd: &[&str]) -> ContainerSpec {
-        ContainerSpec { image: "busybox".into(), cmd: cmd.iter().map(|s| s.to_string()).collect(), ..Default::default() }
+        ContainerSpec {
+            image: "busybox".into(),
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
     }
 
     #[test]

@@ -28,7 +28,8 @@ pub struct ContainerStore {
 impl ContainerStore {
     pub fn open(root: &Path) -> EngineResult<ContainerStore> {
         let dir = root.join("containers");
-        std::fs::create_dir_all(&dir).map_err(|e| EngineError::internal(&format!("create {}", dir.display()), e))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| EngineError::internal(&format!("create {}", dir.display()), e))?;
         Ok(ContainerStore { dir })
     }
 
@@ -47,20 +48,36 @@ impl ContainerStore {
     }
 
     pub fn save(&self, container: &Container) -> EngineResult<()> {
-        self.write(container).map_err(|e| EngineError::internal("store container state", e))
+        self.write(container)
+            .map_err(|e| EngineError::internal("store container state", e))
     }
 
     fn write(&self, container: &Container) -> std::io::Result<()> {
-        let stored = StoredContainer { config: container.config.clone(), status: container.status.clone() };
+        let stored = StoredContainer {
+            config: container.config.clone(),
+            status: container.status.clone(),
+        };
         // Pids of running processes mean nothing after a reboot (the container is then gone and
         // counts as vanished, exit code 255), so a start does not wait for the disk.
-        let durability = if container.status.is_running() { Durability::UntilReboot } else { Durability::Durable };
-        write_json_atomic(&self.container_dir(&container.config.id).join(CONTAINER_FILE), &stored, durability)
+        let durability = if container.status.is_running() {
+            Durability::UntilReboot
+        } else {
+            Durability::Durable
+        };
+        write_json_atomic(
+            &self
+                .container_dir(&container.config.id)
+                .join(CONTAINER_FILE),
+            &stored,
+            durability,
+        )
     }
 
     pub fn remove(&self, id: &str) -> EngineResult<()> {
         match std::fs::remove_dir_all(self.container_dir(id)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(EngineError::internal("remove container folder", e)),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(EngineError::internal("remove container folder", e))
+            }
             _ => Ok(()),
         }
     }
@@ -69,7 +86,8 @@ impl ContainerStore {
     /// crash) is removed: it never became a container.
     pub fn load_all(&self) -> EngineResult<Vec<Container>> {
         let mut containers = Vec::new();
-        let entries = std::fs::read_dir(&self.dir).map_err(|e| EngineError::internal("read containers folder", e))?;
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| EngineError::internal("read containers folder", e))?;
         for entry in entries.flatten() {
             let dir = entry.path();
             match load_one(&dir) {
@@ -86,8 +104,12 @@ impl ContainerStore {
 }
 
 fn load_one(dir: &Path) -> std::io::Result<Container> {
-    let stored: StoredContainer = serde_json::from_slice(&std::fs::read(dir.join(CONTAINER_FILE))?)?;
-    Ok(Container { config: stored.config, status: stored.status })
+    let stored: StoredContainer =
+        serde_json::from_slice(&std::fs::read(dir.join(CONTAINER_FILE))?)?;
+    Ok(Container {
+        config: stored.config,
+        status: stored.status,
+    })
 }
 
 #[cfg(test)]
@@ -111,9 +133,17 @@ mod tests {
             auto_remove: false,
             created: "2026-01-01T00:00:00Z".into(),
         };
-        let mut container = Container { config, status: ContainerStatus::Created };
+        let mut container = Container {
+            config,
+            status: ContainerStatus::Created,
+        };
         store.create(&container).unwrap();
-        container.status = ContainerStatus::Exited { started: None, finished: "t".into(), exit_code: 3, error: None };
+        container.status = ContainerStatus::Exited {
+            started: None,
+            finished: "t".into(),
+            exit_code: 3,
+            error: None,
+        };
         store.save(&container).unwrap();
         std::fs::create_dir(store.container_dir("half")).unwrap();
 

@@ -22,8 +22,12 @@ pub enum Durability {
 }
 
 pub fn write_atomic(path: &Path, contents: &[u8], durability: Durability) -> std::io::Result<()> {
-    let dir = path.parent().ok_or_else(|| std::io::Error::other("path has no parent folder"))?;
-    let file_name = path.file_name().ok_or_else(|| std::io::Error::other("path has no file name"))?;
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("path has no parent folder"))?;
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("path has no file name"))?;
     let tmp = dir.join(format!(".{}.tmp", file_name.to_string_lossy()));
     let mut file = File::create(&tmp)?;
     file.write_all(contents)?;
@@ -35,7 +39,11 @@ pub fn write_atomic(path: &Path, contents: &[u8], durability: Durability) -> std
 }
 
 /// `write_atomic` of a value as pretty JSON.
-pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T, durability: Durability) -> std::io::Result<()> {
+pub fn write_json_atomic<T: serde::Serialize>(
+    path: &Path,
+    value: &T,
+    durability: Durability,
+) -> std::io::Result<()> {
     let bytes = serde_json::to_vec_pretty(value).map_err(std::io::Error::other)?;
     write_atomic(path, &bytes, durability)
 }

@@ -31,15 +31,26 @@ pub const STEP_CHDIR_CWD: &str = "chdir_cwd";
 
 impl ChildFailure {
     pub fn new(step: &str, errno: nix::errno::Errno, message: impl Into<String>) -> Self {
-        ChildFailure { step: step.to_string(), errno: errno as i32, message: message.into() }
+        ChildFailure {
+            step: step.to_string(),
+            errno: errno as i32,
+            message: message.into(),
+        }
     }
 
     pub fn kind(&self) -> FailureKind {
         use nix::errno::Errno;
         let errno = Errno::from_raw(self.errno);
         match self.step.as_str() {
-            STEP_EXEC if matches!(errno, Errno::ENOENT | Errno::ENOTDIR) => FailureKind::CommandNotFound,
-            STEP_EXEC if matches!(errno, Errno::EACCES | Errno::ENOEXEC | Errno::EISDIR | Errno::EPERM) => {
+            STEP_EXEC if matches!(errno, Errno::ENOENT | Errno::ENOTDIR) => {
+                FailureKind::CommandNotFound
+            }
+            STEP_EXEC
+                if matches!(
+                    errno,
+                    Errno::EACCES | Errno::ENOEXEC | Errno::EISDIR | Errno::EPERM
+                ) =>
+            {
                 FailureKind::CommandNotExecutable
             }
             STEP_CHDIR_CWD => FailureKind::BadWorkingDirectory,
@@ -74,9 +85,21 @@ mod tests {
 
     #[test]
     fn exec_errors_map_to_shell_exit_codes() {
-        assert_eq!(ChildFailure::new(STEP_EXEC, Errno::ENOENT, "x").exit_code(), 127);
-        assert_eq!(ChildFailure::new(STEP_EXEC, Errno::EACCES, "x").exit_code(), 126);
-        assert_eq!(ChildFailure::new(STEP_CHDIR_CWD, Errno::ENOENT, "x").kind(), FailureKind::BadWorkingDirectory);
-        assert_eq!(ChildFailure::new("pivot_root", Errno::EINVAL, "x").kind(), FailureKind::Setup);
+        assert_eq!(
+            ChildFailure::new(STEP_EXEC, Errno::ENOENT, "x").exit_code(),
+            127
+        );
+        assert_eq!(
+            ChildFailure::new(STEP_EXEC, Errno::EACCES, "x").exit_code(),
+            126
+        );
+        assert_eq!(
+            ChildFailure::new(STEP_CHDIR_CWD, Errno::ENOENT, "x").kind(),
+            FailureKind::BadWorkingDirectory
+        );
+        assert_eq!(
+            ChildFailure::new("pivot_root", Errno::EINVAL, "x").kind(),
+            FailureKind::Setup
+        );
     }
 }

@@ -30,7 +30,9 @@ impl ExitRecord {
     /// `Ok(None)` when the monitor has not written one (yet).
     pub fn read(state_dir: &Path) -> std::io::Result<Option<ExitRecord>> {
         match std::fs::read(state_dir.join(EXIT_RECORD_FILE)) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(std::io::Error::other),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(std::io::Error::other),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),
         }

@@ -17,15 +17,27 @@ pub enum LockError {
     #[error("another contid (pid {holder}) is already running on {root}")]
     Held { root: String, holder: String },
     #[error("cannot open lock file {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 impl RootLock {
     pub fn acquire(root: &Path) -> Result<RootLock, LockError> {
         let path = root.join("contid.lock");
-        let io_err = |source| LockError::Io { path: path.display().to_string(), source };
+        let io_err = |source| LockError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         // std opens files with O_CLOEXEC, so the lock never reaches a child that execs.
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(io_err)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err)?;
         let _ = file.as_fd();
         match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(mut lock) => {
@@ -37,8 +49,15 @@ impl RootLock {
             Err((mut file, _)) => {
                 let mut holder = String::new();
                 let _ = file.read_to_string(&mut holder);
-                let holder = if holder.trim().is_empty() { "unknown".to_string() } else { holder.trim().to_string() };
-                Err(LockError::Held { root: root.display().to_string(), holder })
+                let holder = if holder.trim().is_empty() {
+                    "unknown".to_string()
+                } else {
+                    holder.trim().to_string()
+                };
+                Err(LockError::Held {
+                    root: root.display().to_string(),
+                    holder,
+                })
             }
         }
     }

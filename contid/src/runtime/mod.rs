@@ -63,10 +63,16 @@ pub enum RuntimeError {
 
 impl RuntimeError {
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        RuntimeError::Io { context: context.into(), source }
+        RuntimeError::Io {
+            context: context.into(),
+            source,
+        }
     }
     pub fn sys(context: impl Into<String>, source: nix::Error) -> Self {
-        RuntimeError::Sys { context: context.into(), source }
+        RuntimeError::Sys {
+            context: context.into(),
+            source,
+        }
     }
 }
 
@@ -141,5 +147,7 @@ pub struct ExecStatus {
 
 /// The running kernel's release (`uname -r`).
 pub fn kernel_release() -> String {
-    nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_else(|_| "unknown".to_string())
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".to_string())
 }
