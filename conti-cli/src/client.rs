@@ -9,13 +9,13 @@ use std::path::PathBuf;
 
 use bytes::{Bytes, BytesMut};
 use conti_proto::{
-    API_PREFIX, ContainerInfo, ContainerSpec, CreatedContainer, DaemonInfo, ErrorBody, ExecResult,
-    ExecSpec, ImageInfo, LogLine, VersionInfo, WaitResult,
+    API_PREFIX, ContainerInfo, ContainerSpec, CreatedContainer, DaemonInfo, ErrorBody, Event,
+    ExecCreated, ExecInfo, ExecResult, ExecSpec, ImageInfo, LogLine, VersionInfo, WaitResult,
 };
 use http_body_util::channel::Channel;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Body, Incoming};
-use hyper::header::{CONTENT_TYPE, HOST};
+use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, UPGRADE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
@@ -66,12 +66,16 @@ impl ClientError {
 }
 
 /// Options of `GET /v1/containers/{ref}/logs`.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct LogOptions {
     /// Keep the answer open until the container has exited.
     pub follow: bool,
     /// Only the last N lines.
     pub tail: Option<u64>,
+    /// Only lines written from / until this time (RFC 3339, Unix seconds, or a duration ago),
+    /// passed to contid as typed.
+    pub since: Option<String>,
+    pub until: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -196,10 +200,25 @@ impl Client {
         if let Some(lines) = options.tail {
             let _ = write!(path, "&tail={lines}");
         }
+        push_time_window(&mut path, '&', &options.since, &options.until);
         let response = self.send_empty(Method::GET, &path).await?;
         Ok(LogStream {
-            body: response.into_body(),
-            pending: BytesMut::new(),
+            lines: JsonLines::new(response.into_body()),
+        })
+    }
+
+    /// `GET /v1/events`: events as they happen, after those since `since` when given, until
+    /// `until` when given.
+    pub async fn events(
+        &self,
+        since: Option<String>,
+        until: Option<String>,
+    ) -> Result<EventStream, ClientError> {
+        let mut path = "/events".to_string();
+        push_time_window(&mut path, '?', &since, &until);
+        let response = self.send_empty(Method::GET, &path).await?;
+        Ok(EventStream {
+            lines: JsonLines::new(response.into_body()),
         })
     }
 
@@ -207,6 +226,107 @@ impl Client {
     pub async fn exec(&self, container: &str, spec: &ExecSpec) -> Result<ExecResult, ClientError> {
         let path = container_path(container, "/exec");
         read_json(self.send_json(Method::POST, &path, spec).await?).await
+    }
+
+    /// `POST /v1/containers/{ref}/attach`: the connection, upgraded, is the container's stdio.
+    pub async fn attach_container(
+        &self,
+        container: &str,
+        stdin: bool,
+        detach_keys: Option<&str>,
+    ) -> Result<Stream, ClientError> {
+        let mut path = container_path(container, "/attach?stdout=true&stderr=true");
+        if stdin {
+            path.push_str("&stdin=true");
+        }
+        if let Some(keys) = detach_keys {
+            let _ = write!(path, "&detach_keys={}", encode(keys));
+        }
+        self.upgrade(&path).await
+    }
+
+    /// `POST /v1/containers/{ref}/resize`
+    pub async fn resize_container(
+        &self,
+        container: &str,
+        rows: u16,
+        cols: u16,
+    ) -> Result<(), ClientError> {
+        let path = container_path(container, &format!("/resize?h={rows}&w={cols}"));
+        self.send_empty(Method::POST, &path).await.map(drop)
+    }
+
+    /// `POST /v1/containers/{ref}/exec` with `attach`: a streaming exec, not started yet.
+    pub async fn create_exec(
+        &self,
+        container: &str,
+        spec: &ExecSpec,
+    ) -> Result<ExecCreated, ClientError> {
+        let path = container_path(container, "/exec");
+        read_json(self.send_json(Method::POST, &path, spec).await?).await
+    }
+
+    /// `POST /v1/execs/{id}/start`: the connection, upgraded, is the command's stdio.
+    pub async fn start_exec(
+        &self,
+        id: &str,
+        detach_keys: Option<&str>,
+    ) -> Result<Stream, ClientError> {
+        let mut path = format!("/execs/{}/start", encode(id));
+        if let Some(keys) = detach_keys {
+            let _ = write!(path, "?detach_keys={}", encode(keys));
+        }
+        self.upgrade(&path).await
+    }
+
+    /// `GET /v1/execs/{id}`
+    pub async fn inspect_exec(&self, id: &str) -> Result<ExecInfo, ClientError> {
+        let path = format!("/execs/{}", encode(id));
+        read_json(self.send_empty(Method::GET, &path).await?).await
+    }
+
+    /// `POST /v1/execs/{id}/resize`
+    pub async fn resize_exec(&self, id: &str, rows: u16, cols: u16) -> Result<(), ClientError> {
+        let path = format!("/execs/{}/resize?h={rows}&w={cols}", encode(id));
+        self.send_empty(Method::POST, &path).await.map(drop)
+    }
+
+    /// A POST that contid answers with 101: the connection becomes a byte stream.
+    async fn upgrade(&self, path: &str) -> Result<Stream, ClientError> {
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    socket: self.socket.clone(),
+                    source,
+                })?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(ClientError::protocol)?;
+        tokio::spawn(connection.with_upgrades());
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("{API_PREFIX}{path}"))
+            .header(HOST, "localhost")
+            .header(CONNECTION, "Upgrade")
+            .header(UPGRADE, "tcp")
+            .body(Empty::<Bytes>::new())
+            .map_err(ClientError::protocol)?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(ClientError::protocol)?;
+        if response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(if response.status().is_success() {
+                ClientError::Protocol(format!("{} instead of 101", response.status()))
+            } else {
+                api_error(response).await
+            });
+        }
+        let upgraded = hyper::upgrade::on(response)
+            .await
+            .map_err(ClientError::protocol)?;
+        Ok(TokioIo::new(upgraded))
     }
 
     /// `DELETE /v1/containers/{ref}`; `force` stops it first when it runs.
@@ -283,24 +403,46 @@ impl Client {
     }
 }
 
-/// The records of a container's log, as contid sends them.
-pub struct LogStream {
+/// `?since=…&until=…` (or `&since=…`), for the parameters given.
+fn push_time_window(
+    path: &mut String,
+    first: char,
+    since: &Option<String>,
+    until: &Option<String>,
+) {
+    let mut separator = first;
+    for (name, value) in [("since", since), ("until", until)] {
+        if let Some(value) = value {
+            let _ = write!(path, "{separator}{name}={}", encode(value));
+            separator = '&';
+        }
+    }
+}
+
+/// A body of newline-delimited JSON, read line by line as it arrives.
+struct JsonLines {
     body: Incoming,
     /// Bytes received after the last complete line.
     pending: BytesMut,
 }
 
-impl LogStream {
-    /// The next record; `None` once contid has sent everything (with `follow`: once the container
-    /// has exited).
-    pub async fn next_line(&mut self) -> Result<Option<LogLine>, ClientError> {
+impl JsonLines {
+    fn new(body: Incoming) -> JsonLines {
+        JsonLines {
+            body,
+            pending: BytesMut::new(),
+        }
+    }
+
+    /// The next non-blank line; `None` at the end of the body.
+    async fn next(&mut self) -> Result<Option<Bytes>, ClientError> {
         loop {
             if let Some(end) = self.pending.iter().position(|&byte| byte == b'\n') {
-                let line = self.pending.split_to(end + 1);
-                match parse_log_line(&line)? {
-                    Some(record) => return Ok(Some(record)),
-                    None => continue,
+                let line = self.pending.split_to(end + 1).freeze();
+                if line.trim_ascii().is_empty() {
+                    continue;
                 }
+                return Ok(Some(line));
             }
             match self.body.frame().await {
                 Some(frame) => {
@@ -309,21 +451,61 @@ impl LogStream {
                         self.pending.extend_from_slice(&data);
                     }
                 }
-                // A last record without its newline still counts.
-                None => return parse_log_line(&self.pending.split()),
+                // A last line without its newline still counts.
+                None => {
+                    let rest = self.pending.split().freeze();
+                    return Ok((!rest.trim_ascii().is_empty()).then_some(rest));
+                }
             }
         }
     }
 }
 
-/// `None` for a blank line.
-fn parse_log_line(line: &[u8]) -> Result<Option<LogLine>, ClientError> {
-    if line.trim_ascii().is_empty() {
-        return Ok(None);
+/// An upgraded connection: the stdio of a container or an exec.
+pub type Stream = TokioIo<hyper::upgrade::Upgraded>;
+
+/// The records of a container's log, as contid sends them.
+pub struct LogStream {
+    lines: JsonLines,
+}
+
+impl LogStream {
+    /// The next record; `None` once contid has sent everything (with `follow`: once the container
+    /// has exited).
+    pub async fn next_line(&mut self) -> Result<Option<LogLine>, ClientError> {
+        let Some(line) = self.lines.next().await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&line)
+            .map(Some)
+            .map_err(|e| ClientError::Protocol(format!("invalid log record: {e}")))
     }
-    serde_json::from_slice(line)
-        .map(Some)
-        .map_err(|e| ClientError::Protocol(format!("invalid log record: {e}")))
+}
+
+/// Container events, as contid sends them.
+pub struct EventStream {
+    lines: JsonLines,
+}
+
+impl EventStream {
+    /// The next event; `None` at the end of the stream (`until` passed, or contid stopped). A
+    /// client that fell too far behind gets the `events_lost` error.
+    pub async fn next_event(&mut self) -> Result<Option<Event>, ClientError> {
+        let Some(line) = self.lines.next().await? else {
+            return Ok(None);
+        };
+        if let Ok(event) = serde_json::from_slice::<Event>(&line) {
+            return Ok(Some(event));
+        }
+        match serde_json::from_slice::<ErrorBody>(&line) {
+            Ok(ErrorBody { code, message }) => Err(ClientError::Api {
+                status: StatusCode::OK,
+                code,
+                message,
+            }),
+            Err(e) => Err(ClientError::Protocol(format!("invalid event: {e}"))),
+        }
+    }
 }
 
 async fn read_json<T: DeserializeOwned>(response: Response<Incoming>) -> Result<T, ClientError> {
@@ -409,6 +591,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
 
+    use conti_proto::EventType;
     use tokio::io::AsyncWriteExt;
     use tokio::net::UnixListener;
     use tokio::task::JoinHandle;
@@ -529,6 +712,8 @@ mod tests {
         let options = LogOptions {
             follow: true,
             tail: Some(5),
+            since: Some("2026-05-01T12:00:00+02:00".to_string()),
+            until: None,
         };
         let mut logs = client.container_logs("web", options).await.unwrap();
         let mut records = Vec::new();
@@ -544,8 +729,36 @@ mod tests {
         let head = server.await.unwrap();
         assert!(
             head.starts_with(
-                "GET /v1/containers/web/logs?format=json&follow=true&tail=5 HTTP/1.1\r\n"
+                "GET /v1/containers/web/logs?format=json&follow=true&tail=5\
+                 &since=2026-05-01T12%3A00%3A00%2B02%3A00 HTTP/1.1\r\n"
             ),
+            "{head}"
+        );
+    }
+
+    #[tokio::test]
+    async fn events_arrive_until_a_lost_events_line() {
+        let chunked = |data: &str| format!("{:x}\r\n{data}\r\n", data.len());
+        let (client, server) = fake_contid(vec![
+            "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_string(),
+            chunked(
+                "{\"time\":\"t1\",\"type\":\"die\",\"container_id\":\"c\",\
+                 \"container_name\":\"web\",\"exit_code\":3}\n",
+            ),
+            chunked("{\"code\":\"events_lost\",\"message\":\"2 events were missed\"}\n"),
+            "0\r\n\r\n".to_string(),
+        ]);
+        let mut events = client.events(Some("10m".to_string()), None).await.unwrap();
+        let event = events.next_event().await.unwrap().unwrap();
+        assert_eq!(
+            (event.kind, event.container_name.as_str(), event.exit_code),
+            (EventType::Die, "web", Some(3))
+        );
+        let error = events.next_event().await.unwrap_err();
+        assert_eq!(error.api_code(), Some("events_lost"));
+        let head = server.await.unwrap();
+        assert!(
+            head.starts_with("GET /v1/events?since=10m HTTP/1.1\r\n"),
             "{head}"
         );
     }

@@ -3,6 +3,7 @@
 mod client;
 mod commands;
 mod output;
+mod terminal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,7 +13,7 @@ use clap::{Parser, Subcommand};
 use crate::client::Client;
 use crate::commands::image::ImageCommand;
 use crate::commands::{
-    CliError, create, exec, image, info, inspect, kill, logs, ps, report, rm, run, start, stop,
+    CliError, attach, create, events, exec, image, info, inspect, kill, logs, ps, report, rm, run, start, stop,
     version, wait,
 };
 use crate::output::Format;
@@ -34,7 +35,7 @@ struct Cli {
     )]
     socket: PathBuf,
     /// Print JSON for scripts instead of text for people (ps, inspect, logs, exec, create, run -d,
-    /// image ls and import, version, info).
+    /// image ls and import, version, info, events).
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -55,6 +56,10 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Show a container's output.
     Logs(logs::LogsArgs),
+    /// Connect the terminal to a running container's stdio (detach with Ctrl-P Ctrl-Q).
+    Attach(attach::AttachArgs),
+    /// Show what happens to containers as it happens.
+    Events(events::EventsArgs),
     /// Run a command in a running container.
     Exec(exec::ExecArgs),
     /// Stop running containers (SIGTERM, then SIGKILL).
@@ -116,6 +121,8 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Ps(args) => ps::ps(&client, format, args).await,
         Command::Inspect(args) => inspect::inspect(&client, args).await,
         Command::Logs(args) => logs::logs(&client, format, args).await,
+        Command::Events(args) => events::events(&client, format, args).await,
+        Command::Attach(args) => attach::attach(&client, args).await,
         Command::Exec(args) => exec::exec(&client, format, args).await,
         Command::Stop(args) => stop::stop(&client, args).await,
         Command::Kill(args) => kill::kill(&client, args).await,
@@ -302,6 +309,23 @@ mod tests {
         };
         assert!(args.follow);
         assert_eq!((args.tail, args.container.as_str()), (Some(10), "web"));
+        let Command::Logs(args) = parse("logs -t --since 10m --until 1777636800 web").command
+        else {
+            panic!("not logs");
+        };
+        assert!(args.timestamps && !args.follow);
+        assert_eq!(
+            (args.since.as_deref(), args.until.as_deref()),
+            (Some("10m"), Some("1777636800"))
+        );
+        let Command::Events(args) = parse("--json events --since 2026-05-01T12:00:00Z").command
+        else {
+            panic!("not events");
+        };
+        assert_eq!(
+            (args.since.as_deref(), args.until),
+            (Some("2026-05-01T12:00:00Z"), None)
+        );
         let Command::Image(ImageCommand::Import(args)) = parse("image import - alpine").command
         else {
             panic!("not image import");

@@ -114,6 +114,18 @@ pub struct ContainerSpec {
     /// Delete the container as soon as it exits.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Run a tiny init (built into contid) as PID 1: it reaps orphaned zombies, forwards the
+    /// signals it gets to the command and exits with the command's exit code.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub init: bool,
+    /// Give the container a pseudo-terminal (in its own devpts) as stdin, stdout and stderr.
+    /// Its output is then one raw stream (logged as `stdout`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tty: bool,
+    /// Keep stdin open for attached clients (`POST .../attach?stdin=true`). Without a tty, stdin
+    /// is a pipe, closed when an attached client ends its input.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub open_stdin: bool,
 }
 
 /// `POST /v1/containers` answer.
@@ -167,6 +179,14 @@ pub struct ContainerInfo {
     pub hostname: String,
     pub network: NetworkMode,
     pub auto_remove: bool,
+    /// Whether the command runs under the tiny init (`ContainerSpec::init`).
+    #[serde(default)]
+    pub init: bool,
+    /// The container has a pseudo-terminal: attach streams are raw, not multiplexed.
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default)]
+    pub open_stdin: bool,
 }
 
 /// `POST /v1/containers/{ref}/wait` answer.
@@ -187,6 +207,47 @@ pub struct ExecSpec {
     /// Absolute working directory (default: the container's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
+    /// Create a streaming exec instead of running to the end: the answer is 201 `ExecCreated`,
+    /// and `POST /v1/execs/{id}/start` runs it over an upgraded connection.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub attach: bool,
+    /// Run the command on a pseudo-terminal made in the container's devpts (needs `attach`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tty: bool,
+    /// Feed the command's stdin from the stream (needs `attach`); otherwise stdin is `/dev/null`
+    /// (or the terminal, with `tty`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin: bool,
+}
+
+/// `POST /v1/containers/{ref}/exec` answer for a streaming exec (`attach: true`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ExecCreated {
+    pub id: String,
+}
+
+/// Lifecycle state of a streaming exec.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecState {
+    Created,
+    Running,
+    Exited,
+}
+
+/// `GET /v1/execs/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ExecInfo {
+    pub id: String,
+    /// Full id of the container it runs in.
+    pub container_id: String,
+    pub cmd: Vec<String>,
+    pub tty: bool,
+    pub stdin: bool,
+    pub state: ExecState,
+    /// Set once exited: the status, 128+N when killed by signal N, 127/126 when the command
+    /// could not be run.
+    pub exit_code: Option<i32>,
 }
 
 /// `POST /v1/containers/{ref}/exec` answer: the command ran to its end.
@@ -207,4 +268,70 @@ pub struct LogLine {
     pub time: String,
     /// The line, with its newline when it had one.
     pub log: String,
+}
+
+/// What happened to a container, in `Event::type`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum EventType {
+    Create,
+    Start,
+    /// A command started in the container (`exec_id` names it when it has an id).
+    ExecStart,
+    /// An exec'd command ended, with its `exit_code`.
+    ExecDie,
+    /// The container's first process ended, with its `exit_code` (and `signal` when one killed
+    /// it).
+    Die,
+    /// A process of the container was killed for lack of memory.
+    Oom,
+    /// A `stop` ended a running container.
+    Stop,
+    /// A signal was sent to the container, named in `signal`.
+    Kill,
+    /// The container was deleted.
+    Destroy,
+    /// A client attached to the container's input or output.
+    Attach,
+    /// An attached client went away.
+    Detach,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Create => "create",
+            EventType::Start => "start",
+            EventType::ExecStart => "exec_start",
+            EventType::ExecDie => "exec_die",
+            EventType::Die => "die",
+            EventType::Oom => "oom",
+            EventType::Stop => "stop",
+            EventType::Kill => "kill",
+            EventType::Destroy => "destroy",
+            EventType::Attach => "attach",
+            EventType::Detach => "detach",
+        }
+    }
+}
+
+/// One line of `GET /v1/events` (newline-delimited JSON).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct Event {
+    /// RFC 3339 time with nanoseconds; events come in the order of their times.
+    pub time: String,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub container_id: String,
+    pub container_name: String,
+    /// `die` and `exec_die`: the exit code (128+N when killed by signal N).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// `kill`: the signal sent; `die`: the signal that killed the process, if one did
+    /// (`SIGTERM`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// `exec_start`, `exec_die`, and `attach`/`detach` of an exec: the exec's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec_id: Option<String>,
 }

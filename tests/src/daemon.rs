@@ -3,6 +3,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::thread;
@@ -58,6 +59,45 @@ pub fn require_root() {
     );
 }
 
+/// What [`Daemon::unstarted_with`] starts; the tests use [`DaemonOptions::for_tests`].
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    /// The `contid` binary.
+    pub bin: PathBuf,
+    /// Name of the daemon's folder (`/tmp/<name>`) and of its cgroup parent.
+    pub name: String,
+    /// `--log-level`; `None` leaves contid's default.
+    pub log_level: Option<String>,
+    /// More `contid` flags, given on every launch.
+    pub extra_args: Vec<String>,
+    /// Starts contid in its own process group, so that a Ctrl-C on the terminal reaches only
+    /// the caller, which then shuts it down in order. Off for tests: a test killed by Ctrl-C
+    /// never drops its `Daemon`, so contid must get the signal too.
+    pub own_process_group: bool,
+}
+
+impl DaemonOptions {
+    /// This build's `contid` (see [`bin_path`]) with debug logs, under a unique `conti-test-*`
+    /// name.
+    pub fn for_tests() -> DaemonOptions {
+        DaemonOptions {
+            log_level: Some("debug".to_string()),
+            ..DaemonOptions::new(bin_path("contid"), util::unique_name("conti-test"))
+        }
+    }
+
+    /// `bin` with contid's default flags under `name`, in the caller's process group.
+    pub fn new(bin: impl Into<PathBuf>, name: impl Into<String>) -> DaemonOptions {
+        DaemonOptions {
+            bin: bin.into(),
+            name: name.into(),
+            log_level: None,
+            extra_args: Vec::new(),
+            own_process_group: false,
+        }
+    }
+}
+
 pub struct Daemon {
     /// `conti-test-<unique>`: the name of the test folder and of the cgroup parent.
     name: String,
@@ -66,6 +106,10 @@ pub struct Daemon {
     socket: PathBuf,
     log: PathBuf,
     bin: PathBuf,
+    log_level: Option<String>,
+    /// More `contid` flags, given on every launch.
+    extra_args: Vec<String>,
+    own_process_group: bool,
     child: Option<Child>,
     client: Client,
 }
@@ -85,12 +129,32 @@ impl Daemon {
         daemon
     }
 
+    /// [`Daemon::start_with_busybox`], with more `contid` flags (`--log-max-bytes 4096`).
+    pub fn start_with_busybox_and_args(args: &[&str]) -> Daemon {
+        let mut daemon = Daemon::unstarted();
+        daemon.extra_args = args.iter().map(|arg| arg.to_string()).collect();
+        daemon.launch();
+        daemon.import_busybox();
+        daemon
+    }
+
     /// Creates the folders but starts nothing (to prepare the root or socket first); cleaned up
     /// on drop like a started one.
     pub fn unstarted() -> Daemon {
+        Daemon::unstarted_with(DaemonOptions::for_tests())
+    }
+
+    /// [`Daemon::unstarted`] with another binary, name or flags (a benchmark runs a release
+    /// build at contid's default log level).
+    pub fn unstarted_with(options: DaemonOptions) -> Daemon {
         require_root();
-        let bin = bin_path("contid");
-        let name = util::unique_name("conti-test");
+        let DaemonOptions {
+            bin,
+            name,
+            log_level,
+            extra_args,
+            own_process_group,
+        } = options;
         let dir = PathBuf::from("/tmp").join(&name);
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         let socket = dir.join("contid.sock");
@@ -102,14 +166,23 @@ impl Daemon {
             name,
             dir,
             bin,
+            log_level,
+            extra_args,
+            own_process_group,
             child: None,
         }
     }
 
     /// Starts `contid` (again) on this root and socket and waits until it answers.
     pub fn launch(&mut self) {
+        self.try_launch().unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// [`Daemon::launch`], with an error instead of a panic when contid cannot be started,
+    /// exits, or does not answer in time (it is killed then).
+    pub fn try_launch(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "contid is already running");
-        let child = self.spawn_contid(&self.socket);
+        let child = self.spawn_contid(&self.socket)?;
         self.child = Some(child);
         let probe = self.client.with_timeout(Duration::from_secs(1));
         let deadline = Instant::now() + READY_TIMEOUT;
@@ -117,7 +190,7 @@ impl Daemon {
             if let Ok(resp) = probe.try_request("GET", "/v1/version", None)
                 && resp.status == 200
             {
-                return;
+                return Ok(());
             }
             if let Some(status) = self
                 .child
@@ -125,38 +198,47 @@ impl Daemon {
                 .and_then(|c| c.try_wait().ok().flatten())
             {
                 self.child = None;
-                panic!(
+                return Err(format!(
                     "contid exited with {status} before answering; its log:\n{}",
                     self.log_text()
-                );
+                ));
             }
             if Instant::now() >= deadline {
-                panic!(
+                self.kill9();
+                return Err(format!(
                     "contid did not answer GET /v1/version within {READY_TIMEOUT:?}; its log:\n{}",
                     self.log_text()
-                );
+                ));
             }
             thread::sleep(Duration::from_millis(20));
         }
     }
 
-    fn spawn_contid(&self, socket: &Path) -> Child {
+    fn spawn_contid(&self, socket: &Path) -> Result<Child, String> {
         let log = self.open_log();
-        Command::new(&self.bin)
+        let mut command = Command::new(&self.bin);
+        command
             .arg("--socket")
             .arg(socket)
             .arg("--root")
             .arg(&self.root)
             .arg("--cgroup-parent")
-            .arg(&self.name)
-            .arg("--log-level")
-            .arg("debug")
+            .arg(&self.name);
+        if let Some(level) = &self.log_level {
+            command.arg("--log-level").arg(level);
+        }
+        command
+            .args(&self.extra_args)
             .env("RUST_BACKTRACE", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log fd"))
-            .stderr(log)
+            .stderr(log);
+        if self.own_process_group {
+            command.process_group(0);
+        }
+        command
             .spawn()
-            .unwrap_or_else(|e| panic!("starting {}: {e}", self.bin.display()))
+            .map_err(|e| format!("starting {}: {e}", self.bin.display()))
     }
 
     fn open_log(&self) -> File {
@@ -194,20 +276,33 @@ impl Daemon {
 
     /// SIGTERMs contid and waits (at most 15 s) for it to exit.
     pub fn terminate(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("contid is not running");
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            if let Some(status) = child.try_wait().expect("waiting for contid") {
-                return status;
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let _ = child.wait();
+        assert!(self.child.is_some(), "contid is not running");
+        match self.try_terminate(Duration::from_secs(15)) {
+            Some(status) => status,
+            None => {
+                self.kill9();
                 panic!(
                     "contid did not exit within 15 s of SIGTERM; its log:\n{}",
                     self.log_text()
                 );
+            }
+        }
+    }
+
+    /// SIGTERMs contid and waits at most `timeout` for it to exit. `None` when it is still
+    /// running then (it is left running: [`Daemon::kill9`] or the drop ends it), or was not
+    /// running.
+    pub fn try_terminate(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let child = self.child.as_mut()?;
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
             }
             thread::sleep(Duration::from_millis(20));
         }

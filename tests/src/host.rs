@@ -187,7 +187,13 @@ pub fn cgroup_mounts() -> Vec<PathBuf> {
 /// Every cgroup directory named `name` in any hierarchy, looked for a few levels deep (a daemon
 /// may nest its parent under the cgroup it runs in).
 pub fn cgroup_dirs_named(name: &str) -> Vec<PathBuf> {
-    fn walk(dir: &Path, name: &str, depth: usize, found: &mut Vec<PathBuf>) {
+    cgroup_dirs_where(|candidate| candidate == name)
+}
+
+/// Every cgroup directory whose name satisfies `matches`, in any hierarchy, a few levels deep;
+/// not the ones below a match.
+pub fn cgroup_dirs_where(matches: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    fn walk(dir: &Path, matches: &dyn Fn(&str) -> bool, depth: usize, found: &mut Vec<PathBuf>) {
         let Ok(entries) = fs::read_dir(dir) else {
             return;
         };
@@ -196,16 +202,16 @@ pub fn cgroup_dirs_named(name: &str) -> Vec<PathBuf> {
                 continue;
             }
             let path = entry.path();
-            if entry.file_name() == name {
+            if entry.file_name().to_str().is_some_and(matches) {
                 found.push(path);
             } else if depth > 0 {
-                walk(&path, name, depth - 1, found);
+                walk(&path, matches, depth - 1, found);
             }
         }
     }
     let mut found = Vec::new();
     for mount in cgroup_mounts() {
-        walk(&mount, name, 3, &mut found);
+        walk(&mount, &matches, 3, &mut found);
     }
     found
 }

@@ -1,6 +1,6 @@
 //! A tiny blocking HTTP/1.1 client over a Unix socket: one connection per request
-//! (`Connection: close`), `Content-Length` request bodies, `Content-Length`, chunked or
-//! read-to-EOF response bodies.
+//! (`Connection: close`) with [`Client`], or many requests on one kept-alive [`Connection`];
+//! `Content-Length` request bodies, `Content-Length`, chunked or read-to-EOF response bodies.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -41,8 +41,13 @@ impl Response {
 
     /// The body as `T`; panics with the body when it is not.
     pub fn json<T: DeserializeOwned>(&self) -> T {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!(
+        self.try_json().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The body as `T`, or an error naming the status and the body.
+    pub fn try_json<T: DeserializeOwned>(&self) -> Result<T, String> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            format!(
                 "response {} is not the JSON expected ({e}): {}",
                 self.status,
                 self.text()
@@ -93,7 +98,7 @@ impl Response {
 pub struct LogStream {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    body: BufReader<BodyReader>,
+    body: BufReader<BodyReader<BufReader<UnixStream>>>,
 }
 
 impl LogStream {
@@ -120,6 +125,18 @@ impl Client {
             socket: socket.into(),
             timeout: DEFAULT_TIMEOUT,
         }
+    }
+
+    /// A kept-alive connection to the same socket, opened now (so that the first request does
+    /// not pay for it), with this client's timeout.
+    pub fn connect(&self) -> io::Result<Connection> {
+        let mut connection = Connection {
+            socket: self.socket.clone(),
+            timeout: self.timeout,
+            stream: None,
+        };
+        connection.open()?;
+        Ok(connection)
     }
 
     /// The same client with another read timeout (for requests that block, like `wait`).
@@ -187,22 +204,8 @@ impl Client {
     }
 
     fn send(&self, method: &str, path: &str, body: Option<(&str, &[u8])>) -> io::Result<LogStream> {
-        let mut stream = UnixStream::connect(&self.socket)?;
-        stream.set_read_timeout(Some(self.timeout))?;
-        stream.set_write_timeout(Some(self.timeout))?;
-        let mut head =
-            format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-        match body {
-            Some((content_type, bytes)) => {
-                head.push_str(&format!(
-                    "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
-                    bytes.len()
-                ));
-            }
-            None if method != "GET" => head.push_str("Content-Length: 0\r\n"),
-            None => {}
-        }
-        head.push_str("\r\n");
+        let mut stream = connect(&self.socket, self.timeout)?;
+        let head = request_head(method, path, body, "Connection: close\r\n");
         stream.write_all(head.as_bytes())?;
         if let Some((_, bytes)) = body {
             // A server may answer (413) and close before reading everything: the answer is what
@@ -220,47 +223,202 @@ impl Client {
     }
 }
 
+/// Many requests, one after the other, on one connection, as a real API client sends them
+/// (what a benchmark times: no connect per request). When the server has closed the idle
+/// connection, a request is sent once more on a fresh one; once the server has begun to answer,
+/// an error is final, so that no request is ever sent twice.
+#[derive(Debug)]
+pub struct Connection {
+    socket: PathBuf,
+    timeout: Duration,
+    /// `None` until connected, and after the server said it closes the connection.
+    stream: Option<BufReader<UnixStream>>,
+}
+
+impl Connection {
+    fn open(&mut self) -> io::Result<&mut BufReader<UnixStream>> {
+        if self.stream.is_none() {
+            self.stream = Some(BufReader::new(connect(&self.socket, self.timeout)?));
+        }
+        Ok(self.stream.as_mut().expect("connected above"))
+    }
+
+    /// [`Connection::try_request`]; panics on transport errors, naming the request.
+    pub fn request(&mut self, method: &str, path: &str, body: Option<(&str, &[u8])>) -> Response {
+        self.try_request(method, path, body)
+            .unwrap_or_else(|e| panic!("{method} {path} over {}: {e}", self.socket.display()))
+    }
+
+    /// Sends one request and reads the whole response. A POST or DELETE without a body is sent
+    /// with `Content-Length: 0` and no content type.
+    pub fn try_request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> io::Result<Response> {
+        let mut message = request_head(method, path, body, "").into_bytes();
+        if let Some((_, bytes)) = body {
+            message.extend_from_slice(bytes);
+        }
+        let reused = self.stream.is_some();
+        match self.exchange(&message) {
+            Err(e) if reused && is_stale_connection(&e) => {
+                self.stream = None;
+                self.exchange(&message)
+            }
+            other => other,
+        }
+    }
+
+    fn exchange(&mut self, message: &[u8]) -> io::Result<Response> {
+        let result = self.exchange_on_stream(message);
+        if !matches!(result, Ok((_, true))) {
+            self.stream = None;
+        }
+        result.map(|(response, _)| response)
+    }
+
+    /// The response and whether the connection may carry another request.
+    fn exchange_on_stream(&mut self, message: &[u8]) -> io::Result<(Response, bool)> {
+        let reader = self.open()?;
+        reader.get_mut().write_all(message)?;
+        if reader.fill_buf()?.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed before a response",
+            ));
+        }
+        // The server has begun to answer: no error from here on may look like a stale
+        // connection, or the request would be sent twice.
+        let answered = |e: io::Error| io::Error::other(format!("reading the response: {e}"));
+        let head = Head::read(reader).map_err(answered)?;
+        let mut body_reader = head.body_reader(&mut *reader).map_err(answered)?;
+        let mut body = Vec::new();
+        body_reader.read_to_end(&mut body).map_err(answered)?;
+        let keep_alive = head.keeps_connection(&body_reader);
+        Ok((
+            Response {
+                status: head.status,
+                headers: head.headers,
+                body,
+            },
+            keep_alive,
+        ))
+    }
+}
+
+/// Errors a kept-alive connection gives when the server closed it while it was idle.
+fn is_stale_connection(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::UnexpectedEof
+    )
+}
+
+fn connect(socket: &Path, timeout: Duration) -> io::Result<UnixStream> {
+    let stream = UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    Ok(stream)
+}
+
+/// The request line and headers up to the empty line; `extra` holds more header lines.
+fn request_head(method: &str, path: &str, body: Option<(&str, &[u8])>, extra: &str) -> String {
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n{extra}");
+    match body {
+        Some((content_type, bytes)) => {
+            head.push_str(&format!(
+                "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
+                bytes.len()
+            ));
+        }
+        None if method != "GET" => head.push_str("Content-Length: 0\r\n"),
+        None => {}
+    }
+    head.push_str("\r\n");
+    head
+}
+
 fn read_head(stream: UnixStream) -> io::Result<LogStream> {
     let mut reader = BufReader::new(stream);
-    let status_line = read_line(&mut reader)?;
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or_default();
-    let status = parts.next().and_then(|s| s.parse::<u16>().ok());
-    let status = match (version.starts_with("HTTP/1."), status) {
-        (true, Some(status)) => status,
-        _ => return Err(invalid(format!("bad status line {status_line:?}"))),
-    };
-    let mut headers = Vec::new();
-    loop {
-        let line = read_line(&mut reader)?;
-        if line.is_empty() {
-            break;
-        }
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| invalid(format!("bad header line {line:?}")))?;
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-    }
-    let chunked =
-        header(&headers, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-    let length = header(&headers, "content-length").map(|v| v.parse::<u64>());
-    let body = if chunked {
-        BodyReader::Chunked(ChunkedReader {
-            inner: reader,
-            remaining: 0,
-            done: false,
-        })
-    } else if let Some(length) = length {
-        let length = length.map_err(|_| invalid("bad content-length".to_string()))?;
-        BodyReader::Length(reader.take(length))
-    } else {
-        BodyReader::UntilEof(reader)
-    };
+    let head = Head::read(&mut reader)?;
+    let body = head.body_reader(reader)?;
     Ok(LogStream {
-        status,
-        headers,
+        status: head.status,
+        headers: head.headers,
         body: BufReader::new(body),
     })
+}
+
+/// The status line and headers of a response.
+struct Head {
+    version: String,
+    status: u16,
+    /// Header names in lower case.
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    fn read(reader: &mut impl BufRead) -> io::Result<Head> {
+        let status_line = read_line(reader)?;
+        let mut parts = status_line.splitn(3, ' ');
+        let version = parts.next().unwrap_or_default().to_string();
+        let status = parts.next().and_then(|s| s.parse::<u16>().ok());
+        let status = match (version.starts_with("HTTP/1."), status) {
+            (true, Some(status)) => status,
+            _ => return Err(invalid(format!("bad status line {status_line:?}"))),
+        };
+        let mut headers = Vec::new();
+        loop {
+            let line = read_line(reader)?;
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = line
+                .split_once(':')
+                .ok_or_else(|| invalid(format!("bad header line {line:?}")))?;
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+        }
+        Ok(Head {
+            version,
+            status,
+            headers,
+        })
+    }
+
+    /// The body that follows this head on `reader`. 1xx, 204 and 304 answers have none.
+    fn body_reader<R: BufRead>(&self, reader: R) -> io::Result<BodyReader<R>> {
+        let chunked = header(&self.headers, "transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        let length = header(&self.headers, "content-length").map(|v| v.parse::<u64>());
+        Ok(
+            if (100..200).contains(&self.status) || self.status == 204 || self.status == 304 {
+                BodyReader::Length(reader.take(0))
+            } else if chunked {
+                BodyReader::Chunked(ChunkedReader {
+                    inner: reader,
+                    remaining: 0,
+                    done: false,
+                })
+            } else if let Some(length) = length {
+                let length = length.map_err(|_| invalid("bad content-length".to_string()))?;
+                BodyReader::Length(reader.take(length))
+            } else {
+                BodyReader::UntilEof(reader)
+            },
+        )
+    }
+
+    /// True when the connection may carry another request after `body` was read: HTTP/1.1, no
+    /// `Connection: close`, and a body whose end was known before EOF.
+    fn keeps_connection<R>(&self, body: &BodyReader<R>) -> bool {
+        let close = header(&self.headers, "connection").is_some_and(|v| {
+            v.split(',')
+                .any(|token| token.trim().eq_ignore_ascii_case("close"))
+        });
+        self.version != "HTTP/1.0" && !close && !matches!(body, BodyReader::UntilEof(_))
+    }
 }
 
 fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
@@ -291,13 +449,13 @@ fn invalid(message: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, message)
 }
 
-enum BodyReader {
-    Chunked(ChunkedReader),
-    Length(io::Take<BufReader<UnixStream>>),
-    UntilEof(BufReader<UnixStream>),
+enum BodyReader<R> {
+    Chunked(ChunkedReader<R>),
+    Length(io::Take<R>),
+    UntilEof(R),
 }
 
-impl Read for BodyReader {
+impl<R: BufRead> Read for BodyReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             BodyReader::Chunked(r) => r.read(buf),
@@ -308,14 +466,14 @@ impl Read for BodyReader {
 }
 
 /// Decodes `Transfer-Encoding: chunked`; trailers are read and ignored.
-struct ChunkedReader {
-    inner: BufReader<UnixStream>,
+struct ChunkedReader<R> {
+    inner: R,
     /// Bytes left in the current chunk.
     remaining: u64,
     done: bool,
 }
 
-impl Read for ChunkedReader {
+impl<R: BufRead> Read for ChunkedReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.done || buf.is_empty() {
             return Ok(0);

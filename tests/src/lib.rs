@@ -17,8 +17,8 @@ pub mod rootfs;
 pub mod util;
 
 pub use cli::{cli, cli_with_socket};
-pub use daemon::{Daemon, bin_path};
-pub use http::{Client, LogStream, Response};
+pub use daemon::{Daemon, DaemonOptions, bin_path};
+pub use http::{Client, Connection, LogStream, Response};
 pub use rootfs::busybox_tar;
 pub use util::{run_command, unique_name, wait_until};
 

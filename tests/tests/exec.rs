@@ -120,7 +120,7 @@ fn exec_into_a_container_that_is_not_running_is_a_conflict() {
         &format!("/v1/containers/{running}/exec"),
         br#"{"cmd": ["true"], "tty": true}"#,
     )
-    .expect_error(400, "invalid_json");
+    .expect_error(400, "invalid_spec");
     d.post(&format!("/v1/containers/{running}/exec"), b"{")
         .expect_error(400, "invalid_json");
     d.post_json(

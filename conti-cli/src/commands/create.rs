@@ -14,6 +14,15 @@ pub struct ContainerArgs {
     /// Remove the container as soon as it exits.
     #[arg(long)]
     pub rm: bool,
+    /// Run a tiny init as PID 1 that reaps zombies and forwards signals to the command.
+    #[arg(long)]
+    pub init: bool,
+    /// Keep stdin open: `run` sends ours to the container.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the container a terminal.
+    #[arg(short, long)]
+    pub tty: bool,
     /// Name of the container (generated when absent).
     #[arg(long)]
     pub name: Option<String>,
@@ -63,6 +72,9 @@ impl ContainerArgs {
             hostname: self.hostname.clone(),
             network: self.network.unwrap_or_default(),
             auto_remove: self.rm,
+            init: self.init,
+            tty: self.tty,
+            open_stdin: self.interactive,
         }
     }
 }

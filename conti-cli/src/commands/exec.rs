@@ -3,12 +3,22 @@
 use clap::Args;
 use conti_proto::ExecSpec;
 
+use super::attach::{DEFAULT_DETACH_KEYS, ResizeTarget, SessionEnd, run_session};
 use super::{CliError, exit_status};
 use crate::client::Client;
 use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
+    /// Send our stdin to the command.
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Run the command on a terminal.
+    #[arg(short, long)]
+    pub tty: bool,
+    /// Key sequence that detaches (with -i) and leaves the command running.
+    #[arg(long, value_name = "KEYS", default_value = DEFAULT_DETACH_KEYS)]
+    pub detach_keys: String,
     /// Environment variable, KEY=VALUE (repeatable).
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -36,11 +46,17 @@ impl ExecArgs {
             cmd: self.container_and_cmd[1..].to_vec(),
             env: self.env.clone(),
             cwd: self.workdir.clone(),
+            attach: self.interactive || self.tty,
+            tty: self.tty,
+            stdin: self.interactive,
         }
     }
 }
 
 pub async fn exec(client: &Client, format: Format, args: ExecArgs) -> Result<u8, CliError> {
+    if args.interactive || args.tty {
+        return exec_attached(client, args).await;
+    }
     let result = client
         .exec(args.container(), &args.to_spec())
         .await
@@ -53,4 +69,44 @@ pub async fn exec(client: &Client, format: Format, args: ExecArgs) -> Result<u8,
         }
     }
     Ok(exit_status(result.exit_code))
+}
+
+/// `exec -i` / `exec -t`: a streaming exec, its stdio connected to ours.
+async fn exec_attached(client: &Client, args: ExecArgs) -> Result<u8, CliError> {
+    if args.tty && args.interactive && !crate::terminal::stdin_is_terminal() {
+        return Err(CliError::Usage(
+            "the input device is not a TTY (drop -t)".into(),
+        ));
+    }
+    let created = client
+        .create_exec(args.container(), &args.to_spec())
+        .await
+        .map_err(CliError::Container)?;
+    let target = ResizeTarget::Exec(created.id.clone());
+    if args.tty {
+        // Before the start: the command sees the right size from its first instruction.
+        let _ = target.resize(client).await;
+    }
+    let stream = client
+        .start_exec(&created.id, Some(&args.detach_keys))
+        .await
+        .map_err(CliError::Container)?;
+    let end = run_session(
+        client,
+        stream,
+        args.tty,
+        args.interactive,
+        &args.detach_keys,
+        &target,
+    )
+    .await?;
+    if end == SessionEnd::Detached {
+        return Ok(0);
+    }
+    // The stream ends once the exit code is recorded.
+    let info = client
+        .inspect_exec(&created.id)
+        .await
+        .map_err(CliError::Container)?;
+    Ok(exit_status(info.exit_code.unwrap_or(255)))
 }

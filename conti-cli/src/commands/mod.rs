@@ -1,7 +1,9 @@
 //! One module per subcommand: its arguments (clap) and what it does with the client.
 //! Each returns the exit status of the CLI, or the error `main` reports.
 
+pub mod attach;
 pub mod create;
+pub mod events;
 pub mod exec;
 pub mod image;
 pub mod info;
@@ -35,6 +37,9 @@ pub enum CliError {
     /// Our stdout or stderr cannot be written.
     #[error("cannot write output: {0}")]
     Output(#[from] io::Error),
+    /// The command line asks for something that cannot be done here.
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl CliError {

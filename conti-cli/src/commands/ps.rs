@@ -114,6 +114,9 @@ mod tests {
             hostname: "0f3c2a9e5b1d".to_string(),
             network: NetworkMode::None,
             auto_remove: false,
+            init: false,
+            tty: false,
+            open_stdin: false,
         }
     }
 

@@ -3,6 +3,7 @@
 
 use clap::Args;
 
+use super::attach::{DEFAULT_DETACH_KEYS, ResizeTarget, SessionEnd, run_session};
 use super::create::ContainerArgs;
 use super::{CliError, exit_status, logs};
 use crate::client::{Client, ClientError, LogOptions, LogStream};
@@ -13,6 +14,9 @@ pub struct RunArgs {
     /// Print the container's id and leave it running.
     #[arg(short, long)]
     pub detach: bool,
+    /// Key sequence that detaches (with -i) and leaves the container running.
+    #[arg(long, value_name = "KEYS", default_value = DEFAULT_DETACH_KEYS)]
+    pub detach_keys: String,
     #[command(flatten)]
     pub container: ContainerArgs,
 }
@@ -34,6 +38,10 @@ pub async fn run(client: &Client, format: Format, args: RunArgs) -> Result<u8, C
             Format::Json => output::print_json(&created)?,
         }
         return Ok(0);
+    }
+
+    if args.container.interactive || args.container.tty {
+        return run_attached(client, &args, id).await;
     }
 
     // Ask for the exit code and the output before starting: a quick command in an auto-removed
@@ -69,7 +77,7 @@ pub async fn run(client: &Client, format: Format, args: RunArgs) -> Result<u8, C
 async fn attach_and_start(client: &Client, id: &str) -> Result<LogStream, ClientError> {
     let follow = LogOptions {
         follow: true,
-        tail: None,
+        ..LogOptions::default()
     };
     let logs = client.container_logs(id, follow).await?;
     client.start_container(id).await?;
@@ -84,4 +92,51 @@ async fn abandon(client: &Client, id: &str, auto_remove: bool, error: ClientErro
         let _ = client.remove_container(id, true).await;
     }
     CliError::Container(error)
+}
+
+/// `run -i` / `run -t`: attach first (contid hands the connection to the container's monitor at
+/// start, so no output is lost), then start, then copy until the container is done or we detach.
+async fn run_attached(client: &Client, args: &RunArgs, id: &str) -> Result<u8, CliError> {
+    let (tty, stdin) = (args.container.tty, args.container.interactive);
+    let auto_remove = args.container.rm;
+    if tty && stdin && !crate::terminal::stdin_is_terminal() {
+        let _ = client.remove_container(id, true).await;
+        return Err(CliError::Usage(
+            "the input device is not a TTY (drop -t)".into(),
+        ));
+    }
+    let wait = tokio::spawn({
+        let client = client.clone();
+        let id = id.to_string();
+        async move { client.wait_container(&id).await }
+    });
+    let target = ResizeTarget::Container(id.to_string());
+    let started = async {
+        let stream = client
+            .attach_container(id, stdin, Some(&args.detach_keys))
+            .await?;
+        if tty {
+            // Before the start: applied when the terminal is made.
+            let _ = target.resize(client).await;
+        }
+        client.start_container(id).await?;
+        Ok::<_, ClientError>(stream)
+    };
+    let stream = match started.await {
+        Ok(stream) => stream,
+        Err(error) => {
+            wait.abort();
+            return Err(abandon(client, id, auto_remove, error).await);
+        }
+    };
+    let end = run_session(client, stream, tty, stdin, &args.detach_keys, &target).await?;
+    if end == SessionEnd::Detached {
+        wait.abort();
+        return Ok(0);
+    }
+    let exit = wait
+        .await
+        .map_err(|e| CliError::Container(ClientError::Protocol(e.to_string())))?
+        .map_err(CliError::Container)?;
+    Ok(exit_status(exit.exit_code))
 }

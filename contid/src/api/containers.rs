@@ -16,7 +16,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery};
-use crate::engine::{Engine, LogFollower};
+use crate::engine::{Engine, LogFollower, TimeWindow};
 use crate::runtime::logfile::LogRecord;
 
 const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
@@ -33,6 +33,7 @@ pub async fn create_container(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Include containers that are not running.
     #[serde(default)]
@@ -58,6 +59,7 @@ pub async fn inspect_container(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeleteParams {
     /// Kill the container first if it runs.
     #[serde(default)]
@@ -88,6 +90,7 @@ pub async fn start_container(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StopParams {
     /// Seconds between SIGTERM and SIGKILL (default 10).
     timeout: Option<u64>,
@@ -114,6 +117,7 @@ pub async fn stop_container(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KillParams {
     /// Signal name (`SIGTERM`, `TERM`) or number; default `SIGKILL`.
     signal: Option<String>,
@@ -142,15 +146,26 @@ pub async fn wait_container(
     }))
 }
 
-/// Runs a command in a running container to its end and returns its output.
+/// Runs a command in a running container to its end and returns its output. With `attach`, creates
+/// a streaming exec instead (201 `ExecCreated`; run it with `POST /v1/execs/{id}/start`).
 #[utoipa::path(post, path = "/v1/containers/{ref}/exec", tag = "containers", params(("ref" = String, Path)), request_body = ExecSpec,
-    responses((status = 200, body = ExecResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = ExecResult), (status = 201, body = conti_proto::ExecCreated), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn exec_in_container(
     State(engine): State<Engine>,
     Path(reference): Path<String>,
     ApiJson(spec): ApiJson<ExecSpec>,
-) -> Result<Json<ExecResult>, ApiError> {
-    Ok(Json(engine.exec(&reference, spec).await?))
+) -> Result<Response, ApiError> {
+    if spec.attach {
+        return super::execs::create_exec(&engine, &reference, spec);
+    }
+    if spec.tty || spec.stdin {
+        return Err(ApiError::bad_request(
+            "invalid_spec",
+            "tty and stdin need a streaming exec (attach: true)",
+        ));
+    }
+    Ok(Json(engine.exec(&reference, spec).await?).into_response())
 }
 
 #[derive(Deserialize, Clone, Copy, Default, utoipa::ToSchema)]
@@ -164,15 +179,24 @@ pub enum LogFormat {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogsParams {
     /// Keep the answer open and send new output until the container has exited.
     #[serde(default)]
     follow: bool,
-    /// Only the last N lines of what is already there.
+    /// Only the last N lines of what is already there (of those in the time window).
     tail: Option<usize>,
     #[serde(default)]
     #[param(inline)]
     format: LogFormat,
+    /// Only lines written at or after this time: RFC 3339, Unix seconds, or a duration ago
+    /// (`10m`).
+    since: Option<String>,
+    /// Only lines written at or before this time (same forms); a follow ends there.
+    until: Option<String>,
+    /// `text` format: start each line with its RFC 3339 time and a space.
+    #[serde(default)]
+    timestamps: bool,
 }
 
 #[utoipa::path(get, path = "/v1/containers/{ref}/logs", tag = "containers", params(("ref" = String, Path), LogsParams),
@@ -182,17 +206,18 @@ pub async fn container_logs(
     Path(reference): Path<String>,
     ApiQuery(params): ApiQuery<LogsParams>,
 ) -> Result<Response, ApiError> {
-    let follower = engine.logs(&reference, params.follow, params.tail)?;
+    let window = TimeWindow::parse(params.since.as_deref(), params.until.as_deref())?;
+    let follower = engine.logs(&reference, params.follow, params.tail, window)?;
     let content_type = match params.format {
         LogFormat::Text => "text/plain; charset=utf-8",
         LogFormat::Json => "application/x-ndjson",
     };
-    let format = params.format;
+    let (format, timestamps) = (params.format, params.timestamps);
     let stream =
         futures_util::stream::unfold(follower, move |mut follower: LogFollower| async move {
             let batch = follower.next_batch().await?;
             Some((
-                Ok::<Bytes, Infallible>(render_logs(&batch, format)),
+                Ok::<Bytes, Infallible>(render_logs(&batch, format, timestamps)),
                 follower,
             ))
         });
@@ -203,11 +228,17 @@ pub async fn container_logs(
         .into_response())
 }
 
-fn render_logs(records: &[LogRecord], format: LogFormat) -> Bytes {
+fn render_logs(records: &[LogRecord], format: LogFormat, timestamps: bool) -> Bytes {
     let mut out = Vec::new();
     for record in records {
         match format {
-            LogFormat::Text => out.extend_from_slice(record.log.as_bytes()),
+            LogFormat::Text => {
+                if timestamps {
+                    out.extend_from_slice(record.time.as_bytes());
+                    out.push(b' ');
+                }
+                out.extend_from_slice(record.log.as_bytes());
+            }
             LogFormat::Json => {
                 let line = LogLine {
                     stream: record.stream.clone(),

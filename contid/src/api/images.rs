@@ -12,6 +12,7 @@ use super::error::{ApiError, ApiQuery};
 use crate::engine::Engine;
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportParams {
     /// Name of the new image: `[a-zA-Z0-9][a-zA-Z0-9_.:-]*`.
     name: String,

@@ -3,8 +3,11 @@
 //! Routes and their OpenAPI description come from the same annotations (`utoipa-axum`), and a
 //! test keeps `proto-docs/openapi.json` equal to what the code generates.
 
+mod attach;
 mod containers;
 mod error;
+mod events;
+mod execs;
 mod images;
 mod server;
 mod system;
@@ -56,6 +59,12 @@ fn api_router() -> OpenApiRouter<Engine> {
         .routes(routes!(containers::wait_container))
         .routes(routes!(containers::container_logs))
         .routes(routes!(containers::exec_in_container))
+        .routes(routes!(attach::attach_container))
+        .routes(routes!(attach::resize_container))
+        .routes(routes!(execs::inspect_exec))
+        .routes(routes!(execs::start_exec))
+        .routes(routes!(execs::resize_exec))
+        .routes(routes!(events::stream_events))
 }
 
 /// The whole API as an axum router (tests call it with `oneshot`).

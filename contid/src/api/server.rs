@@ -38,10 +38,12 @@ pub async fn serve(
     let listener = bind(socket)?;
     tracing::info!(socket = %socket.display(), "listening");
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let app = super::router(engine);
+    let app = super::router(engine.clone());
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: no new connections; containers keep running");
+        // Event streams never end by themselves: end them so they do not hold up the exit.
+        engine.events().close();
         let _ = stopping_tx.send(());
     });
     let result = tokio::select! {

@@ -20,6 +20,14 @@ pub struct ContainerConfig {
     pub network: NetworkMode,
     pub auto_remove: bool,
     pub created: String,
+    /// Run the command under the tiny init. Absent in configs written before it existed.
+    #[serde(default)]
+    pub init: bool,
+    /// A terminal as stdio (absent in configs written before it existed).
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default)]
+    pub open_stdin: bool,
 }
 
 /// Where a container is in its life. Stored in `state.json`.
@@ -146,6 +154,9 @@ impl Container {
             hostname: c.hostname.clone(),
             network: c.network,
             auto_remove: c.auto_remove,
+            init: c.init,
+            tty: c.tty,
+            open_stdin: c.open_stdin,
         }
     }
 }
@@ -171,6 +182,9 @@ mod tests {
             network: NetworkMode::None,
             auto_remove: false,
             created: "t".into(),
+            init: false,
+            tty: false,
+            open_stdin: false,
         };
         Container { config, status }
     }

@@ -30,6 +30,12 @@ pub enum EngineError {
     ContainerRunning(String),
     #[error("container {0} is not running")]
     ContainerNotRunning(String),
+    #[error("no such exec: {0}")]
+    ExecNotFound(String),
+    #[error("exec {0} has already been started")]
+    ExecAlreadyStarted(String),
+    #[error("exec {0} is not running")]
+    ExecNotRunning(String),
     #[error("{0}")]
     CommandNotFound(String),
     #[error("{0}")]

@@ -1,22 +1,27 @@
 //! Reading a container's log, once or following it until the container has exited.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
 use crate::runtime::logfile::{LogCursor, LogRecord};
 
 use super::error::{EngineError, EngineResult};
+use super::time_window::{TimeWindow, parse_rfc3339};
 
 /// How often a follower looks for new lines while the container runs.
 const FOLLOW_POLL: Duration = Duration::from_millis(50);
 
 /// Yields batches of log records: what is there, then (when following) what comes, until the
-/// container has exited and everything it wrote was delivered.
+/// container has exited and everything it wrote was delivered, or the end of the time window.
+///
+/// Only records whose time is in the window are delivered; `tail` counts those. The monitor
+/// stamps records in the order it writes them, so the first record past `until` ends the log.
 pub struct LogFollower {
     cursor: LogCursor,
     follow: bool,
     tail: Option<usize>,
+    window: TimeWindow,
     exit: watch::Receiver<Option<i32>>,
     finished: bool,
 }
@@ -26,6 +31,7 @@ impl LogFollower {
         state_dir: &std::path::Path,
         follow: bool,
         tail: Option<usize>,
+        window: TimeWindow,
         exit: watch::Receiver<Option<i32>>,
     ) -> EngineResult<Self> {
         let cursor = LogCursor::open(state_dir)
@@ -34,20 +40,43 @@ impl LogFollower {
             cursor,
             follow,
             tail,
+            window,
             exit,
             finished: false,
         })
     }
 
     fn read(&mut self) -> Vec<LogRecord> {
-        match self.cursor.read_new() {
+        let mut records = match self.cursor.read_new() {
             Ok(records) => records,
             Err(err) => {
                 tracing::warn!(%err, "reading container log failed");
                 self.finished = true;
-                Vec::new()
+                return Vec::new();
             }
+        };
+        if self.window != TimeWindow::default() {
+            self.keep_window(&mut records);
         }
+        records
+    }
+
+    /// Drops the records outside the window; the first one past `until` ends the log. A record
+    /// whose time cannot be read is kept (nothing says it is outside).
+    fn keep_window(&mut self, records: &mut Vec<LogRecord>) {
+        if let Some(past) = records.iter().position(|record| {
+            parse_rfc3339(&record.time).is_some_and(|time| self.window.is_past_until(time))
+        }) {
+            records.truncate(past);
+            self.finished = true;
+        }
+        records.retain(|record| {
+            parse_rfc3339(&record.time).is_none_or(|time| self.window.contains(time))
+        });
+    }
+
+    fn until_passed(&self) -> bool {
+        self.window.is_past_until(SystemTime::now())
     }
 
     /// The next non-empty batch, or `None` at the end.
@@ -69,7 +98,7 @@ impl LogFollower {
             if !records.is_empty() {
                 return Some(records);
             }
-            if !self.follow || exited {
+            if !self.follow || exited || self.until_passed() {
                 self.finished = true;
                 break;
             }

@@ -1,13 +1,17 @@
 //! The engine: the container table, lifecycle rules, state on disk, and the supervisor that talks
 //! to the helper. No HTTP here, and no raw system calls: those live in [`crate::runtime`].
 
+mod attach;
 mod container;
 mod error;
+mod exec;
+mod events;
 mod images;
 mod logs;
 mod spec;
 mod store;
 mod supervisor;
+mod time_window;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -15,6 +19,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
+use conti_proto::EventType;
 use conti_proto::{
     ContainerCounts, ContainerInfo, ContainerSpec, ContainerState, CreatedContainer, DaemonInfo,
     ExecResult, ExecSpec, ImageInfo, NetworkMode,
@@ -32,9 +37,15 @@ use crate::runtime::{
 };
 
 pub use container::{Container, ContainerConfig, ContainerStatus, short_id};
+pub use attach::{
+    AttachEnd, AttachOptions, AttachSession, DEFAULT_DETACH_KEYS, parse_detach_keys, window_size,
+};
 pub use error::{EngineError, EngineResult};
+pub use exec::ExecStream;
+pub use events::{EVENT_HISTORY, EventBus, EventDetails, EventStream, EventsLost};
 pub use logs::LogFollower;
 pub use spec::DEFAULT_PATH;
+pub use time_window::TimeWindow;
 
 use images::ImageStore;
 use store::ContainerStore;
@@ -79,6 +90,10 @@ struct Inner {
     store: ContainerStore,
     images: ImageStore,
     table: Mutex<Table>,
+    /// Attaches and terminal sizes waiting for a container's start.
+    early_attaches: attach::EarlyAttaches,
+    execs: exec::ExecTable,
+    events: EventBus,
 }
 
 #[derive(Default)]
@@ -201,6 +216,9 @@ impl Engine {
                 store,
                 images,
                 table: Mutex::new(Table::default()),
+                early_attaches: attach::EarlyAttaches::default(),
+                execs: exec::ExecTable::default(),
+                events: EventBus::new(),
             }),
         };
         for container in engine.inner.store.load_all()? {
@@ -358,6 +376,9 @@ impl Engine {
             network: spec.network,
             auto_remove: spec.auto_remove,
             created: now_rfc3339(),
+            init: spec.init,
+            tty: spec.tty,
+            open_stdin: spec.open_stdin,
         };
         let container = Container {
             config,
@@ -371,6 +392,7 @@ impl Engine {
         result?;
         table.entries.insert(id.clone(), Entry::new(container));
         tracing::info!(%name, "created");
+        self.emit_named(EventType::Create, &id, &name, EventDetails::default());
         Ok(CreatedContainer { id, name })
     }
 
@@ -379,18 +401,22 @@ impl Engine {
         let span = tracing::info_span!("start", container = %id);
         async {
             let _guard = lifecycle.lock().await;
-            let launch = {
+            let mut launch = {
                 let table = self.table();
                 let entry = table.entry(&id)?;
                 entry.container.can_start()?;
                 self.launch_for(&entry.container.config)
             };
+            let (attached, window_size) = self.inner.early_attaches.take(&id);
+            launch.window_size = window_size;
             let state_dir = launch.state_dir.clone();
             let helper = self.inner.helper.clone();
             let report = blocking(move || {
                 ExitRecord::remove(&state_dir)
                     .map_err(|e| EngineError::internal("clear the previous exit record", e))?;
-                Ok(helper.launch_container(&launch)?.wait_report()?)
+                Ok(helper
+                    .launch_container_attached(&launch, &attached)?
+                    .wait_report()?)
             })
             .await?;
             match report {
@@ -414,6 +440,7 @@ impl Engine {
                         entry.exit.send_replace(None);
                     })?;
                     tracing::info!(pid = init_pid, "started");
+                    self.emit(EventType::Start, &id, EventDetails::default());
                     match monitor {
                         Some(monitor) => watch_monitor(self.clone(), id.clone(), monitor),
                         // It has already been and gone: what it left is the exit record.
@@ -467,6 +494,10 @@ impl Engine {
             env: spec::merge_env(&config.hostname, [config.env.as_slice()]),
             cwd: config.cwd.clone(),
             log_max_bytes: self.inner.log_max_bytes,
+            init: config.init,
+            tty: config.tty,
+            open_stdin: config.open_stdin,
+            window_size: None,
         }
     }
 
@@ -509,6 +540,8 @@ impl Engine {
                 tracing::error!(%err, "cannot persist the exit");
             }
             entry.init = None;
+            let details = EventDetails::exit(record.exit_code, record.signal);
+            self.emit_named(EventType::Die, id, &entry.container.config.name, details);
             entry.exit.send_replace(Some(record.exit_code));
             entry.container.config.auto_remove
         };
@@ -578,15 +611,17 @@ impl Engine {
         };
         if let Some(init) = &init {
             init.signal(Signal::SIGTERM)?;
+            self.emit(EventType::Kill, &id, EventDetails::signal(Signal::SIGTERM));
         }
         if tokio::time::timeout(timeout, wait_exit(&mut exit))
             .await
-            .is_ok()
+            .is_err()
         {
-            return Ok(());
+            tracing::info!(container = %id, "did not stop in time; killing it");
+            self.kill_and_wait(&id, init, exit).await?;
         }
-        tracing::info!(container = %id, "did not stop in time; killing it");
-        self.kill_and_wait(&id, init, exit).await
+        self.emit(EventType::Stop, &id, EventDetails::default());
+        Ok(())
     }
 
     async fn kill_and_wait(
@@ -597,6 +632,7 @@ impl Engine {
     ) -> EngineResult<()> {
         if let Some(init) = &init {
             init.signal(Signal::SIGKILL)?;
+            self.emit(EventType::Kill, id, EventDetails::signal(Signal::SIGKILL));
         }
         // The pid namespace dies with its first process; the cgroup catches anything else.
         let cgroups = self.inner.cgroups.clone();
@@ -624,9 +660,12 @@ impl Engine {
         let entry = table.entry(&id)?;
         entry.container.can_kill()?;
         match &entry.init {
-            Some(init) => Ok(init.signal(signal)?),
-            None => Err(EngineError::ContainerNotRunning(id)),
+            Some(init) => init.signal(signal)?,
+            None => return Err(EngineError::ContainerNotRunning(id)),
         }
+        let details = EventDetails::signal(signal);
+        self.emit_named(EventType::Kill, &id, &entry.container.config.name, details);
+        Ok(())
     }
 
     pub async fn delete(&self, reference: &str, force: bool) -> EngineResult<()> {
@@ -652,6 +691,8 @@ impl Engine {
             let mut table = self.table();
             if let Some(entry) = table.entries.remove(&id) {
                 table.remember_removed(&id, entry.container.status.exit_code());
+                let name = &entry.container.config.name;
+                self.emit_named(EventType::Destroy, &id, name, EventDetails::default());
             }
             tracing::info!("deleted");
             Ok(())
@@ -665,11 +706,12 @@ impl Engine {
         reference: &str,
         follow: bool,
         tail: Option<usize>,
+        window: TimeWindow,
     ) -> EngineResult<LogFollower> {
         let table = self.table();
         let id = table.resolve(reference)?;
         let exit = table.entry(&id)?.exit.subscribe();
-        LogFollower::open(&self.container_dir(&id), follow, tail, exit)
+        LogFollower::open(&self.container_dir(&id), follow, tail, window, exit)
     }
 
     pub async fn exec(&self, reference: &str, spec: ExecSpec) -> EngineResult<ExecResult> {
@@ -692,13 +734,16 @@ impl Engine {
                     [config.env.as_slice(), spec.env.as_slice()],
                 ),
                 cwd: spec.cwd.unwrap_or_else(|| config.cwd.clone()),
+                ..ExecLaunch::default()
             }
         };
         let span = tracing::info_span!("exec", container = %launch.container_id);
+        let container_id = launch.container_id.clone();
         let helper = self.inner.helper.clone();
         let handle = blocking(move || Ok(helper.spawn_exec(&launch)?))
             .instrument(span.clone())
             .await?;
+        self.emit(EventType::ExecStart, &container_id, EventDetails::default());
         let pipe = |fd| {
             tokio::net::unix::pipe::Receiver::from_owned_fd(fd)
                 .map_err(|e| EngineError::internal("exec pipe", e))
@@ -715,6 +760,8 @@ impl Engine {
         );
         let status =
             ExecStatus::parse(&status.map_err(|e| EngineError::internal("exec status", e))?)?;
+        let details = EventDetails::exec_exit(None, status.exit_code);
+        self.emit(EventType::ExecDie, &container_id, details);
         let mut stderr =
             String::from_utf8_lossy(&stderr.map_err(|e| EngineError::internal("exec stderr", e))?)
                 .into_owned();

@@ -132,6 +132,9 @@ mod tests {
             network: NetworkMode::None,
             auto_remove: false,
             created: "2026-01-01T00:00:00Z".into(),
+            init: false,
+            tty: false,
+            open_stdin: false,
         };
         let mut container = Container {
             config,

@@ -94,6 +94,10 @@ mod tests {
             env: vec![],
             cwd: "/".into(),
             log_max_bytes: 1,
+            init: false,
+            tty: false,
+            open_stdin: false,
+            window_size: None,
         };
         write_etc_files(&launch).unwrap();
         assert_eq!(

@@ -9,6 +9,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 
@@ -21,32 +22,68 @@ use super::child::{
 use super::child_failure::ChildFailure;
 use super::namespaces::ContainerNamespaces;
 use super::protocol::HelperFailure;
+use super::pty;
 use super::{ExecLaunch, ExecStatus};
 
-/// The daemon's ends: read ends of the command's stdout and stderr, and of the status pipe.
+/// The daemon's ends: read ends of the command's stdout and stderr (without a tty), of the
+/// status pipe; the write end of stdin (when asked for); the channel on which the terminal's
+/// master comes (with a tty).
 pub(super) struct ExecPipes {
-    pub stdout: OwnedFd,
-    pub stderr: OwnedFd,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
     pub status: OwnedFd,
+    pub stdin: Option<OwnedFd>,
+    pub terminal: Option<OwnedFd>,
 }
 
 /// The waiter's ends.
 struct WaiterPipes {
-    stdout: OwnedFd,
-    stderr: OwnedFd,
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
     status: OwnedFd,
+    stdin: Option<OwnedFd>,
+    terminal: Option<OwnedFd>,
 }
 
-/// Runs in the helper: forks the waiter and returns the read ends.
+impl WaiterPipes {
+    fn raw_fds(&self) -> Vec<i32> {
+        [&self.stdout, &self.stderr, &self.stdin, &self.terminal]
+            .into_iter()
+            .flatten()
+            .map(|fd| fd.as_raw_fd())
+            .chain(std::iter::once(self.status.as_raw_fd()))
+            .collect()
+    }
+}
+
+/// Runs in the helper: forks the waiter and returns the daemon's ends.
 pub(super) fn start_exec(
     exec: &ExecLaunch,
     cgroups: &CgroupManager,
 ) -> Result<ExecPipes, HelperFailure> {
     let pipe =
         || nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| HelperFailure::new("exec pipe", e));
-    let (stdout_r, stdout_w) = pipe()?;
-    let (stderr_r, stderr_w) = pipe()?;
+    let split = |pair: Option<(OwnedFd, OwnedFd)>| match pair {
+        Some((a, b)) => (Some(a), Some(b)),
+        None => (None, None),
+    };
+    let (stdout_r, stdout_w) = split((!exec.tty).then(pipe).transpose()?);
+    let (stderr_r, stderr_w) = split((!exec.tty).then(pipe).transpose()?);
+    let (stdin_r, stdin_w) = split((exec.stdin && !exec.tty).then(pipe).transpose()?);
     let (status_r, status_w) = pipe()?;
+    let terminal = exec
+        .tty
+        .then(|| {
+            socketpair(
+                AddressFamily::Unix,
+                SockType::SeqPacket,
+                None,
+                SockFlag::SOCK_CLOEXEC,
+            )
+            .map_err(|e| HelperFailure::new("exec terminal socketpair", e))
+        })
+        .transpose()?;
+    let (terminal_daemon, terminal_waiter) = split(terminal);
     // SAFETY: the helper is single-threaded; the child runs `run_waiter` and `_exit`s.
     match unsafe { nix::unistd::fork() }.map_err(|e| HelperFailure::new("fork exec waiter", e))? {
         ForkResult::Child => {
@@ -54,6 +91,8 @@ pub(super) fn start_exec(
                 stdout: stdout_w,
                 stderr: stderr_w,
                 status: status_w,
+                stdin: stdin_r,
+                terminal: terminal_waiter,
             };
             run_forked(|| run_waiter(exec, cgroups, pipes))
         }
@@ -61,33 +100,39 @@ pub(super) fn start_exec(
             stdout: stdout_r,
             stderr: stderr_r,
             status: status_r,
+            stdin: stdin_w,
+            terminal: terminal_daemon,
         }),
     }
 }
 
 /// E1: join the container, fork the command, report how it ended.
 fn run_waiter(exec: &ExecLaunch, cgroups: &CgroupManager, pipes: WaiterPipes) -> i32 {
+    let keep = pipes.raw_fds();
     let WaiterPipes {
         stdout,
         stderr,
         status,
+        stdin,
+        terminal,
     } = pipes;
-    let status_code = match join_container(
-        exec,
-        cgroups,
-        &[stdout.as_raw_fd(), stderr.as_raw_fd(), status.as_raw_fd()],
-    )
-    .and_then(|()| run_command(exec, stdout, stderr))
-    {
-        Ok(code) => ExecStatus {
-            exit_code: code,
-            failure: None,
-        },
-        Err(failure) => ExecStatus {
-            exit_code: failure.exit_code(),
-            failure: Some(failure),
-        },
+    let stdio = CommandStdio {
+        stdout,
+        stderr,
+        stdin,
+        terminal,
     };
+    let status_code =
+        match join_container(exec, cgroups, &keep).and_then(|()| run_command(exec, stdio)) {
+            Ok(code) => ExecStatus {
+                exit_code: code,
+                failure: None,
+            },
+            Err(failure) => ExecStatus {
+                exit_code: failure.exit_code(),
+                failure: Some(failure),
+            },
+        };
     if let Ok(bytes) = serde_json::to_vec(&status_code) {
         let _ = write_all(status.as_fd(), &bytes);
     }
@@ -98,7 +143,7 @@ fn run_waiter(exec: &ExecLaunch, cgroups: &CgroupManager, pipes: WaiterPipes) ->
 fn join_container(
     exec: &ExecLaunch,
     cgroups: &CgroupManager,
-    pipes: &[i32; 3],
+    pipes: &[i32],
 ) -> Result<(), ChildFailure> {
     close_inherited_fds(pipes)?;
     restore_sigchld()?;
@@ -129,18 +174,18 @@ fn join_container(
 }
 
 /// Forks E2 (in the container's pid namespace), waits for it; returns its exit code.
-fn run_command(exec: &ExecLaunch, stdout: OwnedFd, stderr: OwnedFd) -> Result<i32, ChildFailure> {
+fn run_command(exec: &ExecLaunch, stdio: CommandStdio) -> Result<i32, ChildFailure> {
     let (error_r, error_w) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).step("pipes", || "error pipe".into())?;
     // SAFETY: E1 is single-threaded; the child runs `start_command` and never returns.
     let command = match unsafe { nix::unistd::fork() }.step("fork", || "fork the command".into())? {
         ForkResult::Child => {
             drop(error_r);
-            start_command(exec, stdout, stderr, error_w)
+            start_command(exec, stdio, error_w)
         }
         ForkResult::Parent { child } => child,
     };
-    drop((error_w, stdout, stderr));
+    drop((error_w, stdio));
     let report = read_to_end(error_r)
         .map_err(|e| ChildFailure::new("sync", io_errno(&e), "read the error pipe"))?;
     let status = wait_for(command)?;
@@ -156,11 +201,19 @@ fn run_command(exec: &ExecLaunch, stdout: OwnedFd, stderr: OwnedFd) -> Result<i3
     }))
 }
 
+/// The command's ends of its stdio.
+struct CommandStdio {
+    stdout: Option<OwnedFd>,
+    stderr: Option<OwnedFd>,
+    stdin: Option<OwnedFd>,
+    terminal: Option<OwnedFd>,
+}
+
 /// E2: stdio, working directory, exec.
-fn start_command(exec: &ExecLaunch, stdout: OwnedFd, stderr: OwnedFd, error: OwnedFd) -> ! {
+fn start_command(exec: &ExecLaunch, stdio: CommandStdio, error: OwnedFd) -> ! {
     let prepared = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .step("set_pdeathsig", || "PR_SET_PDEATHSIG".into())
-        .and_then(|()| redirect_stdio(stdout, stderr))
+        .and_then(|()| connect_stdio(exec, stdio))
         .and_then(|()| enter_working_dir(&exec.cwd));
     if let Err(failure) = prepared {
         fail(error.as_fd(), &failure);
@@ -175,4 +228,20 @@ fn wait_for(pid: Pid) -> Result<nix::sys::wait::WaitStatus, ChildFailure> {
             other => return other.step("wait", || "wait for the command".into()),
         }
     }
+}
+
+/// A terminal made in the container's devpts (the mount namespace joined, `/dev/pts` is the
+/// container's), or the pipes.
+fn connect_stdio(exec: &ExecLaunch, stdio: CommandStdio) -> Result<(), ChildFailure> {
+    if let Some(channel) = stdio.terminal {
+        return pty::attach_new_terminal(channel.as_fd(), exec.window_size);
+    }
+    let (Some(stdout), Some(stderr)) = (stdio.stdout, stdio.stderr) else {
+        return Err(ChildFailure::new("stdio", Errno::EBADF, "no output pipes"));
+    };
+    redirect_stdio(stdout, stderr)?;
+    if let Some(stdin) = stdio.stdin {
+        nix::unistd::dup2_stdin(&stdin).step("stdio", || "dup2 stdin".into())?;
+    }
+    Ok(())
 }

@@ -112,8 +112,8 @@ fn helper_main(socket: OwnedFd, daemon_pid: Pid, config: HelperConfig) -> i32 {
 
 fn serve(socket: &OwnedFd, cgroups: &CgroupManager) -> i32 {
     loop {
-        let request = match recv_message::<HelperRequest>(socket.as_fd()) {
-            Ok((request, _unexpected_fds)) => request,
+        let (request, fds) = match recv_message::<HelperRequest>(socket.as_fd()) {
+            Ok(received) => received,
             Err(ChannelError::Closed) => return 0,
             Err(ChannelError::Malformed(message)) => {
                 tracing::warn!("helper: bad request: {message}");
@@ -132,17 +132,22 @@ fn serve(socket: &OwnedFd, cgroups: &CgroupManager) -> i32 {
             }
         };
         let sent = match request {
-            HelperRequest::Launch(launch) => match monitor::start_monitor(&launch, cgroups) {
+            // The fds of a launch are connections of clients attached before the start.
+            HelperRequest::Launch(launch) => match monitor::start_monitor(&launch, cgroups, fds) {
                 Ok(report) => send_message(socket.as_fd(), &HelperReply::Ok, &[report.as_raw_fd()]),
                 Err(failure) => send_message(socket.as_fd(), &HelperReply::from(failure), &[]),
             },
             HelperRequest::Exec(exec) => match exec::start_exec(&exec, cgroups) {
                 Ok(pipes) => {
-                    let fds = [
-                        pipes.stdout.as_raw_fd(),
-                        pipes.stderr.as_raw_fd(),
-                        pipes.status.as_raw_fd(),
-                    ];
+                    // The order `exec_reply_fds` expects: [terminal | stdout, stderr], status,
+                    // [stdin].
+                    let fds: Vec<_> = [&pipes.terminal, &pipes.stdout, &pipes.stderr]
+                        .into_iter()
+                        .flatten()
+                        .chain(std::iter::once(&pipes.status))
+                        .chain(pipes.stdin.as_ref())
+                        .map(|fd| fd.as_raw_fd())
+                        .collect();
                     send_message(socket.as_fd(), &HelperReply::Ok, &fds)
                 }
                 Err(failure) => send_message(socket.as_fd(), &HelperReply::from(failure), &[]),
@@ -158,8 +163,19 @@ fn serve(socket: &OwnedFd, cgroups: &CgroupManager) -> i32 {
 
 impl HelperClient {
     pub fn launch_container(&self, launch: &ContainerLaunch) -> Result<LaunchHandle, RuntimeError> {
+        self.launch_container_attached(launch, &[])
+    }
+
+    /// Starts a container whose output also goes to `attached`: the monitor's ends of
+    /// connections of clients that attached before the start, each with its hello written.
+    pub fn launch_container_attached(
+        &self,
+        launch: &ContainerLaunch,
+        attached: &[OwnedFd],
+    ) -> Result<LaunchHandle, RuntimeError> {
+        let raw: Vec<_> = attached.iter().map(|fd| fd.as_raw_fd()).collect();
         let mut fds = self
-            .call(&HelperRequest::Launch(launch.clone()), 1)?
+            .call(&HelperRequest::Launch(launch.clone()), &raw, 1)?
             .into_iter();
         match fds.next() {
             Some(report) => Ok(LaunchHandle { report }),
@@ -169,8 +185,15 @@ impl HelperClient {
         }
     }
 
+    /// Runs a command with its output on pipes and stdin from `/dev/null`, whatever `exec` says
+    /// about a terminal or stdin.
     pub fn spawn_exec(&self, exec: &ExecLaunch) -> Result<ExecHandle, RuntimeError> {
-        let fds = self.call(&HelperRequest::Exec(exec.clone()), 3)?;
+        let exec = ExecLaunch {
+            tty: false,
+            stdin: false,
+            ..exec.clone()
+        };
+        let fds = self.call(&HelperRequest::Exec(exec), &[], 3)?;
         match <[OwnedFd; 3]>::try_from(fds) {
             Ok([stdout, stderr, status]) => Ok(ExecHandle {
                 stdout,
@@ -183,6 +206,42 @@ impl HelperClient {
         }
     }
 
+    /// Runs a command whose stdio the daemon streams: a terminal (`exec.tty`: its master arrives
+    /// on [`ExecIo::Terminal`]'s channel once the command has made it) or pipes.
+    pub fn spawn_exec_session(&self, exec: &ExecLaunch) -> Result<ExecSessionHandle, RuntimeError> {
+        let expected = match (exec.tty, exec.stdin) {
+            (true, _) => 2,
+            (false, false) => 3,
+            (false, true) => 4,
+        };
+        let mut fds = self
+            .call(&HelperRequest::Exec(exec.clone()), &[], expected)?
+            .into_iter();
+        let mut next = || {
+            fds.next()
+                .ok_or_else(|| RuntimeError::Protocol("exec reply without its fds".into()))
+        };
+        let io = if exec.tty {
+            ExecIo::Terminal { channel: next()? }
+        } else {
+            ExecIo::Pipes {
+                stdout: next()?,
+                stderr: next()?,
+                stdin: None,
+            }
+        };
+        let status = next()?;
+        let io = match io {
+            ExecIo::Pipes { stdout, stderr, .. } if exec.stdin => ExecIo::Pipes {
+                stdout,
+                stderr,
+                stdin: Some(next()?),
+            },
+            io => io,
+        };
+        Ok(ExecSessionHandle { io, status })
+    }
+
     /// The helper's pid.
     pub fn pid(&self) -> i32 {
         self.pid.as_raw()
@@ -192,6 +251,7 @@ impl HelperClient {
     fn call(
         &self,
         request: &HelperRequest,
+        fds: &[std::os::fd::RawFd],
         expected_fds: usize,
     ) -> Result<Vec<OwnedFd>, RuntimeError> {
         // A panic while holding the lock cannot leave the channel half-used in a way `broken`
@@ -208,7 +268,7 @@ impl HelperClient {
             ChannelError::Sys(errno) => RuntimeError::sys("helper socket", errno),
             ChannelError::Malformed(message) => RuntimeError::Protocol(message),
         };
-        send_message(channel.socket.as_fd(), request, &[]).map_err(gone)?;
+        send_message(channel.socket.as_fd(), request, fds).map_err(gone)?;
         let (reply, fds) = match recv_message::<HelperReply>(channel.socket.as_fd()) {
             Ok(received) => received,
             Err(ChannelError::Sys(Errno::EAGAIN)) => {
@@ -274,6 +334,41 @@ pub struct ExecHandle {
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
     pub status: OwnedFd,
+}
+
+/// The daemon's ends of a streamed exec: its stdio, and the status pipe (one `ExecStatus` JSON,
+/// then EOF).
+pub struct ExecSessionHandle {
+    pub io: ExecIo,
+    pub status: OwnedFd,
+}
+
+pub enum ExecIo {
+    /// Read ends of stdout and stderr; the write end of stdin when it was asked for.
+    Pipes {
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+        stdin: Option<OwnedFd>,
+    },
+    /// The terminal's master comes on this channel (see [`receive_terminal`]).
+    Terminal { channel: OwnedFd },
+}
+
+/// Blocks until the exec'd command has sent its terminal's master; `None` when it failed first
+/// (its status says why).
+/// The master is non-blocking.
+pub fn receive_terminal(channel: &OwnedFd) -> Option<OwnedFd> {
+    let master = super::pty::receive_master(channel.as_fd())?;
+    super::child::set_nonblocking(master.as_fd()).ok()?;
+    Some(master)
+}
+
+/// Sets a terminal's size through its master.
+pub fn resize_terminal(
+    master: std::os::fd::BorrowedFd<'_>,
+    size: super::WindowSize,
+) -> Result<(), RuntimeError> {
+    super::pty::set_window_size(master, size).map_err(|e| RuntimeError::sys("TIOCSWINSZ", e))
 }
 
 impl ExecStatus {

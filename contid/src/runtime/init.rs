@@ -15,7 +15,8 @@ use super::child::{
     redirect_stdio,
 };
 use super::child_failure::ChildFailure;
-use super::{ContainerLaunch, NetworkSetup, namespaces, rootfs};
+use super::tiny_init::run_tiny_init;
+use super::{ContainerLaunch, NetworkSetup, namespaces, pty, rootfs};
 
 /// The init's ends of the pipes the monitor made.
 pub(super) struct InitPipes {
@@ -26,6 +27,10 @@ pub(super) struct InitPipes {
     /// Write ends of the container's stdout and stderr.
     pub stdout: OwnedFd,
     pub stderr: OwnedFd,
+    /// Read end of the container's stdin (`open_stdin` without a tty); `/dev/null` otherwise.
+    pub stdin: Option<OwnedFd>,
+    /// With a tty: where to send the terminal's master (see `pty`).
+    pub terminal: Option<OwnedFd>,
 }
 
 /// Runs in the clone child; never returns.
@@ -35,6 +40,8 @@ pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
         error,
         stdout,
         stderr,
+        stdin,
+        terminal,
     } = pipes;
     // Nothing of the monitor (its log file, the report pipe, the read ends) stays open here.
     let keep = [
@@ -42,23 +49,30 @@ pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
         error.as_raw_fd(),
         stdout.as_raw_fd(),
         stderr.as_raw_fd(),
+        stdin.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
+        terminal.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
     ];
     if let Err(failure) = close_inherited_fds(&keep) {
         fail(error.as_fd(), &failure);
     }
     wait_for_go(sync);
-    if let Err(failure) = prepare_container(launch, stdout, stderr) {
+    let stdio = InitStdio {
+        stdout,
+        stderr,
+        stdin,
+        terminal,
+    };
+    if let Err(failure) = prepare_container(launch, stdio) {
         fail(error.as_fd(), &failure);
+    }
+    if launch.init {
+        run_tiny_init(&launch.argv, &launch.env, error);
     }
     exec_with_failure_report(&launch.argv, &launch.env, error.as_fd())
 }
 
 /// Everything between "go" and `execve`, in order.
-fn prepare_container(
-    launch: &ContainerLaunch,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
-) -> Result<(), ChildFailure> {
+fn prepare_container(launch: &ContainerLaunch, stdio: InitStdio) -> Result<(), ChildFailure> {
     namespaces::enter_cgroup_namespace()?;
     die_with_monitor()?;
     set_umask();
@@ -68,7 +82,7 @@ fn prepare_container(
     if launch.network == NetworkSetup::Isolated {
         namespaces::bring_up_loopback()?;
     }
-    redirect_stdio(stdout, stderr)?;
+    connect_stdio(launch, stdio)?;
     enter_working_dir(&launch.cwd)
 }
 
@@ -96,4 +110,25 @@ fn die_with_monitor() -> Result<(), ChildFailure> {
 /// container's command starts with the conventional 022.
 fn set_umask() {
     nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
+}
+
+/// The init's ends of its stdio, as the monitor made them.
+struct InitStdio {
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    stdin: Option<OwnedFd>,
+    terminal: Option<OwnedFd>,
+}
+
+/// A terminal made in the container's devpts (now mounted at `/dev/pts`), or the monitor's
+/// pipes with stdin from the stdin pipe or `/dev/null`.
+fn connect_stdio(launch: &ContainerLaunch, stdio: InitStdio) -> Result<(), ChildFailure> {
+    if let Some(channel) = stdio.terminal {
+        return pty::attach_new_terminal(channel.as_fd(), launch.window_size);
+    }
+    redirect_stdio(stdio.stdout, stdio.stderr)?;
+    if let Some(stdin) = stdio.stdin {
+        nix::unistd::dup2_stdin(&stdin).step("stdio", || "dup2 stdin".into())?;
+    }
+    Ok(())
 }

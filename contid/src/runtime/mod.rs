@@ -11,6 +11,7 @@
 //! `container.log` (+ `container.log.1` after rotation), `exit.json` (the monitor's exit record).
 
 pub mod atomic_file;
+pub mod attach;
 pub mod cgroup;
 mod child;
 mod child_failure;
@@ -25,7 +26,10 @@ mod monitor;
 mod namespaces;
 pub mod process;
 mod protocol;
+mod pty;
 mod rootfs;
+mod session;
+mod tiny_init;
 
 use std::path::PathBuf;
 
@@ -33,7 +37,10 @@ use serde::{Deserialize, Serialize};
 
 pub use child_failure::{ChildFailure, FailureKind};
 pub use exit_record::ExitRecord;
-pub use helper::{ExecHandle, HelperClient, LaunchHandle};
+pub use helper::{
+    ExecHandle, ExecIo, ExecSessionHandle, HelperClient, LaunchHandle, receive_terminal,
+    resize_terminal,
+};
 pub use process::ProcessHandle;
 
 /// Errors of the Linux layer as the engine sees them.
@@ -106,6 +113,26 @@ pub struct ContainerLaunch {
     pub cwd: String,
     /// Rotate `container.log` when it grows beyond this many bytes.
     pub log_max_bytes: u64,
+    /// Run the command under the tiny init (`tiny_init`): PID 1 stays ours, reaps zombies and
+    /// forwards signals.
+    #[serde(default)]
+    pub init: bool,
+    /// Give the init a terminal made in the container's devpts; the monitor holds its master.
+    #[serde(default)]
+    pub tty: bool,
+    /// Attached clients may write to stdin (a pipe without `tty`).
+    #[serde(default)]
+    pub open_stdin: bool,
+    /// The terminal's size before the command starts (a resize that came before the start).
+    #[serde(default)]
+    pub window_size: Option<WindowSize>,
+}
+
+/// A terminal's size in characters.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WindowSize {
+    pub rows: u16,
+    pub cols: u16,
 }
 
 /// What the monitor reports once the container's first process has exec'd, or failed to.
@@ -125,7 +152,7 @@ pub enum LaunchReport {
 }
 
 /// A command to run inside a running container.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct ExecLaunch {
     pub container_id: String,
     /// Host pid of the container's init: its namespaces are joined.
@@ -135,6 +162,14 @@ pub struct ExecLaunch {
     pub env: Vec<String>,
     /// Absolute working directory inside the container.
     pub cwd: String,
+    /// A terminal made in the container's devpts; its master is sent to the daemon.
+    #[serde(default)]
+    pub tty: bool,
+    /// stdin is a pipe whose write end goes to the daemon (else `/dev/null`, or the terminal).
+    #[serde(default)]
+    pub stdin: bool,
+    #[serde(default)]
+    pub window_size: Option<WindowSize>,
 }
 
 /// How an exec'd process ended; written by the exec's waiter to the status pipe.

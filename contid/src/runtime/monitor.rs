@@ -7,14 +7,14 @@
 //! into its log until the init exits, and writes `exit.json`.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::SystemTime;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 
 use super::cgroup::CgroupManager;
@@ -26,45 +26,51 @@ use super::child_failure::ChildFailure;
 use super::etc_files::write_etc_files;
 use super::exit_record::ExitRecord;
 use super::init::{InitPipes, run_init};
-use super::logfile::{LineSplitter, LogStream, LogWriter};
+use super::logfile::{LogStream, LogWriter};
 use super::namespaces::{CloneResult, clone_process, init_clone_flags};
 use super::process::start_time;
 use super::protocol::HelperFailure;
+use super::pty;
 use super::rootfs::{ROOTFS_DIR, UPPER_DIR, WORK_DIR};
+use super::session::{Session, SessionIo, bind_attach_socket};
 use super::{ContainerLaunch, LaunchReport};
 
-/// After the init exits, how long to wait for the rest of its output (processes it left behind
-/// may hold the pipes open a little longer).
-const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
-const READ_CHUNK: usize = 64 * 1024;
-
 /// Runs in the helper: forks M1 (which forks the monitor) and returns the report pipe's read end.
+/// `attached` are connections of clients that attached before the start (see `session`).
 pub(super) fn start_monitor(
     launch: &ContainerLaunch,
     cgroups: &CgroupManager,
+    attached: Vec<OwnedFd>,
 ) -> Result<OwnedFd, HelperFailure> {
     let (report_r, report_w) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| HelperFailure::new("report pipe", e))?;
     // SAFETY: the helper is single-threaded; the child runs `detach_monitor` and `_exit`s.
     match unsafe { nix::unistd::fork() }.map_err(|e| HelperFailure::new("fork monitor", e))? {
-        ForkResult::Child => run_forked(|| detach_monitor(launch, cgroups, report_w)),
+        ForkResult::Child => run_forked(|| detach_monitor(launch, cgroups, report_w, attached)),
         ForkResult::Parent { .. } => Ok(report_r),
     }
 }
 
 /// M1: a new session, then the monitor as an orphan.
-fn detach_monitor(launch: &ContainerLaunch, cgroups: &CgroupManager, report: OwnedFd) -> i32 {
+fn detach_monitor(
+    launch: &ContainerLaunch,
+    cgroups: &CgroupManager,
+    report: OwnedFd,
+    attached: Vec<OwnedFd>,
+) -> i32 {
     let forked = nix::unistd::setsid().and_then(|_| {
         // SAFETY: M1 is a single-threaded copy of the helper; the child runs the monitor and
         // `_exit`s.
         unsafe { nix::unistd::fork() }
     });
     match forked {
-        Ok(ForkResult::Child) => run_forked(|| Monitor::new(launch, cgroups, report).run()),
+        Ok(ForkResult::Child) => {
+            run_forked(|| Monitor::new(launch, cgroups, report, attached).run())
+        }
         Ok(ForkResult::Parent { .. }) => 0,
         Err(errno) => {
             let failure = ChildFailure::new("fork_monitor", errno, "start the container's monitor");
-            Monitor::new(launch, cgroups, report).give_up(failure, false)
+            Monitor::new(launch, cgroups, report, attached).give_up(failure, false)
         }
     }
 }
@@ -74,15 +80,17 @@ struct Monitor<'a> {
     cgroups: &'a CgroupManager,
     /// The report pipe's write end, until the report is sent.
     report: Option<OwnedFd>,
+    /// Clients that attached before the start, until the session takes them.
+    attached: Vec<OwnedFd>,
 }
 
 /// What the monitor holds once the init runs.
 struct Running {
     init: Pid,
-    stdout: OwnedFd,
-    stderr: OwnedFd,
+    io: SessionIo,
     signals: SignalFd,
     log: LogWriter,
+    attach_socket: OwnedFd,
 }
 
 /// The monitor's ends of the init's pipes, before the clone.
@@ -91,14 +99,24 @@ struct MonitorPipes {
     stderr: OwnedFd,
     go: OwnedFd,
     error: OwnedFd,
+    /// Write end of the container's stdin (`open_stdin` without a tty).
+    stdin: Option<OwnedFd>,
+    /// Where the init sends its terminal's master (with a tty).
+    terminal: Option<OwnedFd>,
 }
 
 impl<'a> Monitor<'a> {
-    fn new(launch: &'a ContainerLaunch, cgroups: &'a CgroupManager, report: OwnedFd) -> Self {
+    fn new(
+        launch: &'a ContainerLaunch,
+        cgroups: &'a CgroupManager,
+        report: OwnedFd,
+        attached: Vec<OwnedFd>,
+    ) -> Self {
         Monitor {
             launch,
             cgroups,
             report: Some(report),
+            attached,
         }
     }
 
@@ -110,10 +128,18 @@ impl<'a> Monitor<'a> {
             Ok(prepared) => prepared,
             Err(failure) => return self.give_up(failure, false),
         };
+        // Before the clone: the init inherits nothing of it, and the socket is there as soon as
+        // the daemon learns the container runs.
+        let attach_socket = match bind_attach_socket(&self.launch.state_dir)
+            .step("attach_socket", || "listen on attach.sock".into())
+        {
+            Ok(socket) => socket,
+            Err(failure) => return self.give_up(failure, false),
+        };
         if let Err(e) = self.cgroups.create(&self.launch.id) {
             return self.give_up(cgroup_failure("cgroup_create", &e), true);
         }
-        let running = match self.start_init(signals, log) {
+        let running = match self.start_init(signals, log, attach_socket) {
             Ok(running) => running,
             Err(failure) => return self.give_up(failure, true),
         };
@@ -122,8 +148,9 @@ impl<'a> Monitor<'a> {
 
     /// Leaves the daemon's world: only the report pipe stays open, stdio goes to /dev/null.
     fn become_monitor(&self) -> Result<(), ChildFailure> {
-        let report = self.report.as_ref().map_or(-1, |pipe| pipe.as_raw_fd());
-        close_inherited_fds(&[report])?;
+        let mut keep = vec![self.report.as_ref().map_or(-1, |pipe| pipe.as_raw_fd())];
+        keep.extend(self.attached.iter().map(|fd| fd.as_raw_fd()));
+        close_inherited_fds(&keep)?;
         stdio_to_dev_null().step("stdio", || "stdio to /dev/null".into())?;
         // Hold no folder of the daemon's busy for the container's life.
         nix::unistd::chdir("/").step("chdir", || "chdir /".into())?;
@@ -160,8 +187,13 @@ impl<'a> Monitor<'a> {
     }
 
     /// Clones the init, puts it into the cgroup, lets it go and waits until it exec'd or failed.
-    fn start_init(&self, signals: SignalFd, log: LogWriter) -> Result<Running, ChildFailure> {
-        let (pipes, init_pipes) = make_pipes()?;
+    fn start_init(
+        &self,
+        signals: SignalFd,
+        log: LogWriter,
+        attach_socket: OwnedFd,
+    ) -> Result<Running, ChildFailure> {
+        let (pipes, init_pipes) = make_pipes(self.launch)?;
         let flags = init_clone_flags(self.launch.network);
         let init =
             match clone_process(flags).step("clone", || "clone the container's init".into())? {
@@ -177,6 +209,8 @@ impl<'a> Monitor<'a> {
             stderr,
             go,
             error,
+            stdin,
+            terminal,
         } = pipes;
         if let Err(e) = self.cgroups.add_process(&self.launch.id, init.as_raw()) {
             reap_killed(init);
@@ -199,12 +233,37 @@ impl<'a> Monitor<'a> {
             reap_killed(init);
             return Err(failure);
         }
+        // The init sent its terminal's master before it exec'd: it is waiting in the socket.
+        let master = match terminal {
+            Some(channel) => match pty::receive_master(channel.as_fd()) {
+                Some(master) => Some(master),
+                None => {
+                    reap_killed(init);
+                    return Err(ChildFailure::new(
+                        "open_pty",
+                        Errno::EPROTO,
+                        "the init did not send its terminal",
+                    ));
+                }
+            },
+            None => None,
+        };
+        let pipes = if master.is_some() {
+            Vec::new()
+        } else {
+            vec![(stdout, LogStream::Stdout), (stderr, LogStream::Stderr)]
+        };
         Ok(Running {
             init,
-            stdout,
-            stderr,
+            io: SessionIo {
+                pipes,
+                master,
+                stdin,
+                open_stdin: self.launch.open_stdin,
+            },
             signals,
             log,
+            attach_socket,
         })
     }
 
@@ -212,10 +271,10 @@ impl<'a> Monitor<'a> {
     fn watch(mut self, running: Running) -> i32 {
         let Running {
             init,
-            stdout,
-            stderr,
+            io,
             signals,
-            mut log,
+            log,
+            attach_socket,
         } = running;
         let monitor_pid = nix::unistd::getpid().as_raw();
         // The init is our child and not reaped yet (even if it already exited), so its start time
@@ -227,12 +286,10 @@ impl<'a> Monitor<'a> {
             init_start_time: start_time(init.as_raw()).unwrap_or_default(),
         };
         self.send_report(&report);
-        let mut outputs = [
-            Output::new(stdout, LogStream::Stdout),
-            Output::new(stderr, LogStream::Stderr),
-        ];
-        let status = copy_output_until_exit(init, &signals, &mut outputs, &mut log);
-        drain_output(&mut outputs, &mut log);
+        let attached = std::mem::take(&mut self.attached);
+        let mut session = Session::new(io, log, Some(attach_socket), attached);
+        let status = session.run_until_exit(init, &signals);
+        session.drain(&self.launch.state_dir);
         let (exit_code, signal) = exit_code_of(status);
         self.finish(ExitRecord {
             exit_code,
@@ -281,7 +338,7 @@ impl<'a> Monitor<'a> {
     }
 }
 
-fn make_pipes() -> Result<(MonitorPipes, InitPipes), ChildFailure> {
+fn make_pipes(launch: &ContainerLaunch) -> Result<(MonitorPipes, InitPipes), ChildFailure> {
     let pipe = || nix::unistd::pipe2(OFlag::O_CLOEXEC).step("pipes", || "pipe for the init".into());
     let (stdout_r, stdout_w) = pipe()?;
     let (stderr_r, stderr_w) = pipe()?;
@@ -290,146 +347,42 @@ fn make_pipes() -> Result<(MonitorPipes, InitPipes), ChildFailure> {
     for fd in [&stdout_r, &stderr_r] {
         set_nonblocking(fd.as_fd()).step("pipes", || "non-blocking output pipe".into())?;
     }
+    let (stdin_r, stdin_w) = if launch.open_stdin && !launch.tty {
+        let (r, w) = pipe()?;
+        (Some(r), Some(w))
+    } else {
+        (None, None)
+    };
+    let (terminal_monitor, terminal_init) = if launch.tty {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .step("pipes", || "socketpair for the terminal".into())?;
+        (Some(a), Some(b))
+    } else {
+        (None, None)
+    };
     Ok((
         MonitorPipes {
             stdout: stdout_r,
             stderr: stderr_r,
             go: sync_w,
             error: error_r,
+            stdin: stdin_w,
+            terminal: terminal_monitor,
         },
         InitPipes {
             sync: sync_r,
             error: error_w,
             stdout: stdout_w,
             stderr: stderr_w,
+            stdin: stdin_r,
+            terminal: terminal_init,
         },
     ))
-}
-
-/// One output stream of the container, from pipe to log.
-struct Output {
-    pipe: Option<OwnedFd>,
-    lines: LineSplitter,
-    stream: LogStream,
-}
-
-impl Output {
-    fn new(pipe: OwnedFd, stream: LogStream) -> Self {
-        Output {
-            pipe: Some(pipe),
-            lines: LineSplitter::default(),
-            stream,
-        }
-    }
-
-    /// Reads what is there; closes the pipe at EOF or on error.
-    fn read_into(&mut self, log: &mut LogWriter) {
-        let Some(pipe) = &self.pipe else { return };
-        let mut buffer = [0u8; READ_CHUNK];
-        loop {
-            match nix::unistd::read(pipe, &mut buffer) {
-                Ok(0) => break,
-                Ok(n) => {
-                    let stream = self.stream;
-                    self.lines
-                        .push(&buffer[..n], &mut |line| write_log(log, stream, line));
-                }
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => return,
-                Err(_) => break,
-            }
-        }
-        self.close(log);
-    }
-
-    fn close(&mut self, log: &mut LogWriter) {
-        if self.pipe.take().is_some() {
-            let stream = self.stream;
-            self.lines.finish(&mut |line| write_log(log, stream, line));
-        }
-    }
-}
-
-fn write_log(log: &mut LogWriter, stream: LogStream, line: &[u8]) {
-    if let Err(e) = log.write_line(stream, line) {
-        tracing::warn!("writing container.log: {e}");
-    }
-}
-
-/// Copies output to the log until the init has exited; returns how it ended.
-fn copy_output_until_exit(
-    init: Pid,
-    signals: &SignalFd,
-    outputs: &mut [Output; 2],
-    log: &mut LogWriter,
-) -> WaitStatus {
-    loop {
-        let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN)];
-        let open: Vec<usize> = (0..outputs.len())
-            .filter(|&i| outputs[i].pipe.is_some())
-            .collect();
-        for &i in &open {
-            if let Some(pipe) = &outputs[i].pipe {
-                fds.push(PollFd::new(pipe.as_fd(), PollFlags::POLLIN));
-            }
-        }
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(_) => std::thread::sleep(Duration::from_millis(50)),
-        }
-        let ready: Vec<bool> = fds.iter().map(|fd| fd.any().unwrap_or(false)).collect();
-        drop(fds);
-        for (k, &i) in open.iter().enumerate() {
-            if ready[k + 1] {
-                outputs[i].read_into(log);
-            }
-        }
-        if ready[0] {
-            while let Ok(Some(_)) = signals.read_signal() {}
-            if let Some(status) = reap_children(init) {
-                return status;
-            }
-        }
-    }
-}
-
-/// After the init exited: everything still in the pipes, until EOF or [`DRAIN_TIMEOUT`].
-fn drain_output(outputs: &mut [Output; 2], log: &mut LogWriter) {
-    let deadline = Instant::now() + DRAIN_TIMEOUT;
-    loop {
-        for output in outputs.iter_mut() {
-            output.read_into(log);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        let open: Vec<&OwnedFd> = outputs.iter().filter_map(|o| o.pipe.as_ref()).collect();
-        if open.is_empty() || left.is_zero() {
-            break;
-        }
-        let mut fds: Vec<PollFd> = open
-            .iter()
-            .map(|pipe| PollFd::new(pipe.as_fd(), PollFlags::POLLIN))
-            .collect();
-        let timeout = PollTimeout::try_from(left).unwrap_or(PollTimeout::ZERO);
-        let _ = poll(&mut fds, timeout);
-        // Orphans reparented to us exit too (the kernel kills the pid namespace with its init).
-        let _ = reap_children(Pid::from_raw(0));
-    }
-    for output in outputs.iter_mut() {
-        output.close(log);
-    }
-}
-
-/// Reaps every exited child (we are a subreaper); returns the init's status if it was among them.
-fn reap_children(init: Pid) -> Option<WaitStatus> {
-    let mut init_status = None;
-    loop {
-        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return init_status,
-            Ok(status) if status.pid() == Some(init) => init_status = Some(status),
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(_) => return init_status,
-        }
-    }
 }
 
 /// After a failure: the init is exiting (or must); wait for it.

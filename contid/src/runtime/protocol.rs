@@ -14,8 +14,9 @@ use super::{ContainerLaunch, ExecLaunch};
 
 /// Largest message either side accepts (a request carries argv and env).
 pub(super) const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
-/// Most fds a message carries (an exec reply: stdout, stderr, status).
-pub(super) const MAX_MESSAGE_FDS: usize = 3;
+/// Most fds a message carries (an exec reply: up to four pipes; a launch: clients attached
+/// before the start).
+pub(super) const MAX_MESSAGE_FDS: usize = 16;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) enum HelperRequest {
@@ -179,6 +180,10 @@ mod tests {
             env: vec!["PATH=/bin".into()],
             cwd: "/".into(),
             log_max_bytes: 1024,
+            init: false,
+            tty: false,
+            open_stdin: false,
+            window_size: None,
         }
     }
 

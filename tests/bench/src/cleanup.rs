@@ -2,37 +2,40 @@
 //! at the normal end, on an error, on a panic (through [`Guard`]), and on SIGINT/SIGTERM/SIGHUP
 //! (through a handler and a thread that reads what it writes).
 //!
-//! Order: containers through the API, the daemon (SIGTERM by PID, then SIGKILL), OCI runtime
-//! leftovers (`crun delete -f`), processes left in our cgroups or holding files in our temp
-//! folder, mounts under the temp folder, the cgroups, and last the temp folder itself.
+//! The run's folder, its `contid` and that daemon's cgroup parent belong to the test harness's
+//! [`Daemon`], whose drop removes them. Order: containers through the API, the daemon (SIGTERM
+//! by PID, then SIGKILL), OCI runtime leftovers (`crun delete -f`) and processes left in their
+//! cgroups, then the `Daemon` is dropped (processes in its cgroup or holding files in the folder
+//! are killed, mounts under the folder detached, its cgroups and the folder removed), and last
+//! the OCI runtimes' cgroups.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::io::Read;
 use std::os::fd::IntoRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::fcntl::OFlag;
-use nix::mount::{MntFlags, umount2};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, sigaction};
-use nix::unistd::Pid;
-use nix::unistd::pipe2;
+use nix::unistd::{Pid, pipe2};
 
-use crate::http::Client;
+use conti_tests::{Daemon, host};
 
-const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// How long contid may take to stop on SIGTERM before it is killed.
+const DAEMON_STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Default)]
 struct Registry {
-    /// `conti-bench-<pid>`: the daemon's cgroup parent; OCI container ids start with it too.
+    /// `conti-bench-<pid>`: the daemon's cgroup parent and folder name; OCI container ids and
+    /// cgroups start with `<name>-`.
     name: String,
-    temp_dir: Option<PathBuf>,
-    daemon: Option<(Child, PathBuf)>,
+    /// Owns the run's folder, and the daemon once launched.
+    daemon: Option<Daemon>,
     /// OCI runtimes used (binary paths), whose leftover containers named `<name>-*` we delete.
     oci_runtimes: BTreeSet<PathBuf>,
     done: bool,
@@ -61,14 +64,15 @@ fn with_registry<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
 /// The write end of the self-pipe the signal handler writes the signal number to.
 static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
 
-/// Starts the registry for this run, and catches SIGINT, SIGTERM and SIGHUP: the handler only
-/// writes to a pipe, and a thread reading it cleans up and exits. (Blocking the signals and
-/// waiting for them instead would leak the blocked mask into every child we spawn; caught
-/// signals are reset to their default by `exec`.)
-pub fn init(name: &str, temp_dir: &Path) {
+/// Starts the registry for this run with the (unstarted) daemon that owns the run's folder,
+/// and catches SIGINT, SIGTERM and SIGHUP: the handler only writes to a pipe, and a thread
+/// reading it cleans up and exits. (Blocking the signals and waiting for them instead would
+/// leak the blocked mask into every child we spawn; caught signals are reset to their default
+/// by `exec`.)
+pub fn init(daemon: Daemon) {
     with_registry(|r| {
-        r.name = name.to_string();
-        r.temp_dir = Some(temp_dir.to_path_buf());
+        r.name = daemon.cgroup_parent().to_string();
+        r.daemon = Some(daemon);
     });
     if let Err(e) = catch_termination_signals() {
         eprintln!("warning: cannot catch termination signals ({e}); Ctrl-C will not clean up");
@@ -111,17 +115,16 @@ extern "C" fn on_signal(signal: nix::libc::c_int) {
     }
 }
 
-pub fn register_daemon(child: Child, socket: &Path) {
-    with_registry(|r| r.daemon = Some((child, socket.to_path_buf())));
+/// Runs `f` on the registered daemon; `None` once the cleanup has taken it.
+pub fn with_daemon<T>(f: impl FnOnce(&mut Daemon) -> T) -> Option<T> {
+    with_registry(|r| r.daemon.as_mut().map(f))
 }
 
-/// The daemon's exit status if it has exited.
-pub fn daemon_exit_status() -> Option<std::process::ExitStatus> {
-    with_registry(|r| {
-        r.daemon
-            .as_mut()
-            .and_then(|(child, _)| child.try_wait().ok().flatten())
-    })
+/// The last lines of the daemon's log, for error messages.
+pub fn log_tail(daemon: &mut Daemon) -> String {
+    let text = daemon.log_text();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
 pub fn register_oci_runtime(binary: &Path) {
@@ -148,82 +151,65 @@ pub fn run() {
     }
     r.done = true;
 
-    if let Some((mut child, socket)) = r.daemon.take() {
-        remove_conti_containers(&socket);
-        let log = r.temp_dir.as_ref().map(|dir| dir.join("contid.log"));
-        stop_daemon(&mut child, log.as_deref());
+    let mut daemon = r.daemon.take();
+    if let Some(daemon) = daemon.as_mut()
+        && daemon.is_running()
+    {
+        remove_conti_containers(daemon);
+        if daemon.try_terminate(DAEMON_STOP_TIMEOUT).is_none() {
+            eprintln!(
+                "warning: contid (pid {}) did not stop on SIGTERM within {DAEMON_STOP_TIMEOUT:?}; \
+                 killing it\ncontid's log (last lines):\n{}",
+                daemon.pid(),
+                log_tail(daemon)
+            );
+        }
     }
     for binary in &r.oci_runtimes {
         delete_oci_leftovers(binary, &r.name);
     }
-    let cgroups = our_cgroups(&r.name);
-    kill_cgroup_processes(&cgroups);
-    if let Some(temp_dir) = &r.temp_dir {
-        kill_processes_using(temp_dir);
-        if unmount_all_under(temp_dir) {
-            if let Err(e) = fs::remove_dir_all(temp_dir)
-                && e.kind() != std::io::ErrorKind::NotFound
-            {
-                eprintln!("warning: removing {}: {e}", temp_dir.display());
-            }
-        } else {
-            eprintln!(
-                "warning: mounts remain under {}; not removing it",
-                temp_dir.display()
-            );
+    let prefix = format!("{}-", r.name);
+    let peer_cgroups = host::cgroup_dirs_where(|name| name.starts_with(&prefix));
+    for pid in peer_cgroups
+        .iter()
+        .flat_map(|dir| host::pids_in_cgroup_tree(dir))
+    {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    // Kills what is left in the daemon's cgroup or folder, detaches the mounts under the folder,
+    // removes the daemon's cgroups and the folder.
+    drop(daemon);
+    for dir in &peer_cgroups {
+        for left in host::remove_cgroup_tree(dir, Duration::from_secs(3)) {
+            eprintln!("warning: could not remove cgroup {}", left.display());
         }
     }
-    remove_cgroups(&cgroups);
 }
 
 /// Force-deletes every container the daemon still knows, so that their monitors and overlay
 /// mounts go away the way the daemon itself removes them.
-fn remove_conti_containers(socket: &Path) {
-    let mut client = Client::new(socket);
-    let Ok(response) = client.get("/v1/containers?all=true") else {
+fn remove_conti_containers(daemon: &Daemon) {
+    let client = daemon.client();
+    let Ok(response) = client.try_request("GET", "/v1/containers?all=true", None) else {
         return;
     };
-    let Ok(serde_json::Value::Array(containers)) = response.json() else {
+    let Ok(containers) = response.try_json::<Vec<serde_json::Value>>() else {
         return;
     };
     for container in containers {
-        if let Some(id) = container.get("id").and_then(|id| id.as_str()) {
-            match client.delete(&format!("/v1/containers/{id}?force=true")) {
-                Ok(response) if response.status == 204 || response.status == 404 => {}
-                Ok(response) => eprintln!(
-                    "warning: deleting container {id}: HTTP {}: {}",
-                    response.status,
-                    response.text()
-                ),
-                Err(e) => eprintln!("warning: deleting container {id}: {e}"),
-            }
+        let Some(id) = container.get("id").and_then(|id| id.as_str()) else {
+            continue;
+        };
+        match client.try_request("DELETE", &format!("/v1/containers/{id}?force=true"), None) {
+            Ok(response) if response.status == 204 || response.status == 404 => {}
+            Ok(response) => eprintln!(
+                "warning: deleting container {id}: HTTP {}: {}",
+                response.status,
+                response.text()
+            ),
+            Err(e) => eprintln!("warning: deleting container {id}: {e}"),
         }
     }
-}
-
-/// SIGTERM (graceful shutdown), then SIGKILL after 5 s.
-fn stop_daemon(child: &mut Child, log: Option<&Path>) {
-    if let Ok(Some(_)) = child.try_wait() {
-        return;
-    }
-    let pid = Pid::from_raw(child.id() as i32);
-    let _ = kill(pid, Signal::SIGTERM);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return;
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    eprintln!("warning: contid (pid {pid}) did not stop on SIGTERM within 5 s; killing it");
-    if let Some(log) = log {
-        eprintln!(
-            "contid's log (last lines):\n{}",
-            crate::daemon::log_tail(log)
-        );
-    }
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// `<runtime> delete -f` for every container of this run the runtime still lists.
@@ -248,143 +234,5 @@ fn delete_oci_leftovers(binary: &Path, name: &str) {
                 .stderr(Stdio::null())
                 .status();
         }
-    }
-}
-
-/// Every cgroup folder of this run, in every hierarchy, children before parents: the daemon's
-/// parent `<name>` and the OCI runtimes' `<name>-*`.
-fn our_cgroups(name: &str) -> Vec<PathBuf> {
-    let prefix = format!("{name}-");
-    let mut found = Vec::new();
-    let Ok(hierarchies) = fs::read_dir(CGROUP_ROOT) else {
-        return found;
-    };
-    for hierarchy in hierarchies.flatten() {
-        let Ok(entries) = fs::read_dir(hierarchy.path()) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let file_name = entry.file_name();
-            let file_name = file_name.to_string_lossy();
-            if (file_name == name || file_name.starts_with(&prefix)) && entry.path().is_dir() {
-                collect_depth_first(&entry.path(), &mut found);
-            }
-        }
-    }
-    found
-}
-
-fn collect_depth_first(dir: &Path, out: &mut Vec<PathBuf>) {
-    if let Ok(entries) = fs::read_dir(dir) {
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                collect_depth_first(&entry.path(), out);
-            }
-        }
-    }
-    out.push(dir.to_path_buf());
-}
-
-fn kill_cgroup_processes(cgroups: &[PathBuf]) {
-    for cgroup in cgroups {
-        if let Ok(procs) = fs::read_to_string(cgroup.join("cgroup.procs")) {
-            for pid in procs
-                .lines()
-                .filter_map(|line| line.trim().parse::<i32>().ok())
-            {
-                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-            }
-        }
-    }
-}
-
-/// Kills processes whose cwd or an open file lies in our temp folder (e.g. container monitors
-/// the daemon could no longer remove).
-fn kill_processes_using(temp_dir: &Path) {
-    let me = std::process::id().to_string();
-    let Ok(procs) = fs::read_dir("/proc") else {
-        return;
-    };
-    for entry in procs.flatten() {
-        let pid_text = entry.file_name().to_string_lossy().into_owned();
-        let Ok(pid) = pid_text.parse::<i32>() else {
-            continue;
-        };
-        if pid_text == me {
-            continue;
-        }
-        let proc_dir = entry.path();
-        let uses =
-            |link: PathBuf| fs::read_link(link).is_ok_and(|target| target.starts_with(temp_dir));
-        let mut using = uses(proc_dir.join("cwd"));
-        if !using && let Ok(fds) = fs::read_dir(proc_dir.join("fd")) {
-            using = fds.flatten().any(|fd| uses(fd.path()));
-        }
-        if using {
-            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-    }
-}
-
-/// Detaches every mount at or under `dir` (deepest first); true when none remains. Removing a
-/// folder with an overlay still mounted in it would delete through the mount.
-fn unmount_all_under(dir: &Path) -> bool {
-    let mounted = || -> Vec<PathBuf> {
-        let Ok(mountinfo) = fs::read_to_string("/proc/self/mountinfo") else {
-            return Vec::new();
-        };
-        mountinfo
-            .lines()
-            .filter_map(|line| line.split(' ').nth(4))
-            .map(|field| PathBuf::from(unescape_mount_path(field)))
-            .filter(|point| point.starts_with(dir))
-            .collect()
-    };
-    let mut points = mounted();
-    points.sort_by_key(|point| std::cmp::Reverse(point.as_os_str().len()));
-    for point in &points {
-        let _ = umount2(point.as_path(), MntFlags::MNT_DETACH);
-    }
-    mounted().is_empty()
-}
-
-/// `/proc/self/mountinfo` writes space, tab, newline and backslash as `\ooo` octal escapes.
-fn unescape_mount_path(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .and_then(|digits| std::str::from_utf8(digits).ok());
-        if bytes[i] == b'\\'
-            && let Some(Ok(value)) = octal.map(|digits| u8::from_str_radix(digits, 8))
-        {
-            out.push(value);
-            i += 4;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Removes the cgroup folders (children first), retrying while killed processes exit.
-fn remove_cgroups(cgroups: &[PathBuf]) {
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut remaining: Vec<&PathBuf> = cgroups.iter().collect();
-    loop {
-        remaining.retain(|cgroup| match fs::remove_dir(cgroup) {
-            Ok(()) => false,
-            Err(e) => e.kind() != std::io::ErrorKind::NotFound,
-        });
-        if remaining.is_empty() || Instant::now() > deadline {
-            break;
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    for cgroup in remaining {
-        eprintln!("warning: could not remove cgroup {}", cgroup.display());
     }
 }

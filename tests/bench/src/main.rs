@@ -3,11 +3,9 @@
 //! sequentially and with parallel clients. See README.md.
 
 mod cleanup;
-mod daemon;
-mod http;
+mod conti;
 mod oci;
 mod report;
-mod rootfs;
 mod scenario;
 mod stats;
 
@@ -16,7 +14,7 @@ use std::process::ExitCode;
 
 use crate::oci::OciRuntime;
 use crate::report::{Machine, ParallelResult, Report};
-use crate::scenario::{IMAGE, Target};
+use crate::scenario::Target;
 
 const USAGE: &str = "\
 usage: conti-bench [options]
@@ -137,14 +135,20 @@ fn run(options: &Options) -> Result<(), String> {
         );
     }
     let name = format!("conti-bench-{}", std::process::id());
-    let work = std::env::temp_dir().join(&name);
-    cleanup::init(&name, &work);
-    if work.exists() {
+    // Without conti the daemon is never started; it still owns (and removes) the run's folder.
+    let contid = match options.conti {
+        true => resolve_contid(options.contid.as_deref())?,
+        false => PathBuf::from("contid"),
+    };
+    let daemon = conti::unstarted(&contid, &name, options.log_level.as_deref());
+    let work = daemon.dir().to_path_buf();
+    cleanup::init(daemon);
+    if std::fs::read_dir(&work).is_ok_and(|mut entries| entries.next().is_some()) {
         // A previous process with the same pid left it: not ours to keep.
         std::fs::remove_dir_all(&work)
-            .map_err(|e| format!("removing stale {}: {e}", work.display()))?;
+            .and_then(|()| std::fs::create_dir_all(&work))
+            .map_err(|e| format!("emptying stale {}: {e}", work.display()))?;
     }
-    std::fs::create_dir_all(&work).map_err(|e| format!("creating {}: {e}", work.display()))?;
 
     let mut notes = Vec::new();
     let crun = OciRuntime::find("crun", &name).ok_or("crun not found: apt-get install -y crun")?;
@@ -162,33 +166,27 @@ fn run(options: &Options) -> Result<(), String> {
     }
 
     eprintln!(
-        "preparing the busybox rootfs, its tar and the OCI bundle in {}",
+        "preparing the busybox rootfs tar and the OCI bundle in {}",
         work.display()
     );
-    let rootfs = rootfs::build(&work)?;
     let bundle = work.join("bundle");
-    oci::prepare_bundle(&crun, &bundle, &rootfs)?;
+    oci::prepare_bundle(&crun, &bundle, conti_tests::busybox_tar())?;
 
     let mut daemon = None;
     if options.conti {
-        let contid = resolve_contid(options.contid.as_deref())?;
         if !contid.to_string_lossy().contains("release") {
             let note = format!("{} does not look like a release build", contid.display());
             eprintln!("warning: {note}");
             notes.push(note);
         }
         eprintln!("starting {} (cgroup parent {name})", contid.display());
-        let started = daemon::start(&contid, &work, &name, options.log_level.as_deref())?;
-        let tar = work.join("busybox.tar");
-        rootfs::pack(&rootfs, &tar)?;
-        import_image(&started.socket, &tar)?;
-        daemon = Some((started, contid));
+        daemon = Some(conti::start(&contid)?);
     }
 
     let mut targets = Vec::new();
-    if let Some((started, _)) = &daemon {
+    if let Some(started) = &daemon {
         targets.push(Target::Conti {
-            socket: &started.socket,
+            client: &started.client,
         });
     }
     targets.push(Target::Oci {
@@ -210,7 +208,7 @@ fn run(options: &Options) -> Result<(), String> {
         names.join(", ")
     );
     let sequential = scenario::run_sequential(&targets, options.warmup, options.iterations)
-        .map_err(|e| with_daemon_log(e, daemon.as_ref().map(|(d, _)| d.log.as_path())))?;
+        .map_err(with_daemon_log)?;
 
     eprintln!(
         "parallel: {} lifecycles with {} clients, {} round(s) each",
@@ -226,18 +224,13 @@ fn run(options: &Options) -> Result<(), String> {
     for _ in 0..options.parallel_rounds {
         for (target, result) in targets.iter().zip(&mut parallel) {
             let wall = scenario::run_parallel(target, options.parallel_total, options.clients)
-                .map_err(|e| {
-                    with_daemon_log(
-                        format!("parallel {}: {e}", target.name()),
-                        daemon.as_ref().map(|(d, _)| d.log.as_path()),
-                    )
-                })?;
+                .map_err(|e| with_daemon_log(format!("parallel {}: {e}", target.name())))?;
             result.walls.push(wall);
         }
     }
 
-    if let Some((started, _)) = &daemon {
-        let left = count_containers(&started.socket)?;
+    if let Some(started) = &daemon {
+        let left = count_containers(&started.client)?;
         if left > 0 {
             notes.push(format!(
                 "{left} container(s) still listed by contid after the benchmark"
@@ -245,11 +238,7 @@ fn run(options: &Options) -> Result<(), String> {
         }
     }
 
-    let machine = Machine::detect(
-        daemon.as_ref().map(|(d, path)| (d, path.as_path())),
-        &crun,
-        runc.as_ref(),
-    );
+    let machine = Machine::detect(daemon.as_ref(), &crun, runc.as_ref());
     let report = Report {
         machine,
         iterations: options.iterations,
@@ -300,37 +289,28 @@ fn resolve_contid(explicit: Option<&Path>) -> Result<PathBuf, String> {
         })
 }
 
-fn import_image(socket: &Path, tar: &Path) -> Result<(), String> {
-    let body = std::fs::read(tar).map_err(|e| format!("reading {}: {e}", tar.display()))?;
-    let mut client = http::Client::new(socket);
-    client
-        .post_bytes(
-            &format!("/v1/images/import?name={IMAGE}"),
-            "application/x-tar",
-            &body,
-        )
-        .map_err(|e| format!("importing the image: {e}"))?
-        .expect(201, "importing the image")?;
-    Ok(())
-}
-
-fn count_containers(socket: &Path) -> Result<usize, String> {
-    let mut client = http::Client::new(socket);
-    let listed = client
-        .get("/v1/containers?all=true")
-        .map_err(|e| format!("listing containers: {e}"))?
-        .expect(200, "listing containers")?
-        .json()?;
-    Ok(listed.as_array().map_or(0, Vec::len))
+fn count_containers(client: &conti_tests::Client) -> Result<usize, String> {
+    let response = client
+        .try_request("GET", "/v1/containers?all=true", None)
+        .map_err(|e| format!("listing containers: {e}"))?;
+    if response.status != 200 {
+        return Err(format!(
+            "listing containers: HTTP {}: {}",
+            response.status,
+            response.text().trim()
+        ));
+    }
+    let listed: Vec<serde_json::Value> = response.try_json()?;
+    Ok(listed.len())
 }
 
 /// Appends the daemon's last log lines to an error about conti.
-fn with_daemon_log(error: String, log: Option<&Path>) -> String {
-    match log {
-        Some(log) if error.starts_with("conti") || error.starts_with("parallel conti") => format!(
-            "{error}\ncontid's log (last lines):\n{}",
-            daemon::log_tail(log)
-        ),
-        _ => error,
+fn with_daemon_log(error: String) -> String {
+    if !(error.starts_with("conti") || error.starts_with("parallel conti")) {
+        return error;
+    }
+    match cleanup::with_daemon(cleanup::log_tail) {
+        Some(tail) => format!("{error}\ncontid's log (last lines):\n{tail}"),
+        None => error,
     }
 }

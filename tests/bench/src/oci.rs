@@ -95,22 +95,15 @@ impl OciRuntime {
     }
 }
 
-/// Makes `bundle/` with `crun spec`, a copy of `rootfs` and `process.args = ["/bin/true"]`,
-/// `process.terminal = false`; everything else stays crun's default.
-pub fn prepare_bundle(crun: &OciRuntime, bundle: &Path, rootfs: &Path) -> Result<(), String> {
+/// Makes `bundle/` with `crun spec`, `rootfs/` unpacked from `rootfs_tar` and
+/// `process.args = ["/bin/true"]`, `process.terminal = false`; everything else stays crun's
+/// default.
+pub fn prepare_bundle(crun: &OciRuntime, bundle: &Path, rootfs_tar: &Path) -> Result<(), String> {
     fs::create_dir_all(bundle).map_err(|e| format!("creating {}: {e}", bundle.display()))?;
-    let output = Command::new(&crun.binary)
-        .arg("spec")
-        .current_dir(bundle)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("crun spec: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "crun spec failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
+    run_checked(
+        Command::new(&crun.binary).arg("spec").current_dir(bundle),
+        "crun spec",
+    )?;
     let config_path = bundle.join("config.json");
     let text = fs::read_to_string(&config_path)
         .map_err(|e| format!("reading {}: {e}", config_path.display()))?;
@@ -124,7 +117,37 @@ pub fn prepare_bundle(crun: &OciRuntime, bundle: &Path, rootfs: &Path) -> Result
     process.insert("terminal".into(), Value::Bool(false));
     let text = serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?;
     fs::write(&config_path, text).map_err(|e| format!("writing {}: {e}", config_path.display()))?;
-    crate::rootfs::copy(rootfs, &bundle.join("rootfs"))
+    unpack(rootfs_tar, &bundle.join("rootfs"))
+}
+
+/// Unpacks `tar` into a new folder `dest`, owners and modes as recorded.
+fn unpack(tar: &Path, dest: &Path) -> Result<(), String> {
+    fs::create_dir_all(dest).map_err(|e| format!("creating {}: {e}", dest.display()))?;
+    run_checked(
+        Command::new("tar")
+            .args(["--numeric-owner", "-xpf"])
+            .arg(tar)
+            .arg("-C")
+            .arg(dest),
+        "unpacking the rootfs tar",
+    )
+}
+
+/// Runs `command` with stdin closed; an error naming `what` with its stderr unless it succeeds.
+fn run_checked(command: &mut Command, what: &str) -> Result<(), String> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{what}: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
 }
 
 /// On a hybrid cgroup host whose `hugetlb` controller sits only in the cgroup2 hierarchy, crun
@@ -148,18 +171,12 @@ pub fn ensure_hugetlb_v1() -> Result<Option<String>, String> {
         return Ok(None);
     }
     fs::create_dir_all(target).map_err(|e| format!("creating {}: {e}", target.display()))?;
-    let output = Command::new("mount")
-        .args(["-t", "cgroup", "-o", "hugetlb", "cgroup"])
-        .arg(target)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("running mount: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "mounting the hugetlb cgroup v1 hierarchy (crun needs it on this hybrid host): {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
+    run_checked(
+        Command::new("mount")
+            .args(["-t", "cgroup", "-o", "hugetlb", "cgroup"])
+            .arg(target),
+        "mounting the hugetlb cgroup v1 hierarchy (crun needs it on this hybrid host)",
+    )?;
     Ok(Some(
         "hybrid cgroups with hugetlb only in cgroup2: mounted it as a v1 hierarchy at \
          /sys/fs/cgroup/hugetlb (crun needs it; left mounted)"

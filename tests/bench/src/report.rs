@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use crate::daemon::Daemon;
+use crate::conti::Conti;
 use crate::oci::OciRuntime;
 use crate::scenario::{Phases, Sequential};
 use crate::stats::{Summary, round3};
@@ -22,19 +22,15 @@ pub struct Machine {
 }
 
 impl Machine {
-    pub fn detect(
-        daemon: Option<(&Daemon, &Path)>,
-        crun: &OciRuntime,
-        runc: Option<&OciRuntime>,
-    ) -> Machine {
+    pub fn detect(conti: Option<&Conti>, crun: &OciRuntime, runc: Option<&OciRuntime>) -> Machine {
         let read = |path: &str| {
             std::fs::read_to_string(path)
                 .unwrap_or_default()
                 .trim()
                 .to_string()
         };
-        let cgroups = daemon
-            .and_then(|(d, _)| {
+        let cgroups = conti
+            .and_then(|d| {
                 d.info
                     .as_ref()?
                     .get("cgroup_layout")?
@@ -59,13 +55,13 @@ impl Machine {
                 .take(3)
                 .collect::<Vec<_>>()
                 .join(" "),
-            contid: daemon.map(|(d, path)| {
+            contid: conti.map(|d| {
                 let version = d
                     .version
                     .get("version")
                     .and_then(Value::as_str)
                     .unwrap_or("?");
-                format!("contid {version} ({})", path.display())
+                format!("contid {version} ({})", d.binary.display())
             }),
             crun: crun.version.clone(),
             runc: runc.map(|r| r.version.clone()),

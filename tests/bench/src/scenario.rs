@@ -7,19 +7,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use conti_tests::{Client, Connection, CreatedContainer, Response, WaitResult};
 
 use crate::cleanup;
-use crate::http::Client;
 use crate::oci::OciRuntime;
-
-/// The image name the rootfs is imported as.
-pub const IMAGE: &str = "busybox";
 
 /// One side of the comparison.
 pub enum Target<'a> {
-    /// A lifecycle through the Conti API: create, start, wait, delete.
-    Conti { socket: &'a Path },
+    /// A lifecycle through the Conti API: create, start, wait, delete, each client on its own
+    /// kept-alive connection.
+    Conti { client: &'a Client },
     /// `<runtime> run --bundle DIR ID`.
     Oci {
         runtime: &'a OciRuntime,
@@ -59,29 +56,56 @@ pub struct Sequential {
     pub phases: Vec<Phases>,
 }
 
-pub fn container_spec() -> Value {
-    json!({"image": IMAGE, "cmd": ["/bin/true"]})
+/// The create body (image `busybox`, cmd `/bin/true`, all else default), serialized once.
+pub fn container_spec() -> Vec<u8> {
+    serde_json::to_vec(&conti_tests::spec(&["/bin/true"])).expect("a spec serializes")
+}
+
+/// One API call; an error naming `what` unless the answer has status `expected`.
+fn call(
+    connection: &mut Connection,
+    method: &str,
+    path: &str,
+    json_body: Option<&[u8]>,
+    expected: u16,
+    what: &str,
+) -> Result<Response, String> {
+    let body = json_body.map(|bytes| ("application/json", bytes));
+    let response = connection
+        .try_request(method, path, body)
+        .map_err(|e| format!("{what}: {e}"))?;
+    if response.status == expected {
+        Ok(response)
+    } else {
+        Err(format!(
+            "{what}: HTTP {} (expected {expected}): {}",
+            response.status,
+            response.text().trim()
+        ))
+    }
 }
 
 /// One full lifecycle of `/bin/true` through the API. Fails unless every call answers as the
 /// contract says and the exit code is 0.
-pub fn conti_lifecycle(client: &mut Client, spec: &Value) -> Result<Phases, String> {
+pub fn conti_lifecycle(connection: &mut Connection, spec: &[u8]) -> Result<Phases, String> {
     let t0 = Instant::now();
-    let created = client
-        .post_json("/v1/containers", Some(spec))
-        .map_err(|e| format!("create: {e}"))?
-        .expect(201, "create")?
-        .json()?;
-    let id = created
-        .get("id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| format!("create: no id in {created}"))?
-        .to_string();
+    let created: CreatedContainer = call(
+        connection,
+        "POST",
+        "/v1/containers",
+        Some(spec),
+        201,
+        "create",
+    )?
+    .try_json()
+    .map_err(|e| format!("create: {e}"))?;
+    let id = created.id;
     let t1 = Instant::now();
-    let result = finish_lifecycle(client, &id);
+    let result = finish_lifecycle(connection, &id);
     if result.is_err() {
         // Not timed any more: leave nothing behind for the next iteration.
-        let _ = client.delete(&format!("/v1/containers/{id}?force=true"));
+        let path = format!("/v1/containers/{id}?force=true");
+        let _ = connection.try_request("DELETE", &path, None);
     }
     let (t2, t3, t4) = result?;
     Ok(Phases {
@@ -92,25 +116,26 @@ pub fn conti_lifecycle(client: &mut Client, spec: &Value) -> Result<Phases, Stri
     })
 }
 
-fn finish_lifecycle(client: &mut Client, id: &str) -> Result<(Instant, Instant, Instant), String> {
-    client
-        .post_json(&format!("/v1/containers/{id}/start"), None)
-        .map_err(|e| format!("start: {e}"))?
-        .expect(204, "start")?;
+fn finish_lifecycle(
+    connection: &mut Connection,
+    id: &str,
+) -> Result<(Instant, Instant, Instant), String> {
+    let start = format!("/v1/containers/{id}/start");
+    call(connection, "POST", &start, None, 204, "start")?;
     let t2 = Instant::now();
-    let waited = client
-        .post_json(&format!("/v1/containers/{id}/wait"), None)
-        .map_err(|e| format!("wait: {e}"))?
-        .expect(200, "wait")?
-        .json()?;
-    if waited.get("exit_code").and_then(Value::as_i64) != Some(0) {
-        return Err(format!("wait: /bin/true did not exit with 0: {waited}"));
+    let wait = format!("/v1/containers/{id}/wait");
+    let waited: WaitResult = call(connection, "POST", &wait, None, 200, "wait")?
+        .try_json()
+        .map_err(|e| format!("wait: {e}"))?;
+    if waited.exit_code != 0 {
+        return Err(format!(
+            "wait: /bin/true did not exit with 0 but {}",
+            waited.exit_code
+        ));
     }
     let t3 = Instant::now();
-    client
-        .delete(&format!("/v1/containers/{id}"))
-        .map_err(|e| format!("delete: {e}"))?
-        .expect(204, "delete")?;
+    let delete = format!("/v1/containers/{id}");
+    call(connection, "DELETE", &delete, None, 204, "delete")?;
     Ok((t2, t3, Instant::now()))
 }
 
@@ -122,24 +147,28 @@ pub fn run_sequential(
     iterations: usize,
 ) -> Result<Vec<Sequential>, String> {
     let spec = container_spec();
-    let mut clients: Vec<Option<Client>> = targets
+    let mut connections: Vec<Option<Connection>> = targets
         .iter()
         .map(|target| match target {
-            Target::Conti { socket } => Some(Client::new(socket)),
-            Target::Oci { .. } => None,
+            Target::Conti { client } => client
+                .connect()
+                .map(Some)
+                .map_err(|e| format!("conti: connecting: {e}")),
+            Target::Oci { .. } => Ok(None),
         })
-        .collect();
+        .collect::<Result<_, _>>()?;
     let mut results: Vec<Sequential> = targets.iter().map(|_| Sequential::default()).collect();
     for round in 0..warmup + iterations {
-        for ((target, client), result) in targets.iter().zip(&mut clients).zip(&mut results) {
+        for ((target, connection), result) in targets.iter().zip(&mut connections).zip(&mut results)
+        {
             if cleanup::stopping() {
                 return Err("interrupted".to_string());
             }
             let name = target.name();
             let timed = round >= warmup;
-            match (target, client) {
-                (Target::Conti { .. }, Some(client)) => {
-                    let phases = conti_lifecycle(client, &spec)
+            match (target, connection) {
+                (Target::Conti { .. }, Some(connection)) => {
+                    let phases = conti_lifecycle(connection, &spec)
                         .map_err(|e| format!("{name}, round {round}: {e}"))?;
                     if timed {
                         result.totals.push(phases.total());
@@ -154,7 +183,7 @@ pub fn run_sequential(
                         result.totals.push(elapsed);
                     }
                 }
-                (Target::Conti { .. }, None) => unreachable!("every conti target has a client"),
+                (Target::Conti { .. }, None) => unreachable!("every conti target has a connection"),
             }
         }
     }
@@ -165,17 +194,13 @@ pub fn run_sequential(
 /// time from the moment all clients are ready to the end of the last lifecycle.
 pub fn run_parallel(target: &Target, total: usize, clients: usize) -> Result<Duration, String> {
     match target {
-        Target::Conti { socket } => {
+        Target::Conti { client } => {
             let spec = container_spec();
             parallel(
                 total,
                 clients,
-                || {
-                    let mut client = Client::new(socket);
-                    client.connect().map_err(|e| e.to_string())?;
-                    Ok(client)
-                },
-                |client| conti_lifecycle(client, &spec).map(|_| ()),
+                || client.connect().map_err(|e| e.to_string()),
+                |connection| conti_lifecycle(connection, &spec).map(|_| ()),
             )
         }
         Target::Oci { runtime, bundle } => parallel(
