@@ -13,8 +13,8 @@ use clap::{Parser, Subcommand};
 use crate::client::Client;
 use crate::commands::image::ImageCommand;
 use crate::commands::{
-    CliError, attach, create, events, exec, image, info, inspect, kill, logs, ps, report, rm, run, start, stop,
-    version, wait,
+    CliError, attach, create, events, exec, image, info, inspect, kill, logs, ps, report, rm, run,
+    start, stop, version, wait,
 };
 use crate::output::Format;
 

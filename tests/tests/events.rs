@@ -135,6 +135,33 @@ fn a_buffered_exec_has_start_and_die_events() {
 }
 
 #[test]
+fn attach_and_a_streaming_exec_have_their_events() {
+    let d = Daemon::start_with_busybox();
+    let id = d.run_detached(&spec(&["sleep", "1000"]));
+    let mut stream = d.client().stream("/v1/events");
+    // `exec -i` with stdin closed takes the streaming path.
+    let out = cli(&d, &["exec", "-i", &id, "sh", "-c", "exit 6"]);
+    assert_eq!(out.status.code(), Some(6), "{out:?}");
+    let events = next_events(&mut stream, 2);
+    assert_eq!(kinds(&events), [EventType::ExecStart, EventType::ExecDie]);
+    assert_eq!(events[1].exit_code, Some(6));
+    assert!(events[0].exec_id.is_some() && events[0].exec_id == events[1].exec_id);
+
+    // An attach ends when the container does: attach, then detach, then die.
+    let short = d.run_detached(&sh("sleep 1"));
+    next_events(&mut stream, 2); // its create and start
+    let out = cli(&d, &["attach", &short]);
+    assert!(out.status.success(), "{out:?}");
+    let events = next_events(&mut stream, 3);
+    let mut seen = kinds(&events);
+    seen.sort_by_key(|k| format!("{k:?}"));
+    assert_eq!(seen, [EventType::Attach, EventType::Detach, EventType::Die]);
+    assert_eq!(events[0].kind, EventType::Attach);
+    assert!(events.iter().all(|e| e.container_id == short));
+    d.remove(&id);
+}
+
+#[test]
 fn until_in_the_future_ends_the_stream_when_it_comes() {
     let d = Daemon::start_with_busybox();
     let until = SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(1);

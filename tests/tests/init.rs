@@ -133,6 +133,8 @@ fn pid_1_holds_only_stdio() {
     let id = d.run_detached(&with_init(spec(&["sleep", "1000"])));
     let r = d.exec(&id, &["ls", "/proc/1/fd"]);
     assert_eq!((r.exit_code, r.stdout.as_str()), (0, "0\n1\n2\n"), "{r:?}");
+    let r = d.exec(&id, &["cat", "/proc/1/comm"]);
+    assert_eq!(r.stdout, "conti-init\n");
     d.remove(&id);
 }
 

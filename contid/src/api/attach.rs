@@ -24,6 +24,7 @@ fn yes() -> bool {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AttachParams {
     /// Send what the client writes to the container's stdin (needs `open_stdin`).
     #[serde(default)]
@@ -40,6 +41,7 @@ pub struct AttachParams {
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ResizeParams {
     /// Rows, 1 to 65535.
     pub(super) h: u32,

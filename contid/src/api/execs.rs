@@ -23,6 +23,7 @@ pub(super) fn create_exec(
 }
 
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StartParams {
     /// Key sequence that ends the stream and leaves the command running (default
     /// `ctrl-p,ctrl-q`; empty: none).

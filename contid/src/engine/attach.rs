@@ -57,21 +57,26 @@ pub struct AttachSession {
     pub tty: bool,
     stdin: bool,
     detach_keys: Vec<u8>,
+    engine: Engine,
+    container_id: String,
 }
 
 impl AttachSession {
+    /// Runs the session to its end, then records the detach.
     pub async fn pump<C>(self, client: C) -> AttachEnd
     where
         C: AsyncRead + AsyncWrite + Send + Unpin,
     {
-        pump(
+        let end = pump(
             client,
             self.monitor,
             self.tty,
             self.stdin,
             &self.detach_keys,
         )
-        .await
+        .await;
+        self.engine.emit_detach(&self.container_id, None);
+        end
     }
 }
 
@@ -216,11 +221,14 @@ impl Engine {
             }
         };
         tracing::info!(container = %id, ?hello, "attached");
+        self.emit_attach(&id, None);
         Ok(AttachSession {
             monitor,
             tty,
             stdin: hello.stdin,
             detach_keys: options.detach_keys,
+            engine: self.clone(),
+            container_id: id,
         })
     }
 

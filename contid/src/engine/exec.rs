@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use conti_proto::{ExecCreated, ExecInfo, ExecSpec, ExecState};
+use conti_proto::{EventType, ExecCreated, ExecInfo, ExecSpec, ExecState};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 
@@ -25,7 +25,7 @@ use crate::runtime::{
 };
 
 use super::attach::{AttachEnd, pump};
-use super::{ContainerStatus, Engine, EngineError, EngineResult, blocking, spec};
+use super::{ContainerStatus, Engine, EngineError, EngineResult, EventDetails, blocking, spec};
 
 /// How long an exited exec stays inspectable.
 const EXITED_MEMORY: Duration = Duration::from_secs(600);
@@ -205,10 +205,21 @@ impl Engine {
         let engine = self.clone();
         let exec_id = id.to_string();
         let tty = launch.tty;
+        let container_id = launch.container_id.clone();
+        self.emit(
+            EventType::ExecStart,
+            &container_id,
+            EventDetails::exec(Some(&exec_id)),
+        );
         tokio::spawn(async move {
             drive(driver, stdio, handle.status, tty, |exit_code| {
                 tracing::debug!(exec = %exec_id, exit_code, "exec finished");
                 engine.inner.execs.finish(&exec_id, exit_code);
+                engine.emit(
+                    EventType::ExecDie,
+                    &container_id,
+                    EventDetails::exec_exit(Some(&exec_id), exit_code),
+                );
             })
             .await;
         });

@@ -4,8 +4,8 @@
 mod attach;
 mod container;
 mod error;
-mod exec;
 mod events;
+mod exec;
 mod images;
 mod logs;
 mod spec;
@@ -36,13 +36,13 @@ use crate::runtime::{
     NetworkSetup, ProcessHandle,
 };
 
-pub use container::{Container, ContainerConfig, ContainerStatus, short_id};
 pub use attach::{
     AttachEnd, AttachOptions, AttachSession, DEFAULT_DETACH_KEYS, parse_detach_keys, window_size,
 };
+pub use container::{Container, ContainerConfig, ContainerStatus, short_id};
 pub use error::{EngineError, EngineResult};
-pub use exec::ExecStream;
 pub use events::{EVENT_HISTORY, EventBus, EventDetails, EventStream, EventsLost};
+pub use exec::ExecStream;
 pub use logs::LogFollower;
 pub use spec::DEFAULT_PATH;
 pub use time_window::TimeWindow;
@@ -556,18 +556,28 @@ impl Engine {
         tokio::spawn(async move {
             match engine.delete(&id, true).await {
                 Ok(()) | Err(EngineError::ContainerNotFound(_)) => {}
-                Err(err) => tracing::error!(container = %id, %err, "auto-remove failed"),
+                Err(err) => {
+                    tracing::error!(container = %id, %err, "auto-remove failed");
+                    // It stays: waiters holding out for its removal get the exit code now.
+                    if let Ok(entry) = engine.table().entry_mut(&id) {
+                        entry.container.config.auto_remove = false;
+                        entry.exit.send_modify(|_| {});
+                    }
+                }
             }
         });
     }
 
-    /// Waits for the exit code, however long it takes. A container deleted a moment ago (as
-    /// `auto_remove` does) still answers by its full id.
+    /// Waits for the exit code, however long it takes; for an auto-removed container, until it
+    /// is removed too. A container deleted a moment ago still answers by its full id.
     pub async fn wait(&self, reference: &str) -> EngineResult<i32> {
-        let mut exit = {
+        let (id, mut exit) = {
             let table = self.table();
             match table.resolve(reference) {
-                Ok(id) => table.entry(&id)?.exit.subscribe(),
+                Ok(id) => {
+                    let exit = table.entry(&id)?.exit.subscribe();
+                    (id, exit)
+                }
                 Err(err) => {
                     return table
                         .removed
@@ -578,11 +588,27 @@ impl Engine {
             }
         };
         loop {
-            if let Some(code) = *exit.borrow_and_update() {
+            let exited = *exit.borrow_and_update();
+            // An auto-removed container answers once it is gone, so that a client whose wait
+            // returns (`run --rm`) never finds it listed any more.
+            let being_removed = || {
+                self.table()
+                    .entry(&id)
+                    .is_ok_and(|e| e.container.config.auto_remove)
+            };
+            if let Some(code) = exited
+                && !being_removed()
+            {
                 return Ok(code);
             }
             if exit.changed().await.is_err() {
-                return Err(EngineError::ContainerNotFound(reference.to_string()));
+                // Deleted while we waited: an auto-removed container left its exit code.
+                return self
+                    .table()
+                    .removed
+                    .get(&id)
+                    .map(|(code, _)| *code)
+                    .ok_or_else(|| EngineError::ContainerNotFound(reference.to_string()));
             }
         }
     }

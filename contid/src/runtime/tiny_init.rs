@@ -71,6 +71,8 @@ pub(super) fn run_tiny_init(argv: &[String], env: &[String], error_pipe: OwnedFd
 fn become_tiny_init(error_pipe: &OwnedFd) -> Result<SigSet, ChildFailure> {
     nix::sys::prctl::set_dumpable(false).step("init_dumpable", || "PR_SET_DUMPABLE 0".into())?;
     close_inherited_fds(&[error_pipe.as_raw_fd()])?;
+    // What `ps` in the container shows for PID 1 (it was cloned from the monitor).
+    let _ = nix::sys::prctl::set_name(c"conti-init");
     // Waiting needs SIGCHLD at its default (SIG_IGN would make the kernel reap for us and the
     // command's status would be lost).
     restore_sigchld()?;
