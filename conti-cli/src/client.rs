@@ -9,8 +9,9 @@ use std::path::PathBuf;
 
 use bytes::{Bytes, BytesMut};
 use conti_proto::{
-    API_PREFIX, ContainerInfo, ContainerSpec, CreatedContainer, DaemonInfo, ErrorBody, Event,
-    ExecCreated, ExecInfo, ExecResult, ExecSpec, ImageInfo, LogLine, VersionInfo, WaitResult,
+    API_PREFIX, ContainerInfo, ContainerSpec, ContainerStats, ContainerTop, ContainerUpdate,
+    CreatedContainer, DaemonInfo, ErrorBody, Event, ExecCreated, ExecInfo, ExecResult, ExecSpec,
+    ImageInfo, LogLine, VersionInfo, WaitResult,
 };
 use http_body_util::channel::Channel;
 use http_body_util::{BodyExt, Empty, Full};
@@ -146,6 +147,28 @@ impl Client {
     /// `GET /v1/containers/{ref}`
     pub async fn inspect_container(&self, container: &str) -> Result<ContainerInfo, ClientError> {
         let path = container_path(container, "");
+        read_json(self.send_empty(Method::GET, &path).await?).await
+    }
+
+    /// `PATCH /v1/containers/{ref}`: new limits; the container as it now is.
+    pub async fn update_container(
+        &self,
+        container: &str,
+        update: &ContainerUpdate,
+    ) -> Result<ContainerInfo, ClientError> {
+        let path = container_path(container, "");
+        read_json(self.send_json(Method::PATCH, &path, update).await?).await
+    }
+
+    /// `GET /v1/containers/{ref}/stats`: one sample.
+    pub async fn container_stats(&self, container: &str) -> Result<ContainerStats, ClientError> {
+        let path = container_path(container, "/stats");
+        read_json(self.send_empty(Method::GET, &path).await?).await
+    }
+
+    /// `GET /v1/containers/{ref}/top`
+    pub async fn container_top(&self, container: &str) -> Result<ContainerTop, ClientError> {
+        let path = container_path(container, "/top");
         read_json(self.send_empty(Method::GET, &path).await?).await
     }
 

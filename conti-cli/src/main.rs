@@ -3,6 +3,7 @@
 mod client;
 mod commands;
 mod output;
+mod sig_proxy;
 mod terminal;
 
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use crate::client::Client;
 use crate::commands::image::ImageCommand;
 use crate::commands::{
     CliError, attach, create, events, exec, image, info, inspect, kill, logs, ps, report, rm, run,
-    start, stop, version, wait,
+    start, stats, stop, top, update, version, wait,
 };
 use crate::output::Format;
 
@@ -70,6 +71,12 @@ enum Command {
     Rm(rm::RmArgs),
     /// Wait until containers exit; prints their exit codes.
     Wait(wait::WaitArgs),
+    /// Change the resource limits of containers (running ones at once).
+    Update(update::UpdateArgs),
+    /// Show a live table of what running containers use.
+    Stats(stats::StatsArgs),
+    /// Show the processes of a running container.
+    Top(top::TopArgs),
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCommand),
@@ -128,6 +135,9 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Kill(args) => kill::kill(&client, args).await,
         Command::Rm(args) => rm::rm(&client, args).await,
         Command::Wait(args) => wait::wait(&client, args).await,
+        Command::Update(args) => update::update(&client, args).await,
+        Command::Stats(args) => stats::stats(&client, format, args).await,
+        Command::Top(args) => top::top(&client, format, args).await,
         Command::Image(ImageCommand::Import(args)) => {
             image::import::import(&client, format, args).await
         }
@@ -300,6 +310,32 @@ mod tests {
         assert!(args.force);
         assert_eq!(args.containers.len(), 3);
         assert!(Cli::try_parse_from(["conti-cli", "wait"]).is_err());
+    }
+
+    #[test]
+    fn the_signal_proxy_is_on_unless_turned_off() {
+        let run = |line| match parse(line).command {
+            Command::Run(args) => args,
+            _ => panic!("not run"),
+        };
+        assert!(run("run busybox true").sig_proxy.enabled);
+        assert!(!run("run --sig-proxy=false busybox true").sig_proxy.enabled);
+        let args = run("run --sig-proxy busybox true");
+        assert!(args.sig_proxy.enabled);
+        assert_eq!(args.container.to_spec().image, "busybox");
+        let Command::Attach(args) = parse("attach --sig-proxy=false web").command else {
+            panic!("not attach");
+        };
+        assert!(!args.sig_proxy.enabled);
+    }
+
+    #[test]
+    fn start_attaches_with_a() {
+        let Command::Start(args) = parse("start -ai job").command else {
+            panic!("not start");
+        };
+        assert!(args.attach && args.interactive);
+        assert!(Cli::try_parse_from(["conti-cli", "start", "-i", "job"]).is_err());
     }
 
     #[test]

@@ -126,6 +126,157 @@ pub struct ContainerSpec {
     /// is a pipe, closed when an attached client ends its input.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub open_stdin: bool,
+    /// Limits enforced through the container's cgroup; none by default.
+    #[serde(default, skip_serializing_if = "Resources::is_empty")]
+    pub resources: Resources,
+}
+
+/// Resource limits of a container (`ContainerSpec.resources`, `PATCH /v1/containers/{ref}`).
+///
+/// Every field is optional; an absent one means "no limit" at create and "unchanged" in an
+/// update. Out-of-range values are 400 `invalid_spec` with the allowed range; a limit the host
+/// cannot enforce fails the start (or the update) with 400 `unsupported_limit`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// Memory limit in bytes, at least 6 MiB (6291456).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<i64>,
+    /// Memory plus swap in bytes, at least `memory` (which it needs); `-1` for unlimited swap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_swap: Option<i64>,
+    /// Soft limit in bytes (v1 `memory.soft_limit_in_bytes`, v2 `memory.low`); at most `memory`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_reservation: Option<i64>,
+    /// CPUs, fractional (`0.5` is half of one CPU): a CFS quota of `cpus × 100000` µs per 100000
+    /// µs period. 0.01 up to the number of CPUs the host has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<f64>,
+    /// Relative CPU weight, 2..=262144 (v1 `cpu.shares`; v2 `cpu.weight`, mapped as runc does:
+    /// `1 + (shares - 2) × 9999 / 262142`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_shares: Option<i64>,
+    /// CPUs the container may run on, e.g. `0-1,3`; each must exist on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory (NUMA) nodes the container may use, e.g. `0`; each must exist on the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpuset_mems: Option<String>,
+    /// Most processes (and threads) at once, > 0; `-1` for unlimited. `0` is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_limit: Option<i64>,
+    /// Relative block I/O weight, 10..=1000 (v1 `blkio.weight` or `blkio.bfq.weight`; v2
+    /// `io.bfq.weight`, or `io.weight` scaled to 1..=10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blkio_weight: Option<i64>,
+}
+
+impl Resources {
+    pub fn is_empty(&self) -> bool {
+        *self == Resources::default()
+    }
+
+    /// `self` with every field `update` sets replaced.
+    pub fn merged(&self, update: &Resources) -> Resources {
+        Resources {
+            memory: update.memory.or(self.memory),
+            memory_swap: update.memory_swap.or(self.memory_swap),
+            memory_reservation: update.memory_reservation.or(self.memory_reservation),
+            cpus: update.cpus.or(self.cpus),
+            cpu_shares: update.cpu_shares.or(self.cpu_shares),
+            cpuset_cpus: update
+                .cpuset_cpus
+                .clone()
+                .or_else(|| self.cpuset_cpus.clone()),
+            cpuset_mems: update
+                .cpuset_mems
+                .clone()
+                .or_else(|| self.cpuset_mems.clone()),
+            pids_limit: update.pids_limit.or(self.pids_limit),
+            blkio_weight: update.blkio_weight.or(self.blkio_weight),
+        }
+    }
+}
+
+/// `PATCH /v1/containers/{ref}` body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerUpdate {
+    /// The limits to change; fields left out keep their value.
+    pub resources: Resources,
+}
+
+/// `GET /v1/containers/{ref}/stats`: one sample (a line of the stream with `stream=true`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ContainerStats {
+    pub id: String,
+    pub name: String,
+    /// RFC 3339 time of the sample.
+    pub read: String,
+    pub cpu: CpuStats,
+    pub memory: MemoryStats,
+    pub pids: PidsStats,
+    pub blkio: BlkioStats,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct CpuStats {
+    /// CPU time used by all its processes since the start, in nanoseconds.
+    pub usage_ns: u64,
+    /// CPU time used during the last interval, per wall-clock time, in percent of one CPU
+    /// (`200` = two CPUs busy), as `docker stats` shows it.
+    pub percent: f64,
+    /// CPUs online on the host.
+    pub online_cpus: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct MemoryStats {
+    /// Memory in use in bytes, page cache included.
+    pub usage: u64,
+    /// The limit in bytes; absent when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+    /// Page cache in bytes (part of `usage`).
+    pub cache: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct PidsStats {
+    /// Processes and threads now.
+    pub current: u64,
+    /// The limit; absent when there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct BlkioStats {
+    /// Bytes read from and written to block devices since the start.
+    pub read_bytes: u64,
+    pub write_bytes: u64,
+}
+
+/// `GET /v1/containers/{ref}/top`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ContainerTop {
+    pub processes: Vec<ProcessInfo>,
+}
+
+/// One process of a container.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+pub struct ProcessInfo {
+    /// Pid on the host.
+    pub pid: i32,
+    /// Pid inside the container's pid namespace (`NSpid` of `/proc/<pid>/status`).
+    pub container_pid: Option<i32>,
+    /// Parent's pid on the host.
+    pub ppid: i32,
+    /// Real user id, and its name in the container's `/etc/passwd` when it has one.
+    pub uid: u32,
+    pub user: String,
+    /// Command line (or `[name]` when it has none, as ps shows it).
+    pub command: String,
 }
 
 /// `POST /v1/containers` answer.
@@ -187,6 +338,12 @@ pub struct ContainerInfo {
     pub tty: bool,
     #[serde(default)]
     pub open_stdin: bool,
+    /// The limits in force (`ContainerSpec.resources`, as last updated).
+    #[serde(default)]
+    pub resources: Resources,
+    /// The kernel killed a process of the container for lack of memory during its last run.
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 /// `POST /v1/containers/{ref}/wait` answer.
@@ -283,7 +440,7 @@ pub enum EventType {
     /// The container's first process ended, with its `exit_code` (and `signal` when one killed
     /// it).
     Die,
-    /// A process of the container was killed for lack of memory.
+    /// A process of the container was killed for lack of memory (sent before its `die`).
     Oom,
     /// A `stop` ended a running container.
     Stop,

@@ -4,21 +4,26 @@
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use conti_tests::cli::{cli, stdout};
-use conti_tests::{ContainerSpec, ContainerState, Daemon, bin_path, sh, spec};
+use conti_tests::cli::{cli, stderr, stdout};
+use conti_tests::{ContainerSpec, ContainerState, Daemon, bin_path, sh, spec, wait_until};
 use nix::libc;
 use nix::pty::{Winsize, openpty};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::termios::{LocalFlags, Termios, tcgetattr};
+use nix::unistd::Pid;
 
 /// `conti-cli` running on the slave of a pty whose master the test holds.
 struct Terminal {
     master: OwnedFd,
     child: Child,
     screen: Arc<Mutex<Vec<u8>>>,
+    /// The terminal's settings before `conti-cli` ran on it.
+    initial: Termios,
 }
 
 impl Terminal {
@@ -30,6 +35,7 @@ impl Terminal {
             ws_ypixel: 0,
         };
         let pty = openpty(Some(&size), None).unwrap();
+        let initial = tcgetattr(&pty.master).unwrap();
         let slave = pty.slave;
         let mut command = Command::new(bin_path("conti-cli"));
         command
@@ -67,7 +73,13 @@ impl Terminal {
             master: pty.master,
             child,
             screen,
+            initial,
         }
+    }
+
+    /// The settings of the terminal now (a pty's master reads its slave's).
+    fn termios(&self) -> Termios {
+        tcgetattr(&self.master).unwrap()
     }
 
     fn type_keys(&self, keys: &[u8]) {
@@ -100,6 +112,10 @@ impl Terminal {
         };
         // SAFETY: TIOCSWINSZ reads one winsize through the pointer.
         unsafe { libc::ioctl(self.master.as_raw_fd(), libc::TIOCSWINSZ, &size) };
+    }
+
+    fn child_status(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().unwrap()
     }
 
     fn exit_code(mut self) -> i32 {
@@ -373,4 +389,315 @@ fn attach_works_again_after_a_daemon_restart() {
     assert_eq!(daemon.wait(&id), 0);
     // The output also went to the log.
     assert!(stdout(&cli(&daemon, &["logs", &id])).contains("still here"));
+}
+
+/// Collects whatever `reader` yields into a shared buffer, on a thread.
+fn collect(mut reader: impl Read + Send + 'static) -> Arc<Mutex<Vec<u8>>> {
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let sink = buffer.clone();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 4096];
+        while let Ok(n) = reader.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().extend_from_slice(&chunk[..n]);
+        }
+    });
+    buffer
+}
+
+/// `conti-cli` with its stdin, stdout and stderr on pipes the test holds (no terminal).
+struct Piped {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out: Arc<Mutex<Vec<u8>>>,
+    err: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Piped {
+    fn spawn(daemon: &Daemon, args: &[&str]) -> Piped {
+        let mut child = Command::new(bin_path("conti-cli"))
+            .arg("--socket")
+            .arg(daemon.socket())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = collect(child.stdout.take().unwrap());
+        let err = collect(child.stderr.take().unwrap());
+        Piped {
+            stdin: child.stdin.take(),
+            child,
+            out,
+            err,
+        }
+    }
+
+    fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.err.lock().unwrap()).into_owned()
+    }
+
+    fn expect(&self, what: &str) {
+        wait_until(
+            Duration::from_secs(20),
+            &format!("{what:?} on stdout"),
+            || self.stdout().contains(what),
+        );
+    }
+
+    fn write(&mut self, input: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin closed");
+        stdin.write_all(input.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    fn signal(&self, signal: Signal) {
+        kill(Pid::from_raw(self.child.id() as i32), signal).unwrap();
+    }
+
+    fn wait(mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                panic!(
+                    "conti-cli did not exit; stdout:\n{}\nstderr:\n{}",
+                    self.stdout(),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Says which signals it got; TERM ends it with 3.
+const TRAPS: &str = "trap 'echo got INT' INT; trap 'echo got HUP' HUP; \
+                     trap 'echo got TERM; exit 3' TERM; echo ready; \
+                     while true; do sleep 0.1; done";
+
+#[test]
+fn run_forwards_int_term_and_hup_to_the_container() {
+    let daemon = Daemon::start_with_busybox();
+    let run = Piped::spawn(&daemon, &["run", "--rm", "busybox", "sh", "-c", TRAPS]);
+    run.expect("ready");
+    run.signal(Signal::SIGINT);
+    run.expect("got INT");
+    run.signal(Signal::SIGHUP);
+    run.expect("got HUP");
+    run.signal(Signal::SIGTERM);
+    let (out, err) = (run.out.clone(), run.err.clone());
+    let status = run.wait();
+    let text = |b: &Arc<Mutex<Vec<u8>>>| String::from_utf8_lossy(&b.lock().unwrap()).into_owned();
+    assert_eq!(status.code(), Some(3), "{}{}", text(&out), text(&err));
+    assert!(text(&out).contains("got TERM"), "{}", text(&out));
+    assert!(text(&err).is_empty(), "{}", text(&err));
+}
+
+#[test]
+fn without_the_signal_proxy_a_signal_ends_the_cli_and_not_the_container() {
+    let daemon = Daemon::start_with_busybox();
+    let run = Piped::spawn(
+        &daemon,
+        &[
+            "run",
+            "--sig-proxy=false",
+            "--name",
+            "traps",
+            "busybox",
+            "sh",
+            "-c",
+            TRAPS,
+        ],
+    );
+    run.expect("ready");
+    run.signal(Signal::SIGTERM);
+    let status = run.wait();
+    assert_eq!(status.signal(), Some(libc::SIGTERM), "{status:?}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(daemon.inspect("traps").state, ContainerState::Running);
+    assert!(
+        !daemon.logs("traps").contains("got"),
+        "{}",
+        daemon.logs("traps")
+    );
+    // The container's own signals still reach it, through `kill`.
+    let killed = cli(&daemon, &["kill", "-s", "TERM", "traps"]);
+    assert!(killed.status.success(), "{}", stderr(&killed));
+    assert_eq!(daemon.wait("traps"), 3);
+}
+
+#[test]
+fn attach_forwards_signals_without_a_tty() {
+    let daemon = Daemon::start_with_busybox();
+    daemon.run_detached(&ContainerSpec {
+        name: Some("traps".into()),
+        ..sh(TRAPS)
+    });
+    wait_until(Duration::from_secs(20), "ready in the logs", || {
+        daemon.logs("traps").contains("ready")
+    });
+    let attach = Piped::spawn(&daemon, &["attach", "traps"]);
+    // Attached once the output it gets is the container's.
+    std::thread::sleep(Duration::from_millis(500));
+    attach.signal(Signal::SIGHUP);
+    attach.expect("got HUP");
+    attach.signal(Signal::SIGTERM);
+    attach.expect("got TERM");
+    assert_eq!(attach.wait().code(), Some(3));
+    assert_eq!(daemon.wait("traps"), 3);
+}
+
+#[test]
+fn two_clients_attached_at_once_share_output_and_input() {
+    let daemon = Daemon::start_with_busybox();
+    daemon.run_detached(&ContainerSpec {
+        name: Some("echo".into()),
+        open_stdin: true,
+        ..spec(&["cat"])
+    });
+    let mut first = Piped::spawn(&daemon, &["attach", "--sig-proxy=false", "echo"]);
+    let mut second = Piped::spawn(&daemon, &["attach", "--sig-proxy=false", "echo"]);
+    // Both are attached once a line typed into the first comes out of the second.
+    let mut ping = 0;
+    wait_until(Duration::from_secs(20), "both clients attached", || {
+        ping += 1;
+        first.write(&format!("ping-{ping}\n"));
+        std::thread::sleep(Duration::from_millis(100));
+        second.stdout().contains("ping-")
+    });
+    first.write("from-first\n");
+    second.write("from-second\n");
+    for client in [&first, &second] {
+        client.expect("from-first\n");
+        client.expect("from-second\n");
+    }
+    // The first one goes away: the second one and the container do not notice.
+    first.signal(Signal::SIGKILL);
+    first.wait();
+    second.write("after-first\n");
+    second.expect("after-first\n");
+    assert_eq!(daemon.inspect("echo").state, ContainerState::Running);
+    // The end of the second one's input is the end of cat's.
+    second.close_stdin();
+    let output = second.stdout();
+    assert_eq!(second.wait().code(), Some(0), "{output}");
+    assert_eq!(daemon.wait("echo"), 0);
+}
+
+#[test]
+fn start_a_attaches_then_starts() {
+    let daemon = Daemon::start_with_busybox();
+    let created = cli(
+        &daemon,
+        &[
+            "create",
+            "--name",
+            "job",
+            "busybox",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 4",
+        ],
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    let started = cli(&daemon, &["start", "-a", "job"]);
+    assert_eq!(
+        (started.status.code(), stdout(&started), stderr(&started)),
+        (Some(4), "out\n".to_string(), "err\n".to_string())
+    );
+    // Exited: nothing to attach to before a start, and it says so.
+    let again = cli(&daemon, &["start", "-a", "job"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("has exited"), "{}", stderr(&again));
+    assert!(
+        !cli(&daemon, &["start", "-a", "job", "job"])
+            .status
+            .success()
+    );
+
+    let created = cli(
+        &daemon,
+        &["create", "-i", "--name", "cat", "busybox", "cat"],
+    );
+    assert!(created.status.success(), "{}", stderr(&created));
+    let mut cat = Piped::spawn(&daemon, &["start", "-a", "-i", "cat"]);
+    cat.write("hello\n");
+    cat.expect("hello\n");
+    cat.close_stdin();
+    let output = cat.stdout();
+    assert_eq!(cat.wait().code(), Some(0), "{output}");
+    assert_eq!(output, "hello\n");
+}
+
+#[test]
+fn the_terminal_is_restored_when_the_daemon_goes_away() {
+    let mut daemon = Daemon::start_with_busybox();
+    let mut term = Terminal::spawn(
+        &daemon,
+        &["run", "-it", "--name", "shell", "busybox", "sh"],
+        24,
+        80,
+    );
+    term.expect("# ");
+    let raw = term.termios();
+    assert!(
+        !raw.local_flags.contains(LocalFlags::ICANON),
+        "not in raw mode"
+    );
+    assert!(
+        term.initial
+            .local_flags
+            .contains(LocalFlags::ICANON | LocalFlags::ECHO)
+    );
+
+    daemon.kill9();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = term.child_status() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "conti-cli did not exit:\n{}",
+            term.text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let after = term.termios();
+    assert_eq!(status.code(), Some(125), "{}", term.text());
+    assert_eq!(after.local_flags, term.initial.local_flags);
+    assert_eq!(after.input_flags, term.initial.input_flags);
+    assert_eq!(after.output_flags, term.initial.output_flags);
+    assert_eq!(after.control_flags, term.initial.control_flags);
+    let screen = term.text();
+    let last = screen
+        .trim_end()
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        last.starts_with("conti-cli: lost the connection to contid"),
+        "{screen}"
+    );
+
+    // The container lived on, and a new daemon finds it.
+    daemon.launch();
+    assert_eq!(daemon.inspect("shell").state, ContainerState::Running);
+    assert!(cli(&daemon, &["rm", "-f", "shell"]).status.success());
 }

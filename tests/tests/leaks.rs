@@ -5,7 +5,7 @@ use std::fs;
 use conti_tests::{Daemon, host, sh, spec};
 
 /// One lifecycle; every tenth fails to create, every tenth fails to start, every tenth is
-/// killed while running after an exec.
+/// killed while running after an exec; the others run with memory, CPU and pids limits.
 fn cycle(d: &Daemon, i: usize) {
     match i % 10 {
         3 => {
@@ -33,7 +33,15 @@ fn cycle(d: &Daemon, i: usize) {
                 .expect_error(400, "invalid_spec");
         }
         _ => {
-            let (id, code, logs) = d.run(&sh(&format!("echo cycle {i}")));
+            // With limits in every hierarchy they touch: memory, cpu, pids (issue 4).
+            let mut s = sh(&format!("echo cycle {i}"));
+            s.resources = conti_proto::Resources {
+                memory: Some(64 << 20),
+                cpus: Some(0.5),
+                pids_limit: Some(100),
+                ..Default::default()
+            };
+            let (id, code, logs) = d.run(&s);
             assert_eq!((code, logs), (0, format!("cycle {i}\n")));
             d.delete(&format!("/v1/containers/{id}")).expect_status(204);
         }

@@ -1,12 +1,13 @@
 //! `conti-cli attach`: connect the local terminal to a running container's stdio. Also the
 //! session loop that `run -i/-t` and `exec -i/-t` share.
 
-use clap::Args;
+use clap::{ArgAction, Args};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::signal::unix::{SignalKind, signal};
 
 use super::{CliError, exit_status};
 use crate::client::{Client, ClientError, Stream};
+use crate::sig_proxy::{self, Signals};
 use crate::terminal::{self, RawMode};
 
 /// Docker's default detach sequence, Ctrl-P Ctrl-Q.
@@ -20,7 +21,32 @@ pub struct AttachArgs {
     /// Key sequence that detaches and leaves the container running.
     #[arg(long, value_name = "KEYS", default_value = DEFAULT_DETACH_KEYS)]
     pub detach_keys: String,
+    #[command(flatten)]
+    pub sig_proxy: SigProxyArg,
     pub container: String,
+}
+
+/// `--sig-proxy[=true|false]`, as Docker's.
+#[derive(Debug, Args)]
+pub struct SigProxyArg {
+    /// Forward SIGINT, SIGTERM and SIGHUP to the container (without a tty).
+    #[arg(
+        long = "sig-proxy",
+        value_name = "BOOL",
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        require_equals = true,
+        default_value_t = true,
+        default_missing_value = "true"
+    )]
+    pub enabled: bool,
+}
+
+impl SigProxyArg {
+    /// The container to forward signals to: with a tty they go through the terminal instead.
+    pub fn target<'a>(&self, container: &'a str, tty: bool) -> Option<&'a str> {
+        (self.enabled && !tty).then_some(container)
+    }
 }
 
 pub async fn attach(client: &Client, args: AttachArgs) -> Result<u8, CliError> {
@@ -34,14 +60,30 @@ pub async fn attach(client: &Client, args: AttachArgs) -> Result<u8, CliError> {
         .await
         .map_err(CliError::Container)?;
     let target = ResizeTarget::Container(info.id.clone());
-    let end = run_session(client, stream, info.tty, stdin, &args.detach_keys, &target).await?;
+    let sig_proxy = args.sig_proxy.target(&info.id, info.tty);
+    let end = run_session(
+        client,
+        stream,
+        info.tty,
+        stdin,
+        &args.detach_keys,
+        &target,
+        sig_proxy,
+    )
+    .await?;
+    exit_after(client, &info.id, end).await
+}
+
+/// The CLI's exit status once a session on a container is over: 0 after a detach, else the
+/// container's exit code.
+pub async fn exit_after(client: &Client, id: &str, end: SessionEnd) -> Result<u8, CliError> {
     match end {
         SessionEnd::Detached => Ok(0),
         SessionEnd::Ended => {
             let exit = client
-                .wait_container(&info.id)
+                .wait_container(id)
                 .await
-                .map_err(CliError::Container)?;
+                .map_err(CliError::after_session)?;
             Ok(exit_status(exit.exit_code))
         }
     }
@@ -75,7 +117,8 @@ pub enum SessionEnd {
 
 /// Copies stdin to the stream and the stream to stdout/stderr until the output ends or the
 /// detach keys are typed. With a tty: raw mode, the size sent now and on every SIGWINCH.
-/// SIGTERM and SIGHUP end the session; the terminal is restored in every case.
+/// SIGINT, SIGTERM and SIGHUP go to the container `sig_proxy` names, and the session goes on;
+/// without one they end the CLI as usual, once the terminal is restored (it is in every case).
 pub async fn run_session(
     client: &Client,
     stream: Stream,
@@ -83,6 +126,7 @@ pub async fn run_session(
     stdin: bool,
     detach_keys: &str,
     target: &ResizeTarget,
+    sig_proxy: Option<&str>,
 ) -> Result<SessionEnd, CliError> {
     let raw = if tty && stdin {
         RawMode::enable().map_err(CliError::Output)?
@@ -90,8 +134,7 @@ pub async fn run_session(
         None
     };
     let mut winch = signal(SignalKind::window_change()).map_err(CliError::Output)?;
-    let mut term = signal(SignalKind::terminate()).map_err(CliError::Output)?;
-    let mut hangup = signal(SignalKind::hangup()).map_err(CliError::Output)?;
+    let mut signals = Signals::catch().map_err(CliError::Output)?;
     if tty {
         // Best effort: a container that already exited has no terminal to size.
         let _ = target.resize(client).await;
@@ -184,8 +227,13 @@ pub async fn run_session(
                     let _ = target.resize(client).await;
                 }
             }
-            _ = term.recv() => break SessionEnd::Detached,
-            _ = hangup.recv() => break SessionEnd::Detached,
+            signal = signals.recv() => match sig_proxy {
+                Some(container) => sig_proxy::forward(client, container, signal).await,
+                None => {
+                    drop(raw);
+                    sig_proxy::die_by(signal);
+                }
+            },
         }
     };
     drop(raw);

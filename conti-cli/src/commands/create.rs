@@ -5,6 +5,7 @@ use clap::builder::{PossibleValuesParser, TypedValueParser};
 use conti_proto::{ContainerSpec, NetworkMode};
 
 use super::CliError;
+use super::limits::LimitArgs;
 use crate::client::Client;
 use crate::output::{self, Format};
 
@@ -42,6 +43,8 @@ pub struct ContainerArgs {
     /// Working directory inside the container (absolute).
     #[arg(short, long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Imported image to run, then the command and its arguments. Flags after IMAGE belong to
     /// the command, as with docker.
     #[arg(
@@ -75,6 +78,7 @@ impl ContainerArgs {
             init: self.init,
             tty: self.tty,
             open_stdin: self.interactive,
+            resources: self.limits.to_resources(),
         }
     }
 }

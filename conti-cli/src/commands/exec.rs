@@ -98,6 +98,8 @@ async fn exec_attached(client: &Client, args: ExecArgs) -> Result<u8, CliError> 
         args.interactive,
         &args.detach_keys,
         &target,
+        // As Docker: an exec's signals are not forwarded (there is no kill for an exec).
+        None,
     )
     .await?;
     if end == SessionEnd::Detached {
@@ -107,6 +109,6 @@ async fn exec_attached(client: &Client, args: ExecArgs) -> Result<u8, CliError> 
     let info = client
         .inspect_exec(&created.id)
         .await
-        .map_err(CliError::Container)?;
+        .map_err(CliError::after_session)?;
     Ok(exit_status(info.exit_code.unwrap_or(255)))
 }

@@ -9,16 +9,20 @@ pub mod image;
 pub mod info;
 pub mod inspect;
 pub mod kill;
+pub mod limits;
 pub mod logs;
 pub mod ps;
 pub mod rm;
 pub mod run;
 pub mod start;
+pub mod stats;
 pub mod stop;
+pub mod top;
+pub mod update;
 pub mod version;
 pub mod wait;
 
-use std::io;
+use std::io::{self, IsTerminal};
 
 use crate::client::ClientError;
 
@@ -40,9 +44,21 @@ pub enum CliError {
     /// The command line asks for something that cannot be done here.
     #[error("{0}")]
     Usage(String),
+    /// contid went away in the middle of an attached session (its containers live on).
+    #[error("lost the connection to contid (did it stop?); the container may still be running")]
+    DaemonLost,
 }
 
 impl CliError {
+    /// An error of a request made once a session's stream has ended: when contid cannot be
+    /// reached or breaks off, it is gone rather than the container done.
+    pub fn after_session(error: ClientError) -> CliError {
+        match error {
+            ClientError::Connect { .. } | ClientError::Protocol(_) => CliError::DaemonLost,
+            error => CliError::Container(error),
+        }
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             CliError::Container(error) => match error.api_code() {
@@ -50,6 +66,7 @@ impl CliError {
                 Some("command_not_executable") => 126,
                 _ => 125,
             },
+            CliError::DaemonLost => 125,
             _ => 1,
         }
     }
@@ -61,6 +78,10 @@ impl CliError {
 }
 
 pub fn report(error: &CliError) {
+    // A session on a terminal may have ended in the middle of a line (a prompt): a fresh one.
+    if matches!(error, CliError::DaemonLost) && io::stderr().is_terminal() {
+        eprintln!();
+    }
     eprintln!("conti-cli: {error}");
 }
 

@@ -117,6 +117,8 @@ mod tests {
             init: false,
             tty: false,
             open_stdin: false,
+            resources: Default::default(),
+            oom_killed: false,
         }
     }
 

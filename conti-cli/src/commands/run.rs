@@ -3,11 +3,12 @@
 
 use clap::Args;
 
-use super::attach::{DEFAULT_DETACH_KEYS, ResizeTarget, SessionEnd, run_session};
+use super::attach::{DEFAULT_DETACH_KEYS, ResizeTarget, SessionEnd, SigProxyArg, run_session};
 use super::create::ContainerArgs;
 use super::{CliError, exit_status, logs};
 use crate::client::{Client, ClientError, LogOptions, LogStream};
 use crate::output::{self, Format};
+use crate::sig_proxy;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -17,6 +18,8 @@ pub struct RunArgs {
     /// Key sequence that detaches (with -i) and leaves the container running.
     #[arg(long, value_name = "KEYS", default_value = DEFAULT_DETACH_KEYS)]
     pub detach_keys: String,
+    #[command(flatten)]
+    pub sig_proxy: SigProxyArg,
     #[command(flatten)]
     pub container: ContainerArgs,
 }
@@ -61,16 +64,25 @@ pub async fn run(client: &Client, format: Format, args: RunArgs) -> Result<u8, C
         }
     };
 
-    logs::copy(&mut logs, format)
+    let proxy = args.sig_proxy.target(id, false);
+    sig_proxy::forwarding_while(client, proxy, logs::copy(&mut logs, format))
         .await
+        .map_err(CliError::Output)?
         .map_err(|error| match error {
-            CliError::Client(error) => CliError::Container(error),
+            CliError::Client(error) => CliError::after_session(error),
             other => other,
         })?;
+    exit_when_done(wait).await
+}
+
+/// The exit status of `run` once the container's output has ended: its exit code.
+async fn exit_when_done(
+    wait: tokio::task::JoinHandle<Result<conti_proto::WaitResult, ClientError>>,
+) -> Result<u8, CliError> {
     let exit = wait
         .await
         .map_err(|e| CliError::Container(ClientError::Protocol(e.to_string())))?
-        .map_err(CliError::Container)?;
+        .map_err(CliError::after_session)?;
     Ok(exit_status(exit.exit_code))
 }
 
@@ -129,14 +141,20 @@ async fn run_attached(client: &Client, args: &RunArgs, id: &str) -> Result<u8, C
             return Err(abandon(client, id, auto_remove, error).await);
         }
     };
-    let end = run_session(client, stream, tty, stdin, &args.detach_keys, &target).await?;
+    let sig_proxy = args.sig_proxy.target(id, tty);
+    let end = run_session(
+        client,
+        stream,
+        tty,
+        stdin,
+        &args.detach_keys,
+        &target,
+        sig_proxy,
+    )
+    .await?;
     if end == SessionEnd::Detached {
         wait.abort();
         return Ok(0);
     }
-    let exit = wait
-        .await
-        .map_err(|e| CliError::Container(ClientError::Protocol(e.to_string())))?
-        .map_err(CliError::Container)?;
-    Ok(exit_status(exit.exit_code))
+    exit_when_done(wait).await
 }

@@ -6,7 +6,7 @@
 //! (`[stream, 0, 0, 0, length as u32 big-endian]`, stream 1 = stdout, 2 = stderr).
 
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use conti_proto::ErrorBody;
@@ -16,7 +16,8 @@ use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiQuery};
 use crate::engine::{
-    AttachEnd, AttachOptions, DEFAULT_DETACH_KEYS, Engine, parse_detach_keys, window_size,
+    AttachEnd, AttachOptions, ClientSocket, DEFAULT_DETACH_KEYS, Engine, parse_detach_keys,
+    window_size,
 };
 
 fn yes() -> bool {
@@ -69,11 +70,13 @@ pub async fn attach_container(
     };
     let session = engine.attach(&reference, options).await?;
     let tty = session.tty;
-    upgrade(
-        request,
-        tty,
-        move |io| async move { session.pump(io).await },
-    )
+    let socket = request
+        .extensions()
+        .get::<ConnectInfo<ClientSocket>>()
+        .map(|info| info.0);
+    upgrade(request, tty, move |io| async move {
+        session.pump(io, socket).await
+    })
 }
 
 /// Resizes the container's terminal; before the start, the size is applied at the start.

@@ -72,6 +72,8 @@ impl From<EngineError> for ApiError {
             ExecNotFound(_) => (StatusCode::NOT_FOUND, "exec_not_found"),
             ExecAlreadyStarted(_) => (StatusCode::CONFLICT, "exec_already_started"),
             ExecNotRunning(_) => (StatusCode::CONFLICT, "exec_not_running"),
+            UnsupportedLimit(_) => (StatusCode::BAD_REQUEST, "unsupported_limit"),
+            LimitRejected(_) => (StatusCode::CONFLICT, "limit_rejected"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         };
         ApiError::new(status, code, err.to_string())

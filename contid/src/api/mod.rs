@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod execs;
 mod images;
+mod limits;
 mod server;
 mod system;
 
@@ -51,8 +52,11 @@ fn api_router() -> OpenApiRouter<Engine> {
         ))
         .routes(routes!(
             containers::inspect_container,
-            containers::delete_container
+            containers::delete_container,
+            limits::update_container
         ))
+        .routes(routes!(limits::container_stats))
+        .routes(routes!(limits::container_top))
         .routes(routes!(containers::start_container))
         .routes(routes!(containers::stop_container))
         .routes(routes!(containers::kill_container))

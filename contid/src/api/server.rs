@@ -1,14 +1,17 @@
 //! Serving the API on its Unix socket, and shutting down gracefully.
 
 use std::future::Future;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use axum::extract::connect_info::Connected;
+use axum::serve::IncomingStream;
 use nix::sys::stat::{Mode, umask};
 use tokio::net::UnixListener;
 
-use crate::engine::Engine;
+use crate::engine::{ClientSocket, Engine};
 
 /// How long in-flight requests may run after a shutdown signal (waits and log follows never end
 /// by themselves).
@@ -39,6 +42,7 @@ pub async fn serve(
     tracing::info!(socket = %socket.display(), "listening");
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let app = super::router(engine.clone());
+    let app = app.into_make_service_with_connect_info::<ClientSocket>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: no new connections; containers keep running");
@@ -55,6 +59,14 @@ pub async fn serve(
     };
     let _ = std::fs::remove_file(socket);
     result
+}
+
+/// Each request knows its connection's socket (an attach looks at it to tell a client that went
+/// away from one that ended its input).
+impl Connected<IncomingStream<'_, UnixListener>> for ClientSocket {
+    fn connect_info(stream: IncomingStream<'_, UnixListener>) -> Self {
+        ClientSocket(stream.io().as_raw_fd())
+    }
 }
 
 fn bind(socket: &Path) -> Result<UnixListener, ServeError> {

@@ -9,11 +9,13 @@
 //!
 //! [`pump`] copies between a client's byte stream and a monitor connection: output frames go out
 //! unchanged without a tty (Docker's multiplexed stream) or as raw bytes with one; input is
-//! scanned for the detach keys and sent as stdin frames; the client's EOF becomes a stdin EOF.
+//! scanned for the detach keys and sent as stdin frames; the end of the client's input (a
+//! half-close) becomes a stdin EOF. A client of a container that closes its connection entirely
+//! has gone away, as with a detach: the container's stdin stays open for the others attached.
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::os::fd::OwnedFd;
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::sync::Mutex;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -22,7 +24,7 @@ use tokio::net::UnixStream;
 use crate::runtime::WindowSize;
 use crate::runtime::attach::{
     ATTACH_SOCKET, AttachHello, HEADER_LEN, MAX_FRAME, STDIN, STDIN_EOF, frame, hello_frame,
-    parse_header, resize_frame,
+    parse_header, peer_hung_up, resize_frame,
 };
 
 use super::{ContainerStatus, Engine, EngineError, EngineResult};
@@ -61,9 +63,24 @@ pub struct AttachSession {
     container_id: String,
 }
 
+/// The socket of an API connection, as a number: it tells a client that went away from one
+/// that ended its input. Only looked at while the connection is being pumped, which keeps the
+/// socket open.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientSocket(pub RawFd);
+
+impl ClientSocket {
+    fn hung_up(self) -> bool {
+        // SAFETY: the fd is the socket of the connection `pump` is copying, which owns it and
+        // keeps it open until `pump` returns; this runs inside `pump`.
+        peer_hung_up(unsafe { BorrowedFd::borrow_raw(self.0) })
+    }
+}
+
 impl AttachSession {
-    /// Runs the session to its end, then records the detach.
-    pub async fn pump<C>(self, client: C) -> AttachEnd
+    /// Runs the session to its end, then records the detach. `socket` is the client's connection
+    /// when known (without it, its closing ends the container's stdin).
+    pub async fn pump<C>(self, client: C, socket: Option<ClientSocket>) -> AttachEnd
     where
         C: AsyncRead + AsyncWrite + Send + Unpin,
     {
@@ -73,6 +90,7 @@ impl AttachSession {
             self.tty,
             self.stdin,
             &self.detach_keys,
+            socket,
         )
         .await;
         self.engine.emit_detach(&self.container_id, None);
@@ -294,8 +312,16 @@ impl Engine {
 }
 
 /// Copies between `client` (raw bytes) and `monitor` (attach frames) until the output ends or
-/// the client detaches.
-pub async fn pump<C, M>(client: C, monitor: M, tty: bool, stdin: bool, keys: &[u8]) -> AttachEnd
+/// the client detaches. With `socket`, a client that closes its connection entirely leaves the
+/// stdin open for other clients.
+pub async fn pump<C, M>(
+    client: C,
+    monitor: M,
+    tty: bool,
+    stdin: bool,
+    keys: &[u8],
+    socket: Option<ClientSocket>,
+) -> AttachEnd
 where
     C: AsyncRead + AsyncWrite + Send + Unpin,
     M: AsyncRead + AsyncWrite + Send + Unpin,
@@ -338,7 +364,8 @@ where
         loop {
             let n = match client_in.read(&mut buffer).await {
                 Ok(0) | Err(_) => {
-                    if stdin {
+                    let went_away = socket.is_some_and(ClientSocket::hung_up);
+                    if stdin && !went_away {
                         let _ = monitor_out.write_all(&frame(STDIN_EOF, &[])).await;
                     }
                     // The output goes on until the container is done.

@@ -1,12 +1,13 @@
 //! The container model: what was asked for (config), where it is in its life (status), and the
 //! rules for moving between states. Illegal transitions become a 409 from here, in one place.
 
-use conti_proto::{ContainerInfo, ContainerState, NetworkMode};
+use conti_proto::{ContainerInfo, ContainerState, NetworkMode, Resources};
 use serde::{Deserialize, Serialize};
 
 use super::error::{EngineError, EngineResult};
 
-/// What a container was created with. Stored in `config.json`; never changes after create.
+/// What a container was created with. Stored with its state; only `resources` changes after
+/// create (`PATCH /v1/containers/{ref}`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerConfig {
     pub id: String,
@@ -28,6 +29,9 @@ pub struct ContainerConfig {
     pub tty: bool,
     #[serde(default)]
     pub open_stdin: bool,
+    /// Limits for its cgroup, as last updated (absent in configs written before they existed).
+    #[serde(default)]
+    pub resources: Resources,
 }
 
 /// Where a container is in its life. Stored in `state.json`.
@@ -51,6 +55,9 @@ pub enum ContainerStatus {
         exit_code: i32,
         #[serde(default)]
         error: Option<String>,
+        /// The kernel killed a process of the container for lack of memory.
+        #[serde(default)]
+        oom_killed: bool,
     },
 }
 
@@ -129,6 +136,7 @@ impl Container {
                 finished,
                 exit_code,
                 error,
+                ..
             } => (
                 None,
                 Some(*exit_code),
@@ -137,6 +145,13 @@ impl Container {
                 Some(finished.clone()),
             ),
         };
+        let oom_killed = matches!(
+            self.status,
+            ContainerStatus::Exited {
+                oom_killed: true,
+                ..
+            }
+        );
         ContainerInfo {
             id: c.id.clone(),
             name: c.name.clone(),
@@ -157,6 +172,8 @@ impl Container {
             init: c.init,
             tty: c.tty,
             open_stdin: c.open_stdin,
+            resources: c.resources.clone(),
+            oom_killed,
         }
     }
 }
@@ -185,6 +202,7 @@ mod tests {
             init: false,
             tty: false,
             open_stdin: false,
+            resources: Resources::default(),
         };
         Container { config, status }
     }
@@ -206,6 +224,7 @@ mod tests {
             finished: "t".into(),
             exit_code: 0,
             error: None,
+            oom_killed: false,
         };
         assert!(container(ContainerStatus::Created).can_start().is_ok());
         assert!(container(exited.clone()).can_start().is_ok());

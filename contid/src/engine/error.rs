@@ -44,6 +44,12 @@ pub enum EngineError {
     InvalidCwd(String),
     #[error("invalid image archive: {0}")]
     InvalidArchive(String),
+    /// The host cannot enforce a limit the container asks for (no controller, no file).
+    #[error("{0}")]
+    UnsupportedLimit(String),
+    /// The kernel refused a new limit for a running container (e.g. memory below its usage).
+    #[error("{0}")]
+    LimitRejected(String),
     /// A fault of the daemon or the host, not of the caller.
     #[error("{0}")]
     Internal(String),

@@ -83,7 +83,16 @@ impl ExecStream {
     where
         C: AsyncRead + AsyncWrite + Send + Unpin,
     {
-        pump(client, self.frames, self.tty, self.stdin, &self.detach_keys).await
+        // Nobody else can attach to an exec: its client going away ends its input.
+        pump(
+            client,
+            self.frames,
+            self.tty,
+            self.stdin,
+            &self.detach_keys,
+            None,
+        )
+        .await
     }
 }
 

@@ -8,7 +8,9 @@ mod events;
 mod exec;
 mod images;
 mod logs;
+mod resources;
 mod spec;
+mod stats;
 mod store;
 mod supervisor;
 mod time_window;
@@ -30,14 +32,15 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::runtime::cgroup::CgroupManager;
+use crate::runtime::cgroup::{CgroupError, CgroupManager, HostCapacity};
 use crate::runtime::{
     ContainerLaunch, ExecLaunch, ExecStatus, ExitRecord, FailureKind, HelperClient, LaunchReport,
     NetworkSetup, ProcessHandle,
 };
 
 pub use attach::{
-    AttachEnd, AttachOptions, AttachSession, DEFAULT_DETACH_KEYS, parse_detach_keys, window_size,
+    AttachEnd, AttachOptions, AttachSession, ClientSocket, DEFAULT_DETACH_KEYS, parse_detach_keys,
+    window_size,
 };
 pub use container::{Container, ContainerConfig, ContainerStatus, short_id};
 pub use error::{EngineError, EngineResult};
@@ -86,6 +89,8 @@ struct Inner {
     socket: PathBuf,
     log_max_bytes: u64,
     cgroups: CgroupManager,
+    /// The CPUs and memory nodes limits are checked against.
+    host: HostCapacity,
     helper: Arc<HelperClient>,
     store: ContainerStore,
     images: ImageStore,
@@ -212,6 +217,7 @@ impl Engine {
                 socket: config.socket,
                 log_max_bytes: config.log_max_bytes,
                 cgroups: config.cgroups,
+                host: HostCapacity::detect(),
                 helper: Arc::new(config.helper),
                 store,
                 images,
@@ -348,6 +354,7 @@ impl Engine {
     #[tracing::instrument(skip_all, fields(container))]
     pub async fn create(&self, spec: ContainerSpec) -> EngineResult<CreatedContainer> {
         spec::validate_container_spec(&spec)?;
+        resources::validate(&spec.resources, &self.inner.host)?;
         if !self.inner.images.exists(&spec.image) {
             return Err(EngineError::ImageNotFound(spec.image));
         }
@@ -379,6 +386,7 @@ impl Engine {
             init: spec.init,
             tty: spec.tty,
             open_stdin: spec.open_stdin,
+            resources: spec.resources,
         };
         let container = Container {
             config,
@@ -455,6 +463,7 @@ impl Engine {
                         signal: None,
                         finished: now_rfc3339(),
                         error: Some(failure.to_string()),
+                        oom_killed: false,
                     };
                     // The stored status is still `created` (or an earlier exit): write this one.
                     self.record_exit(&id, &record, true);
@@ -467,6 +476,9 @@ impl Engine {
                         }
                         FailureKind::BadWorkingDirectory => {
                             EngineError::InvalidCwd(failure.to_string())
+                        }
+                        FailureKind::UnsupportedLimit => {
+                            EngineError::UnsupportedLimit(failure.to_string())
                         }
                         FailureKind::Setup => EngineError::Internal(format!(
                             "starting the container failed at {}: {failure}",
@@ -498,6 +510,7 @@ impl Engine {
             tty: config.tty,
             open_stdin: config.open_stdin,
             window_size: None,
+            limits: resources::to_cgroup_limits(&config.resources),
         }
     }
 
@@ -540,6 +553,10 @@ impl Engine {
                 tracing::error!(%err, "cannot persist the exit");
             }
             entry.init = None;
+            let name = &entry.container.config.name;
+            if record.oom_killed {
+                self.emit_named(EventType::Oom, id, name, EventDetails::default());
+            }
             let details = EventDetails::exit(record.exit_code, record.signal);
             self.emit_named(EventType::Die, id, &entry.container.config.name, details);
             entry.exit.send_replace(Some(record.exit_code));
@@ -727,6 +744,55 @@ impl Engine {
         .await
     }
 
+    /// Changes a container's limits: the update is merged into what it has and checked whole,
+    /// written into the cgroup when it runs (put back as they were when the kernel refuses one),
+    /// and stored, so that the next start applies it too.
+    pub async fn update(
+        &self,
+        reference: &str,
+        update: conti_proto::Resources,
+    ) -> EngineResult<ContainerInfo> {
+        let (id, lifecycle) = self.lifecycle_of(reference)?;
+        let _guard = lifecycle
+            .lock()
+            .instrument(tracing::info_span!("update", container = %id))
+            .await;
+        let (mut container, running) = {
+            let table = self.table();
+            let entry = table.entry(&id)?;
+            (entry.container.clone(), entry.container.status.is_running())
+        };
+        let previous = container.config.resources.clone();
+        let merged = previous.merged(&update);
+        resources::validate(&merged, &self.inner.host)?;
+        if running {
+            let cgroups = self.inner.cgroups.clone();
+            let cgroup_id = id.clone();
+            let (new, old) = (
+                resources::to_cgroup_limits(&merged),
+                resources::to_cgroup_limits(&previous),
+            );
+            blocking(move || {
+                cgroups.apply(&cgroup_id, &new).map_err(|err| {
+                    if let Err(undo) = cgroups.apply(&cgroup_id, &old) {
+                        tracing::warn!(%undo, "cannot put the previous limits back");
+                    }
+                    limit_error(err)
+                })
+            })
+            .await?;
+        }
+        container.config.resources = merged;
+        let mut table = self.table();
+        let entry = table.entry_mut(&id)?;
+        // The status may have moved on (an exit) while we wrote: keep it, change the config.
+        container.status = entry.container.status.clone();
+        self.inner.store.save(&container)?;
+        entry.container = container;
+        tracing::info!("limits updated");
+        Ok(entry.container.info())
+    }
+
     pub fn logs(
         &self,
         reference: &str,
@@ -802,7 +868,7 @@ impl Engine {
                 FailureKind::BadWorkingDirectory => {
                     return Err(EngineError::InvalidCwd(failure.to_string()));
                 }
-                FailureKind::Setup => {
+                FailureKind::Setup | FailureKind::UnsupportedLimit => {
                     return Err(EngineError::Internal(format!(
                         "exec failed at {}: {failure}",
                         failure.step
@@ -890,6 +956,16 @@ fn exited_status(previous: &ContainerStatus, record: &ExitRecord) -> ContainerSt
         finished: record.finished.clone(),
         exit_code: record.exit_code,
         error: record.error.clone(),
+        oom_killed: record.oom_killed,
+    }
+}
+
+/// A cgroup error while changing limits, in the caller's terms.
+fn limit_error(err: CgroupError) -> EngineError {
+    match err {
+        CgroupError::Unsupported { .. } => EngineError::UnsupportedLimit(err.to_string()),
+        CgroupError::Rejected { .. } => EngineError::LimitRejected(err.to_string()),
+        other => EngineError::internal("write the container's limits", other),
     }
 }
 

@@ -135,6 +135,7 @@ mod tests {
             init: false,
             tty: false,
             open_stdin: false,
+            resources: Default::default(),
         };
         let mut container = Container {
             config,
@@ -146,6 +147,7 @@ mod tests {
             finished: "t".into(),
             exit_code: 3,
             error: None,
+            oom_killed: false,
         };
         store.save(&container).unwrap();
         std::fs::create_dir(store.container_dir("half")).unwrap();

@@ -44,6 +44,7 @@ pub(super) fn exit_record_or_vanished(state_dir: &std::path::Path) -> ExitRecord
                 signal: None,
                 finished: super::now_rfc3339(),
                 error: Some("the container's processes vanished without an exit status (was the host or its monitor killed?)".into()),
+                oom_killed: false,
             }
         }
     }

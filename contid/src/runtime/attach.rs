@@ -14,6 +14,9 @@
 //! Output frames are exactly what a non-tty attach client receives, so the daemon passes them
 //! through unchanged; with a tty it strips the headers.
 
+use std::os::fd::BorrowedFd;
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use serde::{Deserialize, Serialize};
 
 use super::WindowSize;
@@ -109,6 +112,17 @@ pub fn take_frames(buffer: &mut Vec<u8>) -> Result<Vec<(u8, Vec<u8>)>, String> {
     }
     buffer.drain(..start);
     Ok(frames)
+}
+
+/// Whether the peer of the connected stream socket `socket` has closed it entirely (`POLLHUP`)
+/// rather than only shut down its writing side (`POLLRDHUP` alone): an attached client that went
+/// away, not one that ended its input.
+pub fn peer_hung_up(socket: BorrowedFd<'_>) -> bool {
+    let mut fds = [PollFd::new(socket, PollFlags::empty())];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(1))
+        && fds[0]
+            .revents()
+            .is_some_and(|events| events.contains(PollFlags::POLLHUP))
 }
 
 #[cfg(test)]

@@ -22,12 +22,16 @@ pub enum FailureKind {
     CommandNotExecutable,
     /// The working directory does not exist or is not a directory inside the container.
     BadWorkingDirectory,
+    /// The host cannot enforce a resource limit the container asked for.
+    UnsupportedLimit,
     /// Anything else: a mount, a namespace, a cgroup… a fault of the daemon or the host.
     Setup,
 }
 
 pub const STEP_EXEC: &str = "exec";
 pub const STEP_CHDIR_CWD: &str = "chdir_cwd";
+/// Writing the container's limits; `EOPNOTSUPP` when the host cannot enforce one.
+pub const STEP_CGROUP_LIMITS: &str = "cgroup_limits";
 
 impl ChildFailure {
     pub fn new(step: &str, errno: nix::errno::Errno, message: impl Into<String>) -> Self {
@@ -54,6 +58,7 @@ impl ChildFailure {
                 FailureKind::CommandNotExecutable
             }
             STEP_CHDIR_CWD => FailureKind::BadWorkingDirectory,
+            STEP_CGROUP_LIMITS if errno == Errno::EOPNOTSUPP => FailureKind::UnsupportedLimit,
             _ => FailureKind::Setup,
         }
     }
@@ -63,7 +68,9 @@ impl ChildFailure {
         match self.kind() {
             FailureKind::CommandNotFound => 127,
             FailureKind::CommandNotExecutable => 126,
-            FailureKind::BadWorkingDirectory | FailureKind::Setup => 1,
+            FailureKind::BadWorkingDirectory
+            | FailureKind::UnsupportedLimit
+            | FailureKind::Setup => 1,
         }
     }
 }

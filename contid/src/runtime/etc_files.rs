@@ -98,6 +98,7 @@ mod tests {
             tty: false,
             open_stdin: false,
             window_size: None,
+            limits: Default::default(),
         };
         write_etc_files(&launch).unwrap();
         assert_eq!(

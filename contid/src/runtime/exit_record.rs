@@ -20,6 +20,10 @@ pub struct ExitRecord {
     /// Why the container's process could not be started, when it could not.
     #[serde(default)]
     pub error: Option<String>,
+    /// The kernel's OOM killer killed a process of the container (its cgroup's `oom_kill`
+    /// counter was not 0 when the first process ended).
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 impl ExitRecord {

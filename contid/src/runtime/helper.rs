@@ -175,7 +175,7 @@ impl HelperClient {
     ) -> Result<LaunchHandle, RuntimeError> {
         let raw: Vec<_> = attached.iter().map(|fd| fd.as_raw_fd()).collect();
         let mut fds = self
-            .call(&HelperRequest::Launch(launch.clone()), &raw, 1)?
+            .call(&HelperRequest::Launch(Box::new(launch.clone())), &raw, 1)?
             .into_iter();
         match fds.next() {
             Some(report) => Ok(LaunchHandle { report }),

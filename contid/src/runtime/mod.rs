@@ -126,6 +126,9 @@ pub struct ContainerLaunch {
     /// The terminal's size before the command starts (a resize that came before the start).
     #[serde(default)]
     pub window_size: Option<WindowSize>,
+    /// Written into the container's cgroup before its first process is let go.
+    #[serde(default)]
+    pub limits: cgroup::CgroupLimits,
 }
 
 /// A terminal's size in characters.

@@ -17,12 +17,12 @@ use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 
-use super::cgroup::CgroupManager;
+use super::cgroup::{CgroupError, CgroupManager};
 use super::child::{
     StepResult, cgroup_failure, close_inherited_fds, exit_code_of, read_to_end, restore_sigchld,
     run_forked, set_nonblocking, stdio_to_dev_null, write_all,
 };
-use super::child_failure::ChildFailure;
+use super::child_failure::{ChildFailure, STEP_CGROUP_LIMITS};
 use super::etc_files::write_etc_files;
 use super::exit_record::ExitRecord;
 use super::init::{InitPipes, run_init};
@@ -138,6 +138,9 @@ impl<'a> Monitor<'a> {
         };
         if let Err(e) = self.cgroups.create(&self.launch.id) {
             return self.give_up(cgroup_failure("cgroup_create", &e), true);
+        }
+        if let Err(e) = self.cgroups.apply(&self.launch.id, &self.launch.limits) {
+            return self.give_up(limits_failure(&e), true);
         }
         let running = match self.start_init(signals, log, attach_socket) {
             Ok(running) => running,
@@ -291,11 +294,20 @@ impl<'a> Monitor<'a> {
         let status = session.run_until_exit(init, &signals);
         session.drain(&self.launch.state_dir);
         let (exit_code, signal) = exit_code_of(status);
+        // Before `finish` removes the cgroup, and with it the counter.
+        let oom_killed = match self.cgroups.oom_kills(&self.launch.id) {
+            Ok(kills) => kills > 0,
+            Err(e) => {
+                tracing::warn!("container {}: reading its OOM kills: {e}", self.launch.id);
+                false
+            }
+        };
         self.finish(ExitRecord {
             exit_code,
             signal,
             finished: now_rfc3339(),
             error: None,
+            oom_killed,
         });
         0
     }
@@ -310,6 +322,7 @@ impl<'a> Monitor<'a> {
             signal: None,
             finished: now_rfc3339(),
             error: Some(failure.to_string()),
+            oom_killed: false,
         };
         let _ = record.write(&self.launch.state_dir);
         self.send_report(&LaunchReport::Failed { failure });
@@ -383,6 +396,17 @@ fn make_pipes(launch: &ContainerLaunch) -> Result<(MonitorPipes, InitPipes), Chi
             terminal: terminal_init,
         },
     ))
+}
+
+/// A limit that could not be written; one the host cannot enforce is told apart by its errno
+/// ([`FailureKind::UnsupportedLimit`](super::FailureKind::UnsupportedLimit)).
+fn limits_failure(error: &CgroupError) -> ChildFailure {
+    match error {
+        CgroupError::Unsupported { .. } => {
+            ChildFailure::new(STEP_CGROUP_LIMITS, Errno::EOPNOTSUPP, error.to_string())
+        }
+        _ => cgroup_failure(STEP_CGROUP_LIMITS, error),
+    }
 }
 
 /// After a failure: the init is exiting (or must); wait for it.

@@ -92,9 +92,84 @@ fn start_time_from_stat(stat: &[u8]) -> Option<u64> {
     field.parse().ok()
 }
 
+/// What `top` shows of a process, from `/proc/<pid>/status` and `/proc/<pid>/cmdline`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessDescription {
+    pub pid: i32,
+    pub ppid: i32,
+    /// The innermost of `NSpid`: the pid in the process's own pid namespace.
+    pub namespace_pid: Option<i32>,
+    pub uid: u32,
+    /// The user's name in `/etc/passwd` as the process sees it (its root's), if it has one.
+    pub user: Option<String>,
+    /// The arguments joined by spaces; `[name]` when empty (a kernel thread, a zombie).
+    pub command: String,
+}
+
+/// `None` when the process is gone.
+pub fn describe(pid: i32) -> Option<ProcessDescription> {
+    if pid <= 0 {
+        return None;
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |key: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(key)?.strip_prefix(':').map(str::trim))
+    };
+    let ppid = field("PPid")?.parse().ok()?;
+    let uid: u32 = field("Uid")?.split_whitespace().next()?.parse().ok()?;
+    let namespace_pid = field("NSpid").and_then(|ids| ids.split_whitespace().last()?.parse().ok());
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let command = if cmdline.is_empty() {
+        format!("[{}]", field("Name").unwrap_or("?"))
+    } else {
+        cmdline
+            .split(|&b| b == 0)
+            .filter(|arg| !arg.is_empty())
+            .map(String::from_utf8_lossy)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let passwd =
+        std::fs::read_to_string(format!("/proc/{pid}/root/etc/passwd")).unwrap_or_default();
+    Some(ProcessDescription {
+        pid,
+        ppid,
+        namespace_pid,
+        uid,
+        user: user_name(&passwd, uid),
+        command,
+    })
+}
+
+/// The name of `uid` in the text of a passwd file.
+fn user_name(passwd: &str, uid: u32) -> Option<String> {
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let id: u32 = fields.nth(1)?.parse().ok()?;
+        (id == uid).then(|| name.to_string())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn our_own_process_is_described() {
+        let me = describe(std::process::id() as i32).unwrap();
+        assert_eq!(me.ppid, nix::unistd::getppid().as_raw());
+        assert_eq!(me.uid, nix::unistd::getuid().as_raw());
+        assert_eq!(me.namespace_pid, Some(std::process::id() as i32));
+        assert!(!me.command.is_empty());
+        assert_eq!(
+            user_name("root:x:0:0::/root:/bin/sh\nwww:x:33:33::/:/bin/false\n", 33).as_deref(),
+            Some("www")
+        );
+        assert_eq!(describe(-1), None);
+    }
 
     #[test]
     fn start_time_is_field_22_even_with_a_tricky_command_name() {

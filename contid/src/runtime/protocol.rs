@@ -21,7 +21,7 @@ pub(super) const MAX_MESSAGE_FDS: usize = 16;
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) enum HelperRequest {
     /// Start a container; the reply carries the read end of its report pipe.
-    Launch(ContainerLaunch),
+    Launch(Box<ContainerLaunch>),
     /// Run a command in a container; the reply carries the read ends of stdout, stderr, status.
     Exec(ExecLaunch),
 }
@@ -184,6 +184,7 @@ mod tests {
             tty: false,
             open_stdin: false,
             window_size: None,
+            limits: Default::default(),
         }
     }
 
@@ -193,7 +194,7 @@ mod tests {
         let (pipe_r, pipe_w) = nix::unistd::pipe().unwrap();
         send_message(
             a.as_fd(),
-            &HelperRequest::Launch(launch()),
+            &HelperRequest::Launch(Box::new(launch())),
             &[pipe_r.as_raw_fd()],
         )
         .unwrap();

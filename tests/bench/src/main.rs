@@ -1,9 +1,11 @@
 //! `conti-bench`: the full lifecycle of a `/bin/true` container through the Conti API side by
 //! side with `crun run` (and `runc run` when installed) on the same busybox root filesystem,
-//! sequentially and with parallel clients. See README.md.
+//! sequentially and with parallel clients; and execs into a running container through the API
+//! side by side with `crun exec` (and `runc exec`). See README.md.
 
 mod cleanup;
 mod conti;
+mod exec;
 mod oci;
 mod report;
 mod scenario;
@@ -13,20 +15,24 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::oci::OciRuntime;
-use crate::report::{Machine, ParallelResult, Report};
+use crate::report::{ExecReport, Machine, ParallelResult, Report};
 use crate::scenario::Target;
 
 const USAGE: &str = "\
 usage: conti-bench [options]
 
-Runs N lifecycles of /bin/true (create, start, wait, delete) through its own contid and
-N x `crun run` (and `runc run` when installed) on the same busybox rootfs, then a batch of
-lifecycles with parallel clients. Needs root, a release build of contid, crun and busybox-static.
+Lifecycle scenario: N lifecycles of /bin/true (create, start, wait, delete) through its own
+contid and N x `crun run` (and `runc run` when installed) on the same busybox rootfs, then a batch
+of lifecycles with parallel clients. Exec scenario: N execs of /bin/true (to the exit code) and of
+/bin/echo x (to the first output byte and to the exit code) into a running container through the
+API, and N x `crun exec` (and `runc exec`) into a running container of theirs. Needs root, a
+release build of contid, crun and busybox-static.
 
 options:
+  --scenario S           lifecycle, exec or all (default all)
   --contid PATH          contid binary (default: next to this binary, else target/release/contid)
-  -n, --iterations N     timed sequential lifecycles per runtime (default 50)
-  --warmup N             untimed lifecycles per runtime first (default 5)
+  -n, --iterations N     timed sequential lifecycles / exec rounds per runtime (default 50)
+  --warmup N             untimed lifecycles / exec rounds per runtime first (default 5)
   --parallel-total N     lifecycles in the parallel scenario (default 50)
   --clients N            parallel clients (default 8)
   --parallel-rounds N    repetitions of the parallel scenario; the median is reported (default 3)
@@ -36,7 +42,25 @@ options:
   --log-level LEVEL      passed to contid (default: contid's own default)
   -h, --help             this text";
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    Lifecycle,
+    Exec,
+    All,
+}
+
+impl Scenario {
+    fn lifecycle(self) -> bool {
+        self != Scenario::Exec
+    }
+
+    fn exec(self) -> bool {
+        self != Scenario::Lifecycle
+    }
+}
+
 struct Options {
+    scenario: Scenario,
     contid: Option<PathBuf>,
     iterations: usize,
     warmup: usize,
@@ -52,6 +76,7 @@ struct Options {
 impl Options {
     fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
         let mut options = Options {
+            scenario: Scenario::All,
             contid: None,
             iterations: 50,
             warmup: 5,
@@ -86,6 +111,18 @@ impl Options {
                 }
             };
             match flag.as_str() {
+                "--scenario" => {
+                    options.scenario = match value()?.as_str() {
+                        "lifecycle" => Scenario::Lifecycle,
+                        "exec" => Scenario::Exec,
+                        "all" => Scenario::All,
+                        other => {
+                            return Err(format!(
+                                "--scenario: expected lifecycle, exec or all, got {other:?}"
+                            ));
+                        }
+                    }
+                }
                 "--contid" => options.contid = Some(PathBuf::from(value()?)),
                 "-n" | "--iterations" => options.iterations = count(value()?, 1)?,
                 "--warmup" => options.warmup = count(value()?, 0)?,
@@ -150,6 +187,7 @@ fn run(options: &Options) -> Result<(), String> {
             .map_err(|e| format!("emptying stale {}: {e}", work.display()))?;
     }
 
+    let loadavg_start = report::loadavg();
     let mut notes = Vec::new();
     let crun = OciRuntime::find("crun", &name).ok_or("crun not found: apt-get install -y crun")?;
     let runc = if options.runc {
@@ -201,13 +239,73 @@ fn run(options: &Options) -> Result<(), String> {
     }
     let names: Vec<&str> = targets.iter().map(Target::name).collect();
 
+    let (sequential, parallel) = if options.scenario.lifecycle() {
+        lifecycle(options, &targets)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
+
+    let exec = if options.scenario.exec() {
+        let exec_bundle = work.join("bundle-exec");
+        oci::prepare_exec_bundle(&bundle, &exec_bundle, &exec::SLEEPER)?;
+        let peers: Vec<&OciRuntime> = std::iter::once(&crun).chain(runc.as_ref()).collect();
+        Some(exec_scenario(
+            options,
+            daemon.as_ref().map(|d| &d.client),
+            &peers,
+            &exec_bundle,
+        )?)
+    } else {
+        None
+    };
+
+    if let Some(started) = &daemon {
+        let left = count_containers(&started.client)?;
+        if left > 0 {
+            notes.push(format!(
+                "{left} container(s) still listed by contid after the benchmark"
+            ));
+        }
+    }
+
+    let mut machine = Machine::detect(daemon.as_ref(), &crun, runc.as_ref());
+    machine.loadavg_start = loadavg_start;
+    let report = Report {
+        machine,
+        iterations: options.iterations,
+        warmup: options.warmup,
+        parallel_total: options.parallel_total,
+        clients: options.clients,
+        parallel_rounds: options.parallel_rounds,
+        names,
+        sequential,
+        parallel,
+        exec,
+        notes,
+    };
+    print!("{}", report.table());
+    if let Some(path) = &options.json {
+        let text = serde_json::to_string_pretty(&report.to_json()).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("writing {}: {e}", path.display()))?;
+        eprintln!("figures written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// The sequential and the parallel lifecycles.
+fn lifecycle(
+    options: &Options,
+    targets: &[Target],
+) -> Result<(Vec<scenario::Sequential>, Vec<ParallelResult>), String> {
+    let names: Vec<&str> = targets.iter().map(Target::name).collect();
     eprintln!(
         "sequential: {} warm-ups + {} timed lifecycles each of {}, interleaved",
         options.warmup,
         options.iterations,
         names.join(", ")
     );
-    let sequential = scenario::run_sequential(&targets, options.warmup, options.iterations)
+    let sequential = scenario::run_sequential(targets, options.warmup, options.iterations)
         .map_err(with_daemon_log)?;
 
     eprintln!(
@@ -228,37 +326,44 @@ fn run(options: &Options) -> Result<(), String> {
             result.walls.push(wall);
         }
     }
+    Ok((sequential, parallel))
+}
 
-    if let Some(started) = &daemon {
-        let left = count_containers(&started.client)?;
-        if left > 0 {
-            notes.push(format!(
-                "{left} container(s) still listed by contid after the benchmark"
-            ));
+/// A running container per runtime, the exec rounds, then the containers deleted (also when a
+/// round failed; on a signal the cleanup deletes them).
+fn exec_scenario(
+    options: &Options,
+    conti: Option<&conti_tests::Client>,
+    peers: &[&OciRuntime],
+    exec_bundle: &Path,
+) -> Result<ExecReport, String> {
+    let mut targets = Vec::new();
+    let mut setup = || -> Result<(), String> {
+        if let Some(client) = conti {
+            targets.push(exec::conti_target(client).map_err(with_daemon_log)?);
         }
-    }
-
-    let machine = Machine::detect(daemon.as_ref(), &crun, runc.as_ref());
-    let report = Report {
-        machine,
-        iterations: options.iterations,
-        warmup: options.warmup,
-        parallel_total: options.parallel_total,
-        clients: options.clients,
-        parallel_rounds: options.parallel_rounds,
-        names,
-        sequential,
-        parallel,
-        notes,
+        for runtime in peers {
+            targets.push(exec::oci_target(runtime, exec_bundle)?);
+        }
+        Ok(())
     };
-    print!("{}", report.table());
-    if let Some(path) = &options.json {
-        let text = serde_json::to_string_pretty(&report.to_json()).map_err(|e| e.to_string())?;
-        std::fs::write(path, text + "\n")
-            .map_err(|e| format!("writing {}: {e}", path.display()))?;
-        eprintln!("figures written to {}", path.display());
-    }
-    Ok(())
+    let result = setup().and_then(|()| {
+        let names: Vec<&str> = targets.iter().map(exec::ExecTarget::name).collect();
+        eprintln!(
+            "exec: a running container (sleep) each of {}; {} warm-up + {} timed rounds of \
+             exec /bin/true and /bin/echo x, interleaved",
+            names.join(", "),
+            options.warmup,
+            options.iterations
+        );
+        exec::run(&mut targets, options.warmup, options.iterations).map_err(with_daemon_log)
+    });
+    let names = targets.iter().map(exec::ExecTarget::name).collect();
+    exec::remove(&mut targets);
+    Ok(ExecReport {
+        names,
+        samples: result?,
+    })
 }
 
 /// `--contid`, else `contid` next to this binary (both built into `target/release`), else

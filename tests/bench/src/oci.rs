@@ -2,6 +2,7 @@
 //! busybox root filesystem, with crun's default namespaces and cgroups.
 
 use std::fs;
+use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,6 +12,14 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::cleanup;
+
+/// One timed `exec` of a peer.
+pub struct ExecTimes {
+    /// Spawn to the first byte on its stdout pipe, when it was piped.
+    pub first_byte: Option<Duration>,
+    /// Spawn to exit (after its stdout ended).
+    pub exit: Duration,
+}
 
 pub struct OciRuntime {
     /// `crun` or `runc`.
@@ -85,7 +94,115 @@ impl OciRuntime {
         ))
     }
 
-    fn delete_force(&self, id: &str) {
+    /// `<runtime> run -d --bundle DIR ID` with a fresh id: a container that keeps running;
+    /// returns its id. The cleanup deletes it with the run's other ids. The container inherits
+    /// the runtime's stdio, so its stderr goes to a file in `bundle` (a pipe would stay open as
+    /// long as the container runs), read only when the run fails.
+    pub fn run_detached(&self, bundle: &Path) -> Result<String, String> {
+        let id = format!(
+            "{}-{}-{}",
+            self.prefix,
+            self.name,
+            self.counter.fetch_add(1, Ordering::Relaxed)
+        );
+        let stderr_path = bundle.join(format!("{id}.stderr"));
+        let stderr = fs::File::create(&stderr_path)
+            .map_err(|e| format!("creating {}: {e}", stderr_path.display()))?;
+        let status = Command::new(&self.binary)
+            .args(["run", "-d", "--bundle"])
+            .arg(bundle)
+            .arg(&id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .process_group(0)
+            .status()
+            .map_err(|e| format!("running {}: {e}", self.binary.display()))?;
+        if status.success() {
+            return Ok(id);
+        }
+        self.delete_force(&id);
+        Err(format!(
+            "{} run -d {id} failed ({status}): {}",
+            self.name,
+            fs::read_to_string(&stderr_path).unwrap_or_default().trim()
+        ))
+    }
+
+    /// One `<runtime> exec ID ARGS...` from spawn to exit, stdin `/dev/null`. With `expect`, its
+    /// stdout is a pipe: also the time from spawn to the first byte on it, and the output must be
+    /// `expect`; without, stdout is `/dev/null`. Fails unless it exits with 0.
+    pub fn exec_once(
+        &self,
+        id: &str,
+        args: &[&str],
+        expect: Option<&[u8]>,
+    ) -> Result<ExecTimes, String> {
+        let what = || format!("{} exec {id} {}", self.name, args.join(" "));
+        let start = Instant::now();
+        let mut child = Command::new(&self.binary)
+            .arg("exec")
+            .arg(id)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(match expect {
+                Some(_) => Stdio::piped(),
+                None => Stdio::null(),
+            })
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("running {}: {e}", self.binary.display()))?;
+        let mut first_byte = None;
+        let mut stdout = Vec::new();
+        if let Some(mut pipe) = child.stdout.take() {
+            let mut buffer = [0u8; 4096];
+            loop {
+                match pipe.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        first_byte.get_or_insert_with(|| start.elapsed());
+                        stdout.extend_from_slice(&buffer[..n]);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return Err(format!("{}: reading its stdout: {e}", what()));
+                    }
+                }
+            }
+        }
+        let mut stderr = Vec::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            let _ = pipe.read_to_end(&mut stderr);
+        }
+        let status = child
+            .wait()
+            .map_err(|e| format!("{}: waiting: {e}", what()))?;
+        let exit = start.elapsed();
+        if !status.success() {
+            return Err(format!(
+                "{} failed ({status}): {}",
+                what(),
+                String::from_utf8_lossy(&stderr).trim()
+            ));
+        }
+        if let Some(expected) = expect
+            && stdout != expected
+        {
+            return Err(format!(
+                "{}: printed {:?}, expected {:?}",
+                what(),
+                String::from_utf8_lossy(&stdout),
+                String::from_utf8_lossy(expected)
+            ));
+        }
+        Ok(ExecTimes { first_byte, exit })
+    }
+
+    /// `<runtime> delete -f ID`, errors ignored (the cleanup tries again at the end).
+    pub fn delete_force(&self, id: &str) {
         let _ = Command::new(&self.binary)
             .args(["delete", "-f", id])
             .stdin(Stdio::null())
@@ -118,6 +235,25 @@ pub fn prepare_bundle(crun: &OciRuntime, bundle: &Path, rootfs_tar: &Path) -> Re
     let text = serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?;
     fs::write(&config_path, text).map_err(|e| format!("writing {}: {e}", config_path.display()))?;
     unpack(rootfs_tar, &bundle.join("rootfs"))
+}
+
+/// Makes `exec_bundle/` for a container that keeps running: `bundle`'s `config.json` with
+/// `process.args = args` and the root pointing at `bundle`'s (read-only) `rootfs/`, so that the
+/// peers exec into the same root filesystem the lifecycles use.
+pub fn prepare_exec_bundle(bundle: &Path, exec_bundle: &Path, args: &[&str]) -> Result<(), String> {
+    fs::create_dir_all(exec_bundle)
+        .map_err(|e| format!("creating {}: {e}", exec_bundle.display()))?;
+    let source = bundle.join("config.json");
+    let text =
+        fs::read_to_string(&source).map_err(|e| format!("reading {}: {e}", source.display()))?;
+    let mut config: Value =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", source.display()))?;
+    config["process"]["args"] = serde_json::json!(args);
+    let rootfs = bundle.join("rootfs");
+    config["root"]["path"] = Value::String(rootfs.to_string_lossy().into_owned());
+    let target = exec_bundle.join("config.json");
+    let text = serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?;
+    fs::write(&target, text).map_err(|e| format!("writing {}: {e}", target.display()))
 }
 
 /// Unpacks `tar` into a new folder `dest`, owners and modes as recorded.

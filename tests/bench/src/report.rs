@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::conti::Conti;
+use crate::exec::{ExecSamples, METRICS};
 use crate::oci::OciRuntime;
 use crate::scenario::{Phases, Sequential};
 use crate::stats::{Summary, round3};
@@ -15,6 +16,8 @@ pub struct Machine {
     pub cpus: usize,
     pub kernel: String,
     pub cgroups: String,
+    /// `/proc/loadavg`'s three figures before the first measurement (set by the caller).
+    pub loadavg_start: String,
     pub loadavg: String,
     pub contid: Option<String>,
     pub crun: String,
@@ -50,11 +53,8 @@ impl Machine {
             cpus: std::thread::available_parallelism().map_or(0, usize::from),
             kernel: read("/proc/sys/kernel/osrelease"),
             cgroups,
-            loadavg: read("/proc/loadavg")
-                .split(' ')
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" "),
+            loadavg_start: String::new(),
+            loadavg: loadavg(),
             contid: conti.map(|d| {
                 let version = d
                     .version
@@ -68,6 +68,53 @@ impl Machine {
         }
     }
 }
+
+/// The 1, 5 and 15 minute load averages.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split(' ')
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The exec scenario's timings, one entry per runtime.
+pub struct ExecReport {
+    pub names: Vec<&'static str>,
+    pub samples: Vec<ExecSamples>,
+}
+
+impl ExecReport {
+    fn summary(&self, name: &str, metric: &str) -> Option<Summary> {
+        let index = self.names.iter().position(|n| *n == name)?;
+        Summary::of(self.samples[index].metric(metric))
+    }
+
+    /// conti's median / each peer's, for `metric`.
+    fn ratios(&self, metric: &str) -> Vec<(&'static str, f64)> {
+        let Some(conti) = self.summary("conti", metric) else {
+            return Vec::new();
+        };
+        self.names
+            .iter()
+            .filter(|n| **n != "conti")
+            .filter_map(|peer| {
+                Some((
+                    *peer,
+                    conti.median_ms / self.summary(peer, metric)?.median_ms,
+                ))
+            })
+            .collect()
+    }
+}
+
+/// Conti's breakdown of the streaming exec: key, label (all from sending the create).
+const CONTI_STREAM_PHASES: [(&str, &str); 3] = [
+    ("echo_created", "create answered (201)"),
+    ("echo_upgraded", "start answered (101)"),
+    ("echo_stream_end", "stream ended (EOF)"),
+];
 
 pub struct ParallelResult {
     pub name: &'static str,
@@ -91,13 +138,16 @@ pub struct Report {
     pub names: Vec<&'static str>,
     pub sequential: Vec<Sequential>,
     pub parallel: Vec<ParallelResult>,
+    /// `None` when the exec scenario was not run.
+    pub exec: Option<ExecReport>,
     pub notes: Vec<String>,
 }
 
 impl Report {
     fn sequential_summary(&self, name: &str) -> Option<Summary> {
         let index = self.names.iter().position(|n| *n == name)?;
-        Summary::of(&self.sequential[index].totals)
+        // Empty when the lifecycle scenario was not run.
+        Summary::of(&self.sequential.get(index)?.totals)
     }
 
     fn parallel_median(&self, name: &str) -> Option<f64> {
@@ -120,10 +170,11 @@ impl Report {
     }
 
     fn conti_phases(&self) -> Vec<(&'static str, Summary)> {
-        let Some(index) = self.names.iter().position(|n| *n == "conti") else {
+        let index = self.names.iter().position(|n| *n == "conti");
+        let Some(sequential) = index.and_then(|index| self.sequential.get(index)) else {
             return Vec::new();
         };
-        let phases = &self.sequential[index].phases;
+        let phases = &sequential.phases;
         let phase = |name: &'static str, of: fn(&Phases) -> Duration| {
             Some((
                 name,
@@ -144,14 +195,11 @@ impl Report {
     pub fn table(&self) -> String {
         let m = &self.machine;
         let mut out = String::new();
+        let _ = writeln!(out, "\nConti benchmark: a busybox-static rootfs");
         let _ = writeln!(
             out,
-            "\nConti benchmark: /bin/true in a busybox-static rootfs"
-        );
-        let _ = writeln!(
-            out,
-            "machine: {} CPUs, kernel {}, cgroups {}, load average at the end {}",
-            m.cpus, m.kernel, m.cgroups, m.loadavg
+            "machine: {} CPUs, kernel {}, cgroups {}, load average before {} and at the end {}",
+            m.cpus, m.kernel, m.cgroups, m.loadavg_start, m.loadavg
         );
         let mut versions = Vec::new();
         versions.extend(m.contid.clone());
@@ -161,7 +209,16 @@ impl Report {
         for note in &self.notes {
             let _ = writeln!(out, "note: {note}");
         }
+        if !self.sequential.is_empty() {
+            self.lifecycle_table(&mut out);
+        }
+        if let Some(exec) = &self.exec {
+            self.exec_table(&mut out, exec);
+        }
+        out
+    }
 
+    fn lifecycle_table(&self, out: &mut String) {
         let _ = writeln!(
             out,
             "\nSequential: {} timed lifecycles each after {} warm-ups, interleaved round by round",
@@ -188,10 +245,10 @@ impl Report {
             } else {
                 format!("{name:<6} {name} run")
             };
-            row(&mut out, &label, summary);
+            row(out, &label, summary);
             if *name == "conti" {
                 for (phase, summary) in self.conti_phases() {
-                    row(&mut out, &format!("         {phase}"), summary);
+                    row(out, &format!("         {phase}"), summary);
                 }
             }
         }
@@ -228,7 +285,100 @@ impl Report {
         for (peer, ratio) in self.ratios(|n| self.parallel_median(n)) {
             let _ = writeln!(out, "ratio conti/{peer} (wall): {ratio:.2}");
         }
-        out
+    }
+
+    fn exec_table(&self, out: &mut String, exec: &ExecReport) {
+        let _ = writeln!(
+            out,
+            "\nExec: {} timed rounds after {} warm-ups into one running container (sleep) per \
+             runtime; each round one exec of each kind per runtime, interleaved",
+            self.iterations, self.warmup
+        );
+        let _ = writeln!(
+            out,
+            "conti: POST /v1/containers/ID/exec over a kept-alive connection (/bin/true buffered; \
+             /bin/echo x streaming: create, start with Upgrade, frames, GET /v1/execs/ID);\n\
+             peers: `<runtime> exec ID ...` from spawn (first byte: on its stdout pipe)"
+        );
+        let _ = writeln!(
+            out,
+            "{:<48} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "", "median", "p90", "mean", "min", "max"
+        );
+        let row = |out: &mut String, label: &str, s: Summary| {
+            let _ = writeln!(
+                out,
+                "{label:<48} {:>6.2} ms {:>6.2} ms {:>6.2} ms {:>6.2} ms {:>6.2} ms",
+                s.median_ms, s.p90_ms, s.mean_ms, s.min_ms, s.max_ms
+            );
+        };
+        for (metric, label) in METRICS {
+            for name in &exec.names {
+                let Some(summary) = exec.summary(name, metric) else {
+                    continue;
+                };
+                row(out, &format!("{name:<6} {label}"), summary);
+                if *name == "conti" && metric == "echo_exit" {
+                    for (phase, label) in CONTI_STREAM_PHASES {
+                        if let Some(summary) = exec.summary(name, phase) {
+                            row(out, &format!("         {label}"), summary);
+                        }
+                    }
+                }
+            }
+            for (peer, ratio) in exec.ratios(metric) {
+                let _ = writeln!(out, "ratio conti/{peer} (median): {ratio:.2}");
+            }
+        }
+    }
+
+    fn exec_json(&self, exec: &ExecReport) -> Value {
+        let samples_ms = |samples: &[Duration]| -> Vec<f64> {
+            samples
+                .iter()
+                .map(|d| round3(d.as_secs_f64() * 1000.0))
+                .collect()
+        };
+        let mut results = Map::new();
+        for (name, samples) in exec.names.iter().zip(&exec.samples) {
+            let mut entry = Map::new();
+            let phases = if *name == "conti" {
+                &CONTI_STREAM_PHASES[..]
+            } else {
+                &[]
+            };
+            for (metric, _) in METRICS.iter().chain(phases) {
+                let Some(summary) = Summary::of(samples.metric(metric)) else {
+                    continue;
+                };
+                let mut value = summary.to_json();
+                // In run order, for plots and for spotting interference.
+                value["samples_ms"] = json!(samples_ms(samples.metric(metric)));
+                entry.insert(metric.to_string(), value);
+            }
+            results.insert(name.to_string(), Value::Object(entry));
+        }
+        let mut ratios = Map::new();
+        for (metric, _) in METRICS {
+            for (peer, ratio) in exec.ratios(metric) {
+                ratios.insert(
+                    format!("{metric}_conti_{peer}_median"),
+                    json!(round3(ratio)),
+                );
+            }
+        }
+        json!({
+            "workload": "execs into one running `sleep` container per runtime (busybox-static rootfs); \
+                true_exit: /bin/true, request (spawn) to exit code; echo_first_byte / echo_exit: \
+                /bin/echo x, request (spawn) to the first output byte / to the exit code. \
+                conti = POST /v1/containers/ID/exec over a kept-alive connection (buffered for \
+                true; for echo attach:true, then POST /v1/execs/ID/start upgraded, then \
+                GET /v1/execs/ID; echo_* phases from the create); peers = `<runtime> exec ID ...`",
+            "iterations": self.iterations,
+            "warmup": self.warmup,
+            "results": Value::Object(results),
+            "ratios": Value::Object(ratios),
+        })
     }
 
     pub fn to_json(&self) -> Value {
@@ -277,23 +427,26 @@ impl Report {
         for (peer, ratio) in self.ratios(|n| self.parallel_median(n)) {
             parallel.insert(format!("ratio_conti_{peer}_wall"), json!(round3(ratio)));
         }
+        let lifecycle = !self.sequential.is_empty();
         json!({
             "workload": "/bin/true in a busybox-static rootfs; conti = POST create, start, wait, DELETE over the API; peers = `<runtime> run --bundle`",
             "machine": {
                 "cpus": m.cpus,
                 "kernel": m.kernel,
                 "cgroups": m.cgroups,
+                "loadavg_at_start": m.loadavg_start,
                 "loadavg_at_end": m.loadavg,
                 "contid": m.contid,
                 "crun": m.crun,
                 "runc": m.runc,
             },
-            "sequential": {
+            "sequential": lifecycle.then(|| json!({
                 "iterations": self.iterations,
                 "warmup": self.warmup,
                 "results": Value::Object(sequential),
-            },
-            "parallel": Value::Object(parallel),
+            })),
+            "parallel": lifecycle.then_some(Value::Object(parallel)),
+            "exec": self.exec.as_ref().map(|exec| self.exec_json(exec)),
             "notes": self.notes,
         })
     }

@@ -62,7 +62,7 @@ pub fn container_spec() -> Vec<u8> {
 }
 
 /// One API call; an error naming `what` unless the answer has status `expected`.
-fn call(
+pub fn call(
     connection: &mut Connection,
     method: &str,
     path: &str,

@@ -37,6 +37,37 @@ pub(super) fn write_value(path: &Path, value: &str) -> Result<(), CgroupError> {
         .map_err(|err| io_error(path, err))
 }
 
+/// Writes a limit: a control file the kernel does not provide is
+/// [`CgroupError::Unsupported`], so a limit is never silently dropped.
+pub(super) fn write_limit(
+    dir: &Path,
+    file: &str,
+    value: &str,
+    limit: &str,
+) -> Result<(), CgroupError> {
+    let path = dir.join(file);
+    match write_value(&path, value) {
+        Err(CgroupError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            Err(CgroupError::Unsupported {
+                limit: limit.to_owned(),
+                reason: format!("the kernel provides no {}", path.display()),
+            })
+        }
+        Err(CgroupError::Io { path, source }) => Err(CgroupError::Rejected {
+            limit: limit.to_owned(),
+            value: value.to_owned(),
+            path,
+            source,
+        }),
+        other => other,
+    }
+}
+
+/// The first of `files` that exists in `dir`.
+pub(super) fn first_existing<'f>(dir: &Path, files: &[&'f str]) -> Option<&'f str> {
+    files.iter().copied().find(|file| dir.join(file).exists())
+}
+
 /// The file, or its whole cgroup, does not exist (any more). ENODEV: the cgroup was removed
 /// while the file was being opened.
 fn is_gone(err: &io::Error) -> bool {

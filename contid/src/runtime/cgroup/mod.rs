@@ -17,12 +17,16 @@
 use std::path::{Component, Path, PathBuf};
 
 mod cgroupfs;
+mod limits;
 mod mountinfo;
 #[cfg(test)]
 mod tests;
 mod v1;
 mod v2;
 
+pub use limits::{
+    CPU_PERIOD_US, CgroupLimits, CgroupStats, HostCapacity, UNLIMITED, parse_cpu_list,
+};
 pub use v1::V1Hierarchy;
 
 const MOUNTINFO: &str = "/proc/self/mountinfo";
@@ -68,6 +72,19 @@ pub enum CgroupError {
     /// `kill_all` gave up: these processes were still in the cgroup at its deadline.
     #[error("cgroup {path}: processes still running after SIGKILL: {pids:?}")]
     StillRunning { path: PathBuf, pids: Vec<i32> },
+    /// The host cannot enforce this limit: its controller is not mounted or not available to
+    /// the container's cgroup, or the kernel lacks the file (e.g. swap accounting is off).
+    #[error("{limit} cannot be enforced on this host: {reason}")]
+    Unsupported { limit: String, reason: String },
+    /// The kernel refused a limit's value (e.g. a memory limit below what the container uses
+    /// now, or a CPU outside the parent's cpuset).
+    #[error("the kernel refused {limit} = {value} ({path}): {source}")]
+    Rejected {
+        limit: String,
+        value: String,
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -209,6 +226,43 @@ impl CgroupManager {
             Backend::Disabled => Ok(()),
             Backend::V1(v1) => v1.kill_all(&cgroup),
             Backend::V2(v2) => v2.kill_all(&cgroup),
+        }
+    }
+
+    /// Writes `limits` into the container's cgroup (which must exist); fields left `None` are
+    /// not touched. Stops at the first limit that cannot be set: [`CgroupError::Unsupported`]
+    /// when the host lacks what it needs, [`CgroupError::Rejected`] when the kernel refuses it.
+    pub fn apply(&self, id: &str, limits: &CgroupLimits) -> Result<(), CgroupError> {
+        let cgroup = self.container_path(id)?;
+        match &self.backend {
+            Backend::Disabled if limits.is_empty() => Ok(()),
+            Backend::Disabled => Err(CgroupError::Unsupported {
+                limit: "resource limits".into(),
+                reason: "no writable cgroup filesystem is mounted".into(),
+            }),
+            Backend::V1(v1) => v1.apply(&cgroup, limits),
+            Backend::V2(v2) => v2.apply(&cgroup, limits),
+        }
+    }
+
+    /// How many times the kernel's OOM killer killed a process of the container's cgroup (0
+    /// when the host does not count it, or the cgroup is gone).
+    pub fn oom_kills(&self, id: &str) -> Result<u64, CgroupError> {
+        let cgroup = self.container_path(id)?;
+        match &self.backend {
+            Backend::Disabled => Ok(0),
+            Backend::V1(v1) => v1.oom_kills(&cgroup),
+            Backend::V2(v2) => v2.oom_kills(&cgroup),
+        }
+    }
+
+    /// The container's usage counters; all `None` when disabled.
+    pub fn stats(&self, id: &str) -> Result<CgroupStats, CgroupError> {
+        let cgroup = self.container_path(id)?;
+        match &self.backend {
+            Backend::Disabled => Ok(CgroupStats::default()),
+            Backend::V1(v1) => v1.stats(&cgroup),
+            Backend::V2(v2) => v2.stats(&cgroup),
         }
     }
 

@@ -387,3 +387,291 @@ fn host_v2_mount() -> Option<PathBuf> {
     }
     mount.filter(|m: &PathBuf| Path::new(m).is_dir())
 }
+
+// ----- limits, OOM counters and stats -----
+
+fn all_limits() -> CgroupLimits {
+    CgroupLimits {
+        memory: Some(64 << 20),
+        memory_swap: Some(128 << 20),
+        memory_reservation: Some(16 << 20),
+        cpu_quota_us: Some(50_000),
+        cpu_shares: Some(512),
+        cpuset_cpus: Some("0".into()),
+        cpuset_mems: Some("0".into()),
+        pids_limit: Some(50),
+        blkio_weight: Some(300),
+    }
+}
+
+fn read_trimmed(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn v1_apply_writes_every_limit_and_stats_read_them_back() {
+    let Some(manager) = host_v1_manager() else {
+        return;
+    };
+    let cgroups = TestCgroups::new(manager);
+    let id = "limits";
+    cgroups.create(id);
+    let limits = all_limits();
+    match cgroups.manager.apply(id, &limits) {
+        Ok(()) => {}
+        // A host without one of the controllers says which, and nothing is half-done there.
+        Err(CgroupError::Unsupported { limit, reason }) => {
+            eprintln!("skipped: {limit}: {reason}");
+            return;
+        }
+        Err(err) => panic!("{err}"),
+    }
+    let dir_of = |controller: &str| {
+        cgroups
+            .manager
+            .paths(id)
+            .unwrap()
+            .into_iter()
+            .find(|p| p.starts_with(format!("/sys/fs/cgroup/{controller}")))
+            .unwrap()
+    };
+    let memory = dir_of("memory");
+    assert_eq!(
+        read_trimmed(&memory.join("memory.limit_in_bytes")),
+        "67108864"
+    );
+    assert_eq!(
+        read_trimmed(&memory.join("memory.memsw.limit_in_bytes")),
+        "134217728"
+    );
+    assert_eq!(
+        read_trimmed(&memory.join("memory.soft_limit_in_bytes")),
+        "16777216"
+    );
+    let cpu = dir_of("cpu");
+    assert_eq!(read_trimmed(&cpu.join("cpu.cfs_quota_us")), "50000");
+    assert_eq!(read_trimmed(&cpu.join("cpu.cfs_period_us")), "100000");
+    assert_eq!(read_trimmed(&cpu.join("cpu.shares")), "512");
+    assert_eq!(read_trimmed(&dir_of("cpuset").join("cpuset.cpus")), "0");
+    assert_eq!(read_trimmed(&dir_of("pids").join("pids.max")), "50");
+
+    // Raising memory past the memory+swap limit writes memsw first; -1 lifts limits.
+    let raise = CgroupLimits {
+        memory: Some(256 << 20),
+        memory_swap: Some(512 << 20),
+        pids_limit: Some(UNLIMITED),
+        cpu_quota_us: Some(UNLIMITED),
+        ..Default::default()
+    };
+    cgroups.manager.apply(id, &raise).unwrap();
+    assert_eq!(
+        read_trimmed(&memory.join("memory.limit_in_bytes")),
+        "268435456"
+    );
+    assert_eq!(read_trimmed(&dir_of("pids").join("pids.max")), "max");
+    assert_eq!(read_trimmed(&cpu.join("cpu.cfs_quota_us")), "-1");
+    // And back down: memory first.
+    cgroups.manager.apply(id, &limits).unwrap();
+    assert_eq!(
+        read_trimmed(&memory.join("memory.limit_in_bytes")),
+        "67108864"
+    );
+
+    let child = cgroups.spawn_in(id, "exec sleep 100");
+    wait_for_procs(&cgroups.manager, id, 1);
+    let stats = cgroups.manager.stats(id).unwrap();
+    assert_eq!(stats.memory_limit, Some(64 << 20));
+    assert_eq!(stats.pids_limit, Some(50));
+    assert_eq!(stats.pids_current, Some(1));
+    assert!(stats.cpu_usage_ns.is_some() && stats.memory_usage.is_some());
+    assert_eq!(cgroups.manager.oom_kills(id).unwrap(), 0);
+    drop(child);
+}
+
+#[test]
+fn v1_a_missing_controller_is_unsupported_not_skipped() {
+    if !is_root() {
+        return;
+    }
+    // Only the pids hierarchy: memory has nowhere to go.
+    let Some(pids) = host_mounts().v1.into_iter().find(|h| h.has("pids")) else {
+        eprintln!("skipped: no pids hierarchy");
+        return;
+    };
+    let cgroups = TestCgroups::new(CgroupManager::v1_at(vec![pids], &unique_parent()));
+    cgroups.create("partial");
+    let memory = CgroupLimits {
+        memory: Some(64 << 20),
+        ..Default::default()
+    };
+    match cgroups.manager.apply("partial", &memory) {
+        Err(CgroupError::Unsupported { limit, reason }) => {
+            assert_eq!(limit, "memory");
+            assert!(reason.contains("memory controller"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let pids_only = CgroupLimits {
+        pids_limit: Some(10),
+        ..Default::default()
+    };
+    cgroups.manager.apply("partial", &pids_only).unwrap();
+}
+
+#[test]
+fn disabled_backend_refuses_limits_but_not_their_absence() {
+    let manager = CgroupManager::disabled("conti");
+    manager.apply("c1", &CgroupLimits::default()).unwrap();
+    assert!(matches!(
+        manager.apply("c1", &all_limits()),
+        Err(CgroupError::Unsupported { .. })
+    ));
+    assert_eq!(manager.oom_kills("c1").unwrap(), 0);
+}
+
+/// The real cgroup2 tree. On a hybrid host it has no controllers (they are all bound to v1
+/// hierarchies and cannot move while those hold cgroups), so a limit is `Unsupported` with the
+/// reason, while what cgroup2 has without controllers (`cpu.stat`) is read for real. On a v2
+/// host the limits are written and read back.
+#[test]
+fn v2_apply_on_the_host_cgroup2_tree() {
+    let Some(mount) = host_v2_mount() else { return };
+    let cgroups = TestCgroups::new(CgroupManager::v2_at(mount.clone(), &unique_parent()));
+    let id = "v2-limits";
+    cgroups.create(id);
+    cgroups.manager.apply(id, &CgroupLimits::default()).unwrap();
+    let root_controllers = read_trimmed(&mount.join("cgroup.controllers"));
+    let wanted = ["memory", "cpu", "pids"];
+    let limits = CgroupLimits {
+        memory: Some(64 << 20),
+        memory_swap: Some(96 << 20),
+        cpu_quota_us: Some(25_000),
+        cpu_shares: Some(1024),
+        pids_limit: Some(20),
+        ..Default::default()
+    };
+    let has_all = wanted
+        .iter()
+        .all(|c| root_controllers.split_whitespace().any(|r| r == *c));
+    if has_all {
+        cgroups.manager.apply(id, &limits).unwrap();
+        let dir = cgroups.manager.paths(id).unwrap().remove(0);
+        assert_eq!(read_trimmed(&dir.join("memory.max")), "67108864");
+        assert_eq!(read_trimmed(&dir.join("memory.swap.max")), "33554432");
+        assert_eq!(read_trimmed(&dir.join("cpu.max")), "25000 100000");
+        assert_eq!(read_trimmed(&dir.join("cpu.weight")), "39");
+        assert_eq!(read_trimmed(&dir.join("pids.max")), "20");
+    } else {
+        match cgroups.manager.apply(id, &limits) {
+            Err(CgroupError::Unsupported { limit, reason }) => {
+                assert_eq!(limit, "memory");
+                assert!(reason.contains("not available"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let child = cgroups.spawn_in(
+        id,
+        "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exec sleep 100",
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let usage = cgroups.manager.stats(id).unwrap().cpu_usage_ns.unwrap();
+        if usage > 1_000_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "cpu.stat never counted: {usage}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(cgroups.manager.oom_kills(id).unwrap(), 0);
+    drop(child);
+}
+
+/// Every v2 writer, on a fake cgroup2 tree of plain files (a hybrid host has no controllers to
+/// enable in its cgroup2): the files, the values and the controllers enabled in each level above.
+#[test]
+fn v2_apply_writes_the_v2_files_and_enables_controllers_above() {
+    let root = std::env::temp_dir().join(format!("conti-fake-cgroup2-{}", unique_parent()));
+    let container = root.join("conti/c1");
+    std::fs::create_dir_all(&container).unwrap();
+    for level in [root.as_path(), &root.join("conti")] {
+        std::fs::write(
+            level.join("cgroup.controllers"),
+            "cpuset cpu io memory pids\n",
+        )
+        .unwrap();
+        std::fs::write(level.join("cgroup.subtree_control"), "").unwrap();
+    }
+    let files = [
+        "memory.max",
+        "memory.swap.max",
+        "memory.low",
+        "cpu.max",
+        "cpu.weight",
+        "cpuset.cpus",
+        "cpuset.mems",
+        "pids.max",
+        "io.weight",
+    ];
+    for file in files {
+        std::fs::write(container.join(file), "").unwrap();
+    }
+    let manager = CgroupManager::v2_at(root.clone(), "conti");
+    manager.apply("c1", &all_limits()).unwrap();
+    let read = |file: &str| read_trimmed(&container.join(file));
+    assert_eq!(read("memory.max"), "67108864");
+    assert_eq!(read("memory.swap.max"), "67108864");
+    assert_eq!(read("memory.low"), "16777216");
+    assert_eq!(read("cpu.max"), "50000 100000");
+    assert_eq!(read("cpu.weight"), "20");
+    assert_eq!(read("cpuset.cpus"), "0");
+    assert_eq!(read("cpuset.mems"), "0");
+    assert_eq!(read("pids.max"), "50");
+    assert_eq!(read("io.weight"), "2930");
+    for level in [root.as_path(), &root.join("conti")] {
+        assert_eq!(
+            read_trimmed(&level.join("cgroup.subtree_control")),
+            "+memory +cpu +cpuset +pids +io"
+        );
+    }
+    // The container's own cgroup holds processes: nothing is enabled there.
+    assert!(!container.join("cgroup.subtree_control").exists());
+
+    // A file the kernel lacks (no swap accounting) is reported, not skipped.
+    std::fs::remove_file(container.join("memory.swap.max")).unwrap();
+    match manager.apply("c1", &all_limits()) {
+        Err(CgroupError::Unsupported { limit, .. }) => assert_eq!(limit, "memory_swap"),
+        other => panic!("{other:?}"),
+    }
+    // OOM kills and stats come from the same files a real tree has.
+    std::fs::write(
+        container.join("memory.events"),
+        "low 0\nhigh 0\nmax 4\noom 1\noom_kill 1\n",
+    )
+    .unwrap();
+    assert_eq!(manager.oom_kills("c1").unwrap(), 1);
+    std::fs::write(container.join("memory.current"), "1000\n").unwrap();
+    std::fs::write(container.join("memory.max"), "max\n").unwrap();
+    std::fs::write(
+        container.join("cpu.stat"),
+        "usage_usec 1500\nuser_usec 1000\n",
+    )
+    .unwrap();
+    std::fs::write(
+        container.join("io.stat"),
+        "8:0 rbytes=10 wbytes=20 rios=1\n8:16 rbytes=1 wbytes=2\n",
+    )
+    .unwrap();
+    let stats = manager.stats("c1").unwrap();
+    assert_eq!(stats.cpu_usage_ns, Some(1_500_000));
+    assert_eq!(stats.memory_usage, Some(1000));
+    assert_eq!(stats.memory_limit, None);
+    assert_eq!(
+        (stats.io_read_bytes, stats.io_write_bytes),
+        (Some(11), Some(22))
+    );
+    std::fs::remove_dir_all(&root).unwrap();
+}

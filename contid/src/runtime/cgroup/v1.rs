@@ -4,7 +4,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::CgroupError;
-use super::cgroupfs::{self, Freezer};
+use super::cgroupfs::{self, Freezer, write_limit};
+use super::limits::{
+    CPU_PERIOD_US, CgroupLimits, CgroupStats, UNLIMITED, keyed_value, limit_value,
+};
 
 /// One mounted v1 hierarchy.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +115,196 @@ impl V1Backend {
         }
         Ok(())
     }
+}
+
+/// Writing limits, and reading counters, one controller's hierarchy at a time.
+impl V1Backend {
+    /// The container's directory in the hierarchy that carries `controller`.
+    fn controller_dir(
+        &self,
+        controller: &str,
+        cgroup: &Path,
+        limit: &str,
+    ) -> Result<PathBuf, CgroupError> {
+        self.hierarchies
+            .iter()
+            .find(|h| h.has(controller))
+            .map(|h| h.mount.join(cgroup))
+            .ok_or_else(|| CgroupError::Unsupported {
+                limit: limit.to_owned(),
+                reason: format!("no cgroup v1 hierarchy has the {controller} controller"),
+            })
+    }
+
+    fn existing_controller_dir(&self, controller: &str, cgroup: &Path) -> Option<PathBuf> {
+        self.hierarchies
+            .iter()
+            .find(|h| h.has(controller))
+            .map(|h| h.mount.join(cgroup))
+    }
+
+    pub(super) fn apply(&self, cgroup: &Path, limits: &CgroupLimits) -> Result<(), CgroupError> {
+        if limits.touches_memory() {
+            let dir = self.controller_dir("memory", cgroup, "memory")?;
+            apply_memory(&dir, limits)?;
+        }
+        if let Some(quota) = limits.cpu_quota_us {
+            let dir = self.controller_dir("cpu", cgroup, "cpus")?;
+            write_limit(
+                &dir,
+                "cpu.cfs_period_us",
+                &CPU_PERIOD_US.to_string(),
+                "cpus",
+            )?;
+            write_limit(
+                &dir,
+                "cpu.cfs_quota_us",
+                &quota.max(UNLIMITED).to_string(),
+                "cpus",
+            )?;
+        }
+        if let Some(shares) = limits.cpu_shares {
+            let dir = self.controller_dir("cpu", cgroup, "cpu_shares")?;
+            write_limit(&dir, "cpu.shares", &shares.to_string(), "cpu_shares")?;
+        }
+        if limits.touches_cpuset() {
+            let dir = self.controller_dir("cpuset", cgroup, "cpuset")?;
+            // Mounted with `noprefix`, the files lose their `cpuset.` prefix.
+            let prefix = if dir.join("cpus").exists() {
+                ""
+            } else {
+                "cpuset."
+            };
+            if let Some(cpus) = &limits.cpuset_cpus {
+                write_limit(&dir, &format!("{prefix}cpus"), cpus, "cpuset_cpus")?;
+            }
+            if let Some(mems) = &limits.cpuset_mems {
+                write_limit(&dir, &format!("{prefix}mems"), mems, "cpuset_mems")?;
+            }
+        }
+        if let Some(pids) = limits.pids_limit {
+            let dir = self.controller_dir("pids", cgroup, "pids_limit")?;
+            write_limit(&dir, "pids.max", &max_or(pids), "pids_limit")?;
+        }
+        if let Some(weight) = limits.blkio_weight {
+            let dir = self.controller_dir("blkio", cgroup, "blkio_weight")?;
+            // CFQ's `blkio.weight` is gone since Linux 5.0; BFQ has its own file.
+            let file = cgroupfs::first_existing(&dir, &["blkio.weight", "blkio.bfq.weight"])
+                .unwrap_or("blkio.weight");
+            write_limit(&dir, file, &weight.to_string(), "blkio_weight")?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn oom_kills(&self, cgroup: &Path) -> Result<u64, CgroupError> {
+        let Some(dir) = self.existing_controller_dir("memory", cgroup) else {
+            return Ok(0);
+        };
+        Ok(cgroupfs::read_value(&dir.join("memory.oom_control"))?
+            .and_then(|text| keyed_value(&text, "oom_kill"))
+            .unwrap_or(0))
+    }
+
+    pub(super) fn stats(&self, cgroup: &Path) -> Result<CgroupStats, CgroupError> {
+        let read = |controller: &str, file: &str| -> Result<Option<String>, CgroupError> {
+            match self.existing_controller_dir(controller, cgroup) {
+                Some(dir) => cgroupfs::read_value(&dir.join(file)),
+                None => Ok(None),
+            }
+        };
+        let number = |text: Option<String>| text.and_then(|t| t.trim().parse::<u64>().ok());
+        let memory_stat = read("memory", "memory.stat")?;
+        let io = read("blkio", "blkio.throttle.io_service_bytes_recursive")?;
+        let (io_read_bytes, io_write_bytes) = match io {
+            Some(text) => {
+                let (read, write) = blkio_bytes(&text);
+                (Some(read), Some(write))
+            }
+            None => (None, None),
+        };
+        Ok(CgroupStats {
+            cpu_usage_ns: number(read("cpuacct", "cpuacct.usage")?),
+            memory_usage: number(read("memory", "memory.usage_in_bytes")?),
+            memory_limit: read("memory", "memory.limit_in_bytes")?.and_then(|t| limit_value(&t)),
+            memory_cache: memory_stat.and_then(|text| {
+                keyed_value(&text, "total_cache").or_else(|| keyed_value(&text, "cache"))
+            }),
+            pids_current: number(read("pids", "pids.current")?),
+            pids_limit: read("pids", "pids.max")?.and_then(|t| limit_value(&t)),
+            io_read_bytes,
+            io_write_bytes,
+        })
+    }
+}
+
+/// `memory.limit_in_bytes` may never exceed `memory.memsw.limit_in_bytes`: when the memory limit
+/// grows past the current memory+swap limit, memsw is written first, else last.
+fn apply_memory(dir: &Path, limits: &CgroupLimits) -> Result<(), CgroupError> {
+    let memsw = |value: i64| {
+        write_limit(
+            dir,
+            "memory.memsw.limit_in_bytes",
+            &value.to_string(),
+            "memory_swap",
+        )
+    };
+    let memory =
+        |value: u64| write_limit(dir, "memory.limit_in_bytes", &value.to_string(), "memory");
+    match (limits.memory, limits.memory_swap) {
+        (Some(limit), Some(swap)) => {
+            let current_memsw = cgroupfs::read_value(&dir.join("memory.memsw.limit_in_bytes"))?
+                .and_then(|text| text.trim().parse::<u64>().ok())
+                .unwrap_or(u64::MAX);
+            if swap == UNLIMITED || limit > current_memsw {
+                memsw(swap)?;
+                memory(limit)?;
+            } else {
+                memory(limit)?;
+                memsw(swap)?;
+            }
+        }
+        (Some(limit), None) => memory(limit)?,
+        (None, Some(swap)) => memsw(swap)?,
+        (None, None) => {}
+    }
+    if let Some(reservation) = limits.memory_reservation {
+        write_limit(
+            dir,
+            "memory.soft_limit_in_bytes",
+            &reservation.to_string(),
+            "memory_reservation",
+        )?;
+    }
+    Ok(())
+}
+
+/// `-1` as `max`, the way `pids.max` and v2's files spell "no limit".
+pub(super) fn max_or(value: i64) -> String {
+    if value < 0 {
+        "max".to_owned()
+    } else {
+        value.to_string()
+    }
+}
+
+/// Sums the `Read` and `Write` lines of `blkio.*io_service_bytes*` (`8:0 Read 4096`); the
+/// per-device `Total` lines and the closing `Total N` are left out.
+fn blkio_bytes(text: &str) -> (u64, u64) {
+    let (mut read, mut write) = (0, 0);
+    for line in text.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(_device), Some(op), Some(value)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let value: u64 = value.parse().unwrap_or(0);
+        match op {
+            "Read" => read += value,
+            "Write" => write += value,
+            _ => {}
+        }
+    }
+    (read, write)
 }
 
 /// A new cpuset cgroup has empty `cpus` and `mems`, and adding a task to it fails with `ENOSPC`:

@@ -1,0 +1,72 @@
+//! `/v1/containers/{ref}`: `PATCH` (limits), `/stats`, `/top`.
+
+use std::convert::Infallible;
+
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use conti_proto::{ContainerInfo, ContainerStats, ContainerTop, ContainerUpdate, ErrorBody};
+use futures_util::StreamExt;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::error::{ApiError, ApiJson, ApiQuery};
+use crate::engine::Engine;
+
+/// Changes the limits of a container, running or not: a running one gets them at once, any
+/// other at its next start. Fields left out keep their value.
+#[utoipa::path(patch, path = "/v1/containers/{ref}", tag = "containers", params(("ref" = String, Path)),
+    request_body = ContainerUpdate,
+    responses((status = 200, body = ContainerInfo), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody)))]
+pub async fn update_container(
+    State(engine): State<Engine>,
+    Path(reference): Path<String>,
+    ApiJson(update): ApiJson<ContainerUpdate>,
+) -> Result<Json<ContainerInfo>, ApiError> {
+    Ok(Json(engine.update(&reference, update.resources).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatsParams {
+    /// Send a sample every second (newline-delimited) until the container stops running.
+    #[serde(default)]
+    stream: bool,
+}
+
+/// What a running container uses: one sample (its CPU percentage measured over half a second),
+/// or with `stream=true` one a second as `application/x-ndjson`.
+#[utoipa::path(get, path = "/v1/containers/{ref}/stats", tag = "containers", params(("ref" = String, Path), StatsParams),
+    responses((status = 200, body = ContainerStats), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn container_stats(
+    State(engine): State<Engine>,
+    Path(reference): Path<String>,
+    ApiQuery(params): ApiQuery<StatsParams>,
+) -> Result<Response, ApiError> {
+    if !params.stream {
+        return Ok(Json(engine.stats(&reference).await?).into_response());
+    }
+    let samples = engine.stats_stream(&reference)?.map(|stats| {
+        let mut line = serde_json::to_vec(&stats).unwrap_or_default();
+        line.push(b'\n');
+        Ok::<Bytes, Infallible>(Bytes::from(line))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(samples),
+    )
+        .into_response())
+}
+
+/// The processes of a running container: pid on the host and inside, parent, user, command.
+#[utoipa::path(get, path = "/v1/containers/{ref}/top", tag = "containers", params(("ref" = String, Path)),
+    responses((status = 200, body = ContainerTop), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn container_top(
+    State(engine): State<Engine>,
+    Path(reference): Path<String>,
+) -> Result<Json<ContainerTop>, ApiError> {
+    Ok(Json(engine.top(&reference).await?))
+}

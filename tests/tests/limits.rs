@@ -1,0 +1,472 @@
+//! Resource limits on real cgroups: OOM kills reported, pids contained, CPU quota held, live
+//! updates, stats and top, and every bad value refused.
+//!
+//! On a hybrid host (v1 controllers plus an empty cgroup2) these run against the v1 hierarchies;
+//! the v2 writers are covered by `contid`'s cgroup unit tests (see proto-docs/README.md).
+
+use std::path::PathBuf;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use conti_proto::{
+    ContainerInfo, ContainerSpec, ContainerStats, ContainerTop, Event, EventType, Resources,
+};
+use conti_tests::cli::stdout;
+use conti_tests::{Daemon, cli, sh, spec};
+use serde_json::json;
+
+const MIB: i64 = 1024 * 1024;
+/// Holds about 100 MB in a shell variable: it really allocates (and touches) the memory.
+const HOG: &str = "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived ${#x}";
+
+fn with_resources(mut spec: ContainerSpec, resources: Resources) -> ContainerSpec {
+    spec.resources = resources;
+    spec
+}
+
+fn memory(bytes: i64) -> Resources {
+    Resources {
+        memory: Some(bytes),
+        ..Default::default()
+    }
+}
+
+fn patch(d: &Daemon, reference: &str, body: serde_json::Value) -> conti_tests::Response {
+    let body = serde_json::to_vec(&body).unwrap();
+    d.client().request(
+        "PATCH",
+        &format!("/v1/containers/{reference}"),
+        Some(("application/json", &body)),
+    )
+}
+
+fn stats(d: &Daemon, reference: &str) -> ContainerStats {
+    let resp = d.get(&format!("/v1/containers/{reference}/stats"));
+    resp.expect_status(200);
+    resp.json()
+}
+
+/// The container's own CPU usage counter in ns, read from its cgroup (v1 cpuacct, or v2
+/// cpu.stat).
+fn cgroup_cpu_usage_ns(d: &Daemon, id: &str) -> u64 {
+    let v1 = PathBuf::from(format!(
+        "/sys/fs/cgroup/cpuacct/{}/{id}/cpuacct.usage",
+        d.cgroup_parent()
+    ));
+    if let Ok(text) = std::fs::read_to_string(&v1) {
+        return text.trim().parse().unwrap();
+    }
+    let v2 = PathBuf::from(format!(
+        "/sys/fs/cgroup/{}/{id}/cpu.stat",
+        d.cgroup_parent()
+    ));
+    let text = std::fs::read_to_string(&v2)
+        .unwrap_or_else(|e| panic!("neither {} nor {}: {e}", v1.display(), v2.display()));
+    let usec: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("usage_usec "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    usec * 1000
+}
+
+#[track_caller]
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The daemon still answers quickly, and still runs containers.
+#[track_caller]
+fn assert_responsive(d: &Daemon) {
+    let started = Instant::now();
+    d.get("/v1/version").expect_status(200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "version took {:?}",
+        started.elapsed()
+    );
+    let (_, code, logs) = d.run(&sh("echo still here"));
+    assert_eq!((code, logs.as_str()), (0, "still here\n"));
+}
+
+#[test]
+fn a_memory_hog_is_oom_killed_and_reported() {
+    let d = Daemon::start_with_busybox();
+    let mut events = d.client().stream("/v1/events");
+    let mut s = with_resources(sh(HOG), memory(32 * MIB));
+    s.name = Some("hog".into());
+    let (id, code, logs) = d.run(&s);
+    assert_eq!(code, 137, "logs: {logs}");
+    assert!(!logs.contains("survived"), "{logs}");
+    let info = d.inspect(&id);
+    assert!(info.oom_killed, "{info:?}");
+    assert_eq!(info.exit_code, Some(137));
+    assert_eq!(info.resources.memory, Some(32 * MIB));
+
+    let mut kinds = Vec::new();
+    while !kinds.contains(&EventType::Die) {
+        let line = events.next_line().unwrap().expect("events ended");
+        let event: Event = serde_json::from_str(&line).unwrap();
+        if event.container_id == id {
+            kinds.push(event.kind);
+        }
+    }
+    assert_eq!(
+        kinds,
+        [
+            EventType::Create,
+            EventType::Start,
+            EventType::Oom,
+            EventType::Die
+        ]
+    );
+    // The same hog with room enough is not killed, and not reported.
+    let (id, code, logs) = d.run(&with_resources(sh(HOG), memory(512 * MIB)));
+    assert_eq!((code, logs.as_str()), (0, "survived 100000000\n"));
+    assert!(!d.inspect(&id).oom_killed);
+    assert_responsive(&d);
+}
+
+#[test]
+fn a_pids_limit_contains_a_fork_loop() {
+    let d = Daemon::start_with_busybox();
+    // The subshell forks until it cannot (busybox sh then gives up), then PID 1 stays, without
+    // forking again.
+    let bomb = "(i=0; while [ $i -lt 500 ]; do sleep 600 & i=$((i+1)); done; echo loop-ended) 2>&1; \
+                echo bomb-exit=$?; exec sleep 600";
+    let id = d.run_detached(&with_resources(
+        sh(bomb),
+        Resources {
+            pids_limit: Some(50),
+            ..Default::default()
+        },
+    ));
+    wait_for("the fork loop to end", Duration::from_secs(20), || {
+        d.logs(&id).contains("bomb-exit=")
+    });
+    let logs = d.logs(&id);
+    assert!(logs.contains("can't fork"), "{logs}");
+    assert!(!logs.contains("loop-ended"), "{logs}");
+    let sample = stats(&d, &id);
+    assert_eq!(sample.pids.limit, Some(50));
+    assert!(
+        (40..=50).contains(&sample.pids.current),
+        "{:?}",
+        sample.pids
+    );
+    let top: ContainerTop = d.get(&format!("/v1/containers/{id}/top")).json();
+    assert!(top.processes.len() <= 50, "{}", top.processes.len());
+    assert_responsive(&d);
+    d.delete(&format!("/v1/containers/{id}?force=true"))
+        .expect_status(204);
+}
+
+#[test]
+fn half_a_cpu_holds_a_busy_loop_near_fifty_percent() {
+    let d = Daemon::start_with_busybox();
+    let id = d.run_detached(&with_resources(
+        sh("while :; do :; done"),
+        Resources {
+            cpus: Some(0.5),
+            ..Default::default()
+        },
+    ));
+    // Past the start, then ~3 s of the cgroup's own counter.
+    thread::sleep(Duration::from_millis(300));
+    let (start, used_before) = (Instant::now(), cgroup_cpu_usage_ns(&d, &id));
+    thread::sleep(Duration::from_secs(3));
+    let used = cgroup_cpu_usage_ns(&d, &id) - used_before;
+    let percent = used as f64 / start.elapsed().as_nanos() as f64 * 100.0;
+    assert!(
+        (35.0..=65.0).contains(&percent),
+        "a busy loop under --cpus 0.5 used {percent:.1}% of one CPU"
+    );
+    // Lifted by an update (0 = no limit): the loop takes a whole CPU.
+    patch(&d, &id, json!({"resources": {"cpus": 0.0}})).expect_status(200);
+    let (start, used_before) = (Instant::now(), cgroup_cpu_usage_ns(&d, &id));
+    thread::sleep(Duration::from_secs(2));
+    let used = cgroup_cpu_usage_ns(&d, &id) - used_before;
+    let percent = used as f64 / start.elapsed().as_nanos() as f64 * 100.0;
+    // Well above the quota even when other work shares the host's CPUs.
+    assert!(percent > 60.0, "unlimited, the loop used {percent:.1}%");
+    d.delete(&format!("/v1/containers/{id}?force=true"))
+        .expect_status(204);
+}
+
+#[test]
+fn a_live_update_raising_memory_lets_the_same_hog_survive() {
+    let d = Daemon::start_with_busybox();
+    let id = d.run_detached(&with_resources(spec(&["sleep", "600"]), memory(32 * MIB)));
+    let first = d.exec(&id, &["sh", "-c", HOG]);
+    assert_eq!(first.exit_code, 137, "{first:?}");
+
+    let resp = patch(&d, &id, json!({"resources": {"memory": 256 * MIB}}));
+    resp.expect_status(200);
+    let info: ContainerInfo = resp.json();
+    assert_eq!(info.resources.memory, Some(256 * MIB));
+    let second = d.exec(&id, &["sh", "-c", HOG]);
+    assert_eq!(
+        (second.exit_code, second.stdout.as_str()),
+        (0, "survived 100000000\n")
+    );
+    assert_eq!(stats(&d, &id).memory.limit, Some(256 << 20));
+    // The new limit is stored: it survives a daemon restart and applies at the next start.
+    d.stop(&id, 0);
+    let mut d = d;
+    d.restart();
+    assert_eq!(d.inspect(&id).resources.memory, Some(256 * MIB));
+    d.start_container(&id);
+    assert_eq!(d.exec(&id, &["sh", "-c", HOG]).exit_code, 0);
+    // A stopped container takes an update too, for its next start.
+    d.stop(&id, 0);
+    patch(&d, &id, json!({"resources": {"memory": 32 * MIB}})).expect_status(200);
+    d.start_container(&id);
+    assert_eq!(d.exec(&id, &["sh", "-c", HOG]).exit_code, 137);
+    patch(&d, "nope", json!({"resources": {"memory": 64 * MIB}}))
+        .expect_error(404, "container_not_found");
+}
+
+#[test]
+fn a_memory_limit_below_the_usage_is_refused_on_v1_and_the_old_one_stays() {
+    let d = Daemon::start_with_busybox();
+    let layout: conti_tests::DaemonInfo = d.get("/v1/info").json();
+    if layout.cgroup_layout == "v2" {
+        // v2 reclaims, then OOM-kills, instead of refusing.
+        eprintln!("skipped: cgroup v2 host");
+        return;
+    }
+    // Not `sleep` last: the shell would exec it and drop what it holds.
+    let holder =
+        "x=$(head -c 40000000 /dev/zero | tr '\\0' a); echo holding; sleep 600; echo ${#x}";
+    let id = d.run_detached(&with_resources(sh(holder), memory(256 * MIB)));
+    wait_for("the memory to be held", Duration::from_secs(20), || {
+        d.logs(&id).contains("holding")
+    });
+    patch(
+        &d,
+        &id,
+        json!({"resources": {"memory": 16 * MIB, "pids_limit": 20}}),
+    )
+    .expect_error(409, "limit_rejected");
+    let info = d.inspect(&id);
+    assert_eq!(info.resources.memory, Some(256 * MIB));
+    assert_eq!(info.resources.pids_limit, None);
+    let sample = stats(&d, &id);
+    assert_eq!(sample.memory.limit, Some(256 << 20));
+    assert_eq!(sample.pids.limit, None);
+    assert!(d.inspect(&id).state == conti_tests::ContainerState::Running);
+}
+
+#[test]
+fn stats_change_with_load_and_top_lists_the_processes() {
+    let d = Daemon::start_with_busybox();
+    let id = d.run_detached(&with_resources(
+        spec(&["sleep", "600"]),
+        Resources {
+            memory: Some(64 * MIB),
+            pids_limit: Some(100),
+            ..Default::default()
+        },
+    ));
+    let idle = stats(&d, &id);
+    assert!(idle.cpu.percent < 10.0, "{:?}", idle.cpu);
+    assert_eq!(idle.memory.limit, Some(64 << 20));
+    assert!(idle.memory.usage > 0 && idle.memory.usage < 64 << 20);
+    assert_eq!((idle.pids.current, idle.pids.limit), (1, Some(100)));
+    assert!(idle.cpu.online_cpus >= 1);
+
+    // A busy loop in the background, and a file written: CPU, pids and memory go up.
+    let busy = d.exec(
+        &id,
+        &[
+            "sh",
+            "-c",
+            "dd if=/dev/zero of=/tmp/f bs=1M count=8 2>/dev/null; \
+             while :; do :; done >/dev/null 2>&1 &",
+        ],
+    );
+    assert_eq!(busy.exit_code, 0);
+    let loaded = stats(&d, &id);
+    // A whole CPU when the host is idle; far above idle when other work shares it.
+    assert!(loaded.cpu.percent > 25.0, "{:?}", loaded.cpu);
+    assert!(loaded.cpu.usage_ns > idle.cpu.usage_ns);
+    assert_eq!(loaded.pids.current, 2);
+    assert!(
+        loaded.memory.usage >= idle.memory.usage + (4 << 20),
+        "{:?} then {:?}",
+        idle.memory,
+        loaded.memory
+    );
+
+    let top: ContainerTop = d.get(&format!("/v1/containers/{id}/top")).json();
+    let mut inside: Vec<i32> = top
+        .processes
+        .iter()
+        .filter_map(|p| p.container_pid)
+        .collect();
+    inside.sort_unstable();
+    assert_eq!(inside.len(), 2, "{top:?}");
+    assert_eq!(inside[0], 1);
+    let first = top
+        .processes
+        .iter()
+        .find(|p| p.container_pid == Some(1))
+        .unwrap();
+    assert_eq!(first.command, "sleep 600");
+    assert_eq!(first.uid, 0);
+    assert_eq!(d.inspect(&id).pid, Some(first.pid));
+
+    // The stream: one sample a second, NDJSON.
+    let mut stream = d
+        .client()
+        .stream(&format!("/v1/containers/{id}/stats?stream=true"));
+    assert_eq!(stream.status, 200);
+    let mut samples = Vec::new();
+    for _ in 0..2 {
+        let line = stream.next_line().unwrap().expect("stats stream ended");
+        samples.push(serde_json::from_str::<ContainerStats>(&line).unwrap());
+    }
+    assert!(samples[1].cpu.usage_ns > samples[0].cpu.usage_ns);
+    assert!(samples.iter().all(|s| s.cpu.percent > 25.0), "{samples:?}");
+
+    // Not running: 409.
+    d.stop(&id, 0);
+    d.get(&format!("/v1/containers/{id}/stats"))
+        .expect_error(409, "container_not_running");
+    d.get(&format!("/v1/containers/{id}/top"))
+        .expect_error(409, "container_not_running");
+}
+
+#[test]
+fn every_limit_refuses_bad_values_with_the_allowed_range() {
+    let d = Daemon::start_with_busybox();
+    let cpus = std::thread::available_parallelism().unwrap().get();
+    let cases = [
+        (json!({"memory": 1024 * 1024}), "6 MiB"),
+        (json!({"memory": -1}), "negative"),
+        (
+            json!({"memory": 64 * MIB, "memory_swap": 32 * MIB}),
+            "at least memory",
+        ),
+        (json!({"memory_swap": 64 * MIB}), "needs memory"),
+        (json!({"memory_reservation": -5}), "negative"),
+        (
+            json!({"memory": 16 * MIB, "memory_reservation": 32 * MIB}),
+            "above memory",
+        ),
+        (json!({"cpus": cpus as f64 + 1.0}), "the CPUs this host has"),
+        (json!({"cpus": -0.5}), "positive"),
+        (json!({"cpu_shares": 1}), "between 2 and 262144"),
+        (json!({"cpu_shares": 300000}), "between 2 and 262144"),
+        (json!({"cpuset_cpus": "0-9999"}), "does not have"),
+        (json!({"cpuset_cpus": "zero"}), "like 0-1,3"),
+        (json!({"cpuset_mems": "99"}), "memory nodes"),
+        (json!({"pids_limit": 0}), "at least 1"),
+        (json!({"pids_limit": -3}), "at least 1"),
+        (json!({"blkio_weight": 5}), "between 10 and 1000"),
+        (json!({"blkio_weight": 2000}), "between 10 and 1000"),
+    ];
+    let running = d.run_detached(&spec(&["sleep", "600"]));
+    for (resources, expected) in cases {
+        let body = json!({"image": "busybox", "cmd": ["true"], "resources": resources});
+        let error = d
+            .post_json("/v1/containers", &body)
+            .expect_error(400, "invalid_spec");
+        assert!(
+            error.message.contains(expected),
+            "{resources}: {}",
+            error.message
+        );
+        let error = patch(&d, &running, json!({ "resources": resources }))
+            .expect_error(400, "invalid_spec");
+        assert!(
+            error.message.contains(expected),
+            "{resources}: {}",
+            error.message
+        );
+    }
+    // Typos and wrong types are JSON errors, as everywhere.
+    d.post_json(
+        "/v1/containers",
+        &json!({"image": "busybox", "cmd": ["true"], "resources": {"memroy": 1}}),
+    )
+    .expect_error(400, "invalid_json");
+    patch(&d, &running, json!({"resources": {"pids_limit": "many"}}))
+        .expect_error(400, "invalid_json");
+    // None of it reached the container.
+    assert_eq!(d.inspect(&running).resources, Resources::default());
+    assert!(d.list_all().len() == 1);
+}
+
+#[test]
+fn the_cli_takes_limits_as_people_type_them() {
+    let d = Daemon::start_with_busybox();
+    let out = cli(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-m",
+            "64m",
+            "--memory-swap",
+            "-1",
+            "--memory-reservation",
+            "32M",
+            "--cpus",
+            "0.5",
+            "--cpu-shares",
+            "512",
+            "--cpuset-cpus",
+            "0",
+            "--cpuset-mems",
+            "0",
+            "--pids-limit",
+            "100",
+            "--blkio-weight",
+            "300",
+            "busybox",
+            "sleep",
+            "600",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let resources = d.inspect("web").resources;
+    assert_eq!(
+        resources,
+        Resources {
+            memory: Some(64 * MIB),
+            memory_swap: Some(-1),
+            memory_reservation: Some(32 * MIB),
+            cpus: Some(0.5),
+            cpu_shares: Some(512),
+            cpuset_cpus: Some("0".into()),
+            cpuset_mems: Some("0".into()),
+            pids_limit: Some(100),
+            blkio_weight: Some(300),
+        }
+    );
+    let out = cli(&d, &["update", "-m", "1g", "--pids-limit", "-1", "web"]);
+    assert!(out.status.success(), "{out:?}");
+    let resources = d.inspect("web").resources;
+    assert_eq!(
+        (resources.memory, resources.pids_limit),
+        (Some(1024 * MIB), Some(-1))
+    );
+    let out = cli(&d, &["stats", "--no-stream"]);
+    assert!(out.status.success(), "{out:?}");
+    let table = stdout(&out);
+    assert!(table.contains("CPU %") && table.contains("web"), "{table}");
+    assert!(table.contains("/ 1.07GB"), "{table}");
+    let out = cli(&d, &["top", "web"]);
+    assert!(stdout(&out).contains("sleep 600"), "{out:?}");
+    let out = cli(&d, &["run", "--rm", "--pids-limit", "0", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{out:?}");
+}
