@@ -4,6 +4,8 @@
 //! document in `proto-docs/openapi.json` is generated from them (see `contid`'s `api::openapi`).
 //! Request types reject unknown fields, so a typo in a request is a clear 400, not a silent default.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -217,6 +219,11 @@ pub struct ContainerStats {
     pub memory: MemoryStats,
     pub pids: PidsStats,
     pub blkio: BlkioStats,
+    /// Traffic of every network interface of the container's network namespace, by interface
+    /// name (`/proc/<pid>/net/dev` of its first process): only `lo` with network `none`; with
+    /// network `host`, all of the host's interfaces and the host's whole traffic.
+    #[serde(default)]
+    pub networks: BTreeMap<String, NetworkStats>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -255,6 +262,20 @@ pub struct BlkioStats {
     /// Bytes read from and written to block devices since the start.
     pub read_bytes: u64,
     pub write_bytes: u64,
+}
+
+/// Counters of one network interface since it was created (for `lo` of a new namespace: since
+/// the container started).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct NetworkStats {
+    /// Bytes received (link-layer headers included, as the kernel counts them).
+    pub rx_bytes: u64,
+    /// Packets received.
+    pub rx_packets: u64,
+    /// Bytes sent.
+    pub tx_bytes: u64,
+    /// Packets sent.
+    pub tx_packets: u64,
 }
 
 /// `GET /v1/containers/{ref}/top`.

@@ -1,5 +1,5 @@
 //! Resource limits on real cgroups: OOM kills reported, pids contained, CPU quota held, live
-//! updates, stats and top, and every bad value refused.
+//! updates, stats (network counters too) and top, and every bad value refused.
 //!
 //! On a hybrid host (v1 controllers plus an empty cgroup2) these run against the v1 hierarchies;
 //! the v2 writers are covered by `contid`'s cgroup unit tests (see proto-docs/README.md).
@@ -9,7 +9,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use conti_proto::{
-    ContainerInfo, ContainerSpec, ContainerStats, ContainerTop, Event, EventType, Resources,
+    ContainerInfo, ContainerSpec, ContainerStats, ContainerTop, Event, EventType, NetworkMode,
+    Resources,
 };
 use conti_tests::cli::stdout;
 use conti_tests::{Daemon, cli, sh, spec};
@@ -344,6 +345,49 @@ fn stats_change_with_load_and_top_lists_the_processes() {
 }
 
 #[test]
+fn network_counters_are_those_of_the_containers_own_namespace() {
+    let d = Daemon::start_with_busybox();
+    let id = d.run_detached(&spec(&["sleep", "600"]));
+    let interfaces = |s: &ContainerStats| s.networks.keys().cloned().collect::<Vec<_>>();
+    let before = stats(&d, &id);
+    assert_eq!(interfaces(&before), ["lo"], "{before:?}");
+
+    let ping = d.exec(&id, &["ping", "-c", "20", "-i", "0.05", "127.0.0.1"]);
+    assert_eq!(ping.exit_code, 0, "{ping:?}");
+    let after = stats(&d, &id);
+    assert_eq!(interfaces(&after), ["lo"], "{after:?}");
+    // 20 requests and 20 replies, each at least 84 bytes (IP, ICMP, 56 bytes of payload), each
+    // sent and received on lo.
+    let (lo_before, lo_after) = (&before.networks["lo"], &after.networks["lo"]);
+    assert!(
+        lo_after.rx_packets >= lo_before.rx_packets + 40
+            && lo_after.tx_packets >= lo_before.tx_packets + 40
+            && lo_after.rx_bytes >= lo_before.rx_bytes + 40 * 84
+            && lo_after.tx_bytes >= lo_before.tx_bytes + 40 * 84,
+        "{lo_before:?} then {lo_after:?}"
+    );
+
+    // The CLI sums them in its NET I/O column.
+    let out = cli(&d, &["stats", "--no-stream", &id]);
+    assert!(out.status.success(), "{out:?}");
+    let table = stdout(&out);
+    assert!(table.contains("NET I/O"), "{table}");
+
+    // With network host, the host's interfaces (this test runs in the host's namespace).
+    let mut host = spec(&["sleep", "600"]);
+    host.network = NetworkMode::Host;
+    let host_id = d.run_detached(&host);
+    let host_interfaces: Vec<String> = std::fs::read_to_string("/proc/self/net/dev")
+        .unwrap()
+        .lines()
+        .filter_map(|line| Some(line.split_once(':')?.0.trim().to_string()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(interfaces(&stats(&d, &host_id)), host_interfaces);
+}
+
+#[test]
 fn every_limit_refuses_bad_values_with_the_allowed_range() {
     let d = Daemon::start_with_busybox();
     let cpus = std::thread::available_parallelism().unwrap().get();
@@ -464,6 +508,7 @@ fn the_cli_takes_limits_as_people_type_them() {
     assert!(out.status.success(), "{out:?}");
     let table = stdout(&out);
     assert!(table.contains("CPU %") && table.contains("web"), "{table}");
+    assert!(table.contains("NET I/O"), "{table}");
     assert!(table.contains("/ 1.07GB"), "{table}");
     let out = cli(&d, &["top", "web"]);
     assert!(stdout(&out).contains("sleep 600"), "{out:?}");

@@ -93,8 +93,9 @@ fn print_stats(samples: &[ContainerStats]) -> std::io::Result<()> {
             "CPU %",
             "MEM USAGE / LIMIT",
             "MEM %",
-            "PIDS",
+            "NET I/O",
             "BLOCK I/O",
+            "PIDS",
         ],
         samples.iter().map(|s| {
             let limit = s.memory.limit.map_or("-".to_string(), human_size);
@@ -115,13 +116,44 @@ fn print_stats(samples: &[ContainerStats]) -> std::io::Result<()> {
                 format!("{:.2}%", s.cpu.percent),
                 format!("{} / {limit}", human_size(s.memory.usage)),
                 mem_percent,
-                pids,
+                net_io(s),
                 format!(
                     "{} / {}",
                     human_size(s.blkio.read_bytes),
                     human_size(s.blkio.write_bytes)
                 ),
+                pids,
             ]
         }),
     )
+}
+
+/// Bytes received / sent over all its interfaces, as `docker stats` sums them.
+fn net_io(sample: &ContainerStats) -> String {
+    let (rx, tx) = sample.networks.values().fold((0u64, 0u64), |(rx, tx), n| {
+        (rx.saturating_add(n.rx_bytes), tx.saturating_add(n.tx_bytes))
+    });
+    format!("{} / {}", human_size(rx), human_size(tx))
+}
+
+#[cfg(test)]
+mod tests {
+    use conti_proto::NetworkStats;
+
+    use super::*;
+
+    #[test]
+    fn net_io_sums_every_interface_both_ways() {
+        let mut sample = ContainerStats::default();
+        assert_eq!(net_io(&sample), "0B / 0B");
+        for (name, rx_bytes, tx_bytes) in [("lo", 1_500, 500), ("eth0", 2_000_000, 1_000)] {
+            let counters = NetworkStats {
+                rx_bytes,
+                tx_bytes,
+                ..Default::default()
+            };
+            sample.networks.insert(name.to_string(), counters);
+        }
+        assert_eq!(net_io(&sample), "2MB / 1.5kB");
+    }
 }

@@ -1,16 +1,20 @@
 //! What a running container uses (`stats`) and which processes it has (`top`), read from its
 //! cgroup and from `/proc`.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use conti_proto::{
-    BlkioStats, ContainerStats, ContainerTop, CpuStats, MemoryStats, PidsStats, ProcessInfo,
+    BlkioStats, ContainerStats, ContainerTop, CpuStats, MemoryStats, NetworkStats, PidsStats,
+    ProcessInfo,
 };
 use futures_util::Stream;
 
+use super::container::ContainerStatus;
 use super::error::{EngineError, EngineResult};
 use super::{Engine, blocking, now_rfc3339};
 use crate::runtime::cgroup::CgroupStats;
+use crate::runtime::interface_counters::{self, InterfaceCounters};
 use crate::runtime::process;
 
 /// Between two samples of a stream.
@@ -23,30 +27,59 @@ pub const ONE_SHOT_INTERVAL: Duration = Duration::from_millis(500);
 struct Sample {
     at: Instant,
     counters: CgroupStats,
+    /// Empty when its first process has exited meanwhile.
+    networks: BTreeMap<String, InterfaceCounters>,
+}
+
+/// A running container as stats and top need it.
+#[derive(Clone)]
+struct RunningContainer {
+    id: String,
+    name: String,
+    /// Its first process, by pid and start time: its network namespace is the container's.
+    init_pid: i32,
+    init_start_time: u64,
 }
 
 impl Engine {
-    /// The id and name of a running container, else 409.
-    fn running_container(&self, reference: &str) -> EngineResult<(String, String)> {
+    /// A running container, else 409.
+    fn running_container(&self, reference: &str) -> EngineResult<RunningContainer> {
         let table = self.table();
         let id = table.resolve(reference)?;
         let entry = table.entry(&id)?;
-        if !entry.container.status.is_running() {
+        let ContainerStatus::Running {
+            init_pid,
+            init_start_time,
+            ..
+        } = entry.container.status
+        else {
             return Err(EngineError::ContainerNotRunning(id));
-        }
-        Ok((id, entry.container.config.name.clone()))
+        };
+        Ok(RunningContainer {
+            name: entry.container.config.name.clone(),
+            id,
+            init_pid,
+            init_start_time,
+        })
     }
 
-    async fn sample(&self, id: &str) -> EngineResult<Sample> {
+    async fn sample(&self, container: &RunningContainer) -> EngineResult<Sample> {
         let cgroups = self.inner.cgroups.clone();
-        let id = id.to_string();
+        let container = container.clone();
         blocking(move || {
             let counters = cgroups
-                .stats(&id)
+                .stats(&container.id)
                 .map_err(|e| EngineError::internal("read the container's cgroup", e))?;
+            let networks = interface_counters::read_interface_counters(
+                container.init_pid,
+                container.init_start_time,
+            )
+            .map_err(|e| EngineError::internal("read the container's network counters", e))?
+            .unwrap_or_default();
             Ok(Sample {
                 at: Instant::now(),
                 counters,
+                networks,
             })
         })
         .await
@@ -54,11 +87,11 @@ impl Engine {
 
     /// One sample, its CPU percentage measured over [`ONE_SHOT_INTERVAL`].
     pub async fn stats(&self, reference: &str) -> EngineResult<ContainerStats> {
-        let (id, name) = self.running_container(reference)?;
-        let first = self.sample(&id).await?;
+        let container = self.running_container(reference)?;
+        let first = self.sample(&container).await?;
         tokio::time::sleep(ONE_SHOT_INTERVAL).await;
-        let second = self.sample(&id).await?;
-        Ok(self.render(&id, &name, Some(&first), &second))
+        let second = self.sample(&container).await?;
+        Ok(self.render(&container, Some(&first), &second))
     }
 
     /// A sample every [`STATS_INTERVAL`] until the container stops running (the first at once,
@@ -67,35 +100,34 @@ impl Engine {
         &self,
         reference: &str,
     ) -> EngineResult<impl Stream<Item = ContainerStats> + Send + 'static> {
-        let (id, name) = self.running_container(reference)?;
+        let container = self.running_container(reference)?;
         let engine = self.clone();
-        let state = (engine, id, name, None::<Sample>);
+        let state = (engine, container, None::<Sample>);
         Ok(futures_util::stream::unfold(
             state,
-            |(engine, id, name, previous)| async move {
+            |(engine, container, previous)| async move {
                 let previous = match previous {
                     Some(previous) => {
                         tokio::time::sleep(STATS_INTERVAL).await;
                         previous
                     }
                     None => {
-                        let first = engine.sample(&id).await.ok()?;
+                        let first = engine.sample(&container).await.ok()?;
                         tokio::time::sleep(ONE_SHOT_INTERVAL).await;
                         first
                     }
                 };
-                engine.running_container(&id).ok()?;
-                let current = engine.sample(&id).await.ok()?;
-                let stats = engine.render(&id, &name, Some(&previous), &current);
-                Some((stats, (engine, id, name, Some(current))))
+                engine.running_container(&container.id).ok()?;
+                let current = engine.sample(&container).await.ok()?;
+                let stats = engine.render(&container, Some(&previous), &current);
+                Some((stats, (engine, container, Some(current))))
             },
         ))
     }
 
     fn render(
         &self,
-        id: &str,
-        name: &str,
+        container: &RunningContainer,
         previous: Option<&Sample>,
         current: &Sample,
     ) -> ContainerStats {
@@ -114,8 +146,8 @@ impl Engine {
             _ => 0.0,
         };
         ContainerStats {
-            id: id.to_string(),
-            name: name.to_string(),
+            id: container.id.clone(),
+            name: container.name.clone(),
             read: now_rfc3339(),
             cpu: CpuStats {
                 usage_ns: c.cpu_usage_ns.unwrap_or(0),
@@ -135,12 +167,25 @@ impl Engine {
                 read_bytes: c.io_read_bytes.unwrap_or(0),
                 write_bytes: c.io_write_bytes.unwrap_or(0),
             },
+            networks: current
+                .networks
+                .iter()
+                .map(|(name, n)| {
+                    let stats = NetworkStats {
+                        rx_bytes: n.rx_bytes,
+                        rx_packets: n.rx_packets,
+                        tx_bytes: n.tx_bytes,
+                        tx_packets: n.tx_packets,
+                    };
+                    (name.clone(), stats)
+                })
+                .collect(),
         }
     }
 
     /// The container's processes, by host pid.
     pub async fn top(&self, reference: &str) -> EngineResult<ContainerTop> {
-        let (id, _) = self.running_container(reference)?;
+        let id = self.running_container(reference)?.id;
         let cgroups = self.inner.cgroups.clone();
         blocking(move || {
             let pids = cgroups

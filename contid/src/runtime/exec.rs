@@ -122,39 +122,39 @@ fn run_waiter(exec: &ExecLaunch, cgroups: &CgroupManager, pipes: WaiterPipes) ->
         stdin,
         terminal,
     };
-    let status_code =
-        match join_container(exec, cgroups, &keep).and_then(|()| run_command(exec, stdio)) {
-            Ok(code) => ExecStatus {
-                exit_code: code,
-                failure: None,
-            },
-            Err(failure) => ExecStatus {
-                exit_code: failure.exit_code(),
-                failure: Some(failure),
-            },
-        };
+    let status_code = match join_container(exec, cgroups, &keep)
+        .and_then(|namespaces| run_command(exec, cgroups, namespaces, stdio))
+    {
+        Ok(code) => ExecStatus {
+            exit_code: code,
+            failure: None,
+        },
+        Err(failure) => ExecStatus {
+            exit_code: failure.exit_code(),
+            failure: Some(failure),
+        },
+    };
     if let Ok(bytes) = serde_json::to_vec(&status_code) {
         let _ = write_all(status.as_fd(), &bytes);
     }
     0
 }
 
-/// Everything E1 does before forking the command, in order.
+/// Everything E1 does before forking the command, in order. E1 itself joins only the pid
+/// namespace (which applies to its children) and stays out of the container's cgroup, so that
+/// nothing in the container — an OOM kill under its memory limit, say — can take the waiter,
+/// and with it the exit status, away. The command joins the rest (see `start_command`).
 fn join_container(
     exec: &ExecLaunch,
     cgroups: &CgroupManager,
     pipes: &[i32],
-) -> Result<(), ChildFailure> {
+) -> Result<ContainerNamespaces, ChildFailure> {
     close_inherited_fds(pipes)?;
     restore_sigchld()?;
     // Until exec, the command is a copy of the daemon's binary inside the container: processes
     // there must not be able to ptrace it or open its /proc/<pid>/exe. execve makes it dumpable
     // again.
     nix::sys::prctl::set_dumpable(false).step("set_dumpable", || "PR_SET_DUMPABLE".into())?;
-    let pid = nix::unistd::getpid().as_raw();
-    cgroups
-        .add_process(&exec.container_id, pid)
-        .map_err(|e| cgroup_failure("cgroup_add_process", &e))?;
     let namespaces = ContainerNamespaces::open(exec.init_pid)?;
     // The namespaces opened must be the container's, not those of a process that got the pid of
     // an init that exited: the init's pid must be in the container's cgroup (when there is one).
@@ -170,22 +170,28 @@ fn join_container(
             return Err(ChildFailure::new("join_container", Errno::ESRCH, message));
         }
     }
-    namespaces.join()
+    namespaces.join_pid()?;
+    Ok(namespaces)
 }
 
 /// Forks E2 (in the container's pid namespace), waits for it; returns its exit code.
-fn run_command(exec: &ExecLaunch, stdio: CommandStdio) -> Result<i32, ChildFailure> {
+fn run_command(
+    exec: &ExecLaunch,
+    cgroups: &CgroupManager,
+    namespaces: ContainerNamespaces,
+    stdio: CommandStdio,
+) -> Result<i32, ChildFailure> {
     let (error_r, error_w) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).step("pipes", || "error pipe".into())?;
     // SAFETY: E1 is single-threaded; the child runs `start_command` and never returns.
     let command = match unsafe { nix::unistd::fork() }.step("fork", || "fork the command".into())? {
         ForkResult::Child => {
             drop(error_r);
-            start_command(exec, stdio, error_w)
+            start_command(exec, cgroups, namespaces, stdio, error_w)
         }
         ForkResult::Parent { child } => child,
     };
-    drop((error_w, stdio));
+    drop((error_w, stdio, namespaces));
     let report = read_to_end(error_r)
         .map_err(|e| ChildFailure::new("sync", io_errno(&e), "read the error pipe"))?;
     let status = wait_for(command)?;
@@ -209,10 +215,24 @@ struct CommandStdio {
     terminal: Option<OwnedFd>,
 }
 
-/// E2: stdio, working directory, exec.
-fn start_command(exec: &ExecLaunch, stdio: CommandStdio, error: OwnedFd) -> ! {
+/// E2: the container's cgroup (entered while the host's cgroupfs is still in view), the
+/// remaining namespaces, stdio, working directory, exec.
+fn start_command(
+    exec: &ExecLaunch,
+    cgroups: &CgroupManager,
+    namespaces: ContainerNamespaces,
+    stdio: CommandStdio,
+    error: OwnedFd,
+) -> ! {
     let prepared = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
         .step("set_pdeathsig", || "PR_SET_PDEATHSIG".into())
+        // "0" moves the writer itself: this process's pid means nothing outside its namespace.
+        .and_then(|()| {
+            cgroups
+                .add_process(&exec.container_id, 0)
+                .map_err(|e| cgroup_failure("cgroup_add_process", &e))
+        })
+        .and_then(|()| namespaces.join_all_but_pid())
         .and_then(|()| connect_stdio(exec, stdio))
         .and_then(|()| enter_working_dir(&exec.cwd));
     if let Err(failure) = prepared {

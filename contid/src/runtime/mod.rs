@@ -20,6 +20,7 @@ mod exec;
 pub mod exit_record;
 pub mod helper;
 mod init;
+pub mod interface_counters;
 pub mod lockfile;
 pub mod logfile;
 mod monitor;

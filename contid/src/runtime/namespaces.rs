@@ -100,7 +100,7 @@ const EXEC_NAMESPACES: [(&str, CloneFlags); 6] = [
     ("mnt", CloneFlags::CLONE_NEWNS),
 ];
 
-/// Opened namespaces of a container's init, to join with [`ContainerNamespaces::join`].
+/// Opened namespaces of a container's init, joined in two steps: [`ContainerNamespaces::join_pid`] by the exec waiter, [`ContainerNamespaces::join_all_but_pid`] by the command.
 pub(super) struct ContainerNamespaces {
     files: Vec<(File, &'static str, CloneFlags)>,
 }
@@ -126,10 +126,19 @@ impl ContainerNamespaces {
         Ok(ContainerNamespaces { files })
     }
 
-    /// `setns` into each. The pid namespace applies to children only: fork after this.
-    pub fn join(self) -> Result<(), ChildFailure> {
-        for (file, name, flag) in self.files {
-            nix::sched::setns(&file, flag)
+    /// `setns` into the pid namespace, which applies to children only: fork after this.
+    pub fn join_pid(&self) -> Result<(), ChildFailure> {
+        self.join_where(|flag| flag == CloneFlags::CLONE_NEWPID)
+    }
+
+    /// `setns` into every other one, the mount namespace last.
+    pub fn join_all_but_pid(&self) -> Result<(), ChildFailure> {
+        self.join_where(|flag| flag != CloneFlags::CLONE_NEWPID)
+    }
+
+    fn join_where(&self, wanted: impl Fn(CloneFlags) -> bool) -> Result<(), ChildFailure> {
+        for (file, name, flag) in self.files.iter().filter(|(_, _, flag)| wanted(*flag)) {
+            nix::sched::setns(file, *flag)
                 .step("setns", || format!("join the container's {name} namespace"))?;
         }
         Ok(())

@@ -1,11 +1,13 @@
 //! `conti-bench`: the full lifecycle of a `/bin/true` container through the Conti API side by
 //! side with `crun run` (and `runc run` when installed) on the same busybox root filesystem,
 //! sequentially and with parallel clients; and execs into a running container through the API
-//! side by side with `crun exec` (and `runc exec`). See README.md.
+//! side by side with `crun exec` (and `runc exec`); and the same lifecycles with memory, CPU and
+//! pids limits set on both sides. See README.md.
 
 mod cleanup;
 mod conti;
 mod exec;
+mod limits;
 mod oci;
 mod report;
 mod scenario;
@@ -15,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::oci::OciRuntime;
-use crate::report::{ExecReport, Machine, ParallelResult, Report};
+use crate::report::{ExecReport, Lifecycle, LimitsReport, Machine, ParallelResult, Report};
 use crate::scenario::Target;
 
 const USAGE: &str = "\
@@ -25,11 +27,12 @@ Lifecycle scenario: N lifecycles of /bin/true (create, start, wait, delete) thro
 contid and N x `crun run` (and `runc run` when installed) on the same busybox rootfs, then a batch
 of lifecycles with parallel clients. Exec scenario: N execs of /bin/true (to the exit code) and of
 /bin/echo x (to the first output byte and to the exit code) into a running container through the
-API, and N x `crun exec` (and `runc exec`) into a running container of theirs. Needs root, a
-release build of contid, crun and busybox-static.
+API, and N x `crun exec` (and `runc exec`) into a running container of theirs. Limits scenario:
+the lifecycle scenario with memory 64 MiB, cpus 0.5 and pids 100 set on both sides (checked once
+first). Needs root, a release build of contid, crun and busybox-static.
 
 options:
-  --scenario S           lifecycle, exec or all (default all)
+  --scenario S           lifecycle, limits, exec or all (default all)
   --contid PATH          contid binary (default: next to this binary, else target/release/contid)
   -n, --iterations N     timed sequential lifecycles / exec rounds per runtime (default 50)
   --warmup N             untimed lifecycles / exec rounds per runtime first (default 5)
@@ -45,17 +48,22 @@ options:
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Scenario {
     Lifecycle,
+    Limits,
     Exec,
     All,
 }
 
 impl Scenario {
     fn lifecycle(self) -> bool {
-        self != Scenario::Exec
+        matches!(self, Scenario::Lifecycle | Scenario::All)
+    }
+
+    fn limits(self) -> bool {
+        matches!(self, Scenario::Limits | Scenario::All)
     }
 
     fn exec(self) -> bool {
-        self != Scenario::Lifecycle
+        matches!(self, Scenario::Exec | Scenario::All)
     }
 }
 
@@ -114,11 +122,12 @@ impl Options {
                 "--scenario" => {
                     options.scenario = match value()?.as_str() {
                         "lifecycle" => Scenario::Lifecycle,
+                        "limits" => Scenario::Limits,
                         "exec" => Scenario::Exec,
                         "all" => Scenario::All,
                         other => {
                             return Err(format!(
-                                "--scenario: expected lifecycle, exec or all, got {other:?}"
+                                "--scenario: expected lifecycle, limits, exec or all, got {other:?}"
                             ));
                         }
                     }
@@ -221,40 +230,50 @@ fn run(options: &Options) -> Result<(), String> {
         daemon = Some(conti::start(&contid)?);
     }
 
-    let mut targets = Vec::new();
-    if let Some(started) = &daemon {
-        targets.push(Target::Conti {
-            client: &started.client,
-        });
-    }
-    targets.push(Target::Oci {
-        runtime: &crun,
-        bundle: &bundle,
-    });
-    if let Some(runc) = &runc {
-        targets.push(Target::Oci {
-            runtime: runc,
-            bundle: &bundle,
-        });
-    }
-    let names: Vec<&str> = targets.iter().map(Target::name).collect();
+    let peers: Vec<&OciRuntime> = std::iter::once(&crun).chain(runc.as_ref()).collect();
+    let conti_client = daemon.as_ref().map(|d| &d.client);
 
-    let (sequential, parallel) = if options.scenario.lifecycle() {
-        lifecycle(options, &targets)?
+    let plain = if options.scenario.lifecycle() {
+        let spec = scenario::container_spec();
+        let targets = targets(conti_client, &spec, &peers, &bundle);
+        Some(lifecycle(options, &targets, "")?)
     } else {
-        (Vec::new(), Vec::new())
+        None
+    };
+
+    let limits = if options.scenario.limits() {
+        let limits_bundle = work.join("bundle-limits");
+        limits::prepare_bundle(&bundle, &limits_bundle)?;
+        let check_bundle = work.join("bundle-limits-check");
+        limits::prepare_check_bundle(&bundle, &check_bundle)?;
+        eprintln!(
+            "limits: {}; checking that every runtime applies them",
+            limits::describe()
+        );
+        let mut verified = Vec::new();
+        if let Some(client) = conti_client {
+            verified.push(limits::verify_conti(client).map_err(with_daemon_log)?);
+        }
+        for runtime in &peers {
+            verified.push(limits::verify_oci(runtime, &check_bundle)?);
+        }
+        for line in &verified {
+            eprintln!("  {line}");
+        }
+        let spec = scenario::container_spec_with_limits();
+        let targets = targets(conti_client, &spec, &peers, &limits_bundle);
+        Some(LimitsReport {
+            runs: lifecycle(options, &targets, " with limits")?,
+            verified,
+        })
+    } else {
+        None
     };
 
     let exec = if options.scenario.exec() {
         let exec_bundle = work.join("bundle-exec");
         oci::prepare_exec_bundle(&bundle, &exec_bundle, &exec::SLEEPER)?;
-        let peers: Vec<&OciRuntime> = std::iter::once(&crun).chain(runc.as_ref()).collect();
-        Some(exec_scenario(
-            options,
-            daemon.as_ref().map(|d| &d.client),
-            &peers,
-            &exec_bundle,
-        )?)
+        Some(exec_scenario(options, conti_client, &peers, &exec_bundle)?)
     } else {
         None
     };
@@ -277,9 +296,8 @@ fn run(options: &Options) -> Result<(), String> {
         parallel_total: options.parallel_total,
         clients: options.clients,
         parallel_rounds: options.parallel_rounds,
-        names,
-        sequential,
-        parallel,
+        lifecycle: plain,
+        limits,
         exec,
         notes,
     };
@@ -293,14 +311,23 @@ fn run(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// The sequential and the parallel lifecycles.
-fn lifecycle(
-    options: &Options,
-    targets: &[Target],
-) -> Result<(Vec<scenario::Sequential>, Vec<ParallelResult>), String> {
-    let names: Vec<&str> = targets.iter().map(Target::name).collect();
+/// conti (when started) with `spec` as its create body, then the peers on `bundle`.
+fn targets<'a>(
+    conti: Option<&'a conti_tests::Client>,
+    spec: &'a [u8],
+    peers: &[&'a OciRuntime],
+    bundle: &'a Path,
+) -> Vec<Target<'a>> {
+    let conti = conti.map(|client| Target::Conti { client, spec });
+    let peers = peers.iter().map(|runtime| Target::Oci { runtime, bundle });
+    conti.into_iter().chain(peers).collect()
+}
+
+/// The sequential and the parallel lifecycles; `with` qualifies them in the progress lines.
+fn lifecycle(options: &Options, targets: &[Target], with: &str) -> Result<Lifecycle, String> {
+    let names: Vec<&'static str> = targets.iter().map(Target::name).collect();
     eprintln!(
-        "sequential: {} warm-ups + {} timed lifecycles each of {}, interleaved",
+        "sequential{with}: {} warm-ups + {} timed lifecycles each of {}, interleaved",
         options.warmup,
         options.iterations,
         names.join(", ")
@@ -309,7 +336,7 @@ fn lifecycle(
         .map_err(with_daemon_log)?;
 
     eprintln!(
-        "parallel: {} lifecycles with {} clients, {} round(s) each",
+        "parallel{with}: {} lifecycles with {} clients, {} round(s) each",
         options.parallel_total, options.clients, options.parallel_rounds
     );
     let mut parallel: Vec<ParallelResult> = targets
@@ -326,7 +353,11 @@ fn lifecycle(
             result.walls.push(wall);
         }
     }
-    Ok((sequential, parallel))
+    Ok(Lifecycle {
+        names,
+        sequential,
+        parallel,
+    })
 }
 
 /// A running container per runtime, the exec rounds, then the containers deleted (also when a

@@ -201,6 +201,30 @@ impl OciRuntime {
         Ok(ExecTimes { first_byte, exit })
     }
 
+    /// The host pid of container `id`'s first process (`<runtime> state ID`).
+    pub fn state_pid(&self, id: &str) -> Result<i32, String> {
+        let output = Command::new(&self.binary)
+            .args(["state", id])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("running {}: {e}", self.binary.display()))?;
+        if !output.status.success() {
+            return Err(format!(
+                "{} state {id} failed ({}): {}",
+                self.name,
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            ));
+        }
+        let state: Value = serde_json::from_slice(&output.stdout)
+            .map_err(|e| format!("{} state {id}: {e}", self.name))?;
+        state["pid"]
+            .as_i64()
+            .and_then(|pid| i32::try_from(pid).ok())
+            .filter(|pid| *pid > 0)
+            .ok_or_else(|| format!("{} state {id}: no pid in {state}", self.name))
+    }
+
     /// `<runtime> delete -f ID`, errors ignored (the cleanup tries again at the end).
     pub fn delete_force(&self, id: &str) {
         let _ = Command::new(&self.binary)
@@ -241,17 +265,28 @@ pub fn prepare_bundle(crun: &OciRuntime, bundle: &Path, rootfs_tar: &Path) -> Re
 /// `process.args = args` and the root pointing at `bundle`'s (read-only) `rootfs/`, so that the
 /// peers exec into the same root filesystem the lifecycles use.
 pub fn prepare_exec_bundle(bundle: &Path, exec_bundle: &Path, args: &[&str]) -> Result<(), String> {
-    fs::create_dir_all(exec_bundle)
-        .map_err(|e| format!("creating {}: {e}", exec_bundle.display()))?;
+    derive_bundle(bundle, exec_bundle, |config| {
+        config["process"]["args"] = serde_json::json!(args);
+    })
+}
+
+/// Makes `dest/` with `bundle`'s `config.json`, changed by `edit`, and the root pointing at
+/// `bundle`'s (read-only) `rootfs/`.
+pub fn derive_bundle(
+    bundle: &Path,
+    dest: &Path,
+    edit: impl FnOnce(&mut Value),
+) -> Result<(), String> {
+    fs::create_dir_all(dest).map_err(|e| format!("creating {}: {e}", dest.display()))?;
     let source = bundle.join("config.json");
     let text =
         fs::read_to_string(&source).map_err(|e| format!("reading {}: {e}", source.display()))?;
     let mut config: Value =
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", source.display()))?;
-    config["process"]["args"] = serde_json::json!(args);
+    edit(&mut config);
     let rootfs = bundle.join("rootfs");
     config["root"]["path"] = Value::String(rootfs.to_string_lossy().into_owned());
-    let target = exec_bundle.join("config.json");
+    let target = dest.join("config.json");
     let text = serde_json::to_string_pretty(&config).map_err(|e| e.to_string())?;
     fs::write(&target, text).map_err(|e| format!("writing {}: {e}", target.display()))
 }

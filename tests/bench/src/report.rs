@@ -127,27 +127,18 @@ impl ParallelResult {
     }
 }
 
-pub struct Report {
-    pub machine: Machine,
-    pub iterations: usize,
-    pub warmup: usize,
-    pub parallel_total: usize,
-    pub clients: usize,
-    pub parallel_rounds: usize,
+/// The sequential and parallel lifecycles of one configuration (plain, or with limits).
+pub struct Lifecycle {
     /// Target names, in the order of `sequential` and `parallel`.
     pub names: Vec<&'static str>,
     pub sequential: Vec<Sequential>,
     pub parallel: Vec<ParallelResult>,
-    /// `None` when the exec scenario was not run.
-    pub exec: Option<ExecReport>,
-    pub notes: Vec<String>,
 }
 
-impl Report {
-    fn sequential_summary(&self, name: &str) -> Option<Summary> {
+impl Lifecycle {
+    fn sequential_median(&self, name: &str) -> Option<f64> {
         let index = self.names.iter().position(|n| *n == name)?;
-        // Empty when the lifecycle scenario was not run.
-        Summary::of(&self.sequential.get(index)?.totals)
+        Summary::of(&self.sequential.get(index)?.totals).map(|s| s.median_ms)
     }
 
     fn parallel_median(&self, name: &str) -> Option<f64> {
@@ -167,6 +158,14 @@ impl Report {
             .filter(|n| **n != "conti")
             .filter_map(|peer| Some((*peer, conti / value(peer)?)))
             .collect()
+    }
+
+    fn sequential_ratios(&self) -> Vec<(&'static str, f64)> {
+        self.ratios(|n| self.sequential_median(n))
+    }
+
+    fn parallel_ratios(&self) -> Vec<(&'static str, f64)> {
+        self.ratios(|n| self.parallel_median(n))
     }
 
     fn conti_phases(&self) -> Vec<(&'static str, Summary)> {
@@ -191,7 +190,49 @@ impl Report {
         .flatten()
         .collect()
     }
+}
 
+/// The lifecycles with memory, CPU and pids limits set, and what the check before them found.
+pub struct LimitsReport {
+    pub runs: Lifecycle,
+    /// One line per runtime: the limits its container's cgroup held.
+    pub verified: Vec<String>,
+}
+
+impl LimitsReport {
+    /// Per runtime: median with limits / median without, sequential and parallel.
+    fn cost(&self, plain: &Lifecycle) -> Vec<(&'static str, Option<f64>, Option<f64>)> {
+        self.runs
+            .names
+            .iter()
+            .map(|name| {
+                let ratio =
+                    |of: &dyn Fn(&Lifecycle) -> Option<f64>| Some(of(&self.runs)? / of(plain)?);
+                let sequential = ratio(&|l| l.sequential_median(name));
+                let parallel = ratio(&|l| l.parallel_median(name));
+                (*name, sequential, parallel)
+            })
+            .collect()
+    }
+}
+
+pub struct Report {
+    pub machine: Machine,
+    pub iterations: usize,
+    pub warmup: usize,
+    pub parallel_total: usize,
+    pub clients: usize,
+    pub parallel_rounds: usize,
+    /// `None` when the lifecycle scenario was not run.
+    pub lifecycle: Option<Lifecycle>,
+    /// `None` when the limits scenario was not run.
+    pub limits: Option<LimitsReport>,
+    /// `None` when the exec scenario was not run.
+    pub exec: Option<ExecReport>,
+    pub notes: Vec<String>,
+}
+
+impl Report {
     pub fn table(&self) -> String {
         let m = &self.machine;
         let mut out = String::new();
@@ -209,8 +250,11 @@ impl Report {
         for note in &self.notes {
             let _ = writeln!(out, "note: {note}");
         }
-        if !self.sequential.is_empty() {
-            self.lifecycle_table(&mut out);
+        if let Some(lifecycle) = &self.lifecycle {
+            self.lifecycle_table(&mut out, lifecycle, "");
+        }
+        if let Some(limits) = &self.limits {
+            self.limits_table(&mut out, limits);
         }
         if let Some(exec) = &self.exec {
             self.exec_table(&mut out, exec);
@@ -218,10 +262,60 @@ impl Report {
         out
     }
 
-    fn lifecycle_table(&self, out: &mut String) {
+    fn limits_table(&self, out: &mut String, limits: &LimitsReport) {
         let _ = writeln!(
             out,
-            "\nSequential: {} timed lifecycles each after {} warm-ups, interleaved round by round",
+            "\n== Lifecycles with limits: {} (conti: in the create body; peers: \
+             linux.resources in config.json)",
+            crate::limits::describe()
+        );
+        for line in &limits.verified {
+            let _ = writeln!(out, "checked: {line}");
+        }
+        self.lifecycle_table(out, &limits.runs, " with limits");
+        let Some(plain) = &self.lifecycle else {
+            return;
+        };
+        let _ = writeln!(
+            out,
+            "\nCost of the limits (with limits / without, same run): median sequential, median wall \
+             parallel"
+        );
+        let ratio = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}"));
+        for (name, sequential, parallel) in limits.cost(plain) {
+            let _ = writeln!(
+                out,
+                "{name:<8} sequential {:>5}   parallel {:>5}",
+                ratio(sequential),
+                ratio(parallel)
+            );
+        }
+        let comparisons = [
+            (
+                "sequential median",
+                plain.sequential_ratios(),
+                limits.runs.sequential_ratios(),
+            ),
+            (
+                "parallel wall",
+                plain.parallel_ratios(),
+                limits.runs.parallel_ratios(),
+            ),
+        ];
+        for (kind, without, with) in comparisons {
+            for ((peer, without), (_, with)) in without.into_iter().zip(with) {
+                let _ = writeln!(
+                    out,
+                    "ratio conti/{peer} ({kind}): {without:.2} without limits, {with:.2} with"
+                );
+            }
+        }
+    }
+
+    fn lifecycle_table(&self, out: &mut String, lifecycle: &Lifecycle, with: &str) {
+        let _ = writeln!(
+            out,
+            "\nSequential{with}: {} timed lifecycles each after {} warm-ups, interleaved round by round",
             self.iterations, self.warmup
         );
         let _ = writeln!(
@@ -236,7 +330,7 @@ impl Report {
                 s.median_ms, s.p90_ms, s.mean_ms, s.min_ms, s.max_ms
             );
         };
-        for (name, result) in self.names.iter().zip(&self.sequential) {
+        for (name, result) in lifecycle.names.iter().zip(&lifecycle.sequential) {
             let Some(summary) = Summary::of(&result.totals) else {
                 continue;
             };
@@ -247,18 +341,18 @@ impl Report {
             };
             row(out, &label, summary);
             if *name == "conti" {
-                for (phase, summary) in self.conti_phases() {
+                for (phase, summary) in lifecycle.conti_phases() {
                     row(out, &format!("         {phase}"), summary);
                 }
             }
         }
-        for (peer, ratio) in self.ratios(|n| self.sequential_summary(n).map(|s| s.median_ms)) {
+        for (peer, ratio) in lifecycle.sequential_ratios() {
             let _ = writeln!(out, "ratio conti/{peer} (median): {ratio:.2}");
         }
 
         let _ = writeln!(
             out,
-            "\nParallel: {} lifecycles with {} clients; median wall time of {} round(s)",
+            "\nParallel{with}: {} lifecycles with {} clients; median wall time of {} round(s)",
             self.parallel_total, self.clients, self.parallel_rounds
         );
         let _ = writeln!(
@@ -266,7 +360,7 @@ impl Report {
             "{:<8} {:>9} {:>15}   all rounds",
             "", "wall", "per lifecycle"
         );
-        for result in &self.parallel {
+        for result in &lifecycle.parallel {
             let median = result.median_s();
             let rounds: Vec<String> = result
                 .walls
@@ -282,7 +376,7 @@ impl Report {
                 rounds.join(" ")
             );
         }
-        for (peer, ratio) in self.ratios(|n| self.parallel_median(n)) {
+        for (peer, ratio) in lifecycle.parallel_ratios() {
             let _ = writeln!(out, "ratio conti/{peer} (wall): {ratio:.2}");
         }
     }
@@ -381,16 +475,15 @@ impl Report {
         })
     }
 
-    pub fn to_json(&self) -> Value {
-        let m = &self.machine;
+    fn sequential_json(&self, lifecycle: &Lifecycle) -> Value {
         let mut sequential = Map::new();
-        for (name, result) in self.names.iter().zip(&self.sequential) {
+        for (name, result) in lifecycle.names.iter().zip(&lifecycle.sequential) {
             let Some(summary) = Summary::of(&result.totals) else {
                 continue;
             };
             let mut entry = summary.to_json();
             if *name == "conti" {
-                let phases: Map<String, Value> = self
+                let phases: Map<String, Value> = lifecycle
                     .conti_phases()
                     .into_iter()
                     .map(|(phase, s)| (phase.to_string(), s.to_json()))
@@ -406,14 +499,22 @@ impl Report {
             entry["samples_ms"] = json!(samples);
             sequential.insert(name.to_string(), entry);
         }
-        for (peer, ratio) in self.ratios(|n| self.sequential_summary(n).map(|s| s.median_ms)) {
+        for (peer, ratio) in lifecycle.sequential_ratios() {
             sequential.insert(format!("ratio_conti_{peer}_median"), json!(round3(ratio)));
         }
+        json!({
+            "iterations": self.iterations,
+            "warmup": self.warmup,
+            "results": Value::Object(sequential),
+        })
+    }
+
+    fn parallel_json(&self, lifecycle: &Lifecycle) -> Value {
         let mut parallel = Map::new();
         parallel.insert("lifecycles".into(), json!(self.parallel_total));
         parallel.insert("clients".into(), json!(self.clients));
         parallel.insert("rounds".into(), json!(self.parallel_rounds));
-        for result in &self.parallel {
+        for result in &lifecycle.parallel {
             let walls: Vec<f64> = result
                 .walls
                 .iter()
@@ -424,10 +525,39 @@ impl Report {
                 json!({"wall_s_median": round3(result.median_s()), "wall_s": walls}),
             );
         }
-        for (peer, ratio) in self.ratios(|n| self.parallel_median(n)) {
+        for (peer, ratio) in lifecycle.parallel_ratios() {
             parallel.insert(format!("ratio_conti_{peer}_wall"), json!(round3(ratio)));
         }
-        let lifecycle = !self.sequential.is_empty();
+        Value::Object(parallel)
+    }
+
+    fn limits_json(&self, limits: &LimitsReport) -> Value {
+        let mut cost = Map::new();
+        if let Some(plain) = &self.lifecycle {
+            for (name, sequential, parallel) in limits.cost(plain) {
+                cost.insert(
+                    name.to_string(),
+                    json!({
+                        "sequential_median": sequential.map(round3),
+                        "parallel_wall": parallel.map(round3),
+                    }),
+                );
+            }
+        }
+        json!({
+            "workload": "the lifecycle scenario with limits: conti = resources {memory, cpus, \
+                pids_limit} in the create body; peers = linux.resources.memory.limit, \
+                cpu.quota/period and pids.limit in the bundle's config.json",
+            "limits": crate::limits::to_json(),
+            "checked": limits.verified,
+            "sequential": self.sequential_json(&limits.runs),
+            "parallel": self.parallel_json(&limits.runs),
+            "cost_with_limits_over_without": Value::Object(cost),
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
+        let m = &self.machine;
         json!({
             "workload": "/bin/true in a busybox-static rootfs; conti = POST create, start, wait, DELETE over the API; peers = `<runtime> run --bundle`",
             "machine": {
@@ -440,12 +570,9 @@ impl Report {
                 "crun": m.crun,
                 "runc": m.runc,
             },
-            "sequential": lifecycle.then(|| json!({
-                "iterations": self.iterations,
-                "warmup": self.warmup,
-                "results": Value::Object(sequential),
-            })),
-            "parallel": lifecycle.then_some(Value::Object(parallel)),
+            "sequential": self.lifecycle.as_ref().map(|l| self.sequential_json(l)),
+            "parallel": self.lifecycle.as_ref().map(|l| self.parallel_json(l)),
+            "limits": self.limits.as_ref().map(|l| self.limits_json(l)),
             "exec": self.exec.as_ref().map(|exec| self.exec_json(exec)),
             "notes": self.notes,
         })

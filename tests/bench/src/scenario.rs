@@ -14,9 +14,9 @@ use crate::oci::OciRuntime;
 
 /// One side of the comparison.
 pub enum Target<'a> {
-    /// A lifecycle through the Conti API: create, start, wait, delete, each client on its own
-    /// kept-alive connection.
-    Conti { client: &'a Client },
+    /// A lifecycle through the Conti API: create (with `spec` as the body), start, wait, delete,
+    /// each client on its own kept-alive connection.
+    Conti { client: &'a Client, spec: &'a [u8] },
     /// `<runtime> run --bundle DIR ID`.
     Oci {
         runtime: &'a OciRuntime,
@@ -59,6 +59,11 @@ pub struct Sequential {
 /// The create body (image `busybox`, cmd `/bin/true`, all else default), serialized once.
 pub fn container_spec() -> Vec<u8> {
     serde_json::to_vec(&conti_tests::spec(&["/bin/true"])).expect("a spec serializes")
+}
+
+/// The lifecycle's create body with the limits scenario's limits set.
+pub fn container_spec_with_limits() -> Vec<u8> {
+    serde_json::to_vec(&crate::limits::spec(&["/bin/true"])).expect("a spec serializes")
 }
 
 /// One API call; an error naming `what` unless the answer has status `expected`.
@@ -146,11 +151,10 @@ pub fn run_sequential(
     warmup: usize,
     iterations: usize,
 ) -> Result<Vec<Sequential>, String> {
-    let spec = container_spec();
     let mut connections: Vec<Option<Connection>> = targets
         .iter()
         .map(|target| match target {
-            Target::Conti { client } => client
+            Target::Conti { client, .. } => client
                 .connect()
                 .map(Some)
                 .map_err(|e| format!("conti: connecting: {e}")),
@@ -167,8 +171,8 @@ pub fn run_sequential(
             let name = target.name();
             let timed = round >= warmup;
             match (target, connection) {
-                (Target::Conti { .. }, Some(connection)) => {
-                    let phases = conti_lifecycle(connection, &spec)
+                (Target::Conti { spec, .. }, Some(connection)) => {
+                    let phases = conti_lifecycle(connection, spec)
                         .map_err(|e| format!("{name}, round {round}: {e}"))?;
                     if timed {
                         result.totals.push(phases.total());
@@ -194,15 +198,12 @@ pub fn run_sequential(
 /// time from the moment all clients are ready to the end of the last lifecycle.
 pub fn run_parallel(target: &Target, total: usize, clients: usize) -> Result<Duration, String> {
     match target {
-        Target::Conti { client } => {
-            let spec = container_spec();
-            parallel(
-                total,
-                clients,
-                || client.connect().map_err(|e| e.to_string()),
-                |connection| conti_lifecycle(connection, &spec).map(|_| ()),
-            )
-        }
+        Target::Conti { client, spec } => parallel(
+            total,
+            clients,
+            || client.connect().map_err(|e| e.to_string()),
+            |connection| conti_lifecycle(connection, spec).map(|_| ()),
+        ),
         Target::Oci { runtime, bundle } => parallel(
             total,
             clients,
