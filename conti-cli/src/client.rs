@@ -314,8 +314,21 @@ impl Client {
         self.send_empty(Method::POST, &path).await.map(drop)
     }
 
-    /// A POST that contid answers with 101: the connection becomes a byte stream.
-    async fn upgrade(&self, path: &str) -> Result<Stream, ClientError> {
+    /// A new HTTP/1.1 connection to contid; the caller drives (spawns) the connection half.
+    async fn handshake<B>(
+        &self,
+    ) -> Result<
+        (
+            hyper::client::conn::http1::SendRequest<B>,
+            hyper::client::conn::http1::Connection<TokioIo<UnixStream>, B>,
+        ),
+        ClientError,
+    >
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
         let stream =
             UnixStream::connect(&self.socket)
                 .await
@@ -323,9 +336,14 @@ impl Client {
                     socket: self.socket.clone(),
                     source,
                 })?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(ClientError::protocol)?;
+            .map_err(ClientError::protocol)
+    }
+
+    /// A POST that contid answers with 101: the connection becomes a byte stream.
+    async fn upgrade(&self, path: &str) -> Result<Stream, ClientError> {
+        let (mut sender, connection) = self.handshake().await?;
         tokio::spawn(connection.with_upgrades());
         let request = Request::builder()
             .method(Method::POST)
@@ -393,16 +411,7 @@ impl Client {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn StdError + Send + Sync>>,
     {
-        let stream =
-            UnixStream::connect(&self.socket)
-                .await
-                .map_err(|source| ClientError::Connect {
-                    socket: self.socket.clone(),
-                    source,
-                })?;
-        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(ClientError::protocol)?;
+        let (mut sender, connection) = self.handshake().await?;
         // A broken connection also fails the request or the body, which is where it is reported.
         tokio::spawn(connection);
 

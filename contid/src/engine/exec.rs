@@ -25,7 +25,7 @@ use crate::runtime::{
 };
 
 use super::attach::{AttachEnd, pump};
-use super::{ContainerStatus, Engine, EngineError, EngineResult, EventDetails, blocking, spec};
+use super::{Engine, EngineError, EngineResult, EventDetails, blocking};
 
 /// How long an exited exec stays inspectable.
 const EXITED_MEMORY: Duration = Duration::from_secs(600);
@@ -99,30 +99,7 @@ impl ExecStream {
 impl Engine {
     /// `POST /v1/containers/{ref}/exec` with `attach`: registers the exec; nothing runs yet.
     pub fn create_exec(&self, reference: &str, spec: ExecSpec) -> EngineResult<ExecCreated> {
-        spec::validate_exec_spec(&spec)?;
-        let launch = {
-            let table = self.table();
-            let id = table.resolve(reference)?;
-            let entry = table.entry(&id)?;
-            entry.container.can_exec()?;
-            let ContainerStatus::Running { init_pid, .. } = entry.container.status else {
-                return Err(EngineError::ContainerNotRunning(id));
-            };
-            let config = &entry.container.config;
-            ExecLaunch {
-                container_id: id.clone(),
-                init_pid,
-                argv: spec.cmd.clone(),
-                env: spec::merge_env(
-                    &config.hostname,
-                    [config.env.as_slice(), spec.env.as_slice()],
-                ),
-                cwd: spec.cwd.clone().unwrap_or_else(|| config.cwd.clone()),
-                tty: spec.tty,
-                stdin: spec.stdin,
-                window_size: None,
-            }
-        };
+        let launch = self.exec_launch(reference, &spec)?;
         let id = uuid::Uuid::new_v4().simple().to_string();
         let info = ExecInfo {
             id: id.clone(),

@@ -806,29 +806,36 @@ impl Engine {
         LogFollower::open(&self.container_dir(&id), follow, tail, window, exit)
     }
 
-    pub async fn exec(&self, reference: &str, spec: ExecSpec) -> EngineResult<ExecResult> {
-        spec::validate_exec_spec(&spec)?;
-        let launch = {
-            let table = self.table();
-            let id = table.resolve(reference)?;
-            let entry = table.entry(&id)?;
-            entry.container.can_exec()?;
-            let ContainerStatus::Running { init_pid, .. } = entry.container.status else {
-                return Err(EngineError::ContainerNotRunning(id));
-            };
-            let config = &entry.container.config;
-            ExecLaunch {
-                container_id: id.clone(),
-                init_pid,
-                argv: spec.cmd,
-                env: spec::merge_env(
-                    &config.hostname,
-                    [config.env.as_slice(), spec.env.as_slice()],
-                ),
-                cwd: spec.cwd.unwrap_or_else(|| config.cwd.clone()),
-                ..ExecLaunch::default()
-            }
+    /// What the helper needs to run `spec` in a running container: its namespaces (through its
+    /// init), its environment with the exec's on top, its working directory unless the exec
+    /// names one.
+    fn exec_launch(&self, reference: &str, spec: &ExecSpec) -> EngineResult<ExecLaunch> {
+        spec::validate_exec_spec(spec)?;
+        let table = self.table();
+        let id = table.resolve(reference)?;
+        let entry = table.entry(&id)?;
+        entry.container.can_exec()?;
+        let ContainerStatus::Running { init_pid, .. } = entry.container.status else {
+            return Err(EngineError::ContainerNotRunning(id));
         };
+        let config = &entry.container.config;
+        Ok(ExecLaunch {
+            container_id: id.clone(),
+            init_pid,
+            argv: spec.cmd.clone(),
+            env: spec::merge_env(
+                &config.hostname,
+                [config.env.as_slice(), spec.env.as_slice()],
+            ),
+            cwd: spec.cwd.clone().unwrap_or_else(|| config.cwd.clone()),
+            tty: spec.tty,
+            stdin: spec.stdin,
+            window_size: None,
+        })
+    }
+
+    pub async fn exec(&self, reference: &str, spec: ExecSpec) -> EngineResult<ExecResult> {
+        let launch = self.exec_launch(reference, &spec)?;
         let span = tracing::info_span!("exec", container = %launch.container_id);
         let container_id = launch.container_id.clone();
         let helper = self.inner.helper.clone();
