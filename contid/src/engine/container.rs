@@ -34,7 +34,7 @@ pub struct ContainerConfig {
     pub resources: Resources,
 }
 
-/// Where a container is in its life. Stored in `state.json`.
+/// Where a container is in its life. Stored with its config in `container.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum ContainerStatus {

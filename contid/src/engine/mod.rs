@@ -18,7 +18,7 @@ mod time_window;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use conti_proto::EventType;
@@ -65,9 +65,7 @@ const EXEC_OUTPUT_LIMIT: u64 = 16 * 1024 * 1024;
 const REMOVED_MEMORY: Duration = Duration::from_secs(300);
 const REMOVED_MEMORY_ENTRIES: usize = 4096;
 
-pub fn now_rfc3339() -> String {
-    humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
-}
+pub use crate::runtime::now_rfc3339;
 
 /// What the engine is built from.
 pub struct EngineConfig {
@@ -458,13 +456,7 @@ impl Engine {
                 }
                 LaunchReport::Failed { failure } => {
                     tracing::info!(%failure, step = %failure.step, "start failed");
-                    let record = ExitRecord {
-                        exit_code: failure.exit_code(),
-                        signal: None,
-                        finished: now_rfc3339(),
-                        error: Some(failure.to_string()),
-                        oom_killed: false,
-                    };
+                    let record = ExitRecord::from_failure(&failure);
                     // The stored status is still `created` (or an earlier exit): write this one.
                     self.record_exit(&id, &record, true);
                     Err(match failure.kind() {

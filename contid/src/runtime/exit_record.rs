@@ -27,6 +27,17 @@ pub struct ExitRecord {
 }
 
 impl ExitRecord {
+    /// The record of a container whose command never ran.
+    pub fn from_failure(failure: &super::ChildFailure) -> ExitRecord {
+        ExitRecord {
+            exit_code: failure.exit_code(),
+            signal: None,
+            finished: super::now_rfc3339(),
+            error: Some(failure.to_string()),
+            oom_killed: false,
+        }
+    }
+
     pub fn write(&self, state_dir: &Path) -> std::io::Result<()> {
         write_json_atomic(&state_dir.join(EXIT_RECORD_FILE), self, Durability::Durable)
     }

@@ -13,7 +13,6 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
@@ -58,7 +57,7 @@ impl LogRecord {
         LogRecord {
             log: String::from_utf8_lossy(line).into_owned(),
             stream: stream.as_str().to_owned(),
-            time: humantime::format_rfc3339_nanos(SystemTime::now()).to_string(),
+            time: super::now_rfc3339(),
         }
     }
 }

@@ -184,6 +184,11 @@ pub struct ExecStatus {
     pub failure: Option<ChildFailure>,
 }
 
+/// Now, as RFC 3339 with nanoseconds: the form of every time Conti writes.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+}
+
 /// The running kernel's release (`uname -r`).
 pub fn kernel_release() -> String {
     nix::sys::utsname::uname()

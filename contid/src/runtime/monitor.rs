@@ -7,7 +7,6 @@
 //! into its log until the init exits, and writes `exit.json`.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::time::SystemTime;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -305,7 +304,7 @@ impl<'a> Monitor<'a> {
         self.finish(ExitRecord {
             exit_code,
             signal,
-            finished: now_rfc3339(),
+            finished: super::now_rfc3339(),
             error: None,
             oom_killed,
         });
@@ -317,13 +316,7 @@ impl<'a> Monitor<'a> {
         if cgroup_created {
             self.remove_cgroup();
         }
-        let record = ExitRecord {
-            exit_code: failure.exit_code(),
-            signal: None,
-            finished: now_rfc3339(),
-            error: Some(failure.to_string()),
-            oom_killed: false,
-        };
+        let record = ExitRecord::from_failure(&failure);
         let _ = record.write(&self.launch.state_dir);
         self.send_report(&LaunchReport::Failed { failure });
         1
@@ -413,8 +406,4 @@ fn limits_failure(error: &CgroupError) -> ChildFailure {
 fn reap_killed(init: Pid) {
     let _ = nix::sys::signal::kill(init, Signal::SIGKILL);
     while let Err(Errno::EINTR) = waitpid(init, None) {}
-}
-
-fn now_rfc3339() -> String {
-    humantime::format_rfc3339_nanos(SystemTime::now()).to_string()
 }

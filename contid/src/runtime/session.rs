@@ -384,21 +384,12 @@ impl Session {
 
     fn flush_stdin(&mut self) {
         let Some(sink) = &mut self.stdin else { return };
-        while !sink.pending.is_empty() {
-            match nix::unistd::write(&sink.fd, &sink.pending) {
-                Ok(n) => {
-                    sink.pending.drain(..n);
-                }
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => return,
-                Err(_) => {
-                    // The container closed its stdin: nothing more will be taken.
-                    self.stdin = None;
-                    return;
-                }
-            }
-        }
-        if sink.close_when_flushed {
+        let fd = &sink.fd;
+        let written = drain_nonblocking(&mut sink.pending, |bytes| nix::unistd::write(fd, bytes));
+        // Gone when the container closed its stdin (nothing more will be taken), or when all
+        // was written and the clients asked for it to be closed.
+        let close = written.is_err() || (sink.pending.is_empty() && sink.close_when_flushed);
+        if close {
             self.stdin = None;
         }
     }
@@ -481,23 +472,13 @@ impl StdinSink {
 
 impl Client {
     fn flush(&mut self) {
-        while !self.output.is_empty() {
-            match nix::sys::socket::send(
-                self.fd.as_raw_fd(),
-                &self.output,
-                nix::sys::socket::MsgFlags::MSG_NOSIGNAL,
-            ) {
-                Ok(n) => {
-                    self.output.drain(..n);
-                }
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => return,
-                Err(_) => {
-                    self.gone = true;
-                    self.output.clear();
-                    return;
-                }
-            }
+        let fd = self.fd.as_raw_fd();
+        let sent = drain_nonblocking(&mut self.output, |bytes| {
+            nix::sys::socket::send(fd, bytes, nix::sys::socket::MsgFlags::MSG_NOSIGNAL)
+        });
+        if sent.is_err() {
+            self.gone = true;
+            self.output.clear();
         }
     }
 }
@@ -519,4 +500,24 @@ pub(super) fn reap_children(init: Pid) -> Option<WaitStatus> {
             Err(_) => return init_status,
         }
     }
+}
+
+/// Writes as much of `pending` as a non-blocking `write` takes, dropping what was written.
+/// `Ok` when all is written or the other side is full (EAGAIN: the rest waits for the next
+/// round); `Err` when the other side is gone.
+fn drain_nonblocking(
+    pending: &mut Vec<u8>,
+    mut write: impl FnMut(&[u8]) -> nix::Result<usize>,
+) -> Result<(), Errno> {
+    while !pending.is_empty() {
+        match write(pending) {
+            Ok(n) => {
+                pending.drain(..n);
+            }
+            Err(Errno::EINTR) => continue,
+            Err(Errno::EAGAIN) => return Ok(()),
+            Err(errno) => return Err(errno),
+        }
+    }
+    Ok(())
 }
