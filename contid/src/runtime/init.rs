@@ -20,7 +20,8 @@ use super::{ContainerLaunch, NetworkSetup, namespaces, pty, rootfs};
 
 /// The init's ends of the pipes the monitor made.
 pub(super) struct InitPipes {
-    /// Read end: "go" from the monitor once the init is in its cgroup; EOF = the monitor died.
+    /// Read end: "go" from the monitor once the init is in its cgroup; EOF = the monitor died
+    /// (or gave up on us).
     pub sync: OwnedFd,
     /// Write end, close-on-exec: a `ChildFailure`, or EOF at `execve`.
     pub error: OwnedFd,
@@ -55,14 +56,13 @@ pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
     if let Err(failure) = close_inherited_fds(&keep) {
         fail(error.as_fd(), &failure);
     }
-    wait_for_go(sync);
     let stdio = InitStdio {
         stdout,
         stderr,
         stdin,
         terminal,
     };
-    if let Err(failure) = prepare_container(launch, stdio) {
+    if let Err(failure) = prepare_container(launch, stdio, sync) {
         fail(error.as_fd(), &failure);
     }
     if launch.init {
@@ -71,9 +71,14 @@ pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
     exec_with_failure_report(&launch.argv, &launch.env, error.as_fd())
 }
 
-/// Everything between "go" and `execve`, in order.
-fn prepare_container(launch: &ContainerLaunch, stdio: InitStdio) -> Result<(), ChildFailure> {
-    namespaces::enter_cgroup_namespace()?;
+/// Everything between the clone and `execve`, in order. The root filesystem is built while the
+/// monitor moves us into our cgroup (which can take milliseconds); nothing of the command runs
+/// before we are there.
+fn prepare_container(
+    launch: &ContainerLaunch,
+    stdio: InitStdio,
+    sync: OwnedFd,
+) -> Result<(), ChildFailure> {
     die_with_monitor()?;
     set_umask();
     let rootfs = rootfs::build_rootfs(launch)?;
@@ -83,6 +88,8 @@ fn prepare_container(launch: &ContainerLaunch, stdio: InitStdio) -> Result<(), C
         namespaces::bring_up_loopback()?;
     }
     connect_stdio(launch, stdio)?;
+    wait_for_go(sync);
+    namespaces::enter_cgroup_namespace()?;
     enter_working_dir(&launch.cwd)
 }
 

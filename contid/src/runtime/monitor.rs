@@ -188,7 +188,11 @@ impl<'a> Monitor<'a> {
         Ok((signals, log))
     }
 
-    /// Clones the init, puts it into the cgroup, lets it go and waits until it exec'd or failed.
+    /// Clones the init (born in its cgroup where the host allows, moved there otherwise), lets it
+    /// go once it is there and waits until it exec'd or failed.
+    ///
+    /// The init prepares its root filesystem meanwhile: a migration can take a whole RCU grace
+    /// period (milliseconds), and this way the two overlap.
     fn start_init(
         &self,
         signals: SignalFd,
@@ -196,16 +200,7 @@ impl<'a> Monitor<'a> {
         attach_socket: OwnedFd,
     ) -> Result<Running, ChildFailure> {
         let (pipes, init_pipes) = make_pipes(self.launch)?;
-        let flags = init_clone_flags(self.launch.network);
-        let init =
-            match clone_process(flags).step("clone", || "clone the container's init".into())? {
-                CloneResult::Child => {
-                    drop(pipes);
-                    run_init(self.launch, init_pipes)
-                }
-                CloneResult::Parent { child } => child,
-            };
-        drop(init_pipes);
+        let (init, born_in_cgroup) = self.clone_init(init_pipes)?;
         let MonitorPipes {
             stdout,
             stderr,
@@ -214,24 +209,24 @@ impl<'a> Monitor<'a> {
             stdin,
             terminal,
         } = pipes;
-        if let Err(e) = self.cgroups.add_process(&self.launch.id, init.as_raw()) {
-            reap_killed(init);
-            return Err(cgroup_failure("cgroup_add_process", &e));
+        let released = if born_in_cgroup {
+            Ok(())
+        } else {
+            self.cgroups
+                .add_process(&self.launch.id, init.as_raw())
+                .map_err(|e| cgroup_failure("cgroup_add_process", &e))
         }
-        if let Err(errno) = write_all(go.as_fd(), b"go") {
-            reap_killed(init);
-            return Err(ChildFailure::new("sync", errno, "tell the init to go on"));
-        }
+        .and_then(|()| {
+            write_all(go.as_fd(), b"go")
+                .map_err(|errno| ChildFailure::new("sync", errno, "tell the init to go on"))
+        });
         drop(go);
-        let failure = read_to_end(error).step("sync", || "read the init's error pipe".into())?;
-        if !failure.is_empty() {
-            let failure = serde_json::from_slice(&failure).unwrap_or_else(|e| {
-                ChildFailure::new(
-                    "sync",
-                    Errno::EPROTO,
-                    format!("unreadable failure report from the init: {e}"),
-                )
-            });
+        if let Err(failure) = released {
+            reap_killed(init);
+            // The init may have failed on its own first: then its report says why.
+            return Err(read_init_failure(error).unwrap_or(failure));
+        }
+        if let Some(failure) = read_init_failure(error) {
             reap_killed(init);
             return Err(failure);
         }
@@ -267,6 +262,33 @@ impl<'a> Monitor<'a> {
             log,
             attach_socket,
         })
+    }
+
+    /// Clones the init into its namespaces; `true` when it was born in its cgroup.
+    /// In the child, `run_init` closes every inherited fd but the init's own pipes; in the parent
+    /// the init's ends are closed when `init_pipes` goes out of scope.
+    fn clone_init(&self, init_pipes: InitPipes) -> Result<(Pid, bool), ChildFailure> {
+        const STEP: &str = "clone";
+        let flags = init_clone_flags(self.launch.network);
+        let target = self
+            .cgroups
+            .open_clone_target(&self.launch.id)
+            .map_err(|e| cgroup_failure(STEP, &e))?;
+        // A kernel older than 5.7 refuses CLONE_INTO_CGROUP: then the init is moved instead.
+        let (cloned, born_in_cgroup) = match target
+            .as_ref()
+            .map(|fd| clone_process(flags, Some(fd.as_fd())))
+        {
+            Some(Ok(cloned)) => (cloned, true),
+            None | Some(Err(_)) => (
+                clone_process(flags, None).step(STEP, || "clone the container's init".into())?,
+                false,
+            ),
+        };
+        match cloned {
+            CloneResult::Child => run_init(self.launch, init_pipes),
+            CloneResult::Parent { child } => Ok((child, born_in_cgroup)),
+        }
     }
 
     /// Reports the start, then logs output until the init exits; writes `exit.json`.
@@ -399,6 +421,22 @@ fn limits_failure(error: &CgroupError) -> ChildFailure {
             ChildFailure::new(STEP_CGROUP_LIMITS, Errno::EOPNOTSUPP, error.to_string())
         }
         _ => cgroup_failure(STEP_CGROUP_LIMITS, error),
+    }
+}
+
+/// What the init wrote on its error pipe before it exited, once every write end is closed (at its
+/// `execve` or its exit): `None` when it wrote nothing (it exec'd, or was killed).
+fn read_init_failure(error: OwnedFd) -> Option<ChildFailure> {
+    match read_to_end(error).step("sync", || "read the init's error pipe".into()) {
+        Err(failure) => Some(failure),
+        Ok(report) if report.is_empty() => None,
+        Ok(report) => Some(serde_json::from_slice(&report).unwrap_or_else(|e| {
+            ChildFailure::new(
+                "sync",
+                Errno::EPROTO,
+                format!("unreadable failure report from the init: {e}"),
+            )
+        })),
     }
 }
 

@@ -39,6 +39,8 @@ options:
   --parallel-total N     lifecycles in the parallel scenario (default 50)
   --clients N            parallel clients (default 8)
   --parallel-rounds N    repetitions of the parallel scenario; the median is reported (default 3)
+  --settle-ms N          idle time before each sequential lifecycle (default 30; 0 = back to back,
+                         where each runtime inherits the kernel state the one before left)
   --json FILE            also write the figures as JSON to FILE
   --no-runc              leave runc out even when installed
   --no-conti             measure the OCI runtimes only (checks the harness without a daemon)
@@ -75,6 +77,7 @@ struct Options {
     parallel_total: usize,
     clients: usize,
     parallel_rounds: usize,
+    settle_ms: u64,
     json: Option<PathBuf>,
     runc: bool,
     conti: bool,
@@ -91,6 +94,7 @@ impl Options {
             parallel_total: 50,
             clients: 8,
             parallel_rounds: 3,
+            settle_ms: 30,
             json: None,
             runc: true,
             conti: true,
@@ -138,6 +142,7 @@ impl Options {
                 "--parallel-total" => options.parallel_total = count(value()?, 1)?,
                 "--clients" => options.clients = count(value()?, 1)?,
                 "--parallel-rounds" => options.parallel_rounds = count(value()?, 1)?,
+                "--settle-ms" => options.settle_ms = count(value()?, 0)? as u64,
                 "--json" => options.json = Some(PathBuf::from(value()?)),
                 "--log-level" => options.log_level = Some(value()?),
                 "--no-runc" => options.runc = false,
@@ -296,6 +301,7 @@ fn run(options: &Options) -> Result<(), String> {
         parallel_total: options.parallel_total,
         clients: options.clients,
         parallel_rounds: options.parallel_rounds,
+        settle_ms: options.settle_ms,
         lifecycle: plain,
         limits,
         exec,
@@ -332,7 +338,8 @@ fn lifecycle(options: &Options, targets: &[Target], with: &str) -> Result<Lifecy
         options.iterations,
         names.join(", ")
     );
-    let sequential = scenario::run_sequential(targets, options.warmup, options.iterations)
+    let settle = std::time::Duration::from_millis(options.settle_ms);
+    let sequential = scenario::run_sequential(targets, options.warmup, options.iterations, settle)
         .map_err(with_daemon_log)?;
 
     eprintln!(

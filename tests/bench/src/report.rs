@@ -223,6 +223,8 @@ pub struct Report {
     pub parallel_total: usize,
     pub clients: usize,
     pub parallel_rounds: usize,
+    /// Idle time before each sequential lifecycle.
+    pub settle_ms: u64,
     /// `None` when the lifecycle scenario was not run.
     pub lifecycle: Option<Lifecycle>,
     /// `None` when the limits scenario was not run.
@@ -315,8 +317,8 @@ impl Report {
     fn lifecycle_table(&self, out: &mut String, lifecycle: &Lifecycle, with: &str) {
         let _ = writeln!(
             out,
-            "\nSequential{with}: {} timed lifecycles each after {} warm-ups, interleaved round by round",
-            self.iterations, self.warmup
+            "\nSequential{with}: {} timed lifecycles each after {} warm-ups, interleaved round by round, {} ms idle before each",
+            self.iterations, self.warmup, self.settle_ms
         );
         let _ = writeln!(
             out,
@@ -505,6 +507,7 @@ impl Report {
         json!({
             "iterations": self.iterations,
             "warmup": self.warmup,
+            "settle_ms": self.settle_ms,
             "results": Value::Object(sequential),
         })
     }

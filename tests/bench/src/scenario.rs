@@ -146,10 +146,17 @@ fn finish_lifecycle(
 
 /// `warmup` untimed lifecycles per target, then `iterations` rounds of one timed lifecycle per
 /// target each, so that drift in the machine's speed hits every target alike.
+///
+/// Each lifecycle starts after `settle` of idle time. Back to back, a runtime inherits kernel
+/// state that the one before it left warm: moving a process into a cgroup takes the cgroup
+/// threadgroup lock for writing, which waits for an RCU grace period (~10 ms here) unless another
+/// writer took it less than a grace period before. Whichever runtime follows another's migration
+/// closely enough gets that wait for free, and the interleaving order decides who.
 pub fn run_sequential(
     targets: &[Target],
     warmup: usize,
     iterations: usize,
+    settle: Duration,
 ) -> Result<Vec<Sequential>, String> {
     let mut connections: Vec<Option<Connection>> = targets
         .iter()
@@ -170,6 +177,7 @@ pub fn run_sequential(
             }
             let name = target.name();
             let timed = round >= warmup;
+            std::thread::sleep(settle);
             match (target, connection) {
                 (Target::Conti { spec, .. }, Some(connection)) => {
                     let phases = conti_lifecycle(connection, spec)

@@ -14,6 +14,7 @@
 //! Every operation is plain file I/O on cgroupfs, safe to call from the daemon, the helper, or a
 //! process the helper forked.
 
+use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 
 mod cgroupfs;
@@ -194,6 +195,17 @@ impl CgroupManager {
             Backend::Disabled => Ok(()),
             Backend::V1(v1) => v1.create(&cgroup),
             Backend::V2(v2) => v2.create(&cgroup),
+        }
+    }
+
+    /// The container's cgroup opened for `clone3(CLONE_INTO_CGROUP)`, so that its init is born in
+    /// it rather than moved there: only on a v2 host, where that one directory is all of its
+    /// cgroups (v1 hierarchies, hybrid hosts included, can only be joined by migration).
+    pub fn open_clone_target(&self, id: &str) -> Result<Option<OwnedFd>, CgroupError> {
+        let cgroup = self.container_path(id)?;
+        match &self.backend {
+            Backend::Disabled | Backend::V1(_) => Ok(None),
+            Backend::V2(v2) => v2.open_dir(&cgroup).map(Some),
         }
     }
 

@@ -675,3 +675,40 @@ fn v2_apply_writes_the_v2_files_and_enables_controllers_above() {
     );
     std::fs::remove_dir_all(&root).unwrap();
 }
+
+/// `clone3(CLONE_INTO_CGROUP)` on the real cgroup2 tree: the child is in the container's cgroup
+/// from its first instruction, with nobody writing to `cgroup.procs`.
+#[test]
+fn a_clone_into_the_v2_cgroup_is_born_there() {
+    use crate::runtime::namespaces::{CloneResult, clone_process};
+    use nix::sched::CloneFlags;
+    use std::os::fd::AsFd;
+
+    let Some(mount) = host_v2_mount() else { return };
+    let cgroups = TestCgroups::new(CgroupManager::v2_at(mount, &unique_parent()));
+    let id = "born-here";
+    cgroups.create(id);
+    let target = cgroups.manager.open_clone_target(id).unwrap().unwrap();
+    let child = match clone_process(CloneFlags::empty(), Some(target.as_fd())).unwrap() {
+        CloneResult::Child => loop {
+            // SAFETY: the child of a multi-threaded process may only make async-signal-safe
+            // calls: pause(2) until the parent's SIGKILL.
+            unsafe { nix::libc::pause() };
+        },
+        CloneResult::Parent { child } => child,
+    };
+    let membership = std::fs::read_to_string(format!("/proc/{child}/cgroup"));
+    let procs = cgroups.manager.procs(id);
+    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+    let _ = nix::sys::wait::waitpid(child, None);
+    let expected = format!("0::/{}/{id}", cgroups.manager.parent());
+    assert!(
+        membership.unwrap().lines().any(|line| line == expected),
+        "not born in {expected}"
+    );
+    assert_eq!(procs.unwrap(), vec![child.as_raw()]);
+    // v1 hierarchies cannot be born into: no target there.
+    if let Some(v1) = host_v1_manager() {
+        assert!(v1.open_clone_target(id).unwrap().is_none());
+    }
+}

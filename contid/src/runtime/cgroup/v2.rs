@@ -4,6 +4,7 @@
 //! when a limit needs them (an enabled controller costs every cgroup below it), and never in the
 //! container's own cgroup, which holds processes.
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -31,6 +32,13 @@ impl V2Backend {
 
     pub(super) fn create(&self, cgroup: &Path) -> Result<(), CgroupError> {
         cgroupfs::create_levels(&self.mount, cgroup, &|_, _| Ok(()))
+    }
+
+    pub(super) fn open_dir(&self, cgroup: &Path) -> Result<OwnedFd, CgroupError> {
+        let dir = self.dir(cgroup);
+        std::fs::File::open(&dir)
+            .map(OwnedFd::from)
+            .map_err(|source| CgroupError::Io { path: dir, source })
     }
 
     pub(super) fn add_process(&self, cgroup: &Path, pid: i32) -> Result<(), CgroupError> {
