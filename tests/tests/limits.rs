@@ -347,7 +347,9 @@ fn stats_change_with_load_and_top_lists_the_processes() {
 #[test]
 fn network_counters_are_those_of_the_containers_own_namespace() {
     let d = Daemon::start_with_busybox();
-    let id = d.run_detached(&spec(&["sleep", "600"]));
+    let mut only_lo = spec(&["sleep", "600"]);
+    only_lo.network = conti_tests::NetworkMode::None;
+    let id = d.run_detached(&only_lo);
     let interfaces = |s: &ContainerStats| s.networks.keys().cloned().collect::<Vec<_>>();
     let before = stats(&d, &id);
     assert_eq!(interfaces(&before), ["lo"], "{before:?}");

@@ -16,7 +16,7 @@ use super::child::{
 };
 use super::child_failure::ChildFailure;
 use super::tiny_init::run_tiny_init;
-use super::{ContainerLaunch, NetworkSetup, namespaces, pty, rootfs};
+use super::{ContainerLaunch, namespaces, network, pty, rootfs};
 
 /// The init's ends of the pipes the monitor made.
 pub(super) struct InitPipes {
@@ -76,12 +76,11 @@ fn prepare_container(launch: &ContainerLaunch, stdio: InitStdio) -> Result<(), C
     namespaces::enter_cgroup_namespace()?;
     die_with_monitor()?;
     set_umask();
+    // Before the root filesystem: joining another container's namespace needs the host's /proc.
+    network::set_up_container_network(&launch.network)?;
     let rootfs = rootfs::build_rootfs(launch)?;
     rootfs::pivot_into(&rootfs)?;
     namespaces::set_hostname(&launch.hostname)?;
-    if launch.network == NetworkSetup::Isolated {
-        namespaces::bring_up_loopback()?;
-    }
     connect_stdio(launch, stdio)?;
     enter_working_dir(&launch.cwd)
 }
