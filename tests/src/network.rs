@@ -190,3 +190,9 @@ pub fn interfaces(ip_link: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// A TCP port on 127.0.0.1 nothing listens on right now.
+pub fn free_loopback_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local address").port()
+}

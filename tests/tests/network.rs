@@ -7,7 +7,9 @@ use std::net::Ipv4Addr;
 use std::process::Command;
 use std::time::Duration;
 
-use conti_tests::network::{bridge_ports, interfaces, ruleset_in_namespace_of, table_exists};
+use conti_tests::network::{
+    bridge_ports, free_loopback_port, interfaces, ruleset_in_namespace_of, table_exists,
+};
 use conti_tests::{
     ContainerSpec, Daemon, NetworkInfo, NetworkMode, NetworkSpec, PortBinding, run_command, sh,
     spec, unique_name, wait_until,
@@ -115,11 +117,6 @@ fn a_bridge_container_has_lo_and_eth0_one_default_route_and_its_own_empty_rulese
     wait_until(GONE, "the veth to go with the container", || {
         bridge_ports(&bridge).is_empty()
     });
-    wait_until(
-        GONE,
-        "the firewall table to go with the last member",
-        || !table_exists(&d.networking().table),
-    );
 }
 
 #[test]
@@ -270,12 +267,6 @@ fn a_published_port_serves_the_host_on_loopback_and_a_second_claim_is_409() {
     });
 }
 
-/// A TCP port on 127.0.0.1 nothing listens on right now.
-fn free_loopback_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local address").port()
-}
-
 #[test]
 fn ipam_gives_100_containers_distinct_addresses_and_reuses_freed_ones_across_a_restart() {
     let mut d = Daemon::start_with_busybox();
@@ -363,7 +354,10 @@ fn bad_network_input_is_a_clear_4xx_and_leaves_nothing() {
     assert_eq!(names.len(), 2, "only bridge and {name}: {names:?}");
 
     // A network in use cannot go; the default one never.
-    let member = d.create(&on(&name, spec(&["true"])));
+    let (member, code, _) = d.run(&on(&name, spec(&["true"])));
+    assert_eq!(code, 0);
+    let table = &d.networking().table;
+    assert!(conti_tests::network::table_text(table).contains(&first.bridge));
     d.delete(&format!("/v1/networks/{name}"))
         .expect_error(409, "network_in_use");
     d.delete("/v1/networks/bridge")
@@ -373,6 +367,10 @@ fn bad_network_input_is_a_clear_4xx_and_leaves_nothing() {
     d.remove(&member);
     d.delete(&format!("/v1/networks/{name}")).expect_status(204);
     assert!(!conti_tests::network::interface_exists(&first.bridge));
+    assert!(
+        !table_exists(table),
+        "the table goes with the last network in use"
+    );
 
     // Containers: unknown network, bad ports, ports without a bridge.
     let before = d.list_all().len();

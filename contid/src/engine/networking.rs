@@ -19,7 +19,8 @@ use super::error::{EngineError, EngineResult};
 use super::networks::{Network, new_network};
 use super::{Engine, Table, blocking, ipam, now_rfc3339};
 
-/// The networks the engine knows, and the bridges ensured on the host since the daemon started.
+/// The networks the engine knows, and the bridges ensured on the host since the daemon started
+/// (their rules stay in the firewall table until the network is removed).
 #[derive(Default)]
 pub(super) struct NetworkTable {
     pub networks: BTreeMap<String, Network>,
@@ -202,6 +203,9 @@ impl Engine {
         };
         let network = self.network(&endpoint.network)?;
         self.ensure_bridge(&network).await?;
+        // The network's rules are in place before its container runs (nothing is run when they
+        // already are).
+        self.sync_firewall().await?;
         Ok(NetworkSetup::Bridge(BridgeEndpoint {
             bridge: network.bridge,
             host_interface: host_interface_name(&config.id),
@@ -226,8 +230,7 @@ impl Engine {
         self.networks()
             .ensured_bridges
             .insert(network.bridge.clone());
-        // Its rules are there from the first container on.
-        self.sync_firewall().await
+        Ok(())
     }
 
     /// The other members of a container's network, for its `/etc/hosts`.
@@ -318,10 +321,15 @@ impl Engine {
                 .values()
                 .map(|e| (&e.container.config, &e.container.status))
         };
+        // A network's rules stay while its bridge is up or a container is on it, so that
+        // containers coming and going do not rewrite the table each time.
         let in_use: HashSet<&str> = configs()
             .filter_map(|(c, _)| c.endpoint.as_ref())
             .map(|e| e.network.as_str())
             .collect();
+        let wanted = |n: &Network| {
+            in_use.contains(n.name.as_str()) || networks.ensured_bridges.contains(&n.bridge)
+        };
         let ports = configs()
             .filter(|(_, status)| status.is_running())
             .filter_map(|(c, _)| Some((c.endpoint.as_ref()?, &c.ports)))
@@ -340,7 +348,7 @@ impl Engine {
             networks: networks
                 .networks
                 .values()
-                .filter(|n| in_use.contains(n.name.as_str()))
+                .filter(|n| wanted(n))
                 .map(Network::firewall_entry)
                 .collect(),
             ports,
