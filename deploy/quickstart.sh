@@ -17,7 +17,7 @@ fi
 echo "==> installing packages"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq busybox-static util-linux iproute2 curl ca-certificates gcc libc6-dev tar gzip >/dev/null
+apt-get install -y -qq busybox-static util-linux iproute2 nftables curl ca-certificates gcc libc6-dev tar gzip >/dev/null
 
 # Debian's own Rust is too old for this workspace: use rustup's when needed.
 [[ -f $HOME/.cargo/env ]] && source "$HOME/.cargo/env"

@@ -11,7 +11,7 @@ use bytes::{Bytes, BytesMut};
 use conti_proto::{
     API_PREFIX, ContainerInfo, ContainerSpec, ContainerStats, ContainerTop, ContainerUpdate,
     CreatedContainer, DaemonInfo, ErrorBody, Event, ExecCreated, ExecInfo, ExecResult, ExecSpec,
-    ImageInfo, LogLine, VersionInfo, WaitResult,
+    ImageInfo, LogLine, NetworkInfo, NetworkSpec, VersionInfo, WaitResult,
 };
 use http_body_util::channel::Channel;
 use http_body_util::{BodyExt, Empty, Full};
@@ -123,6 +123,28 @@ impl Client {
     /// `DELETE /v1/images/{name}`
     pub async fn remove_image(&self, name: &str) -> Result<(), ClientError> {
         let path = format!("/images/{}", encode(name));
+        self.send_empty(Method::DELETE, &path).await.map(drop)
+    }
+
+    /// `POST /v1/networks`
+    pub async fn create_network(&self, spec: &NetworkSpec) -> Result<NetworkInfo, ClientError> {
+        read_json(self.send_json(Method::POST, "/networks", spec).await?).await
+    }
+
+    /// `GET /v1/networks`
+    pub async fn list_networks(&self) -> Result<Vec<NetworkInfo>, ClientError> {
+        read_json(self.send_empty(Method::GET, "/networks").await?).await
+    }
+
+    /// `GET /v1/networks/{name}`
+    pub async fn inspect_network(&self, name: &str) -> Result<NetworkInfo, ClientError> {
+        let path = format!("/networks/{}", encode(name));
+        read_json(self.send_empty(Method::GET, &path).await?).await
+    }
+
+    /// `DELETE /v1/networks/{name}`
+    pub async fn remove_network(&self, name: &str) -> Result<(), ClientError> {
+        let path = format!("/networks/{}", encode(name));
         self.send_empty(Method::DELETE, &path).await.map(drop)
     }
 

@@ -13,9 +13,10 @@ use clap::{Parser, Subcommand};
 
 use crate::client::Client;
 use crate::commands::image::ImageCommand;
+use crate::commands::network::NetworkCommand;
 use crate::commands::{
-    CliError, attach, create, events, exec, image, info, inspect, kill, logs, ps, report, rm, run,
-    start, stats, stop, top, update, version, wait,
+    CliError, attach, create, events, exec, image, info, inspect, kill, logs, network, ps, report,
+    rm, run, start, stats, stop, top, update, version, wait,
 };
 use crate::output::Format;
 
@@ -80,6 +81,9 @@ enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Manage bridge networks.
+    #[command(subcommand)]
+    Network(NetworkCommand),
     /// Show the client's and the daemon's versions.
     Version,
     /// Show what the daemon runs with.
@@ -143,6 +147,14 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         }
         Command::Image(ImageCommand::Ls) => image::ls::ls(&client, format).await,
         Command::Image(ImageCommand::Rm(args)) => image::rm::rm(&client, args).await,
+        Command::Network(NetworkCommand::Create(args)) => {
+            network::create::create(&client, format, args).await
+        }
+        Command::Network(NetworkCommand::Ls) => network::ls::ls(&client, format).await,
+        Command::Network(NetworkCommand::Inspect(args)) => {
+            network::inspect::inspect(&client, args).await
+        }
+        Command::Network(NetworkCommand::Rm(args)) => network::rm::rm(&client, args).await,
         Command::Version => version::version(&client, format).await,
         Command::Info => info::info(&client, format).await,
     }
@@ -199,7 +211,8 @@ mod tests {
         assert_eq!(spec.cmd, strings(&["sh", "-c", "echo hi"]));
         assert_eq!(spec.env, strings(&["A=B"]));
         assert!(spec.auto_remove);
-        assert_eq!(spec.network, NetworkMode::None);
+        assert_eq!(spec.network, NetworkMode::Bridge);
+        assert!(spec.ports.is_empty());
         assert_eq!((spec.name, spec.hostname, spec.cwd), (None, None, None));
     }
 
@@ -251,7 +264,51 @@ mod tests {
         assert!(Cli::try_parse_from(["conti-cli", "run", "busybox"]).is_err());
         assert!(Cli::try_parse_from(["conti-cli", "create", "busybox"]).is_err());
         assert!(
-            Cli::try_parse_from(["conti-cli", "run", "--network", "bridge", "b", "sh"]).is_err()
+            Cli::try_parse_from(["conti-cli", "run", "--network", "container:", "b", "sh"])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn networks_and_published_ports_parse() {
+        let line = "run --network container:web -p 8080:80 -p 0.0.0.0:53:5353/udp busybox true";
+        let Command::Run(args) = parse(line).command else {
+            panic!("not run");
+        };
+        let spec = args.container.to_spec();
+        assert_eq!(spec.network, NetworkMode::Container("web".into()));
+        let ports: Vec<_> = spec
+            .ports
+            .iter()
+            .map(|p| {
+                (
+                    p.host_ip.as_str(),
+                    p.host_port,
+                    p.container_port,
+                    p.protocol,
+                )
+            })
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                ("127.0.0.1", 8080, 80, conti_proto::PortProtocol::Tcp),
+                ("0.0.0.0", 53, 5353, conti_proto::PortProtocol::Udp)
+            ]
+        );
+        for bad in ["80", "0:80", "8080:70000", "8080:80/sctp", "a:b:c:d"] {
+            assert!(
+                Cli::try_parse_from(["conti-cli", "run", "-p", bad, "b", "sh"]).is_err(),
+                "{bad}"
+            );
+        }
+        let line = "run --network front busybox true";
+        let Command::Run(args) = parse(line).command else {
+            panic!("not run");
+        };
+        assert_eq!(
+            args.container.to_spec().network,
+            NetworkMode::Network("front".into())
         );
     }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use contid::engine::{Engine, EngineConfig};
+use contid::engine::{Engine, EngineConfig, NetworkDefaults};
 use contid::runtime::cgroup::CgroupManager;
 use contid::runtime::helper::{HelperConfig, spawn_helper};
 use contid::runtime::lockfile::RootLock;
@@ -29,6 +29,37 @@ struct Args {
     /// Rotate a container's log file beyond this many bytes (one older file is kept).
     #[arg(long, default_value_t = DEFAULT_LOG_MAX_BYTES)]
     log_max_bytes: u64,
+    /// Bridge interface of the default network (`bridge`), created when a container first needs it.
+    #[arg(long, default_value = "conti0", value_parser = parse_interface_name)]
+    bridge: String,
+    /// Subnet of the default network; the bridge gets its first address.
+    #[arg(long, default_value = "10.88.0.0/16")]
+    default_subnet: ipnet::Ipv4Net,
+    /// Conti's own nftables table (family `ip`): NAT, isolation and published ports.
+    #[arg(long, default_value = "conti", value_parser = parse_table_name)]
+    firewall_table: String,
+}
+
+/// A Linux interface name: 1-15 bytes, no `/`, whitespace or `:`.
+fn parse_interface_name(name: &str) -> Result<String, String> {
+    let valid = (1..=15).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    match valid {
+        true => Ok(name.to_string()),
+        false => Err("1-15 characters of [a-zA-Z0-9_.-] expected".into()),
+    }
+}
+
+fn parse_table_name(name: &str) -> Result<String, String> {
+    let valid = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    match valid {
+        true => Ok(name.to_string()),
+        false => Err("a letter, then letters, digits or _ (at most 64) expected".into()),
+    }
 }
 
 fn main() -> ExitCode {
@@ -80,6 +111,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             log_max_bytes: args.log_max_bytes,
             cgroups,
             helper,
+            network_defaults: NetworkDefaults {
+                bridge: args.bridge,
+                subnet: args.default_subnet.trunc(),
+                firewall_table: args.firewall_table,
+            },
         })?;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "contid ready");
         contid::api::serve(engine, &args.socket, shutdown_signal()).await?;

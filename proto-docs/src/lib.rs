@@ -70,24 +70,178 @@ pub struct ImageInfo {
     pub created: String,
 }
 
-/// Network mode of a container.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+/// Network mode of a container, written as a string: `bridge` (the default network),
+/// `none`, `host`, `container:<ref>` (join another container's network namespace), or the name
+/// of a network made with `POST /v1/networks`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub enum NetworkMode {
-    /// Own network namespace with only `lo`, brought up.
+    /// The default bridge network (`bridge`): its own network namespace with `lo` and `eth0`.
     #[default]
+    Bridge,
+    /// Own network namespace with only `lo`, brought up.
     None,
     /// The host's network stack.
     Host,
+    /// The network namespace of another container (by id, name or id prefix), which must run.
+    Container(String),
+    /// A network made with `POST /v1/networks`, by name.
+    Network(String),
 }
 
+/// Name of the default bridge network.
+pub const DEFAULT_NETWORK: &str = "bridge";
+
 impl NetworkMode {
-    pub fn as_str(self) -> &'static str {
+    /// Parses the string form; an empty string or `container:` without a reference is `None`.
+    pub fn parse(text: &str) -> Option<NetworkMode> {
+        Some(match text {
+            "" => return None,
+            DEFAULT_NETWORK | "default" => NetworkMode::Bridge,
+            "none" => NetworkMode::None,
+            "host" => NetworkMode::Host,
+            _ => match text.strip_prefix("container:") {
+                Some("") => return None,
+                Some(reference) => NetworkMode::Container(reference.to_string()),
+                None => NetworkMode::Network(text.to_string()),
+            },
+        })
+    }
+
+    /// The name of the network a container in this mode is attached to, if it is on one.
+    pub fn network_name(&self) -> Option<&str> {
         match self {
-            NetworkMode::None => "none",
-            NetworkMode::Host => "host",
+            NetworkMode::Bridge => Some(DEFAULT_NETWORK),
+            NetworkMode::Network(name) => Some(name),
+            NetworkMode::None | NetworkMode::Host | NetworkMode::Container(_) => None,
         }
     }
+}
+
+impl std::fmt::Display for NetworkMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NetworkMode::Bridge => f.write_str(DEFAULT_NETWORK),
+            NetworkMode::None => f.write_str("none"),
+            NetworkMode::Host => f.write_str("host"),
+            NetworkMode::Container(reference) => write!(f, "container:{reference}"),
+            NetworkMode::Network(name) => f.write_str(name),
+        }
+    }
+}
+
+impl Serialize for NetworkMode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for NetworkMode {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        NetworkMode::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid network mode {text:?}: expected bridge, none, host, container:<ref> or a network name"
+            ))
+        })
+    }
+}
+
+/// Transport protocol of a published port.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum PortProtocol {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl PortProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortProtocol::Tcp => "tcp",
+            PortProtocol::Udp => "udp",
+        }
+    }
+}
+
+/// Default address published ports are bound to on the host.
+pub const DEFAULT_PUBLISH_ADDRESS: &str = "127.0.0.1";
+
+/// A container port published on the host (`-p [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PortBinding {
+    /// IPv4 address of the host to listen on (default `127.0.0.1`; `0.0.0.0` for all of the
+    /// host's addresses).
+    #[serde(default = "default_publish_address")]
+    pub host_ip: String,
+    /// Port on the host, 1-65535.
+    pub host_port: u16,
+    /// Port inside the container, 1-65535.
+    pub container_port: u16,
+    #[serde(default)]
+    pub protocol: PortProtocol,
+}
+
+fn default_publish_address() -> String {
+    DEFAULT_PUBLISH_ADDRESS.to_string()
+}
+
+/// A container's attachment to a network, as inspect shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct ContainerNetwork {
+    /// Network name (`bridge` for the default one).
+    pub network: String,
+    /// IPv4 address of the container's `eth0`.
+    pub ip_address: String,
+    /// Prefix length of the network's subnet.
+    pub prefix_len: u8,
+    /// MAC address of `eth0`.
+    pub mac_address: String,
+    /// The default route's gateway (the bridge's address).
+    pub gateway: String,
+}
+
+/// `POST /v1/networks` body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Unique name, `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters; not `bridge`, `none`,
+    /// `host`, `default` or `container:...`.
+    pub name: String,
+    /// IPv4 subnet in CIDR form (`10.90.1.0/24`), prefix length 8-30; must not overlap another
+    /// network's. Default: the first free /24 in `10.90.0.0/16`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnet: Option<String>,
+    /// The bridge's address inside the subnet. Default: the subnet's first address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+}
+
+/// A network as `GET /v1/networks/{name}` and the list show it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct NetworkInfo {
+    pub id: String,
+    pub name: String,
+    pub subnet: String,
+    pub gateway: String,
+    /// Name of the host's bridge interface.
+    pub bridge: String,
+    /// The predefined default network (`bridge`), which cannot be removed.
+    pub default: bool,
+    /// RFC 3339 time of creation (of the daemon's start for the default network).
+    pub created: String,
+    /// Containers with an address on it, in any state.
+    pub containers: Vec<NetworkMember>,
+}
+
+/// A container attached to a network.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct NetworkMember {
+    pub id: String,
+    pub name: String,
+    pub ip_address: String,
+    pub mac_address: String,
 }
 
 /// `POST /v1/containers` body.
@@ -110,9 +264,13 @@ pub struct ContainerSpec {
     /// Hostname inside the container (default: the short id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
-    /// `none` (default) or `host`.
+    /// `bridge` (default), `none`, `host`, `container:<ref>` or a network's name.
     #[serde(default)]
+    #[schema(value_type = String, example = "bridge")]
     pub network: NetworkMode,
+    /// Container ports published on the host (needs a bridge network).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<PortBinding>,
     /// Delete the container as soon as it exits.
     #[serde(default)]
     pub auto_remove: bool,
@@ -349,7 +507,14 @@ pub struct ContainerInfo {
     pub started: Option<String>,
     pub finished: Option<String>,
     pub hostname: String,
+    #[schema(value_type = String, example = "bridge")]
     pub network: NetworkMode,
+    /// Its address on its network (none with `none`, `host` or `container:`).
+    #[serde(default)]
+    pub networks: Vec<ContainerNetwork>,
+    /// Published ports.
+    #[serde(default)]
+    pub ports: Vec<PortBinding>,
     pub auto_remove: bool,
     /// Whether the command runs under the tiny init (`ContainerSpec::init`).
     #[serde(default)]

@@ -18,6 +18,7 @@ use conti_proto::{
 };
 
 use crate::http::{Client, Response};
+use crate::network::TestNetworking;
 use crate::{BUSYBOX_IMAGE, host, rootfs, util};
 
 /// How long the daemon may take to answer `GET /v1/version` after it was started.
@@ -110,6 +111,8 @@ pub struct Daemon {
     /// More `contid` flags, given on every launch.
     extra_args: Vec<String>,
     own_process_group: bool,
+    /// Its own default bridge, subnet and nftables table.
+    networking: TestNetworking,
     child: Option<Child>,
     client: Client,
 }
@@ -169,6 +172,7 @@ impl Daemon {
             log_level,
             extra_args,
             own_process_group,
+            networking: TestNetworking::unique(),
             child: None,
         }
     }
@@ -227,6 +231,7 @@ impl Daemon {
         if let Some(level) = &self.log_level {
             command.arg("--log-level").arg(level);
         }
+        command.args(self.networking.args());
         command
             .args(&self.extra_args)
             .env("RUST_BACKTRACE", "1")
@@ -341,6 +346,11 @@ impl Daemon {
     /// The test's private folder (holds the root, the socket and the daemon's log).
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The daemon's default bridge, subnet and nftables table.
+    pub fn networking(&self) -> &TestNetworking {
+        &self.networking
     }
 
     pub fn cgroup_parent(&self) -> &str {
@@ -540,6 +550,7 @@ impl Daemon {
                 leftovers.push(format!("umount {}: {e}", point.display()));
             }
         }
+        leftovers.extend(self.networking.remove_all(&self.root));
         for dir in self.cgroup_parent_dirs() {
             for left in host::remove_cgroup_tree(&dir, Duration::from_secs(5)) {
                 leftovers.push(format!("cgroup {} could not be removed", left.display()));

@@ -21,7 +21,8 @@ fn create_rejects_malformed_and_invalid_specs_leaving_nothing_behind() {
         br#"{"image": "busybox", "cmd": ["true"], "unknown_field": 1}"#,
         br#"{"image": "busybox", "cmd": "true"}"#,
         br#"{"cmd": ["true"]}"#,
-        br#"{"image": "busybox", "cmd": ["true"], "network": "bridge"}"#,
+        br#"{"image": "busybox", "cmd": ["true"], "network": "container:"}"#,
+        br#"{"image": "busybox", "cmd": ["true"], "network": 7}"#,
         br#"["busybox"]"#,
     ];
     for body in invalid_json {

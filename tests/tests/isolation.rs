@@ -4,26 +4,16 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
 
+use conti_tests::network::interfaces;
 use conti_tests::{Daemon, NetworkMode, host, run_command, sh, spec, unique_name};
-
-/// Interface names from `ip link` output (`N: name: <FLAGS> ...`, `name@ifX` for veths).
-fn interfaces(ip_link: &str) -> Vec<(String, String)> {
-    ip_link
-        .lines()
-        .filter(|l| !l.starts_with(char::is_whitespace))
-        .filter_map(|l| {
-            let mut fields = l.splitn(3, ": ");
-            fields.next()?.trim().parse::<u32>().ok()?;
-            let name = fields.next()?.split('@').next()?.to_string();
-            Some((name, fields.next().unwrap_or_default().to_string()))
-        })
-        .collect()
-}
 
 #[test]
 fn network_none_has_only_lo_up_and_an_empty_routing_table() {
     let d = Daemon::start_with_busybox();
-    let (_, code, logs) = d.run(&sh("ip link && echo ---routes--- && ip route"));
+    let mut only_lo = sh("ip link && echo ---routes--- && ip route");
+    only_lo.network = NetworkMode::None;
+    let (id, code, logs) = d.run(&only_lo);
+    assert_eq!(d.inspect(&id).networks, []);
     assert_eq!(code, 0, "output: {logs}");
     let (links, routes) = logs
         .split_once("---routes---\n")

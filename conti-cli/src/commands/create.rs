@@ -1,8 +1,7 @@
 //! `conti-cli create`: a container, not started; prints its id.
 
 use clap::Args;
-use clap::builder::{PossibleValuesParser, TypedValueParser};
-use conti_proto::{ContainerSpec, NetworkMode};
+use conti_proto::{ContainerSpec, NetworkMode, PortBinding, PortProtocol};
 
 use super::CliError;
 use super::limits::LimitArgs;
@@ -30,13 +29,14 @@ pub struct ContainerArgs {
     /// Hostname inside the container (default: the short id).
     #[arg(long)]
     pub hostname: Option<String>,
-    /// Network: `none` (only lo) or `host`.
-    #[arg(
-        long,
-        value_name = "MODE",
-        value_parser = PossibleValuesParser::new(["none", "host"]).map(|mode| parse_network(&mode))
-    )]
+    /// Network: `bridge` (default), `none` (only lo), `host`, `container:<name|id>`, or the
+    /// name of a network made with `network create`.
+    #[arg(long, value_name = "MODE", value_parser = parse_network)]
     pub network: Option<NetworkMode>,
+    /// Publish a container port on the host: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]
+    /// (HOSTIP defaults to 127.0.0.1; repeatable).
+    #[arg(short = 'p', long = "publish", value_name = "PORTS", value_parser = parse_port_binding)]
+    pub publish: Vec<PortBinding>,
     /// Environment variable, KEY=VALUE (repeatable).
     #[arg(short, long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -56,12 +56,36 @@ pub struct ContainerArgs {
     pub image_and_cmd: Vec<String>,
 }
 
-fn parse_network(mode: &str) -> NetworkMode {
-    if mode == "host" {
-        NetworkMode::Host
-    } else {
-        NetworkMode::None
-    }
+fn parse_network(mode: &str) -> Result<NetworkMode, String> {
+    NetworkMode::parse(mode).ok_or_else(|| {
+        "expected bridge, none, host, container:<name|id> or a network name".to_string()
+    })
+}
+
+/// `[HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]`.
+pub fn parse_port_binding(text: &str) -> Result<PortBinding, String> {
+    let (ports, protocol) = match text.rsplit_once('/') {
+        Some((ports, "tcp")) => (ports, PortProtocol::Tcp),
+        Some((ports, "udp")) => (ports, PortProtocol::Udp),
+        Some((_, other)) => return Err(format!("unknown protocol {other:?}: tcp or udp")),
+        None => (text, PortProtocol::Tcp),
+    };
+    let parts: Vec<&str> = ports.split(':').collect();
+    let (host_ip, host_port, container_port) = match parts.as_slice() {
+        [host, container] => (conti_proto::DEFAULT_PUBLISH_ADDRESS, *host, *container),
+        [ip, host, container] => (*ip, *host, *container),
+        _ => return Err("expected [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]".into()),
+    };
+    let port = |text: &str| match text.parse::<u16>() {
+        Ok(port) if port > 0 => Ok(port),
+        _ => Err(format!("invalid port {text:?}: 1-65535 expected")),
+    };
+    Ok(PortBinding {
+        host_ip: host_ip.to_string(),
+        host_port: port(host_port)?,
+        container_port: port(container_port)?,
+        protocol,
+    })
 }
 
 impl ContainerArgs {
@@ -73,7 +97,8 @@ impl ContainerArgs {
             env: self.env.clone(),
             cwd: self.workdir.clone(),
             hostname: self.hostname.clone(),
-            network: self.network.unwrap_or_default(),
+            network: self.network.clone().unwrap_or_default(),
+            ports: self.publish.clone(),
             auto_remove: self.rm,
             init: self.init,
             tty: self.tty,

@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod kill;
 pub mod limits;
 pub mod logs;
+pub mod network;
 pub mod ps;
 pub mod rm;
 pub mod run;
@@ -106,6 +107,19 @@ pub async fn for_each_ref(
         }
     }
     Ok(status)
+}
+
+/// Removes each named image or network with `remove`, printing each name removed
+/// (see [`for_each_ref`]).
+pub async fn remove_each(
+    names: &[String],
+    mut remove: impl AsyncFnMut(&str) -> Result<(), ClientError>,
+) -> Result<u8, CliError> {
+    for_each_ref(names, async |name| {
+        remove(name).await?;
+        Ok(crate::output::print_line(name)?)
+    })
+    .await
 }
 
 /// The CLI's exit status for a container's exit code (0..=255 by the contract).

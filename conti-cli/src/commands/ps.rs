@@ -113,6 +113,8 @@ mod tests {
             finished: None,
             hostname: "0f3c2a9e5b1d".to_string(),
             network: NetworkMode::None,
+            networks: vec![],
+            ports: vec![],
             auto_remove: false,
             init: false,
             tty: false,

@@ -74,6 +74,12 @@ impl From<EngineError> for ApiError {
             ExecNotRunning(_) => (StatusCode::CONFLICT, "exec_not_running"),
             UnsupportedLimit(_) => (StatusCode::BAD_REQUEST, "unsupported_limit"),
             LimitRejected(_) => (StatusCode::CONFLICT, "limit_rejected"),
+            NetworkNotFound(_) => (StatusCode::NOT_FOUND, "network_not_found"),
+            NetworkExists(_) => (StatusCode::CONFLICT, "network_exists"),
+            NetworkInUse(_) => (StatusCode::CONFLICT, "network_in_use"),
+            SubnetInUse(_) => (StatusCode::CONFLICT, "subnet_in_use"),
+            NetworkFull(_) => (StatusCode::CONFLICT, "network_full"),
+            PortInUse(_) => (StatusCode::CONFLICT, "port_in_use"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         };
         ApiError::new(status, code, err.to_string())

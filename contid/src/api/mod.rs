@@ -10,6 +10,7 @@ mod events;
 mod execs;
 mod images;
 mod limits;
+mod networks;
 mod server;
 mod system;
 
@@ -31,11 +32,7 @@ use crate::engine::Engine;
         description = "Containers over a Unix socket. Every error answers with `ErrorBody` (`code`, `message`); see proto-docs/README.md for the codes.",
         license(name = "Apache-2.0")
     ),
-    components(schemas(
-        conti_proto::ErrorBody,
-        conti_proto::NetworkMode,
-        conti_proto::ContainerState
-    ))
+    components(schemas(conti_proto::ErrorBody, conti_proto::ContainerState))
 )]
 struct ApiDoc;
 
@@ -69,6 +66,8 @@ fn api_router() -> OpenApiRouter<Engine> {
         .routes(routes!(execs::start_exec))
         .routes(routes!(execs::resize_exec))
         .routes(routes!(events::stream_events))
+        .routes(routes!(networks::create_network, networks::list_networks))
+        .routes(routes!(networks::inspect_network, networks::delete_network))
 }
 
 /// The whole API as an axum router (tests call it with `oneshot`).

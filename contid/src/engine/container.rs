@@ -1,7 +1,11 @@
 //! The container model: what was asked for (config), where it is in its life (status), and the
 //! rules for moving between states. Illegal transitions become a 409 from here, in one place.
 
-use conti_proto::{ContainerInfo, ContainerState, NetworkMode, Resources};
+use std::net::Ipv4Addr;
+
+use conti_proto::{
+    ContainerInfo, ContainerNetwork, ContainerState, NetworkMode, PortBinding, Resources,
+};
 use serde::{Deserialize, Serialize};
 
 use super::error::{EngineError, EngineResult};
@@ -32,6 +36,39 @@ pub struct ContainerConfig {
     /// Limits for its cgroup, as last updated (absent in configs written before they existed).
     #[serde(default)]
     pub resources: Resources,
+    /// Its address on its network (bridge modes only): the IPAM's allocation, made at create and
+    /// freed when the container is deleted.
+    #[serde(default)]
+    pub endpoint: Option<Endpoint>,
+    /// Published ports (bridge modes only).
+    #[serde(default)]
+    pub ports: Vec<PortBinding>,
+}
+
+/// A container's place on a network. The network's subnet and gateway never change, so they are
+/// kept here too, and inspect needs nothing else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub network: String,
+    pub address: Ipv4Addr,
+    pub prefix_len: u8,
+    pub gateway: Ipv4Addr,
+}
+
+impl Endpoint {
+    pub fn mac(&self) -> [u8; 6] {
+        crate::runtime::network::mac_for(self.address)
+    }
+
+    pub fn info(&self) -> ContainerNetwork {
+        ContainerNetwork {
+            network: self.network.clone(),
+            ip_address: self.address.to_string(),
+            prefix_len: self.prefix_len,
+            mac_address: crate::runtime::network::format_mac(&self.mac()),
+            gateway: self.gateway.to_string(),
+        }
+    }
 }
 
 /// Where a container is in its life. Stored with its config in `container.json`.
@@ -167,7 +204,9 @@ impl Container {
             started,
             finished,
             hostname: c.hostname.clone(),
-            network: c.network,
+            network: c.network.clone(),
+            networks: c.endpoint.iter().map(Endpoint::info).collect(),
+            ports: c.ports.clone(),
             auto_remove: c.auto_remove,
             init: c.init,
             tty: c.tty,
@@ -203,6 +242,8 @@ mod tests {
             tty: false,
             open_stdin: false,
             resources: Resources::default(),
+            endpoint: None,
+            ports: vec![],
         };
         Container { config, status }
     }

@@ -50,6 +50,21 @@ pub enum EngineError {
     /// The kernel refused a new limit for a running container (e.g. memory below its usage).
     #[error("{0}")]
     LimitRejected(String),
+    #[error("no such network: {0}")]
+    NetworkNotFound(String),
+    #[error("network {0:?} already exists")]
+    NetworkExists(String),
+    #[error("{0}")]
+    NetworkInUse(String),
+    /// A subnet that overlaps another network's.
+    #[error("{0}")]
+    SubnetInUse(String),
+    /// The network's subnet has no address left.
+    #[error("network {0:?} has no free address left")]
+    NetworkFull(String),
+    /// A published port is taken on the host.
+    #[error("{0}")]
+    PortInUse(String),
     /// A fault of the daemon or the host, not of the caller.
     #[error("{0}")]
     Internal(String),

@@ -7,7 +7,10 @@ mod error;
 mod events;
 mod exec;
 mod images;
+mod ipam;
 mod logs;
+mod networking;
+mod networks;
 mod resources;
 mod spec;
 mod stats;
@@ -16,6 +19,7 @@ mod supervisor;
 mod time_window;
 
 use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -24,7 +28,7 @@ use bytes::Bytes;
 use conti_proto::EventType;
 use conti_proto::{
     ContainerCounts, ContainerInfo, ContainerSpec, ContainerState, CreatedContainer, DaemonInfo,
-    ExecResult, ExecSpec, ImageInfo, NetworkMode,
+    ExecResult, ExecSpec, ImageInfo,
 };
 use futures_util::{Stream, StreamExt};
 use nix::sys::signal::Signal;
@@ -33,9 +37,10 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::runtime::cgroup::{CgroupError, CgroupManager, HostCapacity};
+use crate::runtime::network::firewall::FirewallPlan;
 use crate::runtime::{
     ContainerLaunch, ExecLaunch, ExecStatus, ExitRecord, FailureKind, HelperClient, LaunchReport,
-    NetworkSetup, ProcessHandle,
+    ProcessHandle,
 };
 
 pub use attach::{
@@ -47,10 +52,13 @@ pub use error::{EngineError, EngineResult};
 pub use events::{EVENT_HISTORY, EventBus, EventDetails, EventStream, EventsLost};
 pub use exec::ExecStream;
 pub use logs::LogFollower;
+pub use networks::NetworkDefaults;
 pub use spec::DEFAULT_PATH;
 pub use time_window::TimeWindow;
 
 use images::ImageStore;
+use networking::NetworkTable;
+use networks::{Network, NetworkStore};
 use store::ContainerStore;
 use supervisor::{InitHandle, exit_record_or_vanished, watch_monitor};
 
@@ -74,6 +82,7 @@ pub struct EngineConfig {
     pub log_max_bytes: u64,
     pub cgroups: CgroupManager,
     pub helper: HelperClient,
+    pub network_defaults: NetworkDefaults,
 }
 
 /// Cheap to clone; every clone is the same engine.
@@ -97,6 +106,11 @@ struct Inner {
     early_attaches: attach::EarlyAttaches,
     execs: exec::ExecTable,
     events: EventBus,
+    network_defaults: NetworkDefaults,
+    network_store: NetworkStore,
+    networks: Mutex<NetworkTable>,
+    /// The firewall plan last applied; serialises applying them.
+    firewall: tokio::sync::Mutex<Option<FirewallPlan>>,
 }
 
 #[derive(Default)]
@@ -104,6 +118,8 @@ struct Table {
     entries: HashMap<String, Entry>,
     /// Names taken by creates still writing their files.
     reserved_names: HashSet<String>,
+    /// Addresses (by network) handed to creates still writing their files.
+    reserved_addresses: HashSet<(String, Ipv4Addr)>,
     /// Exit codes of recently deleted containers, by id, so that a client waiting on an
     /// auto-removed container (`run --rm`) still learns how it ended.
     removed: HashMap<String, (i32, std::time::Instant)>,
@@ -209,6 +225,13 @@ impl Engine {
     pub fn load(config: EngineConfig) -> EngineResult<Engine> {
         let store = ContainerStore::open(&config.root)?;
         let images = ImageStore::open(&config.root)?;
+        let network_store = NetworkStore::open(&config.root)?;
+        let mut networks = NetworkTable::default();
+        let default = Network::default_network(&config.network_defaults, now_rfc3339())?;
+        networks.networks.insert(default.name.clone(), default);
+        for network in network_store.load_all()? {
+            networks.networks.insert(network.name.clone(), network);
+        }
         let engine = Engine {
             inner: Arc::new(Inner {
                 root: config.root,
@@ -223,11 +246,17 @@ impl Engine {
                 early_attaches: attach::EarlyAttaches::default(),
                 execs: exec::ExecTable::default(),
                 events: EventBus::new(),
+                network_defaults: config.network_defaults,
+                network_store,
+                networks: Mutex::new(networks),
+                firewall: tokio::sync::Mutex::new(None),
             }),
         };
         for container in engine.inner.store.load_all()? {
             engine.adopt(container)?;
         }
+        // Re-adopt the table (replaced whole) for the containers found, or remove a stale one.
+        engine.spawn_firewall_sync();
         Ok(engine)
     }
 
@@ -352,6 +381,7 @@ impl Engine {
     #[tracing::instrument(skip_all, fields(container))]
     pub async fn create(&self, spec: ContainerSpec) -> EngineResult<CreatedContainer> {
         spec::validate_container_spec(&spec)?;
+        networking::validate_ports(&spec.ports)?;
         resources::validate(&spec.resources, &self.inner.host)?;
         if !self.inner.images.exists(&spec.image) {
             return Err(EngineError::ImageNotFound(spec.image));
@@ -363,13 +393,15 @@ impl Engine {
             .name
             .clone()
             .unwrap_or_else(|| format!("conti-{short}"));
-        {
+        let (network, endpoint) = {
             let mut table = self.table();
             if table.name_taken(&name) {
                 return Err(EngineError::NameInUse(name));
             }
+            let attached = self.attach_at_create(&mut table, &spec.network, &spec.ports)?;
             table.reserved_names.insert(name.clone());
-        }
+            attached
+        };
         let config = ContainerConfig {
             id: id.clone(),
             name: name.clone(),
@@ -378,13 +410,15 @@ impl Engine {
             env: spec.env,
             cwd: spec.cwd.unwrap_or_else(|| "/".to_string()),
             hostname: spec.hostname.unwrap_or(short),
-            network: spec.network,
+            network,
             auto_remove: spec.auto_remove,
             created: now_rfc3339(),
             init: spec.init,
             tty: spec.tty,
             open_stdin: spec.open_stdin,
             resources: spec.resources,
+            endpoint: endpoint.clone(),
+            ports: spec.ports,
         };
         let container = Container {
             config,
@@ -393,10 +427,20 @@ impl Engine {
         let store = self.inner.store.clone();
         let stored = container.clone();
         let result = blocking(move || store.create(&stored)).await;
-        let mut table = self.table();
-        table.reserved_names.remove(&name);
-        result?;
-        table.entries.insert(id.clone(), Entry::new(container));
+        {
+            let mut table = self.table();
+            table.reserved_names.remove(&name);
+            if let Some(endpoint) = &endpoint {
+                table
+                    .reserved_addresses
+                    .remove(&(endpoint.network.clone(), endpoint.address));
+            }
+            result?;
+            table.entries.insert(id.clone(), Entry::new(container));
+        }
+        if let Some(endpoint) = &endpoint {
+            self.refresh_hosts(&endpoint.network).await;
+        }
         tracing::info!(%name, "created");
         self.emit_named(EventType::Create, &id, &name, EventDetails::default());
         Ok(CreatedContainer { id, name })
@@ -407,12 +451,13 @@ impl Engine {
         let span = tracing::info_span!("start", container = %id);
         async {
             let _guard = lifecycle.lock().await;
-            let mut launch = {
+            let config = {
                 let table = self.table();
                 let entry = table.entry(&id)?;
                 entry.container.can_start()?;
-                self.launch_for(&entry.container.config)
+                entry.container.config.clone()
             };
+            let mut launch = self.launch_for(&config).await?;
             let (attached, window_size) = self.inner.early_attaches.take(&id);
             launch.window_size = window_size;
             let state_dir = launch.state_dir.clone();
@@ -446,6 +491,9 @@ impl Engine {
                         entry.exit.send_replace(None);
                     })?;
                     tracing::info!(pid = init_pid, "started");
+                    if !config.ports.is_empty() {
+                        self.sync_firewall().await?;
+                    }
                     self.emit(EventType::Start, &id, EventDetails::default());
                     match monitor {
                         Some(monitor) => watch_monitor(self.clone(), id.clone(), monitor),
@@ -472,6 +520,10 @@ impl Engine {
                         FailureKind::UnsupportedLimit => {
                             EngineError::UnsupportedLimit(failure.to_string())
                         }
+                        FailureKind::PortInUse => EngineError::PortInUse(failure.to_string()),
+                        FailureKind::NetworkContainerGone => {
+                            EngineError::ContainerNotRunning(failure.to_string())
+                        }
                         FailureKind::Setup => EngineError::Internal(format!(
                             "starting the container failed at {}: {failure}",
                             failure.step
@@ -484,16 +536,15 @@ impl Engine {
         .await
     }
 
-    fn launch_for(&self, config: &ContainerConfig) -> ContainerLaunch {
-        ContainerLaunch {
+    async fn launch_for(&self, config: &ContainerConfig) -> EngineResult<ContainerLaunch> {
+        Ok(ContainerLaunch {
             id: config.id.clone(),
             state_dir: self.container_dir(&config.id),
             image_rootfs: self.inner.images.rootfs(&config.image),
             hostname: config.hostname.clone(),
-            network: match config.network {
-                NetworkMode::None => NetworkSetup::Isolated,
-                NetworkMode::Host => NetworkSetup::Host,
-            },
+            network: self.network_setup(config).await?,
+            ports: networking::published_ports(&config.ports),
+            hosts: self.hosts_entries(config),
             argv: config.cmd.clone(),
             env: spec::merge_env(&config.hostname, [config.env.as_slice()]),
             cwd: config.cwd.clone(),
@@ -503,7 +554,7 @@ impl Engine {
             open_stdin: config.open_stdin,
             window_size: None,
             limits: resources::to_cgroup_limits(&config.resources),
-        }
+        })
     }
 
     /// Replaces a container's status on disk and in memory, then lets `update` adjust its entry.
@@ -552,6 +603,10 @@ impl Engine {
             let details = EventDetails::exit(record.exit_code, record.signal);
             self.emit_named(EventType::Die, id, &entry.container.config.name, details);
             entry.exit.send_replace(Some(record.exit_code));
+            if !entry.container.config.ports.is_empty() {
+                // Its port forwards go with it.
+                self.spawn_firewall_sync();
+            }
             entry.container.config.auto_remove
         };
         tracing::info!(exit_code = record.exit_code, "exited");
@@ -722,14 +777,23 @@ impl Engine {
                 store.remove(&doomed)
             })
             .await?;
-            // Dropping the entry drops its exit sender: waiters and log followers end.
-            let mut table = self.table();
-            if let Some(entry) = table.entries.remove(&id) {
-                table.remember_removed(&id, entry.container.status.exit_code());
-                let name = &entry.container.config.name;
-                self.emit_named(EventType::Destroy, &id, name, EventDetails::default());
-            }
+            // Dropping the entry drops its exit sender: waiters and log followers end; its
+            // address goes back to its network.
+            let endpoint = {
+                let mut table = self.table();
+                let entry = table.entries.remove(&id);
+                entry.and_then(|entry| {
+                    table.remember_removed(&id, entry.container.status.exit_code());
+                    let name = &entry.container.config.name;
+                    self.emit_named(EventType::Destroy, &id, name, EventDetails::default());
+                    entry.container.config.endpoint
+                })
+            };
             tracing::info!("deleted");
+            if let Some(endpoint) = endpoint {
+                self.refresh_hosts(&endpoint.network).await;
+                self.sync_firewall().await?;
+            }
             Ok(())
         }
         .instrument(span)
@@ -867,7 +931,10 @@ impl Engine {
                 FailureKind::BadWorkingDirectory => {
                     return Err(EngineError::InvalidCwd(failure.to_string()));
                 }
-                FailureKind::Setup | FailureKind::UnsupportedLimit => {
+                FailureKind::Setup
+                | FailureKind::UnsupportedLimit
+                | FailureKind::PortInUse
+                | FailureKind::NetworkContainerGone => {
                     return Err(EngineError::Internal(format!(
                         "exec failed at {}: {failure}",
                         failure.step

@@ -136,6 +136,8 @@ mod tests {
             tty: false,
             open_stdin: false,
             resources: Default::default(),
+            endpoint: None,
+            ports: vec![],
         };
         let mut container = Container {
             config,

@@ -24,6 +24,10 @@ pub enum FailureKind {
     BadWorkingDirectory,
     /// The host cannot enforce a resource limit the container asked for.
     UnsupportedLimit,
+    /// A published port is taken on the host.
+    PortInUse,
+    /// The container whose network namespace was to be joined is not running any more.
+    NetworkContainerGone,
     /// Anything else: a mount, a namespace, a cgroup… a fault of the daemon or the host.
     Setup,
 }
@@ -32,6 +36,10 @@ pub const STEP_EXEC: &str = "exec";
 pub const STEP_CHDIR_CWD: &str = "chdir_cwd";
 /// Writing the container's limits; `EOPNOTSUPP` when the host cannot enforce one.
 pub const STEP_CGROUP_LIMITS: &str = "cgroup_limits";
+/// Reserving a published port; `EADDRINUSE` when it is taken.
+pub const STEP_PUBLISH_PORT: &str = "publish_port";
+/// Network setup of the init; `ESRCH` when the container whose namespace it joins is gone.
+pub const STEP_NETWORK: &str = "network";
 
 impl ChildFailure {
     pub fn new(step: &str, errno: nix::errno::Errno, message: impl Into<String>) -> Self {
@@ -59,6 +67,8 @@ impl ChildFailure {
             }
             STEP_CHDIR_CWD => FailureKind::BadWorkingDirectory,
             STEP_CGROUP_LIMITS if errno == Errno::EOPNOTSUPP => FailureKind::UnsupportedLimit,
+            STEP_PUBLISH_PORT if errno == Errno::EADDRINUSE => FailureKind::PortInUse,
+            STEP_NETWORK if errno == Errno::ESRCH => FailureKind::NetworkContainerGone,
             _ => FailureKind::Setup,
         }
     }
@@ -70,6 +80,8 @@ impl ChildFailure {
             FailureKind::CommandNotExecutable => 126,
             FailureKind::BadWorkingDirectory
             | FailureKind::UnsupportedLimit
+            | FailureKind::PortInUse
+            | FailureKind::NetworkContainerGone
             | FailureKind::Setup => 1,
         }
     }

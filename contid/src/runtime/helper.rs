@@ -12,9 +12,12 @@ use nix::sys::time::TimeVal;
 use nix::unistd::{ForkResult, Pid};
 
 use super::cgroup::CgroupManager;
-use super::child::{close_fds_except, read_to_end, run_forked};
+use super::child::{close_fds_except, read_to_end, restore_sigchld, run_forked, write_all};
+use super::network::bridge;
+use super::network::firewall::{self, FirewallPlan};
 use super::protocol::{
-    ChannelError, HelperReply, HelperRequest, MAX_MESSAGE_BYTES, recv_message, send_message,
+    ChannelError, HelperFailure, HelperReply, HelperRequest, MAX_MESSAGE_BYTES, recv_message,
+    send_message,
 };
 use super::{ContainerLaunch, ExecLaunch, ExecStatus, LaunchReport, RuntimeError, exec, monitor};
 
@@ -152,6 +155,21 @@ fn serve(socket: &OwnedFd, cgroups: &CgroupManager) -> i32 {
                 }
                 Err(failure) => send_message(socket.as_fd(), &HelperReply::from(failure), &[]),
             },
+            HelperRequest::EnsureBridge {
+                name,
+                gateway,
+                prefix_len,
+            } => reply_done(
+                socket,
+                bridge::ensure_bridge(&name, gateway, prefix_len)
+                    .map_err(|e| HelperFailure::from_io(format!("set up bridge {name}: {e}"), &e)),
+            ),
+            HelperRequest::RemoveBridge { name } => reply_done(
+                socket,
+                bridge::remove_bridge(&name)
+                    .map_err(|e| HelperFailure::from_io(format!("remove bridge {name}: {e}"), &e)),
+            ),
+            HelperRequest::ApplyFirewall(plan) => reply_done(socket, apply_firewall(&plan)),
         };
         // The fds sent are closed here: the daemon holds its own copies now.
         if let Err(error) = sent {
@@ -161,7 +179,79 @@ fn serve(socket: &OwnedFd, cgroups: &CgroupManager) -> i32 {
     }
 }
 
+/// The answer to a request that returns no fds.
+fn reply_done(socket: &OwnedFd, result: Result<(), HelperFailure>) -> Result<(), ChannelError> {
+    let reply = match result {
+        Ok(()) => HelperReply::Ok,
+        Err(failure) => HelperReply::from(failure),
+    };
+    send_message(socket.as_fd(), &reply, &[])
+}
+
+/// Runs `nft` for the plan in a child: the helper ignores SIGCHLD (its children are reaped by the
+/// kernel), so it cannot wait for `nft` itself. The child can, and reports nft's error on a pipe.
+fn apply_firewall(plan: &FirewallPlan) -> Result<(), HelperFailure> {
+    let (error_r, error_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| HelperFailure::new("firewall pipe", e))?;
+    // SAFETY: the helper is single-threaded; the child runs `nft` and `_exit`s.
+    match unsafe { nix::unistd::fork() }.map_err(|e| HelperFailure::new("fork for nft", e))? {
+        ForkResult::Child => run_forked(|| {
+            drop(error_r);
+            if restore_sigchld().is_err() {
+                return 1;
+            }
+            match firewall::apply(plan) {
+                Ok(()) => 0,
+                Err(e) => {
+                    let _ = write_all(error_w.as_fd(), e.to_string().as_bytes());
+                    1
+                }
+            }
+        }),
+        ForkResult::Parent { .. } => {
+            drop(error_w);
+            let error = read_to_end(error_r)
+                .map_err(|e| HelperFailure::from_io("read nft's result".into(), &e))?;
+            match error.is_empty() {
+                true => Ok(()),
+                false => Err(HelperFailure::new(
+                    format!("nft: {}", String::from_utf8_lossy(&error).trim()),
+                    Errno::EIO,
+                )),
+            }
+        }
+    }
+}
+
 impl HelperClient {
+    /// Makes sure a network's bridge exists, holds `gateway/prefix_len` and is up.
+    pub fn ensure_bridge(
+        &self,
+        name: &str,
+        gateway: std::net::Ipv4Addr,
+        prefix_len: u8,
+    ) -> Result<(), RuntimeError> {
+        let request = HelperRequest::EnsureBridge {
+            name: name.to_string(),
+            gateway,
+            prefix_len,
+        };
+        self.call(&request, &[], 0).map(drop)
+    }
+
+    pub fn remove_bridge(&self, name: &str) -> Result<(), RuntimeError> {
+        let request = HelperRequest::RemoveBridge {
+            name: name.to_string(),
+        };
+        self.call(&request, &[], 0).map(drop)
+    }
+
+    /// Replaces Conti's nftables table with `plan`.
+    pub fn apply_firewall(&self, plan: &FirewallPlan) -> Result<(), RuntimeError> {
+        self.call(&HelperRequest::ApplyFirewall(plan.clone()), &[], 0)
+            .map(drop)
+    }
+
     pub fn launch_container(&self, launch: &ContainerLaunch) -> Result<LaunchHandle, RuntimeError> {
         self.launch_container_attached(launch, &[])
     }

@@ -16,7 +16,7 @@ use super::child::{
 };
 use super::child_failure::ChildFailure;
 use super::tiny_init::run_tiny_init;
-use super::{ContainerLaunch, NetworkSetup, namespaces, pty, rootfs};
+use super::{ContainerLaunch, namespaces, network, pty, rootfs};
 
 /// The init's ends of the pipes the monitor made.
 pub(super) struct InitPipes {
@@ -81,19 +81,20 @@ fn prepare_container(
 ) -> Result<(), ChildFailure> {
     die_with_monitor()?;
     set_umask();
+    // Before the root filesystem: joining another container's namespace needs the host's /proc.
+    network::enter_container_network(&launch.network)?;
     let rootfs = rootfs::build_rootfs(launch)?;
     rootfs::pivot_into(&rootfs)?;
     namespaces::set_hostname(&launch.hostname)?;
-    if launch.network == NetworkSetup::Isolated {
-        namespaces::bring_up_loopback()?;
-    }
     connect_stdio(launch, stdio)?;
     wait_for_go(sync);
     namespaces::enter_cgroup_namespace()?;
+    network::configure_container_interface(&launch.network)?;
     enter_working_dir(&launch.cwd)
 }
 
-/// Blocks until the monitor has put us into the container's cgroup. EOF means the monitor died
+/// Blocks until the monitor has put us into the container's cgroup (and, on a bridge, our end of
+/// the veth pair into our network namespace). EOF means the monitor died
 /// (or gave up on us): leave quietly, there is nobody to report to.
 fn wait_for_go(sync: OwnedFd) {
     let mut byte = [0u8; 1];

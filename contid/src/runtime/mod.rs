@@ -15,7 +15,7 @@ pub mod attach;
 pub mod cgroup;
 mod child;
 mod child_failure;
-mod etc_files;
+pub mod etc_files;
 mod exec;
 pub mod exit_record;
 pub mod helper;
@@ -25,6 +25,7 @@ pub mod lockfile;
 pub mod logfile;
 mod monitor;
 mod namespaces;
+pub mod network;
 pub mod process;
 mod protocol;
 mod pty;
@@ -42,6 +43,7 @@ pub use helper::{
     ExecHandle, ExecIo, ExecSessionHandle, HelperClient, LaunchHandle, receive_terminal,
     resize_terminal,
 };
+pub use network::ports::PublishedPort;
 pub use process::ProcessHandle;
 
 /// Errors of the Linux layer as the engine sees them.
@@ -85,12 +87,30 @@ impl RuntimeError {
 }
 
 /// Network namespace choice for a container.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub enum NetworkSetup {
     /// A new network namespace where only `lo` exists, brought up.
     Isolated,
     /// Stay in the host's network namespace.
     Host,
+    /// A new network namespace with `lo` and `eth0`, the other end of a veth pair on a bridge.
+    Bridge(network::BridgeEndpoint),
+    /// The network namespace of another container's init (by pid and start time).
+    Joined { init_pid: i32, init_start_time: u64 },
+}
+
+impl NetworkSetup {
+    /// Whether the init gets a network namespace of its own at clone.
+    pub fn new_namespace(&self) -> bool {
+        matches!(self, NetworkSetup::Isolated | NetworkSetup::Bridge(_))
+    }
+}
+
+/// A line of the container's `/etc/hosts` naming another container of its network.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct HostsEntry {
+    pub address: std::net::Ipv4Addr,
+    pub name: String,
 }
 
 /// Everything the helper needs to start a container. The engine fills it; the runtime does not
@@ -106,6 +126,12 @@ pub struct ContainerLaunch {
     pub image_rootfs: PathBuf,
     pub hostname: String,
     pub network: NetworkSetup,
+    /// Host ports the monitor reserves for the container's life.
+    #[serde(default)]
+    pub ports: Vec<PublishedPort>,
+    /// Other containers of its network, listed in its `/etc/hosts`.
+    #[serde(default)]
+    pub hosts: Vec<HostsEntry>,
     /// `argv[0]` is looked up in the `PATH` of `env` inside the container when it has no `/`.
     pub argv: Vec<String>,
     /// Complete environment (`KEY=VALUE`), `PATH` and `HOSTNAME` included.

@@ -18,21 +18,23 @@ use nix::unistd::{ForkResult, Pid};
 
 use super::cgroup::{CgroupError, CgroupManager};
 use super::child::{
-    StepResult, cgroup_failure, close_inherited_fds, exit_code_of, read_to_end, restore_sigchld,
-    run_forked, set_nonblocking, stdio_to_dev_null, write_all,
+    StepResult, cgroup_failure, close_inherited_fds, exit_code_of, io_errno, read_to_end,
+    restore_sigchld, run_forked, set_nonblocking, stdio_to_dev_null, write_all,
 };
-use super::child_failure::{ChildFailure, STEP_CGROUP_LIMITS};
+use super::child_failure::{ChildFailure, STEP_CGROUP_LIMITS, STEP_PUBLISH_PORT};
 use super::etc_files::write_etc_files;
 use super::exit_record::ExitRecord;
 use super::init::{InitPipes, run_init};
 use super::logfile::{LogStream, LogWriter};
 use super::namespaces::{CloneResult, clone_process, init_clone_flags};
+use super::network::create_veth_pair;
+use super::network::ports::reserve_port;
 use super::process::start_time;
 use super::protocol::HelperFailure;
 use super::pty;
 use super::rootfs::{ROOTFS_DIR, UPPER_DIR, WORK_DIR};
 use super::session::{Session, SessionIo, bind_attach_socket};
-use super::{ContainerLaunch, LaunchReport};
+use super::{ContainerLaunch, LaunchReport, NetworkSetup};
 
 /// Runs in the helper: forks M1 (which forks the monitor) and returns the report pipe's read end.
 /// `attached` are connections of clients that attached before the start (see `session`).
@@ -81,6 +83,8 @@ struct Monitor<'a> {
     report: Option<OwnedFd>,
     /// Clients that attached before the start, until the session takes them.
     attached: Vec<OwnedFd>,
+    /// Sockets bound to the published ports: held until the monitor exits.
+    reserved_ports: Vec<OwnedFd>,
 }
 
 /// What the monitor holds once the init runs.
@@ -116,6 +120,7 @@ impl<'a> Monitor<'a> {
             cgroups,
             report: Some(report),
             attached,
+            reserved_ports: Vec::new(),
         }
     }
 
@@ -135,6 +140,10 @@ impl<'a> Monitor<'a> {
             Ok(socket) => socket,
             Err(failure) => return self.give_up(failure, false),
         };
+        match reserve_ports(self.launch) {
+            Ok(sockets) => self.reserved_ports = sockets,
+            Err(failure) => return self.give_up(failure, false),
+        }
         if let Err(e) = self.cgroups.create(&self.launch.id) {
             return self.give_up(cgroup_failure("cgroup_create", &e), true);
         }
@@ -216,6 +225,7 @@ impl<'a> Monitor<'a> {
                 .add_process(&self.launch.id, init.as_raw())
                 .map_err(|e| cgroup_failure("cgroup_add_process", &e))
         }
+        .and_then(|()| self.connect_network(init))
         .and_then(|()| {
             write_all(go.as_fd(), b"go")
                 .map_err(|errno| ChildFailure::new("sync", errno, "tell the init to go on"))
@@ -264,12 +274,29 @@ impl<'a> Monitor<'a> {
         })
     }
 
+    /// On a bridge: the veth pair, its container end placed straight into the init's netns (the
+    /// init sets the address and routes from inside once it has "go").
+    fn connect_network(&self, init: Pid) -> Result<(), ChildFailure> {
+        match &self.launch.network {
+            NetworkSetup::Bridge(endpoint) => {
+                create_veth_pair(endpoint, init.as_raw()).map_err(|e| {
+                    ChildFailure::new(
+                        "veth",
+                        io_errno(&e),
+                        format!("create the veth pair on {}: {e}", endpoint.bridge),
+                    )
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Clones the init into its namespaces; `true` when it was born in its cgroup.
     /// In the child, `run_init` closes every inherited fd but the init's own pipes; in the parent
     /// the init's ends are closed when `init_pipes` goes out of scope.
     fn clone_init(&self, init_pipes: InitPipes) -> Result<(Pid, bool), ChildFailure> {
         const STEP: &str = "clone";
-        let flags = init_clone_flags(self.launch.network);
+        let flags = init_clone_flags(&self.launch.network);
         let target = self
             .cgroups
             .open_clone_target(&self.launch.id)
@@ -438,6 +465,24 @@ fn read_init_failure(error: OwnedFd) -> Option<ChildFailure> {
             )
         })),
     }
+}
+
+/// Binds a socket to each published port, before anything else is set up: a taken port fails
+/// the start with nothing to undo.
+fn reserve_ports(launch: &ContainerLaunch) -> Result<Vec<OwnedFd>, ChildFailure> {
+    launch
+        .ports
+        .iter()
+        .map(|&port| {
+            reserve_port(port).map_err(|e| {
+                ChildFailure::new(
+                    STEP_PUBLISH_PORT,
+                    io_errno(&e),
+                    format!("publish port {port}: {e}"),
+                )
+            })
+        })
+        .collect()
 }
 
 /// After a failure: the init is exiting (or must); wait for it.

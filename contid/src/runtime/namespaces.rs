@@ -16,14 +16,15 @@ use super::child_failure::ChildFailure;
 
 /// Namespaces the init is cloned into. The cgroup namespace comes later, from inside, once the
 /// monitor has put the init into its cgroup (its root is then the container's cgroup).
-pub(super) fn init_clone_flags(network: NetworkSetup) -> CloneFlags {
+pub(super) fn init_clone_flags(network: &NetworkSetup) -> CloneFlags {
     let flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
         | CloneFlags::CLONE_NEWPID;
-    match network {
-        NetworkSetup::Isolated => flags | CloneFlags::CLONE_NEWNET,
-        NetworkSetup::Host => flags,
+    if network.new_namespace() {
+        flags | CloneFlags::CLONE_NEWNET
+    } else {
+        flags
     }
 }
 
@@ -203,10 +204,10 @@ mod tests {
 
     #[test]
     fn host_network_keeps_the_host_network_namespace() {
-        assert!(init_clone_flags(NetworkSetup::Isolated).contains(CloneFlags::CLONE_NEWNET));
-        assert!(!init_clone_flags(NetworkSetup::Host).contains(CloneFlags::CLONE_NEWNET));
+        assert!(init_clone_flags(&NetworkSetup::Isolated).contains(CloneFlags::CLONE_NEWNET));
+        assert!(!init_clone_flags(&NetworkSetup::Host).contains(CloneFlags::CLONE_NEWNET));
         assert!(
-            init_clone_flags(NetworkSetup::Host)
+            init_clone_flags(&NetworkSetup::Host)
                 .contains(CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS)
         );
     }

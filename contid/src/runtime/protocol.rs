@@ -10,6 +10,7 @@ use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, UnixAddr, 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::network::firewall::FirewallPlan;
 use super::{ContainerLaunch, ExecLaunch};
 
 /// Largest message either side accepts (a request carries argv and env).
@@ -24,6 +25,16 @@ pub(super) enum HelperRequest {
     Launch(Box<ContainerLaunch>),
     /// Run a command in a container; the reply carries the read ends of stdout, stderr, status.
     Exec(ExecLaunch),
+    /// Make sure a network's bridge exists with its gateway address and is up (idempotent).
+    EnsureBridge {
+        name: String,
+        gateway: std::net::Ipv4Addr,
+        prefix_len: u8,
+    },
+    /// Remove a network's bridge (a missing one is fine).
+    RemoveBridge { name: String },
+    /// Replace Conti's nftables table with this plan (delete it when the plan is empty).
+    ApplyFirewall(FirewallPlan),
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -49,6 +60,12 @@ impl HelperFailure {
             context: context.into(),
             errno,
         }
+    }
+}
+
+impl HelperFailure {
+    pub fn from_io(context: String, error: &std::io::Error) -> Self {
+        HelperFailure::new(context, super::child::io_errno(error))
     }
 }
 
@@ -176,6 +193,8 @@ mod tests {
             image_rootfs: "/var/lib/conti/images/x/rootfs".into(),
             hostname: "abc".into(),
             network: NetworkSetup::Isolated,
+            ports: vec![],
+            hosts: vec![],
             argv: vec!["sh".into(), "-c".into(), "echo hi".into()],
             env: vec!["PATH=/bin".into()],
             cwd: "/".into(),

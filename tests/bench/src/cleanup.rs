@@ -5,7 +5,7 @@
 //! The run's folder, its `contid` and that daemon's cgroup parent belong to the test harness's
 //! [`Daemon`], whose drop removes them. Order: containers through the API, the daemon (SIGTERM
 //! by PID, then SIGKILL), OCI runtime leftovers (`crun delete -f`) and processes left in their
-//! cgroups, then the `Daemon` is dropped (processes in its cgroup or holding files in the folder
+//! cgroups, the network scenario's namespaces and bridge, then the `Daemon` is dropped (processes in its cgroup or holding files in the folder
 //! are killed, mounts under the folder detached, its cgroups and the folder removed), and last
 //! the OCI runtimes' cgroups.
 
@@ -38,6 +38,8 @@ struct Registry {
     daemon: Option<Daemon>,
     /// OCI runtimes used (binary paths), whose leftover containers named `<name>-*` we delete.
     oci_runtimes: BTreeSet<PathBuf>,
+    /// Bridges of the network scenario's peers (their namespaces are `<name>-*`).
+    bridges: Vec<String>,
     done: bool,
 }
 
@@ -127,6 +129,10 @@ pub fn log_tail(daemon: &mut Daemon) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
 
+pub fn register_bridge(name: &str) {
+    with_registry(|r| r.bridges.push(name.to_string()));
+}
+
 pub fn register_oci_runtime(binary: &Path) {
     with_registry(|r| {
         r.oci_runtimes.insert(binary.to_path_buf());
@@ -168,6 +174,7 @@ pub fn run() {
     for binary in &r.oci_runtimes {
         delete_oci_leftovers(binary, &r.name);
     }
+    crate::network::remove_leftovers(&r.name, &r.bridges);
     let prefix = format!("{}-", r.name);
     let peer_cgroups = host::cgroup_dirs_where(|name| name.starts_with(&prefix));
     for pid in peer_cgroups

@@ -54,7 +54,8 @@ pub fn conti_target(client: &Client) -> Result<ExecTarget<'_>, String> {
     let mut connection = client
         .connect()
         .map_err(|e| format!("conti exec: connecting: {e}"))?;
-    let spec = serde_json::to_vec(&conti_tests::spec(&SLEEPER)).map_err(|e| e.to_string())?;
+    let spec = crate::scenario::only_lo(conti_tests::spec(&SLEEPER));
+    let spec = serde_json::to_vec(&spec).map_err(|e| e.to_string())?;
     let created: Value = call(
         &mut connection,
         "POST",

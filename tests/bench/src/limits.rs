@@ -41,7 +41,7 @@ pub fn to_json() -> Value {
 
 /// A create body running `cmd` with the limits set in its `resources`.
 pub fn spec(cmd: &[&str]) -> ContainerSpec {
-    let mut spec = conti_tests::spec(cmd);
+    let mut spec = crate::scenario::only_lo(conti_tests::spec(cmd));
     let resources = &mut spec.resources;
     resources.memory = Some(MEMORY);
     resources.cpus = Some(CPUS);

@@ -8,6 +8,7 @@ mod cleanup;
 mod conti;
 mod exec;
 mod limits;
+mod network;
 mod oci;
 mod report;
 mod scenario;
@@ -17,7 +18,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::oci::OciRuntime;
-use crate::report::{ExecReport, Lifecycle, LimitsReport, Machine, ParallelResult, Report};
+use crate::report::{
+    ExecReport, Lifecycle, LimitsReport, Machine, NetworkReport, ParallelResult, Report,
+};
 use crate::scenario::Target;
 
 const USAGE: &str = "\
@@ -29,10 +32,13 @@ of lifecycles with parallel clients. Exec scenario: N execs of /bin/true (to the
 /bin/echo x (to the first output byte and to the exit code) into a running container through the
 API, and N x `crun exec` (and `runc exec`) into a running container of theirs. Limits scenario:
 the lifecycle scenario with memory 64 MiB, cpus 0.5 and pids 100 set on both sides (checked once
-first). Needs root, a release build of contid, crun and busybox-static.
+first). Network scenario: the lifecycle with conti on its default bridge network and crun in a
+network namespace with a veth on a bridge, set up with `ip` and deleted around each run; plus
+conti with network none, for the cost of the network setup alone. Needs root, a release build of
+contid, crun, busybox-static, iproute2 and nftables.
 
 options:
-  --scenario S           lifecycle, limits, exec or all (default all)
+  --scenario S           lifecycle, limits, exec, network or all (default all)
   --contid PATH          contid binary (default: next to this binary, else target/release/contid)
   -n, --iterations N     timed sequential lifecycles / exec rounds per runtime (default 50)
   --warmup N             untimed lifecycles / exec rounds per runtime first (default 5)
@@ -52,6 +58,7 @@ enum Scenario {
     Lifecycle,
     Limits,
     Exec,
+    Network,
     All,
 }
 
@@ -66,6 +73,10 @@ impl Scenario {
 
     fn exec(self) -> bool {
         matches!(self, Scenario::Exec | Scenario::All)
+    }
+
+    fn network(self) -> bool {
+        matches!(self, Scenario::Network | Scenario::All)
     }
 }
 
@@ -85,6 +96,11 @@ struct Options {
 }
 
 impl Options {
+    /// Idle time before each sequential lifecycle (see `scenario::run_sequential`).
+    fn settle(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.settle_ms)
+    }
+
     fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
         let mut options = Options {
             scenario: Scenario::All,
@@ -128,10 +144,12 @@ impl Options {
                         "lifecycle" => Scenario::Lifecycle,
                         "limits" => Scenario::Limits,
                         "exec" => Scenario::Exec,
+                        "network" => Scenario::Network,
                         "all" => Scenario::All,
                         other => {
                             return Err(format!(
-                                "--scenario: expected lifecycle, limits, exec or all, got {other:?}"
+                                "--scenario: expected lifecycle, limits, exec, network or all, \
+                                 got {other:?}"
                             ));
                         }
                     }
@@ -283,6 +301,19 @@ fn run(options: &Options) -> Result<(), String> {
         None
     };
 
+    let network = if options.scenario.network() {
+        Some(network_scenario(
+            options,
+            conti_client,
+            &crun,
+            &bundle,
+            &name,
+            &work,
+        )?)
+    } else {
+        None
+    };
+
     if let Some(started) = &daemon {
         let left = count_containers(&started.client)?;
         if left > 0 {
@@ -305,6 +336,7 @@ fn run(options: &Options) -> Result<(), String> {
         lifecycle: plain,
         limits,
         exec,
+        network,
         notes,
     };
     print!("{}", report.table());
@@ -338,9 +370,13 @@ fn lifecycle(options: &Options, targets: &[Target], with: &str) -> Result<Lifecy
         options.iterations,
         names.join(", ")
     );
-    let settle = std::time::Duration::from_millis(options.settle_ms);
-    let sequential = scenario::run_sequential(targets, options.warmup, options.iterations, settle)
-        .map_err(with_daemon_log)?;
+    let sequential = scenario::run_sequential(
+        targets,
+        options.warmup,
+        options.iterations,
+        options.settle(),
+    )
+    .map_err(with_daemon_log)?;
 
     eprintln!(
         "parallel{with}: {} lifecycles with {} clients, {} round(s) each",
@@ -364,6 +400,60 @@ fn lifecycle(options: &Options, targets: &[Target], with: &str) -> Result<Lifecy
         names,
         sequential,
         parallel,
+    })
+}
+
+/// conti on its default bridge network against crun with a namespace and veth set up for each
+/// run (see `network`), then conti with network `none` for the setup's cost.
+fn network_scenario(
+    options: &Options,
+    conti: Option<&conti_tests::Client>,
+    crun: &OciRuntime,
+    bundle: &Path,
+    name: &str,
+    work: &Path,
+) -> Result<NetworkReport, String> {
+    let bridge = network::BenchBridge::create(name, work)?;
+    eprintln!("network: peers' bridge {}", bridge.name);
+    let bridged_spec = scenario::bridged_container_spec();
+    let plain_spec = scenario::container_spec();
+    let mut targets: Vec<Target> = conti
+        .map(|client| Target::Conti {
+            client,
+            spec: &bridged_spec,
+        })
+        .into_iter()
+        .collect();
+    targets.push(Target::OciBridged {
+        runtime: crun,
+        bundle,
+        bridge: &bridge,
+    });
+    let runs = lifecycle(options, &targets, " on a bridge")?;
+    let conti_without_network = match conti {
+        Some(client) => {
+            eprintln!(
+                "network: {} more conti lifecycles with network none",
+                options.iterations
+            );
+            let target = Target::Conti {
+                client,
+                spec: &plain_spec,
+            };
+            scenario::run_sequential(
+                &[target],
+                options.warmup,
+                options.iterations,
+                options.settle(),
+            )
+            .map_err(with_daemon_log)?
+            .pop()
+        }
+        None => None,
+    };
+    Ok(NetworkReport {
+        runs,
+        conti_without_network,
     })
 }
 

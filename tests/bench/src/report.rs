@@ -216,6 +216,38 @@ impl LimitsReport {
     }
 }
 
+/// Lifecycles on a bridge network: conti on its default network, the peer in a namespace with a
+/// veth on a bridge set up (and deleted) around each run.
+pub struct NetworkReport {
+    pub runs: Lifecycle,
+    /// conti's lifecycles with network `none` in the same scenario, for the cost of the
+    /// network's setup alone (`None` without conti).
+    pub conti_without_network: Option<Sequential>,
+}
+
+impl NetworkReport {
+    /// conti's start phase (median) on the bridge and without a network.
+    fn conti_start_medians(&self) -> Option<(f64, f64)> {
+        let start = |phases: &[Phases]| {
+            Summary::of(&phases.iter().map(|p| p.start).collect::<Vec<_>>()).map(|s| s.median_ms)
+        };
+        let index = self.runs.names.iter().position(|n| *n == "conti")?;
+        let bridged = start(&self.runs.sequential.get(index)?.phases)?;
+        let isolated = start(&self.conti_without_network.as_ref()?.phases)?;
+        Some((bridged, isolated))
+    }
+
+    /// The peers' network setup (`ip` netns, veth, address, route) within each run.
+    fn peer_setups(&self) -> Vec<(&'static str, Summary)> {
+        self.runs
+            .names
+            .iter()
+            .zip(&self.runs.sequential)
+            .filter_map(|(name, result)| Some((*name, Summary::of(&result.network_setup)?)))
+            .collect()
+    }
+}
+
 pub struct Report {
     pub machine: Machine,
     pub iterations: usize,
@@ -231,6 +263,8 @@ pub struct Report {
     pub limits: Option<LimitsReport>,
     /// `None` when the exec scenario was not run.
     pub exec: Option<ExecReport>,
+    /// `None` when the network scenario was not run.
+    pub network: Option<NetworkReport>,
     pub notes: Vec<String>,
 }
 
@@ -261,7 +295,61 @@ impl Report {
         if let Some(exec) = &self.exec {
             self.exec_table(&mut out, exec);
         }
+        if let Some(network) = &self.network {
+            self.network_table(&mut out, network);
+        }
         out
+    }
+
+    fn network_table(&self, out: &mut String, network: &NetworkReport) {
+        let _ = writeln!(
+            out,
+            "\n== Lifecycles on a bridge: conti on its default network (veth, address, route, NAT \
+             rules); peers in a network namespace with a veth on a bridge, set up with `ip` \
+             (netns add, one batch on the host, one in the namespace) before and deleted after \
+             each run, all within the time"
+        );
+        self.lifecycle_table(out, &network.runs, " on a bridge");
+        let _ = writeln!(out, "\nNetwork setup alone (median):");
+        if let Some((bridged, isolated)) = network.conti_start_medians() {
+            let _ = writeln!(
+                out,
+                "conti  start on the bridge {bridged:.2} ms, with network none {isolated:.2} ms: \
+                 the network costs {:.2} ms of the start",
+                bridged - isolated
+            );
+        }
+        for (name, setup) in network.peer_setups() {
+            let _ = writeln!(
+                out,
+                "{name:<6} ip netns add + veth + address + route: {:.2} ms (p90 {:.2} ms)",
+                setup.median_ms, setup.p90_ms
+            );
+        }
+    }
+
+    fn network_json(&self, network: &NetworkReport) -> Value {
+        let setups: Map<String, Value> = network
+            .peer_setups()
+            .into_iter()
+            .map(|(name, s)| (name.to_string(), s.to_json()))
+            .collect();
+        let conti = network.conti_start_medians().map(|(bridged, isolated)| {
+            json!({
+                "start_median_ms_bridge": round3(bridged),
+                "start_median_ms_none": round3(isolated),
+                "network_setup_ms": round3(bridged - isolated),
+            })
+        });
+        json!({
+            "workload": "the lifecycle on a bridge: conti = the default bridge network; peers = \
+                `ip netns add`, a veth with eth0 in it on a bridge, address, lo and eth0 up, default \
+                route, `<runtime> run` with the namespace's path in config.json, `ip netns del`",
+            "sequential": self.sequential_json(&network.runs),
+            "parallel": self.parallel_json(&network.runs),
+            "conti_network_setup": conti,
+            "peer_network_setup": Value::Object(setups),
+        })
     }
 
     fn limits_table(&self, out: &mut String, limits: &LimitsReport) {
@@ -577,6 +665,7 @@ impl Report {
             "parallel": self.lifecycle.as_ref().map(|l| self.parallel_json(l)),
             "limits": self.limits.as_ref().map(|l| self.limits_json(l)),
             "exec": self.exec.as_ref().map(|exec| self.exec_json(exec)),
+            "network": self.network.as_ref().map(|n| self.network_json(n)),
             "notes": self.notes,
         })
     }

@@ -7,9 +7,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use conti_tests::{Client, Connection, CreatedContainer, Response, WaitResult};
+use conti_tests::{
+    Client, Connection, ContainerSpec, CreatedContainer, NetworkMode, Response, WaitResult,
+};
 
 use crate::cleanup;
+use crate::network::BenchBridge;
 use crate::oci::OciRuntime;
 
 /// One side of the comparison.
@@ -22,13 +25,20 @@ pub enum Target<'a> {
         runtime: &'a OciRuntime,
         bundle: &'a Path,
     },
+    /// The same in a network namespace with a veth on `bridge`, set up before and deleted after
+    /// (see `network`).
+    OciBridged {
+        runtime: &'a OciRuntime,
+        bundle: &'a Path,
+        bridge: &'a BenchBridge,
+    },
 }
 
 impl Target<'_> {
     pub fn name(&self) -> &'static str {
         match self {
             Target::Conti { .. } => "conti",
-            Target::Oci { runtime, .. } => runtime.name,
+            Target::Oci { runtime, .. } | Target::OciBridged { runtime, .. } => runtime.name,
         }
     }
 }
@@ -54,11 +64,27 @@ pub struct Sequential {
     pub totals: Vec<Duration>,
     /// Conti only.
     pub phases: Vec<Phases>,
+    /// Bridged peers only: the network's setup within each total.
+    pub network_setup: Vec<Duration>,
 }
 
-/// The create body (image `busybox`, cmd `/bin/true`, all else default), serialized once.
+/// The create body (image `busybox`, cmd `/bin/true`, network `none`: a namespace with only
+/// `lo`, as crun's default bundle has; all else default), serialized once.
 pub fn container_spec() -> Vec<u8> {
-    serde_json::to_vec(&conti_tests::spec(&["/bin/true"])).expect("a spec serializes")
+    serde_json::to_vec(&only_lo(conti_tests::spec(&["/bin/true"]))).expect("a spec serializes")
+}
+
+/// The lifecycle's create body on the default bridge network (the network scenario).
+pub fn bridged_container_spec() -> Vec<u8> {
+    let mut spec = conti_tests::spec(&["/bin/true"]);
+    spec.network = NetworkMode::Bridge;
+    serde_json::to_vec(&spec).expect("a spec serializes")
+}
+
+/// `spec` with network `none`.
+pub fn only_lo(mut spec: ContainerSpec) -> ContainerSpec {
+    spec.network = NetworkMode::None;
+    spec
 }
 
 /// The lifecycle's create body with the limits scenario's limits set.
@@ -165,7 +191,7 @@ pub fn run_sequential(
                 .connect()
                 .map(Some)
                 .map_err(|e| format!("conti: connecting: {e}")),
-            Target::Oci { .. } => Ok(None),
+            Target::Oci { .. } | Target::OciBridged { .. } => Ok(None),
         })
         .collect::<Result<_, _>>()?;
     let mut results: Vec<Sequential> = targets.iter().map(|_| Sequential::default()).collect();
@@ -195,6 +221,22 @@ pub fn run_sequential(
                         result.totals.push(elapsed);
                     }
                 }
+                (
+                    Target::OciBridged {
+                        runtime,
+                        bundle,
+                        bridge,
+                    },
+                    _,
+                ) => {
+                    let run = bridge
+                        .run_once(runtime, bundle)
+                        .map_err(|e| format!("round {round}: {e}"))?;
+                    if timed {
+                        result.totals.push(run.total);
+                        result.network_setup.push(run.setup);
+                    }
+                }
                 (Target::Conti { .. }, None) => unreachable!("every conti target has a connection"),
             }
         }
@@ -217,6 +259,16 @@ pub fn run_parallel(target: &Target, total: usize, clients: usize) -> Result<Dur
             clients,
             || Ok(()),
             |()| runtime.run_once(bundle).map(|_| ()),
+        ),
+        Target::OciBridged {
+            runtime,
+            bundle,
+            bridge,
+        } => parallel(
+            total,
+            clients,
+            || Ok(()),
+            |()| bridge.run_once(runtime, bundle).map(|_| ()),
         ),
     }
 }

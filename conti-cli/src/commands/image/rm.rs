@@ -3,8 +3,7 @@
 use clap::Args;
 
 use crate::client::Client;
-use crate::commands::{CliError, for_each_ref};
-use crate::output;
+use crate::commands::{CliError, remove_each};
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
@@ -13,9 +12,5 @@ pub struct RmArgs {
 }
 
 pub async fn rm(client: &Client, args: RmArgs) -> Result<u8, CliError> {
-    for_each_ref(&args.names, async |name| {
-        client.remove_image(name).await?;
-        Ok(output::print_line(name)?)
-    })
-    .await
+    remove_each(&args.names, async |name| client.remove_image(name).await).await
 }

@@ -1,0 +1,449 @@
+//! The engine's side of container networking: networks and their members, address allocation,
+//! the `/etc/hosts` of members, the firewall plan, and what a container's launch needs.
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::Ipv4Addr;
+
+use conti_proto::{
+    NetworkInfo, NetworkMember, NetworkMode, NetworkSpec, PortBinding, PortProtocol,
+};
+
+use crate::runtime::etc_files::{container_hosts, rewrite_hosts};
+use crate::runtime::network::firewall::{FirewallPlan, PortForward, Transport};
+use crate::runtime::network::ports::reserve_port;
+use crate::runtime::network::{BridgeEndpoint, format_mac, host_interface_name};
+use crate::runtime::{HostsEntry, NetworkSetup, PublishedPort};
+
+use super::container::{ContainerConfig, ContainerStatus, Endpoint};
+use super::error::{EngineError, EngineResult};
+use super::networks::{Network, new_network};
+use super::{Engine, Table, blocking, ipam, now_rfc3339};
+
+/// The networks the engine knows, and the bridges ensured on the host since the daemon started
+/// (their rules stay in the firewall table until the network is removed).
+#[derive(Default)]
+pub(super) struct NetworkTable {
+    pub networks: BTreeMap<String, Network>,
+    pub ensured_bridges: HashSet<String>,
+}
+
+impl Engine {
+    fn networks(&self) -> std::sync::MutexGuard<'_, NetworkTable> {
+        self.inner
+            .networks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn network(&self, name: &str) -> EngineResult<Network> {
+        self.networks()
+            .networks
+            .get(name)
+            .cloned()
+            .ok_or_else(|| EngineError::NetworkNotFound(name.to_string()))
+    }
+
+    // ----- networks API -----
+
+    pub async fn create_network(&self, spec: NetworkSpec) -> EngineResult<NetworkInfo> {
+        let network = {
+            let mut table = self.networks();
+            let network = new_network(
+                &spec,
+                &table.networks,
+                uuid::Uuid::new_v4().simple().to_string(),
+                now_rfc3339(),
+            )?;
+            self.inner.network_store.save(&network)?;
+            table.networks.insert(network.name.clone(), network.clone());
+            network
+        };
+        tracing::info!(network = %network.name, subnet = %network.subnet, "network created");
+        Ok(network.info(Vec::new()))
+    }
+
+    pub fn list_networks(&self) -> Vec<NetworkInfo> {
+        let networks: Vec<Network> = self.networks().networks.values().cloned().collect();
+        let table = self.table();
+        networks
+            .iter()
+            .map(|network| network.info(members(&table, &network.name)))
+            .collect()
+    }
+
+    pub fn inspect_network(&self, name: &str) -> EngineResult<NetworkInfo> {
+        let network = self.network(name)?;
+        Ok(network.info(members(&self.table(), name)))
+    }
+
+    /// Removes a network nobody is on: its bridge, its file, its rules.
+    pub async fn delete_network(&self, name: &str) -> EngineResult<()> {
+        let network = self.network(name)?;
+        if network.default {
+            return Err(EngineError::NetworkInUse(format!(
+                "{name:?} is the predefined default network and cannot be removed"
+            )));
+        }
+        {
+            // Both locks, so that no create can join it in between.
+            let table = self.table();
+            let mut networks = self.networks();
+            if let Some(member) = members(&table, name).first() {
+                return Err(EngineError::NetworkInUse(format!(
+                    "network {name:?} is used by container {}",
+                    member.name
+                )));
+            }
+            networks.networks.remove(name);
+            networks.ensured_bridges.remove(&network.bridge);
+        }
+        let helper = self.inner.helper.clone();
+        let (store, bridge) = (self.inner.network_store.clone(), network.bridge.clone());
+        let stored_name = name.to_string();
+        blocking(move || {
+            helper.remove_bridge(&bridge)?;
+            store.remove(&stored_name)
+        })
+        .await?;
+        self.sync_firewall().await?;
+        tracing::info!(network = %name, "network removed");
+        Ok(())
+    }
+
+    // ----- containers -----
+
+    /// At create: the container's address on its network (reserved in `table` until the create
+    /// is done), after checking its ports and the container it shares a namespace with. The
+    /// network mode comes back with a container reference resolved to its id.
+    pub(super) fn attach_at_create(
+        &self,
+        table: &mut Table,
+        mode: &NetworkMode,
+        ports: &[PortBinding],
+    ) -> EngineResult<(NetworkMode, Option<Endpoint>)> {
+        let Some(name) = mode.network_name() else {
+            if !ports.is_empty() {
+                return Err(EngineError::InvalidSpec(format!(
+                    "ports can only be published on a bridge network, not with network {mode}"
+                )));
+            }
+            return Ok(match mode {
+                NetworkMode::Container(reference) => {
+                    (NetworkMode::Container(table.resolve(reference)?), None)
+                }
+                other => (other.clone(), None),
+            });
+        };
+        let network = self.network(name)?;
+        check_ports_free(ports)?;
+        let taken: HashSet<Ipv4Addr> = table
+            .entries
+            .values()
+            .filter_map(|e| e.container.config.endpoint.as_ref())
+            .filter(|endpoint| endpoint.network == network.name)
+            .map(|endpoint| endpoint.address)
+            .chain(
+                table
+                    .reserved_addresses
+                    .iter()
+                    .filter(|(n, _)| *n == network.name)
+                    .map(|(_, address)| *address),
+            )
+            .collect();
+        let address = ipam::allocate(network.subnet, network.gateway, &taken)
+            .ok_or_else(|| EngineError::NetworkFull(network.name.clone()))?;
+        table
+            .reserved_addresses
+            .insert((network.name.clone(), address));
+        Ok((
+            mode.clone(),
+            Some(Endpoint {
+                network: network.name.clone(),
+                address,
+                prefix_len: network.subnet.prefix_len(),
+                gateway: network.gateway,
+            }),
+        ))
+    }
+
+    /// How the container's network is set up at its start; for a bridge, its bridge is made
+    /// sure of first.
+    pub(super) async fn network_setup(
+        &self,
+        config: &ContainerConfig,
+    ) -> EngineResult<NetworkSetup> {
+        let endpoint = match &config.network {
+            NetworkMode::None => return Ok(NetworkSetup::Isolated),
+            NetworkMode::Host => return Ok(NetworkSetup::Host),
+            NetworkMode::Container(reference) => {
+                let table = self.table();
+                let id = table.resolve(reference)?;
+                return match table.entry(&id)?.container.status {
+                    ContainerStatus::Running {
+                        init_pid,
+                        init_start_time,
+                        ..
+                    } => Ok(NetworkSetup::Joined {
+                        init_pid,
+                        init_start_time,
+                    }),
+                    _ => Err(EngineError::ContainerNotRunning(format!(
+                        "{id} (its network namespace is to be shared)"
+                    ))),
+                };
+            }
+            NetworkMode::Bridge | NetworkMode::Network(_) => {
+                config.endpoint.as_ref().ok_or_else(|| {
+                    EngineError::Internal(format!(
+                        "container {} has no address on its network",
+                        config.id
+                    ))
+                })?
+            }
+        };
+        let network = self.network(&endpoint.network)?;
+        self.ensure_bridge(&network).await?;
+        // The network's rules are in place before its container runs (nothing is run when they
+        // already are).
+        self.sync_firewall().await?;
+        Ok(NetworkSetup::Bridge(BridgeEndpoint {
+            bridge: network.bridge,
+            host_interface: host_interface_name(&config.id),
+            address: endpoint.address,
+            prefix_len: endpoint.prefix_len,
+            gateway: endpoint.gateway,
+            mac: endpoint.mac(),
+        }))
+    }
+
+    async fn ensure_bridge(&self, network: &Network) -> EngineResult<()> {
+        if self.networks().ensured_bridges.contains(&network.bridge) {
+            return Ok(());
+        }
+        let helper = self.inner.helper.clone();
+        let (bridge, gateway, prefix_len) = (
+            network.bridge.clone(),
+            network.gateway,
+            network.subnet.prefix_len(),
+        );
+        blocking(move || Ok(helper.ensure_bridge(&bridge, gateway, prefix_len)?)).await?;
+        self.networks()
+            .ensured_bridges
+            .insert(network.bridge.clone());
+        Ok(())
+    }
+
+    /// The other members of a container's network, for its `/etc/hosts`.
+    pub(super) fn hosts_entries(&self, config: &ContainerConfig) -> Vec<HostsEntry> {
+        let Some(endpoint) = &config.endpoint else {
+            return Vec::new();
+        };
+        let table = self.table();
+        table
+            .entries
+            .values()
+            .map(|e| &e.container.config)
+            .filter(|other| other.id != config.id)
+            .filter_map(|other| {
+                let theirs = other.endpoint.as_ref()?;
+                (theirs.network == endpoint.network).then(|| HostsEntry {
+                    address: theirs.address,
+                    name: other.name.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Members of `network` changed: every member's `/etc/hosts` is rewritten in place.
+    pub(super) async fn refresh_hosts(&self, network: &str) {
+        let members: Vec<ContainerConfig> = self
+            .table()
+            .entries
+            .values()
+            .map(|e| &e.container.config)
+            .filter(|c| c.endpoint.as_ref().is_some_and(|e| e.network == network))
+            .cloned()
+            .collect();
+        let work: Vec<_> = members
+            .iter()
+            .map(|config| {
+                let address = config.endpoint.as_ref().map(|e| e.address);
+                let contents =
+                    container_hosts(&config.hostname, address, &self.hosts_entries(config));
+                (self.container_dir(&config.id), contents)
+            })
+            .collect();
+        let result = blocking(move || {
+            for (dir, contents) in work {
+                rewrite_hosts(&dir, &contents).map_err(|e| {
+                    EngineError::internal(&format!("rewrite {}/hosts", dir.display()), e)
+                })?;
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(err) = result {
+            tracing::warn!(%err, network, "cannot update the members' /etc/hosts");
+        }
+    }
+
+    /// Brings Conti's nftables table in line with the networks in use and the ports of running
+    /// containers; nothing is run when it already is.
+    pub(super) async fn sync_firewall(&self) -> EngineResult<()> {
+        let mut applied = self.inner.firewall.lock().await;
+        let plan = self.firewall_plan();
+        if applied.as_ref() == Some(&plan) {
+            return Ok(());
+        }
+        let helper = self.inner.helper.clone();
+        let sent = plan.clone();
+        blocking(move || Ok(helper.apply_firewall(&sent)?)).await?;
+        *applied = Some(plan);
+        Ok(())
+    }
+
+    /// Like [`Engine::sync_firewall`], in the background, for callers that cannot fail.
+    pub(super) fn spawn_firewall_sync(&self) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            if let Err(err) = engine.sync_firewall().await {
+                tracing::error!(%err, "cannot update the firewall");
+            }
+        });
+    }
+
+    fn firewall_plan(&self) -> FirewallPlan {
+        let table = self.table();
+        let networks = self.networks();
+        let configs = || {
+            table
+                .entries
+                .values()
+                .map(|e| (&e.container.config, &e.container.status))
+        };
+        // A network's rules stay while its bridge is up or a container is on it, so that
+        // containers coming and going do not rewrite the table each time.
+        let in_use: HashSet<&str> = configs()
+            .filter_map(|(c, _)| c.endpoint.as_ref())
+            .map(|e| e.network.as_str())
+            .collect();
+        let wanted = |n: &Network| {
+            in_use.contains(n.name.as_str()) || networks.ensured_bridges.contains(&n.bridge)
+        };
+        let ports = configs()
+            .filter(|(_, status)| status.is_running())
+            .filter_map(|(c, _)| Some((c.endpoint.as_ref()?, &c.ports)))
+            .flat_map(|(endpoint, ports)| {
+                ports.iter().map(|port| PortForward {
+                    host_ip: host_ip(port),
+                    host_port: port.host_port,
+                    transport: transport(port.protocol),
+                    container_ip: endpoint.address,
+                    container_port: port.container_port,
+                })
+            })
+            .collect();
+        FirewallPlan {
+            table: self.inner.network_defaults.firewall_table.clone(),
+            networks: networks
+                .networks
+                .values()
+                .filter(|n| wanted(n))
+                .map(Network::firewall_entry)
+                .collect(),
+            ports,
+        }
+    }
+}
+
+/// The members of a network, from the container table.
+fn members(table: &Table, network: &str) -> Vec<NetworkMember> {
+    let mut members: Vec<NetworkMember> = table
+        .entries
+        .values()
+        .map(|e| &e.container.config)
+        .filter_map(|c| {
+            let endpoint = c.endpoint.as_ref().filter(|e| e.network == network)?;
+            Some(NetworkMember {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                ip_address: endpoint.address.to_string(),
+                mac_address: format_mac(&endpoint.mac()),
+            })
+        })
+        .collect();
+    members.sort_by(|a, b| a.name.cmp(&b.name));
+    members
+}
+
+/// Published ports as the monitor reserves them.
+pub(super) fn published_ports(ports: &[PortBinding]) -> Vec<PublishedPort> {
+    ports
+        .iter()
+        .map(|port| PublishedPort {
+            host_ip: host_ip(port),
+            host_port: port.host_port,
+            transport: transport(port.protocol),
+        })
+        .collect()
+}
+
+/// Checked at create (`validate_ports`), so it parses.
+fn host_ip(port: &PortBinding) -> Ipv4Addr {
+    port.host_ip.parse().unwrap_or(Ipv4Addr::LOCALHOST)
+}
+
+fn transport(protocol: PortProtocol) -> Transport {
+    match protocol {
+        PortProtocol::Tcp => Transport::Tcp,
+        PortProtocol::Udp => Transport::Udp,
+    }
+}
+
+/// Ports must be free now: not published by another running container (whose monitor holds
+/// them) and not taken by anything else on the host, checked by binding them for a moment.
+fn check_ports_free(ports: &[PortBinding]) -> EngineResult<()> {
+    for port in published_ports(ports) {
+        if let Err(e) = reserve_port(port) {
+            return Err(match e.raw_os_error() {
+                Some(nix::libc::EADDRINUSE) => {
+                    EngineError::PortInUse(format!("port {port} is already in use on the host"))
+                }
+                Some(nix::libc::EADDRNOTAVAIL) => EngineError::InvalidSpec(format!(
+                    "cannot publish {port}: {} is not an address of this host",
+                    port.host_ip
+                )),
+                _ => EngineError::internal(&format!("check port {port}"), e),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Ports of a spec: in range, a host IPv4 address, no port twice.
+pub(super) fn validate_ports(ports: &[PortBinding]) -> EngineResult<()> {
+    let mut seen = HashSet::new();
+    for port in ports {
+        if port.host_port == 0 || port.container_port == 0 {
+            return Err(EngineError::InvalidSpec(format!(
+                "invalid port mapping {}:{}: ports must be 1-65535",
+                port.host_port, port.container_port
+            )));
+        }
+        let address: Ipv4Addr = port.host_ip.parse().map_err(|_| {
+            EngineError::InvalidSpec(format!(
+                "invalid host_ip {:?}: expected an IPv4 address",
+                port.host_ip
+            ))
+        })?;
+        if !seen.insert((address, port.host_port, port.protocol)) {
+            return Err(EngineError::InvalidSpec(format!(
+                "host port {}:{}/{} is published twice",
+                address,
+                port.host_port,
+                port.protocol.as_str()
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! Networks: the default bridge network (`bridge`, from the daemon's flags, never stored) and the
+//! ones made through the API, stored as `<root>/networks/<name>.json` (written atomically).
+//! A network's bridge is created on the host when a container on it first starts.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use conti_proto::{DEFAULT_NETWORK, NetworkInfo, NetworkMember, NetworkSpec};
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::atomic_file::{Durability, write_json_atomic};
+use crate::runtime::network::firewall::BridgeNetwork;
+
+use super::error::{EngineError, EngineResult};
+use super::spec::validate_container_name;
+
+/// Where user networks get their subnet when they do not name one: the first free /24.
+const AUTO_SUBNET_POOL: &str = "10.90.0.0/16";
+const AUTO_SUBNET_PREFIX: u8 = 24;
+/// Smallest and largest subnets a network may have.
+const MIN_PREFIX: u8 = 8;
+const MAX_PREFIX: u8 = 30;
+
+/// The daemon's networking settings (its flags).
+#[derive(Debug, Clone)]
+pub struct NetworkDefaults {
+    /// The default network's bridge (`--bridge`, default `conti0`).
+    pub bridge: String,
+    /// The default network's subnet (`--default-subnet`, default `10.88.0.0/16`); its gateway
+    /// is the subnet's first address.
+    pub subnet: Ipv4Net,
+    /// Conti's nftables table (`--firewall-table`, family `ip`, default `conti`).
+    pub firewall_table: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    pub id: String,
+    pub name: String,
+    pub subnet: Ipv4Net,
+    pub gateway: Ipv4Addr,
+    pub bridge: String,
+    pub created: String,
+    /// The predefined network, made from the flags.
+    #[serde(skip)]
+    pub default: bool,
+}
+
+impl Network {
+    pub fn default_network(defaults: &NetworkDefaults, created: String) -> EngineResult<Network> {
+        let gateway = defaults.subnet.hosts().next().ok_or_else(|| {
+            EngineError::InvalidSpec(format!(
+                "default subnet {} has no host address",
+                defaults.subnet
+            ))
+        })?;
+        Ok(Network {
+            id: DEFAULT_NETWORK.to_string(),
+            name: DEFAULT_NETWORK.to_string(),
+            subnet: defaults.subnet,
+            gateway,
+            bridge: defaults.bridge.clone(),
+            created,
+            default: true,
+        })
+    }
+
+    pub fn info(&self, members: Vec<NetworkMember>) -> NetworkInfo {
+        NetworkInfo {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            subnet: self.subnet.to_string(),
+            gateway: self.gateway.to_string(),
+            bridge: self.bridge.clone(),
+            default: self.default,
+            created: self.created.clone(),
+            containers: members,
+        }
+    }
+
+    pub fn firewall_entry(&self) -> BridgeNetwork {
+        BridgeNetwork {
+            bridge: self.bridge.clone(),
+            subnet: self.subnet.network(),
+            prefix_len: self.subnet.prefix_len(),
+            gateway: self.gateway,
+        }
+    }
+}
+
+/// Checks a `POST /v1/networks` body against the networks there are and makes the network.
+pub fn new_network(
+    spec: &NetworkSpec,
+    existing: &BTreeMap<String, Network>,
+    id: String,
+    created: String,
+) -> EngineResult<Network> {
+    validate_network_name(&spec.name)?;
+    if existing.contains_key(&spec.name) {
+        return Err(EngineError::NetworkExists(spec.name.clone()));
+    }
+    let subnet = match &spec.subnet {
+        Some(text) => parse_subnet(text)?,
+        None => free_subnet(existing)?,
+    };
+    if let Some(other) = existing.values().find(|n| overlaps(&n.subnet, &subnet)) {
+        return Err(EngineError::SubnetInUse(format!(
+            "subnet {subnet} overlaps {} of network {:?}",
+            other.subnet, other.name
+        )));
+    }
+    let gateway = match &spec.gateway {
+        Some(text) => parse_gateway(text, &subnet)?,
+        None => subnet.hosts().next().ok_or_else(|| {
+            EngineError::InvalidSpec(format!("subnet {subnet} has no host address"))
+        })?,
+    };
+    let bridge = format!(
+        "ct-{}",
+        id.chars()
+            .filter(char::is_ascii_hexdigit)
+            .take(11)
+            .collect::<String>()
+    );
+    Ok(Network {
+        id,
+        name: spec.name.clone(),
+        subnet,
+        gateway,
+        bridge,
+        created,
+        default: false,
+    })
+}
+
+fn validate_network_name(name: &str) -> EngineResult<()> {
+    validate_container_name(name)
+        .map_err(|e| EngineError::InvalidSpec(format!("network name: {e}")))?;
+    if matches!(name, DEFAULT_NETWORK | "none" | "host" | "default")
+        || name.starts_with("container:")
+    {
+        return Err(EngineError::InvalidSpec(format!(
+            "network name {name:?} is reserved"
+        )));
+    }
+    Ok(())
+}
+
+/// A CIDR whose host bits are zero, with a prefix length a bridge network can use.
+pub fn parse_subnet(text: &str) -> EngineResult<Ipv4Net> {
+    let subnet: Ipv4Net = text.parse().map_err(|_| {
+        EngineError::InvalidSpec(format!(
+            "invalid subnet {text:?}: expected IPv4 CIDR like 10.90.1.0/24"
+        ))
+    })?;
+    if !(MIN_PREFIX..=MAX_PREFIX).contains(&subnet.prefix_len()) {
+        return Err(EngineError::InvalidSpec(format!(
+            "invalid subnet {text:?}: the prefix length must be {MIN_PREFIX}-{MAX_PREFIX}"
+        )));
+    }
+    if subnet.trunc() != subnet {
+        return Err(EngineError::InvalidSpec(format!(
+            "invalid subnet {text:?}: host bits are set (did you mean {}?)",
+            subnet.trunc()
+        )));
+    }
+    Ok(subnet)
+}
+
+fn parse_gateway(text: &str, subnet: &Ipv4Net) -> EngineResult<Ipv4Addr> {
+    let gateway: Ipv4Addr = text.parse().map_err(|_| {
+        EngineError::InvalidSpec(format!(
+            "invalid gateway {text:?}: expected an IPv4 address"
+        ))
+    })?;
+    if !subnet.hosts().any(|host| host == gateway) {
+        return Err(EngineError::InvalidSpec(format!(
+            "gateway {gateway} is not a host address of subnet {subnet}"
+        )));
+    }
+    Ok(gateway)
+}
+
+fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+fn free_subnet(existing: &BTreeMap<String, Network>) -> EngineResult<Ipv4Net> {
+    let pool: Ipv4Net = AUTO_SUBNET_POOL.parse().expect("a valid constant");
+    pool.subnets(AUTO_SUBNET_PREFIX)
+        .expect("a valid constant")
+        .find(|candidate| !existing.values().any(|n| overlaps(&n.subnet, candidate)))
+        .ok_or_else(|| {
+            EngineError::SubnetInUse(format!(
+                "every /24 of {AUTO_SUBNET_POOL} is taken; name a subnet"
+            ))
+        })
+}
+
+/// User networks on disk.
+#[derive(Debug, Clone)]
+pub struct NetworkStore {
+    dir: PathBuf,
+}
+
+impl NetworkStore {
+    pub fn open(root: &Path) -> EngineResult<NetworkStore> {
+        let dir = root.join("networks");
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| EngineError::internal(&format!("create {}", dir.display()), e))?;
+        Ok(NetworkStore { dir })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.json"))
+    }
+
+    pub fn save(&self, network: &Network) -> EngineResult<()> {
+        write_json_atomic(&self.path(&network.name), network, Durability::Durable)
+            .map_err(|e| EngineError::internal(&format!("store network {}", network.name), e))
+    }
+
+    pub fn remove(&self, name: &str) -> EngineResult<()> {
+        match std::fs::remove_file(self.path(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(EngineError::internal(&format!("remove network {name}"), e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    pub fn load_all(&self) -> EngineResult<Vec<Network>> {
+        let entries = std::fs::read_dir(&self.dir)
+            .map_err(|e| EngineError::internal(&format!("read {}", self.dir.display()), e))?;
+        let mut networks = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|ext| ext != "json") {
+                continue; // `.name.json.tmp` of an interrupted write
+            }
+            let text = std::fs::read(&path)
+                .map_err(|e| EngineError::internal(&format!("read {}", path.display()), e))?;
+            match serde_json::from_slice::<Network>(&text) {
+                Ok(network) => networks.push(network),
+                Err(err) => {
+                    tracing::warn!(path = %path.display(), %err, "skipping an unreadable network")
+                }
+            }
+        }
+        Ok(networks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(name: &str, subnet: Option<&str>, gateway: Option<&str>) -> NetworkSpec {
+        NetworkSpec {
+            name: name.into(),
+            subnet: subnet.map(Into::into),
+            gateway: gateway.map(Into::into),
+        }
+    }
+
+    fn make(spec: &NetworkSpec, existing: &BTreeMap<String, Network>) -> EngineResult<Network> {
+        new_network(spec, existing, "0123456789abcdef".into(), "t".into())
+    }
+
+    #[test]
+    fn a_network_gets_its_subnet_gateway_and_bridge() {
+        let network = make(&spec("front", Some("10.90.7.0/24"), None), &BTreeMap::new()).unwrap();
+        assert_eq!(network.gateway, Ipv4Addr::new(10, 90, 7, 1));
+        assert_eq!(network.bridge, "ct-0123456789a");
+        assert!(network.bridge.len() <= 15);
+        let network = make(
+            &spec("back", Some("10.91.0.0/16"), Some("10.91.3.4")),
+            &BTreeMap::new(),
+        )
+        .unwrap();
+        assert_eq!(network.gateway, Ipv4Addr::new(10, 91, 3, 4));
+    }
+
+    #[test]
+    fn bad_subnets_and_gateways_are_invalid() {
+        let none = BTreeMap::new();
+        for (subnet, gateway) in [
+            ("10.90.0.0", None),
+            ("10.90.0.0/33", None),
+            ("banana", None),
+            ("10.90.0.1/24", None),
+            ("10.0.0.0/4", None),
+            ("10.90.0.0/31", None),
+            ("10.90.0.0/24", Some("10.91.0.1")),
+            ("10.90.0.0/24", Some("10.90.0.255")),
+            ("10.90.0.0/24", Some("x")),
+        ] {
+            let result = make(&spec("n", Some(subnet), gateway), &none);
+            assert!(
+                matches!(result, Err(EngineError::InvalidSpec(_))),
+                "{subnet} {gateway:?}: {result:?}"
+            );
+        }
+        for name in ["bridge", "host", "none", "", "a/b"] {
+            assert!(matches!(
+                make(&spec(name, None, None), &none),
+                Err(EngineError::InvalidSpec(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn overlapping_subnets_and_taken_names_conflict() {
+        let mut existing = BTreeMap::new();
+        let first = make(&spec("a", Some("10.90.0.0/16"), None), &existing).unwrap();
+        existing.insert(first.name.clone(), first);
+        assert!(matches!(
+            make(&spec("b", Some("10.90.5.0/24"), None), &existing),
+            Err(EngineError::SubnetInUse(_))
+        ));
+        assert!(matches!(
+            make(&spec("b", Some("10.0.0.0/8"), None), &existing),
+            Err(EngineError::SubnetInUse(_))
+        ));
+        assert!(matches!(
+            make(&spec("a", Some("10.95.0.0/24"), None), &existing),
+            Err(EngineError::NetworkExists(_))
+        ));
+        assert!(make(&spec("b", Some("10.91.0.0/24"), None), &existing).is_ok());
+    }
+
+    #[test]
+    fn without_a_subnet_the_first_free_one_is_taken() {
+        let mut existing = BTreeMap::new();
+        let first = make(&spec("a", None, None), &existing).unwrap();
+        assert_eq!(first.subnet.to_string(), "10.90.0.0/24");
+        existing.insert(first.name.clone(), first);
+        let second = make(&spec("b", None, None), &existing).unwrap();
+        assert_eq!(second.subnet.to_string(), "10.90.1.0/24");
+    }
+}

@@ -1,0 +1,87 @@
+//! The container's side of its network, done by its init: joining another container's network
+//! namespace, or bringing up `lo` and configuring `eth0` (address, up, default route).
+
+use std::fs::File;
+use std::net::Ipv4Addr;
+
+use nix::errno::Errno;
+use nix::sched::CloneFlags;
+use rtnetlink::packet_route::RouteNetlinkMessage;
+use rtnetlink::{AddressMessageBuilder, LinkUnspec, RouteMessageBuilder};
+
+use super::super::NetworkSetup;
+use super::super::child::StepResult;
+use super::super::child_failure::{ChildFailure, STEP_NETWORK as STEP};
+use super::super::namespaces::bring_up_loopback;
+use super::super::process::start_time;
+use super::BridgeEndpoint;
+use super::netlink::{NLM_F_CREATE, NLM_F_EXCL, Netlink};
+use super::veth::CONTAINER_INTERFACE;
+
+/// Runs in the init before its root filesystem is built (the host's `/proc` is still there):
+/// joins another container's network namespace, or brings up `lo` in its own.
+pub fn enter_container_network(network: &NetworkSetup) -> Result<(), ChildFailure> {
+    match network {
+        NetworkSetup::Host => Ok(()),
+        NetworkSetup::Isolated | NetworkSetup::Bridge(_) => bring_up_loopback(),
+        NetworkSetup::Joined {
+            init_pid,
+            init_start_time,
+        } => join_network_namespace(*init_pid, *init_start_time),
+    }
+}
+
+/// Runs in the init once the monitor said "go": on a bridge, `eth0` is there by then.
+pub fn configure_container_interface(network: &NetworkSetup) -> Result<(), ChildFailure> {
+    match network {
+        NetworkSetup::Bridge(endpoint) => {
+            configure_eth0(endpoint).step(STEP, || format!("configure {CONTAINER_INTERFACE}"))
+        }
+        NetworkSetup::Host | NetworkSetup::Isolated | NetworkSetup::Joined { .. } => Ok(()),
+    }
+}
+
+/// `setns` into the network namespace of another container's init, checked to be that process
+/// (not one that reused its pid) after the namespace file is open.
+fn join_network_namespace(pid: i32, expected_start_time: u64) -> Result<(), ChildFailure> {
+    let path = format!("/proc/{pid}/ns/net");
+    let gone = || {
+        ChildFailure::new(
+            STEP,
+            Errno::ESRCH,
+            format!("the container whose network is shared (pid {pid}) is not running"),
+        )
+    };
+    let namespace = File::open(&path).map_err(|_| gone())?;
+    if start_time(pid) != Some(expected_start_time) {
+        return Err(gone());
+    }
+    nix::sched::setns(&namespace, CloneFlags::CLONE_NEWNET)
+        .step(STEP, || format!("join the network namespace of pid {pid}"))
+}
+
+fn configure_eth0(endpoint: &BridgeEndpoint) -> std::io::Result<()> {
+    let mut netlink = Netlink::open()?;
+    let index = netlink.link_index(CONTAINER_INTERFACE)?.ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::NotFound, "eth0 was not moved in")
+    })?;
+    let address = AddressMessageBuilder::<Ipv4Addr>::new()
+        .index(index)
+        .address(endpoint.address, endpoint.prefix_len)
+        .build();
+    netlink.request(
+        RouteNetlinkMessage::NewAddress(address),
+        NLM_F_CREATE | NLM_F_EXCL,
+    )?;
+    netlink.set_link(LinkUnspec::new_with_index(index).up().build())?;
+    let route = RouteMessageBuilder::<Ipv4Addr>::new()
+        .gateway(endpoint.gateway)
+        .output_interface(index)
+        .build();
+    netlink
+        .request(
+            RouteNetlinkMessage::NewRoute(route),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
+        .map(drop)
+}
