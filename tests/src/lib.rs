@@ -13,6 +13,7 @@ pub mod cli;
 pub mod daemon;
 pub mod host;
 pub mod http;
+pub mod probe;
 pub mod rootfs;
 pub mod util;
 
@@ -24,7 +25,8 @@ pub use util::{run_command, unique_name, wait_until};
 
 pub use conti_proto::{
     ContainerInfo, ContainerSpec, ContainerState, CreatedContainer, DaemonInfo, ErrorBody,
-    ExecResult, ExecSpec, ImageInfo, LogLine, NetworkMode, VersionInfo, WaitResult,
+    ExecResult, ExecSpec, ImageInfo, LogLine, NetworkMode, Seccomp, SeccompProfile,
+    SecurityOptions, VersionInfo, WaitResult,
 };
 
 /// Name under which [`Daemon::import_busybox`] imports the busybox root filesystem.

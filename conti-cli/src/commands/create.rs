@@ -6,6 +6,7 @@ use conti_proto::{ContainerSpec, NetworkMode};
 
 use super::CliError;
 use super::limits::LimitArgs;
+use super::security::SecurityArgs;
 use crate::client::Client;
 use crate::output::{self, Format};
 
@@ -45,6 +46,8 @@ pub struct ContainerArgs {
     pub workdir: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub security: SecurityArgs,
     /// Imported image to run, then the command and its arguments. Flags after IMAGE belong to
     /// the command, as with docker.
     #[arg(
@@ -79,6 +82,7 @@ impl ContainerArgs {
             tty: self.tty,
             open_stdin: self.interactive,
             resources: self.limits.to_resources(),
+            security: self.security.to_security(),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod logs;
 pub mod ps;
 pub mod rm;
 pub mod run;
+pub mod security;
 pub mod start;
 pub mod stats;
 pub mod stop;

@@ -119,6 +119,7 @@ mod tests {
             open_stdin: false,
             resources: Default::default(),
             oom_killed: false,
+            security: Default::default(),
         }
     }
 

@@ -1,7 +1,7 @@
 //! The container model: what was asked for (config), where it is in its life (status), and the
 //! rules for moving between states. Illegal transitions become a 409 from here, in one place.
 
-use conti_proto::{ContainerInfo, ContainerState, NetworkMode, Resources};
+use conti_proto::{ContainerInfo, ContainerState, NetworkMode, Resources, SecurityOptions};
 use serde::{Deserialize, Serialize};
 
 use super::error::{EngineError, EngineResult};
@@ -32,6 +32,10 @@ pub struct ContainerConfig {
     /// Limits for its cgroup, as last updated (absent in configs written before they existed).
     #[serde(default)]
     pub resources: Resources,
+    /// Privileges and confinement (absent in configs written before they existed: the secure
+    /// defaults then apply).
+    #[serde(default)]
+    pub security: SecurityOptions,
 }
 
 /// Where a container is in its life. Stored with its config in `container.json`.
@@ -174,6 +178,7 @@ impl Container {
             open_stdin: c.open_stdin,
             resources: c.resources.clone(),
             oom_killed,
+            security: c.security.clone(),
         }
     }
 }
@@ -203,6 +208,7 @@ mod tests {
             tty: false,
             open_stdin: false,
             resources: Resources::default(),
+            security: Default::default(),
         };
         Container { config, status }
     }

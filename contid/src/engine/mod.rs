@@ -385,6 +385,7 @@ impl Engine {
             tty: spec.tty,
             open_stdin: spec.open_stdin,
             resources: spec.resources,
+            security: spec.security,
         };
         let container = Container {
             config,
@@ -411,7 +412,7 @@ impl Engine {
                 let table = self.table();
                 let entry = table.entry(&id)?;
                 entry.container.can_start()?;
-                self.launch_for(&entry.container.config)
+                self.launch_for(&entry.container.config)?
             };
             let (attached, window_size) = self.inner.early_attaches.take(&id);
             launch.window_size = window_size;
@@ -484,8 +485,8 @@ impl Engine {
         .await
     }
 
-    fn launch_for(&self, config: &ContainerConfig) -> ContainerLaunch {
-        ContainerLaunch {
+    fn launch_for(&self, config: &ContainerConfig) -> EngineResult<ContainerLaunch> {
+        Ok(ContainerLaunch {
             id: config.id.clone(),
             state_dir: self.container_dir(&config.id),
             image_rootfs: self.inner.images.rootfs(&config.image),
@@ -503,7 +504,8 @@ impl Engine {
             open_stdin: config.open_stdin,
             window_size: None,
             limits: resources::to_cgroup_limits(&config.resources),
-        }
+            security: spec::container_security(&config.security)?,
+        })
     }
 
     /// Replaces a container's status on disk and in memory, then lets `update` adjust its entry.
@@ -823,6 +825,7 @@ impl Engine {
             tty: spec.tty,
             stdin: spec.stdin,
             window_size: None,
+            confinement: spec::container_security(&config.security)?.confinement,
         })
     }
 

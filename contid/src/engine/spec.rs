@@ -1,8 +1,9 @@
 //! Validation of what a caller asks for, and the defaults a container gets.
 
-use conti_proto::{ContainerSpec, ExecSpec};
+use conti_proto::{ContainerSpec, ExecSpec, SecurityOptions};
 
 use super::error::{EngineError, EngineResult};
+use crate::runtime::ContainerSecurity;
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const MAX_NAME_LEN: usize = 64;
@@ -118,7 +119,15 @@ pub fn validate_container_spec(spec: &ContainerSpec) -> EngineResult<()> {
     if let Some(hostname) = &spec.hostname {
         validate_hostname(hostname)?;
     }
+    container_security(&spec.security)?;
     Ok(())
+}
+
+/// What the security options mean for the container's processes; 400 `invalid_spec` for an
+/// unknown capability or a seccomp profile that does not compile.
+pub fn container_security(options: &SecurityOptions) -> EngineResult<ContainerSecurity> {
+    ContainerSecurity::from_options(options)
+        .map_err(|why| EngineError::InvalidSpec(format!("security: {why}")))
 }
 
 pub fn validate_exec_spec(spec: &ExecSpec) -> EngineResult<()> {
@@ -191,6 +200,9 @@ mod tests {
         assert!(validate_container_spec(&s).is_err());
         let mut s = spec(&["sh"]);
         s.hostname = Some("bad_host".into());
+        assert!(validate_container_spec(&s).is_err());
+        let mut s = spec(&["sh"]);
+        s.security.cap_add = vec!["CAP_TELEPORT".into()];
         assert!(validate_container_spec(&s).is_err());
     }
 

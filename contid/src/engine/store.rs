@@ -136,6 +136,7 @@ mod tests {
             tty: false,
             open_stdin: false,
             resources: Default::default(),
+            security: Default::default(),
         };
         let mut container = Container {
             config,

@@ -155,7 +155,7 @@ pub(super) fn recv_message<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::NetworkSetup;
+    use crate::runtime::{ContainerSecurity, NetworkSetup};
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
     use std::os::fd::AsFd;
 
@@ -185,6 +185,7 @@ mod tests {
             open_stdin: false,
             window_size: None,
             limits: Default::default(),
+            security: ContainerSecurity::from_options(&Default::default()).unwrap(),
         }
     }
 

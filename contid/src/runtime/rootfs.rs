@@ -262,6 +262,19 @@ pub(super) fn pivot_into(rootfs: &Path) -> Result<(), ChildFailure> {
     nix::unistd::chdir("/").step(STEP, || "chdir /".into())
 }
 
+/// `--read-only`: the root mount (the overlay) becomes read-only; the mounts on it (`/proc`,
+/// `/dev`, the `/etc` files) keep their own flags.
+pub(super) fn make_root_read_only() -> Result<(), ChildFailure> {
+    mount(
+        None,
+        Path::new("/"),
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+        None,
+    )
+    .step("read_only_rootfs", || "remount / read-only".into())
+}
+
 fn mkdir(path: &Path) -> nix::Result<()> {
     nix::unistd::mkdir(path, Mode::from_bits_truncate(0o755))
 }

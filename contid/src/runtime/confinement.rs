@@ -1,0 +1,99 @@
+//! What narrows a container's process just before `execve`: no_new_privileges, capabilities and
+//! the seccomp filter, in the order the kernel allows.
+//!
+//! Installing a seccomp filter needs no_new_privileges or CAP_SYS_ADMIN. With no_new_privileges
+//! (the default) the filter comes last, after the capabilities are dropped, so that it need not
+//! allow `capset`. Without it the filter is installed while CAP_SYS_ADMIN is still held, and the
+//! capabilities are dropped under it (as runc does): a profile must then allow `capset` and
+//! `prctl`, which the default profile does.
+
+use conti_proto::{Seccomp, SeccompProfile, SecurityOptions};
+use serde::{Deserialize, Serialize};
+
+use super::ContainerSecurity;
+use super::capabilities::CapabilitySet;
+use super::child::StepResult;
+use super::child_failure::ChildFailure;
+use super::seccomp::{self, SeccompFilters};
+
+/// How a container's processes (its init and every exec) are confined; filled by the engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessConfinement {
+    pub capabilities: CapabilitySet,
+    pub no_new_privileges: bool,
+    /// `None`: no filter (unconfined, privileged).
+    pub seccomp: Option<SeccompProfile>,
+}
+
+impl ContainerSecurity {
+    /// What a container's security options mean for its processes. Fails (with a message for
+    /// the caller) on an unknown capability or a profile that does not compile.
+    pub fn from_options(options: &SecurityOptions) -> Result<ContainerSecurity, String> {
+        let capabilities =
+            CapabilitySet::resolve(options.privileged, &options.cap_add, &options.cap_drop)?;
+        let seccomp = match (&options.seccomp, options.privileged) {
+            (_, true) | (Seccomp::Unconfined, _) => None,
+            (Seccomp::Default, false) => Some(seccomp::default_profile()),
+            (Seccomp::Profile { profile }, false) => Some(profile.clone()),
+        };
+        if let Some(profile) = &seccomp {
+            seccomp::compile(profile, capabilities).map_err(|e| e.to_string())?;
+        }
+        Ok(ContainerSecurity {
+            confinement: ProcessConfinement {
+                capabilities,
+                no_new_privileges: options.no_new_privileges,
+                seccomp,
+            },
+            mask_kernel_paths: !options.privileged,
+            read_only_rootfs: options.read_only_rootfs,
+        })
+    }
+}
+
+/// A [`ProcessConfinement`] ready to apply: the profile compiled.
+pub(super) struct CompiledConfinement {
+    capabilities: CapabilitySet,
+    no_new_privileges: bool,
+    seccomp: Option<SeccompFilters>,
+}
+
+impl ProcessConfinement {
+    /// Compiles the profile (in the child: the engine has checked at create that it compiles).
+    pub(super) fn compile(&self) -> Result<CompiledConfinement, ChildFailure> {
+        let seccomp = self
+            .seccomp
+            .as_ref()
+            .map(|profile| seccomp::compile(profile, self.capabilities))
+            .transpose()
+            .map_err(|e| ChildFailure::new("seccomp", nix::errno::Errno::EINVAL, e.to_string()))?;
+        Ok(CompiledConfinement {
+            capabilities: self.capabilities,
+            no_new_privileges: self.no_new_privileges,
+            seccomp,
+        })
+    }
+}
+
+impl CompiledConfinement {
+    /// Applies everything to the calling single-threaded process; the next thing it does should
+    /// be `execve`.
+    pub(super) fn apply(&self) -> Result<(), ChildFailure> {
+        if self.no_new_privileges {
+            nix::sys::prctl::set_no_new_privs()
+                .step("no_new_privileges", || "PR_SET_NO_NEW_PRIVS".into())?;
+            self.capabilities.apply()?;
+            self.apply_seccomp()
+        } else {
+            self.apply_seccomp()?;
+            self.capabilities.apply()
+        }
+    }
+
+    fn apply_seccomp(&self) -> Result<(), ChildFailure> {
+        match &self.seccomp {
+            Some(filters) => filters.apply(),
+            None => Ok(()),
+        }
+    }
+}
