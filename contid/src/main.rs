@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use contid::api::{DEFAULT_MAX_CONNECTIONS, ServeOptions, SocketAccess};
 use contid::engine::{Engine, EngineConfig};
 use contid::runtime::cgroup::CgroupManager;
 use contid::runtime::helper::{HelperConfig, spawn_helper};
@@ -29,6 +30,13 @@ struct Args {
     /// Rotate a container's log file beyond this many bytes (one older file is kept).
     #[arg(long, default_value_t = DEFAULT_LOG_MAX_BYTES)]
     log_max_bytes: u64,
+    /// Group whose members may use the socket besides root (default: `conti` when that group
+    /// exists, else root only). Membership is root-equivalent.
+    #[arg(long)]
+    group: Option<String>,
+    /// Connections served at once; more are closed at once.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
 }
 
 fn main() -> ExitCode {
@@ -65,6 +73,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let root = args.root.canonicalize()?;
     std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
     let _lock = RootLock::acquire(&root)?;
+    let serve_options = ServeOptions {
+        access: SocketAccess::from_flag(args.group.as_deref())?,
+        max_connections: args.max_connections as usize,
+    };
     let cgroups = CgroupManager::detect(&args.cgroup_parent);
     // The helper must be forked now, while this process has a single thread.
     let helper = spawn_helper(HelperConfig {
@@ -82,7 +94,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             helper,
         })?;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "contid ready");
-        contid::api::serve(engine, &args.socket, shutdown_signal()).await?;
+        contid::api::serve(engine, &args.socket, serve_options, shutdown_signal()).await?;
         Ok(())
     })
 }

@@ -28,6 +28,7 @@ pub mod logfile;
 mod masked_paths;
 mod monitor;
 mod namespaces;
+pub mod peer_credentials;
 pub mod process;
 mod protocol;
 mod pty;
