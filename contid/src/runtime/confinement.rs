@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ContainerSecurity;
 use super::capabilities::CapabilitySet;
+use super::cgroup::DeviceAccess;
 use super::child::StepResult;
 use super::child_failure::ChildFailure;
 use super::seccomp::{self, SeccompFilters};
@@ -46,6 +47,11 @@ impl ContainerSecurity {
                 seccomp,
             },
             mask_kernel_paths: !options.privileged,
+            devices: if options.privileged {
+                DeviceAccess::All
+            } else {
+                DeviceAccess::Default
+            },
             read_only_rootfs: options.read_only_rootfs,
         })
     }

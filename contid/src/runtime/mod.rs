@@ -146,6 +146,8 @@ pub struct ContainerSecurity {
     pub confinement: ProcessConfinement,
     /// Hide and write-protect the kernel's files in `/proc` and `/sys` (all but privileged).
     pub mask_kernel_paths: bool,
+    /// The devices cgroup's allow-list.
+    pub devices: cgroup::DeviceAccess,
     pub read_only_rootfs: bool,
 }
 
