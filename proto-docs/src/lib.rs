@@ -134,6 +134,10 @@ pub struct ContainerSpec {
     /// Privileges and confinement; secure defaults when absent (see `SecurityOptions`).
     #[serde(default)]
     pub security: SecurityOptions,
+    /// User to run as: `NAME` or `UID`, optionally `:GROUP` or `:GID`, looked up in the
+    /// container's `/etc/passwd` and `/etc/group` at start (root when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// Privileges and confinement of every process of a container (`ContainerSpec.security`, also
@@ -503,6 +507,9 @@ pub struct ContainerInfo {
     /// Privileges and confinement (`ContainerSpec.security`, defaults filled in).
     #[serde(default)]
     pub security: SecurityOptions,
+    /// `ContainerSpec.user`; absent: root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
 }
 
 /// `POST /v1/containers/{ref}/wait` answer.
@@ -523,6 +530,9 @@ pub struct ExecSpec {
     /// Absolute working directory (default: the container's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
+    /// User to run as (default: the container's `user`), as in `ContainerSpec.user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// Create a streaming exec instead of running to the end: the answer is 201 `ExecCreated`,
     /// and `POST /v1/execs/{id}/start` runs it over an upgraded connection.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

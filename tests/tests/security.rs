@@ -314,3 +314,89 @@ fn dev_holds_only_the_allow_list_and_mknod_of_another_device_fails() {
     let (_, code, logs) = d.run(&privileged);
     assert_eq!((code, logs.as_str()), (0, "mem-ok\n"));
 }
+
+#[test]
+fn user_runs_the_container_and_its_execs_as_that_user_without_capabilities() {
+    let d = Daemon::start_with_busybox();
+    let mut s = spec(&["sleep", "1000"]);
+    s.user = Some("1000".into());
+    let id = d.run_detached(&s);
+    assert_eq!(d.inspect(&id).user.as_deref(), Some("1000"));
+    let status = d.exec(&id, &["cat", "/proc/1/status"]).stdout;
+    assert_eq!(status_field(&status, "Uid"), "1000\t1000\t1000\t1000");
+    // A uid the image's /etc/passwd does not list gets group 0.
+    assert_eq!(status_field(&status, "Gid"), "0\t0\t0\t0");
+    assert_eq!(status_field(&status, "CapEff"), "0000000000000000");
+    assert_eq!(status_field(&status, "CapBnd"), DEFAULT_CAPS);
+    assert_eq!(status_field(&status, "NoNewPrivs"), "1");
+    // Execs run as the container's user, or as their own.
+    let r = d.exec(&id, &["id"]);
+    assert_eq!(r.stdout, "uid=1000 gid=0(root)\n", "{r:?}");
+    let as_nobody = d.exec_spec(
+        &id,
+        &conti_tests::ExecSpec {
+            cmd: vec!["id".into()],
+            user: Some("nobody".into()),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        as_nobody.stdout, "uid=65534(nobody) gid=65534(nogroup)\n",
+        "{as_nobody:?}"
+    );
+    // Not root: the files of root stay out of reach.
+    let r = d.exec(&id, &["sh", "-c", "touch /root/x || echo refused"]);
+    assert!(r.stdout.contains("refused"), "{r:?}");
+    d.remove(&id);
+}
+
+#[test]
+fn user_names_and_supplementary_groups_come_from_the_containers_files() {
+    let d = Daemon::start_with_busybox();
+    let id = d.run_detached(&spec(&["sleep", "1000"]));
+    let as_user = |user: &str, cmd: &[&str]| {
+        d.exec_spec(
+            &id,
+            &conti_tests::ExecSpec {
+                cmd: cmd.iter().map(|s| s.to_string()).collect(),
+                user: Some(user.into()),
+                ..Default::default()
+            },
+        )
+    };
+    // The container's own /etc/group, as it is when the process starts.
+    let r = as_user(
+        "root",
+        &["sh", "-c", "echo 'staff:x:50:nobody' >> /etc/group"],
+    );
+    assert_eq!(r.exit_code, 0, "{r:?}");
+    let r = as_user("nobody", &["id"]);
+    assert_eq!(
+        r.stdout, "uid=65534(nobody) gid=65534(nogroup) groups=50(staff)\n",
+        "{r:?}"
+    );
+    let r = as_user("nobody:root", &["id"]);
+    assert_eq!(
+        r.stdout, "uid=65534(nobody) gid=0(root) groups=50(staff)\n",
+        "{r:?}"
+    );
+    let r = d.client().post_json(
+        &format!("/v1/containers/{id}/exec"),
+        &conti_tests::ExecSpec {
+            cmd: vec!["id".into()],
+            user: Some("mallory".into()),
+            ..Default::default()
+        },
+    );
+    let err = r.expect_error(400, "unknown_user");
+    assert!(err.message.contains("mallory"), "{}", err.message);
+    d.remove(&id);
+
+    let mut unknown = spec(&["true"]);
+    unknown.user = Some("mallory".into());
+    let id = d.create(&unknown);
+    let err = d
+        .post(&format!("/v1/containers/{id}/start"), b"")
+        .expect_error(400, "unknown_user");
+    assert!(err.message.contains("mallory"), "{}", err.message);
+}

@@ -44,6 +44,9 @@ pub struct ContainerArgs {
     /// Working directory inside the container (absolute).
     #[arg(short, long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
+    /// User to run as: NAME or UID from the image's /etc/passwd, optionally :GROUP or :GID.
+    #[arg(short, long, value_name = "USER")]
+    pub user: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
@@ -83,6 +86,7 @@ impl ContainerArgs {
             open_stdin: self.interactive,
             resources: self.limits.to_resources(),
             security: self.security.to_security(),
+            user: self.user.clone(),
         }
     }
 }

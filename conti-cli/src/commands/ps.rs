@@ -120,6 +120,7 @@ mod tests {
             resources: Default::default(),
             oom_killed: false,
             security: Default::default(),
+            user: None,
         }
     }
 

@@ -36,6 +36,9 @@ pub struct ContainerConfig {
     /// defaults then apply).
     #[serde(default)]
     pub security: SecurityOptions,
+    /// `ContainerSpec.user` (absent: root).
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 /// Where a container is in its life. Stored with its config in `container.json`.
@@ -179,6 +182,7 @@ impl Container {
             resources: c.resources.clone(),
             oom_killed,
             security: c.security.clone(),
+            user: c.user.clone(),
         }
     }
 }
@@ -209,6 +213,7 @@ mod tests {
             open_stdin: false,
             resources: Resources::default(),
             security: Default::default(),
+            user: None,
         };
         Container { config, status }
     }

@@ -386,6 +386,7 @@ impl Engine {
             open_stdin: spec.open_stdin,
             resources: spec.resources,
             security: spec.security,
+            user: spec.user,
         };
         let container = Container {
             config,
@@ -470,6 +471,7 @@ impl Engine {
                         FailureKind::BadWorkingDirectory => {
                             EngineError::InvalidCwd(failure.to_string())
                         }
+                        FailureKind::UnknownUser => EngineError::UnknownUser(failure.to_string()),
                         FailureKind::UnsupportedLimit => {
                             EngineError::UnsupportedLimit(failure.to_string())
                         }
@@ -504,7 +506,7 @@ impl Engine {
             open_stdin: config.open_stdin,
             window_size: None,
             limits: resources::to_cgroup_limits(&config.resources),
-            security: spec::container_security(&config.security)?,
+            security: spec::container_security(&config.security, config.user.as_deref())?,
         })
     }
 
@@ -825,7 +827,11 @@ impl Engine {
             tty: spec.tty,
             stdin: spec.stdin,
             window_size: None,
-            confinement: spec::container_security(&config.security)?.confinement,
+            confinement: spec::container_security(
+                &config.security,
+                spec.user.as_deref().or(config.user.as_deref()),
+            )?
+            .confinement,
         })
     }
 
@@ -869,6 +875,9 @@ impl Engine {
                 }
                 FailureKind::BadWorkingDirectory => {
                     return Err(EngineError::InvalidCwd(failure.to_string()));
+                }
+                FailureKind::UnknownUser => {
+                    return Err(EngineError::UnknownUser(failure.to_string()));
                 }
                 FailureKind::Setup | FailureKind::UnsupportedLimit => {
                     return Err(EngineError::Internal(format!(

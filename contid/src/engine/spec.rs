@@ -119,19 +119,54 @@ pub fn validate_container_spec(spec: &ContainerSpec) -> EngineResult<()> {
     if let Some(hostname) = &spec.hostname {
         validate_hostname(hostname)?;
     }
-    container_security(&spec.security)?;
+    if let Some(user) = &spec.user {
+        validate_user(user)?;
+    }
+    container_security(&spec.security, None)?;
     Ok(())
 }
 
-/// What the security options mean for the container's processes; 400 `invalid_spec` for an
-/// unknown capability or a seccomp profile that does not compile.
-pub fn container_security(options: &SecurityOptions) -> EngineResult<ContainerSecurity> {
-    ContainerSecurity::from_options(options)
-        .map_err(|why| EngineError::InvalidSpec(format!("security: {why}")))
+/// What the security options mean for the container's processes, running as `user`; 400
+/// `invalid_spec` for an unknown capability or a seccomp profile that does not compile.
+pub fn container_security(
+    options: &SecurityOptions,
+    user: Option<&str>,
+) -> EngineResult<ContainerSecurity> {
+    let mut security = ContainerSecurity::from_options(options)
+        .map_err(|why| EngineError::InvalidSpec(format!("security: {why}")))?;
+    security.confinement.user = user.map(str::to_string);
+    Ok(security)
+}
+
+/// `NAME`, `UID`, `NAME:GROUP`, `UID:GID`…: names as `/etc/passwd` spells them (letters,
+/// digits, `_.-`, not starting with `-`), ids as decimal numbers. Whether they exist is only
+/// known inside the container, at start.
+fn validate_user(user: &str) -> EngineResult<()> {
+    let valid_part = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 32
+            && !part.starts_with('-')
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    };
+    let valid = match user.split_once(':') {
+        Some((name, group)) => valid_part(name) && valid_part(group),
+        None => valid_part(user),
+    };
+    if !valid {
+        return Err(EngineError::InvalidSpec(format!(
+            "user {user:?} must be NAME or UID, optionally with :GROUP or :GID"
+        )));
+    }
+    Ok(())
 }
 
 pub fn validate_exec_spec(spec: &ExecSpec) -> EngineResult<()> {
     validate_cmd(&spec.cmd)?;
+    if let Some(user) = &spec.user {
+        validate_user(user)?;
+    }
     validate_env(&spec.env)?;
     if let Some(cwd) = &spec.cwd {
         validate_cwd(cwd)?;
@@ -204,6 +239,20 @@ mod tests {
         let mut s = spec(&["sh"]);
         s.security.cap_add = vec!["CAP_TELEPORT".into()];
         assert!(validate_container_spec(&s).is_err());
+        for (user, ok) in [
+            ("nobody", true),
+            ("1000:1000", true),
+            ("www-data:adm", true),
+            ("", false),
+            (":0", false),
+            ("a:b:c", false),
+            ("-x", false),
+            ("a b", false),
+        ] {
+            let mut s = spec(&["sh"]);
+            s.user = Some(user.into());
+            assert_eq!(validate_container_spec(&s).is_ok(), ok, "{user:?}");
+        }
     }
 
     #[test]

@@ -137,6 +137,7 @@ mod tests {
             open_stdin: false,
             resources: Default::default(),
             security: Default::default(),
+            user: None,
         };
         let mut container = Container {
             config,

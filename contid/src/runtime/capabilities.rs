@@ -93,23 +93,25 @@ impl CapabilitySet {
         self.supported().iter().map(|cap| cap.to_string()).collect()
     }
 
-    /// Narrows the calling (single-threaded) process to this set: bounding first (it needs
-    /// CAP_SETPCAP, still held), then ambient and inheritable emptied, then effective and
-    /// permitted.
-    pub(super) fn apply(self) -> Result<(), ChildFailure> {
-        const STEP: &str = "capabilities";
-        let failure = |what: &str, error: caps::errors::CapsError| {
-            ChildFailure::new(STEP, Errno::last(), format!("{what}: {error}"))
-        };
-        let keep = self
-            .held()
-            .map_err(|e| failure("read the permitted set", e))?;
+    /// Removes from the bounding set what is not in this set (it needs CAP_SETPCAP, still
+    /// held): first of the two steps that narrow the calling single-threaded process.
+    pub(super) fn drop_bounding(self) -> Result<(), ChildFailure> {
+        let keep = self.supported();
         for cap in caps::runtime::thread_all_supported() {
             if !keep.contains(&cap) {
                 caps::drop(None, CapSet::Bounding, cap)
                     .map_err(|e| failure("drop from the bounding set", e))?;
             }
         }
+        Ok(())
+    }
+
+    /// The second step (after a change of user, if any): ambient and inheritable emptied,
+    /// effective and permitted set to what the process holds of this set.
+    pub(super) fn narrow(self) -> Result<(), ChildFailure> {
+        let keep = self
+            .held()
+            .map_err(|e| failure("read the permitted set", e))?;
         caps::clear(None, CapSet::Ambient).map_err(|e| failure("clear the ambient set", e))?;
         caps::clear(None, CapSet::Inheritable)
             .map_err(|e| failure("clear the inheritable set", e))?;
@@ -117,6 +119,10 @@ impl CapabilitySet {
             .map_err(|e| failure("set the effective set", e))?;
         caps::set(None, CapSet::Permitted, &keep).map_err(|e| failure("set the permitted set", e))
     }
+}
+
+fn failure(what: &str, error: caps::errors::CapsError) -> ChildFailure {
+    ChildFailure::new("capabilities", Errno::last(), format!("{what}: {error}"))
 }
 
 enum Names {

@@ -24,12 +24,16 @@ pub enum FailureKind {
     BadWorkingDirectory,
     /// The host cannot enforce a resource limit the container asked for.
     UnsupportedLimit,
+    /// The user (or group) asked for is not in the container's `/etc/passwd` (`/etc/group`).
+    UnknownUser,
     /// Anything else: a mount, a namespace, a cgroup… a fault of the daemon or the host.
     Setup,
 }
 
 pub const STEP_EXEC: &str = "exec";
 pub const STEP_CHDIR_CWD: &str = "chdir_cwd";
+/// Looking up `--user` in the container's account files.
+pub const STEP_RESOLVE_USER: &str = "resolve_user";
 /// Writing the container's limits; `EOPNOTSUPP` when the host cannot enforce one.
 pub const STEP_CGROUP_LIMITS: &str = "cgroup_limits";
 
@@ -59,6 +63,7 @@ impl ChildFailure {
             }
             STEP_CHDIR_CWD => FailureKind::BadWorkingDirectory,
             STEP_CGROUP_LIMITS if errno == Errno::EOPNOTSUPP => FailureKind::UnsupportedLimit,
+            STEP_RESOLVE_USER if errno == Errno::ENOENT => FailureKind::UnknownUser,
             _ => FailureKind::Setup,
         }
     }
@@ -69,6 +74,7 @@ impl ChildFailure {
             FailureKind::CommandNotFound => 127,
             FailureKind::CommandNotExecutable => 126,
             FailureKind::BadWorkingDirectory
+            | FailureKind::UnknownUser
             | FailureKind::UnsupportedLimit
             | FailureKind::Setup => 1,
         }

@@ -5,7 +5,9 @@
 //! (the default) the filter comes last, after the capabilities are dropped, so that it need not
 //! allow `capset`. Without it the filter is installed while CAP_SYS_ADMIN is still held, and the
 //! capabilities are dropped under it (as runc does): a profile must then allow `capset` and
-//! `prctl`, which the default profile does.
+//! `prctl`, which the default profile does. A user other than root is switched to between
+//! dropping the bounding set and narrowing the other sets (with `PR_SET_KEEPCAPS`): after its
+//! `execve` it holds no capability, as with Docker.
 
 use conti_proto::{Seccomp, SeccompProfile, SecurityOptions};
 use serde::{Deserialize, Serialize};
@@ -16,6 +18,7 @@ use super::cgroup::DeviceAccess;
 use super::child::StepResult;
 use super::child_failure::ChildFailure;
 use super::seccomp::{self, SeccompFilters};
+use super::user::{ResolvedUser, resolve_user};
 
 /// How a container's processes (its init and every exec) are confined; filled by the engine.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -24,6 +27,8 @@ pub struct ProcessConfinement {
     pub no_new_privileges: bool,
     /// `None`: no filter (unconfined, privileged).
     pub seccomp: Option<SeccompProfile>,
+    /// `NAME|UID[:GROUP|GID]` to run as, looked up in the container; `None`: root.
+    pub user: Option<String>,
 }
 
 impl ContainerSecurity {
@@ -45,6 +50,7 @@ impl ContainerSecurity {
                 capabilities,
                 no_new_privileges: options.no_new_privileges,
                 seccomp,
+                user: None,
             },
             mask_kernel_paths: !options.privileged,
             devices: if options.privileged {
@@ -62,10 +68,12 @@ pub(super) struct CompiledConfinement {
     capabilities: CapabilitySet,
     no_new_privileges: bool,
     seccomp: Option<SeccompFilters>,
+    user: Option<ResolvedUser>,
 }
 
 impl ProcessConfinement {
-    /// Compiles the profile (in the child: the engine has checked at create that it compiles).
+    /// Compiles the profile (in the child: the engine has checked at create that it compiles)
+    /// and looks the user up in the container's files (so: once inside its root).
     pub(super) fn compile(&self) -> Result<CompiledConfinement, ChildFailure> {
         let seccomp = self
             .seccomp
@@ -73,10 +81,12 @@ impl ProcessConfinement {
             .map(|profile| seccomp::compile(profile, self.capabilities))
             .transpose()
             .map_err(|e| ChildFailure::new("seccomp", nix::errno::Errno::EINVAL, e.to_string()))?;
+        let user = self.user.as_deref().map(resolve_user).transpose()?;
         Ok(CompiledConfinement {
             capabilities: self.capabilities,
             no_new_privileges: self.no_new_privileges,
             seccomp,
+            user,
         })
     }
 }
@@ -88,12 +98,18 @@ impl CompiledConfinement {
         if self.no_new_privileges {
             nix::sys::prctl::set_no_new_privs()
                 .step("no_new_privileges", || "PR_SET_NO_NEW_PRIVS".into())?;
-            self.capabilities.apply()?;
-            self.apply_seccomp()
         } else {
             self.apply_seccomp()?;
-            self.capabilities.apply()
         }
+        self.capabilities.drop_bounding()?;
+        if let Some(user) = &self.user {
+            user.switch_to()?;
+        }
+        self.capabilities.narrow()?;
+        if self.no_new_privileges {
+            self.apply_seccomp()?;
+        }
+        Ok(())
     }
 
     fn apply_seccomp(&self) -> Result<(), ChildFailure> {

@@ -36,6 +36,7 @@ mod rootfs;
 pub mod seccomp;
 mod session;
 mod tiny_init;
+mod user;
 
 use std::path::PathBuf;
 

@@ -23,7 +23,7 @@ pub(super) enum HelperRequest {
     /// Start a container; the reply carries the read end of its report pipe.
     Launch(Box<ContainerLaunch>),
     /// Run a command in a container; the reply carries the read ends of stdout, stderr, status.
-    Exec(ExecLaunch),
+    Exec(Box<ExecLaunch>),
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
