@@ -34,6 +34,9 @@ struct Args {
     /// exists, else root only). Membership is root-equivalent.
     #[arg(long)]
     group: Option<String>,
+    /// Let volumes bind the host's `/` into containers (refused otherwise).
+    #[arg(long)]
+    allow_root_bind: bool,
     /// Connections served at once; more are closed at once.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
@@ -90,6 +93,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             root,
             socket: args.socket.clone(),
             log_max_bytes: args.log_max_bytes,
+            allow_root_bind: args.allow_root_bind,
             cgroups,
             helper,
         })?;

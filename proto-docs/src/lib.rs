@@ -138,6 +138,24 @@ pub struct ContainerSpec {
     /// container's `/etc/passwd` and `/etc/group` at start (root when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// Bind mounts and named volumes, mounted in this order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<VolumeSpec>,
+}
+
+/// A bind mount of a host path, or a named volume (`ContainerSpec.volumes`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeSpec {
+    /// An absolute host path that exists (not `/` unless the daemon runs with
+    /// `--allow-root-bind`), or the name of a volume Conti keeps under its root
+    /// (`volumes/<name>`, created on first use, kept after the container goes).
+    pub source: String,
+    /// Absolute path inside the container, resolved inside its root; not `/`, not in `/proc` or
+    /// `/sys`. Created when missing.
+    pub target: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
 /// Privileges and confinement of every process of a container (`ContainerSpec.security`, also
@@ -510,6 +528,9 @@ pub struct ContainerInfo {
     /// `ContainerSpec.user`; absent: root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// `ContainerSpec.volumes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<VolumeSpec>,
 }
 
 /// `POST /v1/containers/{ref}/wait` answer.

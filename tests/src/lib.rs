@@ -26,7 +26,7 @@ pub use util::{run_command, unique_name, wait_until};
 pub use conti_proto::{
     ContainerInfo, ContainerSpec, ContainerState, CreatedContainer, DaemonInfo, ErrorBody,
     ExecResult, ExecSpec, ImageInfo, LogLine, NetworkMode, Seccomp, SeccompProfile,
-    SecurityOptions, VersionInfo, WaitResult,
+    SecurityOptions, VersionInfo, VolumeSpec, WaitResult,
 };
 
 /// Name under which [`Daemon::import_busybox`] imports the busybox root filesystem.

@@ -2,7 +2,7 @@
 
 use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use conti_proto::{ContainerSpec, NetworkMode};
+use conti_proto::{ContainerSpec, NetworkMode, VolumeSpec};
 
 use super::CliError;
 use super::limits::LimitArgs;
@@ -44,6 +44,9 @@ pub struct ContainerArgs {
     /// Working directory inside the container (absolute).
     #[arg(short, long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
+    /// Bind a host path or a named volume: SOURCE:TARGET[:ro|:rw] (repeatable).
+    #[arg(short, long = "volume", value_name = "SOURCE:TARGET[:ro]", value_parser = parse_volume)]
+    pub volumes: Vec<VolumeSpec>,
     /// User to run as: NAME or UID from the image's /etc/passwd, optionally :GROUP or :GID.
     #[arg(short, long, value_name = "USER")]
     pub user: Option<String>,
@@ -60,6 +63,22 @@ pub struct ContainerArgs {
         trailing_var_arg = true,
     )]
     pub image_and_cmd: Vec<String>,
+}
+
+/// docker's `-v SOURCE:TARGET[:ro|:rw]`.
+fn parse_volume(text: &str) -> Result<VolumeSpec, String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let (source, target, read_only) = match parts[..] {
+        [source, target] => (source, target, false),
+        [source, target, "ro"] => (source, target, true),
+        [source, target, "rw"] => (source, target, false),
+        _ => return Err(format!("{text:?}: expected SOURCE:TARGET[:ro|:rw]")),
+    };
+    Ok(VolumeSpec {
+        source: source.to_string(),
+        target: target.to_string(),
+        read_only,
+    })
 }
 
 fn parse_network(mode: &str) -> NetworkMode {
@@ -87,6 +106,7 @@ impl ContainerArgs {
             resources: self.limits.to_resources(),
             security: self.security.to_security(),
             user: self.user.clone(),
+            volumes: self.volumes.clone(),
         }
     }
 }

@@ -121,6 +121,7 @@ mod tests {
             oom_killed: false,
             security: Default::default(),
             user: None,
+            volumes: Vec::new(),
         }
     }
 

@@ -1,7 +1,9 @@
 //! The container model: what was asked for (config), where it is in its life (status), and the
 //! rules for moving between states. Illegal transitions become a 409 from here, in one place.
 
-use conti_proto::{ContainerInfo, ContainerState, NetworkMode, Resources, SecurityOptions};
+use conti_proto::{
+    ContainerInfo, ContainerState, NetworkMode, Resources, SecurityOptions, VolumeSpec,
+};
 use serde::{Deserialize, Serialize};
 
 use super::error::{EngineError, EngineResult};
@@ -39,6 +41,8 @@ pub struct ContainerConfig {
     /// `ContainerSpec.user` (absent: root).
     #[serde(default)]
     pub user: Option<String>,
+    #[serde(default)]
+    pub volumes: Vec<VolumeSpec>,
 }
 
 /// Where a container is in its life. Stored with its config in `container.json`.
@@ -183,6 +187,7 @@ impl Container {
             oom_killed,
             security: c.security.clone(),
             user: c.user.clone(),
+            volumes: c.volumes.clone(),
         }
     }
 }
@@ -214,6 +219,7 @@ mod tests {
             resources: Resources::default(),
             security: Default::default(),
             user: None,
+            volumes: Vec::new(),
         };
         Container { config, status }
     }

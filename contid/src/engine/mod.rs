@@ -14,6 +14,7 @@ mod stats;
 mod store;
 mod supervisor;
 mod time_window;
+mod volumes;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -72,6 +73,8 @@ pub struct EngineConfig {
     pub root: PathBuf,
     pub socket: PathBuf,
     pub log_max_bytes: u64,
+    /// Whether the host's `/` may be a volume's source.
+    pub allow_root_bind: bool,
     pub cgroups: CgroupManager,
     pub helper: HelperClient,
 }
@@ -86,6 +89,7 @@ struct Inner {
     root: PathBuf,
     socket: PathBuf,
     log_max_bytes: u64,
+    allow_root_bind: bool,
     cgroups: CgroupManager,
     /// The CPUs and memory nodes limits are checked against.
     host: HostCapacity,
@@ -214,6 +218,7 @@ impl Engine {
                 root: config.root,
                 socket: config.socket,
                 log_max_bytes: config.log_max_bytes,
+                allow_root_bind: config.allow_root_bind,
                 cgroups: config.cgroups,
                 host: HostCapacity::detect(),
                 helper: Arc::new(config.helper),
@@ -353,6 +358,7 @@ impl Engine {
     pub async fn create(&self, spec: ContainerSpec) -> EngineResult<CreatedContainer> {
         spec::validate_container_spec(&spec)?;
         resources::validate(&spec.resources, &self.inner.host)?;
+        volumes::validate(&spec.volumes, self.inner.allow_root_bind)?;
         if !self.inner.images.exists(&spec.image) {
             return Err(EngineError::ImageNotFound(spec.image));
         }
@@ -387,6 +393,7 @@ impl Engine {
             resources: spec.resources,
             security: spec.security,
             user: spec.user,
+            volumes: spec.volumes,
         };
         let container = Container {
             config,
@@ -394,7 +401,12 @@ impl Engine {
         };
         let store = self.inner.store.clone();
         let stored = container.clone();
-        let result = blocking(move || store.create(&stored)).await;
+        let root = self.inner.root.clone();
+        let result = blocking(move || {
+            volumes::create_named(&root, &stored.config.volumes)?;
+            store.create(&stored)
+        })
+        .await;
         let mut table = self.table();
         table.reserved_names.remove(&name);
         result?;
@@ -507,6 +519,7 @@ impl Engine {
             window_size: None,
             limits: resources::to_cgroup_limits(&config.resources),
             security: spec::container_security(&config.security, config.user.as_deref())?,
+            volumes: volumes::bind_mounts(&self.inner.root, &config.volumes),
         })
     }
 

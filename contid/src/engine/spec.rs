@@ -16,6 +16,12 @@ pub fn validate_container_name(name: &str) -> EngineResult<()> {
         .map_err(|why| EngineError::InvalidSpec(format!("invalid container name {name:?}: {why}")))
 }
 
+/// A named volume: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters.
+pub fn validate_volume_name(name: &str) -> EngineResult<()> {
+    validate_identifier(name, MAX_NAME_LEN, "_.-")
+        .map_err(|why| EngineError::InvalidSpec(format!("invalid volume name {name:?}: {why}")))
+}
+
 /// `[a-zA-Z0-9][a-zA-Z0-9_.:-]*`, at most 128 characters.
 pub fn validate_image_name(name: &str) -> EngineResult<()> {
     validate_identifier(name, MAX_IMAGE_NAME_LEN, "_.:-")
@@ -99,6 +105,13 @@ fn validate_cwd(cwd: &str) -> EngineResult<()> {
         return Err(EngineError::InvalidSpec(
             "cwd must not contain NUL bytes".into(),
         ));
+    }
+    // `/proc/self/fd/N` and the like name whatever an fd points at, possibly outside the root
+    // (CVE-2024-21626); the init checks again where it lands.
+    if std::path::Path::new(cwd).starts_with("/proc") {
+        return Err(EngineError::InvalidSpec(format!(
+            "cwd {cwd:?} must not be in /proc"
+        )));
     }
     Ok(())
 }

@@ -138,6 +138,7 @@ mod tests {
             resources: Default::default(),
             security: Default::default(),
             user: None,
+            volumes: Vec::new(),
         };
         let mut container = Container {
             config,

@@ -101,6 +101,7 @@ mod tests {
             window_size: None,
             limits: Default::default(),
             security: ContainerSecurity::from_options(&Default::default()).unwrap(),
+            volumes: Vec::new(),
         };
         write_etc_files(&launch).unwrap();
         assert_eq!(

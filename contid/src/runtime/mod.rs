@@ -37,6 +37,7 @@ pub mod seccomp;
 mod session;
 mod tiny_init;
 mod user;
+pub mod volumes;
 
 use std::path::PathBuf;
 
@@ -138,6 +139,8 @@ pub struct ContainerLaunch {
     #[serde(default)]
     pub limits: cgroup::CgroupLimits,
     pub security: ContainerSecurity,
+    /// Bind mounts, in order.
+    pub volumes: Vec<volumes::BindMount>,
 }
 
 /// The confinement of a container as its init applies it.

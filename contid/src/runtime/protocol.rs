@@ -186,6 +186,7 @@ mod tests {
             window_size: None,
             limits: Default::default(),
             security: ContainerSecurity::from_options(&Default::default()).unwrap(),
+            volumes: Vec::new(),
         }
     }
 

@@ -11,10 +11,10 @@ use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{Mode, SFlag};
 
-use super::ContainerLaunch;
 use super::child::StepResult;
 use super::child_failure::ChildFailure;
 use super::etc_files::ETC_FILES;
+use super::{ContainerLaunch, volumes};
 
 /// Folders of the state folder: overlayfs upper and work layers, and the mount point.
 pub(super) const UPPER_DIR: &str = "upper";
@@ -49,6 +49,7 @@ pub(super) fn build_rootfs(launch: &ContainerLaunch) -> Result<PathBuf, ChildFai
     mount_sysfs(&rootfs)?;
     mount_dev(&rootfs)?;
     bind_etc_files(&launch.state_dir, &rootfs)?;
+    volumes::mount_volumes(&rootfs, &launch.volumes)?;
     Ok(rootfs)
 }
 
