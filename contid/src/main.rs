@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use contid::api::{DEFAULT_MAX_CONNECTIONS, ServeOptions, SocketAccess};
 use contid::engine::{Engine, EngineConfig, NetworkDefaults};
 use contid::runtime::cgroup::CgroupManager;
 use contid::runtime::helper::{HelperConfig, spawn_helper};
@@ -38,6 +39,16 @@ struct Args {
     /// Conti's own nftables table (family `ip`): NAT, isolation and published ports.
     #[arg(long, default_value = "conti", value_parser = parse_table_name)]
     firewall_table: String,
+    /// Group whose members may use the socket besides root (default: `conti` when that group
+    /// exists, else root only). Membership is root-equivalent.
+    #[arg(long)]
+    group: Option<String>,
+    /// Let volumes bind the host's `/` into containers (refused otherwise).
+    #[arg(long)]
+    allow_root_bind: bool,
+    /// Connections served at once; more are closed at once.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
 }
 
 /// A Linux interface name: 1-15 bytes, no `/`, whitespace or `:`.
@@ -96,6 +107,10 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let root = args.root.canonicalize()?;
     std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o711))?;
     let _lock = RootLock::acquire(&root)?;
+    let serve_options = ServeOptions {
+        access: SocketAccess::from_flag(args.group.as_deref())?,
+        max_connections: args.max_connections as usize,
+    };
     let cgroups = CgroupManager::detect(&args.cgroup_parent);
     // The helper must be forked now, while this process has a single thread.
     let helper = spawn_helper(HelperConfig {
@@ -109,6 +124,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             root,
             socket: args.socket.clone(),
             log_max_bytes: args.log_max_bytes,
+            allow_root_bind: args.allow_root_bind,
             cgroups,
             helper,
             network_defaults: NetworkDefaults {
@@ -118,7 +134,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             },
         })?;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "contid ready");
-        contid::api::serve(engine, &args.socket, shutdown_signal()).await?;
+        contid::api::serve(engine, &args.socket, serve_options, shutdown_signal()).await?;
         Ok(())
     })
 }

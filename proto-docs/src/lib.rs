@@ -289,6 +289,163 @@ pub struct ContainerSpec {
     /// Limits enforced through the container's cgroup; none by default.
     #[serde(default, skip_serializing_if = "Resources::is_empty")]
     pub resources: Resources,
+    /// Privileges and confinement; secure defaults when absent (see `SecurityOptions`).
+    #[serde(default)]
+    pub security: SecurityOptions,
+    /// User to run as: `NAME` or `UID`, optionally `:GROUP` or `:GID`, looked up in the
+    /// container's `/etc/passwd` and `/etc/group` at start (root when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Bind mounts and named volumes, mounted in this order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<VolumeSpec>,
+}
+
+/// A bind mount of a host path, or a named volume (`ContainerSpec.volumes`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeSpec {
+    /// An absolute host path that exists (not `/` unless the daemon runs with
+    /// `--allow-root-bind`), or the name of a volume Conti keeps under its root
+    /// (`volumes/<name>`, created on first use, kept after the container goes).
+    pub source: String,
+    /// Absolute path inside the container, resolved inside its root; not `/`, not in `/proc` or
+    /// `/sys`. Created when missing.
+    pub target: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+}
+
+/// Privileges and confinement of every process of a container (`ContainerSpec.security`, also
+/// applied to execs). The defaults are Docker's, plus `no_new_privileges`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityOptions {
+    /// Every capability, no seccomp filter, no masked or read-only paths, every device allowed
+    /// by the devices cgroup. Root in a privileged container is root on the host: use it only
+    /// for what must manage the host.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub privileged: bool,
+    /// Capabilities added to the default set (Docker's 14), `CHOWN` or `CAP_CHOWN`; `ALL` adds
+    /// every one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_add: Vec<String>,
+    /// Capabilities removed from the default set; `ALL` removes every one (`cap_add` is then
+    /// the whole set).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cap_drop: Vec<String>,
+    /// `PR_SET_NO_NEW_PRIVS`: setuid binaries and file capabilities grant nothing. On by
+    /// default; `false` opts out (e.g. for `su`/`sudo` inside the container).
+    #[serde(default = "enabled")]
+    pub no_new_privileges: bool,
+    /// Seccomp filter: `{"mode": "default"}` (Conti's allow-list), `{"mode": "unconfined"}`,
+    /// or `{"mode": "profile", "profile": {...}}` with a profile in Docker's JSON format.
+    #[serde(default)]
+    pub seccomp: Seccomp,
+    /// Mount the container's root filesystem read-only (`/dev`, `/dev/shm`, `/proc` and the
+    /// `/etc` files Conti provides stay as they are).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only_rootfs: bool,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+impl Default for SecurityOptions {
+    fn default() -> Self {
+        SecurityOptions {
+            privileged: false,
+            cap_add: Vec::new(),
+            cap_drop: Vec::new(),
+            no_new_privileges: true,
+            seccomp: Seccomp::Default,
+            read_only_rootfs: false,
+        }
+    }
+}
+
+/// Which seccomp filter a container's processes run under.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Seccomp {
+    /// Conti's allow-list, comparable to Docker's default profile.
+    #[default]
+    Default,
+    /// No filter.
+    Unconfined,
+    /// A profile in Docker's JSON format (the subset `SeccompProfile` documents).
+    Profile { profile: SeccompProfile },
+}
+
+/// A seccomp profile in Docker's JSON format. Supported: `defaultAction`, `defaultErrnoRet`,
+/// `architectures` (x86_64 only is enforced), `syscalls` with `names`, `action`, `errnoRet`,
+/// `args` and the `includes`/`excludes` conditions on `caps`, `arches` and `minKernel`. Other
+/// fields (`archMap`, `comment`, ...) are ignored; syscall names this build does not know are
+/// skipped, as runc does. Actions: `SCMP_ACT_ALLOW`, `SCMP_ACT_ERRNO`, `SCMP_ACT_KILL`,
+/// `SCMP_ACT_KILL_THREAD`, `SCMP_ACT_KILL_PROCESS`, `SCMP_ACT_TRAP`, `SCMP_ACT_LOG`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SeccompProfile {
+    pub default_action: String,
+    /// errno of `SCMP_ACT_ERRNO` as the default action (default EPERM, 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_errno_ret: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub architectures: Vec<String>,
+    #[serde(default)]
+    pub syscalls: Vec<SeccompSyscall>,
+}
+
+/// One rule of a seccomp profile: `action` for the syscalls in `names` whose arguments match
+/// every entry of `args`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SeccompSyscall {
+    pub names: Vec<String>,
+    pub action: String,
+    /// errno of `SCMP_ACT_ERRNO` (default EPERM, 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errno_ret: Option<u32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<SeccompArg>,
+    /// The rule applies only when all of these hold.
+    #[serde(default, skip_serializing_if = "SeccompCondition::is_empty")]
+    pub includes: SeccompCondition,
+    /// The rule applies only when none of these holds.
+    #[serde(default, skip_serializing_if = "SeccompCondition::is_empty")]
+    pub excludes: SeccompCondition,
+}
+
+/// A comparison of one syscall argument: `SCMP_CMP_EQ`, `_NE`, `_LT`, `_LE`, `_GT`, `_GE`, or
+/// `SCMP_CMP_MASKED_EQ` (`arg & value == valueTwo`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SeccompArg {
+    pub index: u8,
+    pub value: u64,
+    #[serde(default)]
+    pub value_two: u64,
+    pub op: String,
+}
+
+/// When a profile rule applies: the container has these capabilities, runs on one of these
+/// architectures (`amd64`, `x86_64`...), on a kernel at least this version (`"5.8"`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SeccompCondition {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub caps: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub arches: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_kernel: Option<String>,
+}
+
+impl SeccompCondition {
+    pub fn is_empty(&self) -> bool {
+        *self == SeccompCondition::default()
+    }
 }
 
 /// Resource limits of a container (`ContainerSpec.resources`, `PATCH /v1/containers/{ref}`).
@@ -530,6 +687,15 @@ pub struct ContainerInfo {
     /// The kernel killed a process of the container for lack of memory during its last run.
     #[serde(default)]
     pub oom_killed: bool,
+    /// Privileges and confinement (`ContainerSpec.security`, defaults filled in).
+    #[serde(default)]
+    pub security: SecurityOptions,
+    /// `ContainerSpec.user`; absent: root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `ContainerSpec.volumes`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<VolumeSpec>,
 }
 
 /// `POST /v1/containers/{ref}/wait` answer.
@@ -550,6 +716,9 @@ pub struct ExecSpec {
     /// Absolute working directory (default: the container's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
+    /// User to run as (default: the container's `user`), as in `ContainerSpec.user`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// Create a streaming exec instead of running to the end: the answer is 201 `ExecCreated`,
     /// and `POST /v1/execs/{id}/start` runs it over an upgraded connection.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

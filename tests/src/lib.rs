@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod host;
 pub mod http;
 pub mod network;
+pub mod probe;
 pub mod rootfs;
 pub mod util;
 
@@ -26,7 +27,7 @@ pub use util::{run_command, unique_name, wait_until};
 pub use conti_proto::{
     ContainerInfo, ContainerSpec, ContainerState, CreatedContainer, DaemonInfo, ErrorBody,
     ExecResult, ExecSpec, ImageInfo, LogLine, NetworkInfo, NetworkMode, NetworkSpec, PortBinding,
-    VersionInfo, WaitResult,
+    Seccomp, SeccompProfile, SecurityOptions, VersionInfo, VolumeSpec, WaitResult,
 };
 
 /// Name under which [`Daemon::import_busybox`] imports the busybox root filesystem.

@@ -70,26 +70,28 @@ fn build_busybox_tar() -> PathBuf {
         .expect("writing etc/group");
 
     let partial = build.join("busybox.tar");
+    tar_as_root(&rootfs, "-cf", &partial, ".");
+    fs::rename(&partial, &tar).expect("moving the tar into the cache");
+    let _ = fs::remove_dir_all(&build);
+    tar
+}
+
+/// `tar MODE ARCHIVE MEMBER` in `dir`, every file owned by root: `-cf` creates, `-rf` appends.
+pub(crate) fn tar_as_root(dir: &Path, mode: &str, archive: &Path, member: &str) {
     let out = run_command(
         Command::new("tar")
-            .arg("--numeric-owner")
-            .arg("--owner=0")
-            .arg("--group=0")
-            .arg("-C")
-            .arg(&rootfs)
-            .arg("-cf")
-            .arg(&partial)
-            .arg("."),
+            .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+            .arg(dir)
+            .arg(mode)
+            .arg(archive)
+            .arg(member),
         Duration::from_secs(60),
     );
     assert!(
         out.status.success(),
-        "tar failed: {}",
+        "tar {mode} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    fs::rename(&partial, &tar).expect("moving the tar into the cache");
-    let _ = fs::remove_dir_all(&build);
-    tar
 }
 
 /// True when the ELF file has no program interpreter (`PT_INTERP`), i.e. it needs no libc.

@@ -1,6 +1,6 @@
 //! The daemon's own life: restarts, crashes, the lock on the root, the socket.
 
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::Duration;
 
@@ -190,7 +190,7 @@ fn a_second_daemon_on_the_same_root_refuses_to_start() {
 }
 
 #[test]
-fn a_stale_socket_is_replaced_and_the_socket_is_mode_0660() {
+fn a_stale_socket_is_replaced_and_the_socket_is_root_only_or_its_groups() {
     let mut d = Daemon::unstarted();
     // A socket file nobody listens on, as a crashed daemon leaves it.
     drop(UnixListener::bind(d.socket()).expect("binding a stale socket"));
@@ -199,7 +199,17 @@ fn a_stale_socket_is_replaced_and_the_socket_is_mode_0660() {
     d.get("/v1/version").expect_status(200);
     let meta = std::fs::metadata(d.socket()).expect("socket metadata");
     assert!(meta.file_type().is_socket());
-    assert_eq!(meta.permissions().mode() & 0o7777, 0o660, "socket mode");
+    // Without --group: root:conti 0660 when the host has a `conti` group, root:root 0600 else.
+    let conti_gid = nix::unistd::Group::from_name("conti")
+        .expect("reading the group database")
+        .map(|group| group.gid.as_raw());
+    let expected = conti_gid.map_or((0o600, 0), |gid| (0o660, gid));
+    assert_eq!(
+        (meta.permissions().mode() & 0o7777, meta.gid()),
+        expected,
+        "socket mode and group"
+    );
+    assert_eq!(meta.uid(), 0, "socket owner");
 
     // And after a crash, the socket left behind is replaced too.
     d.kill9();

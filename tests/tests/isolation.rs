@@ -240,7 +240,10 @@ fn the_command_is_pid_1_and_host_processes_are_invisible() {
 #[test]
 fn a_mount_made_inside_is_not_seen_on_the_host() {
     let d = Daemon::start_with_busybox();
-    let id = d.run_detached(&spec(&["sleep", "1000"]));
+    // Mounting needs CAP_SYS_ADMIN, which a default container does not have.
+    let mut s = spec(&["sleep", "1000"]);
+    s.security.cap_add = vec!["SYS_ADMIN".into()];
+    let id = d.run_detached(&s);
     let source = unique_name("conti-tmpfs");
     let script = format!(
         "mkdir -p /mnt/t && mount -t tmpfs {source} /mnt/t && grep -c {source} /proc/1/mountinfo"

@@ -1,10 +1,11 @@
 //! `conti-cli create`: a container, not started; prints its id.
 
 use clap::Args;
-use conti_proto::{ContainerSpec, NetworkMode, PortBinding, PortProtocol};
+use conti_proto::{ContainerSpec, NetworkMode, PortBinding, PortProtocol, VolumeSpec};
 
 use super::CliError;
 use super::limits::LimitArgs;
+use super::security::SecurityArgs;
 use crate::client::Client;
 use crate::output::{self, Format};
 
@@ -43,8 +44,16 @@ pub struct ContainerArgs {
     /// Working directory inside the container (absolute).
     #[arg(short, long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
+    /// Bind a host path or a named volume: SOURCE:TARGET[:ro|:rw] (repeatable).
+    #[arg(short, long = "volume", value_name = "SOURCE:TARGET[:ro]", value_parser = parse_volume)]
+    pub volumes: Vec<VolumeSpec>,
+    /// User to run as: NAME or UID from the image's /etc/passwd, optionally :GROUP or :GID.
+    #[arg(short, long, value_name = "USER")]
+    pub user: Option<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub security: SecurityArgs,
     /// Imported image to run, then the command and its arguments. Flags after IMAGE belong to
     /// the command, as with docker.
     #[arg(
@@ -54,6 +63,22 @@ pub struct ContainerArgs {
         trailing_var_arg = true,
     )]
     pub image_and_cmd: Vec<String>,
+}
+
+/// docker's `-v SOURCE:TARGET[:ro|:rw]`.
+fn parse_volume(text: &str) -> Result<VolumeSpec, String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let (source, target, read_only) = match parts[..] {
+        [source, target] => (source, target, false),
+        [source, target, "ro"] => (source, target, true),
+        [source, target, "rw"] => (source, target, false),
+        _ => return Err(format!("{text:?}: expected SOURCE:TARGET[:ro|:rw]")),
+    };
+    Ok(VolumeSpec {
+        source: source.to_string(),
+        target: target.to_string(),
+        read_only,
+    })
 }
 
 fn parse_network(mode: &str) -> Result<NetworkMode, String> {
@@ -104,6 +129,9 @@ impl ContainerArgs {
             tty: self.tty,
             open_stdin: self.interactive,
             resources: self.limits.to_resources(),
+            security: self.security.to_security(),
+            user: self.user.clone(),
+            volumes: self.volumes.clone(),
         }
     }
 }

@@ -25,6 +25,9 @@ pub struct ExecArgs {
     /// Working directory inside the container (absolute).
     #[arg(short, long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
+    /// User to run as: NAME or UID, optionally :GROUP or :GID (default: the container's).
+    #[arg(short, long, value_name = "USER")]
+    pub user: Option<String>,
     /// Running container, then the command and its arguments. Flags after CONTAINER belong to
     /// the command, as with docker.
     #[arg(
@@ -46,6 +49,7 @@ impl ExecArgs {
             cmd: self.container_and_cmd[1..].to_vec(),
             env: self.env.clone(),
             cwd: self.workdir.clone(),
+            user: self.user.clone(),
             attach: self.interactive || self.tty,
             tty: self.tty,
             stdin: self.interactive,

@@ -15,6 +15,7 @@ pub mod network;
 pub mod ps;
 pub mod rm;
 pub mod run;
+pub mod security;
 pub mod start;
 pub mod stats;
 pub mod stop;

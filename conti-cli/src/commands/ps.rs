@@ -121,6 +121,9 @@ mod tests {
             open_stdin: false,
             resources: Default::default(),
             oom_killed: false,
+            security: Default::default(),
+            user: None,
+            volumes: Vec::new(),
         }
     }
 

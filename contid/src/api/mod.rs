@@ -3,6 +3,7 @@
 //! Routes and their OpenAPI description come from the same annotations (`utoipa-axum`), and a
 //! test keeps `proto-docs/openapi.json` equal to what the code generates.
 
+mod access;
 mod attach;
 mod containers;
 mod error;
@@ -20,8 +21,9 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+pub use access::{AccessError, SocketAccess};
 pub use error::{ApiError, JSON_BODY_LIMIT};
-pub use server::{ServeError, serve};
+pub use server::{DEFAULT_MAX_CONNECTIONS, HEADER_READ_TIMEOUT, ServeError, ServeOptions, serve};
 
 use crate::engine::Engine;
 

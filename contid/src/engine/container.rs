@@ -5,6 +5,7 @@ use std::net::Ipv4Addr;
 
 use conti_proto::{
     ContainerInfo, ContainerNetwork, ContainerState, NetworkMode, PortBinding, Resources,
+    SecurityOptions, VolumeSpec,
 };
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +44,15 @@ pub struct ContainerConfig {
     /// Published ports (bridge modes only).
     #[serde(default)]
     pub ports: Vec<PortBinding>,
+    /// Privileges and confinement (absent in configs written before they existed: the secure
+    /// defaults then apply).
+    #[serde(default)]
+    pub security: SecurityOptions,
+    /// `ContainerSpec.user` (absent: root).
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub volumes: Vec<VolumeSpec>,
 }
 
 /// A container's place on a network. The network's subnet and gateway never change, so they are
@@ -213,6 +223,9 @@ impl Container {
             open_stdin: c.open_stdin,
             resources: c.resources.clone(),
             oom_killed,
+            security: c.security.clone(),
+            user: c.user.clone(),
+            volumes: c.volumes.clone(),
         }
     }
 }
@@ -244,6 +257,9 @@ mod tests {
             resources: Resources::default(),
             endpoint: None,
             ports: vec![],
+            security: Default::default(),
+            user: None,
+            volumes: Vec::new(),
         };
         Container { config, status }
     }

@@ -42,6 +42,9 @@ pub enum EngineError {
     CommandNotExecutable(String),
     #[error("{0}")]
     InvalidCwd(String),
+    /// `--user` names a user or group the container's account files do not have.
+    #[error("{0}")]
+    UnknownUser(String),
     #[error("invalid image archive: {0}")]
     InvalidArchive(String),
     /// The host cannot enforce a limit the container asks for (no controller, no file).

@@ -17,6 +17,7 @@ mod stats;
 mod store;
 mod supervisor;
 mod time_window;
+mod volumes;
 
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -80,6 +81,8 @@ pub struct EngineConfig {
     pub root: PathBuf,
     pub socket: PathBuf,
     pub log_max_bytes: u64,
+    /// Whether the host's `/` may be a volume's source.
+    pub allow_root_bind: bool,
     pub cgroups: CgroupManager,
     pub helper: HelperClient,
     pub network_defaults: NetworkDefaults,
@@ -95,6 +98,7 @@ struct Inner {
     root: PathBuf,
     socket: PathBuf,
     log_max_bytes: u64,
+    allow_root_bind: bool,
     cgroups: CgroupManager,
     /// The CPUs and memory nodes limits are checked against.
     host: HostCapacity,
@@ -237,6 +241,7 @@ impl Engine {
                 root: config.root,
                 socket: config.socket,
                 log_max_bytes: config.log_max_bytes,
+                allow_root_bind: config.allow_root_bind,
                 cgroups: config.cgroups,
                 host: HostCapacity::detect(),
                 helper: Arc::new(config.helper),
@@ -383,6 +388,7 @@ impl Engine {
         spec::validate_container_spec(&spec)?;
         networking::validate_ports(&spec.ports)?;
         resources::validate(&spec.resources, &self.inner.host)?;
+        volumes::validate(&spec.volumes, self.inner.allow_root_bind)?;
         if !self.inner.images.exists(&spec.image) {
             return Err(EngineError::ImageNotFound(spec.image));
         }
@@ -419,6 +425,9 @@ impl Engine {
             resources: spec.resources,
             endpoint: endpoint.clone(),
             ports: spec.ports,
+            security: spec.security,
+            user: spec.user,
+            volumes: spec.volumes,
         };
         let container = Container {
             config,
@@ -426,7 +435,12 @@ impl Engine {
         };
         let store = self.inner.store.clone();
         let stored = container.clone();
-        let result = blocking(move || store.create(&stored)).await;
+        let root = self.inner.root.clone();
+        let result = blocking(move || {
+            volumes::create_named(&root, &stored.config.volumes)?;
+            store.create(&stored)
+        })
+        .await;
         {
             let mut table = self.table();
             table.reserved_names.remove(&name);
@@ -517,6 +531,7 @@ impl Engine {
                         FailureKind::BadWorkingDirectory => {
                             EngineError::InvalidCwd(failure.to_string())
                         }
+                        FailureKind::UnknownUser => EngineError::UnknownUser(failure.to_string()),
                         FailureKind::UnsupportedLimit => {
                             EngineError::UnsupportedLimit(failure.to_string())
                         }
@@ -554,6 +569,8 @@ impl Engine {
             open_stdin: config.open_stdin,
             window_size: None,
             limits: resources::to_cgroup_limits(&config.resources),
+            security: spec::container_security(&config.security, config.user.as_deref())?,
+            volumes: volumes::bind_mounts(&self.inner.root, &config.volumes),
         })
     }
 
@@ -887,6 +904,11 @@ impl Engine {
             tty: spec.tty,
             stdin: spec.stdin,
             window_size: None,
+            confinement: spec::container_security(
+                &config.security,
+                spec.user.as_deref().or(config.user.as_deref()),
+            )?
+            .confinement,
         })
     }
 
@@ -930,6 +952,9 @@ impl Engine {
                 }
                 FailureKind::BadWorkingDirectory => {
                     return Err(EngineError::InvalidCwd(failure.to_string()));
+                }
+                FailureKind::UnknownUser => {
+                    return Err(EngineError::UnknownUser(failure.to_string()));
                 }
                 FailureKind::Setup
                 | FailureKind::UnsupportedLimit

@@ -1,8 +1,9 @@
 //! Validation of what a caller asks for, and the defaults a container gets.
 
-use conti_proto::{ContainerSpec, ExecSpec};
+use conti_proto::{ContainerSpec, ExecSpec, SecurityOptions};
 
 use super::error::{EngineError, EngineResult};
+use crate::runtime::ContainerSecurity;
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const MAX_NAME_LEN: usize = 64;
@@ -13,6 +14,12 @@ const MAX_HOSTNAME_LEN: usize = 64;
 pub fn validate_container_name(name: &str) -> EngineResult<()> {
     validate_identifier(name, MAX_NAME_LEN, "_.-")
         .map_err(|why| EngineError::InvalidSpec(format!("invalid container name {name:?}: {why}")))
+}
+
+/// A named volume: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters.
+pub fn validate_volume_name(name: &str) -> EngineResult<()> {
+    validate_identifier(name, MAX_NAME_LEN, "_.-")
+        .map_err(|why| EngineError::InvalidSpec(format!("invalid volume name {name:?}: {why}")))
 }
 
 /// `[a-zA-Z0-9][a-zA-Z0-9_.:-]*`, at most 128 characters.
@@ -99,6 +106,13 @@ fn validate_cwd(cwd: &str) -> EngineResult<()> {
             "cwd must not contain NUL bytes".into(),
         ));
     }
+    // `/proc/self/fd/N` and the like name whatever an fd points at, possibly outside the root
+    // (CVE-2024-21626); the init checks again where it lands.
+    if std::path::Path::new(cwd).starts_with("/proc") {
+        return Err(EngineError::InvalidSpec(format!(
+            "cwd {cwd:?} must not be in /proc"
+        )));
+    }
     Ok(())
 }
 
@@ -118,11 +132,54 @@ pub fn validate_container_spec(spec: &ContainerSpec) -> EngineResult<()> {
     if let Some(hostname) = &spec.hostname {
         validate_hostname(hostname)?;
     }
+    if let Some(user) = &spec.user {
+        validate_user(user)?;
+    }
+    container_security(&spec.security, None)?;
+    Ok(())
+}
+
+/// What the security options mean for the container's processes, running as `user`; 400
+/// `invalid_spec` for an unknown capability or a seccomp profile that does not compile.
+pub fn container_security(
+    options: &SecurityOptions,
+    user: Option<&str>,
+) -> EngineResult<ContainerSecurity> {
+    let mut security = ContainerSecurity::from_options(options)
+        .map_err(|why| EngineError::InvalidSpec(format!("security: {why}")))?;
+    security.confinement.user = user.map(str::to_string);
+    Ok(security)
+}
+
+/// `NAME`, `UID`, `NAME:GROUP`, `UID:GID`…: names as `/etc/passwd` spells them (letters,
+/// digits, `_.-`, not starting with `-`), ids as decimal numbers. Whether they exist is only
+/// known inside the container, at start.
+fn validate_user(user: &str) -> EngineResult<()> {
+    let valid_part = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 32
+            && !part.starts_with('-')
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+    };
+    let valid = match user.split_once(':') {
+        Some((name, group)) => valid_part(name) && valid_part(group),
+        None => valid_part(user),
+    };
+    if !valid {
+        return Err(EngineError::InvalidSpec(format!(
+            "user {user:?} must be NAME or UID, optionally with :GROUP or :GID"
+        )));
+    }
     Ok(())
 }
 
 pub fn validate_exec_spec(spec: &ExecSpec) -> EngineResult<()> {
     validate_cmd(&spec.cmd)?;
+    if let Some(user) = &spec.user {
+        validate_user(user)?;
+    }
     validate_env(&spec.env)?;
     if let Some(cwd) = &spec.cwd {
         validate_cwd(cwd)?;
@@ -192,6 +249,23 @@ mod tests {
         let mut s = spec(&["sh"]);
         s.hostname = Some("bad_host".into());
         assert!(validate_container_spec(&s).is_err());
+        let mut s = spec(&["sh"]);
+        s.security.cap_add = vec!["CAP_TELEPORT".into()];
+        assert!(validate_container_spec(&s).is_err());
+        for (user, ok) in [
+            ("nobody", true),
+            ("1000:1000", true),
+            ("www-data:adm", true),
+            ("", false),
+            (":0", false),
+            ("a:b:c", false),
+            ("-x", false),
+            ("a b", false),
+        ] {
+            let mut s = spec(&["sh"]);
+            s.user = Some(user.into());
+            assert_eq!(validate_container_spec(&s).is_ok(), ok, "{user:?}");
+        }
     }
 
     #[test]

@@ -138,6 +138,9 @@ mod tests {
             resources: Default::default(),
             endpoint: None,
             ports: vec![],
+            security: Default::default(),
+            user: None,
+            volumes: Vec::new(),
         };
         let mut container = Container {
             config,

@@ -20,6 +20,7 @@ use nix::sys::wait::WaitStatus;
 
 use super::cgroup::CgroupError;
 use super::child_failure::{ChildFailure, STEP_CHDIR_CWD, STEP_EXEC};
+use super::confinement::CompiledConfinement;
 
 /// `PATH` used when the environment has none (the one Docker and runc use).
 pub(super) const DEFAULT_PATH: &str =
@@ -282,13 +283,15 @@ pub(super) fn reset_signals() -> nix::Result<()> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
 }
 
-/// The last steps of every child: resolve `argv[0]`, reset signals, mark fds close-on-exec and
-/// `execve`. Never returns: on failure the [`ChildFailure`] goes to `error_pipe` (which must be
-/// close-on-exec, so that a successful `execve` closes it: EOF means "started").
+/// The last steps of every child: resolve `argv[0]`, reset signals, mark fds close-on-exec,
+/// apply `confinement` (when the caller has not already) and `execve`. Never returns: on failure
+/// the [`ChildFailure`] goes to `error_pipe` (which must be close-on-exec, so that a successful
+/// `execve` closes it: EOF means "started").
 pub(super) fn exec_with_failure_report(
     argv: &[String],
     env: &[String],
     error_pipe: BorrowedFd<'_>,
+    confinement: Option<&CompiledConfinement>,
 ) -> ! {
     match prepare_exec(argv, env) {
         Ok((program, argv, env)) => {
@@ -307,6 +310,9 @@ pub(super) fn exec_with_failure_report(
                     error_pipe,
                     &ChildFailure::new("close_fds", errno, "mark fds close-on-exec"),
                 );
+            }
+            if let Some(Err(failure)) = confinement.map(CompiledConfinement::apply) {
+                fail(error_pipe, &failure);
             }
             let Err(errno) = nix::unistd::execve(&program, &argv, &env);
             fail(

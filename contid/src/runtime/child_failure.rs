@@ -28,12 +28,16 @@ pub enum FailureKind {
     PortInUse,
     /// The container whose network namespace was to be joined is not running any more.
     NetworkContainerGone,
+    /// The user (or group) asked for is not in the container's `/etc/passwd` (`/etc/group`).
+    UnknownUser,
     /// Anything else: a mount, a namespace, a cgroup… a fault of the daemon or the host.
     Setup,
 }
 
 pub const STEP_EXEC: &str = "exec";
 pub const STEP_CHDIR_CWD: &str = "chdir_cwd";
+/// Looking up `--user` in the container's account files.
+pub const STEP_RESOLVE_USER: &str = "resolve_user";
 /// Writing the container's limits; `EOPNOTSUPP` when the host cannot enforce one.
 pub const STEP_CGROUP_LIMITS: &str = "cgroup_limits";
 /// Reserving a published port; `EADDRINUSE` when it is taken.
@@ -69,6 +73,7 @@ impl ChildFailure {
             STEP_CGROUP_LIMITS if errno == Errno::EOPNOTSUPP => FailureKind::UnsupportedLimit,
             STEP_PUBLISH_PORT if errno == Errno::EADDRINUSE => FailureKind::PortInUse,
             STEP_NETWORK if errno == Errno::ESRCH => FailureKind::NetworkContainerGone,
+            STEP_RESOLVE_USER if errno == Errno::ENOENT => FailureKind::UnknownUser,
             _ => FailureKind::Setup,
         }
     }
@@ -79,6 +84,7 @@ impl ChildFailure {
             FailureKind::CommandNotFound => 127,
             FailureKind::CommandNotExecutable => 126,
             FailureKind::BadWorkingDirectory
+            | FailureKind::UnknownUser
             | FailureKind::UnsupportedLimit
             | FailureKind::PortInUse
             | FailureKind::NetworkContainerGone

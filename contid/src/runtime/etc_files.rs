@@ -89,6 +89,7 @@ fn container_resolv_conf(host: &str, network: &NetworkSetup) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::ContainerSecurity;
 
     const HOST: &str =
         "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver ::1\nsearch lan\n";
@@ -138,6 +139,8 @@ mod tests {
             open_stdin: false,
             window_size: None,
             limits: Default::default(),
+            security: ContainerSecurity::from_options(&Default::default()).unwrap(),
+            volumes: Vec::new(),
         };
         write_etc_files(&launch).unwrap();
         assert_eq!(

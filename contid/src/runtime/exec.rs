@@ -216,7 +216,7 @@ struct CommandStdio {
 }
 
 /// E2: the container's cgroup (entered while the host's cgroupfs is still in view), the
-/// remaining namespaces, stdio, working directory, exec.
+/// remaining namespaces, stdio, working directory, the container's confinement, exec.
 fn start_command(
     exec: &ExecLaunch,
     cgroups: &CgroupManager,
@@ -234,11 +234,14 @@ fn start_command(
         })
         .and_then(|()| namespaces.join_all_but_pid())
         .and_then(|()| connect_stdio(exec, stdio))
-        .and_then(|()| enter_working_dir(&exec.cwd));
-    if let Err(failure) = prepared {
-        fail(error.as_fd(), &failure);
+        .and_then(|()| enter_working_dir(&exec.cwd))
+        .and_then(|()| exec.confinement.compile());
+    match prepared {
+        Ok(confinement) => {
+            exec_with_failure_report(&exec.argv, &exec.env, error.as_fd(), Some(&confinement))
+        }
+        Err(failure) => fail(error.as_fd(), &failure),
     }
-    exec_with_failure_report(&exec.argv, &exec.env, error.as_fd())
 }
 
 fn wait_for(pid: Pid) -> Result<nix::sys::wait::WaitStatus, ChildFailure> {

@@ -283,7 +283,7 @@ impl HelperClient {
             stdin: false,
             ..exec.clone()
         };
-        let fds = self.call(&HelperRequest::Exec(exec), &[], 3)?;
+        let fds = self.call(&HelperRequest::Exec(Box::new(exec)), &[], 3)?;
         match <[OwnedFd; 3]>::try_from(fds) {
             Ok([stdout, stderr, status]) => Ok(ExecHandle {
                 stdout,
@@ -305,7 +305,7 @@ impl HelperClient {
             (false, true) => 4,
         };
         let mut fds = self
-            .call(&HelperRequest::Exec(exec.clone()), &[], expected)?
+            .call(&HelperRequest::Exec(Box::new(exec.clone())), &[], expected)?
             .into_iter();
         let mut next = || {
             fds.next()

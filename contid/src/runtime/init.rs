@@ -16,7 +16,7 @@ use super::child::{
 };
 use super::child_failure::ChildFailure;
 use super::tiny_init::run_tiny_init;
-use super::{ContainerLaunch, namespaces, network, pty, rootfs};
+use super::{ContainerLaunch, ContainerSecurity, masked_paths, namespaces, network, pty, rootfs};
 
 /// The init's ends of the pipes the monitor made.
 pub(super) struct InitPipes {
@@ -62,13 +62,16 @@ pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
         stdin,
         terminal,
     };
-    if let Err(failure) = prepare_container(launch, stdio, sync) {
-        fail(error.as_fd(), &failure);
-    }
+    let confinement = match prepare_container(launch, stdio, sync)
+        .and_then(|()| launch.security.confinement.compile())
+    {
+        Ok(confinement) => confinement,
+        Err(failure) => fail(error.as_fd(), &failure),
+    };
     if launch.init {
-        run_tiny_init(&launch.argv, &launch.env, error);
+        run_tiny_init(&launch.argv, &launch.env, error, &confinement);
     }
-    exec_with_failure_report(&launch.argv, &launch.env, error.as_fd())
+    exec_with_failure_report(&launch.argv, &launch.env, error.as_fd(), Some(&confinement))
 }
 
 /// Everything between the clone and `execve`, in order. The root filesystem is built while the
@@ -85,12 +88,24 @@ fn prepare_container(
     network::enter_container_network(&launch.network)?;
     let rootfs = rootfs::build_rootfs(launch)?;
     rootfs::pivot_into(&rootfs)?;
+    harden_filesystem(&launch.security)?;
     namespaces::set_hostname(&launch.hostname)?;
     connect_stdio(launch, stdio)?;
     wait_for_go(sync);
     namespaces::enter_cgroup_namespace()?;
     network::configure_container_interface(&launch.network)?;
     enter_working_dir(&launch.cwd)
+}
+
+/// Masked and read-only paths in `/proc` and `/sys`, then the read-only root, as asked.
+fn harden_filesystem(security: &ContainerSecurity) -> Result<(), ChildFailure> {
+    if security.mask_kernel_paths {
+        masked_paths::mask_kernel_paths()?;
+    }
+    if security.read_only_rootfs {
+        rootfs::make_root_read_only()?;
+    }
+    Ok(())
 }
 
 /// Blocks until the monitor has put us into the container's cgroup (and, on a bridge, our end of

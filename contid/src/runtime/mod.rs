@@ -12,9 +12,11 @@
 
 pub mod atomic_file;
 pub mod attach;
+pub mod capabilities;
 pub mod cgroup;
 mod child;
 mod child_failure;
+mod confinement;
 pub mod etc_files;
 mod exec;
 pub mod exit_record;
@@ -23,21 +25,27 @@ mod init;
 pub mod interface_counters;
 pub mod lockfile;
 pub mod logfile;
+mod masked_paths;
 mod monitor;
 mod namespaces;
 pub mod network;
+pub mod peer_credentials;
 pub mod process;
 mod protocol;
 mod pty;
 mod rootfs;
+pub mod seccomp;
 mod session;
 mod tiny_init;
+mod user;
+pub mod volumes;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
 pub use child_failure::{ChildFailure, FailureKind};
+pub use confinement::ProcessConfinement;
 pub use exit_record::ExitRecord;
 pub use helper::{
     ExecHandle, ExecIo, ExecSessionHandle, HelperClient, LaunchHandle, receive_terminal,
@@ -156,6 +164,21 @@ pub struct ContainerLaunch {
     /// Written into the container's cgroup before its first process is let go.
     #[serde(default)]
     pub limits: cgroup::CgroupLimits,
+    pub security: ContainerSecurity,
+    /// Bind mounts, in order.
+    pub volumes: Vec<volumes::BindMount>,
+}
+
+/// The confinement of a container as its init applies it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContainerSecurity {
+    /// Applied to the init (and the tiny init) just before `execve`, and to every exec.
+    pub confinement: ProcessConfinement,
+    /// Hide and write-protect the kernel's files in `/proc` and `/sys` (all but privileged).
+    pub mask_kernel_paths: bool,
+    /// The devices cgroup's allow-list.
+    pub devices: cgroup::DeviceAccess,
+    pub read_only_rootfs: bool,
 }
 
 /// A terminal's size in characters.
@@ -182,7 +205,7 @@ pub enum LaunchReport {
 }
 
 /// A command to run inside a running container.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExecLaunch {
     pub container_id: String,
     /// Host pid of the container's init: its namespaces are joined.
@@ -200,6 +223,8 @@ pub struct ExecLaunch {
     pub stdin: bool,
     #[serde(default)]
     pub window_size: Option<WindowSize>,
+    /// The container's confinement, applied just before `execve`.
+    pub confinement: ProcessConfinement,
 }
 
 /// How an exec'd process ended; written by the exec's waiter to the status pipe.

@@ -150,6 +150,12 @@ impl<'a> Monitor<'a> {
         if let Err(e) = self.cgroups.apply(&self.launch.id, &self.launch.limits) {
             return self.give_up(limits_failure(&e), true);
         }
+        if let Err(e) = self
+            .cgroups
+            .restrict_devices(&self.launch.id, self.launch.security.devices)
+        {
+            return self.give_up(cgroup_failure("cgroup_devices", &e), true);
+        }
         let running = match self.start_init(signals, log, attach_socket) {
             Ok(running) => running,
             Err(failure) => return self.give_up(failure, true),

@@ -24,7 +24,7 @@ pub(super) enum HelperRequest {
     /// Start a container; the reply carries the read end of its report pipe.
     Launch(Box<ContainerLaunch>),
     /// Run a command in a container; the reply carries the read ends of stdout, stderr, status.
-    Exec(ExecLaunch),
+    Exec(Box<ExecLaunch>),
     /// Make sure a network's bridge exists with its gateway address and is up (idempotent).
     EnsureBridge {
         name: String,
@@ -172,7 +172,7 @@ pub(super) fn recv_message<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::NetworkSetup;
+    use crate::runtime::{ContainerSecurity, NetworkSetup};
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
     use std::os::fd::AsFd;
 
@@ -204,6 +204,8 @@ mod tests {
             open_stdin: false,
             window_size: None,
             limits: Default::default(),
+            security: ContainerSecurity::from_options(&Default::default()).unwrap(),
+            volumes: Vec::new(),
         }
     }
 

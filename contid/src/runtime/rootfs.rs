@@ -11,10 +11,10 @@ use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{Mode, SFlag};
 
-use super::ContainerLaunch;
 use super::child::StepResult;
 use super::child_failure::ChildFailure;
 use super::etc_files::ETC_FILES;
+use super::{ContainerLaunch, volumes};
 
 /// Folders of the state folder: overlayfs upper and work layers, and the mount point.
 pub(super) const UPPER_DIR: &str = "upper";
@@ -49,6 +49,7 @@ pub(super) fn build_rootfs(launch: &ContainerLaunch) -> Result<PathBuf, ChildFai
     mount_sysfs(&rootfs)?;
     mount_dev(&rootfs)?;
     bind_etc_files(&launch.state_dir, &rootfs)?;
+    volumes::mount_volumes(&rootfs, &launch.volumes)?;
     Ok(rootfs)
 }
 
@@ -260,6 +261,19 @@ pub(super) fn pivot_into(rootfs: &Path) -> Result<(), ChildFailure> {
     nix::unistd::pivot_root(".", ".").step(STEP, || "pivot_root".into())?;
     nix::mount::umount2(".", MntFlags::MNT_DETACH).step(STEP, || "detach the old root".into())?;
     nix::unistd::chdir("/").step(STEP, || "chdir /".into())
+}
+
+/// `--read-only`: the root mount (the overlay) becomes read-only; the mounts on it (`/proc`,
+/// `/dev`, the `/etc` files) keep their own flags.
+pub(super) fn make_root_read_only() -> Result<(), ChildFailure> {
+    mount(
+        None,
+        Path::new("/"),
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+        None,
+    )
+    .step("read_only_rootfs", || "remount / read-only".into())
 }
 
 fn mkdir(path: &Path) -> nix::Result<()> {

@@ -15,8 +15,8 @@
 //! cannot be opened by container processes without that capability (the attack of runc's
 //! CVE-2019-5736). And it closes every fd but 0, 1 and 2 (signals are taken with `sigwait`, not
 //! a signalfd), so that even a process that may look finds nothing of the monitor or the daemon
-//! there. (A container root that keeps
-//! `CAP_SYS_PTRACE` is still trusted with the host: capabilities are not dropped yet.)
+//! there. PID 1 then takes the container's capabilities, no_new_privileges and seccomp filter
+//! before it forks the command.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
@@ -31,6 +31,7 @@ use super::child::{
     restore_sigchld,
 };
 use super::child_failure::ChildFailure;
+use super::confinement::CompiledConfinement;
 
 /// Exit code of the tiny init when its own machinery fails after the command started (the
 /// command is then killed with the namespace).
@@ -39,8 +40,18 @@ const BROKEN_INIT_EXIT_CODE: i32 = 255;
 /// Runs in the container's init once the container is prepared (root, stdio, working
 /// directory): forks the command and stays PID 1 until it exits. Never returns. A command that
 /// cannot be executed reports its failure on `error_pipe`, as without `--init`.
-pub(super) fn run_tiny_init(argv: &[String], env: &[String], error_pipe: OwnedFd) -> ! {
-    let signals = match become_tiny_init(&error_pipe) {
+/// PID 1 takes the container's confinement itself before forking, so that the command inherits
+/// it and PID 1 holds no more than the command does.
+pub(super) fn run_tiny_init(
+    argv: &[String],
+    env: &[String],
+    error_pipe: OwnedFd,
+    confinement: &CompiledConfinement,
+) -> ! {
+    let signals = match become_tiny_init(&error_pipe).and_then(|signals| {
+        confinement.apply()?;
+        Ok(signals)
+    }) {
         Ok(signals) => signals,
         Err(failure) => fail(error_pipe.as_fd(), &failure),
     };
@@ -49,7 +60,7 @@ pub(super) fn run_tiny_init(argv: &[String], env: &[String], error_pipe: OwnedFd
         Ok(ForkResult::Child) => {
             isolate_command();
             // `exec_with_failure_report` resets the signal mask and dispositions.
-            exec_with_failure_report(argv, env, error_pipe.as_fd())
+            exec_with_failure_report(argv, env, error_pipe.as_fd(), None)
         }
         Ok(ForkResult::Parent { child }) => {
             // The monitor learns that the command started (or failed) from the child's copy

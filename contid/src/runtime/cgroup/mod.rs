@@ -18,6 +18,7 @@ use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 
 mod cgroupfs;
+mod devices;
 mod limits;
 mod mountinfo;
 #[cfg(test)]
@@ -25,6 +26,7 @@ mod tests;
 mod v1;
 mod v2;
 
+pub use devices::{DEFAULT_DEVICES, DeviceAccess};
 pub use limits::{
     CPU_PERIOD_US, CgroupLimits, CgroupStats, HostCapacity, UNLIMITED, parse_cpu_list,
 };
@@ -254,6 +256,17 @@ impl CgroupManager {
             }),
             Backend::V1(v1) => v1.apply(&cgroup, limits),
             Backend::V2(v2) => v2.apply(&cgroup, limits),
+        }
+    }
+
+    /// Restricts the devices the container may use (before its first process is let go). On
+    /// cgroup v1 and hybrid hosts the devices controller enforces it; a v2-only host has no
+    /// device program loaded (see `devices`), and a host without cgroups nothing to write.
+    pub fn restrict_devices(&self, id: &str, access: DeviceAccess) -> Result<(), CgroupError> {
+        let cgroup = self.container_path(id)?;
+        match &self.backend {
+            Backend::Disabled | Backend::V2(_) => Ok(()),
+            Backend::V1(v1) => v1.restrict_devices(&cgroup, access),
         }
     }
 

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use super::CgroupError;
 use super::cgroupfs::{self, Freezer, write_limit};
+use super::devices::{self, DeviceAccess};
 use super::limits::{
     CPU_PERIOD_US, CgroupLimits, CgroupStats, UNLIMITED, keyed_value, limit_value,
 };
@@ -194,6 +195,17 @@ impl V1Backend {
             write_limit(&dir, file, &weight.to_string(), "blkio_weight")?;
         }
         Ok(())
+    }
+
+    pub(super) fn restrict_devices(
+        &self,
+        cgroup: &Path,
+        access: DeviceAccess,
+    ) -> Result<(), CgroupError> {
+        match self.existing_controller_dir("devices", cgroup) {
+            Some(dir) => devices::restrict_v1(&dir, access),
+            None => Ok(()),
+        }
     }
 
     pub(super) fn oom_kills(&self, cgroup: &Path) -> Result<u64, CgroupError> {

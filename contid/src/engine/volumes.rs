@@ -1,0 +1,154 @@
+//! Volumes of a create request: checked (400 `invalid_spec`), named ones made under the root,
+//! and turned into the bind mounts the container's init makes.
+
+use std::path::{Path, PathBuf};
+
+use conti_proto::VolumeSpec;
+
+use super::error::{EngineError, EngineResult};
+use super::spec::validate_volume_name;
+use crate::runtime::volumes::BindMount;
+
+/// Folder under the daemon's root that holds named volumes.
+pub const VOLUMES_DIR: &str = "volumes";
+
+/// Container paths no volume may cover: the kernel's own filesystems.
+const REFUSED_TARGETS: [&str; 2] = ["/proc", "/sys"];
+
+/// Checks every volume; `allow_root_bind` lets the host's `/` be a source.
+pub fn validate(volumes: &[VolumeSpec], allow_root_bind: bool) -> EngineResult<()> {
+    for volume in volumes {
+        validate_target(&volume.target)?;
+        if volume.source.starts_with('/') {
+            validate_host_source(&volume.source, allow_root_bind)?;
+        } else {
+            validate_volume_name(&volume.source)?;
+        }
+    }
+    Ok(())
+}
+
+fn invalid(message: String) -> EngineError {
+    EngineError::InvalidSpec(message)
+}
+
+fn validate_target(target: &str) -> EngineResult<()> {
+    let path = Path::new(target);
+    if !path.is_absolute() || target.contains('\0') {
+        return Err(invalid(format!(
+            "volume target {target:?} must be an absolute path"
+        )));
+    }
+    if target.split('/').any(|c| c == "." || c == "..") {
+        return Err(invalid(format!(
+            "volume target {target:?} must not hold . or .. components"
+        )));
+    }
+    if path.components().count() < 2 {
+        return Err(invalid("a volume target can't be '/'".into()));
+    }
+    if let Some(kernel) = REFUSED_TARGETS.iter().find(|k| path.starts_with(k)) {
+        return Err(invalid(format!(
+            "volume target {target:?} is in {kernel}, which is the kernel's"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_host_source(source: &str, allow_root_bind: bool) -> EngineResult<()> {
+    let path = Path::new(source);
+    if path.components().count() < 2 && !allow_root_bind {
+        return Err(invalid(
+            "binding the host's / is refused (contid --allow-root-bind allows it)".into(),
+        ));
+    }
+    if std::fs::symlink_metadata(path).is_err() {
+        return Err(invalid(format!(
+            "bind source path does not exist: {source}"
+        )));
+    }
+    Ok(())
+}
+
+/// Where a named volume keeps its files.
+pub fn named_volume_dir(root: &Path, name: &str) -> PathBuf {
+    root.join(VOLUMES_DIR).join(name)
+}
+
+/// Makes the folders of the named volumes that do not exist yet.
+pub fn create_named(root: &Path, volumes: &[VolumeSpec]) -> EngineResult<()> {
+    for volume in volumes.iter().filter(|v| !v.source.starts_with('/')) {
+        let dir = named_volume_dir(root, &volume.source);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| EngineError::internal(&format!("creating {}", dir.display()), e))?;
+    }
+    Ok(())
+}
+
+/// The bind mounts the init makes.
+pub fn bind_mounts(root: &Path, volumes: &[VolumeSpec]) -> Vec<BindMount> {
+    volumes
+        .iter()
+        .map(|volume| BindMount {
+            source: if volume.source.starts_with('/') {
+                PathBuf::from(&volume.source)
+            } else {
+                named_volume_dir(root, &volume.source)
+            },
+            target: volume.target.clone(),
+            read_only: volume.read_only,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn volume(source: &str, target: &str) -> VolumeSpec {
+        VolumeSpec {
+            source: source.into(),
+            target: target.into(),
+            read_only: false,
+        }
+    }
+
+    #[test]
+    fn targets_in_the_kernels_filesystems_or_outside_are_refused() {
+        for bad in [
+            "relative",
+            "/",
+            "//",
+            "/proc",
+            "/proc/self/fd/3",
+            "/sys/fs",
+            "/a/../b",
+            "/a/./b",
+        ] {
+            assert!(validate(&[volume("data", bad)], false).is_err(), "{bad}");
+        }
+        assert!(validate(&[volume("data", "/data/x")], false).is_ok());
+        assert!(validate(&[volume("data", "/process")], false).is_ok());
+    }
+
+    #[test]
+    fn the_hosts_root_needs_the_daemons_permission() {
+        assert!(validate(&[volume("/", "/host")], false).is_err());
+        assert!(validate(&[volume("/", "/host")], true).is_ok());
+        assert!(validate(&[volume("/nonexistent-conti", "/x")], true).is_err());
+        assert!(validate(&[volume("bad name", "/x")], false).is_err());
+    }
+
+    #[test]
+    fn named_volumes_live_under_the_root() {
+        let mounts = bind_mounts(
+            Path::new("/var/lib/conti"),
+            &[volume("data", "/d"), volume("/srv", "/s")],
+        );
+        assert_eq!(
+            mounts[0].source,
+            PathBuf::from("/var/lib/conti/volumes/data")
+        );
+        assert_eq!(mounts[1].source, PathBuf::from("/srv"));
+    }
+}

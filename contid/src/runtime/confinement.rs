@@ -1,0 +1,121 @@
+//! What narrows a container's process just before `execve`: no_new_privileges, capabilities and
+//! the seccomp filter, in the order the kernel allows.
+//!
+//! Installing a seccomp filter needs no_new_privileges or CAP_SYS_ADMIN. With no_new_privileges
+//! (the default) the filter comes last, after the capabilities are dropped, so that it need not
+//! allow `capset`. Without it the filter is installed while CAP_SYS_ADMIN is still held, and the
+//! capabilities are dropped under it (as runc does): a profile must then allow `capset` and
+//! `prctl`, which the default profile does. A user other than root is switched to between
+//! dropping the bounding set and narrowing the other sets (with `PR_SET_KEEPCAPS`): after its
+//! `execve` it holds no capability, as with Docker.
+
+use conti_proto::{Seccomp, SeccompProfile, SecurityOptions};
+use serde::{Deserialize, Serialize};
+
+use super::ContainerSecurity;
+use super::capabilities::CapabilitySet;
+use super::cgroup::DeviceAccess;
+use super::child::StepResult;
+use super::child_failure::ChildFailure;
+use super::seccomp::{self, SeccompFilters};
+use super::user::{ResolvedUser, resolve_user};
+
+/// How a container's processes (its init and every exec) are confined; filled by the engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProcessConfinement {
+    pub capabilities: CapabilitySet,
+    pub no_new_privileges: bool,
+    /// `None`: no filter (unconfined, privileged).
+    pub seccomp: Option<SeccompProfile>,
+    /// `NAME|UID[:GROUP|GID]` to run as, looked up in the container; `None`: root.
+    pub user: Option<String>,
+}
+
+impl ContainerSecurity {
+    /// What a container's security options mean for its processes. Fails (with a message for
+    /// the caller) on an unknown capability or a profile that does not compile.
+    pub fn from_options(options: &SecurityOptions) -> Result<ContainerSecurity, String> {
+        let capabilities =
+            CapabilitySet::resolve(options.privileged, &options.cap_add, &options.cap_drop)?;
+        let seccomp = match (&options.seccomp, options.privileged) {
+            (_, true) | (Seccomp::Unconfined, _) => None,
+            (Seccomp::Default, false) => Some(seccomp::default_profile()),
+            (Seccomp::Profile { profile }, false) => Some(profile.clone()),
+        };
+        if let Some(profile) = &seccomp {
+            seccomp::compile(profile, capabilities).map_err(|e| e.to_string())?;
+        }
+        Ok(ContainerSecurity {
+            confinement: ProcessConfinement {
+                capabilities,
+                no_new_privileges: options.no_new_privileges,
+                seccomp,
+                user: None,
+            },
+            mask_kernel_paths: !options.privileged,
+            devices: if options.privileged {
+                DeviceAccess::All
+            } else {
+                DeviceAccess::Default
+            },
+            read_only_rootfs: options.read_only_rootfs,
+        })
+    }
+}
+
+/// A [`ProcessConfinement`] ready to apply: the profile compiled.
+pub(super) struct CompiledConfinement {
+    capabilities: CapabilitySet,
+    no_new_privileges: bool,
+    seccomp: Option<SeccompFilters>,
+    user: Option<ResolvedUser>,
+}
+
+impl ProcessConfinement {
+    /// Compiles the profile (in the child: the engine has checked at create that it compiles)
+    /// and looks the user up in the container's files (so: once inside its root).
+    pub(super) fn compile(&self) -> Result<CompiledConfinement, ChildFailure> {
+        let seccomp = self
+            .seccomp
+            .as_ref()
+            .map(|profile| seccomp::compile(profile, self.capabilities))
+            .transpose()
+            .map_err(|e| ChildFailure::new("seccomp", nix::errno::Errno::EINVAL, e.to_string()))?;
+        let user = self.user.as_deref().map(resolve_user).transpose()?;
+        Ok(CompiledConfinement {
+            capabilities: self.capabilities,
+            no_new_privileges: self.no_new_privileges,
+            seccomp,
+            user,
+        })
+    }
+}
+
+impl CompiledConfinement {
+    /// Applies everything to the calling single-threaded process; the next thing it does should
+    /// be `execve`.
+    pub(super) fn apply(&self) -> Result<(), ChildFailure> {
+        if self.no_new_privileges {
+            nix::sys::prctl::set_no_new_privs()
+                .step("no_new_privileges", || "PR_SET_NO_NEW_PRIVS".into())?;
+        } else {
+            self.apply_seccomp()?;
+        }
+        self.capabilities.drop_bounding()?;
+        if let Some(user) = &self.user {
+            user.switch_to()?;
+        }
+        self.capabilities.narrow()?;
+        if self.no_new_privileges {
+            self.apply_seccomp()?;
+        }
+        Ok(())
+    }
+
+    fn apply_seccomp(&self) -> Result<(), ChildFailure> {
+        match &self.seccomp {
+            Some(filters) => filters.apply(),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! Bind mounts into the container (`-v HOST:CONTAINER[:ro]` and named volumes), made by its init
+//! before `pivot_root`.
+//!
+//! The container path is resolved inside the container's root with `openat2(RESOLVE_IN_ROOT |
+//! RESOLVE_NO_MAGICLINKS)`: a symlink in the image or in the container's upper layer (`/data` →
+//! `/etc` on the host, say) resolves as it would inside the container, never outside it. Missing
+//! components are created one at a time relative to their parent's fd, and the last one is
+//! opened with `RESOLVE_NO_SYMLINKS`, so a swap for a symlink in between fails instead of
+//! redirecting the mount (CVE-2021-30465 class). The mount goes from and onto `/proc/self/fd/N`.
+//! Targets on procfs or sysfs are refused.
+
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::mount::MsFlags;
+use rustix::fs::{Mode, OFlags, ResolveFlags};
+use serde::{Deserialize, Serialize};
+
+use super::child::StepResult;
+use super::child_failure::ChildFailure;
+
+const STEP: &str = "volumes";
+/// `PROC_SUPER_MAGIC` and `SYSFS_MAGIC`.
+const KERNEL_FILESYSTEMS: [i64; 2] = [0x9fa0, 0x6265_6572];
+
+/// One bind mount, as the engine resolved it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BindMount {
+    /// Absolute host path (a named volume's folder under the daemon's root).
+    pub source: PathBuf,
+    /// Absolute path inside the container.
+    pub target: String,
+    pub read_only: bool,
+}
+
+/// Mounts every volume into `rootfs` (the container's root, not yet pivoted into).
+pub(super) fn mount_volumes(rootfs: &Path, mounts: &[BindMount]) -> Result<(), ChildFailure> {
+    if mounts.is_empty() {
+        return Ok(());
+    }
+    let root = rustix::fs::open(
+        rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| failure(e, format!("open the root {}", rootfs.display())))?;
+    mounts.iter().try_for_each(|mount| mount_one(&root, mount))
+}
+
+fn mount_one(root: &OwnedFd, mount: &BindMount) -> Result<(), ChildFailure> {
+    let source = rustix::fs::open(&mount.source, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
+        .map_err(|e| failure(e, format!("open volume source {}", mount.source.display())))?;
+    let is_dir = rustix::fs::fstat(&source)
+        .map_err(|e| failure(e, format!("stat {}", mount.source.display())))?
+        .st_mode
+        & 0o170000
+        == 0o040000;
+    let target = open_in_root(root, &mount.target, Some(is_dir))?;
+    refuse_kernel_filesystem(&target, &mount.target)?;
+    nix::mount::mount(
+        Some(&through_fd(&source)),
+        &through_fd(&target),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .step(STEP, || {
+        format!("bind {} on {}", mount.source.display(), mount.target)
+    })?;
+    if mount.read_only {
+        // The fd still names what was under the new mount: resolve the path again.
+        let bound = open_in_root(root, &mount.target, None)?;
+        nix::mount::mount(
+            None::<&str>,
+            &through_fd(&bound),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .step(STEP, || format!("remount {} read-only", mount.target))?;
+    }
+    Ok(())
+}
+
+const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
+
+/// `path` inside `root`, opened `O_PATH`. With `create` (whether to make a folder or a file),
+/// missing components are created, folders for all but the last.
+fn open_in_root(root: &OwnedFd, path: &str, create: Option<bool>) -> Result<OwnedFd, ChildFailure> {
+    let flags = OFlags::PATH | OFlags::CLOEXEC;
+    match rustix::fs::openat2(root, path, flags, Mode::empty(), IN_ROOT) {
+        Err(rustix::io::Errno::NOENT) if create.is_some() => {}
+        result => return result.map_err(|e| failure(e, format!("open {path} in the container"))),
+    }
+    let trimmed = path.trim_end_matches('/');
+    let (parent, name) = trimmed.rsplit_once('/').unwrap_or(("", trimmed));
+    if name.is_empty() || name == "." || name == ".." {
+        return Err(ChildFailure::new(
+            STEP,
+            Errno::EINVAL,
+            format!("cannot create {path} in the container"),
+        ));
+    }
+    let parent = open_in_root(
+        root,
+        if parent.is_empty() { "/" } else { parent },
+        Some(true),
+    )?;
+    let mode = Mode::from_raw_mode(0o755);
+    let made = if create == Some(true) {
+        rustix::fs::mkdirat(&parent, name, mode)
+    } else {
+        rustix::fs::openat(
+            &parent,
+            name,
+            OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )
+        .map(drop)
+    };
+    match made {
+        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+        Err(e) => return Err(failure(e, format!("create {path} in the container"))),
+    }
+    rustix::fs::openat2(
+        &parent,
+        name,
+        flags | OFlags::NOFOLLOW,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+    )
+    .map_err(|e| failure(e, format!("open {path} in the container")))
+}
+
+fn refuse_kernel_filesystem(target: &OwnedFd, path: &str) -> Result<(), ChildFailure> {
+    let fs = rustix::fs::fstatfs(target).map_err(|e| failure(e, format!("statfs {path}")))?;
+    if KERNEL_FILESYSTEMS.contains(&(fs.f_type as i64)) {
+        return Err(ChildFailure::new(
+            STEP,
+            Errno::EXDEV,
+            format!("{path} is in /proc or /sys: not a volume target"),
+        ));
+    }
+    Ok(())
+}
+
+fn through_fd(fd: &impl AsFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()))
+}
+
+fn failure(error: rustix::io::Errno, what: String) -> ChildFailure {
+    ChildFailure::new(STEP, Errno::from_raw(error.raw_os_error()), what)
+}
