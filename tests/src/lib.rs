@@ -15,6 +15,7 @@ pub mod host;
 pub mod http;
 pub mod rootfs;
 pub mod util;
+pub mod vm;
 
 pub use cli::{cli, cli_with_socket};
 pub use daemon::{Daemon, DaemonOptions, bin_path};

@@ -2,7 +2,7 @@
 //! updates, stats (network counters too) and top, and every bad value refused.
 //!
 //! On a hybrid host (v1 controllers plus an empty cgroup2) these run against the v1 hierarchies;
-//! the v2 writers are covered by `contid`'s cgroup unit tests (see proto-docs/README.md).
+//! `cgroup_v2_vm.rs` runs this executable again in a VM with a cgroup2-only layout, against v2.
 
 use std::path::PathBuf;
 use std::thread;
