@@ -184,6 +184,8 @@ fn half_a_cpu_holds_a_busy_loop_near_fifty_percent() {
     thread::sleep(Duration::from_secs(3));
     let used = cgroup_cpu_usage_ns(&d, &id) - used_before;
     let percent = used as f64 / start.elapsed().as_nanos() as f64 * 100.0;
+    // Printed also when it passes: the VM run (cgroup_v2_vm.rs) shows it on its console.
+    eprintln!("--cpus 0.5: the busy loop used {percent:.1}% of one CPU");
     assert!(
         (35.0..=65.0).contains(&percent),
         "a busy loop under --cpus 0.5 used {percent:.1}% of one CPU"
@@ -195,6 +197,7 @@ fn half_a_cpu_holds_a_busy_loop_near_fifty_percent() {
     let used = cgroup_cpu_usage_ns(&d, &id) - used_before;
     let percent = used as f64 / start.elapsed().as_nanos() as f64 * 100.0;
     // Well above the quota even when other work shares the host's CPUs.
+    eprintln!("no CPU limit: the busy loop used {percent:.1}% of one CPU");
     assert!(percent > 60.0, "unlimited, the loop used {percent:.1}%");
     d.delete(&format!("/v1/containers/{id}?force=true"))
         .expect_status(204);
