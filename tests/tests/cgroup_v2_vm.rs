@@ -23,10 +23,10 @@ use conti_tests::vm::{Boot, CgroupLayout, Vm, VmTools};
 
 /// The test executables run in the VM (cargo builds every test target before it runs any).
 const TESTS: [&str; 2] = ["cgroup_v2_limits", "limits"];
-/// One boot: about two minutes on the project's machines, three when other work shares their
-/// two cores.
+/// One boot: about two minutes on the project's machines, up to 3.3 when other work shares
+/// their two cores.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(540);
-/// One test executable inside the VM: `limits` took 110-165 s.
+/// One test executable inside the VM: `limits` took 110-185 s.
 const TEST_TIMEOUT: Duration = Duration::from_secs(360);
 
 /// Prints past cargo's capture of a passing test's output.
