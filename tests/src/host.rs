@@ -288,3 +288,29 @@ pub fn namespace(pid: &str, kind: &str) -> Option<String> {
         .ok()
         .map(|p| p.display().to_string())
 }
+
+/// Names of the host's network interfaces (`/proc/net/dev` of this process's namespace).
+pub fn interface_names() -> BTreeSet<String> {
+    fs::read_to_string("/proc/self/net/dev")
+        .expect("/proc/self/net/dev")
+        .lines()
+        .filter_map(|line| Some(line.split_once(':')?.0.trim().to_string()))
+        .collect()
+}
+
+/// `listed` are the host's interfaces as seen at some moment between `before` and `after` (two
+/// [`interface_names`]): parallel tests add and remove veths on the host meanwhile, so every
+/// interface present at both ends must be listed, and nothing present at neither.
+pub fn assert_host_interfaces(
+    before: &BTreeSet<String>,
+    listed: &BTreeSet<String>,
+    after: &BTreeSet<String>,
+) {
+    assert!(
+        before.intersection(after).all(|name| listed.contains(name))
+            && listed
+                .iter()
+                .all(|name| before.contains(name) || after.contains(name)),
+        "host interfaces {before:?} then {after:?}; listed: {listed:?}"
+    );
+}

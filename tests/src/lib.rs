@@ -17,6 +17,7 @@ pub mod network;
 pub mod probe;
 pub mod rootfs;
 pub mod util;
+pub mod vm;
 
 pub use cli::{cli, cli_with_socket};
 pub use daemon::{Daemon, DaemonOptions, bin_path};

@@ -151,8 +151,18 @@ pub fn host_veths() -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Without `nft` installed there is none: contid makes its tables through `nft`.
 pub fn table_exists(table: &str) -> bool {
-    run_quiet(Command::new("nft").args(["list", "table", "ip", table]))
+    nft_installed() && run_quiet(Command::new("nft").args(["list", "table", "ip", table]))
+}
+
+fn nft_installed() -> bool {
+    Command::new("nft")
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
 }
 
 /// `nft list table ip <table>`, empty when there is none.

@@ -19,6 +19,7 @@ fn containers_outlive_a_killed_daemon_and_are_adopted_again() {
     let later = d.run_detached(&sh("sleep 8; echo done; exit 5"));
     let sleeper_pid = d.inspect(&sleeper).pid.expect("pid");
     let short_pid = d.inspect(&short).pid.expect("pid");
+    let short_monitor = host::parent_pid(short_pid).expect("parent of the short one's init");
 
     // The monitor is neither the daemon's child nor in its process group.
     let monitor = host::parent_pid(sleeper_pid).expect("parent of the container's init");
@@ -47,8 +48,8 @@ fn containers_outlive_a_killed_daemon_and_are_adopted_again() {
     assert!(host::is_alive(monitor), "the monitor died with contid");
     wait_until(
         Duration::from_secs(10),
-        "the short container to exit while contid is down",
-        || !host::is_alive(short_pid),
+        "the short container to exit (and its monitor to record it) while contid is down",
+        || !host::is_alive(short_pid) && !host::is_alive(short_monitor),
     );
     d.launch();
     assert_ne!(d.pid(), daemon_pid);

@@ -43,16 +43,13 @@ fn network_host_shares_the_hosts_interfaces() {
     let d = Daemon::start_with_busybox();
     let mut s = spec(&["ip", "link"]);
     s.network = NetworkMode::Host;
+    let host_before = conti_tests::host::interface_names();
     let (id, code, logs) = d.run(&s);
+    let host_after = conti_tests::host::interface_names();
     assert_eq!(code, 0, "output: {logs}");
     assert_eq!(d.inspect(&id).network, NetworkMode::Host);
     let inside: BTreeSet<String> = interfaces(&logs).into_iter().map(|(n, _)| n).collect();
-    let host = run_command(Command::new("ip").arg("link"), Duration::from_secs(10));
-    let host: BTreeSet<String> = interfaces(&String::from_utf8_lossy(&host.stdout))
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect();
-    assert_eq!(inside, host);
+    conti_tests::host::assert_host_interfaces(&host_before, &inside, &host_after);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! updates, stats (network counters too) and top, and every bad value refused.
 //!
 //! On a hybrid host (v1 controllers plus an empty cgroup2) these run against the v1 hierarchies;
-//! the v2 writers are covered by `contid`'s cgroup unit tests (see proto-docs/README.md).
+//! `cgroup_v2_vm.rs` runs this executable again in a VM with a cgroup2-only layout, against v2.
 
 use std::path::PathBuf;
 use std::thread;
@@ -13,12 +13,25 @@ use conti_proto::{
     Resources,
 };
 use conti_tests::cli::stdout;
-use conti_tests::{Daemon, cli, sh, spec};
+use conti_tests::{Daemon, cli};
 use serde_json::json;
 
 const MIB: i64 = 1024 * 1024;
 /// Holds about 100 MB in a shell variable: it really allocates (and touches) the memory.
 const HOG: &str = "x=$(head -c 100000000 /dev/zero | tr '\\0' a); echo survived ${#x}";
+
+/// Limits need no network, and these tests also run in the cgroup v2 VM, which has no bridge
+/// or nftables: every container here has network `none`.
+fn spec(cmd: &[&str]) -> ContainerSpec {
+    ContainerSpec {
+        network: NetworkMode::None,
+        ..conti_tests::spec(cmd)
+    }
+}
+
+fn sh(script: &str) -> ContainerSpec {
+    spec(&["sh", "-c", script])
+}
 
 fn with_resources(mut spec: ContainerSpec, resources: Resources) -> ContainerSpec {
     spec.resources = resources;
@@ -184,6 +197,8 @@ fn half_a_cpu_holds_a_busy_loop_near_fifty_percent() {
     thread::sleep(Duration::from_secs(3));
     let used = cgroup_cpu_usage_ns(&d, &id) - used_before;
     let percent = used as f64 / start.elapsed().as_nanos() as f64 * 100.0;
+    // Printed also when it passes: the VM run (cgroup_v2_vm.rs) shows it on its console.
+    eprintln!("--cpus 0.5: the busy loop used {percent:.1}% of one CPU");
     assert!(
         (35.0..=65.0).contains(&percent),
         "a busy loop under --cpus 0.5 used {percent:.1}% of one CPU"
@@ -195,6 +210,7 @@ fn half_a_cpu_holds_a_busy_loop_near_fifty_percent() {
     let used = cgroup_cpu_usage_ns(&d, &id) - used_before;
     let percent = used as f64 / start.elapsed().as_nanos() as f64 * 100.0;
     // Well above the quota even when other work shares the host's CPUs.
+    eprintln!("no CPU limit: the busy loop used {percent:.1}% of one CPU");
     assert!(percent > 60.0, "unlimited, the loop used {percent:.1}%");
     d.delete(&format!("/v1/containers/{id}?force=true"))
         .expect_status(204);
@@ -348,7 +364,7 @@ fn stats_change_with_load_and_top_lists_the_processes() {
 fn network_counters_are_those_of_the_containers_own_namespace() {
     let d = Daemon::start_with_busybox();
     let mut only_lo = spec(&["sleep", "600"]);
-    only_lo.network = conti_tests::NetworkMode::None;
+    only_lo.network = NetworkMode::None;
     let id = d.run_detached(&only_lo);
     let interfaces = |s: &ContainerStats| s.networks.keys().cloned().collect::<Vec<_>>();
     let before = stats(&d, &id);
@@ -379,28 +395,10 @@ fn network_counters_are_those_of_the_containers_own_namespace() {
     let mut host = spec(&["sleep", "600"]);
     host.network = NetworkMode::Host;
     let host_id = d.run_detached(&host);
-    // Other tests add and remove veths on the host meanwhile: what was there before and after
-    // must be listed, and nothing that was in neither.
-    let host_interfaces = || -> std::collections::BTreeSet<String> {
-        std::fs::read_to_string("/proc/self/net/dev")
-            .unwrap()
-            .lines()
-            .filter_map(|line| Some(line.split_once(':')?.0.trim().to_string()))
-            .collect()
-    };
-    let host_before = host_interfaces();
-    let listed: std::collections::BTreeSet<String> =
-        interfaces(&stats(&d, &host_id)).into_iter().collect();
-    let host_after = host_interfaces();
-    assert!(
-        host_before
-            .intersection(&host_after)
-            .all(|name| listed.contains(name))
-            && listed
-                .iter()
-                .all(|name| host_before.contains(name) || host_after.contains(name)),
-        "host interfaces {host_before:?} then {host_after:?}, the container's stats: {listed:?}"
-    );
+    let host_before = conti_tests::host::interface_names();
+    let listed = interfaces(&stats(&d, &host_id)).into_iter().collect();
+    let host_after = conti_tests::host::interface_names();
+    conti_tests::host::assert_host_interfaces(&host_before, &listed, &host_after);
 }
 
 #[test]
@@ -472,6 +470,8 @@ fn the_cli_takes_limits_as_people_type_them() {
         &[
             "run",
             "-d",
+            "--network",
+            "none",
             "--name",
             "web",
             "-m",
@@ -528,6 +528,18 @@ fn the_cli_takes_limits_as_people_type_them() {
     assert!(table.contains("/ 1.07GB"), "{table}");
     let out = cli(&d, &["top", "web"]);
     assert!(stdout(&out).contains("sleep 600"), "{out:?}");
-    let out = cli(&d, &["run", "--rm", "--pids-limit", "0", "busybox", "true"]);
+    let out = cli(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--pids-limit",
+            "0",
+            "busybox",
+            "true",
+        ],
+    );
     assert_eq!(out.status.code(), Some(125), "{out:?}");
 }

@@ -33,10 +33,17 @@ impl SocketAccess {
     /// `--group NAME` (which must exist), or [`DEFAULT_GROUP`] when it exists, or root only.
     pub fn from_flag(group: Option<&str>) -> Result<SocketAccess, AccessError> {
         let name = group.unwrap_or(DEFAULT_GROUP);
-        let found = nix::unistd::Group::from_name(name).map_err(|source| AccessError::Lookup {
-            name: name.to_string(),
-            source,
-        })?;
+        let found = match nix::unistd::Group::from_name(name) {
+            Ok(found) => found,
+            // A system without a group database (no /etc/group) has no such group either.
+            Err(nix::errno::Errno::ENOENT) => None,
+            Err(source) => {
+                return Err(AccessError::Lookup {
+                    name: name.to_string(),
+                    source,
+                });
+            }
+        };
         match (found, group) {
             (Some(found), _) => Ok(SocketAccess {
                 group: Some((found.name, found.gid.as_raw())),
