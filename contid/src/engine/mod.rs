@@ -484,6 +484,9 @@ impl Engine {
                             EngineError::InvalidCwd(failure.to_string())
                         }
                         FailureKind::UnknownUser => EngineError::UnknownUser(failure.to_string()),
+                        FailureKind::InvalidVolume => {
+                            EngineError::InvalidVolume(failure.to_string())
+                        }
                         FailureKind::UnsupportedLimit => {
                             EngineError::UnsupportedLimit(failure.to_string())
                         }
@@ -892,7 +895,7 @@ impl Engine {
                 FailureKind::UnknownUser => {
                     return Err(EngineError::UnknownUser(failure.to_string()));
                 }
-                FailureKind::Setup | FailureKind::UnsupportedLimit => {
+                FailureKind::Setup | FailureKind::UnsupportedLimit | FailureKind::InvalidVolume => {
                     return Err(EngineError::Internal(format!(
                         "exec failed at {}: {failure}",
                         failure.step

@@ -135,12 +135,13 @@ pub fn validate_container_spec(spec: &ContainerSpec) -> EngineResult<()> {
     if let Some(user) = &spec.user {
         validate_user(user)?;
     }
-    container_security(&spec.security, None)?;
-    Ok(())
+    container_security(&spec.security, None)?
+        .check_seccomp()
+        .map_err(|why| EngineError::InvalidSpec(format!("security: {why}")))
 }
 
 /// What the security options mean for the container's processes, running as `user`; 400
-/// `invalid_spec` for an unknown capability or a seccomp profile that does not compile.
+/// `invalid_spec` for an unknown capability (the profile is checked at create).
 pub fn container_security(
     options: &SecurityOptions,
     user: Option<&str>,

@@ -33,7 +33,8 @@ pub struct ProcessConfinement {
 
 impl ContainerSecurity {
     /// What a container's security options mean for its processes. Fails (with a message for
-    /// the caller) on an unknown capability or a profile that does not compile.
+    /// the caller) on an unknown capability; [`ContainerSecurity::check_seccomp`] tells whether
+    /// the profile compiles.
     pub fn from_options(options: &SecurityOptions) -> Result<ContainerSecurity, String> {
         let capabilities =
             CapabilitySet::resolve(options.privileged, &options.cap_add, &options.cap_drop)?;
@@ -42,9 +43,6 @@ impl ContainerSecurity {
             (Seccomp::Default, false) => Some(seccomp::default_profile()),
             (Seccomp::Profile { profile }, false) => Some(profile.clone()),
         };
-        if let Some(profile) = &seccomp {
-            seccomp::compile(profile, capabilities).map_err(|e| e.to_string())?;
-        }
         Ok(ContainerSecurity {
             confinement: ProcessConfinement {
                 capabilities,
@@ -60,6 +58,19 @@ impl ContainerSecurity {
             },
             read_only_rootfs: options.read_only_rootfs,
         })
+    }
+}
+
+impl ContainerSecurity {
+    /// Compiles the seccomp profile once, for its errors (the init compiles it again).
+    pub fn check_seccomp(&self) -> Result<(), String> {
+        let confinement = &self.confinement;
+        match &confinement.seccomp {
+            Some(profile) => seccomp::compile(profile, confinement.capabilities)
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
     }
 }
 
