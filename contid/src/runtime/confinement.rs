@@ -123,6 +123,20 @@ impl CompiledConfinement {
         Ok(())
     }
 
+    /// `env` with `HOME` added when it has none: the user's home from `/etc/passwd`, `/root`
+    /// for root.
+    pub(super) fn environment(&self, env: &[String]) -> Vec<String> {
+        let mut env = env.to_vec();
+        if !env.iter().any(|entry| entry.starts_with("HOME=")) {
+            let home = self
+                .user
+                .as_ref()
+                .map_or("/root", |user| user.home.as_str());
+            env.push(format!("HOME={home}"));
+        }
+        env
+    }
+
     fn apply_seccomp(&self) -> Result<(), ChildFailure> {
         match &self.seccomp {
             Some(filters) => filters.apply(),
