@@ -59,9 +59,7 @@ impl ContainerSecurity {
             read_only_rootfs: options.read_only_rootfs,
         })
     }
-}
 
-impl ContainerSecurity {
     /// Compiles the seccomp profile once, for its errors (the init compiles it again).
     pub fn check_seccomp(&self) -> Result<(), String> {
         let confinement = &self.confinement;
