@@ -330,18 +330,19 @@ fn user_runs_the_container_and_its_execs_as_that_user_without_capabilities() {
     assert_eq!(status_field(&status, "CapBnd"), DEFAULT_CAPS);
     assert_eq!(status_field(&status, "NoNewPrivs"), "1");
     // Execs run as the container's user, or as their own.
-    let r = d.exec(&id, &["id"]);
-    assert_eq!(r.stdout, "uid=1000 gid=0(root)\n", "{r:?}");
+    let r = d.exec(&id, &["sh", "-c", "id; echo $HOME"]);
+    // No passwd entry: HOME is /.
+    assert_eq!(r.stdout, "uid=1000 gid=0(root)\n/\n", "{r:?}");
     let as_nobody = d.exec_spec(
         &id,
         &conti_tests::ExecSpec {
-            cmd: vec!["id".into()],
+            cmd: vec!["sh".into(), "-c".into(), "id; echo $HOME".into()],
             user: Some("nobody".into()),
             ..Default::default()
         },
     );
     assert_eq!(
-        as_nobody.stdout, "uid=65534(nobody) gid=65534(nogroup)\n",
+        as_nobody.stdout, "uid=65534(nobody) gid=65534(nogroup)\n/nonexistent\n",
         "{as_nobody:?}"
     );
     // Not root: the files of root stay out of reach.

@@ -199,3 +199,31 @@ fn the_contid_binary_cannot_be_opened_for_writing_from_inside() {
     );
     d.remove(&id);
 }
+
+#[test]
+fn a_target_that_leads_nowhere_or_into_proc_fails_the_start_with_400() {
+    let d = Daemon::start_with_busybox();
+    let source = d.dir().join("source");
+    fs::create_dir_all(&source).unwrap();
+    // `/dangling` leads to a host path the container does not have; `/kernel` to /proc.
+    for (link, points_to) in [
+        ("dangling", d.dir().join("nowhere")),
+        ("kernel", "/proc/sys".into()),
+    ] {
+        let s = with_volumes(
+            spec(&["true"]),
+            vec![volume(source.to_str().unwrap(), &format!("/{link}"), false)],
+        );
+        let id = d.create(&s);
+        let upper = d.container_dir(&id).join("upper");
+        fs::create_dir_all(&upper).unwrap();
+        symlink(&points_to, upper.join(link)).unwrap();
+        let err = d
+            .post(&format!("/v1/containers/{id}/start"), b"")
+            .expect_error(400, "invalid_volume");
+        assert!(err.message.contains(link), "{}", err.message);
+        assert!(!d.inspect(&id).pid.is_some_and(host::is_alive));
+    }
+    assert!(fs::read_dir(d.dir().join("nowhere")).is_err());
+    assert!(host::mount_points_under(d.dir()).is_empty());
+}

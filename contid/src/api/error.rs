@@ -62,6 +62,7 @@ impl From<EngineError> for ApiError {
             CommandNotExecutable(_) => (StatusCode::BAD_REQUEST, "command_not_executable"),
             InvalidCwd(_) => (StatusCode::BAD_REQUEST, "invalid_cwd"),
             UnknownUser(_) => (StatusCode::BAD_REQUEST, "unknown_user"),
+            InvalidVolume(_) => (StatusCode::BAD_REQUEST, "invalid_volume"),
             InvalidArchive(_) => (StatusCode::BAD_REQUEST, "invalid_archive"),
             ContainerNotFound(_) => (StatusCode::NOT_FOUND, "container_not_found"),
             ImageNotFound(_) => (StatusCode::NOT_FOUND, "image_not_found"),

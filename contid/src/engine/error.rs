@@ -45,6 +45,9 @@ pub enum EngineError {
     /// `--user` names a user or group the container's account files do not have.
     #[error("{0}")]
     UnknownUser(String),
+    /// A volume's target leads where no volume may go (seen at start, inside the container).
+    #[error("{0}")]
+    InvalidVolume(String),
     #[error("invalid image archive: {0}")]
     InvalidArchive(String),
     /// The host cannot enforce a limit the container asks for (no controller, no file).

@@ -532,6 +532,9 @@ impl Engine {
                             EngineError::InvalidCwd(failure.to_string())
                         }
                         FailureKind::UnknownUser => EngineError::UnknownUser(failure.to_string()),
+                        FailureKind::InvalidVolume => {
+                            EngineError::InvalidVolume(failure.to_string())
+                        }
                         FailureKind::UnsupportedLimit => {
                             EngineError::UnsupportedLimit(failure.to_string())
                         }
@@ -959,7 +962,8 @@ impl Engine {
                 FailureKind::Setup
                 | FailureKind::UnsupportedLimit
                 | FailureKind::PortInUse
-                | FailureKind::NetworkContainerGone => {
+                | FailureKind::NetworkContainerGone
+                | FailureKind::InvalidVolume => {
                     return Err(EngineError::Internal(format!(
                         "exec failed at {}: {failure}",
                         failure.step

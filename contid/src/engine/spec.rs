@@ -135,12 +135,13 @@ pub fn validate_container_spec(spec: &ContainerSpec) -> EngineResult<()> {
     if let Some(user) = &spec.user {
         validate_user(user)?;
     }
-    container_security(&spec.security, None)?;
-    Ok(())
+    container_security(&spec.security, None)?
+        .check_seccomp()
+        .map_err(|why| EngineError::InvalidSpec(format!("security: {why}")))
 }
 
 /// What the security options mean for the container's processes, running as `user`; 400
-/// `invalid_spec` for an unknown capability or a seccomp profile that does not compile.
+/// `invalid_spec` for an unknown capability (the profile is checked at create).
 pub fn container_security(
     options: &SecurityOptions,
     user: Option<&str>,
@@ -193,11 +194,8 @@ pub fn merge_env<'a>(
     hostname: &str,
     layers: impl IntoIterator<Item = &'a [String]>,
 ) -> Vec<String> {
-    let mut env: Vec<String> = vec![
-        DEFAULT_PATH.to_string(),
-        format!("HOSTNAME={hostname}"),
-        "HOME=/root".to_string(),
-    ];
+    // HOME comes from the user's /etc/passwd entry, inside the container, unless set here.
+    let mut env: Vec<String> = vec![DEFAULT_PATH.to_string(), format!("HOSTNAME={hostname}")];
     for layer in layers {
         for entry in layer {
             let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
@@ -273,6 +271,6 @@ mod tests {
         let user = vec!["PATH=/bin".to_string(), "A=1".to_string()];
         let exec = vec!["A=2".to_string()];
         let env = merge_env("h", [user.as_slice(), exec.as_slice()]);
-        assert_eq!(env, vec!["HOSTNAME=h", "HOME=/root", "PATH=/bin", "A=2"]);
+        assert_eq!(env, vec!["HOSTNAME=h", "PATH=/bin", "A=2"]);
     }
 }

@@ -30,12 +30,17 @@ pub enum FailureKind {
     NetworkContainerGone,
     /// The user (or group) asked for is not in the container's `/etc/passwd` (`/etc/group`).
     UnknownUser,
+    /// A volume's target leads somewhere no volume may go: a symlink that leads nowhere inside
+    /// the root, a file where a folder is needed, `/proc` or `/sys` reached through a symlink.
+    InvalidVolume,
     /// Anything else: a mount, a namespace, a cgroup… a fault of the daemon or the host.
     Setup,
 }
 
 pub const STEP_EXEC: &str = "exec";
 pub const STEP_CHDIR_CWD: &str = "chdir_cwd";
+/// Mounting the volumes.
+pub const STEP_VOLUMES: &str = "volumes";
 /// Looking up `--user` in the container's account files.
 pub const STEP_RESOLVE_USER: &str = "resolve_user";
 /// Writing the container's limits; `EOPNOTSUPP` when the host cannot enforce one.
@@ -74,6 +79,9 @@ impl ChildFailure {
             STEP_PUBLISH_PORT if errno == Errno::EADDRINUSE => FailureKind::PortInUse,
             STEP_NETWORK if errno == Errno::ESRCH => FailureKind::NetworkContainerGone,
             STEP_RESOLVE_USER if errno == Errno::ENOENT => FailureKind::UnknownUser,
+            STEP_VOLUMES if matches!(errno, Errno::ELOOP | Errno::EXDEV | Errno::ENOTDIR) => {
+                FailureKind::InvalidVolume
+            }
             _ => FailureKind::Setup,
         }
     }
@@ -85,6 +93,7 @@ impl ChildFailure {
             FailureKind::CommandNotExecutable => 126,
             FailureKind::BadWorkingDirectory
             | FailureKind::UnknownUser
+            | FailureKind::InvalidVolume
             | FailureKind::UnsupportedLimit
             | FailureKind::PortInUse
             | FailureKind::NetworkContainerGone

@@ -33,7 +33,8 @@ pub struct ProcessConfinement {
 
 impl ContainerSecurity {
     /// What a container's security options mean for its processes. Fails (with a message for
-    /// the caller) on an unknown capability or a profile that does not compile.
+    /// the caller) on an unknown capability; [`ContainerSecurity::check_seccomp`] tells whether
+    /// the profile compiles.
     pub fn from_options(options: &SecurityOptions) -> Result<ContainerSecurity, String> {
         let capabilities =
             CapabilitySet::resolve(options.privileged, &options.cap_add, &options.cap_drop)?;
@@ -42,9 +43,6 @@ impl ContainerSecurity {
             (Seccomp::Default, false) => Some(seccomp::default_profile()),
             (Seccomp::Profile { profile }, false) => Some(profile.clone()),
         };
-        if let Some(profile) = &seccomp {
-            seccomp::compile(profile, capabilities).map_err(|e| e.to_string())?;
-        }
         Ok(ContainerSecurity {
             confinement: ProcessConfinement {
                 capabilities,
@@ -60,6 +58,17 @@ impl ContainerSecurity {
             },
             read_only_rootfs: options.read_only_rootfs,
         })
+    }
+
+    /// Compiles the seccomp profile once, for its errors (the init compiles it again).
+    pub fn check_seccomp(&self) -> Result<(), String> {
+        let confinement = &self.confinement;
+        match &confinement.seccomp {
+            Some(profile) => seccomp::compile(profile, confinement.capabilities)
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -110,6 +119,20 @@ impl CompiledConfinement {
             self.apply_seccomp()?;
         }
         Ok(())
+    }
+
+    /// `env` with `HOME` added when it has none: the user's home from `/etc/passwd`, `/root`
+    /// for root.
+    pub(super) fn environment(&self, env: &[String]) -> Vec<String> {
+        let mut env = env.to_vec();
+        if !env.iter().any(|entry| entry.starts_with("HOME=")) {
+            let home = self
+                .user
+                .as_ref()
+                .map_or("/root", |user| user.home.as_str());
+            env.push(format!("HOME={home}"));
+        }
+        env
     }
 
     fn apply_seccomp(&self) -> Result<(), ChildFailure> {

@@ -238,7 +238,8 @@ fn start_command(
         .and_then(|()| exec.confinement.compile());
     match prepared {
         Ok(confinement) => {
-            exec_with_failure_report(&exec.argv, &exec.env, error.as_fd(), Some(&confinement))
+            let env = confinement.environment(&exec.env);
+            exec_with_failure_report(&exec.argv, &env, error.as_fd(), Some(&confinement))
         }
         Err(failure) => fail(error.as_fd(), &failure),
     }

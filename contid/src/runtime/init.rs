@@ -68,10 +68,11 @@ pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
         Ok(confinement) => confinement,
         Err(failure) => fail(error.as_fd(), &failure),
     };
+    let env = confinement.environment(&launch.env);
     if launch.init {
-        run_tiny_init(&launch.argv, &launch.env, error, &confinement);
+        run_tiny_init(&launch.argv, &env, error, &confinement);
     }
-    exec_with_failure_report(&launch.argv, &launch.env, error.as_fd(), Some(&confinement))
+    exec_with_failure_report(&launch.argv, &env, error.as_fd(), Some(&confinement))
 }
 
 /// Everything between the clone and `execve`, in order. The root filesystem is built while the

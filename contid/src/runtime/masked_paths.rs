@@ -20,7 +20,7 @@ use super::child_failure::ChildFailure;
 
 /// Hidden: files get `/dev/null` bound over them, folders an empty read-only tmpfs (moby's
 /// list, `daemon/pkg/oci/defaults.go`).
-pub(super) const MASKED_PATHS: [&str; 12] = [
+pub const MASKED_PATHS: [&str; 12] = [
     "/proc/acpi",
     "/proc/asound",
     "/proc/interrupts",
@@ -36,7 +36,7 @@ pub(super) const MASKED_PATHS: [&str; 12] = [
 ];
 
 /// Bind-mounted over themselves read-only.
-pub(super) const READ_ONLY_PATHS: [&str; 5] = [
+pub const READ_ONLY_PATHS: [&str; 5] = [
     "/proc/bus",
     "/proc/fs",
     "/proc/irq",

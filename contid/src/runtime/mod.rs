@@ -25,7 +25,7 @@ mod init;
 pub mod interface_counters;
 pub mod lockfile;
 pub mod logfile;
-mod masked_paths;
+pub mod masked_paths;
 mod monitor;
 mod namespaces;
 pub mod network;

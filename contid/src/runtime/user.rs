@@ -26,6 +26,8 @@ pub(super) struct ResolvedUser {
     pub uid: u32,
     pub gid: u32,
     pub groups: Vec<u32>,
+    /// The home folder of its `/etc/passwd` entry; `/` without one.
+    pub home: String,
 }
 
 /// Looks `user` up in the container's account files.
@@ -100,7 +102,7 @@ fn resolve(spec: &str, passwd: &str, group_db: &str) -> Result<ResolvedUser, Str
         Some((user, group)) => (user, Some(group)),
         None => (spec, None),
     };
-    // (name, uid, gid) of the passwd entry.
+    // (name, uid, gid, home) of the passwd entry.
     let entry = entries(passwd)
         .filter(|fields| fields.len() >= 4)
         .find(|fields| match user.parse::<u32>() {
@@ -108,15 +110,20 @@ fn resolve(spec: &str, passwd: &str, group_db: &str) -> Result<ResolvedUser, Str
             Err(_) => fields[0] == user,
         })
         .and_then(|fields| {
+            let home = fields
+                .get(5)
+                .filter(|home| !home.is_empty())
+                .unwrap_or(&"/");
             Some((
                 fields[0],
                 fields[2].parse::<u32>().ok()?,
                 fields[3].parse::<u32>().ok()?,
+                home.to_string(),
             ))
         });
-    let (name, uid, primary_gid) = match (user.parse::<u32>(), entry) {
-        (_, Some((name, uid, gid))) => (Some(name), uid, gid),
-        (Ok(uid), None) => (None, uid, 0),
+    let (name, uid, primary_gid, home) = match (user.parse::<u32>(), entry) {
+        (_, Some((name, uid, gid, home))) => (Some(name), uid, gid, home),
+        (Ok(uid), None) => (None, uid, 0, "/".to_string()),
         (Err(_), None) => {
             return Err(format!(
                 "unable to find user {user}: no matching entries in passwd file"
@@ -147,7 +154,12 @@ fn resolve(spec: &str, passwd: &str, group_db: &str) -> Result<ResolvedUser, Str
         .unwrap_or_default();
     groups.sort_unstable();
     groups.dedup();
-    Ok(ResolvedUser { uid, gid, groups })
+    Ok(ResolvedUser {
+        uid,
+        gid,
+        groups,
+        home,
+    })
 }
 
 #[cfg(test)]
@@ -162,10 +174,16 @@ mod tests {
                          video:x:44:alice\n";
 
     fn user(uid: u32, gid: u32, groups: &[u32]) -> ResolvedUser {
+        let home = match uid {
+            1000 => "/home/alice",
+            65534 => "/nonexistent",
+            _ => "/",
+        };
         ResolvedUser {
             uid,
             gid,
             groups: groups.to_vec(),
+            home: home.into(),
         }
     }
 

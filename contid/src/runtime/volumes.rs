@@ -18,9 +18,7 @@ use rustix::fs::{Mode, OFlags, ResolveFlags};
 use serde::{Deserialize, Serialize};
 
 use super::child::StepResult;
-use super::child_failure::ChildFailure;
-
-const STEP: &str = "volumes";
+use super::child_failure::{ChildFailure, STEP_VOLUMES as STEP};
 /// `PROC_SUPER_MAGIC` and `SYSFS_MAGIC`.
 const KERNEL_FILESYSTEMS: [i64; 2] = [0x9fa0, 0x6265_6572];
 
@@ -123,14 +121,28 @@ fn open_in_root(root: &OwnedFd, path: &str, create: Option<bool>) -> Result<Owne
         Ok(()) | Err(rustix::io::Errno::EXIST) => {}
         Err(e) => return Err(failure(e, format!("create {path} in the container"))),
     }
-    rustix::fs::openat2(
+    let opened = rustix::fs::openat2(
         &parent,
         name,
         flags | OFlags::NOFOLLOW,
         Mode::empty(),
         ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
     )
-    .map_err(|e| failure(e, format!("open {path} in the container")))
+    .map_err(|e| failure(e, format!("open {path} in the container")))?;
+    // O_PATH|O_NOFOLLOW opens a symlink itself: one that leads nowhere inside the root.
+    let is_symlink = rustix::fs::fstat(&opened)
+        .map_err(|e| failure(e, format!("stat {path} in the container")))?
+        .st_mode
+        & 0o170000
+        == 0o120000;
+    if is_symlink {
+        return Err(ChildFailure::new(
+            STEP,
+            Errno::ELOOP,
+            format!("{path} is a symlink that leads nowhere inside the container"),
+        ));
+    }
+    Ok(opened)
 }
 
 fn refuse_kernel_filesystem(target: &OwnedFd, path: &str) -> Result<(), ChildFailure> {

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use conti_tests::{Client, ContainerInfo, ContainerSpec, CreatedContainer};
+use conti_tests::{Client, ContainerSpec};
 
 use crate::oci::{self, OciRuntime};
-use crate::scenario::call;
+use crate::scenario::with_running_conti;
 
 pub const MEMORY: i64 = 64 << 20;
 pub const CPUS: f64 = 0.5;
@@ -182,45 +182,20 @@ pub fn verify_oci(runtime: &OciRuntime, check_bundle: &Path) -> Result<String, S
 /// A running conti container with the limits: its inspect must show them, and the limit files
 /// of its cgroups, read on the host, must hold them. The container is deleted after.
 pub fn verify_conti(client: &Client) -> Result<String, String> {
-    let mut connection = client
-        .connect()
-        .map_err(|e| format!("conti limits check: connecting: {e}"))?;
     let spec = spec(&SLEEPER);
-    let body = serde_json::to_vec(&spec).map_err(|e| e.to_string())?;
-    let what = "conti limits check";
-    let created: CreatedContainer = call(
-        &mut connection,
-        "POST",
-        "/v1/containers",
-        Some(&body),
-        201,
-        &format!("{what}: create"),
-    )?
-    .try_json()?;
-    let id = created.id;
-    let mut check = || -> Result<String, String> {
-        let base = format!("/v1/containers/{id}");
-        let start = format!("{base}/start");
-        call(&mut connection, "POST", &start, None, 204, what)?;
-        let info: ContainerInfo = call(&mut connection, "GET", &base, None, 200, what)?
-            .try_json()
-            .map_err(|e| format!("{what}: inspect: {e}"))?;
+    with_running_conti(client, &spec, "conti limits check", |info| {
         if info.resources != spec.resources {
             return Err(format!(
-                "{what}: inspect shows resources {:?}, expected {:?}",
+                "inspect shows resources {:?}, expected {:?}",
                 info.resources, spec.resources
             ));
         }
         let pid = info
             .pid
-            .ok_or_else(|| format!("{what}: inspect of the running container has no pid"))?;
+            .ok_or("inspect of the running container has no pid")?;
         let files = host_limit_files(pid)?;
         check_limit_files("conti", &files).map(|line| format!("{line}; inspect shows them"))
-    };
-    let result = check();
-    let delete = format!("/v1/containers/{id}?force=true");
-    let _ = connection.try_request("DELETE", &delete, None);
-    result
+    })
 }
 
 #[cfg(test)]

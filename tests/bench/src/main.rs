@@ -7,6 +7,7 @@
 mod cleanup;
 mod conti;
 mod exec;
+mod hardened;
 mod limits;
 mod network;
 mod oci;
@@ -19,7 +20,8 @@ use std::process::ExitCode;
 
 use crate::oci::OciRuntime;
 use crate::report::{
-    ExecReport, Lifecycle, LimitsReport, Machine, NetworkReport, ParallelResult, Report,
+    ExecReport, HardenedReport, Lifecycle, LimitsReport, Machine, NetworkReport, ParallelResult,
+    Report,
 };
 use crate::scenario::Target;
 
@@ -34,11 +36,13 @@ API, and N x `crun exec` (and `runc exec`) into a running container of theirs. L
 the lifecycle scenario with memory 64 MiB, cpus 0.5 and pids 100 set on both sides (checked once
 first). Network scenario: the lifecycle with conti on its default bridge network and crun in a
 network namespace with a veth on a bridge, set up with `ip` and deleted around each run; plus
-conti with network none, for the cost of the network setup alone. Needs root, a release build of
-contid, crun, busybox-static, iproute2 and nftables.
+conti with network none, for the cost of the network setup alone. Hardened scenario: the
+lifecycle scenario with conti's default hardening (capabilities, no_new_privileges, seccomp,
+masked paths) and crun given the same in config.json, then both without it (checked once first).
+Needs root, a release build of contid, crun, busybox-static, iproute2 and nftables.
 
 options:
-  --scenario S           lifecycle, limits, exec, network or all (default all)
+  --scenario S           lifecycle, limits, exec, network, hardened or all (default all)
   --contid PATH          contid binary (default: next to this binary, else target/release/contid)
   -n, --iterations N     timed sequential lifecycles / exec rounds per runtime (default 50)
   --warmup N             untimed lifecycles / exec rounds per runtime first (default 5)
@@ -59,6 +63,7 @@ enum Scenario {
     Limits,
     Exec,
     Network,
+    Hardened,
     All,
 }
 
@@ -77,6 +82,10 @@ impl Scenario {
 
     fn network(self) -> bool {
         matches!(self, Scenario::Network | Scenario::All)
+    }
+
+    fn hardened(self) -> bool {
+        matches!(self, Scenario::Hardened | Scenario::All)
     }
 }
 
@@ -145,10 +154,12 @@ impl Options {
                         "limits" => Scenario::Limits,
                         "exec" => Scenario::Exec,
                         "network" => Scenario::Network,
+                        "hardened" => Scenario::Hardened,
                         "all" => Scenario::All,
                         other => {
                             return Err(format!(
-                                "--scenario: expected lifecycle, limits, exec, network or all, \
+                                "--scenario: expected lifecycle, limits, exec, network, hardened \
+                                 or all, \
                                  got {other:?}"
                             ));
                         }
@@ -273,20 +284,39 @@ fn run(options: &Options) -> Result<(), String> {
             "limits: {}; checking that every runtime applies them",
             limits::describe()
         );
-        let mut verified = Vec::new();
-        if let Some(client) = conti_client {
-            verified.push(limits::verify_conti(client).map_err(with_daemon_log)?);
-        }
-        for runtime in &peers {
-            verified.push(limits::verify_oci(runtime, &check_bundle)?);
-        }
-        for line in &verified {
-            eprintln!("  {line}");
-        }
+        let verified = verify(conti_client, &peers, limits::verify_conti, |runtime| {
+            limits::verify_oci(runtime, &check_bundle)
+        })?;
         let spec = scenario::container_spec_with_limits();
         let targets = targets(conti_client, &spec, &peers, &limits_bundle);
         Some(LimitsReport {
             runs: lifecycle(options, &targets, " with limits")?,
+            verified,
+        })
+    } else {
+        None
+    };
+
+    let hardened = if options.scenario.hardened() {
+        let [hardened_bundle, unhardened_bundle, check_bundle] =
+            hardened::prepare_bundles(&bundle, &work)?;
+        eprintln!(
+            "hardened: {}; checking that every runtime applies it",
+            hardened::describe()
+        );
+        let verified = verify(conti_client, &peers, hardened::verify_conti, |runtime| {
+            hardened::verify_oci(runtime, &check_bundle)
+        })?;
+        let body = |hardened: bool| {
+            serde_json::to_vec(&hardened::spec(&["/bin/true"], hardened))
+                .expect("a spec serializes")
+        };
+        let (hardened_spec, unhardened_spec) = (body(true), body(false));
+        let on = targets(conti_client, &hardened_spec, &peers, &hardened_bundle);
+        let off = targets(conti_client, &unhardened_spec, &peers, &unhardened_bundle);
+        Some(HardenedReport {
+            hardened: lifecycle(options, &on, " hardened")?,
+            unhardened: lifecycle(options, &off, " unhardened")?,
             verified,
         })
     } else {
@@ -335,6 +365,7 @@ fn run(options: &Options) -> Result<(), String> {
         settle_ms: options.settle_ms,
         lifecycle: plain,
         limits,
+        hardened,
         exec,
         network,
         notes,
@@ -347,6 +378,27 @@ fn run(options: &Options) -> Result<(), String> {
         eprintln!("figures written to {}", path.display());
     }
     Ok(())
+}
+
+/// The check before a scenario's timed runs: conti's (when started), then each peer's; one line
+/// each, printed as they come.
+fn verify(
+    conti: Option<&conti_tests::Client>,
+    peers: &[&OciRuntime],
+    check_conti: impl Fn(&conti_tests::Client) -> Result<String, String>,
+    check_peer: impl Fn(&OciRuntime) -> Result<String, String>,
+) -> Result<Vec<String>, String> {
+    let mut verified = Vec::new();
+    if let Some(client) = conti {
+        verified.push(check_conti(client).map_err(with_daemon_log)?);
+    }
+    for runtime in peers {
+        verified.push(check_peer(runtime)?);
+    }
+    for line in &verified {
+        eprintln!("  {line}");
+    }
+    Ok(verified)
 }
 
 /// conti (when started) with `spec` as its create body, then the peers on `bundle`.

@@ -199,20 +199,77 @@ pub struct LimitsReport {
     pub verified: Vec<String>,
 }
 
-impl LimitsReport {
-    /// Per runtime: median with limits / median without, sequential and parallel.
-    fn cost(&self, plain: &Lifecycle) -> Vec<(&'static str, Option<f64>, Option<f64>)> {
-        self.runs
-            .names
-            .iter()
-            .map(|name| {
-                let ratio =
-                    |of: &dyn Fn(&Lifecycle) -> Option<f64>| Some(of(&self.runs)? / of(plain)?);
-                let sequential = ratio(&|l| l.sequential_median(name));
-                let parallel = ratio(&|l| l.parallel_median(name));
-                (*name, sequential, parallel)
-            })
-            .collect()
+/// The lifecycles with the full default hardening on both sides and without it.
+pub struct HardenedReport {
+    pub hardened: Lifecycle,
+    pub unhardened: Lifecycle,
+    /// One line per runtime: what a running hardened container of it showed.
+    pub verified: Vec<String>,
+}
+
+/// Per runtime: median of `runs` / median of `baseline`, sequential and parallel.
+fn cost(runs: &Lifecycle, baseline: &Lifecycle) -> Vec<(&'static str, Option<f64>, Option<f64>)> {
+    runs.names
+        .iter()
+        .map(|name| {
+            let ratio = |of: &dyn Fn(&Lifecycle) -> Option<f64>| Some(of(runs)? / of(baseline)?);
+            let sequential = ratio(&|l| l.sequential_median(name));
+            let parallel = ratio(&|l| l.parallel_median(name));
+            (*name, sequential, parallel)
+        })
+        .collect()
+}
+
+/// `cost` as JSON, by runtime.
+fn cost_json(runs: &Lifecycle, baseline: &Lifecycle) -> Value {
+    let mut out = Map::new();
+    for (name, sequential, parallel) in cost(runs, baseline) {
+        out.insert(
+            name.to_string(),
+            json!({
+                "sequential_median": sequential.map(round3),
+                "parallel_wall": parallel.map(round3),
+            }),
+        );
+    }
+    Value::Object(out)
+}
+
+/// The cost of `what` per runtime (`runs` / `baseline`, same run) and conti's ratios to its
+/// peers with and without it.
+fn cost_table(out: &mut String, what: &str, runs: &Lifecycle, baseline: &Lifecycle) {
+    let _ = writeln!(
+        out,
+        "\nCost of the {what} (with / without, same run): median sequential, median wall parallel"
+    );
+    let ratio = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}"));
+    for (name, sequential, parallel) in cost(runs, baseline) {
+        let _ = writeln!(
+            out,
+            "{name:<8} sequential {:>5}   parallel {:>5}",
+            ratio(sequential),
+            ratio(parallel)
+        );
+    }
+    let comparisons = [
+        (
+            "sequential median",
+            baseline.sequential_ratios(),
+            runs.sequential_ratios(),
+        ),
+        (
+            "parallel wall",
+            baseline.parallel_ratios(),
+            runs.parallel_ratios(),
+        ),
+    ];
+    for (kind, without, with) in comparisons {
+        for ((peer, without), (_, with)) in without.into_iter().zip(with) {
+            let _ = writeln!(
+                out,
+                "ratio conti/{peer} ({kind}): {without:.2} without the {what}, {with:.2} with"
+            );
+        }
     }
 }
 
@@ -261,6 +318,8 @@ pub struct Report {
     pub lifecycle: Option<Lifecycle>,
     /// `None` when the limits scenario was not run.
     pub limits: Option<LimitsReport>,
+    /// `None` when the hardened scenario was not run.
+    pub hardened: Option<HardenedReport>,
     /// `None` when the exec scenario was not run.
     pub exec: Option<ExecReport>,
     /// `None` when the network scenario was not run.
@@ -291,6 +350,9 @@ impl Report {
         }
         if let Some(limits) = &self.limits {
             self.limits_table(&mut out, limits);
+        }
+        if let Some(hardened) = &self.hardened {
+            self.hardened_table(&mut out, hardened);
         }
         if let Some(exec) = &self.exec {
             self.exec_table(&mut out, exec);
@@ -363,43 +425,24 @@ impl Report {
             let _ = writeln!(out, "checked: {line}");
         }
         self.lifecycle_table(out, &limits.runs, " with limits");
-        let Some(plain) = &self.lifecycle else {
-            return;
-        };
+        if let Some(plain) = &self.lifecycle {
+            cost_table(out, "limits", &limits.runs, plain);
+        }
+    }
+
+    fn hardened_table(&self, out: &mut String, hardened: &HardenedReport) {
         let _ = writeln!(
             out,
-            "\nCost of the limits (with limits / without, same run): median sequential, median wall \
-             parallel"
+            "\n== Lifecycles hardened: {} (conti: its defaults; crun: the same in config.json); \
+             unhardened: conti privileged, crun without seccomp, masks or no_new_privileges",
+            crate::hardened::describe()
         );
-        let ratio = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}"));
-        for (name, sequential, parallel) in limits.cost(plain) {
-            let _ = writeln!(
-                out,
-                "{name:<8} sequential {:>5}   parallel {:>5}",
-                ratio(sequential),
-                ratio(parallel)
-            );
+        for line in &hardened.verified {
+            let _ = writeln!(out, "checked: {line}");
         }
-        let comparisons = [
-            (
-                "sequential median",
-                plain.sequential_ratios(),
-                limits.runs.sequential_ratios(),
-            ),
-            (
-                "parallel wall",
-                plain.parallel_ratios(),
-                limits.runs.parallel_ratios(),
-            ),
-        ];
-        for (kind, without, with) in comparisons {
-            for ((peer, without), (_, with)) in without.into_iter().zip(with) {
-                let _ = writeln!(
-                    out,
-                    "ratio conti/{peer} ({kind}): {without:.2} without limits, {with:.2} with"
-                );
-            }
-        }
+        self.lifecycle_table(out, &hardened.hardened, " hardened");
+        self.lifecycle_table(out, &hardened.unhardened, " unhardened");
+        cost_table(out, "hardening", &hardened.hardened, &hardened.unhardened);
     }
 
     fn lifecycle_table(&self, out: &mut String, lifecycle: &Lifecycle, with: &str) {
@@ -623,18 +666,10 @@ impl Report {
     }
 
     fn limits_json(&self, limits: &LimitsReport) -> Value {
-        let mut cost = Map::new();
-        if let Some(plain) = &self.lifecycle {
-            for (name, sequential, parallel) in limits.cost(plain) {
-                cost.insert(
-                    name.to_string(),
-                    json!({
-                        "sequential_median": sequential.map(round3),
-                        "parallel_wall": parallel.map(round3),
-                    }),
-                );
-            }
-        }
+        let cost = self
+            .lifecycle
+            .as_ref()
+            .map_or(Value::Null, |plain| cost_json(&limits.runs, plain));
         json!({
             "workload": "the lifecycle scenario with limits: conti = resources {memory, cpus, \
                 pids_limit} in the create body; peers = linux.resources.memory.limit, \
@@ -643,7 +678,26 @@ impl Report {
             "checked": limits.verified,
             "sequential": self.sequential_json(&limits.runs),
             "parallel": self.parallel_json(&limits.runs),
-            "cost_with_limits_over_without": Value::Object(cost),
+            "cost_with_limits_over_without": cost,
+        })
+    }
+
+    fn hardened_json(&self, hardened: &HardenedReport) -> Value {
+        json!({
+            "workload": "the lifecycle scenario hardened: conti = its defaults; crun = the same \
+                capabilities, noNewPrivileges, conti's default seccomp profile, maskedPaths and \
+                readonlyPaths in config.json. Unhardened: conti privileged; crun without \
+                seccomp, masked/read-only paths and noNewPrivileges",
+            "checked": hardened.verified,
+            "hardened": {
+                "sequential": self.sequential_json(&hardened.hardened),
+                "parallel": self.parallel_json(&hardened.hardened),
+            },
+            "unhardened": {
+                "sequential": self.sequential_json(&hardened.unhardened),
+                "parallel": self.parallel_json(&hardened.unhardened),
+            },
+            "cost_hardened_over_unhardened": cost_json(&hardened.hardened, &hardened.unhardened),
         })
     }
 
@@ -664,6 +718,7 @@ impl Report {
             "sequential": self.lifecycle.as_ref().map(|l| self.sequential_json(l)),
             "parallel": self.lifecycle.as_ref().map(|l| self.parallel_json(l)),
             "limits": self.limits.as_ref().map(|l| self.limits_json(l)),
+            "hardened": self.hardened.as_ref().map(|h| self.hardened_json(h)),
             "exec": self.exec.as_ref().map(|exec| self.exec_json(exec)),
             "network": self.network.as_ref().map(|n| self.network_json(n)),
             "notes": self.notes,

@@ -8,7 +8,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use conti_tests::{
-    Client, Connection, ContainerSpec, CreatedContainer, NetworkMode, Response, WaitResult,
+    Client, Connection, ContainerInfo, ContainerSpec, CreatedContainer, NetworkMode, Response,
+    WaitResult,
 };
 
 use crate::cleanup;
@@ -90,6 +91,48 @@ pub fn only_lo(mut spec: ContainerSpec) -> ContainerSpec {
 /// The lifecycle's create body with the limits scenario's limits set.
 pub fn container_spec_with_limits() -> Vec<u8> {
     serde_json::to_vec(&crate::limits::spec(&["/bin/true"])).expect("a spec serializes")
+}
+
+/// Creates and starts a conti container with `spec`, runs `check` on its inspect while it runs,
+/// then deletes it (also when the check failed). Errors are prefixed with `what`.
+pub fn with_running_conti(
+    client: &Client,
+    spec: &ContainerSpec,
+    what: &str,
+    check: impl FnOnce(&ContainerInfo) -> Result<String, String>,
+) -> Result<String, String> {
+    let mut connection = client
+        .connect()
+        .map_err(|e| format!("{what}: connecting: {e}"))?;
+    let body = serde_json::to_vec(spec).map_err(|e| e.to_string())?;
+    let created: CreatedContainer = call(
+        &mut connection,
+        "POST",
+        "/v1/containers",
+        Some(&body),
+        201,
+        &format!("{what}: create"),
+    )?
+    .try_json()?;
+    let id = created.id;
+    let base = format!("/v1/containers/{id}");
+    let run = || -> Result<String, String> {
+        call(
+            &mut connection,
+            "POST",
+            &format!("{base}/start"),
+            None,
+            204,
+            what,
+        )?;
+        let info: ContainerInfo = call(&mut connection, "GET", &base, None, 200, what)?
+            .try_json()
+            .map_err(|e| format!("{what}: inspect: {e}"))?;
+        check(&info).map_err(|e| format!("{what}: {e}"))
+    };
+    let result = run();
+    let _ = connection.try_request("DELETE", &format!("{base}?force=true"), None);
+    result
 }
 
 /// One API call; an error naming `what` unless the answer has status `expected`.
