@@ -152,6 +152,9 @@ fn none_host_and_container_modes() {
     assert_ne!(net_ns(&none), own);
     assert_ne!(net_ns(&owner), own);
 
+    // The owner cannot go while a running container shares its namespace.
+    d.delete(&format!("/v1/containers/{owner}?force=true"))
+        .expect_error(409, "network_in_use");
     // The owner must run for a container to join it; unknown references are 404 at create.
     d.stop(&owner, 0);
     let late = d.create(&on(&format!("container:{owner}"), spec(&["true"])));

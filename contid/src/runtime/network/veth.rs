@@ -6,7 +6,7 @@
 use std::io;
 
 use rtnetlink::packet_route::RouteNetlinkMessage;
-use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute};
+use rtnetlink::packet_route::link::{InfoData, InfoVeth};
 use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth};
 
 use super::BridgeEndpoint;
@@ -28,12 +28,13 @@ pub fn create_veth_pair(endpoint: &BridgeEndpoint, init_pid: i32) -> io::Result<
     let peer = LinkMessageBuilder::<LinkUnspec>::new()
         .name(CONTAINER_INTERFACE)
         .address(endpoint.mac.to_vec())
+        .setns_by_pid(init_pid as u32)
         .build();
-    let mut peer = peer;
-    peer.attributes
-        .push(LinkAttribute::NetNsPid(init_pid as u32));
+    // One message: the pair, the host end on the bridge and up, the peer in the init's netns.
     let pair = LinkVeth::new(&endpoint.host_interface, CONTAINER_INTERFACE)
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+        .controller(bridge)
+        .up()
         .build();
     let create = |netlink: &mut Netlink| {
         netlink.request(
@@ -46,17 +47,8 @@ pub fn create_veth_pair(endpoint: &BridgeEndpoint, init_pid: i32) -> io::Result<
         // this container's, so the link is too.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             netlink.delete_link(&endpoint.host_interface)?;
-            create(&mut netlink)?;
+            create(&mut netlink).map(drop)
         }
-        other => other.map(drop)?,
+        other => other.map(drop),
     }
-    let host_end = netlink
-        .link_index(&endpoint.host_interface)?
-        .ok_or_else(|| io::Error::other("the host end of the veth pair vanished"))?;
-    netlink.set_link(
-        LinkUnspec::new_with_index(host_end)
-            .controller(bridge)
-            .up()
-            .build(),
-    )
 }
