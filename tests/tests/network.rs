@@ -398,3 +398,62 @@ fn bad_network_input_is_a_clear_4xx_and_leaves_nothing() {
         .expect_error(400, "invalid_spec");
     assert_eq!(d.list_all().len(), before, "nothing half-created");
 }
+
+#[test]
+fn the_cli_manages_networks_and_publishes_ports() {
+    use conti_tests::cli::stdout;
+    let code = |output: &std::process::Output| output.status.code().unwrap_or(-1);
+    let d = Daemon::start_with_busybox();
+    let name = unique_name("clinet");
+    let subnet = conti_tests::network::unique_subnet();
+    let created = conti_tests::cli(&d, &["network", "create", "--subnet", &subnet, &name]);
+    assert_eq!(
+        (code(&created), stdout(&created).trim()),
+        (0, name.as_str())
+    );
+    let listed = stdout(&conti_tests::cli(&d, &["network", "ls"]));
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(row.contains(&subnet), "{row}");
+    assert!(listed.lines().any(|l| l.starts_with("bridge ")), "{listed}");
+    let inspected: Vec<NetworkInfo> =
+        serde_json::from_slice(&conti_tests::cli(&d, &["network", "inspect", &name]).stdout)
+            .expect("network inspect prints JSON");
+    assert_eq!(inspected[0].subnet, subnet);
+
+    let port = free_loopback_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let run = conti_tests::cli(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--network",
+            &name,
+            "-p",
+            &publish,
+            "--name",
+            &name,
+            "busybox",
+            "sleep",
+            "600",
+        ],
+    );
+    assert_eq!(code(&run), 0, "{run:?}");
+    let ps = stdout(&conti_tests::cli(&d, &["ps"]));
+    assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    let in_use = conti_tests::cli(&d, &["network", "rm", &name]);
+    assert_ne!(code(&in_use), 0);
+    assert!(
+        String::from_utf8_lossy(&in_use.stderr).contains("is used by container"),
+        "{in_use:?}"
+    );
+    assert_eq!(code(&conti_tests::cli(&d, &["rm", "-f", &name])), 0);
+    let removed = conti_tests::cli(&d, &["network", "rm", &name]);
+    assert_eq!(
+        (code(&removed), stdout(&removed).trim()),
+        (0, name.as_str())
+    );
+}
