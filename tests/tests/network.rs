@@ -397,6 +397,25 @@ fn bad_network_input_is_a_clear_4xx_and_leaves_nothing() {
     d.post("/v1/containers", body.as_bytes())
         .expect_error(400, "invalid_spec");
     assert_eq!(d.list_all().len(), before, "nothing half-created");
+
+    // A start that fails on a bridge with a published port leaves no veth, socket or rule.
+    let port = free_loopback_port();
+    let mut broken = spec(&["/no/such/command"]);
+    broken.ports = vec![PortBinding {
+        host_ip: "127.0.0.1".into(),
+        host_port: port,
+        container_port: 80,
+        protocol: Default::default(),
+    }];
+    let id = d.create(&broken);
+    d.post(&format!("/v1/containers/{id}/start"), b"")
+        .expect_error(400, "command_not_found");
+    wait_until(GONE, "the failed start's veth to go", || {
+        bridge_ports(&d.networking().bridge).is_empty()
+    });
+    std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free again");
+    let rules = conti_tests::network::table_text(&d.networking().table);
+    assert!(!rules.contains("dnat"), "{rules}");
 }
 
 #[test]
