@@ -6,8 +6,8 @@
 use std::io;
 
 use rtnetlink::packet_route::RouteNetlinkMessage;
-use rtnetlink::packet_route::link::{InfoData, InfoVeth};
-use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth};
+use rtnetlink::packet_route::link::{InfoData, InfoPortKind, InfoVeth};
+use rtnetlink::{LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth};
 
 use super::BridgeEndpoint;
 use super::netlink::{NLM_F_CREATE, NLM_F_EXCL, Netlink};
@@ -47,8 +47,19 @@ pub fn create_veth_pair(endpoint: &BridgeEndpoint, init_pid: i32) -> io::Result<
         // this container's, so the link is too.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             netlink.delete_link(&endpoint.host_interface)?;
-            create(&mut netlink).map(drop)
+            create(&mut netlink)?;
         }
-        other => other.map(drop),
+        other => other.map(drop)?,
     }
+    // Hairpin: a container's connection to a port it publishes, through its gateway, comes
+    // back out of the port it went in by. Bridge port options can only be set once it is one,
+    // and only by RTM_NEWLINK on the existing link (the kernel's RTM_SETLINK ignores them).
+    let hairpin = LinkMessageBuilder::<LinkBridgePort>::default()
+        .name(endpoint.host_interface.clone())
+        .set_port_kind(InfoPortKind::Bridge)
+        .hairpin(true)
+        .build();
+    netlink
+        .request(RouteNetlinkMessage::NewLink(hairpin), 0)
+        .map(drop)
 }
