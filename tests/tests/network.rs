@@ -152,6 +152,9 @@ fn none_host_and_container_modes() {
     assert_ne!(net_ns(&none), own);
     assert_ne!(net_ns(&owner), own);
 
+    // The owner cannot go while a running container shares its namespace.
+    d.delete(&format!("/v1/containers/{owner}?force=true"))
+        .expect_error(409, "network_in_use");
     // The owner must run for a container to join it; unknown references are 404 at create.
     d.stop(&owner, 0);
     let late = d.create(&on(&format!("container:{owner}"), spec(&["true"])));
@@ -245,10 +248,18 @@ fn a_published_port_serves_the_host_on_loopback_and_a_second_claim_is_409() {
         out.status.success()
     });
     assert_eq!(page.trim(), "published");
-    // Other containers reach it through their gateway.
+    // Other containers reach it through their gateway, and so does the server itself
+    // (hairpin).
     let gateway = d.inspect(&id).networks[0].gateway.clone();
-    let (_, code, logs) = d.run(&sh(&fetch(&format!("http://{gateway}:{port}/index.html"))));
+    let through_gateway = fetch(&format!("http://{gateway}:{port}/index.html"));
+    let (_, code, logs) = d.run(&sh(&through_gateway));
     assert_eq!((code, logs.trim()), (0, "published"));
+    let hairpin = d.exec(&id, &["sh", "-c", &through_gateway]);
+    assert_eq!(
+        (hairpin.exit_code, hairpin.stdout.trim()),
+        (0, "published"),
+        "{hairpin:?}"
+    );
 
     // The port is held: a second container cannot have it, at create or at start.
     d.post_json("/v1/containers", &server)
@@ -394,4 +405,82 @@ fn bad_network_input_is_a_clear_4xx_and_leaves_nothing() {
     d.post("/v1/containers", body.as_bytes())
         .expect_error(400, "invalid_spec");
     assert_eq!(d.list_all().len(), before, "nothing half-created");
+
+    // A start that fails on a bridge with a published port leaves no veth, socket or rule.
+    let port = free_loopback_port();
+    let mut broken = spec(&["/no/such/command"]);
+    broken.ports = vec![PortBinding {
+        host_ip: "127.0.0.1".into(),
+        host_port: port,
+        container_port: 80,
+        protocol: Default::default(),
+    }];
+    let id = d.create(&broken);
+    d.post(&format!("/v1/containers/{id}/start"), b"")
+        .expect_error(400, "command_not_found");
+    wait_until(GONE, "the failed start's veth to go", || {
+        bridge_ports(&d.networking().bridge).is_empty()
+    });
+    std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free again");
+    let rules = conti_tests::network::table_text(&d.networking().table);
+    assert!(!rules.contains("dnat to"), "{rules}");
+}
+
+#[test]
+fn the_cli_manages_networks_and_publishes_ports() {
+    use conti_tests::cli::stdout;
+    let code = |output: &std::process::Output| output.status.code().unwrap_or(-1);
+    let d = Daemon::start_with_busybox();
+    let name = unique_name("clinet");
+    let subnet = conti_tests::network::unique_subnet();
+    let created = conti_tests::cli(&d, &["network", "create", "--subnet", &subnet, &name]);
+    assert_eq!(
+        (code(&created), stdout(&created).trim()),
+        (0, name.as_str())
+    );
+    let listed = stdout(&conti_tests::cli(&d, &["network", "ls"]));
+    let row = listed
+        .lines()
+        .find(|l| l.starts_with(&name))
+        .unwrap_or_else(|| panic!("{listed}"));
+    assert!(row.contains(&subnet), "{row}");
+    assert!(listed.lines().any(|l| l.starts_with("bridge ")), "{listed}");
+    let inspected: Vec<NetworkInfo> =
+        serde_json::from_slice(&conti_tests::cli(&d, &["network", "inspect", &name]).stdout)
+            .expect("network inspect prints JSON");
+    assert_eq!(inspected[0].subnet, subnet);
+
+    let port = free_loopback_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let run = conti_tests::cli(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--network",
+            &name,
+            "-p",
+            &publish,
+            "--name",
+            &name,
+            "busybox",
+            "sleep",
+            "600",
+        ],
+    );
+    assert_eq!(code(&run), 0, "{run:?}");
+    let ps = stdout(&conti_tests::cli(&d, &["ps"]));
+    assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    let in_use = conti_tests::cli(&d, &["network", "rm", &name]);
+    assert_ne!(code(&in_use), 0);
+    assert!(
+        String::from_utf8_lossy(&in_use.stderr).contains("is used by container"),
+        "{in_use:?}"
+    );
+    assert_eq!(code(&conti_tests::cli(&d, &["rm", "-f", &name])), 0);
+    let removed = conti_tests::cli(&d, &["network", "rm", &name]);
+    assert_eq!(
+        (code(&removed), stdout(&removed).trim()),
+        (0, name.as_str())
+    );
 }

@@ -72,7 +72,7 @@ fn two_hundred_lifecycles_on_a_bridge_leave_no_veth_address_rule_or_allocation()
     let rules = table_text(&d.networking().table);
     assert!(network_rules.contains("masquerade"), "{network_rules}");
     assert_eq!(rules, network_rules, "no container's rule is left");
-    assert!(!rules.contains("dnat"), "{rules}");
+    assert!(!rules.contains("dnat to"), "{rules}");
     let network: NetworkInfo = d.get("/v1/networks/bridge").json();
     assert_eq!(network.containers, [], "no allocation left");
     assert_eq!(d.list_all().len(), 0);
@@ -180,7 +180,7 @@ fn a_restarted_daemon_re_adopts_bridges_rules_and_addresses_without_duplicating_
     });
     let rules = table_text(&d.networking().table);
     assert!(
-        !rules.contains(&network.bridge) && !rules.contains("dnat"),
+        !rules.contains(&network.bridge) && !rules.contains("dnat to"),
         "{rules}"
     );
 }

@@ -35,6 +35,7 @@ pub async fn ps(client: &Client, format: Format, args: PsArgs) -> Result<u8, Cli
             "COMMAND",
             "CREATED",
             "STATUS",
+            "PORTS",
             "NAME",
         ];
         let rows = containers.iter().map(|container| {
@@ -44,6 +45,7 @@ pub async fn ps(client: &Client, format: Format, args: PsArgs) -> Result<u8, Cli
                 command(&container.cmd),
                 time_ago(&container.created, now),
                 status(container, now),
+                ports(container),
                 container.name.clone(),
             ]
         });
@@ -67,6 +69,24 @@ fn command(cmd: &[String]) -> String {
         let cut: String = line.chars().take(WIDTH - 1).collect();
         format!("{:?}", cut + "…")
     }
+}
+
+/// Published ports as docker shows them: `127.0.0.1:8080->80/tcp, ...`.
+fn ports(container: &ContainerInfo) -> String {
+    container
+        .ports
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{}->{}/{}",
+                p.host_ip,
+                p.host_port,
+                p.container_port,
+                p.protocol.as_str()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `Created`, `Up 3 minutes`, `Exited (0) 2 seconds ago`.
@@ -146,6 +166,27 @@ mod tests {
             r#""sh -c while true; d…""#
         );
         assert_eq!(cmd(&["echo", "\"x\""]), r#""echo \"x\"""#);
+    }
+
+    #[test]
+    fn published_ports_read_like_docker() {
+        let mut web = container(ContainerState::Running);
+        assert_eq!(ports(&web), "");
+        web.ports = vec![
+            conti_proto::PortBinding {
+                host_ip: "127.0.0.1".into(),
+                host_port: 8080,
+                container_port: 80,
+                protocol: conti_proto::PortProtocol::Tcp,
+            },
+            conti_proto::PortBinding {
+                host_ip: "0.0.0.0".into(),
+                host_port: 53,
+                container_port: 53,
+                protocol: conti_proto::PortProtocol::Udp,
+            },
+        ];
+        assert_eq!(ports(&web), "127.0.0.1:8080->80/tcp, 0.0.0.0:53->53/udp");
     }
 
     #[test]

@@ -784,6 +784,7 @@ impl Engine {
         async {
             let _guard = lifecycle.lock().await;
             self.table().entry(&id)?.container.can_delete(force)?;
+            self.check_namespace_not_shared(&id)?;
             if let Some((init, exit)) = self.running_handles(&id)? {
                 self.kill_and_wait(&id, init, exit).await?;
             }

@@ -166,6 +166,23 @@ impl Engine {
         ))
     }
 
+    /// A container whose network namespace a running container shares cannot be deleted: its
+    /// address would go back to the network while its veth lives on in that namespace.
+    pub(super) fn check_namespace_not_shared(&self, id: &str) -> EngineResult<()> {
+        let table = self.table();
+        let sharer = table.entries.values().find(|e| {
+            e.container.status.is_running()
+                && e.container.config.network == NetworkMode::Container(id.to_string())
+        });
+        match sharer {
+            Some(entry) => Err(EngineError::NetworkInUse(format!(
+                "container {} shares the network namespace of {id}: stop it first",
+                entry.container.config.name
+            ))),
+            None => Ok(()),
+        }
+    }
+
     /// How the container's network is set up at its start; for a bridge, its bridge is made
     /// sure of first.
     pub(super) async fn network_setup(

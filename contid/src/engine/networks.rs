@@ -50,7 +50,8 @@ pub struct Network {
 
 impl Network {
     pub fn default_network(defaults: &NetworkDefaults, created: String) -> EngineResult<Network> {
-        let gateway = defaults.subnet.hosts().next().ok_or_else(|| {
+        let subnet = parse_subnet(&defaults.subnet.to_string())?;
+        let gateway = subnet.hosts().next().ok_or_else(|| {
             EngineError::InvalidSpec(format!(
                 "default subnet {} has no host address",
                 defaults.subnet
@@ -59,7 +60,7 @@ impl Network {
         Ok(Network {
             id: DEFAULT_NETWORK.to_string(),
             name: DEFAULT_NETWORK.to_string(),
-            subnet: defaults.subnet,
+            subnet,
             gateway,
             bridge: defaults.bridge.clone(),
             created,

@@ -408,7 +408,11 @@ fn targets<'a>(
     peers: &[&'a OciRuntime],
     bundle: &'a Path,
 ) -> Vec<Target<'a>> {
-    let conti = conti.map(|client| Target::Conti { client, spec });
+    let conti = conti.map(|client| Target::Conti {
+        name: "conti",
+        client,
+        spec,
+    });
     let peers = peers.iter().map(|runtime| Target::Oci { runtime, bundle });
     conti.into_iter().chain(peers).collect()
 }
@@ -456,7 +460,8 @@ fn lifecycle(options: &Options, targets: &[Target], with: &str) -> Result<Lifecy
 }
 
 /// conti on its default bridge network against crun with a namespace and veth set up for each
-/// run (see `network`), then conti with network `none` for the setup's cost.
+/// run (see `network`), interleaved with conti on network `none` (`conti-none`) for the cost of
+/// the network's setup alone.
 fn network_scenario(
     options: &Options,
     conti: Option<&conti_tests::Client>,
@@ -469,43 +474,28 @@ fn network_scenario(
     eprintln!("network: peers' bridge {}", bridge.name);
     let bridged_spec = scenario::bridged_container_spec();
     let plain_spec = scenario::container_spec();
-    let mut targets: Vec<Target> = conti
-        .map(|client| Target::Conti {
+    let mut targets: Vec<Target> = Vec::new();
+    if let Some(client) = conti {
+        targets.push(Target::Conti {
+            name: "conti",
             client,
             spec: &bridged_spec,
-        })
-        .into_iter()
-        .collect();
+        });
+    }
     targets.push(Target::OciBridged {
         runtime: crun,
         bundle,
         bridge: &bridge,
     });
-    let runs = lifecycle(options, &targets, " on a bridge")?;
-    let conti_without_network = match conti {
-        Some(client) => {
-            eprintln!(
-                "network: {} more conti lifecycles with network none",
-                options.iterations
-            );
-            let target = Target::Conti {
-                client,
-                spec: &plain_spec,
-            };
-            scenario::run_sequential(
-                &[target],
-                options.warmup,
-                options.iterations,
-                options.settle(),
-            )
-            .map_err(with_daemon_log)?
-            .pop()
-        }
-        None => None,
-    };
+    if let Some(client) = conti {
+        targets.push(Target::Conti {
+            name: "conti-none",
+            client,
+            spec: &plain_spec,
+        });
+    }
     Ok(NetworkReport {
-        runs,
-        conti_without_network,
+        runs: lifecycle(options, &targets, " on a bridge")?,
     })
 }
 

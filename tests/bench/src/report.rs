@@ -276,10 +276,8 @@ fn cost_table(out: &mut String, what: &str, runs: &Lifecycle, baseline: &Lifecyc
 /// Lifecycles on a bridge network: conti on its default network, the peer in a namespace with a
 /// veth on a bridge set up (and deleted) around each run.
 pub struct NetworkReport {
+    /// conti (bridge), the bridged peers, and `conti-none` (network `none`), interleaved.
     pub runs: Lifecycle,
-    /// conti's lifecycles with network `none` in the same scenario, for the cost of the
-    /// network's setup alone (`None` without conti).
-    pub conti_without_network: Option<Sequential>,
 }
 
 impl NetworkReport {
@@ -288,10 +286,11 @@ impl NetworkReport {
         let start = |phases: &[Phases]| {
             Summary::of(&phases.iter().map(|p| p.start).collect::<Vec<_>>()).map(|s| s.median_ms)
         };
-        let index = self.runs.names.iter().position(|n| *n == "conti")?;
-        let bridged = start(&self.runs.sequential.get(index)?.phases)?;
-        let isolated = start(&self.conti_without_network.as_ref()?.phases)?;
-        Some((bridged, isolated))
+        let phases = |name: &str| {
+            let index = self.runs.names.iter().position(|n| *n == name)?;
+            Some(&self.runs.sequential.get(index)?.phases)
+        };
+        Some((start(phases("conti")?)?, start(phases("conti-none")?)?))
     }
 
     /// The peers' network setup (`ip` netns, veth, address, route) within each run.
@@ -467,8 +466,8 @@ impl Report {
             let Some(summary) = Summary::of(&result.totals) else {
                 continue;
             };
-            let label = if *name == "conti" {
-                "conti  API create+start+wait+delete".to_string()
+            let label = if name.starts_with("conti") {
+                format!("{name:<6} API create+start+wait+delete")
             } else {
                 format!("{name:<6} {name} run")
             };

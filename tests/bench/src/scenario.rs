@@ -19,8 +19,13 @@ use crate::oci::OciRuntime;
 /// One side of the comparison.
 pub enum Target<'a> {
     /// A lifecycle through the Conti API: create (with `spec` as the body), start, wait, delete,
-    /// each client on its own kept-alive connection.
-    Conti { client: &'a Client, spec: &'a [u8] },
+    /// each client on its own kept-alive connection. `name` is `conti`, or `conti-none` for
+    /// the network scenario's lifecycles without a network.
+    Conti {
+        name: &'static str,
+        client: &'a Client,
+        spec: &'a [u8],
+    },
     /// `<runtime> run --bundle DIR ID`.
     Oci {
         runtime: &'a OciRuntime,
@@ -38,7 +43,7 @@ pub enum Target<'a> {
 impl Target<'_> {
     pub fn name(&self) -> &'static str {
         match self {
-            Target::Conti { .. } => "conti",
+            Target::Conti { name, .. } => name,
             Target::Oci { runtime, .. } | Target::OciBridged { runtime, .. } => runtime.name,
         }
     }
@@ -291,7 +296,7 @@ pub fn run_sequential(
 /// time from the moment all clients are ready to the end of the last lifecycle.
 pub fn run_parallel(target: &Target, total: usize, clients: usize) -> Result<Duration, String> {
     match target {
-        Target::Conti { client, spec } => parallel(
+        Target::Conti { client, spec, .. } => parallel(
             total,
             clients,
             || client.connect().map_err(|e| e.to_string()),

@@ -13,7 +13,7 @@ use std::net::Ipv4Addr;
 
 use nftables::batch::Batch;
 use nftables::expr::{
-    Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField,
+    CT, Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField,
     Prefix,
 };
 use nftables::schema::{Chain, NfListObject, Nftables, Rule, Table};
@@ -135,6 +135,29 @@ pub fn ruleset(plan: &FirewallPlan) -> Nftables<'static> {
             vec![
                 matches(meta(MetaKey::Oifname), text(&network.bridge)),
                 matches(field("ip", "saddr"), prefix(Ipv4Addr::new(127, 0, 0, 0), 8)),
+                Statement::Masquerade(None),
+            ],
+        );
+        // A container reaching a published port through its gateway may be sent back to
+        // itself (hairpin) or to a neighbour, which would answer directly and bypass the
+        // un-DNAT: such connections leave with the gateway's address.
+        builder.rule(
+            "postrouting",
+            vec![
+                matches(meta(MetaKey::Oifname), text(&network.bridge)),
+                matches(
+                    field("ip", "saddr"),
+                    prefix(network.subnet, network.prefix_len),
+                ),
+                Statement::Match(Match {
+                    left: Expression::Named(NamedExpression::CT(CT {
+                        key: Cow::Borrowed("status"),
+                        family: None,
+                        dir: None,
+                    })),
+                    right: text("dnat"),
+                    op: Operator::IN,
+                }),
                 Statement::Masquerade(None),
             ],
         );
@@ -297,8 +320,9 @@ mod tests {
         let json = serde_json::to_value(ruleset(&plan)).unwrap();
         let text = json.to_string();
         assert_eq!(text.matches("\"drop\"").count(), 2, "a→b and b→a");
-        assert_eq!(text.matches("\"masquerade\"").count(), 4);
+        // Outbound, loopback sources and hairpin, per network.
+        assert_eq!(text.matches("\"masquerade\"").count(), 6, "{text}");
         // 127.0.0.1 and both gateways, in prerouting and output.
-        assert_eq!(text.matches("\"dnat\"").count(), 6);
+        assert_eq!(text.matches("\"dnat\":{").count(), 6, "{text}");
     }
 }

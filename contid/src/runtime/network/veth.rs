@@ -6,8 +6,8 @@
 use std::io;
 
 use rtnetlink::packet_route::RouteNetlinkMessage;
-use rtnetlink::packet_route::link::{InfoData, InfoVeth, LinkAttribute};
-use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth};
+use rtnetlink::packet_route::link::{InfoData, InfoPortKind, InfoVeth};
+use rtnetlink::{LinkBridgePort, LinkMessageBuilder, LinkUnspec, LinkVeth};
 
 use super::BridgeEndpoint;
 use super::netlink::{NLM_F_CREATE, NLM_F_EXCL, Netlink};
@@ -28,12 +28,13 @@ pub fn create_veth_pair(endpoint: &BridgeEndpoint, init_pid: i32) -> io::Result<
     let peer = LinkMessageBuilder::<LinkUnspec>::new()
         .name(CONTAINER_INTERFACE)
         .address(endpoint.mac.to_vec())
+        .setns_by_pid(init_pid as u32)
         .build();
-    let mut peer = peer;
-    peer.attributes
-        .push(LinkAttribute::NetNsPid(init_pid as u32));
+    // One message: the pair, the host end on the bridge and up, the peer in the init's netns.
     let pair = LinkVeth::new(&endpoint.host_interface, CONTAINER_INTERFACE)
         .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+        .controller(bridge)
+        .up()
         .build();
     let create = |netlink: &mut Netlink| {
         netlink.request(
@@ -50,13 +51,15 @@ pub fn create_veth_pair(endpoint: &BridgeEndpoint, init_pid: i32) -> io::Result<
         }
         other => other.map(drop)?,
     }
-    let host_end = netlink
-        .link_index(&endpoint.host_interface)?
-        .ok_or_else(|| io::Error::other("the host end of the veth pair vanished"))?;
-    netlink.set_link(
-        LinkUnspec::new_with_index(host_end)
-            .controller(bridge)
-            .up()
-            .build(),
-    )
+    // Hairpin: a container's connection to a port it publishes, through its gateway, comes
+    // back out of the port it went in by. Bridge port options can only be set once it is one,
+    // and only by RTM_NEWLINK on the existing link (the kernel's RTM_SETLINK ignores them).
+    let hairpin = LinkMessageBuilder::<LinkBridgePort>::default()
+        .name(endpoint.host_interface.clone())
+        .set_port_kind(InfoPortKind::Bridge)
+        .hairpin(true)
+        .build();
+    netlink
+        .request(RouteNetlinkMessage::NewLink(hairpin), 0)
+        .map(drop)
 }
