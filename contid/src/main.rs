@@ -36,6 +36,9 @@ struct Args {
     /// Subnet of the default network; the bridge gets its first address.
     #[arg(long, default_value = "10.88.0.0/16")]
     default_subnet: ipnet::Ipv4Net,
+    /// Gateway of the default network (the bridge's address); default: the subnet's first address.
+    #[arg(long)]
+    default_gateway: Option<std::net::Ipv4Addr>,
     /// Conti's own nftables table (family `ip`): NAT, isolation and published ports.
     #[arg(long, default_value = "conti", value_parser = parse_table_name)]
     firewall_table: String,
@@ -130,6 +133,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             network_defaults: NetworkDefaults {
                 bridge: args.bridge,
                 subnet: args.default_subnet.trunc(),
+                gateway: args.default_gateway,
                 firewall_table: args.firewall_table,
             },
         })?;

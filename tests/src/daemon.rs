@@ -135,10 +135,15 @@ impl Daemon {
     /// [`Daemon::start_with_busybox`], with more `contid` flags (`--log-max-bytes 4096`).
     pub fn start_with_busybox_and_args(args: &[&str]) -> Daemon {
         let mut daemon = Daemon::unstarted();
-        daemon.extra_args = args.iter().map(|arg| arg.to_string()).collect();
+        daemon.set_args(args);
         daemon.launch();
         daemon.import_busybox();
         daemon
+    }
+
+    /// More `contid` flags for the next [`Daemon::launch`].
+    pub fn set_args(&mut self, args: &[&str]) {
+        self.extra_args = args.iter().map(|arg| arg.to_string()).collect();
     }
 
     /// Creates the folders but starts nothing (to prepare the root or socket first); cleaned up

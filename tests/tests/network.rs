@@ -52,6 +52,32 @@ fn address_of(d: &Daemon, id: &str) -> String {
 }
 
 #[test]
+fn the_default_networks_gateway_is_configurable_and_checked() {
+    let mut d = Daemon::unstarted();
+    let prefix = d.networking().subnet.trim_end_matches(".0/24").to_string();
+    let gateway = format!("{prefix}.254");
+    d.set_args(&["--default-gateway", &gateway]);
+    d.launch();
+    d.import_busybox();
+    let bridge: NetworkInfo = d.get("/v1/networks/bridge").json();
+    assert_eq!(bridge.gateway, gateway);
+    let (id, code, logs) = d.run(&sh("ip route"));
+    assert_eq!(code, 0, "{logs}");
+    assert!(
+        logs.contains(&format!("default via {gateway} dev eth0")),
+        "{logs}"
+    );
+    // The subnet's first address is then a container's.
+    assert_eq!(d.inspect(&id).networks[0].ip_address, format!("{prefix}.1"));
+
+    // A gateway outside the subnet: contid says why and does not start.
+    let mut outside = Daemon::unstarted();
+    outside.set_args(&["--default-gateway", "192.0.2.1"]);
+    let error = outside.try_launch().expect_err("contid started");
+    assert!(error.contains("gateway 192.0.2.1"), "{error}");
+}
+
+#[test]
 fn a_bridge_container_has_lo_and_eth0_one_default_route_and_its_own_empty_ruleset() {
     let d = Daemon::start_with_busybox();
     let bridge = d.networking().bridge.clone();

@@ -28,9 +28,11 @@ const MAX_PREFIX: u8 = 30;
 pub struct NetworkDefaults {
     /// The default network's bridge (`--bridge`, default `conti0`).
     pub bridge: String,
-    /// The default network's subnet (`--default-subnet`, default `10.88.0.0/16`); its gateway
-    /// is the subnet's first address.
+    /// The default network's subnet (`--default-subnet`, default `10.88.0.0/16`).
     pub subnet: Ipv4Net,
+    /// The default network's gateway, the bridge's address (`--default-gateway`, default: the
+    /// subnet's first address).
+    pub gateway: Option<Ipv4Addr>,
     /// Conti's nftables table (`--firewall-table`, family `ip`, default `conti`).
     pub firewall_table: String,
 }
@@ -51,12 +53,15 @@ pub struct Network {
 impl Network {
     pub fn default_network(defaults: &NetworkDefaults, created: String) -> EngineResult<Network> {
         let subnet = parse_subnet(&defaults.subnet.to_string())?;
-        let gateway = subnet.hosts().next().ok_or_else(|| {
-            EngineError::InvalidSpec(format!(
-                "default subnet {} has no host address",
-                defaults.subnet
-            ))
-        })?;
+        let gateway = match defaults.gateway {
+            Some(gateway) => parse_gateway(&gateway.to_string(), &subnet)?,
+            None => subnet.hosts().next().ok_or_else(|| {
+                EngineError::InvalidSpec(format!(
+                    "default subnet {} has no host address",
+                    defaults.subnet
+                ))
+            })?,
+        };
         Ok(Network {
             id: DEFAULT_NETWORK.to_string(),
             name: DEFAULT_NETWORK.to_string(),
