@@ -16,7 +16,9 @@ use super::child::{
 };
 use super::child_failure::ChildFailure;
 use super::tiny_init::run_tiny_init;
-use super::{ContainerLaunch, ContainerSecurity, masked_paths, namespaces, network, pty, rootfs};
+use super::{
+    ContainerLaunch, ContainerSecurity, masked_paths, namespaces, network, pty, rootfs, userns,
+};
 
 /// The init's ends of the pipes the monitor made.
 pub(super) struct InitPipes {
@@ -32,6 +34,8 @@ pub(super) struct InitPipes {
     pub stdin: Option<OwnedFd>,
     /// With a tty: where to send the terminal's master (see `pty`).
     pub terminal: Option<OwnedFd>,
+    /// With `--userns`: the container's user namespace, made by the monitor.
+    pub userns: Option<OwnedFd>,
 }
 
 /// Runs in the clone child; never returns.
@@ -43,6 +47,7 @@ pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
         stderr,
         stdin,
         terminal,
+        userns,
     } = pipes;
     // Nothing of the monitor (its log file, the report pipe, the read ends) stays open here.
     let keep = [
@@ -52,6 +57,7 @@ pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
         stderr.as_raw_fd(),
         stdin.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
         terminal.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
+        userns.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
     ];
     if let Err(failure) = close_inherited_fds(&keep) {
         fail(error.as_fd(), &failure);
@@ -62,7 +68,7 @@ pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
         stdin,
         terminal,
     };
-    let confinement = match prepare_container(launch, stdio, sync)
+    let confinement = match prepare_container(launch, stdio, sync, userns)
         .and_then(|()| launch.security.confinement.compile())
     {
         Ok(confinement) => confinement,
@@ -82,12 +88,13 @@ fn prepare_container(
     launch: &ContainerLaunch,
     stdio: InitStdio,
     sync: OwnedFd,
+    userns: Option<OwnedFd>,
 ) -> Result<(), ChildFailure> {
     die_with_monitor()?;
     set_umask();
     // Before the root filesystem: joining another container's namespace needs the host's /proc.
     network::enter_container_network(&launch.network)?;
-    let rootfs = rootfs::build_rootfs(launch)?;
+    let rootfs = rootfs::build_rootfs(launch, userns.as_ref().map(|fd| fd.as_fd()))?;
     rootfs::pivot_into(&rootfs)?;
     harden_filesystem(&launch.security)?;
     namespaces::set_hostname(&launch.hostname)?;
@@ -95,6 +102,10 @@ fn prepare_container(
     wait_for_go(sync);
     namespaces::enter_cgroup_namespace()?;
     network::configure_container_interface(&launch.network)?;
+    // Last: everything above needs the host's root.
+    if let Some(userns) = userns {
+        userns::join_user_namespace(userns.as_fd())?;
+    }
     enter_working_dir(&launch.cwd)
 }
 
