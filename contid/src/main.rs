@@ -51,6 +51,10 @@ struct Args {
     /// first of at least 65536 ids, shared by all of them); without it `--userns` is refused.
     #[arg(long, value_name = "USER")]
     userns_remap: Option<String>,
+    /// Show the image to `--userns` containers through a copy with shifted owners (made once per
+    /// image) even where the kernel has idmapped mounts.
+    #[arg(long, requires = "userns_remap")]
+    userns_no_idmap: bool,
     /// Connections served at once; more are closed at once.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
@@ -120,7 +124,11 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .userns_remap
         .as_deref()
         .map(IdMapping::for_user)
-        .transpose()?;
+        .transpose()?
+        .map(|mapping| IdMapping {
+            idmapped_mounts: !args.userns_no_idmap,
+            ..mapping
+        });
     let cgroups = CgroupManager::detect(&args.cgroup_parent);
     // The helper must be forked now, while this process has a single thread.
     let helper = spawn_helper(HelperConfig {

@@ -68,6 +68,10 @@ impl Drop for SubIdEntries {
 
 /// A daemon whose `--userns-remap` user owns ids `start..start+65536`.
 fn daemon_with_range() -> (Daemon, u32) {
+    daemon_with_range_and(&[])
+}
+
+fn daemon_with_range_and(args: &[&str]) -> (Daemon, u32) {
     let _edits = SUBID_FILES
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -75,7 +79,9 @@ fn daemon_with_range() -> (Daemon, u32) {
     let slot = (std::process::id() % 1000) * 16 + DAEMONS.fetch_add(1, Ordering::Relaxed) % 16;
     let start = RANGE_BASE + slot * 65536;
     let _entries = SubIdEntries::add(&user, start);
-    let d = Daemon::start_with_busybox_and_args(&["--userns-remap", &user]);
+    let mut all_args = vec!["--userns-remap", user.as_str()];
+    all_args.extend_from_slice(args);
+    let d = Daemon::start_with_busybox_and_args(&all_args);
     (d, start)
 }
 
@@ -150,6 +156,14 @@ fn root_in_the_container_is_the_mapped_range_and_sees_the_image_as_its_own() {
         })
         .collect();
     assert_eq!(owners.len(), 4, "{r:?}");
+    // Through the idmapped mount, not a copy.
+    let copy = d
+        .root()
+        .join(format!("images/busybox/rootfs-{start}-{start}"));
+    assert!(
+        !copy.exists(),
+        "a shifted copy was made on a kernel with idmapped mounts"
+    );
     assert!(
         owners
             .iter()
@@ -236,6 +250,53 @@ fn another_user_maps_into_the_range_too() {
     assert_eq!(r.stdout.lines().next(), Some("1000"), "{r:?}");
     assert!(r.stdout.contains("refused"), "{r:?}");
     d.remove(&id);
+}
+
+#[test]
+fn without_idmapped_mounts_a_shifted_copy_of_the_image_is_made_once() {
+    let (d, start) = daemon_with_range_and(&["--userns-no-idmap"]);
+    let script = "id -u; ls -lnd / /bin/busybox /etc/passwd; echo x > /root/y && cat /root/y";
+    let (_, code, logs) = d.run(&userns(spec(&["sh", "-c", script])));
+    assert_eq!(code, 0, "{logs}");
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(lines.len(), 5, "{logs}");
+    assert_eq!(lines[0], "0", "{logs}");
+    for line in &lines[1..4] {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(&fields[2..4], ["0", "0"], "{logs}");
+    }
+    assert_eq!(lines[4], "x", "{logs}");
+    // The copy sits next to the image's rootfs, owned by the range; the image is untouched.
+    use std::os::unix::fs::MetadataExt;
+    let images = d.root().join("images/busybox");
+    let copy = images.join(format!("rootfs-{start}-{start}"));
+    let busybox = fs::metadata(copy.join("bin/busybox")).expect("the shifted copy");
+    assert_eq!((busybox.uid(), busybox.gid()), (start, start));
+    assert_eq!(
+        busybox.mode() & 0o7777,
+        fs::metadata(images.join("rootfs/bin/busybox"))
+            .unwrap()
+            .mode()
+            & 0o7777
+    );
+    assert_eq!(
+        fs::metadata(images.join("rootfs/bin/busybox"))
+            .unwrap()
+            .uid(),
+        0
+    );
+    let made = busybox.ino();
+    // A second container uses the same copy.
+    let (_, code, logs) = d.run(&userns(spec(&["true"])));
+    assert_eq!(code, 0, "{logs}");
+    assert_eq!(fs::metadata(copy.join("bin/busybox")).unwrap().ino(), made);
+    let leftovers: Vec<_> = fs::read_dir(&images)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .filter(|name| name.to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
 #[test]

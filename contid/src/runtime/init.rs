@@ -36,6 +36,8 @@ pub(super) struct InitPipes {
     pub terminal: Option<OwnedFd>,
     /// With `--userns`: the container's user namespace, made by the monitor.
     pub userns: Option<OwnedFd>,
+    /// With `--userns` where the image can't be mounted idmapped: its shifted copy.
+    pub shifted_rootfs: Option<std::path::PathBuf>,
 }
 
 /// Runs in the clone child; never returns.
@@ -48,6 +50,7 @@ pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
         stdin,
         terminal,
         userns,
+        shifted_rootfs,
     } = pipes;
     // Nothing of the monitor (its log file, the report pipe, the read ends) stays open here.
     let keep = [
@@ -68,12 +71,13 @@ pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
         stdin,
         terminal,
     };
-    let confinement = match prepare_container(launch, stdio, sync, userns)
-        .and_then(|()| launch.security.confinement.compile())
-    {
-        Ok(confinement) => confinement,
-        Err(failure) => fail(error.as_fd(), &failure),
-    };
+    let confinement =
+        match prepare_container(launch, stdio, sync, userns, shifted_rootfs.as_deref())
+            .and_then(|()| launch.security.confinement.compile())
+        {
+            Ok(confinement) => confinement,
+            Err(failure) => fail(error.as_fd(), &failure),
+        };
     let env = confinement.environment(&launch.env);
     if launch.init {
         run_tiny_init(&launch.argv, &env, error, &confinement);
@@ -89,12 +93,18 @@ fn prepare_container(
     stdio: InitStdio,
     sync: OwnedFd,
     userns: Option<OwnedFd>,
+    shifted_rootfs: Option<&std::path::Path>,
 ) -> Result<(), ChildFailure> {
     die_with_monitor()?;
     set_umask();
     // Before the root filesystem: joining another container's namespace needs the host's /proc.
     network::enter_container_network(&launch.network)?;
-    let rootfs = rootfs::build_rootfs(launch, userns.as_ref().map(|fd| fd.as_fd()))?;
+    let image = match (shifted_rootfs, &userns) {
+        (Some(copy), _) => rootfs::ImageLayer::Plain(copy),
+        (None, Some(userns)) => rootfs::ImageLayer::Idmapped(userns.as_fd()),
+        (None, None) => rootfs::ImageLayer::Plain(&launch.image_rootfs),
+    };
+    let rootfs = rootfs::build_rootfs(launch, image)?;
     rootfs::pivot_into(&rootfs)?;
     harden_filesystem(&launch.security)?;
     namespaces::set_hostname(&launch.hostname)?;

@@ -37,6 +37,7 @@ mod pty;
 mod rootfs;
 pub mod seccomp;
 mod session;
+mod shifted_rootfs;
 mod tiny_init;
 mod user;
 pub mod userns;

@@ -34,7 +34,8 @@ use super::protocol::HelperFailure;
 use super::pty;
 use super::rootfs::{LOWER_DIR, ROOTFS_DIR, UPPER_DIR, WORK_DIR};
 use super::session::{Session, SessionIo, bind_attach_socket};
-use super::userns::{IdMapping, create_user_namespace};
+use super::shifted_rootfs::shifted_rootfs;
+use super::userns::{IdMapping, create_user_namespace, supports_idmapped_mount};
 use super::{ContainerLaunch, LaunchReport, NetworkSetup};
 
 /// Runs in the helper: forks M1 (which forks the monitor) and returns the report pipe's read end.
@@ -307,7 +308,12 @@ impl<'a> Monitor<'a> {
     fn clone_init(&self, mut init_pipes: InitPipes) -> Result<(Pid, bool), ChildFailure> {
         const STEP: &str = "clone";
         if let Some(mapping) = self.launch.security.userns {
-            init_pipes.userns = Some(create_user_namespace(mapping)?.into());
+            let userns = create_user_namespace(mapping)?;
+            let image = &self.launch.image_rootfs;
+            if !mapping.idmapped_mounts || !supports_idmapped_mount(image, userns.as_fd())? {
+                init_pipes.shifted_rootfs = Some(shifted_rootfs(image, mapping)?);
+            }
+            init_pipes.userns = Some(userns.into());
         }
         let flags = init_clone_flags(&self.launch.network);
         let target = self
@@ -450,6 +456,7 @@ fn make_pipes(launch: &ContainerLaunch) -> Result<(MonitorPipes, InitPipes), Chi
             stdin: stdin_r,
             terminal: terminal_init,
             userns: None,
+            shifted_rootfs: None,
         },
     ))
 }

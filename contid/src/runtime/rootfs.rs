@@ -43,21 +43,28 @@ const DEV_SYMLINKS: [(&str, &str); 5] = [
     ("stderr", "/proc/self/fd/2"),
 ];
 
-/// Builds the root filesystem at `<state_dir>/rootfs` and returns its path. With a user
-/// namespace (`userns`), the image is seen through an idmapped mount of its rootfs.
+/// The overlay's lower layer.
+pub(super) enum ImageLayer<'a> {
+    /// This folder as it is: the image's rootfs, or its copy shifted into a user namespace's ids.
+    Plain(&'a Path),
+    /// The image's rootfs mounted idmapped through this user namespace.
+    Idmapped(BorrowedFd<'a>),
+}
+
+/// Builds the root filesystem at `<state_dir>/rootfs` over `image` and returns its path.
 pub(super) fn build_rootfs(
     launch: &ContainerLaunch,
-    userns: Option<BorrowedFd<'_>>,
+    image: ImageLayer<'_>,
 ) -> Result<PathBuf, ChildFailure> {
     let rootfs = launch.state_dir.join(ROOTFS_DIR);
     make_mounts_private()?;
-    let lower = match userns {
-        Some(userns) => {
+    let lower = match image {
+        ImageLayer::Idmapped(userns) => {
             let lower = launch.state_dir.join(LOWER_DIR);
             mount_idmapped(&launch.image_rootfs, &lower, userns)?;
             lower
         }
-        None => launch.image_rootfs.clone(),
+        ImageLayer::Plain(folder) => folder.to_path_buf(),
     };
     mount_overlay(&lower, &launch.state_dir, &rootfs)?;
     mount_proc(&rootfs)?;

@@ -6,11 +6,12 @@
 //! host's user namespace owns, and joins the container's user namespace last, just before its
 //! confinement; every exec joins it last too. The image is shown with the right owners through an
 //! idmapped mount of its rootfs (the overlay's lower layer): host root's files are the
-//! container root's. The user namespace itself is made by the monitor before the clone, through a
+//! container root's (where the kernel can't, through a shifted copy: `shifted_rootfs`). The
+//! user namespace itself is made by the monitor before the clone, through a
 //! short-lived child whose maps it writes.
 
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::errno::Errno;
@@ -33,6 +34,14 @@ pub const MAPPED_IDS: u32 = 65536;
 pub struct IdMapping {
     pub host_uid: u32,
     pub host_gid: u32,
+    /// Show the image through an idmapped mount where the kernel can; `false`
+    /// (`--userns-no-idmap`): always through a shifted copy (see `shifted_rootfs`).
+    #[serde(default = "enabled")]
+    pub idmapped_mounts: bool,
+}
+
+fn enabled() -> bool {
+    true
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +71,7 @@ impl IdMapping {
         Ok(IdMapping {
             host_uid: range("/etc/subuid")?,
             host_gid: range("/etc/subgid")?,
+            idmapped_mounts: true,
         })
     }
 
@@ -127,6 +137,33 @@ fn write_maps(pid: i32, mapping: IdMapping) -> Result<(), ChildFailure> {
     Ok(())
 }
 
+/// Whether `source` can be mounted idmapped through `userns` here: `false` when the kernel or
+/// the filesystem says it can't.
+pub(super) fn supports_idmapped_mount(
+    source: &Path,
+    userns: BorrowedFd<'_>,
+) -> Result<bool, ChildFailure> {
+    let tree = open_detached_tree(source)?;
+    match set_idmap(tree.as_fd(), userns) {
+        Ok(()) => Ok(true),
+        Err(Errno::EINVAL | Errno::EOPNOTSUPP | Errno::ENOSYS | Errno::EPERM) => Ok(false),
+        Err(errno) => Err(errno).step("idmapped_mount", || format!("idmap {}", source.display())),
+    }
+}
+
+fn open_detached_tree(source: &Path) -> Result<OwnedFd, ChildFailure> {
+    use rustix::mount::{OpenTreeFlags, open_tree};
+    open_tree(
+        rustix::fs::CWD,
+        source,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )
+    .map_err(rustix_errno)
+    .step("idmapped_mount", || {
+        format!("open_tree {}", source.display())
+    })
+}
+
 /// Mounts `source` at `target` (in the caller's mount namespace) with its owners shifted by the
 /// mapping of `userns`: what host root owns, the container's root owns.
 pub(super) fn mount_idmapped(
@@ -135,14 +172,8 @@ pub(super) fn mount_idmapped(
     userns: BorrowedFd<'_>,
 ) -> Result<(), ChildFailure> {
     const STEP: &str = "idmapped_mount";
-    use rustix::mount::{MoveMountFlags, OpenTreeFlags, move_mount, open_tree};
-    let tree = open_tree(
-        rustix::fs::CWD,
-        source,
-        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
-    )
-    .map_err(rustix_errno)
-    .step(STEP, || format!("open_tree {}", source.display()))?;
+    use rustix::mount::{MoveMountFlags, move_mount};
+    let tree = open_detached_tree(source)?;
     set_idmap(tree.as_fd(), userns).step(STEP, || {
         format!(
             "idmap {} (the kernel or its filesystem may not support idmapped mounts)",
