@@ -10,6 +10,7 @@ use contid::runtime::cgroup::CgroupManager;
 use contid::runtime::helper::{HelperConfig, spawn_helper};
 use contid::runtime::lockfile::RootLock;
 use contid::runtime::logfile::DEFAULT_LOG_MAX_BYTES;
+use contid::runtime::userns::IdMapping;
 
 /// The Conti container engine daemon.
 #[derive(Parser, Debug)]
@@ -49,6 +50,14 @@ struct Args {
     /// Let volumes bind the host's `/` into containers (refused otherwise).
     #[arg(long)]
     allow_root_bind: bool,
+    /// User whose ranges in `/etc/subuid` and `/etc/subgid` `--userns` containers run in (the
+    /// first of at least 65536 ids, shared by all of them); without it `--userns` is refused.
+    #[arg(long, value_name = "USER")]
+    userns_remap: Option<String>,
+    /// Show the image to `--userns` containers through a copy with shifted owners (made once per
+    /// image) even where the kernel has idmapped mounts.
+    #[arg(long, requires = "userns_remap")]
+    userns_no_idmap: bool,
     /// Connections served at once; more are closed at once.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
@@ -114,6 +123,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         access: SocketAccess::from_flag(args.group.as_deref())?,
         max_connections: args.max_connections as usize,
     };
+    let userns_remap = args
+        .userns_remap
+        .as_deref()
+        .map(IdMapping::for_user)
+        .transpose()?
+        .map(|mapping| IdMapping {
+            idmapped_mounts: !args.userns_no_idmap,
+            ..mapping
+        });
     let cgroups = CgroupManager::detect(&args.cgroup_parent);
     // The helper must be forked now, while this process has a single thread.
     let helper = spawn_helper(HelperConfig {
@@ -128,6 +146,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             socket: args.socket.clone(),
             log_max_bytes: args.log_max_bytes,
             allow_root_bind: args.allow_root_bind,
+            userns_remap,
             cgroups,
             helper,
             network_defaults: NetworkDefaults {

@@ -346,6 +346,13 @@ pub struct SecurityOptions {
     /// `/etc` files Conti provides stay as they are).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub read_only_rootfs: bool,
+    /// Run in a user namespace: the container's root (and every id up to 65535) is mapped to
+    /// the unprivileged range the daemon's `--userns-remap` user has in `/etc/subuid` and
+    /// `/etc/subgid` (one range shared by all such containers). The image's files are shown
+    /// with their owners through an idmapped mount. Refused when the daemon has no range, and
+    /// with `privileged`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub userns: bool,
 }
 
 fn enabled() -> bool {
@@ -361,6 +368,7 @@ impl Default for SecurityOptions {
             no_new_privileges: true,
             seccomp: Seccomp::Default,
             read_only_rootfs: false,
+            userns: false,
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Security flags, shared by `create` and `run`: capabilities, `--privileged`, `--read-only`,
-//! and docker's `--security-opt` forms.
+//! `--userns` and docker's `--security-opt` forms.
 
 use clap::Args;
 use conti_proto::{Seccomp, SeccompProfile, SecurityOptions};
@@ -20,6 +20,10 @@ pub struct SecurityArgs {
     /// Mount the container's root filesystem read-only.
     #[arg(long)]
     pub read_only: bool,
+    /// Run in a user namespace: root in the container is an unprivileged host id from the
+    /// daemon's `--userns-remap` range.
+    #[arg(long)]
+    pub userns: bool,
     /// `no-new-privileges[=true|false]`, `seccomp=unconfined`, or `seccomp=FILE` (a profile in
     /// Docker's JSON format); repeatable.
     #[arg(long, value_name = "OPT", value_parser = parse_security_opt)]
@@ -40,6 +44,7 @@ impl SecurityArgs {
             cap_add: self.cap_add.clone(),
             cap_drop: self.cap_drop.clone(),
             read_only_rootfs: self.read_only,
+            userns: self.userns,
             ..SecurityOptions::default()
         };
         for opt in &self.security_opt {

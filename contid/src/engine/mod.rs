@@ -29,7 +29,7 @@ use bytes::Bytes;
 use conti_proto::EventType;
 use conti_proto::{
     ContainerCounts, ContainerInfo, ContainerSpec, ContainerState, CreatedContainer, DaemonInfo,
-    ExecResult, ExecSpec, ImageInfo,
+    ExecResult, ExecSpec, ImageInfo, SecurityOptions,
 };
 use futures_util::{Stream, StreamExt};
 use nix::sys::signal::Signal;
@@ -39,9 +39,10 @@ use tracing::Instrument;
 
 use crate::runtime::cgroup::{CgroupError, CgroupManager, HostCapacity};
 use crate::runtime::network::firewall::FirewallPlan;
+use crate::runtime::userns::IdMapping;
 use crate::runtime::{
-    ContainerLaunch, ExecLaunch, ExecStatus, ExitRecord, FailureKind, HelperClient, LaunchReport,
-    ProcessHandle,
+    ContainerLaunch, ContainerSecurity, ExecLaunch, ExecStatus, ExitRecord, FailureKind,
+    HelperClient, LaunchReport, ProcessHandle,
 };
 
 pub use attach::{
@@ -83,6 +84,8 @@ pub struct EngineConfig {
     pub log_max_bytes: u64,
     /// Whether the host's `/` may be a volume's source.
     pub allow_root_bind: bool,
+    /// Where `--userns` containers' ids go (`--userns-remap`); `None`: they are refused.
+    pub userns_remap: Option<IdMapping>,
     pub cgroups: CgroupManager,
     pub helper: HelperClient,
     pub network_defaults: NetworkDefaults,
@@ -99,6 +102,7 @@ struct Inner {
     socket: PathBuf,
     log_max_bytes: u64,
     allow_root_bind: bool,
+    userns_remap: Option<IdMapping>,
     cgroups: CgroupManager,
     /// The CPUs and memory nodes limits are checked against.
     host: HostCapacity,
@@ -242,6 +246,7 @@ impl Engine {
                 socket: config.socket,
                 log_max_bytes: config.log_max_bytes,
                 allow_root_bind: config.allow_root_bind,
+                userns_remap: config.userns_remap,
                 cgroups: config.cgroups,
                 host: HostCapacity::detect(),
                 helper: Arc::new(config.helper),
@@ -389,6 +394,7 @@ impl Engine {
         networking::validate_ports(&spec.ports)?;
         resources::validate(&spec.resources, &self.inner.host)?;
         volumes::validate(&spec.volumes, self.inner.allow_root_bind)?;
+        self.userns_mapping(&spec.security)?;
         if !self.inner.images.exists(&spec.image) {
             return Err(EngineError::ImageNotFound(spec.image));
         }
@@ -572,9 +578,32 @@ impl Engine {
             open_stdin: config.open_stdin,
             window_size: None,
             limits: resources::to_cgroup_limits(&config.resources),
-            security: spec::container_security(&config.security, config.user.as_deref())?,
+            security: ContainerSecurity {
+                userns: self.userns_mapping(&config.security)?,
+                ..spec::container_security(&config.security, config.user.as_deref())?
+            },
             volumes: volumes::bind_mounts(&self.inner.root, &config.volumes),
         })
+    }
+
+    /// The id range of a container's user namespace: `None` without `--userns`; 400 when the
+    /// daemon has none to give (no `--userns-remap`, also after a restart without it) or with
+    /// `privileged`.
+    fn userns_mapping(&self, security: &SecurityOptions) -> EngineResult<Option<IdMapping>> {
+        if !security.userns {
+            return Ok(None);
+        }
+        if security.privileged {
+            return Err(EngineError::InvalidSpec(
+                "security: userns and privileged exclude each other".into(),
+            ));
+        }
+        match self.inner.userns_remap {
+            Some(mapping) => Ok(Some(mapping)),
+            None => Err(EngineError::InvalidSpec(
+                "security: userns needs the daemon started with --userns-remap USER".into(),
+            )),
+        }
     }
 
     /// Replaces a container's status on disk and in memory, then lets `update` adjust its entry.

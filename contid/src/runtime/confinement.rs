@@ -57,6 +57,7 @@ impl ContainerSecurity {
                 DeviceAccess::Default
             },
             read_only_rootfs: options.read_only_rootfs,
+            userns: None,
         })
     }
 

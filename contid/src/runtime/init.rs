@@ -16,7 +16,9 @@ use super::child::{
 };
 use super::child_failure::ChildFailure;
 use super::tiny_init::run_tiny_init;
-use super::{ContainerLaunch, ContainerSecurity, masked_paths, namespaces, network, pty, rootfs};
+use super::{
+    ContainerLaunch, ContainerSecurity, masked_paths, namespaces, network, pty, rootfs, userns,
+};
 
 /// The init's ends of the pipes the monitor made.
 pub(super) struct InitPipes {
@@ -32,6 +34,10 @@ pub(super) struct InitPipes {
     pub stdin: Option<OwnedFd>,
     /// With a tty: where to send the terminal's master (see `pty`).
     pub terminal: Option<OwnedFd>,
+    /// With `--userns`: the container's user namespace, made by the monitor.
+    pub userns: Option<OwnedFd>,
+    /// With `--userns` where the image can't be mounted idmapped: its shifted copy.
+    pub shifted_rootfs: Option<std::path::PathBuf>,
 }
 
 /// Runs in the clone child; never returns.
@@ -43,6 +49,8 @@ pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
         stderr,
         stdin,
         terminal,
+        userns,
+        shifted_rootfs,
     } = pipes;
     // Nothing of the monitor (its log file, the report pipe, the read ends) stays open here.
     let keep = [
@@ -52,6 +60,7 @@ pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
         stderr.as_raw_fd(),
         stdin.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
         terminal.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
+        userns.as_ref().map_or(-1, |fd| fd.as_raw_fd()),
     ];
     if let Err(failure) = close_inherited_fds(&keep) {
         fail(error.as_fd(), &failure);
@@ -62,12 +71,13 @@ pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
         stdin,
         terminal,
     };
-    let confinement = match prepare_container(launch, stdio, sync)
-        .and_then(|()| launch.security.confinement.compile())
-    {
-        Ok(confinement) => confinement,
-        Err(failure) => fail(error.as_fd(), &failure),
-    };
+    let confinement =
+        match prepare_container(launch, stdio, sync, userns, shifted_rootfs.as_deref())
+            .and_then(|()| launch.security.confinement.compile())
+        {
+            Ok(confinement) => confinement,
+            Err(failure) => fail(error.as_fd(), &failure),
+        };
     let env = confinement.environment(&launch.env);
     if launch.init {
         run_tiny_init(&launch.argv, &env, error, &confinement);
@@ -82,12 +92,19 @@ fn prepare_container(
     launch: &ContainerLaunch,
     stdio: InitStdio,
     sync: OwnedFd,
+    userns: Option<OwnedFd>,
+    shifted_rootfs: Option<&std::path::Path>,
 ) -> Result<(), ChildFailure> {
     die_with_monitor()?;
     set_umask();
     // Before the root filesystem: joining another container's namespace needs the host's /proc.
     network::enter_container_network(&launch.network)?;
-    let rootfs = rootfs::build_rootfs(launch)?;
+    let image = match (shifted_rootfs, &userns) {
+        (Some(copy), _) => rootfs::ImageLayer::Plain(copy),
+        (None, Some(userns)) => rootfs::ImageLayer::Idmapped(userns.as_fd()),
+        (None, None) => rootfs::ImageLayer::Plain(&launch.image_rootfs),
+    };
+    let rootfs = rootfs::build_rootfs(launch, image)?;
     rootfs::pivot_into(&rootfs)?;
     harden_filesystem(&launch.security)?;
     namespaces::set_hostname(&launch.hostname)?;
@@ -95,6 +112,10 @@ fn prepare_container(
     wait_for_go(sync);
     namespaces::enter_cgroup_namespace()?;
     network::configure_container_interface(&launch.network)?;
+    // Last: everything above needs the host's root.
+    if let Some(userns) = userns {
+        userns::join_user_namespace(userns.as_fd())?;
+    }
     enter_working_dir(&launch.cwd)
 }
 

@@ -6,7 +6,8 @@
 //! (signals through pidfds, cgroup removal, reading exit records).
 //!
 //! Files a container's state folder holds that belong to this layer:
-//! `upper/`, `work/` (overlayfs), `rootfs/` (mount point, only mounted inside the container's
+//! `upper/`, `work/` (overlayfs), `lower/` (mount point of the idmapped image with `--userns`),
+//! `rootfs/` (mount point, only mounted inside the container's
 //! mount namespace), `hostname`, `hosts`, `resolv.conf` (bind-mounted into `/etc`),
 //! `container.log` (+ `container.log.1` after rotation), `exit.json` (the monitor's exit record).
 
@@ -36,8 +37,10 @@ mod pty;
 mod rootfs;
 pub mod seccomp;
 mod session;
+mod shifted_rootfs;
 mod tiny_init;
 mod user;
+pub mod userns;
 pub mod volumes;
 
 use std::path::PathBuf;
@@ -179,6 +182,9 @@ pub struct ContainerSecurity {
     /// The devices cgroup's allow-list.
     pub devices: cgroup::DeviceAccess,
     pub read_only_rootfs: bool,
+    /// `--userns`: the container's root is this range of host ids (see `userns`).
+    #[serde(default)]
+    pub userns: Option<userns::IdMapping>,
 }
 
 /// A terminal's size in characters.

@@ -32,8 +32,10 @@ use super::network::ports::reserve_port;
 use super::process::start_time;
 use super::protocol::HelperFailure;
 use super::pty;
-use super::rootfs::{ROOTFS_DIR, UPPER_DIR, WORK_DIR};
+use super::rootfs::{LOWER_DIR, ROOTFS_DIR, UPPER_DIR, WORK_DIR};
 use super::session::{Session, SessionIo, bind_attach_socket};
+use super::shifted_rootfs::shifted_rootfs;
+use super::userns::{IdMapping, create_user_namespace, supports_idmapped_mount};
 use super::{ContainerLaunch, LaunchReport, NetworkSetup};
 
 /// Runs in the helper: forks M1 (which forks the monitor) and returns the report pipe's read end.
@@ -191,6 +193,9 @@ impl<'a> Monitor<'a> {
         ExitRecord::remove(dir).step(STEP, || "remove the previous exit record".into())?;
         write_etc_files(self.launch)
             .step(STEP, || "write hostname, hosts and resolv.conf".into())?;
+        if let Some(mapping) = self.launch.security.userns {
+            give_to_container_root(dir, mapping)?;
+        }
         let log = LogWriter::open(dir, self.launch.log_max_bytes)
             .step("open_log", || "open container.log".into())?;
         let mut sigchld = SigSet::empty();
@@ -300,8 +305,16 @@ impl<'a> Monitor<'a> {
     /// Clones the init into its namespaces; `true` when it was born in its cgroup.
     /// In the child, `run_init` closes every inherited fd but the init's own pipes; in the parent
     /// the init's ends are closed when `init_pipes` goes out of scope.
-    fn clone_init(&self, init_pipes: InitPipes) -> Result<(Pid, bool), ChildFailure> {
+    fn clone_init(&self, mut init_pipes: InitPipes) -> Result<(Pid, bool), ChildFailure> {
         const STEP: &str = "clone";
+        if let Some(mapping) = self.launch.security.userns {
+            let userns = create_user_namespace(mapping)?;
+            let image = &self.launch.image_rootfs;
+            if !mapping.idmapped_mounts || !supports_idmapped_mount(image, userns.as_fd())? {
+                init_pipes.shifted_rootfs = Some(shifted_rootfs(image, mapping)?);
+            }
+            init_pipes.userns = Some(userns.into());
+        }
         let flags = init_clone_flags(&self.launch.network);
         let target = self
             .cgroups
@@ -442,8 +455,26 @@ fn make_pipes(launch: &ContainerLaunch) -> Result<(MonitorPipes, InitPipes), Chi
             stderr: stderr_w,
             stdin: stdin_r,
             terminal: terminal_init,
+            userns: None,
+            shifted_rootfs: None,
         },
     ))
+}
+
+/// With `--userns`: the mount point of the idmapped image; the container's root owns the upper
+/// layer (so `/` is its own) and the `/etc` files (the idmapped lower layer shows the image's
+/// own files as its).
+fn give_to_container_root(dir: &std::path::Path, mapping: IdMapping) -> Result<(), ChildFailure> {
+    std::fs::create_dir_all(dir.join(LOWER_DIR)).step("prepare_state_dir", || {
+        format!("mkdir {}", dir.join(LOWER_DIR).display())
+    })?;
+    let (uid, gid) = mapping.root();
+    for name in [UPPER_DIR].into_iter().chain(super::etc_files::ETC_FILES) {
+        let path = dir.join(name);
+        nix::unistd::chown(&path, Some(uid), Some(gid))
+            .step("prepare_state_dir", || format!("chown {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// A limit that could not be written; one the host cannot enforce is told apart by its errno

@@ -2,7 +2,7 @@
 //! (cgroup namespace, hostname, loopback) and joining them (exec).
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
 use nix::libc;
@@ -13,6 +13,7 @@ use nix::unistd::Pid;
 use super::NetworkSetup;
 use super::child::StepResult;
 use super::child_failure::ChildFailure;
+use super::userns::join_user_namespace;
 
 /// Namespaces the init is cloned into. The cgroup namespace comes later, from inside, once the
 /// monitor has put the init into its cgroup (its root is then the container's cgroup).
@@ -156,6 +157,8 @@ const EXEC_NAMESPACES: [(&str, CloneFlags); 6] = [
 /// Opened namespaces of a container's init, joined in two steps: [`ContainerNamespaces::join_pid`] by the exec waiter, [`ContainerNamespaces::join_all_but_pid`] by the command.
 pub(super) struct ContainerNamespaces {
     files: Vec<(File, &'static str, CloneFlags)>,
+    /// The init's user namespace when it is not ours (`--userns`): joined after all the others.
+    user: Option<File>,
 }
 
 impl ContainerNamespaces {
@@ -176,7 +179,15 @@ impl ContainerNamespaces {
                 }
             })
             .collect::<Result<_, _>>()?;
-        Ok(ContainerNamespaces { files })
+        let user = File::open(format!("/proc/{init_pid}/ns/user"))
+            .and_then(|user| Ok((is_own_user_namespace(&user)?, user)))
+            .step("open_namespace", || {
+                "open the container's user namespace".into()
+            })?;
+        Ok(ContainerNamespaces {
+            files,
+            user: (!user.0).then_some(user.1),
+        })
     }
 
     /// `setns` into the pid namespace, which applies to children only: fork after this.
@@ -184,9 +195,13 @@ impl ContainerNamespaces {
         self.join_where(|flag| flag == CloneFlags::CLONE_NEWPID)
     }
 
-    /// `setns` into every other one, the mount namespace last.
+    /// `setns` into every other one, the mount namespace last but for the user namespace.
     pub fn join_all_but_pid(&self) -> Result<(), ChildFailure> {
-        self.join_where(|flag| flag != CloneFlags::CLONE_NEWPID)
+        self.join_where(|flag| flag != CloneFlags::CLONE_NEWPID)?;
+        match &self.user {
+            Some(user) => join_user_namespace(user.as_fd()),
+            None => Ok(()),
+        }
     }
 
     fn join_where(&self, wanted: impl Fn(CloneFlags) -> bool) -> Result<(), ChildFailure> {
@@ -196,6 +211,14 @@ impl ContainerNamespaces {
         }
         Ok(())
     }
+}
+
+/// Whether `namespace` is the caller's own user namespace (same inode of nsfs).
+fn is_own_user_namespace(namespace: &File) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let own = std::fs::metadata("/proc/self/ns/user")?;
+    let theirs = namespace.metadata()?;
+    Ok((own.dev(), own.ino()) == (theirs.dev(), theirs.ino()))
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! `pivot_root`. Every mount lives only in that namespace, so nothing is left on the host when
 //! the container's last process exits.
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -14,12 +14,15 @@ use nix::sys::stat::{Mode, SFlag};
 use super::child::StepResult;
 use super::child_failure::ChildFailure;
 use super::etc_files::ETC_FILES;
+use super::userns::mount_idmapped;
 use super::{ContainerLaunch, volumes};
 
 /// Folders of the state folder: overlayfs upper and work layers, and the mount point.
 pub(super) const UPPER_DIR: &str = "upper";
 pub(super) const WORK_DIR: &str = "work";
 pub(super) const ROOTFS_DIR: &str = "rootfs";
+/// With `--userns`: where the image's rootfs is mounted idmapped, as the overlay's lower layer.
+pub(super) const LOWER_DIR: &str = "lower";
 
 /// Character devices every container gets: (name, major, minor).
 const DEVICES: [(&str, u64, u64); 6] = [
@@ -40,11 +43,30 @@ const DEV_SYMLINKS: [(&str, &str); 5] = [
     ("stderr", "/proc/self/fd/2"),
 ];
 
-/// Builds the root filesystem at `<state_dir>/rootfs` and returns its path.
-pub(super) fn build_rootfs(launch: &ContainerLaunch) -> Result<PathBuf, ChildFailure> {
+/// The overlay's lower layer.
+pub(super) enum ImageLayer<'a> {
+    /// This folder as it is: the image's rootfs, or its copy shifted into a user namespace's ids.
+    Plain(&'a Path),
+    /// The image's rootfs mounted idmapped through this user namespace.
+    Idmapped(BorrowedFd<'a>),
+}
+
+/// Builds the root filesystem at `<state_dir>/rootfs` over `image` and returns its path.
+pub(super) fn build_rootfs(
+    launch: &ContainerLaunch,
+    image: ImageLayer<'_>,
+) -> Result<PathBuf, ChildFailure> {
     let rootfs = launch.state_dir.join(ROOTFS_DIR);
     make_mounts_private()?;
-    mount_overlay(&launch.image_rootfs, &launch.state_dir, &rootfs)?;
+    let lower = match image {
+        ImageLayer::Idmapped(userns) => {
+            let lower = launch.state_dir.join(LOWER_DIR);
+            mount_idmapped(&launch.image_rootfs, &lower, userns)?;
+            lower
+        }
+        ImageLayer::Plain(folder) => folder.to_path_buf(),
+    };
+    mount_overlay(&lower, &launch.state_dir, &rootfs)?;
     mount_proc(&rootfs)?;
     mount_sysfs(&rootfs)?;
     mount_dev(&rootfs)?;
