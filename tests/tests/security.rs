@@ -216,37 +216,47 @@ fn pid_1_and_an_exec_hold_only_stdio() {
     d.remove(&id);
 }
 
-#[test]
-fn a_docker_seccomp_profile_from_the_cli_is_applied() {
+/// `sh -c script` in busybox under the seccomp `profile` (from a file, through the CLI): its exit
+/// code and its stdout and stderr together.
+fn run_under_profile(profile: &str, script: &str) -> (Option<i32>, String) {
     let d = Daemon::start_with_busybox();
-    let profile = d.dir().join("profile.json");
-    std::fs::write(
-        &profile,
-        r#"{"defaultAction": "SCMP_ACT_ALLOW",
-            "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": []}],
-            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
-                          "errnoRet": 13}]}"#,
-    )
-    .unwrap();
-    let opt = format!("seccomp={}", profile.display());
+    let path = d.dir().join("profile.json");
+    std::fs::write(&path, profile).unwrap();
+    let opt = format!("seccomp={}", path.display());
     let out = cli(
         &d,
-        &[
-            "run",
-            "--security-opt",
-            &opt,
-            "busybox",
-            "sh",
-            "-c",
-            "mkdir /tmp/d",
-        ],
+        &["run", "--security-opt", &opt, "busybox", "sh", "-c", script],
     );
-    assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("Permission denied")
-            || String::from_utf8_lossy(&out.stderr).contains("Permission denied"),
-        "{out:?}"
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
     );
+    (out.status.code(), text)
+}
+
+#[test]
+fn a_docker_seccomp_profile_from_the_cli_is_applied() {
+    let profile = r#"{"defaultAction": "SCMP_ACT_ALLOW",
+        "archMap": [{"architecture": "SCMP_ARCH_X86_64", "subArchitectures": []}],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}"#;
+    let (code, text) = run_under_profile(profile, "mkdir /tmp/d");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("Permission denied"), "{text}");
+}
+
+/// A profile with two errno actions compiles to two filters, joined into one program: each rule
+/// still gets its own errno and everything else is allowed.
+#[test]
+fn each_rule_of_a_profile_keeps_its_own_errno() {
+    let profile = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13},
+        {"names": ["rmdir", "unlinkat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 30}]}"#;
+    let script = "mkdir /tmp/d; rmdir /tmp; echo still running";
+    let (_, text) = run_under_profile(profile, script);
+    assert!(text.contains("Permission denied"), "{text}");
+    assert!(text.contains("Read-only file system"), "{text}");
+    assert!(text.contains("still running"), "{text}");
 }
 
 #[test]

@@ -33,7 +33,7 @@ pub const DEFAULT_CAPABILITIES: [Capability; 14] = [
 
 /// The capabilities a container's processes keep, as a bit mask (bit N = capability N). Every
 /// bit set means "all the kernel supports" (privileged, or `cap_add: ["ALL"]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CapabilitySet(u64);
 
 impl CapabilitySet {
@@ -82,10 +82,13 @@ impl CapabilitySet {
     }
 
     /// What of the set the calling process holds (a daemon started without some capability
-    /// cannot give it to its containers).
+    /// cannot give it to its containers): one `capget`.
     fn held(self) -> Result<CapsHashSet, caps::errors::CapsError> {
         let permitted = caps::read(None, CapSet::Permitted)?;
-        Ok(self.supported().intersection(&permitted).copied().collect())
+        Ok(permitted
+            .into_iter()
+            .filter(|cap| self.contains(*cap))
+            .collect())
     }
 
     /// Names (`CAP_…`) of the capabilities in the set that this kernel supports.
@@ -94,11 +97,14 @@ impl CapabilitySet {
     }
 
     /// Removes from the bounding set what is not in this set (it needs CAP_SETPCAP, still
-    /// held): first of the two steps that narrow the calling single-threaded process.
+    /// held): first of the two steps that narrow the calling single-threaded process. The
+    /// bounding set is read once (it holds only what the kernel supports) and only what it
+    /// holds is dropped.
     pub(super) fn drop_bounding(self) -> Result<(), ChildFailure> {
-        let keep = self.supported();
-        for cap in caps::runtime::thread_all_supported() {
-            if !keep.contains(&cap) {
+        let bounding =
+            caps::read(None, CapSet::Bounding).map_err(|e| failure("read the bounding set", e))?;
+        for cap in bounding {
+            if !self.contains(cap) {
                 caps::drop(None, CapSet::Bounding, cap)
                     .map_err(|e| failure("drop from the bounding set", e))?;
             }

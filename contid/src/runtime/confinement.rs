@@ -9,7 +9,7 @@
 //! dropping the bounding set and narrowing the other sets (with `PR_SET_KEEPCAPS`): after its
 //! `execve` it holds no capability, as with Docker.
 
-use conti_proto::{Seccomp, SeccompProfile, SecurityOptions};
+use conti_proto::{Seccomp, SecurityOptions};
 use serde::{Deserialize, Serialize};
 
 use super::ContainerSecurity;
@@ -25,24 +25,26 @@ use super::user::{ResolvedUser, resolve_user};
 pub struct ProcessConfinement {
     pub capabilities: CapabilitySet,
     pub no_new_privileges: bool,
-    /// `None`: no filter (unconfined, privileged).
-    pub seccomp: Option<SeccompProfile>,
+    /// The profile compiled by the daemon; `None`: no filter (unconfined, privileged).
+    pub seccomp: Option<SeccompFilters>,
     /// `NAME|UID[:GROUP|GID]` to run as, looked up in the container; `None`: root.
     pub user: Option<String>,
 }
 
 impl ContainerSecurity {
-    /// What a container's security options mean for its processes. Fails (with a message for
-    /// the caller) on an unknown capability; [`ContainerSecurity::check_seccomp`] tells whether
-    /// the profile compiles.
+    /// What a container's security options mean for its processes, the seccomp profile
+    /// compiled (the default one is compiled once per capability set). Fails (with a message
+    /// for the caller) on an unknown capability or a profile that does not compile.
     pub fn from_options(options: &SecurityOptions) -> Result<ContainerSecurity, String> {
         let capabilities =
             CapabilitySet::resolve(options.privileged, &options.cap_add, &options.cap_drop)?;
         let seccomp = match (&options.seccomp, options.privileged) {
             (_, true) | (Seccomp::Unconfined, _) => None,
-            (Seccomp::Default, false) => Some(seccomp::default_profile()),
-            (Seccomp::Profile { profile }, false) => Some(profile.clone()),
-        };
+            (Seccomp::Default, false) => Some(seccomp::default_filters(capabilities)),
+            (Seccomp::Profile { profile }, false) => Some(seccomp::compile(profile, capabilities)),
+        }
+        .transpose()
+        .map_err(|e| e.to_string())?;
         Ok(ContainerSecurity {
             confinement: ProcessConfinement {
                 capabilities,
@@ -60,20 +62,9 @@ impl ContainerSecurity {
             userns: None,
         })
     }
-
-    /// Compiles the seccomp profile once, for its errors (the init compiles it again).
-    pub fn check_seccomp(&self) -> Result<(), String> {
-        let confinement = &self.confinement;
-        match &confinement.seccomp {
-            Some(profile) => seccomp::compile(profile, confinement.capabilities)
-                .map(drop)
-                .map_err(|e| e.to_string()),
-            None => Ok(()),
-        }
-    }
 }
 
-/// A [`ProcessConfinement`] ready to apply: the profile compiled.
+/// A [`ProcessConfinement`] ready to apply: the user looked up.
 pub(super) struct CompiledConfinement {
     capabilities: CapabilitySet,
     no_new_privileges: bool,
@@ -82,20 +73,14 @@ pub(super) struct CompiledConfinement {
 }
 
 impl ProcessConfinement {
-    /// Compiles the profile (in the child: the engine has checked at create that it compiles)
-    /// and looks the user up in the container's files (so: once inside its root).
+    /// Looks the user up in the container's files (so: in the child, once inside its root).
+    /// The profile came compiled.
     pub(super) fn compile(&self) -> Result<CompiledConfinement, ChildFailure> {
-        let seccomp = self
-            .seccomp
-            .as_ref()
-            .map(|profile| seccomp::compile(profile, self.capabilities))
-            .transpose()
-            .map_err(|e| ChildFailure::new("seccomp", nix::errno::Errno::EINVAL, e.to_string()))?;
         let user = self.user.as_deref().map(resolve_user).transpose()?;
         Ok(CompiledConfinement {
             capabilities: self.capabilities,
             no_new_privileges: self.no_new_privileges,
-            seccomp,
+            seccomp: self.seccomp.clone(),
             user,
         })
     }

@@ -9,20 +9,27 @@
 //! - for each other action a rule uses: one filter that answers it for that rule's syscalls and
 //!   allows everything else.
 //!
-//! A syscall matching a rule thus gets that rule's action, any other the default action. Only
-//! x86_64 is compiled; a syscall made through another ABI (i386 `int 0x80`) kills the process.
+//! A syscall matching a rule thus gets that rule's action, any other the default action. The
+//! filters are then joined into one program (see `chain`). Only x86_64 is compiled; a syscall
+//! made through another ABI (i386 `int 0x80`) kills the process.
+//!
+//! The daemon compiles (the default profile once per capability set, see [`default_filters`])
+//! and the launch carries the BPF to the container's processes, which only install it.
 
+mod chain;
 mod default_profile;
 mod syscalls_x86_64;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, PoisonError};
 
 use conti_proto::{SeccompArg, SeccompCondition, SeccompProfile, SeccompSyscall};
 use nix::errno::Errno;
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompFilter, SeccompRule,
-    TargetArch,
+    TargetArch, sock_filter,
 };
+use serde::{Deserialize, Serialize};
 
 use super::capabilities::{CapabilitySet, parse_capability};
 use super::child_failure::ChildFailure;
@@ -41,9 +48,10 @@ pub enum SeccompError {
     Compile(String),
 }
 
-/// A profile compiled for one container: BPF programs in the order they are installed.
-#[derive(Debug)]
-pub struct SeccompFilters(Vec<BpfProgram>);
+/// A profile compiled for one container: BPF programs in the order they are installed (one,
+/// unless the profile's filters together are longer than the kernel takes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SeccompFilters(#[serde(with = "wire")] Vec<BpfProgram>);
 
 /// Syscalls a filter matches: `None` when unconditionally, else any of the rules.
 type SyscallRules = BTreeMap<i64, Option<Vec<SeccompRule>>>;
@@ -95,12 +103,28 @@ pub fn compile(
     }
     let mut filters = Vec::new();
     if default_action != SeccompAction::Allow {
-        filters.push(build(named, default_action, SeccompAction::Allow)?);
+        let filter = build(named, default_action.clone(), SeccompAction::Allow)?;
+        filters.push((default_action, filter));
     }
     for (rule_action, rules) in by_action {
-        filters.push(build(rules, SeccompAction::Allow, rule_action)?);
+        let filter = build(rules, SeccompAction::Allow, rule_action.clone())?;
+        filters.push((rule_action, filter));
     }
-    Ok(SeccompFilters(filters))
+    Ok(SeccompFilters(chain::join(filters)))
+}
+
+/// [`default_profile`] compiled for `capabilities`, compiled once per set and then shared: almost
+/// every container has the same.
+pub fn default_filters(capabilities: CapabilitySet) -> Result<SeccompFilters, SeccompError> {
+    static COMPILED: Mutex<Option<HashMap<CapabilitySet, SeccompFilters>>> = Mutex::new(None);
+    let mut compiled = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+    let compiled = compiled.get_or_insert_with(HashMap::new);
+    if let Some(filters) = compiled.get(&capabilities) {
+        return Ok(filters.clone());
+    }
+    let filters = compile(&default_profile(), capabilities)?;
+    compiled.insert(capabilities, filters.clone());
+    Ok(filters)
 }
 
 impl SeccompFilters {
@@ -136,6 +160,46 @@ impl SeccompFilters {
     /// BPF instructions in all filters (for tests and logs).
     pub fn instructions(&self) -> usize {
         self.0.iter().map(Vec::len).sum()
+    }
+}
+
+/// BPF programs on the wire (the launch is JSON): one `u64` per instruction, `code` in the top
+/// 16 bits, then `jt`, `jf` and `k`.
+mod wire {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::{BpfProgram, sock_filter};
+
+    pub fn serialize<S: Serializer>(programs: &[BpfProgram], s: S) -> Result<S::Ok, S::Error> {
+        let packed: Vec<Vec<u64>> = programs
+            .iter()
+            .map(|program| program.iter().map(pack).collect())
+            .collect();
+        packed.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<BpfProgram>, D::Error> {
+        let packed = Vec::<Vec<u64>>::deserialize(d)?;
+        Ok(packed
+            .into_iter()
+            .map(|program| program.into_iter().map(unpack).collect())
+            .collect())
+    }
+
+    fn pack(instruction: &sock_filter) -> u64 {
+        u64::from(instruction.code) << 48
+            | u64::from(instruction.jt) << 40
+            | u64::from(instruction.jf) << 32
+            | u64::from(instruction.k)
+    }
+
+    fn unpack(packed: u64) -> sock_filter {
+        sock_filter {
+            code: (packed >> 48) as u16,
+            jt: (packed >> 40) as u8,
+            jf: (packed >> 32) as u8,
+            k: packed as u32,
+        }
     }
 }
 
@@ -286,11 +350,63 @@ mod tests {
     }
 
     #[test]
-    fn the_default_profile_compiles_to_two_filters() {
+    fn the_default_profile_compiles_to_one_program() {
         let filters = compile(&default_profile(), CapabilitySet::default_set()).unwrap();
-        // The allow-list, and ENOSYS for clone3.
-        assert_eq!(filters.0.len(), 2);
+        // The allow-list and ENOSYS for clone3, joined.
+        assert_eq!(filters.0.len(), 1);
         assert!(filters.instructions() < 4096);
+    }
+
+    /// The joined program installed in a child: ENOSYS for clone3 (its rule), EPERM for reboot
+    /// (the default action), getppid allowed.
+    #[test]
+    fn the_joined_default_program_answers_each_rules_action() {
+        use nix::libc;
+        use nix::sys::wait::{WaitStatus, waitpid};
+        use nix::unistd::ForkResult;
+
+        let filters = compile(&default_profile(), CapabilitySet::default_set()).unwrap();
+        // SAFETY: the child makes only system calls (the filter is built already) and leaves
+        // with `_exit`.
+        match unsafe { nix::unistd::fork() }.unwrap() {
+            ForkResult::Child => {
+                let errno_of = |number: libc::c_long| {
+                    // SAFETY: clone3 (null arguments, size 0), reboot (no magic numbers) and
+                    // getppid change nothing: each only answers.
+                    let result = unsafe { libc::syscall(number, 0usize, 0usize, 0usize, 0usize) };
+                    Errno::result(result).err()
+                };
+                let installed =
+                    nix::sys::prctl::set_no_new_privs().is_ok() && filters.apply().is_ok();
+                let answers = (
+                    errno_of(libc::SYS_clone3),
+                    errno_of(libc::SYS_reboot),
+                    errno_of(libc::SYS_getppid),
+                );
+                let code = match (installed, answers) {
+                    (false, _) => 10,
+                    (true, (Some(Errno::ENOSYS), Some(Errno::EPERM), None)) => 0,
+                    (true, _) => 11,
+                };
+                // SAFETY: leaves the forked child without running the test harness's code.
+                unsafe { libc::_exit(code) }
+            }
+            ForkResult::Parent { child } => {
+                assert_eq!(waitpid(child, None).unwrap(), WaitStatus::Exited(child, 0));
+            }
+        }
+    }
+
+    #[test]
+    fn compiled_filters_cross_the_wire_unchanged() {
+        let filters = default_filters(CapabilitySet::default_set()).unwrap();
+        let json = serde_json::to_string(&filters).unwrap();
+        let back: SeccompFilters = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.0, filters.0);
+        assert_eq!(
+            default_filters(CapabilitySet::default_set()).unwrap().0,
+            filters.0
+        );
     }
 
     #[test]
@@ -307,9 +423,9 @@ mod tests {
         let with_admin = CapabilitySet::resolve(false, &["SYS_ADMIN".into()], &[]).unwrap();
         let plain = compile(&default_profile(), CapabilitySet::default_set()).unwrap();
         let admin = compile(&default_profile(), with_admin).unwrap();
-        // clone3 is allowed outright: no ENOSYS filter.
+        // clone3 is allowed outright: no ENOSYS filter, while more is allowed.
         assert_eq!(admin.0.len(), 1);
-        assert!(admin.instructions() > plain.0[0].len());
+        assert_ne!(admin.0, plain.0);
     }
 
     #[test]
@@ -327,7 +443,7 @@ mod tests {
                 ]}"#,
         );
         let filters = compile(&p, CapabilitySet::default_set()).unwrap();
-        assert_eq!(filters.0.len(), 2);
+        assert_eq!(filters.0.len(), 1);
     }
 
     #[test]
