@@ -450,18 +450,8 @@ impl Report {
             "\nSequential{with}: {} timed lifecycles each after {} warm-ups, interleaved round by round, {} ms idle before each",
             self.iterations, self.warmup, self.settle_ms
         );
-        let _ = writeln!(
-            out,
-            "{:<36} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "", "median", "p90", "mean", "min", "max"
-        );
-        let row = |out: &mut String, label: &str, s: Summary| {
-            let _ = writeln!(
-                out,
-                "{label:<36} {:>6.2} ms {:>6.2} ms {:>6.2} ms {:>6.2} ms {:>6.2} ms",
-                s.median_ms, s.p90_ms, s.mean_ms, s.min_ms, s.max_ms
-            );
-        };
+        summary_header(out, 36);
+        let row = |out: &mut String, label: &str, s: Summary| summary_row(out, 36, label, s);
         for (name, result) in lifecycle.names.iter().zip(&lifecycle.sequential) {
             let Some(summary) = Summary::of(&result.totals) else {
                 continue;
@@ -526,18 +516,8 @@ impl Report {
              /bin/echo x streaming: create, start with Upgrade, frames, GET /v1/execs/ID);\n\
              peers: `<runtime> exec ID ...` from spawn (first byte: on its stdout pipe)"
         );
-        let _ = writeln!(
-            out,
-            "{:<48} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "", "median", "p90", "mean", "min", "max"
-        );
-        let row = |out: &mut String, label: &str, s: Summary| {
-            let _ = writeln!(
-                out,
-                "{label:<48} {:>6.2} ms {:>6.2} ms {:>6.2} ms {:>6.2} ms {:>6.2} ms",
-                s.median_ms, s.p90_ms, s.mean_ms, s.min_ms, s.max_ms
-            );
-        };
+        summary_header(out, 48);
+        let row = |out: &mut String, label: &str, s: Summary| summary_row(out, 48, label, s);
         for (metric, label) in METRICS {
             for name in &exec.names {
                 let Some(summary) = exec.summary(name, metric) else {
@@ -723,4 +703,21 @@ impl Report {
             "notes": self.notes,
         })
     }
+}
+
+/// The header of a table of [`Summary`] rows whose labels take `width` characters.
+fn summary_header(out: &mut String, width: usize) {
+    let _ = writeln!(
+        out,
+        "{:<width$} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "", "median", "p90", "mean", "min", "max"
+    );
+}
+
+fn summary_row(out: &mut String, width: usize, label: &str, s: Summary) {
+    let _ = writeln!(
+        out,
+        "{label:<width$} {:>6.2} ms {:>6.2} ms {:>6.2} ms {:>6.2} ms {:>6.2} ms",
+        s.median_ms, s.p90_ms, s.mean_ms, s.min_ms, s.max_ms
+    );
 }
