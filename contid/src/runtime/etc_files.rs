@@ -89,7 +89,6 @@ fn container_resolv_conf(host: &str, network: &NetworkSetup) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::ContainerSecurity;
 
     const HOST: &str =
         "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver ::1\nsearch lan\n";
@@ -123,24 +122,8 @@ mod tests {
     fn files_are_written_to_the_state_folder() {
         let dir = tempfile::tempdir().unwrap();
         let launch = ContainerLaunch {
-            id: "c1".into(),
-            state_dir: dir.path().into(),
-            image_rootfs: "/nowhere".into(),
             hostname: "c1host".into(),
-            network: NetworkSetup::Isolated,
-            ports: vec![],
-            hosts: vec![],
-            argv: vec!["true".into()],
-            env: vec![],
-            cwd: "/".into(),
-            log_max_bytes: 1,
-            init: false,
-            tty: false,
-            open_stdin: false,
-            window_size: None,
-            limits: Default::default(),
-            security: ContainerSecurity::from_options(&Default::default()).unwrap(),
-            volumes: Vec::new(),
+            ..ContainerLaunch::for_tests("c1", dir.path(), &["true"])
         };
         write_etc_files(&launch).unwrap();
         assert_eq!(

@@ -172,6 +172,37 @@ pub struct ContainerLaunch {
     pub volumes: Vec<volumes::BindMount>,
 }
 
+#[cfg(test)]
+impl ContainerLaunch {
+    /// A launch of `argv` as container `id` in `state_dir`, every option at its default.
+    pub(crate) fn for_tests(
+        id: &str,
+        state_dir: &std::path::Path,
+        argv: &[&str],
+    ) -> ContainerLaunch {
+        ContainerLaunch {
+            id: id.into(),
+            state_dir: state_dir.into(),
+            image_rootfs: state_dir.join("image"),
+            hostname: id.into(),
+            network: NetworkSetup::Isolated,
+            ports: vec![],
+            hosts: vec![],
+            argv: argv.iter().map(|arg| (*arg).into()).collect(),
+            env: vec![],
+            cwd: "/".into(),
+            log_max_bytes: 1024,
+            init: false,
+            tty: false,
+            open_stdin: false,
+            window_size: None,
+            limits: Default::default(),
+            security: ContainerSecurity::from_options(&Default::default()).unwrap(),
+            volumes: Vec::new(),
+        }
+    }
+}
+
 /// The confinement of a container as its init applies it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerSecurity {

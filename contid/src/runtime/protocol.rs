@@ -172,7 +172,7 @@ pub(super) fn recv_message<T: DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::{ContainerSecurity, NetworkSetup};
+    use crate::runtime::NetworkSetup;
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
     use std::os::fd::AsFd;
 
@@ -188,24 +188,12 @@ mod tests {
 
     fn launch() -> ContainerLaunch {
         ContainerLaunch {
-            id: "abc".into(),
-            state_dir: "/var/lib/conti/containers/abc".into(),
-            image_rootfs: "/var/lib/conti/images/x/rootfs".into(),
-            hostname: "abc".into(),
-            network: NetworkSetup::Isolated,
-            ports: vec![],
-            hosts: vec![],
-            argv: vec!["sh".into(), "-c".into(), "echo hi".into()],
             env: vec!["PATH=/bin".into()],
-            cwd: "/".into(),
-            log_max_bytes: 1024,
-            init: false,
-            tty: false,
-            open_stdin: false,
-            window_size: None,
-            limits: Default::default(),
-            security: ContainerSecurity::from_options(&Default::default()).unwrap(),
-            volumes: Vec::new(),
+            ..ContainerLaunch::for_tests(
+                "abc",
+                std::path::Path::new("/var/lib/conti/containers/abc"),
+                &["sh", "-c", "echo hi"],
+            )
         }
     }
 
