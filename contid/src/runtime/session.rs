@@ -197,24 +197,23 @@ impl Session {
             let _ = std::fs::remove_file(state_dir.join(ATTACH_SOCKET));
         }
         self.stdin = None;
-        let deadline = Instant::now() + DRAIN_TIMEOUT;
-        while self.outputs.iter().any(|o| o.fd.is_some()) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            self.poll_once(
-                None,
-                PollTimeout::try_from(left).unwrap_or(PollTimeout::ZERO),
-            );
-            // Orphans reparented to us exit too (the kernel kills the pid namespace with its init).
-            let _ = reap_children(Pid::from_raw(0));
-        }
+        self.poll_while(DRAIN_TIMEOUT, |session| {
+            session.outputs.iter().any(|o| o.fd.is_some())
+        });
         for i in 0..self.outputs.len() {
             self.close_output(i);
         }
-        let deadline = Instant::now() + CLIENT_FLUSH_TIMEOUT;
-        while self.clients.iter().any(|c| !c.output.is_empty()) {
+        self.poll_while(CLIENT_FLUSH_TIMEOUT, |session| {
+            session.clients.iter().any(|c| !c.output.is_empty())
+        });
+        self.clients.clear();
+    }
+
+    /// Polls and does I/O while `busy` holds, for `timeout` at most; reaps what exits meanwhile
+    /// (orphans reparented to us exit too: the kernel kills the pid namespace with its init).
+    fn poll_while(&mut self, timeout: Duration, busy: fn(&Session) -> bool) {
+        let deadline = Instant::now() + timeout;
+        while busy(self) {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 break;
@@ -223,8 +222,8 @@ impl Session {
                 None,
                 PollTimeout::try_from(left).unwrap_or(PollTimeout::ZERO),
             );
+            let _ = reap_children(Pid::from_raw(0));
         }
-        self.clients.clear();
     }
 
     /// One round of poll and I/O; returns whether `signals` was readable.
