@@ -141,6 +141,9 @@ struct Entry {
     exit: watch::Sender<Option<i32>>,
     /// The container's first process while it runs, for signals.
     init: Option<InitHandle>,
+    /// Held by the watcher of the container's monitor until that process is gone: it still
+    /// unmounts the container's root after its exit is recorded, and a new start waits for it.
+    monitor_slot: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Entry {
@@ -151,6 +154,7 @@ impl Entry {
             lifecycle: Arc::new(tokio::sync::Mutex::new(())),
             exit,
             init: None,
+            monitor_slot: Arc::new(tokio::sync::Mutex::new(())),
         }
     }
 }
@@ -322,9 +326,13 @@ impl Engine {
         let auto_remove = container.config.auto_remove && container.status.exit_code().is_some();
         let mut entry = Entry::new(container);
         entry.init = init;
+        let slot = entry.monitor_slot.clone();
         self.table().entries.insert(id.clone(), entry);
         if let Some(monitor) = monitor {
-            watch_monitor(self.clone(), id.clone(), monitor);
+            let slot = slot
+                .try_lock_owned()
+                .expect("a new entry's monitor slot is free");
+            watch_monitor(self.clone(), id.clone(), monitor, None, slot);
         }
         if auto_remove {
             self.spawn_auto_remove(id);
@@ -477,12 +485,15 @@ impl Engine {
                 entry.container.can_start()?;
                 entry.container.config.clone()
             };
+            // The monitor of the previous run may still be unmounting its root.
+            let slot = self.table().entry(&id)?.monitor_slot.clone();
+            let slot = slot.lock_owned().await;
             let mut launch = self.launch_for(&config).await?;
             let (attached, window_size) = self.inner.early_attaches.take(&id);
             launch.window_size = window_size;
             let state_dir = launch.state_dir.clone();
             let helper = self.inner.helper.clone();
-            let report = blocking(move || {
+            let (report, exit_pipe) = blocking(move || {
                 ExitRecord::remove(&state_dir)
                     .map_err(|e| EngineError::internal("clear the previous exit record", e))?;
                 Ok(helper
@@ -516,7 +527,9 @@ impl Engine {
                     }
                     self.emit(EventType::Start, &id, EventDetails::default());
                     match monitor {
-                        Some(monitor) => watch_monitor(self.clone(), id.clone(), monitor),
+                        Some(monitor) => {
+                            watch_monitor(self.clone(), id.clone(), monitor, Some(exit_pipe), slot)
+                        }
                         // It has already been and gone: what it left is the exit record.
                         None => self.collect_exit(&id),
                     }
@@ -820,13 +833,16 @@ impl Engine {
             let cgroups = self.inner.cgroups.clone();
             let store = self.inner.store.clone();
             let doomed = id.clone();
-            blocking(move || {
+            let trashed = blocking(move || {
                 cgroups
                     .remove(&doomed)
                     .map_err(|e| EngineError::internal("remove the container's cgroup", e))?;
                 store.remove(&doomed)
             })
             .await?;
+            if let Some(trashed) = trashed {
+                tokio::task::spawn_blocking(move || store::purge(&trashed));
+            }
             // Dropping the entry drops its exit sender: waiters and log followers end; its
             // address goes back to its network.
             let endpoint = {

@@ -38,8 +38,24 @@ impl ExitRecord {
         }
     }
 
+    /// Atomic, not yet flushed: a restarted daemon finds it; [`ExitRecord::flush`] puts it on
+    /// disk once the daemon has been told, so that the flush does not delay every `wait`.
     pub fn write(&self, state_dir: &Path) -> std::io::Result<()> {
-        write_json_atomic(&state_dir.join(EXIT_RECORD_FILE), self, Durability::Durable)
+        write_json_atomic(
+            &state_dir.join(EXIT_RECORD_FILE),
+            self,
+            Durability::UntilReboot,
+        )
+    }
+
+    /// Flushes a written record to disk (a power cut before it may bring the container back as
+    /// vanished, 255). A record already deleted with its container is fine.
+    pub fn flush(state_dir: &Path) -> std::io::Result<()> {
+        match std::fs::File::open(state_dir.join(EXIT_RECORD_FILE)) {
+            Ok(file) => file.sync_all(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// `Ok(None)` when the monitor has not written one (yet).

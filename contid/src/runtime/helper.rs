@@ -411,11 +411,64 @@ pub struct LaunchHandle {
 }
 
 impl LaunchHandle {
-    /// Blocks until the monitor reports that the first process exec'd, or why it could not.
-    pub fn wait_report(self) -> Result<LaunchReport, RuntimeError> {
-        let bytes = read_to_end(self.report)
-            .map_err(|e| RuntimeError::io("reading the launch report", e))?;
-        LaunchReport::parse(&bytes)
+    /// Blocks until the monitor reports (one line) that the first process exec'd, or why it
+    /// could not. Also gives back the pipe: after a start, it reaches EOF once the monitor has
+    /// recorded the container's exit (see `monitor`).
+    pub fn wait_report(self) -> Result<(LaunchReport, ExitPipe), RuntimeError> {
+        let line = read_line(&self.report)
+            .map_err(|e| RuntimeError::sys("reading the launch report", e))?;
+        let report = LaunchReport::parse(&line)?;
+        super::child::set_nonblocking(self.report.as_fd())
+            .map_err(|e| RuntimeError::sys("report pipe O_NONBLOCK", e))?;
+        Ok((report, ExitPipe(self.report)))
+    }
+}
+
+/// A started container's report pipe, which its monitor closes once it has recorded the exit.
+/// Non-blocking: poll it for readability, then ask [`ExitPipe::closed`].
+pub struct ExitPipe(OwnedFd);
+
+impl ExitPipe {
+    /// `Ok(true)` once the monitor closed it (the exit is recorded, or the monitor is gone),
+    /// `Ok(false)` while it is open and empty.
+    pub fn closed(&self) -> std::io::Result<bool> {
+        let mut chunk = [0u8; 64];
+        loop {
+            match nix::unistd::read(&self.0, &mut chunk) {
+                Ok(0) => return Ok(true),
+                // Nothing follows the report; should anything come, it means nothing.
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(Errno::EAGAIN) => return Ok(false),
+                Err(errno) => return Err(errno.into()),
+            }
+        }
+    }
+}
+
+impl AsRawFd for ExitPipe {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// Reads up to the first newline (not included) or EOF. The writer sends nothing after the
+/// newline but EOF, so reading whole chunks takes nothing that belongs to someone else.
+fn read_line(fd: &OwnedFd) -> nix::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let read = match nix::unistd::read(fd, &mut chunk) {
+            Err(Errno::EINTR) => continue,
+            other => other?,
+        };
+        if read == 0 {
+            return Ok(bytes);
+        }
+        bytes.extend_from_slice(&chunk[..read]);
+        if let Some(end) = bytes.iter().position(|&byte| byte == b'\n') {
+            bytes.truncate(end);
+            return Ok(bytes);
+        }
     }
 }
 
@@ -532,5 +585,14 @@ mod tests {
             ExecStatus::parse(b"{\"exit_code\":"),
             Err(RuntimeError::Protocol(_))
         ));
+    }
+
+    #[test]
+    fn a_report_is_one_line_and_the_pipe_stays_readable_until_eof() {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        nix::unistd::write(&write, b"{\"a\":1}\n").unwrap();
+        assert_eq!(read_line(&read).unwrap(), b"{\"a\":1}");
+        drop(write);
+        assert_eq!(read_line(&read).unwrap(), b"");
     }
 }

@@ -51,7 +51,7 @@ pub use child_failure::{ChildFailure, FailureKind};
 pub use confinement::ProcessConfinement;
 pub use exit_record::ExitRecord;
 pub use helper::{
-    ExecHandle, ExecIo, ExecSessionHandle, HelperClient, LaunchHandle, receive_terminal,
+    ExecHandle, ExecIo, ExecSessionHandle, ExitPipe, HelperClient, LaunchHandle, receive_terminal,
     resize_terminal,
 };
 pub use network::ports::PublishedPort;

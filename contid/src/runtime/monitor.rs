@@ -5,6 +5,14 @@
 //! without touching it. The monitor prepares the state folder and the cgroup, clones the init,
 //! reports on the report pipe whether the command started, then copies the container's output
 //! into its log until the init exits, and writes `exit.json`.
+//!
+//! After a start the report pipe stays open: the monitor closes it once the exit is recorded
+//! (`exit.json` written, cgroup removed, ports released), which is how the daemon learns of the
+//! exit. Only then does it let go of the container's mount namespace, which it holds from the
+//! clone on: the last reference to it unmounts the container's root, and unmounting an
+//! overlay flushes its upper filesystem to disk (`ovl_sync_fs`: a writeback of the host
+//! filesystem and a disk cache flush). Were the init the last holder, its exit, and so every
+//! `wait`, would wait for the disk.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
@@ -81,7 +89,8 @@ fn detach_monitor(
 struct Monitor<'a> {
     launch: &'a ContainerLaunch,
     cgroups: &'a CgroupManager,
-    /// The report pipe's write end, until the report is sent.
+    /// The report pipe's write end: until a failure is reported, or until the exit is recorded
+    /// after a start.
     report: Option<OwnedFd>,
     /// Clients that attached before the start, until the session takes them.
     attached: Vec<OwnedFd>,
@@ -92,6 +101,9 @@ struct Monitor<'a> {
 /// What the monitor holds once the init runs.
 struct Running {
     init: Pid,
+    /// The init's mount namespace (see the module's notes); `None` if the init was already
+    /// gone when the monitor looked.
+    mount_namespace: Option<OwnedFd>,
     io: SessionIo,
     signals: SignalFd,
     log: LogWriter,
@@ -221,6 +233,7 @@ impl<'a> Monitor<'a> {
     ) -> Result<Running, ChildFailure> {
         let (pipes, init_pipes) = make_pipes(self.launch)?;
         let (init, born_in_cgroup) = self.clone_init(init_pipes)?;
+        let mount_namespace = hold_mount_namespace(init);
         let MonitorPipes {
             stdout,
             stderr,
@@ -273,6 +286,7 @@ impl<'a> Monitor<'a> {
         };
         Ok(Running {
             init,
+            mount_namespace,
             io: SessionIo {
                 pipes,
                 master,
@@ -341,6 +355,7 @@ impl<'a> Monitor<'a> {
     fn watch(mut self, running: Running) -> i32 {
         let Running {
             init,
+            mount_namespace,
             io,
             signals,
             log,
@@ -355,7 +370,7 @@ impl<'a> Monitor<'a> {
             init_pid: init.as_raw(),
             init_start_time: start_time(init.as_raw()).unwrap_or_default(),
         };
-        self.send_report(&report);
+        self.send_report(&report, true);
         let attached = std::mem::take(&mut self.attached);
         let mut session = Session::new(io, log, Some(attach_socket), attached);
         let status = session.run_until_exit(init, &signals);
@@ -369,6 +384,7 @@ impl<'a> Monitor<'a> {
                 false
             }
         };
+        let launch = self.launch;
         self.finish(ExitRecord {
             exit_code,
             signal,
@@ -376,6 +392,10 @@ impl<'a> Monitor<'a> {
             error: None,
             oom_killed,
         });
+        // The daemon knows: now the record goes to disk and the container's mounts may go,
+        // however long that takes.
+        let _ = ExitRecord::flush(&launch.state_dir);
+        drop(mount_namespace);
         0
     }
 
@@ -386,15 +406,19 @@ impl<'a> Monitor<'a> {
         }
         let record = ExitRecord::from_failure(&failure);
         let _ = record.write(&self.launch.state_dir);
-        self.send_report(&LaunchReport::Failed { failure });
+        self.send_report(&LaunchReport::Failed { failure }, false);
         1
     }
 
+    /// Records the exit, gives back what a new start of the container needs (its cgroup, its
+    /// ports), then closes the report pipe: that tells the daemon.
     fn finish(self, record: ExitRecord) {
         if let Err(e) = record.write(&self.launch.state_dir) {
             tracing::error!("container {}: writing the exit record: {e}", self.launch.id);
         }
         self.remove_cgroup();
+        drop(self.reserved_ports);
+        drop(self.report);
     }
 
     fn remove_cgroup(&self) {
@@ -403,13 +427,29 @@ impl<'a> Monitor<'a> {
         }
     }
 
-    /// Writes the report and closes the pipe: the daemon reads until EOF. It may be gone, which
-    /// changes nothing for the container.
-    fn send_report(&mut self, report: &LaunchReport) {
-        if let (Some(pipe), Ok(bytes)) = (self.report.take(), serde_json::to_vec(report)) {
+    /// Writes the report as one line; closes the pipe unless `keep_open` (a start: the pipe
+    /// then closes when the exit is recorded). The daemon may be gone, which changes nothing
+    /// for the container.
+    fn send_report(&mut self, report: &LaunchReport, keep_open: bool) {
+        let Some(pipe) = self.report.take() else {
+            return;
+        };
+        if let Ok(mut bytes) = serde_json::to_vec(report) {
+            bytes.push(b'\n');
             let _ = write_all(pipe.as_fd(), &bytes);
         }
+        if keep_open {
+            self.report = Some(pipe);
+        }
     }
+}
+
+/// An fd of the init's mount namespace (see the module's notes), opened right after the clone;
+/// `None` when the init is already gone (its exit then unmounted everything itself).
+fn hold_mount_namespace(init: Pid) -> Option<OwnedFd> {
+    std::fs::File::open(format!("/proc/{init}/ns/mnt"))
+        .map(OwnedFd::from)
+        .ok()
 }
 
 fn make_pipes(launch: &ContainerLaunch) -> Result<(MonitorPipes, InitPipes), ChildFailure> {

@@ -73,7 +73,8 @@ pub fn oci_seccomp() -> Value {
     })
 }
 
-fn harden(config: &mut Value) {
+/// Gives an OCI `config.json` conti's default hardening.
+pub fn harden(config: &mut Value) {
     let caps = capability_names();
     config["process"]["capabilities"] =
         json!({"bounding": caps, "effective": caps, "permitted": caps});

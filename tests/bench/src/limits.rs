@@ -2,6 +2,10 @@
 //! create body, for the peers in their bundle's `linux.resources`; and a check, outside the
 //! timed runs, that both sides really apply them: the limit files of the cgroups of a running
 //! container of each runtime, read on the host, must hold them (and conti's inspect show them).
+//!
+//! Apart from the limits both sides do the same work: conti with its default hardening, the
+//! peers with the same hardening in their config (`hardened::harden`), so that the scenario
+//! compares limits with limits and not a seccomp filter with none.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -60,9 +64,16 @@ fn set_oci_limits(config: &mut Value) {
     resources["pids"] = json!({ "limit": PIDS });
 }
 
-/// `limits_bundle/`: the lifecycle bundle's `config.json` with the limits, on its `rootfs/`.
+/// The lifecycle bundle's `config.json` hardened as conti's defaults, with the limits.
+fn harden_and_limit(config: &mut Value) {
+    crate::hardened::harden(config);
+    set_oci_limits(config);
+}
+
+/// `limits_bundle/`: the lifecycle bundle's `config.json` hardened and with the limits, on its
+/// `rootfs/`.
 pub fn prepare_bundle(bundle: &Path, limits_bundle: &Path) -> Result<(), String> {
-    oci::derive_bundle(bundle, limits_bundle, set_oci_limits)
+    oci::derive_bundle(bundle, limits_bundle, harden_and_limit)
 }
 
 /// The command of the containers the check looks at while they run.
@@ -158,11 +169,11 @@ fn check_limit_files(who: &str, output: &str) -> Result<String, String> {
     ))
 }
 
-/// `check_bundle/`: the lifecycle bundle's `config.json` with the limits and `sleep` as its
-/// command, on its `rootfs/`.
+/// `check_bundle/`: the limits bundle's `config.json` with `sleep` as its command, on its
+/// `rootfs/`.
 pub fn prepare_check_bundle(bundle: &Path, check_bundle: &Path) -> Result<(), String> {
     oci::derive_bundle(bundle, check_bundle, |config| {
-        set_oci_limits(config);
+        harden_and_limit(config);
         config["process"]["args"] = json!(SLEEPER);
     })
 }

@@ -416,16 +416,16 @@ impl Report {
     fn limits_table(&self, out: &mut String, limits: &LimitsReport) {
         let _ = writeln!(
             out,
-            "\n== Lifecycles with limits: {} (conti: in the create body; peers: \
-             linux.resources in config.json)",
+            "\n== Lifecycles with limits: {} (conti: its defaults, the limits in the create body; \
+             peers: the same hardening and linux.resources in config.json)",
             crate::limits::describe()
         );
         for line in &limits.verified {
             let _ = writeln!(out, "checked: {line}");
         }
         self.lifecycle_table(out, &limits.runs, " with limits");
-        if let Some(plain) = &self.lifecycle {
-            cost_table(out, "limits", &limits.runs, plain);
+        if let Some(hardened) = &self.hardened {
+            cost_table(out, "limits", &limits.runs, &hardened.hardened);
         }
     }
 
@@ -645,19 +645,19 @@ impl Report {
     }
 
     fn limits_json(&self, limits: &LimitsReport) -> Value {
-        let cost = self
-            .lifecycle
-            .as_ref()
-            .map_or(Value::Null, |plain| cost_json(&limits.runs, plain));
+        let cost = self.hardened.as_ref().map_or(Value::Null, |hardened| {
+            cost_json(&limits.runs, &hardened.hardened)
+        });
         json!({
-            "workload": "the lifecycle scenario with limits: conti = resources {memory, cpus, \
-                pids_limit} in the create body; peers = linux.resources.memory.limit, \
-                cpu.quota/period and pids.limit in the bundle's config.json",
+            "workload": "the hardened lifecycle scenario with limits: conti = its defaults and \
+                resources {memory, cpus, pids_limit} in the create body; peers = the same \
+                hardening and linux.resources.memory.limit, cpu.quota/period and pids.limit in \
+                the bundle's config.json",
             "limits": crate::limits::to_json(),
             "checked": limits.verified,
             "sequential": self.sequential_json(&limits.runs),
             "parallel": self.parallel_json(&limits.runs),
-            "cost_with_limits_over_without": cost,
+            "cost_with_limits_over_hardened_without": cost,
         })
     }
 

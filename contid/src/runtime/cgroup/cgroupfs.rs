@@ -263,10 +263,10 @@ impl Freezer {
 
 /// Removes `dir` and every cgroup below it, deepest first. A missing cgroup is fine; a busy one
 /// (processes still exiting) is retried until [`REMOVE_TIMEOUT`] from `started`.
+///
+/// The folder is listed only when it is busy: listing a v1 cgroup (dozens of control files)
+/// cost more than the removal, and a container's cgroup rarely has children.
 pub(super) fn remove_tree(dir: &Path, started: Instant) -> Result<(), CgroupError> {
-    for child in child_cgroups(dir)? {
-        remove_tree(&child, started)?;
-    }
     loop {
         match fs::remove_dir(dir) {
             Ok(()) => return Ok(()),
@@ -275,7 +275,13 @@ pub(super) fn remove_tree(dir: &Path, started: Instant) -> Result<(), CgroupErro
                 if err.raw_os_error() == Some(libc::EBUSY)
                     && started.elapsed() < REMOVE_TIMEOUT =>
             {
-                thread::sleep(POLL);
+                let children = child_cgroups(dir)?;
+                if children.is_empty() {
+                    thread::sleep(POLL);
+                }
+                for child in children {
+                    remove_tree(&child, started)?;
+                }
             }
             Err(err) => return Err(io_error(dir, err)),
         }
