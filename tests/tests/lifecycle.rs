@@ -237,6 +237,19 @@ fn an_exited_container_can_be_started_again() {
     assert_eq!(d.inspect(&id).state, ContainerState::Exited);
 }
 
+/// Back to back, each start right after the previous exit (whose monitor may still be
+/// unmounting the root): the container's files carry over from run to run.
+#[test]
+fn quick_restarts_keep_the_container_filesystem() {
+    let d = Daemon::start_with_busybox();
+    let (id, code, _) = d.run(&sh("echo run >> /runs; exit $(wc -l < /runs)"));
+    assert_eq!(code, 1);
+    for run in 2..=12 {
+        d.start_container(&id);
+        assert_eq!(d.wait(&id), run, "run {run} counts the earlier ones");
+    }
+}
+
 #[test]
 fn environment_and_working_directory() {
     let d = Daemon::start_with_busybox();

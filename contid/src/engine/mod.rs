@@ -22,6 +22,7 @@ mod volumes;
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -119,6 +120,8 @@ struct Inner {
     networks: Mutex<NetworkTable>,
     /// The firewall plan last applied; serialises applying them.
     firewall: tokio::sync::Mutex<Option<FirewallPlan>>,
+    /// A [`CgroupManager::prepay_migration`] is under way.
+    prepaying_migration: AtomicBool,
 }
 
 #[derive(Default)]
@@ -264,6 +267,7 @@ impl Engine {
                 network_store,
                 networks: Mutex::new(networks),
                 firewall: tokio::sync::Mutex::new(None),
+                prepaying_migration: AtomicBool::new(false),
             }),
         };
         for container in engine.inner.store.load_all()? {
@@ -345,6 +349,25 @@ impl Engine {
     }
 
     /// The id a reference names, and the lock that serialises its lifecycle.
+    /// Starts [`CgroupManager::prepay_migration`] in a blocking thread unless one is under way,
+    /// so that the init's move into its cgroup, later in the start, finds the grace period
+    /// passed or passing.
+    fn prepay_cgroup_migration(&self) {
+        if self.inner.prepaying_migration.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let engine = self.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(err) = engine.inner.cgroups.prepay_migration() {
+                tracing::debug!(%err, "cannot prepay the cgroup migration");
+            }
+            engine
+                .inner
+                .prepaying_migration
+                .store(false, Ordering::Release);
+        });
+    }
+
     fn lifecycle_of(&self, reference: &str) -> EngineResult<(String, Arc<tokio::sync::Mutex<()>>)> {
         let table = self.table();
         let id = table.resolve(reference)?;
@@ -406,6 +429,8 @@ impl Engine {
         if !self.inner.images.exists(&spec.image) {
             return Err(EngineError::ImageNotFound(spec.image));
         }
+        // A start usually follows.
+        self.prepay_cgroup_migration();
         let id = uuid::Uuid::new_v4().to_string();
         tracing::Span::current().record("container", id.as_str());
         let short = short_id(&id);
@@ -485,6 +510,7 @@ impl Engine {
                 entry.container.can_start()?;
                 entry.container.config.clone()
             };
+            self.prepay_cgroup_migration();
             // The monitor of the previous run may still be unmounting its root.
             let slot = self.table().entry(&id)?.monitor_slot.clone();
             let slot = slot.lock_owned().await;

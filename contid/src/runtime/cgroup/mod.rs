@@ -211,6 +211,22 @@ impl CgroupManager {
         }
     }
 
+    /// Gets the cgroup migration lock's grace period under way ahead of a start (v1 and hybrid
+    /// hosts; a no-op elsewhere). Blocks for that grace period (~10 ms): call it from a thread
+    /// that can wait, as a start begins.
+    ///
+    /// Moving a process into a v1 cgroup takes `cgroup_threadgroup_rwsem` for writing, and a
+    /// writer that finds the lock idle first waits for an RCU grace period (`rcu_sync_enter`);
+    /// one that comes while another writer is waiting, or within a grace period after one,
+    /// does not wait again. A start moves its init after its other work (a few ms); begun
+    /// here, that wait overlaps with it. (A v2 init is born in its cgroup: no migration.)
+    pub fn prepay_migration(&self) -> Result<(), CgroupError> {
+        match &self.backend {
+            Backend::V1(v1) => v1.prepay_migration(),
+            Backend::Disabled | Backend::V2(_) => Ok(()),
+        }
+    }
+
     /// Moves `pid` into the container's cgroup in every hierarchy.
     pub fn add_process(&self, id: &str, pid: i32) -> Result<(), CgroupError> {
         let cgroup = self.container_path(id)?;

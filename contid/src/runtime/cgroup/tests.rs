@@ -47,6 +47,34 @@ fn layout_follows_the_mounts() {
 }
 
 #[test]
+fn own_cgroup_is_read_from_the_matching_line() {
+    let membership = "12:pids:/system.slice/contid.service\n\
+                      4:cpu,cpuacct:/system.slice\n\
+                      1:name=systemd:/system.slice/contid.service\n\
+                      0::/system.slice/contid.service\n";
+    let pids = V1Hierarchy::new("/sys/fs/cgroup/pids", &["pids"]);
+    let cpu = V1Hierarchy::new("/sys/fs/cgroup/cpu,cpuacct", &["cpu", "cpuacct"]);
+    let memory = V1Hierarchy::new("/sys/fs/cgroup/memory", &["memory"]);
+    assert_eq!(
+        v1::own_cgroup(membership, &pids),
+        Some("system.slice/contid.service")
+    );
+    assert_eq!(v1::own_cgroup(membership, &cpu), Some("system.slice"));
+    assert_eq!(v1::own_cgroup(membership, &memory), None);
+}
+
+#[test]
+fn prepaying_a_migration_moves_nothing() {
+    let manager = CgroupManager::detect("conti-prepay-test");
+    let before = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    manager.prepay_migration().unwrap();
+    assert_eq!(
+        std::fs::read_to_string("/proc/self/cgroup").unwrap(),
+        before
+    );
+}
+
+#[test]
 fn names_that_would_leave_the_parent_are_refused() {
     let manager = CgroupManager::v2_at(PathBuf::from("/nonexistent"), "conti");
     for id in ["", ".", "..", "a/b", "/abs", "a/", "x\0y"] {

@@ -77,6 +77,26 @@ impl V1Backend {
         }
     }
 
+    /// Writes the caller's own pid into the cgroup it is already in (see
+    /// [`super::CgroupManager::prepay_migration`]): nothing moves, but the kernel takes the
+    /// migration lock, and with it waits for a grace period if nobody did lately.
+    pub(super) fn prepay_migration(&self) -> Result<(), CgroupError> {
+        let Some(hierarchy) = self.procs_hierarchy() else {
+            return Ok(());
+        };
+        let membership =
+            std::fs::read_to_string("/proc/self/cgroup").map_err(|source| CgroupError::Io {
+                path: "/proc/self/cgroup".into(),
+                source,
+            })?;
+        match own_cgroup(&membership, hierarchy) {
+            Some(own) => {
+                cgroupfs::write_value(&hierarchy.mount.join(own).join("cgroup.procs"), "0")
+            }
+            None => Ok(()),
+        }
+    }
+
     /// `pids` or `memory` when mounted (what a container can least do without), else the first.
     fn procs_hierarchy(&self) -> Option<&V1Hierarchy> {
         let by_controller = |name| self.hierarchies.iter().find(|h| h.has(name));
@@ -291,6 +311,20 @@ fn apply_memory(dir: &Path, limits: &CgroupLimits) -> Result<(), CgroupError> {
 }
 
 /// `-1` as `max`, the way `pids.max` and v2's files spell "no limit".
+/// The caller's cgroup (relative to the hierarchy's root) in `hierarchy`, from the text of
+/// `/proc/self/cgroup` (`<id>:<controllers>:<path>` lines).
+pub(super) fn own_cgroup<'a>(membership: &'a str, hierarchy: &V1Hierarchy) -> Option<&'a str> {
+    membership.lines().find_map(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (_, controllers, path) = (fields.next()?, fields.next()?, fields.next()?);
+        let same = !controllers.is_empty()
+            && controllers
+                .split(',')
+                .all(|controller| hierarchy.has(controller));
+        same.then(|| path.trim_start_matches('/'))
+    })
+}
+
 pub(super) fn max_or(value: i64) -> String {
     if value < 0 {
         "max".to_owned()
