@@ -3,8 +3,10 @@
 //! io, memory and pids enabled for the children of the root (as systemd sets up a v2 host), and
 //! runs inside it, against the real `contid`, the already-built test executables `limits`
 //! (`tests/tests/limits.rs`: OOM kill reported, pids contained, `--cpus 0.5` held, live updates,
-//! stats, bad values, the CLI) and `cgroup_v2_limits` (`contid/tests/cgroup_v2_limits.rs`). Then
-//! it boots the same VM with the project machines' hybrid layout and runs them again. See
+//! stats, bad values, the CLI), `cgroup_v2_limits` (`contid/tests/cgroup_v2_limits.rs`) and
+//! `devices` (`tests/tests/devices.rs`: the device allow-list, held on v2 by the BPF device
+//! program). Then it boots the same VM with the project machines' hybrid layout and runs them
+//! again. See
 //! `conti_tests::vm` for what the VM holds.
 //!
 //! It needs `qemu-system-x86_64` and an unpacked kernel package (`$CONTI_VM_KERNEL`, default
@@ -22,7 +24,7 @@ use std::time::Duration;
 use conti_tests::vm::{Boot, CgroupLayout, Vm, VmTools};
 
 /// The test executables run in the VM (cargo builds every test target before it runs any).
-const TESTS: [&str; 2] = ["cgroup_v2_limits", "limits"];
+const TESTS: [&str; 3] = ["cgroup_v2_limits", "devices", "limits"];
 /// One boot: about two minutes on the project's machines, up to 3.3 when other work shares
 /// their two cores.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(540);
@@ -103,6 +105,12 @@ fn check(vm: &Vm, boot: &Boot) {
     assert!(
         boot.console.contains("cgroup v2 for real:") && !boot.console.contains("NOT tested"),
         "{layout}: cgroup_v2_limits did not run its checks"
+    );
+    // devices.rs ran against the layout this boot set up.
+    let devices_held = format!("device allow-list held on the {layout} cgroup layout");
+    assert!(
+        boot.console.contains(&devices_held),
+        "{layout}: devices.rs did not say {devices_held:?}"
     );
     // limits.rs skips its one v1-only test on a daemon that reports the v2 layout: contid chose
     // its v2 backend on the v2 host, and its v1 one on the hybrid host.

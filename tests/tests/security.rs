@@ -2,7 +2,7 @@
 //! the seccomp filter, masked and read-only paths, the read-only root, and the fd table.
 
 use conti_tests::probe::{PROBE_IMAGE, import_probe_image};
-use conti_tests::{ContainerSpec, Daemon, Seccomp, SeccompProfile, cli, host, sh, spec};
+use conti_tests::{ContainerSpec, Daemon, Seccomp, SeccompProfile, cli, sh, spec};
 
 /// `CapEff` of Docker's 14 default capabilities.
 const DEFAULT_CAPS: &str = "00000000a80425fb";
@@ -281,48 +281,6 @@ fn bad_security_options_are_refused_at_create() {
         .expect_error(400, "invalid_spec");
     assert!(err.message.contains("SCMP_ACT_NOTIFY"), "{}", err.message);
     assert!(d.list_all().is_empty());
-}
-
-#[test]
-fn dev_holds_only_the_allow_list_and_mknod_of_another_device_fails() {
-    if !host::cgroup_mounts().iter().any(|m| m.ends_with("devices")) {
-        eprintln!(
-            "no cgroup v1 devices controller: the device allow-list is not enforced on this \
-             host (no BPF device program yet)\n!!! (skipped, not failed)"
-        );
-        return;
-    }
-    let d = Daemon::start_with_busybox();
-    let (_, code, logs) = d.run(&sh("ls /dev; echo ---; \
-         mknod /tmp/sda b 8 0 2>&1; mknod /tmp/mem c 1 1 2>&1; \
-         mknod /tmp/null c 1 3 && echo null-ok"));
-    assert_eq!(code, 0, "{logs}");
-    let (listing, rest) = logs.split_once("---\n").unwrap();
-    let mut names: Vec<&str> = listing.split_whitespace().collect();
-    names.sort_unstable();
-    assert_eq!(
-        names,
-        [
-            "fd", "full", "mqueue", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin",
-            "stdout", "tty", "urandom", "zero"
-        ],
-        "{logs}"
-    );
-    assert!(
-        rest.contains("mknod: /tmp/sda: Operation not permitted"),
-        "{logs}"
-    );
-    assert!(
-        rest.contains("mknod: /tmp/mem: Operation not permitted"),
-        "{logs}"
-    );
-    assert!(rest.ends_with("null-ok\n"), "{logs}");
-
-    // A privileged container may make (and so use) any device.
-    let mut privileged = sh("mknod /tmp/mem c 1 1 && echo mem-ok");
-    privileged.security.privileged = true;
-    let (_, code, logs) = d.run(&privileged);
-    assert_eq!((code, logs.as_str()), (0, "mem-ok\n"));
 }
 
 #[test]

@@ -210,7 +210,7 @@ pub struct ContainerSecurity {
     pub confinement: ProcessConfinement,
     /// Hide and write-protect the kernel's files in `/proc` and `/sys` (all but privileged).
     pub mask_kernel_paths: bool,
-    /// The devices cgroup's allow-list.
+    /// The device allow-list (the devices controller on cgroup v1, a BPF program on v2).
     pub devices: cgroup::DeviceAccess,
     pub read_only_rootfs: bool,
     /// `--userns`: the container's root is this range of host ids (see `userns`).

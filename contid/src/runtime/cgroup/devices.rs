@@ -1,17 +1,29 @@
 //! The device allow-list: which device nodes a container's processes may create (`mknod`), read
-//! and write, enforced by the devices controller of cgroup v1 (hybrid hosts too).
+//! and write. One list of typed rules ([`DEFAULT_DEVICES`]) is enforced two ways:
+//! - cgroup v1 (hybrid hosts too): written into the devices controller, `devices.deny` `a`, then
+//!   one `devices.allow` line per rule;
+//! - cgroup v2: compiled into a `BPF_PROG_TYPE_CGROUP_DEVICE` program (`device_program`) that
+//!   allows what a rule matches and denies everything else, attached to the container's cgroup
+//!   before any of its processes exists there. The attachment holds the program: removing the
+//!   cgroup frees it, so a failed start leaves nothing behind.
 //!
-//! A cgroup v2-only host would need a BPF device program (`BPF_PROG_TYPE_CGROUP_DEVICE`) attached
-//! to the container's cgroup; Conti does not load one yet, so there the list is not enforced by
-//! the kernel (the container still has only the default nodes in `/dev`, and no CAP_SYS_ADMIN to
-//! mount others).
+//! A privileged container ([`DeviceAccess::All`]) gets `devices.allow a` on v1 and no program on
+//! v2. A v2 host whose kernel cannot load the program (no `CONFIG_CGROUP_BPF`, no privilege for
+//! bpf(2)) fails the start with the reason, as runc and crun do: the list is never silently
+//! dropped.
 
+use std::fmt;
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::CgroupError;
-use super::cgroupfs::write_limit;
+use super::bpf;
+use super::cgroupfs::{io_error, write_limit};
+use super::device_program::DeviceProgram;
 
 /// What a container may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,17 +34,98 @@ pub enum DeviceAccess {
     All,
 }
 
-/// `devices.allow` rules of the default list (Docker's, plus `full` and the pty devices):
-/// null, zero, full, random, urandom, tty, ptmx, and every pts.
-pub const DEFAULT_DEVICES: [&str; 8] = [
-    "c 1:3 rwm",
-    "c 1:5 rwm",
-    "c 1:7 rwm",
-    "c 1:8 rwm",
-    "c 1:9 rwm",
-    "c 5:0 rwm",
-    "c 5:2 rwm",
-    "c 136:* rwm",
+/// The kind of device node a rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    Char,
+    Block,
+    /// Both kinds.
+    Any,
+}
+
+/// What a rule allows on the devices it matches; the bits are the kernel's `BPF_DEVCG_ACC_*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceOps(u8);
+
+impl DeviceOps {
+    pub const MKNOD: DeviceOps = DeviceOps(1);
+    pub const READ: DeviceOps = DeviceOps(1 << 1);
+    pub const WRITE: DeviceOps = DeviceOps(1 << 2);
+    /// `rwm`: everything.
+    pub const ALL: DeviceOps = DeviceOps(Self::MKNOD.0 | Self::READ.0 | Self::WRITE.0);
+
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    pub const fn contains(self, other: DeviceOps) -> bool {
+        self.0 & other.0 == other.0
+    }
+}
+
+impl std::ops::BitOr for DeviceOps {
+    type Output = DeviceOps;
+
+    fn bitor(self, other: DeviceOps) -> DeviceOps {
+        DeviceOps(self.0 | other.0)
+    }
+}
+
+/// One allow rule: a kind, a major and a minor (`None`: any), what is allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DeviceRule {
+    pub kind: DeviceKind,
+    pub major: Option<u32>,
+    pub minor: Option<u32>,
+    pub ops: DeviceOps,
+}
+
+impl DeviceRule {
+    /// Everything on the character device `major:minor` (`minor` `None`: every minor).
+    pub const fn char(major: u32, minor: Option<u32>) -> DeviceRule {
+        DeviceRule {
+            kind: DeviceKind::Char,
+            major: Some(major),
+            minor,
+            ops: DeviceOps::ALL,
+        }
+    }
+}
+
+/// The v1 `devices.allow` syntax: `c 1:3 rwm`, `c 136:* rwm`, `a *:* rwm`.
+impl fmt::Display for DeviceRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            DeviceKind::Char => 'c',
+            DeviceKind::Block => 'b',
+            DeviceKind::Any => 'a',
+        };
+        let number = |n: Option<u32>| n.map_or_else(|| "*".to_owned(), |n| n.to_string());
+        write!(f, "{kind} {}:{} ", number(self.major), number(self.minor))?;
+        for (op, letter) in [
+            (DeviceOps::READ, 'r'),
+            (DeviceOps::WRITE, 'w'),
+            (DeviceOps::MKNOD, 'm'),
+        ] {
+            if self.ops.contains(op) {
+                write!(f, "{letter}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The default list (Docker's, plus `full` and the pty devices): null, zero, full, random,
+/// urandom, tty, ptmx, and every pts.
+pub const DEFAULT_DEVICES: [DeviceRule; 8] = [
+    DeviceRule::char(1, Some(3)),
+    DeviceRule::char(1, Some(5)),
+    DeviceRule::char(1, Some(7)),
+    DeviceRule::char(1, Some(8)),
+    DeviceRule::char(1, Some(9)),
+    DeviceRule::char(5, Some(0)),
+    DeviceRule::char(5, Some(2)),
+    DeviceRule::char(136, None),
 ];
 
 const LIMIT: &str = "devices";
@@ -46,7 +139,24 @@ pub(super) fn restrict_v1(dir: &Path, access: DeviceAccess) -> Result<(), Cgroup
             write_limit(dir, "devices.deny", "a", LIMIT)?;
             DEFAULT_DEVICES
                 .iter()
-                .try_for_each(|rule| write_limit(dir, "devices.allow", rule, LIMIT))
+                .try_for_each(|rule| write_limit(dir, "devices.allow", &rule.to_string(), LIMIT))
         }
     }
+}
+
+/// Attaches the allow-list's BPF program to the container's v2 cgroup `dir` (nothing for
+/// [`DeviceAccess::All`]). The program fd is closed on return: the attachment keeps the program
+/// until the cgroup is removed.
+pub(super) fn restrict_v2(dir: &Path, access: DeviceAccess) -> Result<(), CgroupError> {
+    if access == DeviceAccess::All {
+        return Ok(());
+    }
+    let program = DeviceProgram::allow_only(&DEFAULT_DEVICES);
+    let cgroup = File::options()
+        .read(true)
+        .custom_flags(nix::libc::O_DIRECTORY)
+        .open(dir)
+        .map_err(|err| io_error(dir, err))?;
+    let loaded = bpf::load_device_program(program.bytes(), dir)?;
+    bpf::attach_device_program(cgroup.as_fd(), loaded.as_fd(), dir)
 }

@@ -17,7 +17,9 @@
 use std::os::fd::OwnedFd;
 use std::path::{Component, Path, PathBuf};
 
+mod bpf;
 mod cgroupfs;
+mod device_program;
 mod devices;
 mod limits;
 mod mountinfo;
@@ -26,7 +28,7 @@ mod tests;
 mod v1;
 mod v2;
 
-pub use devices::{DEFAULT_DEVICES, DeviceAccess};
+pub use devices::{DEFAULT_DEVICES, DeviceAccess, DeviceKind, DeviceOps, DeviceRule};
 pub use limits::{
     CPU_PERIOD_US, CgroupLimits, CgroupStats, HostCapacity, UNLIMITED, parse_cpu_list,
 };
@@ -86,6 +88,15 @@ pub enum CgroupError {
         limit: String,
         value: String,
         path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The kernel would not load or attach the BPF program that enforces the device allow-list
+    /// on cgroup v2 (`reason`: the likely cause, or the verifier's log).
+    #[error("cgroup {path}: cannot enforce the device allow-list: {action}: {source} ({reason})")]
+    DeviceProgram {
+        path: PathBuf,
+        action: &'static str,
+        reason: String,
         source: std::io::Error,
     },
 }
@@ -275,14 +286,16 @@ impl CgroupManager {
         }
     }
 
-    /// Restricts the devices the container may use (before its first process is let go). On
-    /// cgroup v1 and hybrid hosts the devices controller enforces it; a v2-only host has no
-    /// device program loaded (see `devices`), and a host without cgroups nothing to write.
+    /// Restricts the devices the container may use, before its first process is in its cgroup.
+    /// On cgroup v1 and hybrid hosts the devices controller enforces it, on a v2 host a BPF
+    /// device program attached to the cgroup (see `devices`); a host without cgroups has nothing
+    /// to enforce it with.
     pub fn restrict_devices(&self, id: &str, access: DeviceAccess) -> Result<(), CgroupError> {
         let cgroup = self.container_path(id)?;
         match &self.backend {
-            Backend::Disabled | Backend::V2(_) => Ok(()),
+            Backend::Disabled => Ok(()),
             Backend::V1(v1) => v1.restrict_devices(&cgroup, access),
+            Backend::V2(v2) => devices::restrict_v2(&v2.dir(&cgroup), access),
         }
     }
 

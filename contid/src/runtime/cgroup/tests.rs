@@ -740,3 +740,134 @@ fn a_clone_into_the_v2_cgroup_is_born_there() {
         assert!(v1.open_clone_target(id).unwrap().is_none());
     }
 }
+
+// ----- the device allow-list on cgroup v2 -----
+
+/// What `sh -c script` printed (stdout, then stderr), run inside the cgroup `id` from its first
+/// command on.
+fn output_in(cgroups: &TestCgroups, id: &str, script: &str) -> String {
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!("read _ ; {script}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn sh");
+    if let Err(err) = cgroups.manager.add_process(id, child.id() as i32) {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("moving sh into {id}: {err}");
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// The BPF device program on the host's real cgroup2 tree (the empty one of a hybrid host
+/// works too: programs run by cgroup2 membership). A node of a device outside the list, made
+/// from outside the cgroup, cannot be opened from inside, nor can one be made there; the
+/// listed ones can. A sibling cgroup without the program opens the same node: the program, not
+/// a capability, makes the difference. A privileged cgroup gets no program.
+#[test]
+fn a_v2_device_program_enforces_the_allow_list() {
+    let Some(mount) = host_v2_mount() else { return };
+    let cgroups = TestCgroups::new(CgroupManager::v2_at(mount, &unique_parent()));
+    let nodes = std::env::temp_dir().join(format!("conti-dev-nodes-{}", unique_parent()));
+    std::fs::create_dir_all(&nodes).unwrap();
+    // /dev/kmsg's numbers: a device every kernel has, harmless to open read-only.
+    let kmsg = nodes.join("kmsg");
+    nix::sys::stat::mknod(
+        &kmsg,
+        nix::sys::stat::SFlag::S_IFCHR,
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+        nix::sys::stat::makedev(1, 11),
+    )
+    .unwrap();
+    let script = format!(
+        "cd {dir} && \
+         (exec 3<kmsg && echo kmsg-opened); \
+         mknod sda b 8 0 && echo sda-made; \
+         mknod mine c 1 3 && echo null-made && echo x >mine && echo null-written",
+        dir = nodes.display()
+    );
+    for (id, access) in [
+        ("devices-default", Some(DeviceAccess::Default)),
+        ("devices-all", Some(DeviceAccess::All)),
+        ("devices-none", None),
+    ] {
+        cgroups.create(id);
+        if let Some(access) = access {
+            cgroups.manager.restrict_devices(id, access).unwrap();
+        }
+        let text = output_in(&cgroups, id, &format!("{script}; rm -f sda mine"));
+        let restricted = access == Some(DeviceAccess::Default);
+        assert_eq!(text.contains("kmsg-opened"), !restricted, "{id}: {text}");
+        assert_eq!(text.contains("sda-made"), !restricted, "{id}: {text}");
+        if restricted {
+            assert_eq!(
+                text.matches("Operation not permitted").count(),
+                2,
+                "{id}: {text}"
+            );
+        }
+        assert!(text.contains("null-written"), "{id}: {text}");
+    }
+    std::fs::remove_dir_all(&nodes).unwrap();
+}
+
+/// A program the kernel's verifier refuses (a device program may only return 0 or 1) is an
+/// error that quotes the verifier.
+#[test]
+fn a_device_program_the_verifier_refuses_is_an_error_with_its_log() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    #[rustfmt::skip]
+    let returns_two = [
+        0xb4, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, // mov32 r0, 2
+        0x95, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, // exit
+    ];
+    match bpf::load_device_program(&returns_two, Path::new("/sys/fs/cgroup/c1")) {
+        Err(err @ CgroupError::DeviceProgram { .. }) => {
+            let message = err.to_string();
+            assert!(message.contains("BPF_PROG_LOAD"), "{message}");
+            assert!(message.contains("the verifier said:"), "{message}");
+            assert!(message.contains("R0"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// An attach the kernel refuses (here: the same program twice on one cgroup) is an error naming
+/// the cgroup, and a cgroup with a program attached is removed like any other (the attachment
+/// goes with it).
+#[test]
+fn a_refused_attach_is_an_error_and_the_cgroup_still_goes() {
+    use std::os::fd::AsFd;
+    let Some(mount) = host_v2_mount() else { return };
+    let cgroups = TestCgroups::new(CgroupManager::v2_at(mount, &unique_parent()));
+    let id = "attach-twice";
+    cgroups.create(id);
+    let dir = cgroups.manager.paths(id).unwrap().remove(0);
+    let program = device_program::DeviceProgram::allow_only(&DEFAULT_DEVICES);
+    let loaded = bpf::load_device_program(program.bytes(), &dir).unwrap();
+    let cgroup = std::fs::File::open(&dir).unwrap();
+    bpf::attach_device_program(cgroup.as_fd(), loaded.as_fd(), &dir).unwrap();
+    match bpf::attach_device_program(cgroup.as_fd(), loaded.as_fd(), &dir) {
+        Err(err @ CgroupError::DeviceProgram { .. }) => {
+            let message = err.to_string();
+            assert!(message.contains(&dir.display().to_string()), "{message}");
+            assert!(message.contains("BPF_PROG_ATTACH"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(cgroup);
+    cgroups.manager.remove(id).unwrap();
+    assert!(!dir.exists());
+}
