@@ -1,12 +1,17 @@
-/* syscall-probe NAME: makes one system call that a default container must not be allowed, and
- * prints "NAME: ok" or "NAME: <strerror>"; exits with the errno (0 when the call succeeded).
- * Built static by the test harness (tests/src/probe.rs): busybox cannot reach these calls. */
+/* syscall-probe NAME: makes one system call (or a short sequence of them) that busybox cannot
+ * make, and prints "NAME: ok" or "NAME: <strerror>"; exits with the errno (0 when it succeeded).
+ * Most are calls a default container must not be allowed; "icmp_echo" pings 127.0.0.1 through
+ * an ICMP datagram socket (what `ping` uses without CAP_NET_RAW, allowed by ping_group_range).
+ * Built static by the test harness (tests/src/probe.rs). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -17,7 +22,31 @@
 #define LINUX_REBOOT_MAGIC2 672274793
 #define LINUX_REBOOT_CMD_CAD_OFF 0
 
+/* One echo request to 127.0.0.1 and its reply, through socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP). */
+static long icmp_echo(void) {
+    int sock = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+    if (sock < 0)
+        return -1;
+    struct timeval timeout = { 5, 0 };
+    if (setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0)
+        return -1;
+    struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct icmphdr request = { .type = ICMP_ECHO, .un.echo.sequence = htons(1) };
+    if (sendto(sock, &request, sizeof request, 0, (struct sockaddr *)&to, sizeof to) < 0)
+        return -1;
+    struct icmphdr reply;
+    if (recv(sock, &reply, sizeof reply, 0) < 0)
+        return -1;
+    if (reply.type != ICMP_ECHOREPLY) {
+        errno = EPROTO;
+        return -1;
+    }
+    return 0;
+}
+
 static long probe(const char *name) {
+    if (!strcmp(name, "icmp_echo"))
+        return icmp_echo();
     if (!strcmp(name, "keyctl"))
         return syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0);
     if (!strcmp(name, "settimeofday")) {

@@ -1,8 +1,8 @@
 //! Secure by default (issue 6), seen from inside containers: capabilities, no_new_privileges,
 //! the seccomp filter, masked and read-only paths, the read-only root, and the fd table.
 
-use conti_tests::probe::{PROBE_IMAGE, import_probe_image};
-use conti_tests::{ContainerSpec, Daemon, Seccomp, SeccompProfile, cli, host, sh, spec};
+use conti_tests::probe::{import_probe_image, probe_sh as probe_spec};
+use conti_tests::{Daemon, Seccomp, SeccompProfile, cli, host, sh, spec};
 
 /// `CapEff` of Docker's 14 default capabilities.
 const DEFAULT_CAPS: &str = "00000000a80425fb";
@@ -18,13 +18,6 @@ const REFUSED: [&str; 8] = [
     "open_by_handle_at",
     "userfaultfd",
 ];
-
-fn probe_spec(script: &str) -> ContainerSpec {
-    ContainerSpec {
-        image: PROBE_IMAGE.into(),
-        ..sh(script)
-    }
-}
 
 /// `Key:\tvalue` lines of `/proc/<pid>/status` as printed by the container, by key.
 fn status_field<'a>(status: &'a str, key: &str) -> &'a str {
