@@ -2,7 +2,12 @@
 //! the seccomp filter, masked and read-only paths, the read-only root, and the fd table.
 
 use conti_tests::probe::{import_probe_image, probe_sh as probe_spec};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+
 use conti_tests::{Daemon, Seccomp, SeccompProfile, cli, host, sh, spec};
+use conti_tests::{DaemonOptions, bin_path, unique_name};
 
 /// `CapEff` of Docker's 14 default capabilities.
 const DEFAULT_CAPS: &str = "00000000a80425fb";
@@ -403,4 +408,106 @@ fn user_names_and_supplementary_groups_come_from_the_containers_files() {
         .post(&format!("/v1/containers/{id}/start"), b"")
         .expect_error(400, "unknown_user");
     assert!(err.message.contains("mallory"), "{}", err.message);
+}
+
+/// A copy of the contid binary in a folder of its own, removed when dropped.
+struct BinaryCopy {
+    dir: PathBuf,
+}
+
+impl BinaryCopy {
+    fn new() -> BinaryCopy {
+        let dir = PathBuf::from("/tmp").join(unique_name("conti-test-bin"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(bin_path("contid"), dir.join("contid")).unwrap();
+        BinaryCopy { dir }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join("contid")
+    }
+}
+
+impl Drop for BinaryCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn even_a_privileged_container_cannot_write_the_contid_binary_through_proc_exe() {
+    // The daemon runs a copy: were there a hole, only the copy would be damaged.
+    let binary = BinaryCopy::new();
+    let before = std::fs::read(binary.path()).unwrap();
+    for (method, exe_name) in [
+        ("overlayfs", "/contid"),
+        ("memfd", "/memfd:contid (deleted)"),
+    ] {
+        let mut d = Daemon::unstarted_with(DaemonOptions {
+            bin: binary.path(),
+            ..DaemonOptions::for_tests()
+        });
+        d.set_args(&["--exe-seal", method]);
+        d.launch();
+        import_probe_image(&d);
+        // The daemon itself already runs from the sealed copy, not from the file.
+        let daemon_exe = std::fs::read_link(format!("/proc/{}/exe", d.pid())).unwrap();
+        assert_eq!(daemon_exe, Path::new(exe_name), "{method}");
+
+        // --privileged has CAP_SYS_PTRACE, which the non-dumpable tiny init (PID 1, contid code
+        // with --init) does not keep out: its /proc/1/exe opens, but is no host file.
+        let mut s = probe_spec("sleep 1000");
+        s.init = true;
+        s.security.privileged = true;
+        let id = d.run_detached(&s);
+        let r = d.exec(
+            &id,
+            &[
+                "sh",
+                "-c",
+                "readlink /proc/1/exe; head -c 4 /proc/1/exe | od -An -c | tr -d ' '; \
+                 syscall-probe append /proc/1/exe; syscall-probe reopen_append /proc/1/exe; \
+                 cp /bin/busybox /tmp/copy; syscall-probe reopen_append /tmp/copy; true",
+            ],
+        );
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        assert_eq!(lines.len(), 5, "{method}: {r:?}");
+        assert_eq!(lines[0], exe_name, "{method}: {r:?}");
+        assert_eq!(
+            lines[1], "177ELF",
+            "{method}: PID 1's binary is readable: {r:?}"
+        );
+        // overlayfs: no write ever (EROFS). memfd: busy while it runs (ETXTBSY), and sealed
+        // against writes (EPERM) once nothing runs from it any more.
+        let refused: &[&str] = if method == "overlayfs" {
+            &["Read-only file system"]
+        } else {
+            &["Text file busy", "Operation not permitted"]
+        };
+        for line in &lines[2..4] {
+            assert!(
+                refused.iter().any(|why| line.ends_with(why)),
+                "{method}: {r:?}"
+            );
+        }
+        if method == "memfd" {
+            let exe = std::fs::File::open(format!("/proc/{}/exe", d.pid())).unwrap();
+            let seals = fcntl(&exe, FcntlArg::F_GET_SEALS).expect("a memfd has seals");
+            let wanted = SealFlag::F_SEAL_SEAL
+                | SealFlag::F_SEAL_SHRINK
+                | SealFlag::F_SEAL_GROW
+                | SealFlag::F_SEAL_WRITE;
+            assert!(
+                SealFlag::from_bits_truncate(seals).contains(wanted),
+                "seals {seals:#x}"
+            );
+        }
+        // The probe does write where writing is allowed.
+        assert_eq!(lines[4], "reopen_append: ok", "{method}: {r:?}");
+        d.remove(&id);
+    }
+    assert!(
+        std::fs::read(binary.path()).unwrap() == before,
+        "the contid binary changed"
+    );
 }
