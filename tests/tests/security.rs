@@ -454,57 +454,63 @@ fn even_a_privileged_container_cannot_write_the_contid_binary_through_proc_exe()
         let daemon_exe = std::fs::read_link(format!("/proc/{}/exe", d.pid())).unwrap();
         assert_eq!(daemon_exe, Path::new(exe_name), "{method}");
 
-        // --privileged has CAP_SYS_PTRACE, which the non-dumpable tiny init (PID 1, contid code
-        // with --init) does not keep out: its /proc/1/exe opens, but is no host file.
-        let mut s = probe_spec("sleep 1000");
-        s.init = true;
-        s.security.privileged = true;
-        let id = d.run_detached(&s);
-        let r = d.exec(
-            &id,
-            &[
-                "sh",
-                "-c",
-                "readlink /proc/1/exe; head -c 4 /proc/1/exe | od -An -c | tr -d ' '; \
+        // CAP_SYS_PTRACE (--privileged, or just --cap-add SYS_PTRACE) is what the non-dumpable
+        // tiny init (PID 1, contid code with --init) does not keep out: its /proc/1/exe opens,
+        // but is no host file.
+        let mut privileged = probe_spec("sleep 1000");
+        privileged.init = true;
+        privileged.security.privileged = true;
+        let mut ptrace = privileged.clone();
+        ptrace.security.privileged = false;
+        ptrace.security.cap_add = vec!["SYS_PTRACE".into()];
+        for s in [privileged, ptrace] {
+            let id = d.run_detached(&s);
+            let r = d.exec(
+                &id,
+                &[
+                    "sh",
+                    "-c",
+                    "readlink /proc/1/exe; head -c 4 /proc/1/exe | od -An -c | tr -d ' '; \
                  syscall-probe append /proc/1/exe; syscall-probe reopen_append /proc/1/exe; \
                  cp /bin/busybox /tmp/copy; syscall-probe reopen_append /tmp/copy; true",
-            ],
-        );
-        let lines: Vec<&str> = r.stdout.lines().collect();
-        assert_eq!(lines.len(), 5, "{method}: {r:?}");
-        assert_eq!(lines[0], exe_name, "{method}: {r:?}");
-        assert_eq!(
-            lines[1], "177ELF",
-            "{method}: PID 1's binary is readable: {r:?}"
-        );
-        // overlayfs: no write ever (EROFS). memfd: busy while it runs (ETXTBSY), and sealed
-        // against writes (EPERM) once nothing runs from it any more.
-        let refused: &[&str] = if method == "overlayfs" {
-            &["Read-only file system"]
-        } else {
-            &["Text file busy", "Operation not permitted"]
-        };
-        for line in &lines[2..4] {
-            assert!(
-                refused.iter().any(|why| line.ends_with(why)),
-                "{method}: {r:?}"
+                ],
             );
-        }
-        if method == "memfd" {
-            let exe = std::fs::File::open(format!("/proc/{}/exe", d.pid())).unwrap();
-            let seals = fcntl(&exe, FcntlArg::F_GET_SEALS).expect("a memfd has seals");
-            let wanted = SealFlag::F_SEAL_SEAL
-                | SealFlag::F_SEAL_SHRINK
-                | SealFlag::F_SEAL_GROW
-                | SealFlag::F_SEAL_WRITE;
-            assert!(
-                SealFlag::from_bits_truncate(seals).contains(wanted),
-                "seals {seals:#x}"
+            let lines: Vec<&str> = r.stdout.lines().collect();
+            assert_eq!(lines.len(), 5, "{method}: {r:?}");
+            assert_eq!(lines[0], exe_name, "{method}: {r:?}");
+            assert_eq!(
+                lines[1], "177ELF",
+                "{method}: PID 1's binary is readable: {r:?}"
             );
+            // overlayfs: no write ever (EROFS). memfd: busy while it runs (ETXTBSY), and sealed
+            // against writes (EPERM) once nothing runs from it any more.
+            let refused: &[&str] = if method == "overlayfs" {
+                &["Read-only file system"]
+            } else {
+                &["Text file busy", "Operation not permitted"]
+            };
+            for line in &lines[2..4] {
+                assert!(
+                    refused.iter().any(|why| line.ends_with(why)),
+                    "{method}: {r:?}"
+                );
+            }
+            if method == "memfd" {
+                let exe = std::fs::File::open(format!("/proc/{}/exe", d.pid())).unwrap();
+                let seals = fcntl(&exe, FcntlArg::F_GET_SEALS).expect("a memfd has seals");
+                let wanted = SealFlag::F_SEAL_SEAL
+                    | SealFlag::F_SEAL_SHRINK
+                    | SealFlag::F_SEAL_GROW
+                    | SealFlag::F_SEAL_WRITE;
+                assert!(
+                    SealFlag::from_bits_truncate(seals).contains(wanted),
+                    "seals {seals:#x}"
+                );
+            }
+            // The probe does write where writing is allowed.
+            assert_eq!(lines[4], "reopen_append: ok", "{method}: {r:?}");
+            d.remove(&id);
         }
-        // The probe does write where writing is allowed.
-        assert_eq!(lines[4], "reopen_append: ok", "{method}: {r:?}");
-        d.remove(&id);
     }
     assert!(
         std::fs::read(binary.path()).unwrap() == before,
