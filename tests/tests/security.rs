@@ -511,9 +511,45 @@ fn even_a_privileged_container_cannot_write_the_contid_binary_through_proc_exe()
             assert_eq!(lines[4], "reopen_append: ok", "{method}: {r:?}");
             d.remove(&id);
         }
+        let caught = try_execs_being_set_up(&d);
+        eprintln!("{method}: {caught:?} attempts on execs while they ran contid code");
     }
     assert!(
         std::fs::read(binary.path()).unwrap() == before,
         "the contid binary changed"
     );
+}
+
+/// A privileged container (no `--init`: PID 1 is `sh`) scans its `/proc` in a loop for processes
+/// that run contid code (an exec between its fork and its `execve`) and tries to append to their
+/// `/proc/<pid>/exe`, while 40 execs start. Every attempt must fail; returns how many failed for
+/// which reason (the window is short: there may be none).
+fn try_execs_being_set_up(d: &Daemon) -> std::collections::BTreeMap<String, usize> {
+    let mut s = probe_spec(
+        "while :; do for e in /proc/[0-9]*/exe; do \
+           case \"$(readlink $e 2>/dev/null)\" in /contid|/memfd:contid*) \
+             syscall-probe reopen_append $e >> /tmp/caught 2>&1;; esac; \
+         done; done",
+    );
+    s.security.privileged = true;
+    let id = d.run_detached(&s);
+    for _ in 0..40 {
+        assert_eq!(d.exec(&id, &["true"]).exit_code, 0);
+    }
+    let caught = d.exec(&id, &["sh", "-c", "cat /tmp/caught 2>/dev/null; true"]);
+    d.remove(&id);
+    let attempts: Vec<&str> = caught.stdout.lines().collect();
+    assert!(
+        attempts
+            .iter()
+            .all(|line| line.starts_with("reopen_append: ") && !line.ends_with(": ok")),
+        "{caught:?}"
+    );
+    let mut reasons = std::collections::BTreeMap::new();
+    for line in attempts {
+        *reasons
+            .entry(line.replace("reopen_append: ", ""))
+            .or_insert(0) += 1;
+    }
+    reasons
 }
