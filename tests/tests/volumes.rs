@@ -305,7 +305,8 @@ struct RaceOutcome {
 /// Creates and starts [`RACE_STARTS`] containers running `spec` while something swaps their
 /// volume's paths. Each one either runs and prints `inside` (the volume's marker, found inside
 /// its root) and never `HOST ROOT`, or is refused with a clear 400 and leaves nothing. The host
-/// never shows a mount under the test's folder, nor anything in `victim`.
+/// never shows a mount under the test's folder, nor anything in `victim`, and no container's
+/// cgroup is left at the end.
 fn race_starts(d: &Daemon, spec: &ContainerSpec, victim: &Path) -> RaceOutcome {
     let mut outcome = RaceOutcome::default();
     for _ in 0..RACE_STARTS {
@@ -354,6 +355,10 @@ fn race_starts(d: &Daemon, spec: &ContainerSpec, victim: &Path) -> RaceOutcome {
         "something landed in the host's {}",
         victim.display()
     );
+    for parent in d.cgroup_parent_dirs() {
+        let left = host::cgroup_children(&parent);
+        assert!(left.is_empty(), "cgroups left: {left:?}");
+    }
     outcome
 }
 
