@@ -10,6 +10,7 @@ use contid::runtime::cgroup::CgroupManager;
 use contid::runtime::helper::{HelperConfig, spawn_helper};
 use contid::runtime::lockfile::RootLock;
 use contid::runtime::logfile::DEFAULT_LOG_MAX_BYTES;
+use contid::runtime::sealed_exe::{SealMethod, run_from_sealed_copy};
 use contid::runtime::userns::IdMapping;
 
 /// The Conti container engine daemon.
@@ -61,6 +62,10 @@ struct Args {
     /// Connections served at once; more are closed at once.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
+    /// How contid makes the sealed copy of its binary it re-executes itself from at start-up
+    /// (CVE-2019-5736): auto (overlayfs, else memfd), overlayfs or memfd.
+    #[arg(long, default_value = "auto")]
+    exe_seal: SealMethod,
 }
 
 /// A Linux interface name: 1-15 bytes, no `/`, whitespace or `:`.
@@ -94,6 +99,19 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // First, while this process has a single thread: from here on every process of contid
+    // (helper, monitors, containers' inits, execs) runs from a copy of the binary nobody can write.
+    match run_from_sealed_copy(args.exe_seal, &args.root) {
+        Ok(sealed) => tracing::debug!(
+            by = ?sealed.by,
+            reexec_ms = sealed.reexec_time.as_secs_f64() * 1000.0,
+            "running from a sealed copy of the binary"
+        ),
+        Err(err) => {
+            eprintln!("contid: cannot run from a sealed copy of the binary: {err}");
+            return ExitCode::FAILURE;
+        }
+    }
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -1,12 +1,19 @@
-/* syscall-probe NAME: makes one system call that a default container must not be allowed, and
- * prints "NAME: ok" or "NAME: <strerror>"; exits with the errno (0 when the call succeeded).
- * Built static by the test harness (tests/src/probe.rs): busybox cannot reach these calls. */
+/* syscall-probe NAME [PATH]: makes one system call (or a short sequence of them) that busybox
+ * cannot make, and prints "NAME: ok" or "NAME: <strerror>"; exits with the errno (0 when it
+ * succeeded). Most are calls a default container must not be allowed; "icmp_echo" pings
+ * 127.0.0.1 through an ICMP datagram socket (what `ping` uses without CAP_NET_RAW, allowed by
+ * ping_group_range); "append PATH" opens PATH for writing and appends a byte, "reopen_append
+ * PATH" does the same through an O_PATH fd reopened as /proc/self/fd/N (the CVE-2019-5736 way).
+ * Built static by the test harness (tests/src/probe.rs). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/ip_icmp.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -17,7 +24,53 @@
 #define LINUX_REBOOT_MAGIC2 672274793
 #define LINUX_REBOOT_CMD_CAD_OFF 0
 
-static long probe(const char *name) {
+/* One echo request to 127.0.0.1 and its reply, through socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP). */
+static long icmp_echo(void) {
+    int sock = socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP);
+    if (sock < 0)
+        return -1;
+    struct timeval timeout = { 5, 0 };
+    if (setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) < 0)
+        return -1;
+    struct sockaddr_in to = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct icmphdr request = { .type = ICMP_ECHO, .un.echo.sequence = htons(1) };
+    if (sendto(sock, &request, sizeof request, 0, (struct sockaddr *)&to, sizeof to) < 0)
+        return -1;
+    struct icmphdr reply;
+    if (recv(sock, &reply, sizeof reply, 0) < 0)
+        return -1;
+    if (reply.type != ICMP_ECHOREPLY) {
+        errno = EPROTO;
+        return -1;
+    }
+    return 0;
+}
+
+/* Opens `path` for appending and writes one byte. */
+static long append(const char *path) {
+    int fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    return write(fd, "x", 1) == 1 ? 0 : -1;
+}
+
+/* Opens `path` O_PATH, then appends through /proc/self/fd/N. */
+static long reopen_append(const char *path) {
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char through_fd[64];
+    snprintf(through_fd, sizeof through_fd, "/proc/self/fd/%d", fd);
+    return append(through_fd);
+}
+
+static long probe(const char *name, const char *path) {
+    if (!strcmp(name, "icmp_echo"))
+        return icmp_echo();
+    if (!strcmp(name, "append") && path)
+        return append(path);
+    if (!strcmp(name, "reopen_append") && path)
+        return reopen_append(path);
     if (!strcmp(name, "keyctl"))
         return syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0);
     if (!strcmp(name, "settimeofday")) {
@@ -44,11 +97,11 @@ static long probe(const char *name) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2) {
-        fprintf(stderr, "usage: syscall-probe NAME\n");
+    if (argc != 2 && argc != 3) {
+        fprintf(stderr, "usage: syscall-probe NAME [PATH]\n");
         return 2;
     }
-    long result = probe(argv[1]);
+    long result = probe(argv[1], argc == 3 ? argv[2] : NULL);
     int error = result == -1 ? errno : 0;
     printf("%s: %s\n", argv[1], error ? strerror(error) : "ok");
     return error;

@@ -8,6 +8,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use conti_proto::ContainerSpec;
+
 use crate::daemon::Daemon;
 use crate::rootfs::{busybox_tar, tar_as_root};
 use crate::util::run_command;
@@ -28,6 +30,14 @@ pub fn import_probe_image(daemon: &Daemon) {
             &tar,
         )
         .expect_status(201);
+}
+
+/// A create spec running `sh -c script` in [`PROBE_IMAGE`].
+pub fn probe_sh(script: &str) -> ContainerSpec {
+    ContainerSpec {
+        image: PROBE_IMAGE.into(),
+        ..crate::sh(script)
+    }
 }
 
 fn probe_tar() -> &'static Path {

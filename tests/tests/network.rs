@@ -10,6 +10,7 @@ use std::time::Duration;
 use conti_tests::network::{
     bridge_ports, free_loopback_port, interfaces, ruleset_in_namespace_of, table_exists,
 };
+use conti_tests::probe::{import_probe_image, probe_sh};
 use conti_tests::{
     ContainerSpec, Daemon, NetworkInfo, NetworkMode, NetworkSpec, PortBinding, run_command, sh,
     spec, unique_name, wait_until,
@@ -509,4 +510,55 @@ fn the_cli_manages_networks_and_publishes_ports() {
         (code(&removed), stdout(&removed).trim()),
         (0, name.as_str())
     );
+}
+
+/// The host's value of a per network namespace sysctl (`net/ipv4/...`).
+fn host_sysctl(name: &str) -> String {
+    std::fs::read_to_string(format!("/proc/sys/{name}"))
+        .unwrap_or_else(|e| panic!("read {name}: {e}"))
+}
+
+#[test]
+fn a_containers_own_network_namespace_lets_any_port_be_bound_and_any_group_ping() {
+    const PORTS: &str = "net/ipv4/ip_unprivileged_port_start";
+    const PING: &str = "net/ipv4/ping_group_range";
+    let host_before = (host_sysctl(PORTS), host_sysctl(PING));
+    let d = Daemon::start_with_busybox();
+    let show =
+        "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ping_group_range";
+
+    // Its own namespace (bridge or none): any port, any group, as Docker and podman set them.
+    for network in ["bridge", "none"] {
+        let (_, code, logs) = d.run(&on(network, sh(show)));
+        assert_eq!(
+            (code, logs.as_str()),
+            (0, "0\n0\t2147483647\n"),
+            "{network}"
+        );
+    }
+    // A user without capabilities binds port 80 and pings through an ICMP socket in it.
+    import_probe_image(&d);
+    let mut unprivileged = probe_sh(&format!(
+        "mkdir -p /tmp/www && echo low > /tmp/www/index.html && httpd -p 80 -h /tmp/www && \
+         ({}) && syscall-probe icmp_echo",
+        fetch("http://127.0.0.1:80/")
+    ));
+    unprivileged.user = Some("1000:1000".into());
+    let (_, code, logs) = d.run(&unprivileged);
+    assert_eq!((code, logs.as_str()), (0, "low\nicmp_echo: ok\n"));
+
+    // A joined namespace keeps its owner's values; the host's namespace keeps the host's (and
+    // nothing a container does changes them: /proc/sys is read-only in it).
+    let owner = d.run_detached(&spec(&["sleep", "600"]));
+    let (_, code, logs) = d.run(&on(&format!("container:{owner}"), sh(show)));
+    assert_eq!((code, logs.as_str()), (0, "0\n0\t2147483647\n"));
+    let (_, code, logs) = d.run(&on("host", sh(show)));
+    assert_eq!(code, 0, "{logs}");
+    assert_eq!(logs, format!("{}{}", host_before.0, host_before.1));
+    let (_, code, _) = d.run(&on(
+        "host",
+        sh("echo 0 > /proc/sys/net/ipv4/ip_unprivileged_port_start"),
+    ));
+    assert_ne!(code, 0, "a container wrote the host's sysctl");
+    assert_eq!((host_sysctl(PORTS), host_sysctl(PING)), host_before);
 }

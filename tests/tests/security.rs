@@ -1,8 +1,13 @@
 //! Secure by default (issue 6), seen from inside containers: capabilities, no_new_privileges,
 //! the seccomp filter, masked and read-only paths, the read-only root, and the fd table.
 
-use conti_tests::probe::{PROBE_IMAGE, import_probe_image};
-use conti_tests::{ContainerSpec, Daemon, Seccomp, SeccompProfile, cli, sh, spec};
+use conti_tests::probe::{import_probe_image, probe_sh as probe_spec};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{FcntlArg, SealFlag, fcntl};
+
+use conti_tests::{Daemon, Seccomp, SeccompProfile, cli, sh, spec};
+use conti_tests::{DaemonOptions, bin_path, unique_name};
 
 /// `CapEff` of Docker's 14 default capabilities.
 const DEFAULT_CAPS: &str = "00000000a80425fb";
@@ -18,13 +23,6 @@ const REFUSED: [&str; 8] = [
     "open_by_handle_at",
     "userfaultfd",
 ];
-
-fn probe_spec(script: &str) -> ContainerSpec {
-    ContainerSpec {
-        image: PROBE_IMAGE.into(),
-        ..sh(script)
-    }
-}
 
 /// `Key:\tvalue` lines of `/proc/<pid>/status` as printed by the container, by key.
 fn status_field<'a>(status: &'a str, key: &str) -> &'a str {
@@ -368,4 +366,148 @@ fn user_names_and_supplementary_groups_come_from_the_containers_files() {
         .post(&format!("/v1/containers/{id}/start"), b"")
         .expect_error(400, "unknown_user");
     assert!(err.message.contains("mallory"), "{}", err.message);
+}
+
+/// A copy of the contid binary in a folder of its own, removed when dropped.
+struct BinaryCopy {
+    dir: PathBuf,
+}
+
+impl BinaryCopy {
+    fn new() -> BinaryCopy {
+        let dir = PathBuf::from("/tmp").join(unique_name("conti-test-bin"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(bin_path("contid"), dir.join("contid")).unwrap();
+        BinaryCopy { dir }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.join("contid")
+    }
+}
+
+impl Drop for BinaryCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn even_a_privileged_container_cannot_write_the_contid_binary_through_proc_exe() {
+    // The daemon runs a copy: were there a hole, only the copy would be damaged.
+    let binary = BinaryCopy::new();
+    let before = std::fs::read(binary.path()).unwrap();
+    for (method, exe_name) in [
+        ("overlayfs", "/contid"),
+        ("memfd", "/memfd:contid (deleted)"),
+    ] {
+        let mut d = Daemon::unstarted_with(DaemonOptions {
+            bin: binary.path(),
+            ..DaemonOptions::for_tests()
+        });
+        d.set_args(&["--exe-seal", method]);
+        d.launch();
+        import_probe_image(&d);
+        // The daemon itself already runs from the sealed copy, not from the file.
+        let daemon_exe = std::fs::read_link(format!("/proc/{}/exe", d.pid())).unwrap();
+        assert_eq!(daemon_exe, Path::new(exe_name), "{method}");
+
+        // CAP_SYS_PTRACE (--privileged, or just --cap-add SYS_PTRACE) is what the non-dumpable
+        // tiny init (PID 1, contid code with --init) does not keep out: its /proc/1/exe opens,
+        // but is no host file.
+        let mut privileged = probe_spec("sleep 1000");
+        privileged.init = true;
+        privileged.security.privileged = true;
+        let mut ptrace = privileged.clone();
+        ptrace.security.privileged = false;
+        ptrace.security.cap_add = vec!["SYS_PTRACE".into()];
+        for s in [privileged, ptrace] {
+            let id = d.run_detached(&s);
+            let r = d.exec(
+                &id,
+                &[
+                    "sh",
+                    "-c",
+                    "readlink /proc/1/exe; head -c 4 /proc/1/exe | od -An -c | tr -d ' '; \
+                 syscall-probe append /proc/1/exe; syscall-probe reopen_append /proc/1/exe; \
+                 cp /bin/busybox /tmp/copy; syscall-probe reopen_append /tmp/copy; true",
+                ],
+            );
+            let lines: Vec<&str> = r.stdout.lines().collect();
+            assert_eq!(lines.len(), 5, "{method}: {r:?}");
+            assert_eq!(lines[0], exe_name, "{method}: {r:?}");
+            assert_eq!(
+                lines[1], "177ELF",
+                "{method}: PID 1's binary is readable: {r:?}"
+            );
+            // overlayfs: no write ever (EROFS). memfd: busy while it runs (ETXTBSY), and sealed
+            // against writes (EPERM) once nothing runs from it any more.
+            let refused: &[&str] = if method == "overlayfs" {
+                &["Read-only file system"]
+            } else {
+                &["Text file busy", "Operation not permitted"]
+            };
+            for line in &lines[2..4] {
+                assert!(
+                    refused.iter().any(|why| line.ends_with(why)),
+                    "{method}: {r:?}"
+                );
+            }
+            if method == "memfd" {
+                let exe = std::fs::File::open(format!("/proc/{}/exe", d.pid())).unwrap();
+                let seals = fcntl(&exe, FcntlArg::F_GET_SEALS).expect("a memfd has seals");
+                let wanted = SealFlag::F_SEAL_SEAL
+                    | SealFlag::F_SEAL_SHRINK
+                    | SealFlag::F_SEAL_GROW
+                    | SealFlag::F_SEAL_WRITE;
+                assert!(
+                    SealFlag::from_bits_truncate(seals).contains(wanted),
+                    "seals {seals:#x}"
+                );
+            }
+            // The probe does write where writing is allowed.
+            assert_eq!(lines[4], "reopen_append: ok", "{method}: {r:?}");
+            d.remove(&id);
+        }
+        let caught = try_execs_being_set_up(&d);
+        eprintln!("{method}: {caught:?} attempts on execs while they ran contid code");
+    }
+    assert!(
+        std::fs::read(binary.path()).unwrap() == before,
+        "the contid binary changed"
+    );
+}
+
+/// A privileged container (no `--init`: PID 1 is `sh`) scans its `/proc` in a loop for processes
+/// that run contid code (an exec between its fork and its `execve`) and tries to append to their
+/// `/proc/<pid>/exe`, while 40 execs start. Every attempt must fail; returns how many failed for
+/// which reason (the window is short: there may be none).
+fn try_execs_being_set_up(d: &Daemon) -> std::collections::BTreeMap<String, usize> {
+    let mut s = probe_spec(
+        "while :; do for e in /proc/[0-9]*/exe; do \
+           case \"$(readlink $e 2>/dev/null)\" in /contid|/memfd:contid*) \
+             syscall-probe reopen_append $e >> /tmp/caught 2>&1;; esac; \
+         done; done",
+    );
+    s.security.privileged = true;
+    let id = d.run_detached(&s);
+    for _ in 0..40 {
+        assert_eq!(d.exec(&id, &["true"]).exit_code, 0);
+    }
+    let caught = d.exec(&id, &["sh", "-c", "cat /tmp/caught 2>/dev/null; true"]);
+    d.remove(&id);
+    let attempts: Vec<&str> = caught.stdout.lines().collect();
+    assert!(
+        attempts
+            .iter()
+            .all(|line| line.starts_with("reopen_append: ") && !line.ends_with(": ok")),
+        "{caught:?}"
+    );
+    let mut reasons = std::collections::BTreeMap::new();
+    for line in attempts {
+        *reasons
+            .entry(line.replace("reopen_append: ", ""))
+            .or_insert(0) += 1;
+    }
+    reasons
 }

@@ -8,14 +8,16 @@ use std::fs;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use conti_tests::probe::{import_probe_image, probe_sh};
 use conti_tests::util::unique_name;
 use conti_tests::{ContainerSpec, Daemon, cli, host, spec};
 
 /// Serialises the edits of `/etc/subuid` and `/etc/subgid` between this file's tests.
 static SUBID_FILES: Mutex<()> = Mutex::new(());
 
-/// Ranges far above any id a distribution hands out.
-const RANGE_BASE: u32 = 1_500_000_000;
+/// Ranges far above any id a distribution hands out, yet below 2^31: the highest group
+/// `ping_group_range` can name is 2147483647. The last slot ends at 1e9 + 16000 * 65536.
+const RANGE_BASE: u32 = 1_000_000_000;
 
 /// Daemons started so far by this process: each gets a range of its own.
 static DAEMONS: AtomicU32 = AtomicU32::new(0);
@@ -326,4 +328,45 @@ fn userns_is_refused_without_a_range_and_with_privileged() {
             parent.display()
         );
     }
+}
+
+#[test]
+fn under_userns_ports_below_1024_and_ping_work_in_the_containers_own_network_only() {
+    let host_sysctls = || {
+        ["ip_unprivileged_port_start", "ping_group_range"]
+            .map(|name| fs::read_to_string(format!("/proc/sys/net/ipv4/{name}")).unwrap())
+    };
+    let host_before = host_sysctls();
+    let (d, start) = daemon_with_range();
+    // Its network namespace belongs to the host's user namespace, where the container's root
+    // has no capability: only the namespace's sysctls let it bind port 80 and ping.
+    import_probe_image(&d);
+    let script = "mkdir -p /tmp/www && echo low > /tmp/www/index.html && httpd -p 80 -h /tmp/www \
+                  && for i in $(seq 50); do timeout 3 wget -q -O- http://127.0.0.1:80/ && break; \
+                  sleep 0.1; done && syscall-probe icmp_echo";
+    let (_, code, logs) = d.run(&userns(probe_sh(script)));
+    assert_eq!((code, logs.as_str()), (0, "low\nicmp_echo: ok\n"));
+
+    // In the host's network namespace (allowed, as documented) the host's rules apply: no
+    // capability there, so no low port and no ping, and the host's sysctls stay as they were.
+    let mut on_host = userns(probe_sh(
+        "timeout 5 nc -l -s 127.0.0.1 -p 80 2>&1; echo bind=$?; \
+         syscall-probe icmp_echo; echo ping=$?",
+    ));
+    on_host.network = conti_tests::NetworkMode::Host;
+    let (_, code, logs) = d.run(&on_host);
+    assert_eq!(code, 0, "{logs}");
+    let port_start: u32 = host_before[0].trim().parse().unwrap();
+    if port_start > 80 {
+        assert!(logs.contains("Permission denied"), "{logs}");
+        assert!(logs.contains("bind=1"), "{logs}");
+    }
+    let ping_range: Vec<u32> = host_before[1]
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    if !(ping_range[0]..=ping_range[1]).contains(&start) {
+        assert!(!logs.contains("ping=0"), "{logs}");
+    }
+    assert_eq!(host_sysctls(), host_before);
 }

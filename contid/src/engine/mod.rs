@@ -621,7 +621,11 @@ impl Engine {
                 userns: self.userns_mapping(&config.security)?,
                 ..spec::container_security(&config.security, config.user.as_deref())?
             },
-            volumes: volumes::bind_mounts(&self.inner.root, &config.volumes),
+            volumes: volumes::bind_mounts(
+                &self.inner.root,
+                &config.volumes,
+                self.inner.allow_root_bind,
+            ),
         })
     }
 

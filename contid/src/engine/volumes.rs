@@ -55,16 +55,14 @@ fn validate_target(target: &str) -> EngineResult<()> {
     Ok(())
 }
 
+/// The source must exist, and be the host's `/` only when allowed: also through a symlink or
+/// `..` (the init checks the folder it opens again: the path may change after this).
 fn validate_host_source(source: &str, allow_root_bind: bool) -> EngineResult<()> {
-    let path = Path::new(source);
-    if path.components().count() < 2 && !allow_root_bind {
-        return Err(invalid(
-            "binding the host's / is refused (contid --allow-root-bind allows it)".into(),
-        ));
-    }
-    if std::fs::symlink_metadata(path).is_err() {
+    let resolved = std::fs::canonicalize(source)
+        .map_err(|_| invalid(format!("bind source path does not exist: {source}")))?;
+    if resolved == Path::new("/") && !allow_root_bind {
         return Err(invalid(format!(
-            "bind source path does not exist: {source}"
+            "binding the host's / ({source}) is refused (contid --allow-root-bind allows it)"
         )));
     }
     Ok(())
@@ -85,8 +83,8 @@ pub fn create_named(root: &Path, volumes: &[VolumeSpec]) -> EngineResult<()> {
     Ok(())
 }
 
-/// The bind mounts the init makes.
-pub fn bind_mounts(root: &Path, volumes: &[VolumeSpec]) -> Vec<BindMount> {
+/// The bind mounts the init makes; `allow_root_bind` lets a source be the host's `/`.
+pub fn bind_mounts(root: &Path, volumes: &[VolumeSpec], allow_root_bind: bool) -> Vec<BindMount> {
     volumes
         .iter()
         .map(|volume| BindMount {
@@ -97,6 +95,7 @@ pub fn bind_mounts(root: &Path, volumes: &[VolumeSpec]) -> Vec<BindMount> {
             },
             target: volume.target.clone(),
             read_only: volume.read_only,
+            may_be_host_root: allow_root_bind,
         })
         .collect()
 }
@@ -137,6 +136,10 @@ mod tests {
         assert!(validate(&[volume("/", "/host")], true).is_ok());
         assert!(validate(&[volume("/nonexistent-conti", "/x")], true).is_err());
         assert!(validate(&[volume("bad name", "/x")], false).is_err());
+        // Also when the path only leads there.
+        assert!(validate(&[volume("/tmp/..", "/host")], false).is_err());
+        assert!(validate(&[volume("/proc/self/root", "/host")], false).is_err());
+        assert!(validate(&[volume("/tmp/..", "/host")], true).is_ok());
     }
 
     #[test]
@@ -144,11 +147,13 @@ mod tests {
         let mounts = bind_mounts(
             Path::new("/var/lib/conti"),
             &[volume("data", "/d"), volume("/srv", "/s")],
+            false,
         );
         assert_eq!(
             mounts[0].source,
             PathBuf::from("/var/lib/conti/volumes/data")
         );
         assert_eq!(mounts[1].source, PathBuf::from("/srv"));
+        assert!(mounts.iter().all(|mount| !mount.may_be_host_root));
     }
 }

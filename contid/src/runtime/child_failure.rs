@@ -30,8 +30,10 @@ pub enum FailureKind {
     NetworkContainerGone,
     /// The user (or group) asked for is not in the container's `/etc/passwd` (`/etc/group`).
     UnknownUser,
-    /// A volume's target leads somewhere no volume may go: a symlink that leads nowhere inside
-    /// the root, a file where a folder is needed, `/proc` or `/sys` reached through a symlink.
+    /// A volume leads somewhere no volume may go: a target that is a symlink leading nowhere
+    /// inside the root or to the root itself, a file where a folder is needed, `/proc` or `/sys`
+    /// reached through a symlink, a path that kept changing while it was resolved; a source
+    /// that turned out to be the host's `/`.
     InvalidVolume,
     /// Anything else: a mount, a namespace, a cgroup… a fault of the daemon or the host.
     Setup,
@@ -79,7 +81,12 @@ impl ChildFailure {
             STEP_PUBLISH_PORT if errno == Errno::EADDRINUSE => FailureKind::PortInUse,
             STEP_NETWORK if errno == Errno::ESRCH => FailureKind::NetworkContainerGone,
             STEP_RESOLVE_USER if errno == Errno::ENOENT => FailureKind::UnknownUser,
-            STEP_VOLUMES if matches!(errno, Errno::ELOOP | Errno::EXDEV | Errno::ENOTDIR) => {
+            STEP_VOLUMES
+                if matches!(
+                    errno,
+                    Errno::ELOOP | Errno::EXDEV | Errno::ENOTDIR | Errno::EACCES | Errno::EAGAIN
+                ) =>
+            {
                 FailureKind::InvalidVolume
             }
             _ => FailureKind::Setup,

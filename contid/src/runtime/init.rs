@@ -4,7 +4,7 @@
 //! the monitor as JSON on the error pipe and the init exits. A successful `execve` closes the
 //! error pipe (close-on-exec): the monitor reads EOF and knows the command started.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
 use nix::sys::signal::Signal;
@@ -71,13 +71,21 @@ pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
         stdin,
         terminal,
     };
-    let confinement =
-        match prepare_container(launch, stdio, sync, userns, shifted_rootfs.as_deref())
-            .and_then(|()| launch.security.confinement.compile())
-        {
-            Ok(confinement) => confinement,
-            Err(failure) => fail(error.as_fd(), &failure),
-        };
+    // The sync pipe stays open until a failure is reported: were it closed first, the monitor's
+    // "go" would meet a closed pipe and it would kill us before the report is written.
+    let confinement = match prepare_container(
+        launch,
+        stdio,
+        sync.as_fd(),
+        userns,
+        shifted_rootfs.as_deref(),
+    )
+    .and_then(|()| launch.security.confinement.compile())
+    {
+        Ok(confinement) => confinement,
+        Err(failure) => fail(error.as_fd(), &failure),
+    };
+    drop(sync);
     let env = confinement.environment(&launch.env);
     if launch.init {
         run_tiny_init(&launch.argv, &env, error, &confinement);
@@ -91,7 +99,7 @@ pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
 fn prepare_container(
     launch: &ContainerLaunch,
     stdio: InitStdio,
-    sync: OwnedFd,
+    sync: BorrowedFd<'_>,
     userns: Option<OwnedFd>,
     shifted_rootfs: Option<&std::path::Path>,
 ) -> Result<(), ChildFailure> {
@@ -133,10 +141,10 @@ fn harden_filesystem(security: &ContainerSecurity) -> Result<(), ChildFailure> {
 /// Blocks until the monitor has put us into the container's cgroup (and, on a bridge, our end of
 /// the veth pair into our network namespace). EOF means the monitor died
 /// (or gave up on us): leave quietly, there is nobody to report to.
-fn wait_for_go(sync: OwnedFd) {
+fn wait_for_go(sync: BorrowedFd<'_>) {
     let mut byte = [0u8; 1];
     loop {
-        match nix::unistd::read(&sync, &mut byte) {
+        match nix::unistd::read(sync, &mut byte) {
             Ok(1..) => return,
             Err(Errno::EINTR) => continue,
             Ok(0) | Err(_) => exit_now(1),

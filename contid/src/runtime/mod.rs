@@ -35,6 +35,7 @@ pub mod process;
 mod protocol;
 mod pty;
 mod rootfs;
+pub mod sealed_exe;
 pub mod seccomp;
 mod session;
 mod shifted_rootfs;

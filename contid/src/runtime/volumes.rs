@@ -7,7 +7,9 @@
 //! components are created one at a time relative to their parent's fd, and the last one is
 //! opened with `RESOLVE_NO_SYMLINKS`, so a swap for a symlink in between fails instead of
 //! redirecting the mount (CVE-2021-30465 class). The mount goes from and onto `/proc/self/fd/N`.
-//! Targets on procfs or sysfs are refused.
+//! Targets on procfs or sysfs are refused, and so is a target that resolves to the container's
+//! root itself. The source is checked on the opened fd too: whatever path led there (a symlink,
+//! `..`, one swapped in after the daemon looked), the host's `/` is bound only when allowed.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -30,6 +32,9 @@ pub struct BindMount {
     /// Absolute path inside the container.
     pub target: String,
     pub read_only: bool,
+    /// The source may be the host's `/` (`contid --allow-root-bind`).
+    #[serde(default)]
+    pub may_be_host_root: bool,
 }
 
 /// Mounts every volume into `rootfs` (the container's root, not yet pivoted into).
@@ -43,18 +48,64 @@ pub(super) fn mount_volumes(rootfs: &Path, mounts: &[BindMount]) -> Result<(), C
         Mode::empty(),
     )
     .map_err(|e| failure(e, format!("open the root {}", rootfs.display())))?;
-    mounts.iter().try_for_each(|mount| mount_one(&root, mount))
+    let roots = Roots {
+        host: identity(&rustix::fs::stat("/"), "/")?,
+        container: identity(&rustix::fs::fstat(&root), "the container's /")?,
+        root,
+    };
+    mounts.iter().try_for_each(|mount| mount_one(&roots, mount))
 }
 
-fn mount_one(root: &OwnedFd, mount: &BindMount) -> Result<(), ChildFailure> {
+/// The container's root (opened) and the identities of both roots: the host's (still our `/`
+/// before `pivot_root`) and the container's.
+struct Roots {
+    root: OwnedFd,
+    host: FileIdentity,
+    container: FileIdentity,
+}
+
+/// Device and inode: the same file whatever path or bind mount shows it.
+type FileIdentity = (u64, u64);
+
+fn identity(
+    stat: &Result<rustix::fs::Stat, rustix::io::Errno>,
+    what: &str,
+) -> Result<FileIdentity, ChildFailure> {
+    match stat {
+        Ok(stat) => Ok((stat.st_dev, stat.st_ino)),
+        Err(e) => Err(failure(*e, format!("stat {what}"))),
+    }
+}
+
+fn mount_one(roots: &Roots, mount: &BindMount) -> Result<(), ChildFailure> {
     let source = rustix::fs::open(&mount.source, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| failure(e, format!("open volume source {}", mount.source.display())))?;
-    let is_dir = rustix::fs::fstat(&source)
-        .map_err(|e| failure(e, format!("stat {}", mount.source.display())))?
-        .st_mode
-        & 0o170000
-        == 0o040000;
+    let source_stat = rustix::fs::fstat(&source);
+    if !mount.may_be_host_root
+        && identity(&source_stat, &mount.source.display().to_string())? == roots.host
+    {
+        return Err(ChildFailure::new(
+            STEP,
+            Errno::EACCES,
+            format!(
+                "volume source {} is the host's / (contid --allow-root-bind allows it)",
+                mount.source.display()
+            ),
+        ));
+    }
+    let is_dir = source_stat.is_ok_and(|stat| stat.st_mode & 0o170000 == 0o040000);
+    let root = &roots.root;
     let target = open_in_root(root, &mount.target, Some(is_dir))?;
+    if identity(&rustix::fs::fstat(&target), &mount.target)? == roots.container {
+        return Err(ChildFailure::new(
+            STEP,
+            Errno::ELOOP,
+            format!(
+                "{} resolves to the container's / (through a symlink)",
+                mount.target
+            ),
+        ));
+    }
     refuse_kernel_filesystem(&target, &mount.target)?;
     nix::mount::mount(
         Some(&through_fd(&source)),
@@ -83,12 +134,38 @@ fn mount_one(root: &OwnedFd, mount: &BindMount) -> Result<(), ChildFailure> {
 
 const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
 
+/// How often an `openat2` that met a concurrent rename or mount (`EAGAIN`: the kernel can't
+/// vouch for a `..` then) is tried again before giving up.
+const RESOLVE_ATTEMPTS: usize = 128;
+
+/// `openat2(root, path, IN_ROOT)`, tried again while renames or mounts elsewhere race with it.
+fn openat2_in_root(
+    root: &OwnedFd,
+    path: &str,
+    flags: OFlags,
+) -> Result<OwnedFd, rustix::io::Errno> {
+    let mut attempts = 1;
+    loop {
+        match rustix::fs::openat2(root, path, flags, Mode::empty(), IN_ROOT) {
+            Err(rustix::io::Errno::AGAIN) if attempts < RESOLVE_ATTEMPTS => attempts += 1,
+            result => return result,
+        }
+    }
+}
+
 /// `path` inside `root`, opened `O_PATH`. With `create` (whether to make a folder or a file),
 /// missing components are created, folders for all but the last.
 fn open_in_root(root: &OwnedFd, path: &str, create: Option<bool>) -> Result<OwnedFd, ChildFailure> {
     let flags = OFlags::PATH | OFlags::CLOEXEC;
-    match rustix::fs::openat2(root, path, flags, Mode::empty(), IN_ROOT) {
+    match openat2_in_root(root, path, flags) {
         Err(rustix::io::Errno::NOENT) if create.is_some() => {}
+        Err(rustix::io::Errno::AGAIN) => {
+            return Err(ChildFailure::new(
+                STEP,
+                Errno::EAGAIN,
+                format!("open {path} in the container: its path kept changing (racing renames)"),
+            ));
+        }
         result => return result.map_err(|e| failure(e, format!("open {path} in the container"))),
     }
     let trimmed = path.trim_end_matches('/');

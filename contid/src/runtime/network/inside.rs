@@ -18,17 +18,42 @@ use super::BridgeEndpoint;
 use super::netlink::{NLM_F_CREATE, NLM_F_EXCL, Netlink};
 use super::veth::CONTAINER_INTERFACE;
 
+/// Per network namespace sysctls every container with a namespace of its own gets, as Docker
+/// (since 20.10) and podman set them: any port may be bound and any group may open ICMP echo
+/// ("ping") sockets. The namespace belongs to the host's user namespace (it is made before the
+/// init joins a `--userns` one), so the container's `NET_BIND_SERVICE` and `NET_RAW` would not
+/// count there; and without a user namespace the capabilities made these limits moot anyway.
+const NETWORK_SYSCTLS: [(&str, &str); 2] = [
+    ("net/ipv4/ip_unprivileged_port_start", "0"),
+    ("net/ipv4/ping_group_range", "0 2147483647"),
+];
+
 /// Runs in the init before its root filesystem is built (the host's `/proc` is still there):
-/// joins another container's network namespace, or brings up `lo` in its own.
+/// joins another container's network namespace (whose sysctls stay its owner's), or brings up
+/// `lo` in its own and sets [`NETWORK_SYSCTLS`] there.
 pub fn enter_container_network(network: &NetworkSetup) -> Result<(), ChildFailure> {
     match network {
         NetworkSetup::Host => Ok(()),
-        NetworkSetup::Isolated | NetworkSetup::Bridge(_) => bring_up_loopback(),
+        NetworkSetup::Isolated | NetworkSetup::Bridge(_) => {
+            bring_up_loopback()?;
+            set_network_sysctls()
+        }
         NetworkSetup::Joined {
             init_pid,
             init_start_time,
         } => join_network_namespace(*init_pid, *init_start_time),
     }
+}
+
+/// Writes [`NETWORK_SYSCTLS`] through the host's `/proc` (not yet read-only, the init still the
+/// host's root): `/proc/sys/net` shows the writer's network namespace, which is the container's
+/// own here, never the host's.
+fn set_network_sysctls() -> Result<(), ChildFailure> {
+    for (name, value) in NETWORK_SYSCTLS {
+        std::fs::write(format!("/proc/sys/{name}"), value)
+            .step(STEP, || format!("set {name} to {value:?}"))?;
+    }
+    Ok(())
 }
 
 /// Runs in the init once the monitor said "go": on a bridge, `eth0` is there by then.
