@@ -104,6 +104,8 @@ impl ImageStore {
         std::fs::create_dir_all(&rootfs)
             .map_err(|e| EngineError::internal("create image folder", e))?;
         let size = unpack_archive(archive, &rootfs)?;
+        crate::runtime::etc_files::add_mount_points(&rootfs)
+            .map_err(|e| EngineError::internal("add /etc mount points to the image", e))?;
         let metadata = ImageMetadata {
             name: name.to_string(),
             size,
@@ -228,6 +230,39 @@ mod tests {
             store.get("busybox"),
             Err(EngineError::ImageNotFound(_))
         ));
+    }
+
+    #[test]
+    fn an_image_gets_empty_etc_mount_points_and_keeps_its_own_files() {
+        let root = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(root.path()).unwrap();
+        let upload = store.upload_path();
+        std::fs::write(&upload, tar_with(&[("etc/hosts", b"10.0.0.1 mine\n")])).unwrap();
+        store.import("withhosts", &upload).unwrap();
+        let etc = store.rootfs("withhosts").join("etc");
+        assert_eq!(
+            std::fs::read(etc.join("hosts")).unwrap(),
+            b"10.0.0.1 mine\n"
+        );
+        assert_eq!(std::fs::read(etc.join("hostname")).unwrap(), b"");
+        assert_eq!(std::fs::read(etc.join("resolv.conf")).unwrap(), b"");
+
+        // An image whose /etc leads out of it gets nothing through it.
+        let outside = tempfile::tempdir().unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        header.set_mode(0o777);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        builder
+            .append_link(&mut header, "etc", outside.path())
+            .unwrap();
+        std::fs::write(&upload, builder.into_inner().unwrap()).unwrap();
+        store.import("sneaky", &upload).unwrap();
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
     }
 
     #[test]

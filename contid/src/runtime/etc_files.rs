@@ -13,6 +13,49 @@ const HOSTNAME_FILE: &str = "hostname";
 const HOSTS_FILE: &str = "hosts";
 const RESOLV_CONF_FILE: &str = "resolv.conf";
 
+/// Gives an image's root filesystem the three files, empty, where it lacks them (and `/etc`
+/// where it lacks that), as mount points: a container then mounts over the image's files and
+/// creates nothing in its own layer (otherwise a copy-up of `/etc` and three new files per
+/// container; Docker's init layer does the same). Whatever the image has there is kept. The
+/// image is untrusted: nothing is followed through a symlink.
+pub fn add_mount_points(image_rootfs: &Path) -> std::io::Result<()> {
+    use nix::fcntl::{OFlag, openat};
+    use nix::sys::stat::Mode;
+    let root = nix::fcntl::open(
+        image_rootfs,
+        OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    match nix::sys::stat::mkdirat(&root, "etc", Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+        Err(errno) => return Err(errno.into()),
+    }
+    let etc = match openat(
+        &root,
+        "etc",
+        OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(etc) => etc,
+        // A symlink or a file: the container's start says what is wrong with it.
+        Err(nix::errno::Errno::ELOOP | nix::errno::Errno::ENOTDIR) => return Ok(()),
+        Err(errno) => return Err(errno.into()),
+    };
+    for name in ETC_FILES {
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW;
+        match openat(
+            &etc,
+            name,
+            flags | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        ) {
+            Ok(_) | Err(nix::errno::Errno::EEXIST) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+    Ok(())
+}
+
 /// Writes the three files into `launch.state_dir` from the host's `/etc`.
 pub(super) fn write_etc_files(launch: &ContainerLaunch) -> std::io::Result<()> {
     let host_file = |path: &str| match std::fs::read_to_string(path) {
