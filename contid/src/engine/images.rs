@@ -195,15 +195,21 @@ fn unpack_archive(archive: &Path, dest: &Path) -> EngineResult<u64> {
 mod tests {
     use super::*;
 
+    fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(kind);
+        header.set_size(size);
+        header.set_mode(mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header
+    }
+
     fn tar_with(files: &[(&str, &[u8])]) -> Vec<u8> {
         let mut builder = tar::Builder::new(Vec::new());
         for (path, data) in files {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(data.len() as u64);
-            header.set_mode(0o755);
-            header.set_uid(0);
-            header.set_gid(0);
-            header.set_mtime(0);
+            let mut header = header(tar::EntryType::Regular, data.len() as u64, 0o755);
             header.set_cksum();
             builder.append_data(&mut header, path, *data).unwrap();
         }
@@ -250,13 +256,7 @@ mod tests {
         // An image whose /etc leads out of it gets nothing through it.
         let outside = tempfile::tempdir().unwrap();
         let mut builder = tar::Builder::new(Vec::new());
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(tar::EntryType::Symlink);
-        header.set_size(0);
-        header.set_mode(0o777);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
+        let mut header = header(tar::EntryType::Symlink, 0, 0o777);
         builder
             .append_link(&mut header, "etc", outside.path())
             .unwrap();
