@@ -33,9 +33,10 @@ pub fn describe() -> String {
     )
 }
 
-/// conti's create body: hardened by default, or privileged.
+/// conti's create body: hardened by default, or privileged; network `none`, as the peers'
+/// bundle (a namespace with only `lo`).
 pub fn spec(cmd: &[&str], hardened: bool) -> ContainerSpec {
-    let mut spec = conti_tests::spec(cmd);
+    let mut spec = crate::scenario::only_lo(conti_tests::spec(cmd));
     spec.security.privileged = !hardened;
     spec
 }
