@@ -70,6 +70,8 @@ type RunningHandles = (Option<InitHandle>, watch::Receiver<Option<i32>>);
 
 /// How long `delete --force` and the end of `stop` wait for a killed container to be gone.
 const KILL_GRACE: Duration = Duration::from_secs(30);
+/// How long a start waits for the previous run's monitor to let go of the old root.
+const MONITOR_GONE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most bytes of each output stream a buffered exec returns; the rest is read and dropped.
 const EXEC_OUTPUT_LIMIT: u64 = 16 * 1024 * 1024;
 /// How long, and for how many containers, the exit code of a deleted container is remembered.
@@ -349,6 +351,23 @@ impl Engine {
     }
 
     /// The id a reference names, and the lock that serialises its lifecycle.
+    /// The container's monitor slot, once the monitor of its previous run is gone: it may still
+    /// be unmounting the old root (which can wait for the disk). One stuck for longer than
+    /// [`MONITOR_GONE_TIMEOUT`] is left to finish alone: the new run gets a slot of its own.
+    async fn monitor_slot(&self, id: &str) -> EngineResult<tokio::sync::OwnedMutexGuard<()>> {
+        let slot = self.table().entry(id)?.monitor_slot.clone();
+        if let Ok(guard) = tokio::time::timeout(MONITOR_GONE_TIMEOUT, slot.lock_owned()).await {
+            return Ok(guard);
+        }
+        tracing::warn!(
+            "the monitor of the previous run still holds the old root after {}s; starting anyway",
+            MONITOR_GONE_TIMEOUT.as_secs()
+        );
+        let fresh = Arc::new(tokio::sync::Mutex::new(()));
+        self.table().entry_mut(id)?.monitor_slot = fresh.clone();
+        Ok(fresh.try_lock_owned().expect("a new monitor slot is free"))
+    }
+
     /// Starts [`CgroupManager::prepay_migration`] in a blocking thread unless one is under way,
     /// so that the init's move into its cgroup, later in the start, finds the grace period
     /// passed or passing.
@@ -511,9 +530,7 @@ impl Engine {
                 entry.container.config.clone()
             };
             self.prepay_cgroup_migration();
-            // The monitor of the previous run may still be unmounting its root.
-            let slot = self.table().entry(&id)?.monitor_slot.clone();
-            let slot = slot.lock_owned().await;
+            let slot = self.monitor_slot(&id).await?;
             let mut launch = self.launch_for(&config).await?;
             let (attached, window_size) = self.inner.early_attaches.take(&id);
             launch.window_size = window_size;
