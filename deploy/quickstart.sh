@@ -49,7 +49,8 @@ for _ in $(seq 100); do
 done
 /usr/local/bin/conti-cli --socket "$socket" version >/dev/null
 
-if ! /usr/local/bin/conti-cli --socket "$socket" --json image ls | grep -q '"name": *"busybox"'; then
+# Not grep -q: exiting at the match could SIGPIPE conti-cli and, under pipefail, fail the test.
+if ! /usr/local/bin/conti-cli --socket "$socket" --json image ls | grep '"name": *"busybox"' >/dev/null; then
     echo "==> importing a busybox root filesystem as image 'busybox'"
     tar="$(mktemp --suffix=.tar)"
     deploy/busybox-rootfs.sh "$tar"
