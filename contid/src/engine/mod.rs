@@ -350,7 +350,6 @@ impl Engine {
         self.inner.store.container_dir(id)
     }
 
-    /// The id a reference names, and the lock that serialises its lifecycle.
     /// The container's monitor slot, once the monitor of its previous run is gone: it may still
     /// be unmounting the old root (which can wait for the disk). One stuck for longer than
     /// [`MONITOR_GONE_TIMEOUT`] is left to finish alone: the new run gets a slot of its own.
@@ -387,6 +386,7 @@ impl Engine {
         });
     }
 
+    /// The id a reference names, and the lock that serialises its lifecycle.
     fn lifecycle_of(&self, reference: &str) -> EngineResult<(String, Arc<tokio::sync::Mutex<()>>)> {
         let table = self.table();
         let id = table.resolve(reference)?;
