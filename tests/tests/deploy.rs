@@ -1,4 +1,5 @@
-//! `deploy/`: the systemd unit (checked by `systemd-analyze verify`) and the install script.
+//! `deploy/`: the systemd unit (checked by `systemd-analyze verify`), the install and uninstall
+//! scripts.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -65,6 +66,69 @@ fn install(destdir: &Path, bin_dir: &Path) -> Output {
             .env_remove("PREFIX"),
         Duration::from_secs(60),
     )
+}
+
+/// `deploy/uninstall.sh [args]` staged in `destdir`, with `root` as contid's `--root`.
+fn uninstall(destdir: &Path, root: &str, args: &[&str]) -> Output {
+    run_command(
+        Command::new("bash")
+            .arg(repo().join("deploy/uninstall.sh"))
+            .args(args)
+            .env("DESTDIR", destdir)
+            .env("ROOT", root)
+            .env_remove("PREFIX"),
+        Duration::from_secs(60),
+    )
+}
+
+#[test]
+fn uninstall_removes_what_install_put_and_purge_the_state_too() {
+    let scratch = Scratch::new();
+    let destdir = scratch.0.join("dest");
+    let built = bin_path("contid");
+    let installed = install(&destdir, built.parent().expect("bin dir"));
+    assert!(installed.status.success(), "install.sh failed");
+    let state = destdir.join("var/lib/conti");
+    fs::create_dir_all(state.join("containers")).expect("state");
+    let neighbour = destdir.join("usr/local/bin/not-ours");
+    fs::write(&neighbour, b"keep me").expect("neighbour");
+
+    let out = uninstall(&destdir, "/var/lib/conti", &[]);
+    assert!(
+        out.status.success(),
+        "uninstall.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for gone in [
+        "usr/local/bin/contid",
+        "usr/local/bin/conti-cli",
+        "etc/systemd/system/contid.service",
+    ] {
+        assert!(!destdir.join(gone).exists(), "{gone} is still there");
+    }
+    assert!(
+        neighbour.exists(),
+        "uninstall.sh removed a file it did not install"
+    );
+    assert!(state.is_dir(), "without --purge the state folder stays");
+
+    let out = uninstall(&destdir, "/var/lib/conti", &["--purge"]);
+    assert!(out.status.success(), "uninstall.sh --purge failed");
+    assert!(!state.exists(), "--purge leaves the state folder");
+    assert!(neighbour.exists());
+
+    let refused = uninstall(&destdir, "/", &["--purge"]);
+    assert!(
+        !refused.status.success(),
+        "--purge of ROOT=/ must be refused"
+    );
+    assert!(neighbour.exists());
+    let wrong = uninstall(&destdir, "/var/lib/conti", &["--everything"]);
+    assert_eq!(
+        wrong.status.code(),
+        Some(2),
+        "an unknown option is a usage error"
+    );
 }
 
 /// `systemd-analyze verify` on `unit`; its output mentioning the unit (it may also talk about
