@@ -68,6 +68,20 @@ fn install(destdir: &Path, bin_dir: &Path) -> Output {
     )
 }
 
+/// install.sh of the built binaries into `<scratch>/dest`, which must succeed.
+fn staged_install() -> (Scratch, PathBuf) {
+    let scratch = Scratch::new();
+    let destdir = scratch.0.join("dest");
+    let built = bin_path("contid");
+    let out = install(&destdir, built.parent().expect("bin dir"));
+    assert!(
+        out.status.success(),
+        "install.sh failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (scratch, destdir)
+}
+
 /// `deploy/uninstall.sh [args]` staged in `destdir`, with `root` as contid's `--root`.
 fn uninstall(destdir: &Path, root: &str, args: &[&str]) -> Output {
     run_command(
@@ -83,11 +97,7 @@ fn uninstall(destdir: &Path, root: &str, args: &[&str]) -> Output {
 
 #[test]
 fn uninstall_removes_what_install_put_and_purge_the_state_too() {
-    let scratch = Scratch::new();
-    let destdir = scratch.0.join("dest");
-    let built = bin_path("contid");
-    let installed = install(&destdir, built.parent().expect("bin dir"));
-    assert!(installed.status.success(), "install.sh failed");
+    let (_scratch, destdir) = staged_install();
     let state = destdir.join("var/lib/conti");
     fs::create_dir_all(state.join("containers")).expect("state");
     let neighbour = destdir.join("usr/local/bin/not-ours");
@@ -181,15 +191,7 @@ fn the_unit_says_what_contid_needs() {
 
 #[test]
 fn the_installed_unit_passes_systemd_analyze_verify() {
-    let scratch = Scratch::new();
-    let destdir = scratch.0.join("dest");
-    let built = bin_path("contid");
-    let out = install(&destdir, built.parent().expect("bin dir"));
-    assert!(
-        out.status.success(),
-        "install.sh failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (scratch, destdir) = staged_install();
     for bin in ["contid", "conti-cli"] {
         let installed = destdir.join("usr/local/bin").join(bin);
         assert_eq!(
