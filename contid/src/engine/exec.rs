@@ -12,9 +12,10 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use conti_proto::{EventType, ExecCreated, ExecInfo, ExecSpec, ExecState};
+use conti_proto::{EventType, ExecCreated, ExecInfo, ExecResult, ExecSpec, ExecState};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
+use tracing::Instrument;
 
 use crate::runtime::attach::{
     HEADER_LEN, MAX_FRAME, RESIZE, STDERR, STDIN, STDIN_EOF, STDOUT, frame, parse_header,
@@ -25,6 +26,8 @@ use crate::runtime::{
 };
 
 use super::attach::{AttachEnd, pump};
+use super::container::ContainerStatus;
+use super::spec;
 use super::{Engine, EngineError, EngineResult, EventDetails, blocking};
 
 /// How long an exited exec stays inspectable.
@@ -446,4 +449,117 @@ async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Option<(u8, Vec<u8>
     let mut payload = vec![0u8; len];
     reader.read_exact(&mut payload).await.ok()?;
     Some((kind, payload))
+}
+
+/// Most bytes of each output stream a buffered exec returns; the rest is read and dropped.
+const EXEC_OUTPUT_LIMIT: u64 = 16 * 1024 * 1024;
+
+impl Engine {
+    /// What the helper needs to run `spec` in a running container: its namespaces (through its
+    /// init), its environment with the exec's on top, its working directory unless the exec
+    /// names one.
+    fn exec_launch(&self, reference: &str, spec: &ExecSpec) -> EngineResult<ExecLaunch> {
+        spec::validate_exec_spec(spec)?;
+        let table = self.table();
+        let id = table.resolve(reference)?;
+        let entry = table.entry(&id)?;
+        entry.container.can_exec()?;
+        let ContainerStatus::Running { init_pid, .. } = entry.container.status else {
+            return Err(EngineError::ContainerNotRunning(id));
+        };
+        let config = &entry.container.config;
+        Ok(ExecLaunch {
+            container_id: id.clone(),
+            init_pid,
+            argv: spec.cmd.clone(),
+            env: spec::merge_env(
+                &config.hostname,
+                [config.env.as_slice(), spec.env.as_slice()],
+            ),
+            cwd: spec.cwd.clone().unwrap_or_else(|| config.cwd.clone()),
+            tty: spec.tty,
+            stdin: spec.stdin,
+            window_size: None,
+            confinement: spec::container_security(
+                &config.security,
+                spec.user.as_deref().or(config.user.as_deref()),
+            )?
+            .confinement,
+        })
+    }
+
+    pub async fn exec(&self, reference: &str, spec: ExecSpec) -> EngineResult<ExecResult> {
+        let launch = self.exec_launch(reference, &spec)?;
+        let span = tracing::info_span!("exec", container = %launch.container_id);
+        let container_id = launch.container_id.clone();
+        let helper = self.inner.helper.clone();
+        let handle = blocking(move || Ok(helper.spawn_exec(&launch)?))
+            .instrument(span.clone())
+            .await?;
+        self.emit(EventType::ExecStart, &container_id, EventDetails::default());
+        let pipe = |fd| {
+            tokio::net::unix::pipe::Receiver::from_owned_fd(fd)
+                .map_err(|e| EngineError::internal("exec pipe", e))
+        };
+        let (stdout, stderr, status) = (
+            pipe(handle.stdout)?,
+            pipe(handle.stderr)?,
+            pipe(handle.status)?,
+        );
+        let (stdout, stderr, status) = tokio::join!(
+            read_capped(stdout),
+            read_capped(stderr),
+            read_capped(status)
+        );
+        let status =
+            ExecStatus::parse(&status.map_err(|e| EngineError::internal("exec status", e))?)?;
+        let details = EventDetails::exec_exit(None, status.exit_code);
+        self.emit(EventType::ExecDie, &container_id, details);
+        let mut stderr =
+            String::from_utf8_lossy(&stderr.map_err(|e| EngineError::internal("exec stderr", e))?)
+                .into_owned();
+        let stdout =
+            String::from_utf8_lossy(&stdout.map_err(|e| EngineError::internal("exec stdout", e))?)
+                .into_owned();
+        if let Some(failure) = status.failure {
+            match failure.kind() {
+                FailureKind::CommandNotFound | FailureKind::CommandNotExecutable => {
+                    stderr.push_str(&format!("conti: {failure}\n"))
+                }
+                FailureKind::BadWorkingDirectory => {
+                    return Err(EngineError::InvalidCwd(failure.to_string()));
+                }
+                FailureKind::UnknownUser => {
+                    return Err(EngineError::UnknownUser(failure.to_string()));
+                }
+                FailureKind::Setup
+                | FailureKind::UnsupportedLimit
+                | FailureKind::PortInUse
+                | FailureKind::NetworkContainerGone
+                | FailureKind::InvalidVolume => {
+                    return Err(EngineError::Internal(format!(
+                        "exec failed at {}: {failure}",
+                        failure.step
+                    )));
+                }
+            }
+        }
+        span.in_scope(|| tracing::debug!(exit_code = status.exit_code, "exec finished"));
+        Ok(ExecResult {
+            exit_code: status.exit_code,
+            stdout,
+            stderr,
+        })
+    }
+}
+
+/// Reads a pipe to its end, keeping at most `EXEC_OUTPUT_LIMIT` bytes.
+async fn read_capped(mut pipe: impl AsyncRead + Unpin) -> std::io::Result<Vec<u8>> {
+    let mut kept = Vec::new();
+    (&mut pipe)
+        .take(EXEC_OUTPUT_LIMIT)
+        .read_to_end(&mut kept)
+        .await?;
+    tokio::io::copy(&mut pipe, &mut tokio::io::sink()).await?;
+    Ok(kept)
 }

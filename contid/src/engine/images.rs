@@ -10,8 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::runtime::atomic_file::{Durability, write_json_atomic};
 
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use tokio::io::AsyncWriteExt;
+
 use super::error::{EngineError, EngineResult};
 use super::spec::validate_image_name;
+use super::{Engine, blocking, spec};
 
 const METADATA_FILE: &str = "image.json";
 
@@ -189,6 +194,68 @@ fn unpack_archive(archive: &Path, dest: &Path) -> EngineResult<u64> {
         ));
     }
     Ok(size)
+}
+
+impl Engine {
+    // ----- images -----
+
+    pub async fn import_image<S, E>(&self, name: &str, mut body: S) -> EngineResult<ImageInfo>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        spec::validate_image_name(name)?;
+        if self.inner.images.exists(name) {
+            return Err(EngineError::ImageExists(name.to_string()));
+        }
+        let upload = self.inner.images.upload_path();
+        let result = async {
+            let mut file = tokio::fs::File::create(&upload)
+                .await
+                .map_err(|e| EngineError::internal("create upload file", e))?;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk
+                    .map_err(|e| EngineError::InvalidArchive(format!("upload interrupted: {e}")))?;
+                file.write_all(&chunk)
+                    .await
+                    .map_err(|e| EngineError::internal("write upload file", e))?;
+            }
+            file.flush()
+                .await
+                .map_err(|e| EngineError::internal("write upload file", e))?;
+            let images = self.inner.images.clone();
+            let (name, path) = (name.to_string(), upload.clone());
+            blocking(move || images.import(&name, &path)).await
+        }
+        .await;
+        let _ = tokio::fs::remove_file(&upload).await;
+        if let Ok(image) = &result {
+            tracing::info!(image = %image.name, size = image.size, "image imported");
+        }
+        result
+    }
+
+    pub fn images(&self) -> Vec<ImageInfo> {
+        self.inner.images.list()
+    }
+
+    pub async fn delete_image(&self, name: &str) -> EngineResult<()> {
+        self.inner.images.get(name)?;
+        if let Some(user) = self
+            .table()
+            .entries
+            .values()
+            .find(|e| e.container.config.image == name)
+        {
+            return Err(EngineError::ImageInUse {
+                image: name.to_string(),
+                container: user.container.config.name.clone(),
+            });
+        }
+        let images = self.inner.images.clone();
+        let name = name.to_string();
+        blocking(move || images.remove(&name)).await
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use tokio::sync::watch;
 
 use crate::runtime::logfile::{LogCursor, LogRecord};
 
+use super::Engine;
 use super::error::{EngineError, EngineResult};
 use super::time_window::{TimeWindow, parse_rfc3339};
 
@@ -108,5 +109,20 @@ impl LogFollower {
             }
         }
         None
+    }
+}
+
+impl Engine {
+    pub fn logs(
+        &self,
+        reference: &str,
+        follow: bool,
+        tail: Option<usize>,
+        window: TimeWindow,
+    ) -> EngineResult<LogFollower> {
+        let table = self.table();
+        let id = table.resolve(reference)?;
+        let exit = table.entry(&id)?.exit.subscribe();
+        LogFollower::open(&self.container_dir(&id), follow, tail, window, exit)
     }
 }

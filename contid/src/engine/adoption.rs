@@ -1,0 +1,68 @@
+//! Re-adoption at load: containers found on disk are watched again or marked as ended.
+
+use std::sync::Arc;
+
+use crate::runtime::ProcessHandle;
+
+use super::exits::exited_status;
+use super::supervisor::{exit_record_or_vanished, watch_monitor};
+use super::{Container, ContainerStatus, Engine, EngineResult, Entry};
+
+impl Engine {
+    pub(super) fn adopt(&self, container: Container) -> EngineResult<()> {
+        let id = container.config.id.clone();
+        let span = tracing::info_span!("adopt", container = %id);
+        let _enter = span.enter();
+        let mut monitor = None;
+        let mut init = None;
+        let mut container = container;
+        if let ContainerStatus::Running {
+            monitor_pid,
+            monitor_start_time,
+            init_pid,
+            init_start_time,
+            ..
+        } = container.status
+        {
+            monitor = ProcessHandle::open(monitor_pid, monitor_start_time)?;
+            match monitor {
+                Some(_) => {
+                    init = ProcessHandle::open(init_pid, init_start_time)?.map(Arc::new);
+                    tracing::info!("re-adopted running container");
+                }
+                None => {
+                    let record = exit_record_or_vanished(&self.inner.store.container_dir(&id));
+                    tracing::info!(
+                        exit_code = record.exit_code,
+                        "container ended while the daemon was down"
+                    );
+                    if let Err(err) = self
+                        .inner
+                        .cgroups
+                        .kill_all(&id)
+                        .and_then(|_| self.inner.cgroups.remove(&id))
+                    {
+                        tracing::warn!(%err, "cannot clean up the cgroup of an ended container");
+                    }
+                    container.status = exited_status(&container.status, &record);
+                    self.inner.store.save(&container)?;
+                }
+            }
+        }
+        let auto_remove = container.config.auto_remove && container.status.exit_code().is_some();
+        let mut entry = Entry::new(container);
+        entry.init = init;
+        let slot = entry.monitor_slot.clone();
+        self.table().entries.insert(id.clone(), entry);
+        if let Some(monitor) = monitor {
+            let slot = slot
+                .try_lock_owned()
+                .expect("a new entry's monitor slot is free");
+            watch_monitor(self.clone(), id.clone(), monitor, None, slot);
+        }
+        if auto_remove {
+            self.spawn_auto_remove(id);
+        }
+        Ok(())
+    }
+}

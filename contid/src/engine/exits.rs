@@ -1,0 +1,144 @@
+//! How a container ends: its exit recorded, waiters told, auto-removal.
+
+use conti_proto::EventType;
+use tokio::sync::watch;
+
+use crate::runtime::ExitRecord;
+
+use super::supervisor::{InitHandle, exit_record_or_vanished};
+use super::{ContainerStatus, Engine, EngineError, EngineResult, EventDetails};
+
+/// A running container's first process (when it could be opened) and its exit notification.
+type RunningHandles = (Option<InitHandle>, watch::Receiver<Option<i32>>);
+
+impl Engine {
+    /// Called when a container's monitor is gone: records how the container ended. The monitor
+    /// wrote `exit.json` (or nothing, and the container counts as vanished); a reload derives
+    /// the same from the stored `running` status, so nothing more is written here.
+    pub(super) fn collect_exit(&self, id: &str) {
+        let record = exit_record_or_vanished(&self.container_dir(id));
+        self.record_exit(id, &record, false);
+    }
+
+    pub(super) fn record_exit(&self, id: &str, record: &ExitRecord, persist: bool) {
+        let span = tracing::info_span!("exit", container = %id);
+        let _enter = span.enter();
+        let auto_remove = {
+            let mut table = self.table();
+            let Ok(entry) = table.entry_mut(id) else {
+                return;
+            };
+            let status = exited_status(&entry.container.status, record);
+            entry.container.status = status;
+            if persist && let Err(err) = self.inner.store.save(&entry.container) {
+                tracing::error!(%err, "cannot persist the exit");
+            }
+            entry.init = None;
+            let name = &entry.container.config.name;
+            if record.oom_killed {
+                self.emit_named(EventType::Oom, id, name, EventDetails::default());
+            }
+            let details = EventDetails::exit(record.exit_code, record.signal);
+            self.emit_named(EventType::Die, id, &entry.container.config.name, details);
+            entry.exit.send_replace(Some(record.exit_code));
+            if !entry.container.config.ports.is_empty() {
+                // Its port forwards go with it.
+                self.spawn_firewall_sync();
+            }
+            entry.container.config.auto_remove
+        };
+        tracing::info!(exit_code = record.exit_code, "exited");
+        if auto_remove {
+            self.spawn_auto_remove(id.to_string());
+        }
+    }
+
+    pub(super) fn spawn_auto_remove(&self, id: String) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            match engine.delete(&id, true).await {
+                Ok(()) | Err(EngineError::ContainerNotFound(_)) => {}
+                Err(err) => {
+                    tracing::error!(container = %id, %err, "auto-remove failed");
+                    // It stays: waiters holding out for its removal get the exit code now.
+                    if let Ok(entry) = engine.table().entry_mut(&id) {
+                        entry.container.config.auto_remove = false;
+                        entry.exit.send_modify(|_| {});
+                    }
+                }
+            }
+        });
+    }
+
+    /// Waits for the exit code, however long it takes; for an auto-removed container, until it
+    /// is removed too. A container deleted a moment ago still answers by its full id.
+    pub async fn wait(&self, reference: &str) -> EngineResult<i32> {
+        let (id, mut exit) = {
+            let table = self.table();
+            match table.resolve(reference) {
+                Ok(id) => {
+                    let exit = table.entry(&id)?.exit.subscribe();
+                    (id, exit)
+                }
+                Err(err) => {
+                    return table
+                        .removed
+                        .get(reference)
+                        .map(|(code, _)| *code)
+                        .ok_or(err);
+                }
+            }
+        };
+        loop {
+            let exited = *exit.borrow_and_update();
+            // An auto-removed container answers once it is gone, so that a client whose wait
+            // returns (`run --rm`) never finds it listed any more.
+            let being_removed = || {
+                self.table()
+                    .entry(&id)
+                    .is_ok_and(|e| e.container.config.auto_remove)
+            };
+            if let Some(code) = exited
+                && !being_removed()
+            {
+                return Ok(code);
+            }
+            if exit.changed().await.is_err() {
+                // Deleted while we waited: an auto-removed container left its exit code.
+                return self
+                    .table()
+                    .removed
+                    .get(&id)
+                    .map(|(code, _)| *code)
+                    .ok_or_else(|| EngineError::ContainerNotFound(reference.to_string()));
+            }
+        }
+    }
+
+    /// The running container's first process and a receiver for its exit, or `None` when it
+    /// does not run.
+    pub(super) fn running_handles(&self, id: &str) -> EngineResult<Option<RunningHandles>> {
+        let table = self.table();
+        let entry = table.entry(id)?;
+        Ok(entry
+            .container
+            .status
+            .is_running()
+            .then(|| (entry.init.clone(), entry.exit.subscribe())))
+    }
+}
+
+pub(super) fn exited_status(previous: &ContainerStatus, record: &ExitRecord) -> ContainerStatus {
+    let started = match previous {
+        ContainerStatus::Running { started, .. } => Some(started.clone()),
+        ContainerStatus::Exited { started, .. } => started.clone(),
+        ContainerStatus::Created => None,
+    };
+    ContainerStatus::Exited {
+        started,
+        finished: record.finished.clone(),
+        exit_code: record.exit_code,
+        error: record.error.clone(),
+        oom_killed: record.oom_killed,
+    }
+}

@@ -1,0 +1,441 @@
+//! Create, start, stop, kill and delete: the verbs that move a container through its states.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use conti_proto::{ContainerSpec, CreatedContainer, EventType, SecurityOptions};
+use nix::sys::signal::Signal;
+use tokio::sync::watch;
+use tracing::Instrument;
+
+use crate::runtime::userns::IdMapping;
+use crate::runtime::{
+    ContainerLaunch, ContainerSecurity, ExitRecord, FailureKind, LaunchReport, ProcessHandle,
+};
+
+use super::supervisor::{InitHandle, watch_monitor};
+use super::{
+    Container, ContainerConfig, ContainerStatus, Engine, EngineError, EngineResult, Entry,
+    EventDetails, blocking, networking, now_rfc3339, parse_signal, resources, short_id, spec,
+    store, volumes,
+};
+
+/// How long `delete --force` and the end of `stop` wait for a killed container to be gone.
+const KILL_GRACE: Duration = Duration::from_secs(30);
+/// How long a start waits for the previous run's monitor to let go of the old root.
+const MONITOR_GONE_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Engine {
+    /// The container's monitor slot, once the monitor of its previous run is gone: it may still
+    /// be unmounting the old root (which can wait for the disk). One stuck for longer than
+    /// [`MONITOR_GONE_TIMEOUT`] is left to finish alone: the new run gets a slot of its own.
+    pub(super) async fn monitor_slot(
+        &self,
+        id: &str,
+    ) -> EngineResult<tokio::sync::OwnedMutexGuard<()>> {
+        let slot = self.table().entry(id)?.monitor_slot.clone();
+        if let Ok(guard) = tokio::time::timeout(MONITOR_GONE_TIMEOUT, slot.lock_owned()).await {
+            return Ok(guard);
+        }
+        tracing::warn!(
+            "the monitor of the previous run still holds the old root after {}s; starting anyway",
+            MONITOR_GONE_TIMEOUT.as_secs()
+        );
+        let fresh = Arc::new(tokio::sync::Mutex::new(()));
+        self.table().entry_mut(id)?.monitor_slot = fresh.clone();
+        Ok(fresh.try_lock_owned().expect("a new monitor slot is free"))
+    }
+
+    /// Starts [`CgroupManager::prepay_migration`] in a blocking thread unless one is under way,
+    /// so that the init's move into its cgroup, later in the start, finds the grace period
+    /// passed or passing.
+    pub(super) fn prepay_cgroup_migration(&self) {
+        if self.inner.prepaying_migration.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let engine = self.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(err) = engine.inner.cgroups.prepay_migration() {
+                tracing::debug!(%err, "cannot prepay the cgroup migration");
+            }
+            engine
+                .inner
+                .prepaying_migration
+                .store(false, Ordering::Release);
+        });
+    }
+
+    // ----- containers -----
+
+    #[tracing::instrument(skip_all, fields(container))]
+    pub async fn create(&self, spec: ContainerSpec) -> EngineResult<CreatedContainer> {
+        spec::validate_container_spec(&spec)?;
+        networking::validate_ports(&spec.ports)?;
+        resources::validate(&spec.resources, &self.inner.host)?;
+        volumes::validate(&spec.volumes, self.inner.allow_root_bind)?;
+        self.userns_mapping(&spec.security)?;
+        if !self.inner.images.exists(&spec.image) {
+            return Err(EngineError::ImageNotFound(spec.image));
+        }
+        // A start usually follows.
+        self.prepay_cgroup_migration();
+        let id = uuid::Uuid::new_v4().to_string();
+        tracing::Span::current().record("container", id.as_str());
+        let short = short_id(&id);
+        let name = spec
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("conti-{short}"));
+        let (network, endpoint) = {
+            let mut table = self.table();
+            if table.name_taken(&name) {
+                return Err(EngineError::NameInUse(name));
+            }
+            let attached = self.attach_at_create(&mut table, &spec.network, &spec.ports)?;
+            table.reserved_names.insert(name.clone());
+            attached
+        };
+        let config = ContainerConfig {
+            id: id.clone(),
+            name: name.clone(),
+            image: spec.image,
+            cmd: spec.cmd,
+            env: spec.env,
+            cwd: spec.cwd.unwrap_or_else(|| "/".to_string()),
+            hostname: spec.hostname.unwrap_or(short),
+            network,
+            auto_remove: spec.auto_remove,
+            created: now_rfc3339(),
+            init: spec.init,
+            tty: spec.tty,
+            open_stdin: spec.open_stdin,
+            resources: spec.resources,
+            endpoint: endpoint.clone(),
+            ports: spec.ports,
+            security: spec.security,
+            user: spec.user,
+            volumes: spec.volumes,
+        };
+        let container = Container {
+            config,
+            status: ContainerStatus::Created,
+        };
+        let store = self.inner.store.clone();
+        let stored = container.clone();
+        let root = self.inner.root.clone();
+        let result = blocking(move || {
+            volumes::create_named(&root, &stored.config.volumes)?;
+            store.create(&stored)
+        })
+        .await;
+        {
+            let mut table = self.table();
+            table.reserved_names.remove(&name);
+            if let Some(endpoint) = &endpoint {
+                table
+                    .reserved_addresses
+                    .remove(&(endpoint.network.clone(), endpoint.address));
+            }
+            result?;
+            table.entries.insert(id.clone(), Entry::new(container));
+        }
+        if let Some(endpoint) = &endpoint {
+            self.refresh_hosts(&endpoint.network).await;
+        }
+        tracing::info!(%name, "created");
+        self.emit_named(EventType::Create, &id, &name, EventDetails::default());
+        Ok(CreatedContainer { id, name })
+    }
+
+    pub async fn start(&self, reference: &str) -> EngineResult<()> {
+        let (id, lifecycle) = self.lifecycle_of(reference)?;
+        let span = tracing::info_span!("start", container = %id);
+        async {
+            let _guard = lifecycle.lock().await;
+            let config = {
+                let table = self.table();
+                let entry = table.entry(&id)?;
+                entry.container.can_start()?;
+                entry.container.config.clone()
+            };
+            self.prepay_cgroup_migration();
+            let slot = self.monitor_slot(&id).await?;
+            let mut launch = self.launch_for(&config).await?;
+            let (attached, window_size) = self.inner.early_attaches.take(&id);
+            launch.window_size = window_size;
+            let state_dir = launch.state_dir.clone();
+            let helper = self.inner.helper.clone();
+            let (report, exit_pipe) = blocking(move || {
+                ExitRecord::remove(&state_dir)
+                    .map_err(|e| EngineError::internal("clear the previous exit record", e))?;
+                Ok(helper
+                    .launch_container_attached(&launch, &attached)?
+                    .wait_report()?)
+            })
+            .await?;
+            match report {
+                LaunchReport::Started {
+                    monitor_pid,
+                    monitor_start_time,
+                    init_pid,
+                    init_start_time,
+                } => {
+                    let status = ContainerStatus::Running {
+                        started: now_rfc3339(),
+                        monitor_pid,
+                        monitor_start_time,
+                        init_pid,
+                        init_start_time,
+                    };
+                    let monitor = ProcessHandle::open(monitor_pid, monitor_start_time)?;
+                    let init = ProcessHandle::open(init_pid, init_start_time)?.map(Arc::new);
+                    self.set_status(&id, status, |entry| {
+                        entry.init = init;
+                        entry.exit.send_replace(None);
+                    })?;
+                    tracing::info!(pid = init_pid, "started");
+                    if !config.ports.is_empty() {
+                        self.sync_firewall().await?;
+                    }
+                    self.emit(EventType::Start, &id, EventDetails::default());
+                    match monitor {
+                        Some(monitor) => {
+                            watch_monitor(self.clone(), id.clone(), monitor, Some(exit_pipe), slot)
+                        }
+                        // It has already been and gone: what it left is the exit record.
+                        None => self.collect_exit(&id),
+                    }
+                    Ok(())
+                }
+                LaunchReport::Failed { failure } => {
+                    tracing::info!(%failure, step = %failure.step, "start failed");
+                    let record = ExitRecord::from_failure(&failure);
+                    // The stored status is still `created` (or an earlier exit): write this one.
+                    self.record_exit(&id, &record, true);
+                    Err(match failure.kind() {
+                        FailureKind::CommandNotFound => {
+                            EngineError::CommandNotFound(failure.to_string())
+                        }
+                        FailureKind::CommandNotExecutable => {
+                            EngineError::CommandNotExecutable(failure.to_string())
+                        }
+                        FailureKind::BadWorkingDirectory => {
+                            EngineError::InvalidCwd(failure.to_string())
+                        }
+                        FailureKind::UnknownUser => EngineError::UnknownUser(failure.to_string()),
+                        FailureKind::InvalidVolume => {
+                            EngineError::InvalidVolume(failure.to_string())
+                        }
+                        FailureKind::UnsupportedLimit => {
+                            EngineError::UnsupportedLimit(failure.to_string())
+                        }
+                        FailureKind::PortInUse => EngineError::PortInUse(failure.to_string()),
+                        FailureKind::NetworkContainerGone => {
+                            EngineError::ContainerNotRunning(failure.to_string())
+                        }
+                        FailureKind::Setup => EngineError::Internal(format!(
+                            "starting the container failed at {}: {failure}",
+                            failure.step
+                        )),
+                    })
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    pub(super) async fn launch_for(
+        &self,
+        config: &ContainerConfig,
+    ) -> EngineResult<ContainerLaunch> {
+        Ok(ContainerLaunch {
+            id: config.id.clone(),
+            state_dir: self.container_dir(&config.id),
+            image_rootfs: self.inner.images.rootfs(&config.image),
+            hostname: config.hostname.clone(),
+            network: self.network_setup(config).await?,
+            ports: networking::published_ports(&config.ports),
+            hosts: self.hosts_entries(config),
+            argv: config.cmd.clone(),
+            env: spec::merge_env(&config.hostname, [config.env.as_slice()]),
+            cwd: config.cwd.clone(),
+            log_max_bytes: self.inner.log_max_bytes,
+            init: config.init,
+            tty: config.tty,
+            open_stdin: config.open_stdin,
+            window_size: None,
+            limits: resources::to_cgroup_limits(&config.resources),
+            security: ContainerSecurity {
+                userns: self.userns_mapping(&config.security)?,
+                ..spec::container_security(&config.security, config.user.as_deref())?
+            },
+            volumes: volumes::bind_mounts(
+                &self.inner.root,
+                &config.volumes,
+                self.inner.allow_root_bind,
+            ),
+        })
+    }
+
+    /// The id range of a container's user namespace: `None` without `--userns`; 400 when the
+    /// daemon has none to give (no `--userns-remap`, also after a restart without it) or with
+    /// `privileged`.
+    pub(super) fn userns_mapping(
+        &self,
+        security: &SecurityOptions,
+    ) -> EngineResult<Option<IdMapping>> {
+        if !security.userns {
+            return Ok(None);
+        }
+        if security.privileged {
+            return Err(EngineError::InvalidSpec(
+                "security: userns and privileged exclude each other".into(),
+            ));
+        }
+        match self.inner.userns_remap {
+            Some(mapping) => Ok(Some(mapping)),
+            None => Err(EngineError::InvalidSpec(
+                "security: userns needs the daemon started with --userns-remap USER".into(),
+            )),
+        }
+    }
+
+    /// Replaces a container's status on disk and in memory, then lets `update` adjust its entry.
+    pub(super) fn set_status(
+        &self,
+        id: &str,
+        status: ContainerStatus,
+        update: impl FnOnce(&mut Entry),
+    ) -> EngineResult<()> {
+        let mut table = self.table();
+        let entry = table.entry_mut(id)?;
+        let mut container = entry.container.clone();
+        container.status = status;
+        self.inner.store.save(&container)?;
+        entry.container = container;
+        update(entry);
+        Ok(())
+    }
+
+    /// SIGTERM, then SIGKILL after `timeout`. A container that does not run is left as it is.
+    pub async fn stop(&self, reference: &str, timeout: Duration) -> EngineResult<()> {
+        let (id, lifecycle) = self.lifecycle_of(reference)?;
+        let _guard = lifecycle
+            .lock()
+            .instrument(tracing::info_span!("stop", container = %id))
+            .await;
+        let Some((init, mut exit)) = self.running_handles(&id)? else {
+            return Ok(());
+        };
+        if let Some(init) = &init {
+            init.signal(Signal::SIGTERM)?;
+            self.emit(EventType::Kill, &id, EventDetails::signal(Signal::SIGTERM));
+        }
+        if tokio::time::timeout(timeout, wait_exit(&mut exit))
+            .await
+            .is_err()
+        {
+            tracing::info!(container = %id, "did not stop in time; killing it");
+            self.kill_and_wait(&id, init, exit).await?;
+        }
+        self.emit(EventType::Stop, &id, EventDetails::default());
+        Ok(())
+    }
+
+    pub(super) async fn kill_and_wait(
+        &self,
+        id: &str,
+        init: Option<InitHandle>,
+        mut exit: watch::Receiver<Option<i32>>,
+    ) -> EngineResult<()> {
+        if let Some(init) = &init {
+            init.signal(Signal::SIGKILL)?;
+            self.emit(EventType::Kill, id, EventDetails::signal(Signal::SIGKILL));
+        }
+        // The pid namespace dies with its first process; the cgroup catches anything else.
+        let cgroups = self.inner.cgroups.clone();
+        let cgroup_id = id.to_string();
+        blocking(move || {
+            cgroups
+                .kill_all(&cgroup_id)
+                .map_err(|e| EngineError::internal("kill the container's processes", e))
+        })
+        .await?;
+        tokio::time::timeout(KILL_GRACE, wait_exit(&mut exit))
+            .await
+            .map_err(|_| {
+                EngineError::Internal(format!(
+                    "container {id} did not exit {}s after SIGKILL",
+                    KILL_GRACE.as_secs()
+                ))
+            })
+    }
+
+    pub fn kill(&self, reference: &str, signal: &str) -> EngineResult<()> {
+        let signal = parse_signal(signal)?;
+        let table = self.table();
+        let id = table.resolve(reference)?;
+        let entry = table.entry(&id)?;
+        entry.container.can_kill()?;
+        match &entry.init {
+            Some(init) => init.signal(signal)?,
+            None => return Err(EngineError::ContainerNotRunning(id)),
+        }
+        let details = EventDetails::signal(signal);
+        self.emit_named(EventType::Kill, &id, &entry.container.config.name, details);
+        Ok(())
+    }
+
+    pub async fn delete(&self, reference: &str, force: bool) -> EngineResult<()> {
+        let (id, lifecycle) = self.lifecycle_of(reference)?;
+        let span = tracing::info_span!("delete", container = %id);
+        async {
+            let _guard = lifecycle.lock().await;
+            self.table().entry(&id)?.container.can_delete(force)?;
+            self.check_namespace_not_shared(&id)?;
+            if let Some((init, exit)) = self.running_handles(&id)? {
+                self.kill_and_wait(&id, init, exit).await?;
+            }
+            let cgroups = self.inner.cgroups.clone();
+            let store = self.inner.store.clone();
+            let doomed = id.clone();
+            let trashed = blocking(move || {
+                cgroups
+                    .remove(&doomed)
+                    .map_err(|e| EngineError::internal("remove the container's cgroup", e))?;
+                store.remove(&doomed)
+            })
+            .await?;
+            if let Some(trashed) = trashed {
+                tokio::task::spawn_blocking(move || store::purge(&trashed));
+            }
+            // Dropping the entry drops its exit sender: waiters and log followers end; its
+            // address goes back to its network.
+            let endpoint = {
+                let mut table = self.table();
+                let entry = table.entries.remove(&id);
+                entry.and_then(|entry| {
+                    table.remember_removed(&id, entry.container.status.exit_code());
+                    let name = &entry.container.config.name;
+                    self.emit_named(EventType::Destroy, &id, name, EventDetails::default());
+                    entry.container.config.endpoint
+                })
+            };
+            tracing::info!("deleted");
+            if let Some(endpoint) = endpoint {
+                self.refresh_hosts(&endpoint.network).await;
+                self.sync_firewall().await?;
+            }
+            Ok(())
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+async fn wait_exit(exit: &mut watch::Receiver<Option<i32>>) {
+    // An Err means the container was deleted, which also ends it.
+    let _ = exit.wait_for(|code| code.is_some()).await;
+}
