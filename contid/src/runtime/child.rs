@@ -19,7 +19,7 @@ use nix::sys::stat::Mode;
 use nix::sys::wait::WaitStatus;
 
 use super::cgroup::CgroupError;
-use super::child_failure::{ChildFailure, STEP_CHDIR_CWD, STEP_EXEC};
+use super::child_failure::{ChildFailure, STEP_CHDIR_CWD, STEP_EXEC, StepResult, io_errno};
 use super::confinement::CompiledConfinement;
 
 /// `PATH` used when the environment has none (the one Docker and runc use).
@@ -42,31 +42,6 @@ pub(super) fn run_forked(body: impl FnOnce() -> i32) -> ! {
     let code =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(PANIC_EXIT_CODE);
     exit_now(code)
-}
-
-/// Maps a failed call in a child to a [`ChildFailure`] naming its step.
-pub(super) trait StepResult<T> {
-    fn step(self, step: &str, what: impl FnOnce() -> String) -> Result<T, ChildFailure>;
-}
-
-impl<T> StepResult<T> for nix::Result<T> {
-    fn step(self, step: &str, what: impl FnOnce() -> String) -> Result<T, ChildFailure> {
-        self.map_err(|errno| ChildFailure::new(step, errno, what()))
-    }
-}
-
-impl<T> StepResult<T> for std::io::Result<T> {
-    fn step(self, step: &str, what: impl FnOnce() -> String) -> Result<T, ChildFailure> {
-        self.map_err(|e| ChildFailure::new(step, io_errno(&e), what()))
-    }
-}
-
-/// The errno behind an I/O error (EIO when there is none, e.g. a short write).
-pub(super) fn io_errno(error: &std::io::Error) -> Errno {
-    error
-        .raw_os_error()
-        .map(Errno::from_raw)
-        .unwrap_or(Errno::EIO)
 }
 
 /// A failed cgroup operation as a child failure, with the errno behind it.

@@ -15,8 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::ContainerSecurity;
 use super::capabilities::CapabilitySet;
 use super::cgroup::DeviceAccess;
-use super::child::StepResult;
-use super::child_failure::ChildFailure;
+use super::child_failure::{ChildFailure, StepResult};
 use super::seccomp::{self, SeccompFilters};
 use super::user::{ResolvedUser, resolve_user};
 

@@ -15,11 +15,10 @@ use nix::unistd::{ForkResult, Pid};
 
 use super::cgroup::{CgroupLayout, CgroupManager};
 use super::child::{
-    StepResult, cgroup_failure, close_inherited_fds, enter_working_dir, exec_with_failure_report,
-    exit_code_of, fail, io_errno, read_to_end, redirect_stdio, restore_sigchld, run_forked,
-    write_all,
+    cgroup_failure, close_inherited_fds, enter_working_dir, exec_with_failure_report, exit_code_of,
+    fail, read_to_end, redirect_stdio, restore_sigchld, run_forked, write_all,
 };
-use super::child_failure::ChildFailure;
+use super::child_failure::{ChildFailure, StepResult, io_errno};
 use super::namespaces::ContainerNamespaces;
 use super::protocol::HelperFailure;
 use super::pty;

@@ -11,10 +11,10 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 
 use super::child::{
-    StepResult, close_inherited_fds, enter_working_dir, exec_with_failure_report, exit_now, fail,
+    close_inherited_fds, enter_working_dir, exec_with_failure_report, exit_now, fail,
     redirect_stdio,
 };
-use super::child_failure::ChildFailure;
+use super::child_failure::{ChildFailure, StepResult};
 use super::tiny_init::run_tiny_init;
 use super::{
     ContainerLaunch, ContainerSecurity, masked_paths, namespaces, network, pty, rootfs, userns,

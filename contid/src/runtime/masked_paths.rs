@@ -15,8 +15,7 @@ use nix::mount::{MsFlags, mount};
 use nix::sys::stat::{Mode, SFlag, fstat};
 use nix::sys::statfs::{PROC_SUPER_MAGIC, SYSFS_MAGIC, fstatfs};
 
-use super::child::StepResult;
-use super::child_failure::ChildFailure;
+use super::child_failure::{ChildFailure, StepResult};
 
 /// Hidden: files get `/dev/null` bound over them, folders an empty read-only tmpfs (moby's
 /// list, `daemon/pkg/oci/defaults.go`).

@@ -26,10 +26,12 @@ use nix::unistd::{ForkResult, Pid};
 
 use super::cgroup::{CgroupError, CgroupManager};
 use super::child::{
-    StepResult, cgroup_failure, close_inherited_fds, exit_code_of, io_errno, read_to_end,
-    restore_sigchld, run_forked, set_nonblocking, stdio_to_dev_null, write_all,
+    cgroup_failure, close_inherited_fds, exit_code_of, read_to_end, restore_sigchld, run_forked,
+    set_nonblocking, stdio_to_dev_null, write_all,
 };
-use super::child_failure::{ChildFailure, STEP_CGROUP_LIMITS, STEP_PUBLISH_PORT};
+use super::child_failure::{
+    ChildFailure, STEP_CGROUP_LIMITS, STEP_PUBLISH_PORT, StepResult, io_errno,
+};
 use super::etc_files::write_etc_files;
 use super::exit_record::ExitRecord;
 use super::init::{InitPipes, run_init};

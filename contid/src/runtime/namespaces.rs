@@ -11,8 +11,7 @@ use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
 use nix::unistd::Pid;
 
 use super::NetworkSetup;
-use super::child::StepResult;
-use super::child_failure::ChildFailure;
+use super::child_failure::{ChildFailure, StepResult};
 use super::userns::join_user_namespace;
 
 /// Namespaces the init is cloned into. The cgroup namespace comes later, from inside, once the

@@ -67,7 +67,7 @@ impl HelperFailure {
 
 impl HelperFailure {
     pub fn from_io(context: String, error: &std::io::Error) -> Self {
-        HelperFailure::new(context, super::child::io_errno(error))
+        HelperFailure::new(context, super::child_failure::io_errno(error))
     }
 }
 

@@ -15,8 +15,7 @@ use nix::libc;
 use nix::sys::stat::Mode;
 
 use super::WindowSize;
-use super::child::StepResult;
-use super::child_failure::ChildFailure;
+use super::child_failure::{ChildFailure, StepResult};
 use super::protocol::{ChannelError, recv_message, send_message};
 
 /// The only message on a terminal channel; the master travels with it.

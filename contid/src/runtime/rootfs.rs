@@ -11,8 +11,7 @@ use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{Mode, SFlag};
 
-use super::child::StepResult;
-use super::child_failure::ChildFailure;
+use super::child_failure::{ChildFailure, StepResult};
 use super::etc_files::ETC_FILES;
 use super::userns::mount_idmapped;
 use super::{ContainerLaunch, volumes};

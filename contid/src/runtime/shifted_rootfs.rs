@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{Mode, SFlag};
 
-use super::child::io_errno;
-use super::child_failure::ChildFailure;
+use super::child_failure::{ChildFailure, io_errno};
 use super::userns::{IdMapping, MAPPED_IDS};
 
 const STEP: &str = "shifted_rootfs";

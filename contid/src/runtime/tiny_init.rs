@@ -28,10 +28,9 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid};
 
 use super::child::{
-    StepResult, close_inherited_fds, exec_with_failure_report, exit_code_of, exit_now, fail,
-    restore_sigchld,
+    close_inherited_fds, exec_with_failure_report, exit_code_of, exit_now, fail, restore_sigchld,
 };
-use super::child_failure::ChildFailure;
+use super::child_failure::{ChildFailure, StepResult};
 use super::confinement::CompiledConfinement;
 
 /// Exit code of the tiny init when its own machinery fails after the command started (the

@@ -22,8 +22,8 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{Gid, Uid};
 use serde::{Deserialize, Serialize};
 
-use super::child::{StepResult, exit_now};
-use super::child_failure::ChildFailure;
+use super::child::exit_now;
+use super::child_failure::{ChildFailure, StepResult};
 use super::namespaces::{CloneResult, clone_process};
 
 /// Ids a container's user namespace maps, from 0 inside.

@@ -10,8 +10,7 @@ use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::{AddressMessageBuilder, LinkUnspec, RouteMessageBuilder};
 
 use super::super::NetworkSetup;
-use super::super::child::StepResult;
-use super::super::child_failure::{ChildFailure, STEP_NETWORK as STEP};
+use super::super::child_failure::{ChildFailure, STEP_NETWORK as STEP, StepResult};
 use super::super::namespaces::bring_up_loopback;
 use super::super::process::start_time;
 use super::BridgeEndpoint;
