@@ -16,9 +16,7 @@ use super::child::{
 };
 use super::child_failure::{ChildFailure, StepResult};
 use super::tiny_init::run_tiny_init;
-use super::{
-    ContainerLaunch, ContainerSecurity, masked_paths, namespaces, network, pty, rootfs, userns,
-};
+use super::{ContainerLaunch, ContainerSecurity, masked_paths, namespaces, network, pty, rootfs};
 
 /// The init's ends of the pipes the monitor made.
 pub(super) struct InitPipes {
@@ -122,7 +120,7 @@ fn prepare_container(
     network::configure_container_interface(&launch.network)?;
     // Last: everything above needs the host's root.
     if let Some(userns) = userns {
-        userns::join_user_namespace(userns.as_fd())?;
+        namespaces::join_user_namespace(userns.as_fd())?;
     }
     enter_working_dir(&launch.cwd)
 }

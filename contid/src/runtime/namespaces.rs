@@ -1,5 +1,5 @@
 //! Namespaces: creating them (clone of the container's init), finishing them from inside
-//! (cgroup namespace, hostname, loopback) and joining them (exec).
+//! (cgroup namespace, hostname) and joining them (exec; the user namespace of `--userns` last).
 
 use std::fs::File;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -7,12 +7,10 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use nix::errno::Errno;
 use nix::libc;
 use nix::sched::CloneFlags;
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
-use nix::unistd::Pid;
+use nix::unistd::{Gid, Pid, Uid};
 
 use super::NetworkSetup;
 use super::child_failure::{ChildFailure, StepResult};
-use super::userns::join_user_namespace;
 
 /// Namespaces the init is cloned into. The cgroup namespace comes later, from inside, once the
 /// monitor has put the init into its cgroup (its root is then the container's cgroup).
@@ -114,34 +112,6 @@ pub(super) fn set_hostname(hostname: &str) -> Result<(), ChildFailure> {
     nix::unistd::sethostname(hostname).step("sethostname", || format!("set hostname {hostname:?}"))
 }
 
-/// In a new network namespace `lo` exists but is down.
-pub(super) fn bring_up_loopback() -> Result<(), ChildFailure> {
-    const STEP: &str = "loopback_up";
-    let socket = socket(
-        AddressFamily::Inet,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .step(STEP, || "socket for interface ioctls".into())?;
-    // SAFETY: ifreq is plain data; all zeroes is a valid value.
-    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in request.ifr_name.iter_mut().zip(b"lo\0") {
-        *dst = *src as libc::c_char;
-    }
-    // SAFETY: SIOCGIFFLAGS reads the interface name from and writes its flags into `request`,
-    // which lives for the whole call.
-    let res = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) };
-    Errno::result(res).step(STEP, || "get flags of lo".into())?;
-    // SAFETY: the kernel just filled `ifru_flags`; the union field is a c_short either way.
-    unsafe { request.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
-    // SAFETY: SIOCSIFFLAGS only reads `request`, which lives for the whole call.
-    let res = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) };
-    Errno::result(res)
-        .step(STEP, || "bring lo up".into())
-        .map(drop)
-}
-
 /// The namespaces an exec'd command joins, in `setns` order: the mount namespace last, since
 /// after it `/proc` is the container's and nothing of the host can be opened any more.
 const EXEC_NAMESPACES: [(&str, CloneFlags); 6] = [
@@ -210,6 +180,20 @@ impl ContainerNamespaces {
         }
         Ok(())
     }
+}
+
+/// Joins the user namespace of `userns` (the last namespace joined: the others are owned by the
+/// host's, and joining them needs the host's privileges) and becomes its root: until `setresuid`
+/// the process still has the host's root ids, which the namespace does not map.
+pub(super) fn join_user_namespace(userns: BorrowedFd<'_>) -> Result<(), ChildFailure> {
+    const STEP: &str = "join_userns";
+    nix::sched::setns(userns, CloneFlags::CLONE_NEWUSER)
+        .step(STEP, || "join the container's user namespace".into())?;
+    let root_gid = Gid::from_raw(0);
+    nix::unistd::setgroups(&[]).step(STEP, || "setgroups".into())?;
+    nix::unistd::setresgid(root_gid, root_gid, root_gid).step(STEP, || "setgid 0".into())?;
+    let root_uid = Uid::from_raw(0);
+    nix::unistd::setresuid(root_uid, root_uid, root_uid).step(STEP, || "setuid 0".into())
 }
 
 /// Whether `namespace` is the caller's own user namespace (same inode of nsfs).

@@ -229,20 +229,6 @@ fn set_idmap(tree: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> nix::Result<()> {
     Errno::result(res).map(drop)
 }
 
-/// Joins the user namespace of `userns` (the last namespace joined: the others are owned by the
-/// host's, and joining them needs the host's privileges) and becomes its root: until `setresuid`
-/// the process still has the host's root ids, which the namespace does not map.
-pub(super) fn join_user_namespace(userns: BorrowedFd<'_>) -> Result<(), ChildFailure> {
-    const STEP: &str = "join_userns";
-    nix::sched::setns(userns, CloneFlags::CLONE_NEWUSER)
-        .step(STEP, || "join the container's user namespace".into())?;
-    let root_gid = Gid::from_raw(0);
-    nix::unistd::setgroups(&[]).step(STEP, || "setgroups".into())?;
-    nix::unistd::setresgid(root_gid, root_gid, root_gid).step(STEP, || "setgid 0".into())?;
-    let root_uid = Uid::from_raw(0);
-    nix::unistd::setresuid(root_uid, root_uid, root_uid).step(STEP, || "setuid 0".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
