@@ -12,13 +12,11 @@ use nix::sys::time::TimeVal;
 use nix::unistd::{ForkResult, Pid};
 
 use super::cgroup::CgroupManager;
+use super::channel::{ChannelError, MAX_MESSAGE_BYTES, recv_message, send_message};
 use super::child::{close_fds_except, read_to_end, restore_sigchld, run_forked, write_all};
 use super::network::bridge;
 use super::network::firewall::{self, FirewallPlan};
-use super::protocol::{
-    ChannelError, HelperFailure, HelperReply, HelperRequest, MAX_MESSAGE_BYTES, recv_message,
-    send_message,
-};
+use super::protocol::{HelperFailure, HelperReply, HelperRequest};
 use super::{ContainerLaunch, ExecLaunch, ExecStatus, LaunchReport, RuntimeError, exec, monitor};
 
 /// How long the daemon waits for the helper's answer (it answers right after forking).

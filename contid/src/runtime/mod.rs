@@ -15,6 +15,7 @@ pub mod atomic_file;
 pub mod attach;
 pub mod capabilities;
 pub mod cgroup;
+mod channel;
 mod child;
 mod child_failure;
 mod confinement;

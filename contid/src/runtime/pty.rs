@@ -15,8 +15,8 @@ use nix::libc;
 use nix::sys::stat::Mode;
 
 use super::WindowSize;
+use super::channel::{ChannelError, recv_message, send_message};
 use super::child_failure::{ChildFailure, StepResult};
-use super::protocol::{ChannelError, recv_message, send_message};
 
 /// The only message on a terminal channel; the master travels with it.
 const MASTER_MESSAGE: &str = "pty-master";
