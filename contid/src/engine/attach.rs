@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 use crate::runtime::WindowSize;
-use crate::runtime::attach::{
+use crate::runtime::process::attach::{
     ATTACH_SOCKET, AttachHello, HEADER_LEN, MAX_FRAME, STDIN, STDIN_EOF, frame, hello_frame,
     parse_header, peer_hung_up, resize_frame,
 };

@@ -11,39 +11,13 @@
 //! mount namespace), `hostname`, `hosts`, `resolv.conf` (bind-mounted into `/etc`),
 //! `container.log` (+ `container.log.1` after rotation), `exit.json` (the monitor's exit record).
 
-pub mod atomic_file;
-pub mod attach;
-pub mod capabilities;
 pub mod cgroup;
-mod channel;
-mod child;
 mod child_failure;
-mod confinement;
-pub mod etc_files;
-mod exec;
-pub mod exit_record;
-pub mod helper;
-mod init;
-pub mod interface_counters;
-pub mod lockfile;
-pub mod logfile;
-pub mod masked_paths;
-mod monitor;
-mod namespaces;
+pub mod confinement;
+pub mod container;
 pub mod network;
-pub mod peer_credentials;
 pub mod process;
-mod protocol;
-mod pty;
-mod rootfs;
-pub mod sealed_exe;
-pub mod seccomp;
-mod session;
-mod shifted_rootfs;
-mod tiny_init;
-mod user;
-pub mod userns;
-pub mod volumes;
+pub mod sys;
 
 use std::path::PathBuf;
 
@@ -51,13 +25,13 @@ use serde::{Deserialize, Serialize};
 
 pub use child_failure::{ChildFailure, FailureKind};
 pub use confinement::ProcessConfinement;
-pub use exit_record::ExitRecord;
-pub use helper::{
+pub use network::ports::PublishedPort;
+pub use process::exit_record::ExitRecord;
+pub use process::helper::{
     ExecHandle, ExecIo, ExecSessionHandle, ExitPipe, HelperClient, LaunchHandle, receive_terminal,
     resize_terminal,
 };
-pub use network::ports::PublishedPort;
-pub use process::ProcessHandle;
+pub use sys::process::ProcessHandle;
 
 /// Errors of the Linux layer as the engine sees them.
 #[derive(Debug, thiserror::Error)]
@@ -171,7 +145,7 @@ pub struct ContainerLaunch {
     pub limits: cgroup::CgroupLimits,
     pub security: ContainerSecurity,
     /// Bind mounts, in order.
-    pub volumes: Vec<volumes::BindMount>,
+    pub volumes: Vec<container::volumes::BindMount>,
 }
 
 #[cfg(test)]
@@ -217,7 +191,7 @@ pub struct ContainerSecurity {
     pub read_only_rootfs: bool,
     /// `--userns`: the container's root is this range of host ids (see `userns`).
     #[serde(default)]
-    pub userns: Option<userns::IdMapping>,
+    pub userns: Option<container::userns::IdMapping>,
 }
 
 /// A terminal's size in characters.

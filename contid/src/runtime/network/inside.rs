@@ -14,7 +14,7 @@ use rtnetlink::{AddressMessageBuilder, LinkUnspec, RouteMessageBuilder};
 
 use super::super::NetworkSetup;
 use super::super::child_failure::{ChildFailure, STEP_NETWORK as STEP, StepResult};
-use super::super::process::start_time;
+use super::super::sys::process::start_time;
 use super::BridgeEndpoint;
 use super::netlink::{NLM_F_CREATE, NLM_F_EXCL, Netlink};
 use super::veth::CONTAINER_INTERFACE;

@@ -23,8 +23,8 @@ use nix::unistd::{Gid, Uid};
 use serde::{Deserialize, Serialize};
 
 use super::child::exit_now;
-use super::child_failure::{ChildFailure, StepResult};
 use super::namespaces::{CloneResult, clone_process};
+use crate::runtime::child_failure::{ChildFailure, StepResult};
 
 /// Ids a container's user namespace maps, from 0 inside.
 pub const MAPPED_IDS: u32 = 65536;
@@ -100,7 +100,7 @@ fn subid_range(contents: &str, user: &str) -> Option<u32> {
 
 /// A user namespace with `mapping` (runs in the single-threaded monitor): a child is cloned into
 /// a new one and waits on a pipe while its maps are written and the namespace opened, then exits.
-pub(super) fn create_user_namespace(mapping: IdMapping) -> Result<File, ChildFailure> {
+pub(crate) fn create_user_namespace(mapping: IdMapping) -> Result<File, ChildFailure> {
     const STEP: &str = "userns";
     let (hold_r, hold_w) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).step(STEP, || "pipe for the userns child".into())?;
@@ -139,7 +139,7 @@ fn write_maps(pid: i32, mapping: IdMapping) -> Result<(), ChildFailure> {
 
 /// Whether `source` can be mounted idmapped through `userns` here: `false` when the kernel or
 /// the filesystem says it can't.
-pub(super) fn supports_idmapped_mount(
+pub(crate) fn supports_idmapped_mount(
     source: &Path,
     userns: BorrowedFd<'_>,
 ) -> Result<bool, ChildFailure> {

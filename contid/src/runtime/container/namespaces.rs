@@ -9,12 +9,12 @@ use nix::libc;
 use nix::sched::CloneFlags;
 use nix::unistd::{Gid, Pid, Uid};
 
-use super::NetworkSetup;
-use super::child_failure::{ChildFailure, StepResult};
+use crate::runtime::NetworkSetup;
+use crate::runtime::child_failure::{ChildFailure, StepResult};
 
 /// Namespaces the init is cloned into. The cgroup namespace comes later, from inside, once the
 /// monitor has put the init into its cgroup (its root is then the container's cgroup).
-pub(super) fn init_clone_flags(network: &NetworkSetup) -> CloneFlags {
+pub(crate) fn init_clone_flags(network: &NetworkSetup) -> CloneFlags {
     let flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
@@ -27,7 +27,7 @@ pub(super) fn init_clone_flags(network: &NetworkSetup) -> CloneFlags {
 }
 
 /// Where a new process starts: like `fork`, in new namespaces.
-pub(super) enum CloneResult {
+pub(crate) enum CloneResult {
     Parent { child: Pid },
     Child,
 }
@@ -39,7 +39,7 @@ pub(super) enum CloneResult {
 /// nobody has to migrate it afterwards, and a migration is what makes a start slow now and then
 /// (it waits for an RCU grace period). Without it, a kernel or a seccomp filter that refuses
 /// `clone3` (`ENOSYS`) gets the same clone through `clone(2)`.
-pub(super) fn clone_process(
+pub(crate) fn clone_process(
     flags: CloneFlags,
     cgroup: Option<BorrowedFd<'_>>,
 ) -> nix::Result<CloneResult> {
@@ -124,7 +124,7 @@ const EXEC_NAMESPACES: [(&str, CloneFlags); 6] = [
 ];
 
 /// Opened namespaces of a container's init, joined in two steps: [`ContainerNamespaces::join_pid`] by the exec waiter, [`ContainerNamespaces::join_all_but_pid`] by the command.
-pub(super) struct ContainerNamespaces {
+pub(crate) struct ContainerNamespaces {
     files: Vec<(File, &'static str, CloneFlags)>,
     /// The init's user namespace when it is not ours (`--userns`): joined after all the others.
     user: Option<File>,

@@ -30,8 +30,8 @@ use nix::unistd::{ForkResult, Pid};
 use super::child::{
     close_inherited_fds, exec_with_failure_report, exit_code_of, exit_now, fail, restore_sigchld,
 };
-use super::child_failure::{ChildFailure, StepResult};
-use super::confinement::CompiledConfinement;
+use crate::runtime::child_failure::{ChildFailure, StepResult};
+use crate::runtime::confinement::CompiledConfinement;
 
 /// Exit code of the tiny init when its own machinery fails after the command started (the
 /// command is then killed with the namespace).

@@ -13,13 +13,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Largest message either side accepts (a request carries argv and env).
-pub(super) const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 /// Most fds a message carries (an exec reply: up to four pipes; a launch: clients attached
 /// before the start).
 pub(super) const MAX_MESSAGE_FDS: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
-pub(super) enum ChannelError {
+pub(crate) enum ChannelError {
     #[error("the other end closed the socket")]
     Closed,
     #[error("{0}")]
@@ -29,7 +29,7 @@ pub(super) enum ChannelError {
 }
 
 /// Sends `message` with `fds` in one datagram. Never raises SIGPIPE.
-pub(super) fn send_message<T: Serialize>(
+pub(crate) fn send_message<T: Serialize>(
     socket: BorrowedFd<'_>,
     message: &T,
     fds: &[RawFd],
@@ -64,7 +64,7 @@ pub(super) fn send_message<T: Serialize>(
 
 /// Receives one message and the fds that came with it (opened close-on-exec).
 /// `Err(Closed)` when the peer is gone.
-pub(super) fn recv_message<T: DeserializeOwned>(
+pub(crate) fn recv_message<T: DeserializeOwned>(
     socket: BorrowedFd<'_>,
 ) -> Result<(T, Vec<OwnedFd>), ChannelError> {
     // A buffer of the message's own size: a zeroed MAX_MESSAGE_BYTES one per message was half

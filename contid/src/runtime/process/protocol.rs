@@ -5,8 +5,8 @@
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
-use super::network::firewall::FirewallPlan;
-use super::{ContainerLaunch, ExecLaunch};
+use crate::runtime::network::firewall::FirewallPlan;
+use crate::runtime::{ContainerLaunch, ExecLaunch};
 
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) enum HelperRequest {
@@ -54,7 +54,7 @@ impl HelperFailure {
 
 impl HelperFailure {
     pub fn from_io(context: String, error: &std::io::Error) -> Self {
-        HelperFailure::new(context, super::child_failure::io_errno(error))
+        HelperFailure::new(context, crate::runtime::child_failure::io_errno(error))
     }
 }
 
@@ -71,7 +71,9 @@ impl From<HelperFailure> for HelperReply {
 mod tests {
     use super::*;
     use crate::runtime::NetworkSetup;
-    use crate::runtime::channel::{ChannelError, MAX_MESSAGE_BYTES, recv_message, send_message};
+    use crate::runtime::sys::channel::{
+        ChannelError, MAX_MESSAGE_BYTES, recv_message, send_message,
+    };
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
     use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
