@@ -66,7 +66,7 @@ pub struct ContainerLaunch {
     pub cwd: String,
     /// Rotate `container.log` when it grows beyond this many bytes.
     pub log_max_bytes: u64,
-    /// Run the command under the tiny init (`tiny_init`): PID 1 stays ours, reaps zombies and
+    /// Run the command under the tiny init (`container::tiny_init`): PID 1 stays ours, reaps zombies and
     /// forwards signals.
     #[serde(default)]
     pub init: bool,
@@ -128,7 +128,7 @@ pub struct ContainerSecurity {
     /// The device allow-list (the devices controller on cgroup v1, a BPF program on v2).
     pub devices: cgroup::DeviceAccess,
     pub read_only_rootfs: bool,
-    /// `--userns`: the container's root is this range of host ids (see `userns`).
+    /// `--userns`: the container's root is this range of host ids (see `container::userns`).
     #[serde(default)]
     pub userns: Option<userns::IdMapping>,
 }

@@ -10,6 +10,21 @@
 //! `rootfs/` (mount point, only mounted inside the container's
 //! mount namespace), `hostname`, `hosts`, `resolv.conf` (bind-mounted into `/etc`),
 //! `container.log` (+ `container.log.1` after rotation), `exit.json` (the monitor's exit record).
+//!
+//! One room per subsystem; arrows run one way, from the top of this list down:
+//! - `process/`: the daemon's side — the helper and its protocol, the monitor, execs, the stdio
+//!   session, attach frames, the log file, the exit record;
+//! - `container/`: what runs inside — the init, namespaces, the root filesystem, volumes, `/etc`
+//!   files, terminals, and the steps every forked child shares;
+//! - `confinement/`: capabilities, seccomp, no_new_privileges, the user, masked paths, the sealed
+//!   binary;
+//! - `network/` and `cgroup/`: the kernel subsystems of the same names (`network` may use `sys`);
+//! - `sys/`: OS wrappers that know nothing of containers (atomic files, the lock file, the fd
+//!   channel, process handles, peer credentials).
+//!
+//! Every room may use what sits at this top: [`RuntimeError`], `child_failure` (a failure in a
+//! forked child as data) and `launch` (the types the engine fills), whose fields name the rooms'
+//! types.
 
 pub mod cgroup;
 mod child_failure;

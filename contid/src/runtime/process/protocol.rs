@@ -1,6 +1,7 @@
-//! The helper's wire protocol, on a `channel` (one JSON message per SOCK_SEQPACKET datagram, fds
-//! alongside it with SCM_RIGHTS). The daemon sends a [`HelperRequest`]; the helper answers with
-//! one [`HelperReply`] carrying the fds the request asked for (a report pipe, or three exec pipes).
+//! The helper's wire protocol, on a `sys::channel` (one JSON message per SOCK_SEQPACKET
+//! datagram, fds alongside it with SCM_RIGHTS). The daemon sends a [`HelperRequest`]; the helper
+//! answers with one [`HelperReply`] carrying the fds the request asked for (a report pipe, or
+//! three exec pipes).
 
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,6 @@
 //! A channel between two processes of the layer: one JSON message per SOCK_SEQPACKET datagram,
-//! fds alongside it with SCM_RIGHTS. The helper's protocol (`protocol`) and the terminal's master
-//! (`pty`) travel on it.
+//! fds alongside it with SCM_RIGHTS. The helper's protocol (`process::protocol`) and the
+//! terminal's master (`container::pty`) travel on it.
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
