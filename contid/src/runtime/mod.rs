@@ -20,7 +20,7 @@
 //!   binary;
 //! - `network/` and `cgroup/`: the kernel subsystems of the same names (`network` may use `sys`);
 //! - `sys/`: OS wrappers that know nothing of containers (atomic files, the lock file, the fd
-//!   channel, process handles, peer credentials).
+//!   channel, `clone3` as `fork`, process handles, peer credentials).
 //!
 //! Every room may use what sits at this top: [`RuntimeError`], `child_failure` (a failure in a
 //! forked child as data) and `launch` (the types the engine fills), whose fields name the rooms'

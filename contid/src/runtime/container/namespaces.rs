@@ -1,13 +1,13 @@
-//! Namespaces: creating them (clone of the container's init), finishing them from inside
-//! (cgroup namespace, hostname) and joining them (exec; the user namespace of `--userns` last).
+//! Namespaces: creating them (the flags the container's init is cloned with, through
+//! `sys::clone`), finishing them from inside (cgroup namespace, hostname) and joining them (exec;
+//! the user namespace of `--userns` last).
 
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use nix::errno::Errno;
-use nix::libc;
 use nix::sched::CloneFlags;
-use nix::unistd::{Gid, Pid, Uid};
+use nix::unistd::{Gid, Uid};
 
 use crate::runtime::NetworkSetup;
 use crate::runtime::child_failure::{ChildFailure, StepResult};
@@ -25,82 +25,6 @@ pub(crate) fn init_clone_flags(network: &NetworkSetup) -> CloneFlags {
         flags
     }
 }
-
-/// Where a new process starts: like `fork`, in new namespaces.
-pub(crate) enum CloneResult {
-    Parent { child: Pid },
-    Child,
-}
-
-/// `clone3(flags, SIGCHLD)` without a new stack: the child goes on from here on a copy of the
-/// caller's memory, exactly like `fork`. Only for single-threaded callers (the monitor).
-///
-/// With `cgroup` (a cgroup v2 directory), the child is born in that cgroup (`CLONE_INTO_CGROUP`):
-/// nobody has to migrate it afterwards, and a migration is what makes a start slow now and then
-/// (it waits for an RCU grace period). Without it, a kernel or a seccomp filter that refuses
-/// `clone3` (`ENOSYS`) gets the same clone through `clone(2)`.
-pub(crate) fn clone_process(
-    flags: CloneFlags,
-    cgroup: Option<BorrowedFd<'_>>,
-) -> nix::Result<CloneResult> {
-    let mut args = CloneArgs {
-        flags: flags.bits() as u64,
-        exit_signal: libc::SIGCHLD as u64,
-        ..CloneArgs::default()
-    };
-    if let Some(cgroup) = cgroup {
-        args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = cgroup.as_raw_fd() as u64;
-    }
-    // SAFETY: with a null stack and no CLONE_VM the kernel gives the child a copy-on-write copy
-    // of the address space and of the stack, so both processes continue from this call
-    // independently, as after fork(2). The caller is single-threaded, so no lock is held by a
-    // thread that does not exist in the child. No CLONE_*TID/SETTLS/PIDFD flag: the zeroed
-    // pointers are never used. `args` outlives the call and its size is passed with it.
-    let res = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &raw mut args,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    let res = match Errno::result(res) {
-        Err(Errno::ENOSYS) if cgroup.is_none() => {
-            let flags = args.flags as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
-            // SAFETY: as above, `clone(2)` with a null stack and no CLONE_VM behaves as fork(2).
-            let res =
-                unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
-            Errno::result(res)?
-        }
-        res => res?,
-    };
-    match res {
-        0 => Ok(CloneResult::Child),
-        pid => Ok(CloneResult::Parent {
-            child: Pid::from_raw(pid as i32),
-        }),
-    }
-}
-
-/// `struct clone_args` of `clone3(2)` (`linux/sched.h`), up to `cgroup` (`CLONE_ARGS_SIZE_VER2`).
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
-/// `linux/sched.h`: place the child in the cgroup `clone_args.cgroup` refers to (Linux 5.7).
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// A cgroup namespace rooted at the cgroup the init sits in now.
 pub(super) fn enter_cgroup_namespace() -> Result<(), ChildFailure> {

@@ -23,8 +23,8 @@ use nix::unistd::{Gid, Uid};
 use serde::{Deserialize, Serialize};
 
 use super::child::exit_now;
-use super::namespaces::{CloneResult, clone_process};
 use crate::runtime::child_failure::{ChildFailure, StepResult};
+use crate::runtime::sys::clone::{CloneResult, clone_process};
 
 /// Ids a container's user namespace maps, from 0 inside.
 pub const MAPPED_IDS: u32 = 65536;

@@ -38,7 +38,7 @@ use crate::runtime::container::child::{
 };
 use crate::runtime::container::etc_files::write_etc_files;
 use crate::runtime::container::init::{InitPipes, run_init};
-use crate::runtime::container::namespaces::{CloneResult, clone_process, init_clone_flags};
+use crate::runtime::container::namespaces::init_clone_flags;
 use crate::runtime::container::pty;
 use crate::runtime::container::rootfs::{LOWER_DIR, ROOTFS_DIR, UPPER_DIR, WORK_DIR};
 use crate::runtime::container::shifted_rootfs::shifted_rootfs;
@@ -47,6 +47,7 @@ use crate::runtime::container::userns::{
 };
 use crate::runtime::network::create_veth_pair;
 use crate::runtime::network::ports::reserve_port;
+use crate::runtime::sys::clone::{CloneResult, clone_process};
 use crate::runtime::sys::process::start_time;
 use crate::runtime::{ContainerLaunch, LaunchReport, NetworkSetup};
 
