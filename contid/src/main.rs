@@ -7,11 +7,11 @@ use clap::Parser;
 use contid::api::{DEFAULT_MAX_CONNECTIONS, ServeOptions, SocketAccess};
 use contid::engine::{Engine, EngineConfig, NetworkDefaults};
 use contid::runtime::cgroup::CgroupManager;
-use contid::runtime::helper::{HelperConfig, spawn_helper};
-use contid::runtime::lockfile::RootLock;
-use contid::runtime::logfile::DEFAULT_LOG_MAX_BYTES;
-use contid::runtime::sealed_exe::{SealMethod, run_from_sealed_copy};
-use contid::runtime::userns::IdMapping;
+use contid::runtime::confinement::sealed_exe::{SealMethod, run_from_sealed_copy};
+use contid::runtime::container::userns::IdMapping;
+use contid::runtime::process::helper::{HelperConfig, spawn_helper};
+use contid::runtime::process::logfile::DEFAULT_LOG_MAX_BYTES;
+use contid::runtime::sys::lockfile::RootLock;
 
 /// The Conti container engine daemon.
 #[derive(Parser, Debug)]

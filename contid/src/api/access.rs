@@ -5,7 +5,7 @@
 //!
 //! Access to the socket is root-equivalent: a member of the group can run anything as root.
 
-use crate::runtime::peer_credentials::PeerCredentials;
+use crate::runtime::sys::peer_credentials::PeerCredentials;
 
 /// The group used when `--group` is not given, if it exists.
 pub const DEFAULT_GROUP: &str = "conti";

@@ -17,7 +17,7 @@ use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery};
 use crate::engine::{Engine, LogFollower, TimeWindow};
-use crate::runtime::logfile::LogRecord;
+use crate::runtime::process::logfile::LogRecord;
 
 const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
 const MAX_STOP_TIMEOUT_SECS: u64 = 24 * 3600;

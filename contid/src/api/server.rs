@@ -24,7 +24,7 @@ use tower::ServiceExt;
 use super::access::SocketAccess;
 use super::error::ApiError;
 use crate::engine::{ClientSocket, Engine};
-use crate::runtime::peer_credentials::{PeerCredentials, peer_credentials};
+use crate::runtime::sys::peer_credentials::{PeerCredentials, peer_credentials};
 
 /// How long in-flight requests may run after a shutdown signal (waits and log follows never end
 /// by themselves).

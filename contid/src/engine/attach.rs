@@ -1,6 +1,6 @@
 //! Attaching to a container's stdio, and resizing its terminal.
 //!
-//! The container's monitor serves its stdio on `attach.sock` (see `runtime::attach` for the
+//! The container's monitor serves its stdio on `attach.sock` (see `runtime::process::attach` for the
 //! frames), before and after a daemon restart alike. A client that attaches to a container that
 //! has not started yet gets a socketpair instead: its monitor end waits here, with the hello
 //! already written, and goes to the monitor with the launch, which registers it before the
@@ -22,7 +22,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 use crate::runtime::WindowSize;
-use crate::runtime::attach::{
+use crate::runtime::process::attach::{
     ATTACH_SOCKET, AttachHello, HEADER_LEN, MAX_FRAME, STDIN, STDIN_EOF, frame, hello_frame,
     parse_header, peer_hung_up, resize_frame,
 };

@@ -17,7 +17,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tracing::Instrument;
 
-use crate::runtime::attach::{
+use crate::runtime::process::attach::{
     HEADER_LEN, MAX_FRAME, RESIZE, STDERR, STDIN, STDIN_EOF, STDOUT, frame, parse_header,
     parse_resize,
 };

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use conti_proto::ImageInfo;
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::atomic_file::{Durability, write_json_atomic};
+use crate::runtime::sys::atomic_file::{Durability, write_json_atomic};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -109,7 +109,7 @@ impl ImageStore {
         std::fs::create_dir_all(&rootfs)
             .map_err(|e| EngineError::internal("create image folder", e))?;
         let size = unpack_archive(archive, &rootfs)?;
-        crate::runtime::etc_files::add_mount_points(&rootfs)
+        crate::runtime::container::etc_files::add_mount_points(&rootfs)
             .map_err(|e| EngineError::internal("add /etc mount points to the image", e))?;
         let metadata = ImageMetadata {
             name: name.to_string(),

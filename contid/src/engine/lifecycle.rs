@@ -9,7 +9,7 @@ use nix::sys::signal::Signal;
 use tokio::sync::watch;
 use tracing::Instrument;
 
-use crate::runtime::userns::IdMapping;
+use crate::runtime::container::userns::IdMapping;
 use crate::runtime::{
     ContainerLaunch, ContainerSecurity, ExitRecord, FailureKind, LaunchReport, ProcessHandle,
 };

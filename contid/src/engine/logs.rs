@@ -4,7 +4,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::watch;
 
-use crate::runtime::logfile::{LogCursor, LogRecord};
+use crate::runtime::process::logfile::{LogCursor, LogRecord};
 
 use super::Engine;
 use super::error::{EngineError, EngineResult};

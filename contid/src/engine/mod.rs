@@ -33,8 +33,8 @@ use nix::sys::signal::Signal;
 
 use crate::runtime::HelperClient;
 use crate::runtime::cgroup::{CgroupManager, HostCapacity};
+use crate::runtime::container::userns::IdMapping;
 use crate::runtime::network::firewall::FirewallPlan;
-use crate::runtime::userns::IdMapping;
 
 pub use attach::{
     AttachEnd, AttachOptions, AttachSession, ClientSocket, DEFAULT_DETACH_KEYS, parse_detach_keys,

@@ -8,7 +8,7 @@ use conti_proto::{
     NetworkInfo, NetworkMember, NetworkMode, NetworkSpec, PortBinding, PortProtocol,
 };
 
-use crate::runtime::etc_files::{container_hosts, rewrite_hosts};
+use crate::runtime::container::etc_files::{container_hosts, rewrite_hosts};
 use crate::runtime::network::firewall::{FirewallPlan, PortForward, Transport};
 use crate::runtime::network::ports::reserve_port;
 use crate::runtime::network::{BridgeEndpoint, format_mac, host_interface_name};

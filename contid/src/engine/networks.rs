@@ -10,8 +10,8 @@ use conti_proto::{DEFAULT_NETWORK, NetworkInfo, NetworkMember, NetworkSpec};
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::atomic_file::{Durability, write_json_atomic};
 use crate::runtime::network::firewall::BridgeNetwork;
+use crate::runtime::sys::atomic_file::{Durability, write_json_atomic};
 
 use super::error::{EngineError, EngineResult};
 use super::spec::validate_container_name;

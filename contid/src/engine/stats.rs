@@ -14,8 +14,8 @@ use super::container::ContainerStatus;
 use super::error::{EngineError, EngineResult};
 use super::{Engine, blocking, now_rfc3339};
 use crate::runtime::cgroup::CgroupStats;
-use crate::runtime::interface_counters::{self, InterfaceCounters};
-use crate::runtime::process;
+use crate::runtime::network::interface_counters::{self, InterfaceCounters};
+use crate::runtime::sys::process;
 
 /// Between two samples of a stream.
 pub const STATS_INTERVAL: Duration = Duration::from_secs(1);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::atomic_file::{Durability, write_json_atomic};
+use crate::runtime::sys::atomic_file::{Durability, write_json_atomic};
 
 use super::container::{Container, ContainerConfig, ContainerStatus};
 use super::error::{EngineError, EngineResult};

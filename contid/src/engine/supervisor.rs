@@ -8,7 +8,8 @@ use std::sync::Arc;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::OwnedMutexGuard;
 
-use crate::runtime::{ExitPipe, ExitRecord, ProcessHandle, process};
+use crate::runtime::sys::process;
+use crate::runtime::{ExitPipe, ExitRecord, ProcessHandle};
 
 use super::Engine;
 

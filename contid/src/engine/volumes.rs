@@ -7,7 +7,7 @@ use conti_proto::VolumeSpec;
 
 use super::error::{EngineError, EngineResult};
 use super::spec::validate_volume_name;
-use crate::runtime::volumes::BindMount;
+use crate::runtime::container::volumes::BindMount;
 
 /// Folder under the daemon's root that holds named volumes.
 pub const VOLUMES_DIR: &str = "volumes";

@@ -1,5 +1,7 @@
-//! A failure in a child process (container init, exec) reported back as data, not as a hang.
+//! A failure in a child process (container init, exec) reported back as data, not as a hang, and
+//! [`StepResult`], which turns a failed call into one. A leaf: every part of the layer may use it.
 
+use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
 /// Which step failed in the child, with the errno it saw. Travels over a pipe as JSON.
@@ -62,7 +64,6 @@ impl ChildFailure {
     }
 
     pub fn kind(&self) -> FailureKind {
-        use nix::errno::Errno;
         let errno = Errno::from_raw(self.errno);
         match self.step.as_str() {
             STEP_EXEC if matches!(errno, Errno::ENOENT | Errno::ENOTDIR) => {
@@ -107,6 +108,31 @@ impl ChildFailure {
             | FailureKind::Setup => 1,
         }
     }
+}
+
+/// Maps a failed call in a child to a [`ChildFailure`] naming its step.
+pub trait StepResult<T> {
+    fn step(self, step: &str, what: impl FnOnce() -> String) -> Result<T, ChildFailure>;
+}
+
+impl<T> StepResult<T> for nix::Result<T> {
+    fn step(self, step: &str, what: impl FnOnce() -> String) -> Result<T, ChildFailure> {
+        self.map_err(|errno| ChildFailure::new(step, errno, what()))
+    }
+}
+
+impl<T> StepResult<T> for std::io::Result<T> {
+    fn step(self, step: &str, what: impl FnOnce() -> String) -> Result<T, ChildFailure> {
+        self.map_err(|e| ChildFailure::new(step, io_errno(&e), what()))
+    }
+}
+
+/// The errno behind an I/O error (EIO when there is none, e.g. a short write).
+pub fn io_errno(error: &std::io::Error) -> Errno {
+    error
+        .raw_os_error()
+        .map(Errno::from_raw)
+        .unwrap_or(Errno::EIO)
 }
 
 impl std::fmt::Display for ChildFailure {

@@ -14,9 +14,9 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use conti_tests::{Client, ContainerSpec};
-use contid::runtime::capabilities::DEFAULT_CAPABILITIES;
-use contid::runtime::masked_paths::{MASKED_PATHS, READ_ONLY_PATHS};
-use contid::runtime::seccomp::default_profile;
+use contid::runtime::confinement::capabilities::DEFAULT_CAPABILITIES;
+use contid::runtime::confinement::masked_paths::{MASKED_PATHS, READ_ONLY_PATHS};
+use contid::runtime::confinement::seccomp::default_profile;
 
 use crate::oci::{self, OciRuntime};
 use crate::scenario::with_running_conti;

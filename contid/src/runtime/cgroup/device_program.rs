@@ -6,11 +6,20 @@
 //! The kernel calls it on every `mknod` and every `open` of a device node by a process of the
 //! cgroup, with a `struct bpf_cgroup_dev_ctx { u32 access_type; u32 major; u32 minor; }`, where
 //! `access_type` is `(BPF_DEVCG_ACC_* << 16) | BPF_DEVCG_DEV_*`; 0 refuses the access (EPERM).
-//! The instructions are encoded with rbpf's builder.
+//! The instructions are encoded with rbpf's builder; [`restrict_v2`] loads the program and
+//! attaches it to a container's cgroup (the rules and the v1 way live in `devices`).
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
 
 use rbpf::insn_builder::{Arch, BpfCode, Cond, Instruction, IntoBytes, MemSize, Move, Source};
 
-use super::devices::{DeviceKind, DeviceOps, DeviceRule};
+use super::CgroupError;
+use super::bpf;
+use super::cgroupfs::io_error;
+use super::devices::{DEFAULT_DEVICES, DeviceAccess, DeviceKind, DeviceOps, DeviceRule};
 
 /// Offsets in `struct bpf_cgroup_dev_ctx`.
 const CTX_ACCESS_TYPE: i16 = 0;
@@ -161,6 +170,23 @@ enum Matches {
     Some,
     /// The rule matches every request: nothing after it can run.
     Everything,
+}
+
+/// Attaches the allow-list's BPF program to the container's v2 cgroup `dir` (nothing for
+/// [`DeviceAccess::All`]). The program fd is closed on return: the attachment keeps the program
+/// until the cgroup is removed.
+pub(super) fn restrict_v2(dir: &Path, access: DeviceAccess) -> Result<(), CgroupError> {
+    if access == DeviceAccess::All {
+        return Ok(());
+    }
+    let program = DeviceProgram::allow_only(&DEFAULT_DEVICES);
+    let cgroup = File::options()
+        .read(true)
+        .custom_flags(nix::libc::O_DIRECTORY)
+        .open(dir)
+        .map_err(|err| io_error(dir, err))?;
+    let loaded = bpf::load_device_program(program.bytes(), dir)?;
+    bpf::attach_device_program(cgroup.as_fd(), loaded.as_fd(), dir)
 }
 
 #[cfg(test)]

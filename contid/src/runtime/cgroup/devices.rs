@@ -13,17 +13,12 @@
 //! dropped.
 
 use std::fmt;
-use std::fs::File;
-use std::os::fd::AsFd;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::CgroupError;
-use super::bpf;
-use super::cgroupfs::{io_error, write_limit};
-use super::device_program::DeviceProgram;
+use super::cgroupfs::write_limit;
 
 /// What a container may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,21 +137,4 @@ pub(super) fn restrict_v1(dir: &Path, access: DeviceAccess) -> Result<(), Cgroup
                 .try_for_each(|rule| write_limit(dir, "devices.allow", &rule.to_string(), LIMIT))
         }
     }
-}
-
-/// Attaches the allow-list's BPF program to the container's v2 cgroup `dir` (nothing for
-/// [`DeviceAccess::All`]). The program fd is closed on return: the attachment keeps the program
-/// until the cgroup is removed.
-pub(super) fn restrict_v2(dir: &Path, access: DeviceAccess) -> Result<(), CgroupError> {
-    if access == DeviceAccess::All {
-        return Ok(());
-    }
-    let program = DeviceProgram::allow_only(&DEFAULT_DEVICES);
-    let cgroup = File::options()
-        .read(true)
-        .custom_flags(nix::libc::O_DIRECTORY)
-        .open(dir)
-        .map_err(|err| io_error(dir, err))?;
-    let loaded = bpf::load_device_program(program.bytes(), dir)?;
-    bpf::attach_device_program(cgroup.as_fd(), loaded.as_fd(), dir)
 }

@@ -295,7 +295,7 @@ impl CgroupManager {
         match &self.backend {
             Backend::Disabled => Ok(()),
             Backend::V1(v1) => v1.restrict_devices(&cgroup, access),
-            Backend::V2(v2) => devices::restrict_v2(&v2.dir(&cgroup), access),
+            Backend::V2(v2) => device_program::restrict_v2(&v2.dir(&cgroup), access),
         }
     }
 

@@ -708,7 +708,7 @@ fn v2_apply_writes_the_v2_files_and_enables_controllers_above() {
 /// from its first instruction, with nobody writing to `cgroup.procs`.
 #[test]
 fn a_clone_into_the_v2_cgroup_is_born_there() {
-    use crate::runtime::namespaces::{CloneResult, clone_process};
+    use crate::runtime::sys::clone::{CloneResult, clone_process};
     use nix::sched::CloneFlags;
     use std::os::fd::AsFd;
 

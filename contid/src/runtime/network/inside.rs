@@ -3,17 +3,18 @@
 
 use std::fs::File;
 use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
 
 use nix::errno::Errno;
+use nix::libc;
 use nix::sched::CloneFlags;
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::{AddressMessageBuilder, LinkUnspec, RouteMessageBuilder};
 
 use super::super::NetworkSetup;
-use super::super::child::StepResult;
-use super::super::child_failure::{ChildFailure, STEP_NETWORK as STEP};
-use super::super::namespaces::bring_up_loopback;
-use super::super::process::start_time;
+use super::super::child_failure::{ChildFailure, STEP_NETWORK as STEP, StepResult};
+use super::super::sys::process::start_time;
 use super::BridgeEndpoint;
 use super::netlink::{NLM_F_CREATE, NLM_F_EXCL, Netlink};
 use super::veth::CONTAINER_INTERFACE;
@@ -43,6 +44,34 @@ pub fn enter_container_network(network: &NetworkSetup) -> Result<(), ChildFailur
             init_start_time,
         } => join_network_namespace(*init_pid, *init_start_time),
     }
+}
+
+/// In a new network namespace `lo` exists but is down.
+fn bring_up_loopback() -> Result<(), ChildFailure> {
+    const STEP: &str = "loopback_up";
+    let socket = socket(
+        AddressFamily::Inet,
+        SockType::Datagram,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .step(STEP, || "socket for interface ioctls".into())?;
+    // SAFETY: ifreq is plain data; all zeroes is a valid value.
+    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in request.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: SIOCGIFFLAGS reads the interface name from and writes its flags into `request`,
+    // which lives for the whole call.
+    let res = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) };
+    Errno::result(res).step(STEP, || "get flags of lo".into())?;
+    // SAFETY: the kernel just filled `ifru_flags`; the union field is a c_short either way.
+    unsafe { request.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
+    // SAFETY: SIOCSIFFLAGS only reads `request`, which lives for the whole call.
+    let res = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) };
+    Errno::result(res)
+        .step(STEP, || "bring lo up".into())
+        .map(drop)
 }
 
 /// Writes [`NETWORK_SYSCTLS`] through the host's `/proc` (not yet read-only, the init still the

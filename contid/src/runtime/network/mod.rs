@@ -5,11 +5,15 @@
 //! Who does what: the helper ensures a network's bridge and applies the firewall plan (shared,
 //! idempotent); the monitor creates each container's veth pair between clone and "go" and holds
 //! its published ports; the init configures `eth0` from inside. Addresses are chosen by the
-//! engine (IPAM), which also computes the firewall plan.
+//! engine (IPAM), which also computes the firewall plan. `interface_counters` reads a
+//! container's traffic for `stats`.
+//!
+//! It may import `sys` and the layer's shared types only.
 
 pub mod bridge;
 pub mod firewall;
 mod inside;
+pub mod interface_counters;
 mod netlink;
 pub mod ports;
 mod veth;

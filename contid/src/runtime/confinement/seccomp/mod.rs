@@ -32,7 +32,7 @@ use seccompiler::{
 use serde::{Deserialize, Serialize};
 
 use super::capabilities::{CapabilitySet, parse_capability};
-use super::child_failure::ChildFailure;
+use crate::runtime::child_failure::ChildFailure;
 use syscalls_x86_64::syscall_number;
 
 pub use default_profile::default_profile;
@@ -70,7 +70,7 @@ pub fn compile(
         )));
     }
     let default_action = action(&profile.default_action, profile.default_errno_ret)?;
-    let kernel = kernel_version(&super::kernel_release());
+    let kernel = kernel_version(&crate::runtime::kernel_release());
     let mut named: SyscallRules = BTreeMap::new();
     let mut by_action: Vec<(SeccompAction, SyscallRules)> = Vec::new();
     for syscall in &profile.syscalls {

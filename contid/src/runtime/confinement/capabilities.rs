@@ -11,7 +11,7 @@ use caps::{CapSet, Capability, CapsHashSet};
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
-use super::child_failure::ChildFailure;
+use crate::runtime::child_failure::ChildFailure;
 
 /// Docker's default capabilities (moby `daemon/pkg/oci/caps/defaults.go`).
 pub const DEFAULT_CAPABILITIES: [Capability; 14] = [

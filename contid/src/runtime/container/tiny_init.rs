@@ -14,7 +14,7 @@
 //! then belongs to root and needs `CAP_SYS_PTRACE` over it, so `/proc/1/exe` and `/proc/1/fd`
 //! cannot be opened by container processes without that capability (the attack of runc's
 //! CVE-2019-5736); with it, they find a sealed copy of the binary, not the host's file
-//! (`sealed_exe`). And it closes every fd but 0, 1 and 2 (signals are taken with `sigwait`, not
+//! (`confinement::sealed_exe`). And it closes every fd but 0, 1 and 2 (signals are taken with `sigwait`, not
 //! a signalfd), so that even a process that may look finds nothing of the monitor or the daemon
 //! there. PID 1 then takes the container's capabilities, no_new_privileges and seccomp filter
 //! before it forks the command.
@@ -28,11 +28,10 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid};
 
 use super::child::{
-    StepResult, close_inherited_fds, exec_with_failure_report, exit_code_of, exit_now, fail,
-    restore_sigchld,
+    close_inherited_fds, exec_with_failure_report, exit_code_of, exit_now, fail, restore_sigchld,
 };
-use super::child_failure::ChildFailure;
-use super::confinement::CompiledConfinement;
+use crate::runtime::child_failure::{ChildFailure, StepResult};
+use crate::runtime::confinement::CompiledConfinement;
 
 /// Exit code of the tiny init when its own machinery fails after the command started (the
 /// command is then killed with the namespace).

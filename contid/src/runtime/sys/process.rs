@@ -4,7 +4,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::sys::signal::Signal;
 
-use super::RuntimeError;
+use crate::runtime::RuntimeError;
 
 /// A live process held by a pidfd. The fd becomes readable when the process exits.
 #[derive(Debug)]

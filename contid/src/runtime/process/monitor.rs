@@ -24,27 +24,32 @@ use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 
-use super::cgroup::{CgroupError, CgroupManager};
-use super::child::{
-    StepResult, cgroup_failure, close_inherited_fds, exit_code_of, io_errno, read_to_end,
-    restore_sigchld, run_forked, set_nonblocking, stdio_to_dev_null, write_all,
-};
-use super::child_failure::{ChildFailure, STEP_CGROUP_LIMITS, STEP_PUBLISH_PORT};
-use super::etc_files::write_etc_files;
 use super::exit_record::ExitRecord;
-use super::init::{InitPipes, run_init};
 use super::logfile::{LogStream, LogWriter};
-use super::namespaces::{CloneResult, clone_process, init_clone_flags};
-use super::network::create_veth_pair;
-use super::network::ports::reserve_port;
-use super::process::start_time;
 use super::protocol::HelperFailure;
-use super::pty;
-use super::rootfs::{LOWER_DIR, ROOTFS_DIR, UPPER_DIR, WORK_DIR};
 use super::session::{Session, SessionIo, bind_attach_socket};
-use super::shifted_rootfs::shifted_rootfs;
-use super::userns::{IdMapping, create_user_namespace, supports_idmapped_mount};
-use super::{ContainerLaunch, LaunchReport, NetworkSetup};
+use crate::runtime::cgroup::{CgroupError, CgroupManager};
+use crate::runtime::child_failure::{
+    ChildFailure, STEP_CGROUP_LIMITS, STEP_PUBLISH_PORT, StepResult, io_errno,
+};
+use crate::runtime::container::child::{
+    cgroup_failure, close_inherited_fds, exit_code_of, read_to_end, restore_sigchld, run_forked,
+    set_nonblocking, stdio_to_dev_null, write_all,
+};
+use crate::runtime::container::etc_files::write_etc_files;
+use crate::runtime::container::init::{InitPipes, run_init};
+use crate::runtime::container::namespaces::init_clone_flags;
+use crate::runtime::container::pty;
+use crate::runtime::container::rootfs::{LOWER_DIR, ROOTFS_DIR, UPPER_DIR, WORK_DIR};
+use crate::runtime::container::shifted_rootfs::shifted_rootfs;
+use crate::runtime::container::userns::{
+    IdMapping, create_user_namespace, supports_idmapped_mount,
+};
+use crate::runtime::network::create_veth_pair;
+use crate::runtime::network::ports::reserve_port;
+use crate::runtime::sys::clone::{CloneResult, clone_process};
+use crate::runtime::sys::process::start_time;
+use crate::runtime::{ContainerLaunch, LaunchReport, NetworkSetup};
 
 /// Runs in the helper: forks M1 (which forks the monitor) and returns the report pipe's read end.
 /// `attached` are connections of clients that attached before the start (see `session`).
@@ -388,7 +393,7 @@ impl<'a> Monitor<'a> {
         self.finish(ExitRecord {
             exit_code,
             signal,
-            finished: super::now_rfc3339(),
+            finished: crate::runtime::now_rfc3339(),
             error: None,
             oom_killed,
         });
@@ -509,7 +514,10 @@ fn give_to_container_root(dir: &std::path::Path, mapping: IdMapping) -> Result<(
         format!("mkdir {}", dir.join(LOWER_DIR).display())
     })?;
     let (uid, gid) = mapping.root();
-    for name in [UPPER_DIR].into_iter().chain(super::etc_files::ETC_FILES) {
+    for name in [UPPER_DIR]
+        .into_iter()
+        .chain(crate::runtime::container::etc_files::ETC_FILES)
+    {
         let path = dir.join(name);
         nix::unistd::chown(&path, Some(uid), Some(gid))
             .step("prepare_state_dir", || format!("chown {}", path.display()))?;
@@ -518,7 +526,7 @@ fn give_to_container_root(dir: &std::path::Path, mapping: IdMapping) -> Result<(
 }
 
 /// A limit that could not be written; one the host cannot enforce is told apart by its errno
-/// ([`FailureKind::UnsupportedLimit`](super::FailureKind::UnsupportedLimit)).
+/// ([`FailureKind::UnsupportedLimit`](crate::runtime::FailureKind::UnsupportedLimit)).
 fn limits_failure(error: &CgroupError) -> ChildFailure {
     match error {
         CgroupError::Unsupported { .. } => {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::atomic_file::{Durability, write_json_atomic};
+use crate::runtime::sys::atomic_file::{Durability, write_json_atomic};
 
 pub const EXIT_RECORD_FILE: &str = "exit.json";
 
@@ -28,11 +28,11 @@ pub struct ExitRecord {
 
 impl ExitRecord {
     /// The record of a container whose command never ran.
-    pub fn from_failure(failure: &super::ChildFailure) -> ExitRecord {
+    pub fn from_failure(failure: &crate::runtime::ChildFailure) -> ExitRecord {
         ExitRecord {
             exit_code: failure.exit_code(),
             signal: None,
-            finished: super::now_rfc3339(),
+            finished: crate::runtime::now_rfc3339(),
             error: Some(failure.to_string()),
             oom_killed: false,
         }

@@ -22,9 +22,9 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{Gid, Uid};
 use serde::{Deserialize, Serialize};
 
-use super::child::{StepResult, exit_now};
-use super::child_failure::ChildFailure;
-use super::namespaces::{CloneResult, clone_process};
+use super::child::exit_now;
+use crate::runtime::child_failure::{ChildFailure, StepResult};
+use crate::runtime::sys::clone::{CloneResult, clone_process};
 
 /// Ids a container's user namespace maps, from 0 inside.
 pub const MAPPED_IDS: u32 = 65536;
@@ -100,7 +100,7 @@ fn subid_range(contents: &str, user: &str) -> Option<u32> {
 
 /// A user namespace with `mapping` (runs in the single-threaded monitor): a child is cloned into
 /// a new one and waits on a pipe while its maps are written and the namespace opened, then exits.
-pub(super) fn create_user_namespace(mapping: IdMapping) -> Result<File, ChildFailure> {
+pub(crate) fn create_user_namespace(mapping: IdMapping) -> Result<File, ChildFailure> {
     const STEP: &str = "userns";
     let (hold_r, hold_w) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).step(STEP, || "pipe for the userns child".into())?;
@@ -139,7 +139,7 @@ fn write_maps(pid: i32, mapping: IdMapping) -> Result<(), ChildFailure> {
 
 /// Whether `source` can be mounted idmapped through `userns` here: `false` when the kernel or
 /// the filesystem says it can't.
-pub(super) fn supports_idmapped_mount(
+pub(crate) fn supports_idmapped_mount(
     source: &Path,
     userns: BorrowedFd<'_>,
 ) -> Result<bool, ChildFailure> {
@@ -227,20 +227,6 @@ fn set_idmap(tree: BorrowedFd<'_>, userns: BorrowedFd<'_>) -> nix::Result<()> {
         )
     };
     Errno::result(res).map(drop)
-}
-
-/// Joins the user namespace of `userns` (the last namespace joined: the others are owned by the
-/// host's, and joining them needs the host's privileges) and becomes its root: until `setresuid`
-/// the process still has the host's root ids, which the namespace does not map.
-pub(super) fn join_user_namespace(userns: BorrowedFd<'_>) -> Result<(), ChildFailure> {
-    const STEP: &str = "join_userns";
-    nix::sched::setns(userns, CloneFlags::CLONE_NEWUSER)
-        .step(STEP, || "join the container's user namespace".into())?;
-    let root_gid = Gid::from_raw(0);
-    nix::unistd::setgroups(&[]).step(STEP, || "setgroups".into())?;
-    nix::unistd::setresgid(root_gid, root_gid, root_gid).step(STEP, || "setgid 0".into())?;
-    let root_uid = Uid::from_raw(0);
-    nix::unistd::setresuid(root_uid, root_uid, root_uid).step(STEP, || "setuid 0".into())
 }
 
 #[cfg(test)]

@@ -15,8 +15,7 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::{Mode, SFlag};
 use nix::unistd::{Gid, Uid};
 
-use super::child::StepResult;
-use super::child_failure::{ChildFailure, STEP_RESOLVE_USER};
+use crate::runtime::child_failure::{ChildFailure, STEP_RESOLVE_USER, StepResult};
 
 /// Larger account files are refused rather than read (the container writes them).
 const MAX_DB_BYTES: u64 = 4 * 1024 * 1024;

@@ -30,7 +30,7 @@ use nix::fcntl::AtFlags;
 use rustix::fs::{MemfdFlags, Mode, OFlags, SealFlags};
 use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
 
-use super::child::io_errno;
+use crate::runtime::child_failure::io_errno;
 
 /// Set for the re-executed process: when the sealing began (nanoseconds since the epoch).
 pub const SEALED_ENV: &str = "CONTI_SEALED_EXE";

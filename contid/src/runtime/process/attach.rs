@@ -19,7 +19,7 @@ use std::os::fd::BorrowedFd;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use serde::{Deserialize, Serialize};
 
-use super::WindowSize;
+use crate::runtime::WindowSize;
 
 /// Name of the monitor's listening socket in the container's state folder.
 pub const ATTACH_SOCKET: &str = "attach.sock";

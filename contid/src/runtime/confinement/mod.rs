@@ -1,3 +1,11 @@
+//! Confinement: what narrows a container's processes and protects the host from them — the
+//! capabilities, the seccomp filter, no_new_privileges and the user to run as (applied just before
+//! `execve`, to the init and every exec), the masked kernel paths, and the sealed copy of the
+//! daemon's binary that a container cannot overwrite.
+//!
+//! It may import `cgroup` (the device allow-list a container's security names) and the layer's
+//! shared types; never `container` or `process`, which apply it.
+//!
 //! What narrows a container's process just before `execve`: no_new_privileges, capabilities and
 //! the seccomp filter, in the order the kernel allows.
 //!
@@ -9,16 +17,21 @@
 //! dropping the bounding set and narrowing the other sets (with `PR_SET_KEEPCAPS`): after its
 //! `execve` it holds no capability, as with Docker.
 
+pub mod capabilities;
+pub mod masked_paths;
+pub mod sealed_exe;
+pub mod seccomp;
+mod user;
+
 use conti_proto::{Seccomp, SecurityOptions};
 use serde::{Deserialize, Serialize};
 
-use super::ContainerSecurity;
-use super::capabilities::CapabilitySet;
-use super::cgroup::DeviceAccess;
-use super::child::StepResult;
-use super::child_failure::ChildFailure;
-use super::seccomp::{self, SeccompFilters};
-use super::user::{ResolvedUser, resolve_user};
+use self::capabilities::CapabilitySet;
+use self::seccomp::SeccompFilters;
+use self::user::{ResolvedUser, resolve_user};
+use crate::runtime::ContainerSecurity;
+use crate::runtime::cgroup::DeviceAccess;
+use crate::runtime::child_failure::{ChildFailure, StepResult};
 
 /// How a container's processes (its init and every exec) are confined; filled by the engine.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -57,7 +57,7 @@ impl LogRecord {
         LogRecord {
             log: String::from_utf8_lossy(line).into_owned(),
             stream: stream.as_str().to_owned(),
-            time: super::now_rfc3339(),
+            time: crate::runtime::now_rfc3339(),
         }
     }
 }

@@ -11,18 +11,18 @@ use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::{Mode, SFlag};
 
-use super::child::StepResult;
-use super::child_failure::ChildFailure;
 use super::etc_files::ETC_FILES;
 use super::userns::mount_idmapped;
-use super::{ContainerLaunch, volumes};
+use super::volumes;
+use crate::runtime::ContainerLaunch;
+use crate::runtime::child_failure::{ChildFailure, StepResult};
 
 /// Folders of the state folder: overlayfs upper and work layers, and the mount point.
-pub(super) const UPPER_DIR: &str = "upper";
-pub(super) const WORK_DIR: &str = "work";
-pub(super) const ROOTFS_DIR: &str = "rootfs";
+pub(crate) const UPPER_DIR: &str = "upper";
+pub(crate) const WORK_DIR: &str = "work";
+pub(crate) const ROOTFS_DIR: &str = "rootfs";
 /// With `--userns`: where the image's rootfs is mounted idmapped, as the overlay's lower layer.
-pub(super) const LOWER_DIR: &str = "lower";
+pub(crate) const LOWER_DIR: &str = "lower";
 
 /// Character devices every container gets: (name, major, minor).
 const DEVICES: [(&str, u64, u64); 6] = [

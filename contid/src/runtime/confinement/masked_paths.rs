@@ -15,8 +15,7 @@ use nix::mount::{MsFlags, mount};
 use nix::sys::stat::{Mode, SFlag, fstat};
 use nix::sys::statfs::{PROC_SUPER_MAGIC, SYSFS_MAGIC, fstatfs};
 
-use super::child::StepResult;
-use super::child_failure::ChildFailure;
+use crate::runtime::child_failure::{ChildFailure, StepResult};
 
 /// Hidden: files get `/dev/null` bound over them, folders an empty read-only tmpfs (moby's
 /// list, `daemon/pkg/oci/defaults.go`).
@@ -48,7 +47,7 @@ const STEP: &str = "masked_paths";
 
 /// Masks [`MASKED_PATHS`] and makes [`READ_ONLY_PATHS`] read-only. Paths this kernel lacks are
 /// skipped.
-pub(super) fn mask_kernel_paths() -> Result<(), ChildFailure> {
+pub(crate) fn mask_kernel_paths() -> Result<(), ChildFailure> {
     let null = open_dev_null()?;
     for path in MASKED_PATHS {
         if let Some(target) = open_kernel_path(path)? {

@@ -19,8 +19,7 @@ use nix::mount::MsFlags;
 use rustix::fs::{Mode, OFlags, ResolveFlags};
 use serde::{Deserialize, Serialize};
 
-use super::child::StepResult;
-use super::child_failure::{ChildFailure, STEP_VOLUMES as STEP};
+use crate::runtime::child_failure::{ChildFailure, STEP_VOLUMES as STEP, StepResult};
 /// `PROC_SUPER_MAGIC` and `SYSFS_MAGIC`.
 const KERNEL_FILESYSTEMS: [i64; 2] = [0x9fa0, 0x6265_6572];
 

@@ -14,10 +14,9 @@ use nix::fcntl::OFlag;
 use nix::libc;
 use nix::sys::stat::Mode;
 
-use super::WindowSize;
-use super::child::StepResult;
-use super::child_failure::ChildFailure;
-use super::protocol::{ChannelError, recv_message, send_message};
+use crate::runtime::WindowSize;
+use crate::runtime::child_failure::{ChildFailure, StepResult};
+use crate::runtime::sys::channel::{ChannelError, recv_message, send_message};
 
 /// The only message on a terminal channel; the master travels with it.
 const MASTER_MESSAGE: &str = "pty-master";
@@ -58,7 +57,7 @@ pub(super) fn open_in_devpts() -> Result<Pty, ChildFailure> {
 }
 
 /// Sets the terminal's size (on either end); the kernel sends SIGWINCH to its foreground group.
-pub(super) fn set_window_size(fd: BorrowedFd<'_>, size: WindowSize) -> nix::Result<()> {
+pub(crate) fn set_window_size(fd: BorrowedFd<'_>, size: WindowSize) -> nix::Result<()> {
     let winsize = libc::winsize {
         ws_row: size.rows,
         ws_col: size.cols,
@@ -85,7 +84,7 @@ pub(super) fn become_terminal_owner(slave: OwnedFd) -> Result<(), ChildFailure> 
 
 /// Makes a terminal, sends its master on `channel`, and takes the slave as controlling terminal
 /// and stdio (sized `size` first, so the command never sees a 0x0 terminal).
-pub(super) fn attach_new_terminal(
+pub(crate) fn attach_new_terminal(
     channel: BorrowedFd<'_>,
     size: Option<WindowSize>,
 ) -> Result<(), ChildFailure> {
@@ -106,7 +105,7 @@ pub(super) fn attach_new_terminal(
 }
 
 /// Receives the master that [`attach_new_terminal`] sent; `None` if the sender died first.
-pub(super) fn receive_master(channel: BorrowedFd<'_>) -> Option<OwnedFd> {
+pub(crate) fn receive_master(channel: BorrowedFd<'_>) -> Option<OwnedFd> {
     match recv_message::<String>(channel) {
         Ok((message, fds)) if message == MASTER_MESSAGE => fds.into_iter().next(),
         _ => None,

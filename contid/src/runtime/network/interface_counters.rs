@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{RuntimeError, process};
+use crate::runtime::{RuntimeError, sys::process};
 
 /// What one interface has received and sent since it was created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

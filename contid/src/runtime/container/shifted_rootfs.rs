@@ -10,15 +10,14 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::stat::{Mode, SFlag};
 
-use super::child::io_errno;
-use super::child_failure::ChildFailure;
 use super::userns::{IdMapping, MAPPED_IDS};
+use crate::runtime::child_failure::{ChildFailure, io_errno};
 
 const STEP: &str = "shifted_rootfs";
 
 /// The shifted copy of `image_rootfs` for `mapping`, made now unless it exists. Made under a
 /// temporary name and renamed into place: two starts racing both end with the one copy.
-pub(super) fn shifted_rootfs(
+pub(crate) fn shifted_rootfs(
     image_rootfs: &Path,
     mapping: IdMapping,
 ) -> Result<PathBuf, ChildFailure> {

@@ -5,10 +5,10 @@ use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use super::{ContainerLaunch, HostsEntry, NetworkSetup};
+use crate::runtime::{ContainerLaunch, HostsEntry, NetworkSetup};
 
 /// File names, the same in the state folder and in the container's `/etc`.
-pub(super) const ETC_FILES: [&str; 3] = [HOSTNAME_FILE, HOSTS_FILE, RESOLV_CONF_FILE];
+pub(crate) const ETC_FILES: [&str; 3] = [HOSTNAME_FILE, HOSTS_FILE, RESOLV_CONF_FILE];
 const HOSTNAME_FILE: &str = "hostname";
 const HOSTS_FILE: &str = "hosts";
 const RESOLV_CONF_FILE: &str = "resolv.conf";
@@ -57,7 +57,7 @@ pub fn add_mount_points(image_rootfs: &Path) -> std::io::Result<()> {
 }
 
 /// Writes the three files into `launch.state_dir` from the host's `/etc`.
-pub(super) fn write_etc_files(launch: &ContainerLaunch) -> std::io::Result<()> {
+pub(crate) fn write_etc_files(launch: &ContainerLaunch) -> std::io::Result<()> {
     let host_file = |path: &str| match std::fs::read_to_string(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
         other => other,

@@ -11,15 +11,16 @@ use nix::sys::socket::{AddressFamily, SockFlag, SockType, setsockopt, socketpair
 use nix::sys::time::TimeVal;
 use nix::unistd::{ForkResult, Pid};
 
-use super::cgroup::CgroupManager;
-use super::child::{close_fds_except, read_to_end, restore_sigchld, run_forked, write_all};
-use super::network::bridge;
-use super::network::firewall::{self, FirewallPlan};
-use super::protocol::{
-    ChannelError, HelperFailure, HelperReply, HelperRequest, MAX_MESSAGE_BYTES, recv_message,
-    send_message,
+use super::protocol::{HelperFailure, HelperReply, HelperRequest};
+use super::{exec, monitor};
+use crate::runtime::cgroup::CgroupManager;
+use crate::runtime::container::child::{
+    close_fds_except, read_to_end, restore_sigchld, run_forked, write_all,
 };
-use super::{ContainerLaunch, ExecLaunch, ExecStatus, LaunchReport, RuntimeError, exec, monitor};
+use crate::runtime::network::bridge;
+use crate::runtime::network::firewall::{self, FirewallPlan};
+use crate::runtime::sys::channel::{ChannelError, MAX_MESSAGE_BYTES, recv_message, send_message};
+use crate::runtime::{ContainerLaunch, ExecLaunch, ExecStatus, LaunchReport, RuntimeError};
 
 /// How long the daemon waits for the helper's answer (it answers right after forking).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -418,7 +419,7 @@ impl LaunchHandle {
         let line = read_line(&self.report)
             .map_err(|e| RuntimeError::sys("reading the launch report", e))?;
         let report = LaunchReport::parse(&line)?;
-        super::child::set_nonblocking(self.report.as_fd())
+        crate::runtime::container::child::set_nonblocking(self.report.as_fd())
             .map_err(|e| RuntimeError::sys("report pipe O_NONBLOCK", e))?;
         Ok((report, ExitPipe(self.report)))
     }
@@ -501,17 +502,18 @@ pub enum ExecIo {
 /// (its status says why).
 /// The master is non-blocking.
 pub fn receive_terminal(channel: &OwnedFd) -> Option<OwnedFd> {
-    let master = super::pty::receive_master(channel.as_fd())?;
-    super::child::set_nonblocking(master.as_fd()).ok()?;
+    let master = crate::runtime::container::pty::receive_master(channel.as_fd())?;
+    crate::runtime::container::child::set_nonblocking(master.as_fd()).ok()?;
     Some(master)
 }
 
 /// Sets a terminal's size through its master.
 pub fn resize_terminal(
     master: std::os::fd::BorrowedFd<'_>,
-    size: super::WindowSize,
+    size: crate::runtime::WindowSize,
 ) -> Result<(), RuntimeError> {
-    super::pty::set_window_size(master, size).map_err(|e| RuntimeError::sys("TIOCSWINSZ", e))
+    crate::runtime::container::pty::set_window_size(master, size)
+        .map_err(|e| RuntimeError::sys("TIOCSWINSZ", e))
 }
 
 impl ExecStatus {

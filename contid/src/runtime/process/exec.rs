@@ -13,17 +13,16 @@ use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 
-use super::cgroup::{CgroupLayout, CgroupManager};
-use super::child::{
-    StepResult, cgroup_failure, close_inherited_fds, enter_working_dir, exec_with_failure_report,
-    exit_code_of, fail, io_errno, read_to_end, redirect_stdio, restore_sigchld, run_forked,
-    write_all,
-};
-use super::child_failure::ChildFailure;
-use super::namespaces::ContainerNamespaces;
 use super::protocol::HelperFailure;
-use super::pty;
-use super::{ExecLaunch, ExecStatus};
+use crate::runtime::cgroup::{CgroupLayout, CgroupManager};
+use crate::runtime::child_failure::{ChildFailure, StepResult, io_errno};
+use crate::runtime::container::child::{
+    cgroup_failure, close_inherited_fds, enter_working_dir, exec_with_failure_report, exit_code_of,
+    fail, read_to_end, redirect_stdio, restore_sigchld, run_forked, write_all,
+};
+use crate::runtime::container::namespaces::ContainerNamespaces;
+use crate::runtime::container::pty;
+use crate::runtime::{ExecLaunch, ExecStatus};
 
 /// The daemon's ends: read ends of the command's stdout and stderr (without a tty), of the
 /// status pipe; the write end of stdin (when asked for); the channel on which the terminal's

@@ -18,9 +18,11 @@ use nix::sys::signal::{SigHandler, SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::stat::Mode;
 use nix::sys::wait::WaitStatus;
 
-use super::cgroup::CgroupError;
-use super::child_failure::{ChildFailure, STEP_CHDIR_CWD, STEP_EXEC};
-use super::confinement::CompiledConfinement;
+use crate::runtime::cgroup::CgroupError;
+use crate::runtime::child_failure::{
+    ChildFailure, STEP_CHDIR_CWD, STEP_EXEC, StepResult, io_errno,
+};
+use crate::runtime::confinement::CompiledConfinement;
 
 /// `PATH` used when the environment has none (the one Docker and runc use).
 pub(super) const DEFAULT_PATH: &str =
@@ -38,39 +40,14 @@ pub(super) fn exit_now(code: i32) -> ! {
 /// Runs the body of a freshly forked child and ends the process with its exit code. A panic is
 /// caught so that it can never unwind into the code of the process we were forked from (the
 /// helper's loop would otherwise go on running in the child).
-pub(super) fn run_forked(body: impl FnOnce() -> i32) -> ! {
+pub(crate) fn run_forked(body: impl FnOnce() -> i32) -> ! {
     let code =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or(PANIC_EXIT_CODE);
     exit_now(code)
 }
 
-/// Maps a failed call in a child to a [`ChildFailure`] naming its step.
-pub(super) trait StepResult<T> {
-    fn step(self, step: &str, what: impl FnOnce() -> String) -> Result<T, ChildFailure>;
-}
-
-impl<T> StepResult<T> for nix::Result<T> {
-    fn step(self, step: &str, what: impl FnOnce() -> String) -> Result<T, ChildFailure> {
-        self.map_err(|errno| ChildFailure::new(step, errno, what()))
-    }
-}
-
-impl<T> StepResult<T> for std::io::Result<T> {
-    fn step(self, step: &str, what: impl FnOnce() -> String) -> Result<T, ChildFailure> {
-        self.map_err(|e| ChildFailure::new(step, io_errno(&e), what()))
-    }
-}
-
-/// The errno behind an I/O error (EIO when there is none, e.g. a short write).
-pub(super) fn io_errno(error: &std::io::Error) -> Errno {
-    error
-        .raw_os_error()
-        .map(Errno::from_raw)
-        .unwrap_or(Errno::EIO)
-}
-
 /// A failed cgroup operation as a child failure, with the errno behind it.
-pub(super) fn cgroup_failure(step: &str, error: &CgroupError) -> ChildFailure {
+pub(crate) fn cgroup_failure(step: &str, error: &CgroupError) -> ChildFailure {
     let errno = std::error::Error::source(error)
         .and_then(|source| source.downcast_ref::<std::io::Error>())
         .map_or(Errno::EIO, io_errno);
@@ -86,13 +63,13 @@ pub(super) fn report_failure(error_pipe: BorrowedFd<'_>, failure: &ChildFailure)
 }
 
 /// Reports `failure` on the error pipe and exits with status 1.
-pub(super) fn fail(error_pipe: BorrowedFd<'_>, failure: &ChildFailure) -> ! {
+pub(crate) fn fail(error_pipe: BorrowedFd<'_>, failure: &ChildFailure) -> ! {
     report_failure(error_pipe, failure);
     exit_now(1)
 }
 
 /// `write` until done, retrying on EINTR.
-pub(super) fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> nix::Result<()> {
+pub(crate) fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> nix::Result<()> {
     while !bytes.is_empty() {
         match nix::unistd::write(fd, bytes) {
             Ok(0) => return Err(Errno::EIO),
@@ -105,7 +82,7 @@ pub(super) fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> nix::Result<()>
 }
 
 /// Reads a pipe until EOF.
-pub(super) fn read_to_end(fd: OwnedFd) -> std::io::Result<Vec<u8>> {
+pub(crate) fn read_to_end(fd: OwnedFd) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(&mut File::from(fd), &mut bytes)?;
     Ok(bytes)
@@ -113,7 +90,7 @@ pub(super) fn read_to_end(fd: OwnedFd) -> std::io::Result<Vec<u8>> {
 
 /// Closes every fd except those in `keep`. Used first thing in the helper's children so that
 /// nothing of the daemon (its lock file, the helper socket, other containers' pipes) leaks in.
-pub(super) fn close_fds_except(keep: &[RawFd]) -> nix::Result<()> {
+pub(crate) fn close_fds_except(keep: &[RawFd]) -> nix::Result<()> {
     let mut keep: Vec<u32> = keep
         .iter()
         .filter_map(|&fd| u32::try_from(fd).ok())
@@ -131,14 +108,14 @@ pub(super) fn close_fds_except(keep: &[RawFd]) -> nix::Result<()> {
 }
 
 /// [`close_fds_except`] (0, 1 and 2 are always kept) as a step of a child.
-pub(super) fn close_inherited_fds(keep: &[RawFd]) -> Result<(), ChildFailure> {
+pub(crate) fn close_inherited_fds(keep: &[RawFd]) -> Result<(), ChildFailure> {
     let keep: Vec<RawFd> = [0, 1, 2].iter().chain(keep).copied().collect();
     close_fds_except(&keep).step("close_fds", || "close inherited fds".into())
 }
 
 /// Waits for children need SIGCHLD back at its default: the helper ignores it so that its own
 /// children are reaped by the kernel (and SIG_IGN would also survive `execve`).
-pub(super) fn restore_sigchld() -> Result<(), ChildFailure> {
+pub(crate) fn restore_sigchld() -> Result<(), ChildFailure> {
     // SAFETY: SIG_DFL installs no handler.
     unsafe { nix::sys::signal::signal(Signal::SIGCHLD, SigHandler::SigDfl) }
         .map(drop)
@@ -192,7 +169,7 @@ fn open_fds() -> nix::Result<Vec<RawFd>> {
 
 /// stdin from `/dev/null` (opened now: after `pivot_root` it is the container's), stdout and
 /// stderr to the given pipes.
-pub(super) fn redirect_stdio(stdout: OwnedFd, stderr: OwnedFd) -> Result<(), ChildFailure> {
+pub(crate) fn redirect_stdio(stdout: OwnedFd, stderr: OwnedFd) -> Result<(), ChildFailure> {
     const STEP: &str = "stdio";
     let null = nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
         .step(STEP, || "open /dev/null".into())?;
@@ -203,7 +180,7 @@ pub(super) fn redirect_stdio(stdout: OwnedFd, stderr: OwnedFd) -> Result<(), Chi
 }
 
 /// `chdir` into the command's working directory (inside the container's root).
-pub(super) fn enter_working_dir(cwd: &str) -> Result<(), ChildFailure> {
+pub(crate) fn enter_working_dir(cwd: &str) -> Result<(), ChildFailure> {
     nix::unistd::chdir(cwd).step(STEP_CHDIR_CWD, || {
         format!("chdir to working directory {cwd:?}")
     })?;
@@ -287,7 +264,7 @@ pub(super) fn reset_signals() -> nix::Result<()> {
 /// apply `confinement` (when the caller has not already) and `execve`. Never returns: on failure
 /// the [`ChildFailure`] goes to `error_pipe` (which must be close-on-exec, so that a successful
 /// `execve` closes it: EOF means "started").
-pub(super) fn exec_with_failure_report(
+pub(crate) fn exec_with_failure_report(
     argv: &[String],
     env: &[String],
     error_pipe: BorrowedFd<'_>,
@@ -354,7 +331,7 @@ fn prepare_exec(argv: &[String], env: &[String]) -> Result<ExecArgs, ChildFailur
 
 /// The exit code a shell would report for a wait status, and the signal when one killed the
 /// process.
-pub(super) fn exit_code_of(status: WaitStatus) -> (i32, Option<i32>) {
+pub(crate) fn exit_code_of(status: WaitStatus) -> (i32, Option<i32>) {
     match status {
         WaitStatus::Exited(_, code) => (code, None),
         WaitStatus::Signaled(_, signal, _) => (128 + signal as i32, Some(signal as i32)),
@@ -363,13 +340,13 @@ pub(super) fn exit_code_of(status: WaitStatus) -> (i32, Option<i32>) {
 }
 
 /// Makes a blocking fd non-blocking (the monitor polls its pipes).
-pub(super) fn set_nonblocking(fd: BorrowedFd<'_>) -> nix::Result<()> {
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> nix::Result<()> {
     let flags = OFlag::from_bits_retain(fcntl(fd, FcntlArg::F_GETFL)?);
     fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(drop)
 }
 
 /// Points fds 0, 1 and 2 at `/dev/null` (for processes that outlive the daemon's terminal).
-pub(super) fn stdio_to_dev_null() -> nix::Result<()> {
+pub(crate) fn stdio_to_dev_null() -> nix::Result<()> {
     let null = nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())?;
     nix::unistd::dup2_stdin(&null)?;
     nix::unistd::dup2_stdout(&null)?;

@@ -11,17 +11,16 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 
 use super::child::{
-    StepResult, close_inherited_fds, enter_working_dir, exec_with_failure_report, exit_now, fail,
+    close_inherited_fds, enter_working_dir, exec_with_failure_report, exit_now, fail,
     redirect_stdio,
 };
-use super::child_failure::ChildFailure;
 use super::tiny_init::run_tiny_init;
-use super::{
-    ContainerLaunch, ContainerSecurity, masked_paths, namespaces, network, pty, rootfs, userns,
-};
+use super::{namespaces, pty, rootfs};
+use crate::runtime::child_failure::{ChildFailure, StepResult};
+use crate::runtime::{ContainerLaunch, ContainerSecurity, confinement::masked_paths, network};
 
 /// The init's ends of the pipes the monitor made.
-pub(super) struct InitPipes {
+pub(crate) struct InitPipes {
     /// Read end: "go" from the monitor once the init is in its cgroup; EOF = the monitor died
     /// (or gave up on us).
     pub sync: OwnedFd,
@@ -41,7 +40,7 @@ pub(super) struct InitPipes {
 }
 
 /// Runs in the clone child; never returns.
-pub(super) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
+pub(crate) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
     let InitPipes {
         sync,
         error,
@@ -122,7 +121,7 @@ fn prepare_container(
     network::configure_container_interface(&launch.network)?;
     // Last: everything above needs the host's root.
     if let Some(userns) = userns {
-        userns::join_user_namespace(userns.as_fd())?;
+        namespaces::join_user_namespace(userns.as_fd())?;
     }
     enter_working_dir(&launch.cwd)
 }

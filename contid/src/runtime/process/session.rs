@@ -23,9 +23,9 @@ use super::attach::{
     ATTACH_SOCKET, AttachHello, HELLO, RESIZE, STDERR, STDIN, STDIN_EOF, STDOUT, header,
     parse_resize, take_frames,
 };
-use super::child::set_nonblocking;
 use super::logfile::{LineSplitter, LogStream, LogWriter};
-use super::pty;
+use crate::runtime::container::child::set_nonblocking;
+use crate::runtime::container::pty;
 
 /// After the init exits, how long to wait for the rest of its output (processes it left behind
 /// may hold the pipes open a little longer).

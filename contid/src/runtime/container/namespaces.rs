@@ -1,23 +1,20 @@
-//! Namespaces: creating them (clone of the container's init), finishing them from inside
-//! (cgroup namespace, hostname, loopback) and joining them (exec).
+//! Namespaces: creating them (the flags the container's init is cloned with, through
+//! `sys::clone`), finishing them from inside (cgroup namespace, hostname) and joining them (exec;
+//! the user namespace of `--userns` last).
 
 use std::fs::File;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use nix::errno::Errno;
-use nix::libc;
 use nix::sched::CloneFlags;
-use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
-use nix::unistd::Pid;
+use nix::unistd::{Gid, Uid};
 
-use super::NetworkSetup;
-use super::child::StepResult;
-use super::child_failure::ChildFailure;
-use super::userns::join_user_namespace;
+use crate::runtime::NetworkSetup;
+use crate::runtime::child_failure::{ChildFailure, StepResult};
 
 /// Namespaces the init is cloned into. The cgroup namespace comes later, from inside, once the
 /// monitor has put the init into its cgroup (its root is then the container's cgroup).
-pub(super) fn init_clone_flags(network: &NetworkSetup) -> CloneFlags {
+pub(crate) fn init_clone_flags(network: &NetworkSetup) -> CloneFlags {
     let flags = CloneFlags::CLONE_NEWNS
         | CloneFlags::CLONE_NEWUTS
         | CloneFlags::CLONE_NEWIPC
@@ -29,82 +26,6 @@ pub(super) fn init_clone_flags(network: &NetworkSetup) -> CloneFlags {
     }
 }
 
-/// Where a new process starts: like `fork`, in new namespaces.
-pub(super) enum CloneResult {
-    Parent { child: Pid },
-    Child,
-}
-
-/// `clone3(flags, SIGCHLD)` without a new stack: the child goes on from here on a copy of the
-/// caller's memory, exactly like `fork`. Only for single-threaded callers (the monitor).
-///
-/// With `cgroup` (a cgroup v2 directory), the child is born in that cgroup (`CLONE_INTO_CGROUP`):
-/// nobody has to migrate it afterwards, and a migration is what makes a start slow now and then
-/// (it waits for an RCU grace period). Without it, a kernel or a seccomp filter that refuses
-/// `clone3` (`ENOSYS`) gets the same clone through `clone(2)`.
-pub(super) fn clone_process(
-    flags: CloneFlags,
-    cgroup: Option<BorrowedFd<'_>>,
-) -> nix::Result<CloneResult> {
-    let mut args = CloneArgs {
-        flags: flags.bits() as u64,
-        exit_signal: libc::SIGCHLD as u64,
-        ..CloneArgs::default()
-    };
-    if let Some(cgroup) = cgroup {
-        args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = cgroup.as_raw_fd() as u64;
-    }
-    // SAFETY: with a null stack and no CLONE_VM the kernel gives the child a copy-on-write copy
-    // of the address space and of the stack, so both processes continue from this call
-    // independently, as after fork(2). The caller is single-threaded, so no lock is held by a
-    // thread that does not exist in the child. No CLONE_*TID/SETTLS/PIDFD flag: the zeroed
-    // pointers are never used. `args` outlives the call and its size is passed with it.
-    let res = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &raw mut args,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    let res = match Errno::result(res) {
-        Err(Errno::ENOSYS) if cgroup.is_none() => {
-            let flags = args.flags as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
-            // SAFETY: as above, `clone(2)` with a null stack and no CLONE_VM behaves as fork(2).
-            let res =
-                unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
-            Errno::result(res)?
-        }
-        res => res?,
-    };
-    match res {
-        0 => Ok(CloneResult::Child),
-        pid => Ok(CloneResult::Parent {
-            child: Pid::from_raw(pid as i32),
-        }),
-    }
-}
-
-/// `struct clone_args` of `clone3(2)` (`linux/sched.h`), up to `cgroup` (`CLONE_ARGS_SIZE_VER2`).
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
-/// `linux/sched.h`: place the child in the cgroup `clone_args.cgroup` refers to (Linux 5.7).
-const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
-
 /// A cgroup namespace rooted at the cgroup the init sits in now.
 pub(super) fn enter_cgroup_namespace() -> Result<(), ChildFailure> {
     nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
@@ -113,34 +34,6 @@ pub(super) fn enter_cgroup_namespace() -> Result<(), ChildFailure> {
 
 pub(super) fn set_hostname(hostname: &str) -> Result<(), ChildFailure> {
     nix::unistd::sethostname(hostname).step("sethostname", || format!("set hostname {hostname:?}"))
-}
-
-/// In a new network namespace `lo` exists but is down.
-pub(super) fn bring_up_loopback() -> Result<(), ChildFailure> {
-    const STEP: &str = "loopback_up";
-    let socket = socket(
-        AddressFamily::Inet,
-        SockType::Datagram,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .step(STEP, || "socket for interface ioctls".into())?;
-    // SAFETY: ifreq is plain data; all zeroes is a valid value.
-    let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
-    for (dst, src) in request.ifr_name.iter_mut().zip(b"lo\0") {
-        *dst = *src as libc::c_char;
-    }
-    // SAFETY: SIOCGIFFLAGS reads the interface name from and writes its flags into `request`,
-    // which lives for the whole call.
-    let res = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCGIFFLAGS, &mut request) };
-    Errno::result(res).step(STEP, || "get flags of lo".into())?;
-    // SAFETY: the kernel just filled `ifru_flags`; the union field is a c_short either way.
-    unsafe { request.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short };
-    // SAFETY: SIOCSIFFLAGS only reads `request`, which lives for the whole call.
-    let res = unsafe { libc::ioctl(socket.as_raw_fd(), libc::SIOCSIFFLAGS, &request) };
-    Errno::result(res)
-        .step(STEP, || "bring lo up".into())
-        .map(drop)
 }
 
 /// The namespaces an exec'd command joins, in `setns` order: the mount namespace last, since
@@ -155,7 +48,7 @@ const EXEC_NAMESPACES: [(&str, CloneFlags); 6] = [
 ];
 
 /// Opened namespaces of a container's init, joined in two steps: [`ContainerNamespaces::join_pid`] by the exec waiter, [`ContainerNamespaces::join_all_but_pid`] by the command.
-pub(super) struct ContainerNamespaces {
+pub(crate) struct ContainerNamespaces {
     files: Vec<(File, &'static str, CloneFlags)>,
     /// The init's user namespace when it is not ours (`--userns`): joined after all the others.
     user: Option<File>,
@@ -211,6 +104,20 @@ impl ContainerNamespaces {
         }
         Ok(())
     }
+}
+
+/// Joins the user namespace of `userns` (the last namespace joined: the others are owned by the
+/// host's, and joining them needs the host's privileges) and becomes its root: until `setresuid`
+/// the process still has the host's root ids, which the namespace does not map.
+pub(super) fn join_user_namespace(userns: BorrowedFd<'_>) -> Result<(), ChildFailure> {
+    const STEP: &str = "join_userns";
+    nix::sched::setns(userns, CloneFlags::CLONE_NEWUSER)
+        .step(STEP, || "join the container's user namespace".into())?;
+    let root_gid = Gid::from_raw(0);
+    nix::unistd::setgroups(&[]).step(STEP, || "setgroups".into())?;
+    nix::unistd::setresgid(root_gid, root_gid, root_gid).step(STEP, || "setgid 0".into())?;
+    let root_uid = Uid::from_raw(0);
+    nix::unistd::setresuid(root_uid, root_uid, root_uid).step(STEP, || "setuid 0".into())
 }
 
 /// Whether `namespace` is the caller's own user namespace (same inode of nsfs).
