@@ -487,7 +487,8 @@ pub struct Resources {
     /// Memory (NUMA) nodes the container may use, e.g. `0`; each must exist on the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpuset_mems: Option<String>,
-    /// Most processes (and threads) at once, > 0; `-1` for unlimited. `0` is refused.
+    /// Most processes (and threads) at once, 1..=4194304 (the kernel's `PID_MAX_LIMIT`); `-1`
+    /// for unlimited. `0` is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids_limit: Option<i64>,
     /// Relative block I/O weight, 10..=1000 (v1 `blkio.weight` or `blkio.bfq.weight`; v2

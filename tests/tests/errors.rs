@@ -138,6 +138,44 @@ fn wrong_states_are_409() {
 }
 
 #[test]
+fn a_pids_limit_beyond_the_kernels_most_is_refused_at_create_and_update() {
+    let d = Daemon::start_with_busybox();
+    let before = container_dirs(&d);
+    let with_pids = |limit: i64| {
+        let mut s = spec(&["true"]);
+        s.resources.pids_limit = Some(limit);
+        s
+    };
+    // The kernel's PID_MAX_LIMIT on 64-bit is 4194304; pids.max refuses anything above.
+    for limit in [4_194_305, i64::from(i32::MAX), i64::MAX] {
+        let err = d
+            .post_json("/v1/containers", &with_pids(limit))
+            .expect_error(400, "invalid_spec");
+        assert!(
+            err.message.contains("between 1 and 4194304"),
+            "{limit}: {}",
+            err.message
+        );
+    }
+    assert_eq!(container_dirs(&d), before, "a refused create left a folder");
+    // The most itself is taken, and the container starts with it.
+    let id = d.create(&with_pids(4_194_304));
+    d.start_container(&id);
+    assert_eq!(d.wait(&id), 0, "{}", d.logs(&id));
+    let id = d.run_detached(&spec(&["sleep", "1000"]));
+    let body =
+        serde_json::to_vec(&serde_json::json!({"resources": {"pids_limit": 4_194_305}})).unwrap();
+    d.client()
+        .request(
+            "PATCH",
+            &format!("/v1/containers/{id}"),
+            Some(("application/json", &body)),
+        )
+        .expect_error(400, "invalid_spec");
+    assert_eq!(d.inspect(&id).resources.pids_limit, None);
+}
+
+#[test]
 fn bad_query_arguments_are_400() {
     let d = Daemon::start_with_busybox();
     let id = d.run_detached(&spec(&["sleep", "1000"]));
