@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use contid::api::{DEFAULT_MAX_CONNECTIONS, ServeOptions, SocketAccess};
-use contid::engine::{Engine, EngineConfig, NetworkDefaults};
+use contid::engine::{Engine, EngineConfig, NetworkDefaults, REMOVED_EXITS_MEMORY};
 use contid::runtime::cgroup::CgroupManager;
 use contid::runtime::helper::{HelperConfig, spawn_helper};
 use contid::runtime::lockfile::RootLock;
@@ -66,6 +66,11 @@ struct Args {
     /// (CVE-2019-5736): auto (overlayfs, else memfd), overlayfs or memfd.
     #[arg(long, default_value = "auto")]
     exe_seal: SealMethod,
+    /// For how many deleted containers a `wait` that comes after the deletion still gets the
+    /// exit code (for five minutes; the oldest are forgotten first). A waiter already waiting
+    /// always gets it. Lowered by the tests.
+    #[arg(long, default_value_t = REMOVED_EXITS_MEMORY, hide = true)]
+    removed_exits_memory: usize,
 }
 
 /// A Linux interface name: 1-15 bytes, no `/`, whitespace or `:`.
@@ -173,6 +178,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 gateway: args.default_gateway,
                 firewall_table: args.firewall_table,
             },
+            removed_exits_memory: args.removed_exits_memory,
         })?;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "contid ready");
         contid::api::serve(engine, &args.socket, serve_options, shutdown_signal()).await?;

@@ -80,13 +80,7 @@ impl Engine {
                     let exit = table.entry(&id)?.exit.subscribe();
                     (id, exit)
                 }
-                Err(err) => {
-                    return table
-                        .removed
-                        .get(reference)
-                        .map(|(code, _)| *code)
-                        .ok_or(err);
-                }
+                Err(err) => return table.removed.get(reference).ok_or(err),
             }
         };
         loop {
@@ -104,13 +98,10 @@ impl Engine {
                 return Ok(code);
             }
             if exit.changed().await.is_err() {
-                // Deleted while we waited: an auto-removed container left its exit code.
-                return self
-                    .table()
-                    .removed
-                    .get(&id)
-                    .map(|(code, _)| *code)
-                    .ok_or_else(|| EngineError::ContainerNotFound(reference.to_string()));
+                // Deleted while we waited: the channel keeps the last code it carried (none when
+                // the container was deleted before it ever ended).
+                let last = *exit.borrow();
+                return last.ok_or_else(|| EngineError::ContainerNotFound(reference.to_string()));
             }
         }
     }

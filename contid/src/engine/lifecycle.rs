@@ -417,7 +417,9 @@ impl Engine {
                 let mut table = self.table();
                 let entry = table.entries.remove(&id);
                 entry.and_then(|entry| {
-                    table.remember_removed(&id, entry.container.status.exit_code());
+                    if let Some(code) = entry.container.status.exit_code() {
+                        table.removed.remember(&id, code);
+                    }
                     let name = &entry.container.config.name;
                     self.emit_named(EventType::Destroy, &id, name, EventDetails::default());
                     entry.container.config.endpoint

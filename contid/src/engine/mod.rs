@@ -47,6 +47,7 @@ pub use exec::ExecStream;
 pub use logs::LogFollower;
 pub use networks::NetworkDefaults;
 pub use spec::DEFAULT_PATH;
+pub use table::REMOVED_EXITS_MEMORY;
 pub use time_window::TimeWindow;
 
 use images::ImageStore;
@@ -69,6 +70,9 @@ pub struct EngineConfig {
     pub cgroups: CgroupManager,
     pub helper: HelperClient,
     pub network_defaults: NetworkDefaults,
+    /// For how many deleted containers a `wait` that comes after the deletion still gets the
+    /// exit code ([`REMOVED_EXITS_MEMORY`] by default); a waiter already there always does.
+    pub removed_exits_memory: usize,
 }
 
 /// Cheap to clone; every clone is the same engine.
@@ -138,7 +142,7 @@ impl Engine {
                 helper: Arc::new(config.helper),
                 store,
                 images,
-                table: Mutex::new(Table::default()),
+                table: Mutex::new(Table::new(config.removed_exits_memory)),
                 early_attaches: attach::EarlyAttaches::default(),
                 execs: exec::ExecTable::default(),
                 events: EventBus::new(),
