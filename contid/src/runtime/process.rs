@@ -41,6 +41,20 @@ impl ProcessHandle {
         self.pid
     }
 
+    /// Whether the process exits within `timeout` (its pidfd becomes readable); blocks that long
+    /// at most.
+    pub fn exits_within(&self, timeout: std::time::Duration) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+        loop {
+            match poll(&mut fds, timeout) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => return matches!(other, Ok(1..)),
+            }
+        }
+    }
+
     /// Sends `signal`; a process that is already gone is not an error.
     pub fn signal(&self, signal: Signal) -> Result<(), RuntimeError> {
         let Some(sig) = rustix::process::Signal::from_named_raw(signal as i32) else {
@@ -187,6 +201,25 @@ mod tests {
         assert_eq!(handle.pid(), pid);
         assert!(ProcessHandle::open(pid, started + 1).unwrap().is_none());
         assert_eq!(start_time(-1), None);
+    }
+
+    #[test]
+    fn an_exit_is_seen_within_a_timeout() {
+        use std::time::Duration;
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        let handle = ProcessHandle::open(pid, start_time(pid).unwrap())
+            .unwrap()
+            .unwrap();
+        assert!(!handle.exits_within(Duration::ZERO));
+        assert!(!handle.exits_within(Duration::from_millis(20)));
+        handle.signal(Signal::SIGKILL).unwrap();
+        assert!(handle.exits_within(Duration::from_secs(5)));
+        child.wait().unwrap();
+        assert!(handle.exits_within(Duration::ZERO));
     }
 
     #[test]
