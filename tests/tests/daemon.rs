@@ -1,7 +1,9 @@
 //! The daemon's own life: restarts, crashes, the lock on the root, the socket.
 
+use std::collections::BTreeSet;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, kill};
@@ -17,6 +19,8 @@ fn containers_outlive_a_killed_daemon_and_are_adopted_again() {
     let sleeper = d.run_detached(&s);
     let short = d.run_detached(&sh("sleep 2; exit 7"));
     let later = d.run_detached(&sh("sleep 8; echo done; exit 5"));
+    let before = d.run_detached(&sh("exit 3"));
+    assert_eq!(d.wait(&before), 3, "an exit seen while contid runs");
     let sleeper_pid = d.inspect(&sleeper).pid.expect("pid");
     let short_pid = d.inspect(&short).pid.expect("pid");
     let short_monitor = host::parent_pid(short_pid).expect("parent of the short one's init");
@@ -53,6 +57,22 @@ fn containers_outlive_a_killed_daemon_and_are_adopted_again() {
     );
     d.launch();
     assert_ne!(d.pid(), daemon_pid);
+    // The new daemon's log tells which exits it learned of, and only those.
+    let log = d.log_text();
+    let this_run = log
+        .rsplit("---- contid started by the test harness ----")
+        .next();
+    let said_of = |id: &str| -> Vec<String> {
+        this_run
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.contains(id) && line.contains("while the daemon was down"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(said_of(&before), Vec::<String>::new());
+    assert_eq!(said_of(&short).len(), 1, "{log}");
+    assert_eq!(d.inspect(&before).exit_code, Some(3));
 
     let info = d.inspect(&sleeper);
     assert_eq!(
@@ -217,4 +237,139 @@ fn a_stale_socket_is_replaced_and_the_socket_is_root_only_or_its_groups() {
     assert!(d.socket().exists());
     d.launch();
     d.get("/v1/version").expect_status(200);
+}
+
+/// The host's end of a container's veth pair (`vc` and 12 hex digits of its id).
+fn host_veth(id: &str) -> String {
+    let digits: String = id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(12)
+        .collect();
+    format!("vc{digits}")
+}
+
+/// Every process in the container's cgroups, in every hierarchy (`parents`: the daemon's cgroup
+/// parent in each).
+fn container_processes(parents: &[PathBuf], id: &str) -> BTreeSet<i32> {
+    parents
+        .iter()
+        .flat_map(|parent| host::pids_in_cgroup_tree(&parent.join(id)))
+        .collect()
+}
+
+/// A container that does not run has nothing left: no process, cgroup, interface or mount.
+#[track_caller]
+fn assert_nothing_left(d: &Daemon, parents: &[PathBuf], id: &str, context: &str) {
+    assert_eq!(
+        container_processes(parents, id),
+        BTreeSet::new(),
+        "{context}: {id} has processes"
+    );
+    for parent in parents {
+        assert!(
+            !parent.join(id).exists(),
+            "{context}: {id} left its cgroup {}",
+            parent.join(id).display()
+        );
+    }
+    // The kernel tears a dead network namespace (and the veth in it) down in the background.
+    wait_until(
+        Duration::from_secs(10),
+        &format!("{context}: {id}'s veth to go"),
+        || !conti_tests::network::interface_exists(&host_veth(id)),
+    );
+    assert_eq!(
+        host::mount_points_under(&d.container_dir(id)),
+        Vec::<PathBuf>::new(),
+        "{context}: {id} left mounts"
+    );
+}
+
+/// A running container runs once: its init, under a live monitor, alone in its cgroups.
+#[track_caller]
+fn assert_runs_once(d: &Daemon, parents: &[PathBuf], id: &str, context: &str) {
+    let pid = d.inspect(id).pid.expect("a running container's pid");
+    assert!(host::is_alive(pid), "{context}: {id}'s init {pid} is gone");
+    let monitor = host::parent_pid(pid).expect("the init's parent");
+    let comm = std::fs::read_to_string(format!("/proc/{monitor}/comm")).unwrap_or_default();
+    assert_eq!(
+        comm.trim(),
+        "conti-monitor",
+        "{context}: {id}'s init has no monitor"
+    );
+    assert_eq!(
+        container_processes(parents, id),
+        BTreeSet::from([pid]),
+        "{context}: {id} runs more than its init"
+    );
+}
+
+/// contid SIGKILLed while 20 starts are under way, again and again until some were caught in
+/// the middle (stored as `starting`, or `created` with a cgroup). After the restart each
+/// container runs, adopted (its monitor watched again: `stop` works), or does not run and has
+/// nothing left; a new start runs it once; its exit is seen; `rm -f` removes every one.
+#[test]
+fn a_daemon_killed_in_the_middle_of_starts_adopts_or_ends_each_of_them() {
+    const STARTS: usize = 20;
+    let mut d = Daemon::start_with_busybox();
+    // It keeps the cgroup parents there, so that they are looked up once (that walks every
+    // hierarchy).
+    let keeper = d.run_detached(&spec(&["sleep", "1000"]));
+    let parents = d.cgroup_parent_dirs();
+    assert!(!parents.is_empty());
+    let mut caught = 0;
+    let mut rounds = 0;
+    while caught < 3 && rounds < 15 {
+        rounds += 1;
+        let ids: Vec<String> = (0..STARTS)
+            .map(|_| d.create(&spec(&["sleep", "1000"])))
+            .collect();
+        std::thread::scope(|scope| {
+            for id in &ids {
+                let client = d.client().clone();
+                scope.spawn(move || {
+                    // The daemon dies under most of them: any answer, or none, will do.
+                    let _ = client.try_request("POST", &format!("/v1/containers/{id}/start"), None);
+                });
+            }
+            std::thread::sleep(Duration::from_millis(30 * rounds as u64));
+            d.kill9();
+        });
+        let mid_start = |id: &String| {
+            let stored = std::fs::read_to_string(d.container_dir(id).join("container.json"))
+                .unwrap_or_default();
+            stored.contains("\"starting\"")
+                || (stored.contains("\"created\"") && parents.iter().any(|p| p.join(id).exists()))
+        };
+        caught += ids.iter().filter(|id| mid_start(id)).count();
+        d.launch();
+        for id in &ids {
+            let context = format!("round {rounds}");
+            let info = d.inspect(id);
+            match info.state {
+                ContainerState::Running => {
+                    assert_runs_once(&d, &parents, id, &context);
+                    d.post(&format!("/v1/containers/{id}/start"), b"")
+                        .expect_error(409, "container_running");
+                }
+                _ => {
+                    assert_nothing_left(&d, &parents, id, &context);
+                    d.start_container(id);
+                    assert_runs_once(&d, &parents, id, &format!("{context}, started again"));
+                }
+            }
+            d.post(&format!("/v1/containers/{id}/kill"), b"")
+                .expect_status(204);
+            assert_eq!(d.wait(id), 137, "{context}: the exit of {id}");
+            assert_nothing_left(&d, &parents, id, &format!("{context}, killed"));
+            d.remove(id);
+        }
+    }
+    assert_runs_once(&d, &parents, &keeper, "the keeper");
+    assert!(
+        caught > 0,
+        "no start was caught in the middle in {rounds} rounds"
+    );
+    eprintln!("{caught} starts caught in the middle in {rounds} rounds");
 }

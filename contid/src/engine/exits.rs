@@ -4,6 +4,7 @@ use conti_proto::EventType;
 use tokio::sync::watch;
 
 use crate::runtime::ExitRecord;
+use crate::runtime::atomic_file::Durability;
 
 use super::supervisor::{InitHandle, exit_record_or_vanished};
 use super::{ContainerStatus, Engine, EngineError, EngineResult, EventDetails};
@@ -13,14 +14,17 @@ type RunningHandles = (Option<InitHandle>, watch::Receiver<Option<i32>>);
 
 impl Engine {
     /// Called when a container's monitor is gone: records how the container ended. The monitor
-    /// wrote `exit.json` (or nothing, and the container counts as vanished); a reload derives
-    /// the same from the stored `running` status, so nothing more is written here.
+    /// wrote `exit.json` (or nothing, and the container counts as vanished). The exit is stored
+    /// without waiting for the disk, so that a restarted daemon knows it saw it; were it lost, a
+    /// reload derives the same from the stored `running` status.
     pub(super) fn collect_exit(&self, id: &str) {
         let record = exit_record_or_vanished(&self.container_dir(id));
-        self.record_exit(id, &record, false);
+        self.record_exit(id, &record, Some(Durability::UntilReboot));
     }
 
-    pub(super) fn record_exit(&self, id: &str, record: &ExitRecord, persist: bool) {
+    /// Records how a container ended, and stores it with `persist` (`None`: not stored). The
+    /// exit of an auto-removed container is not stored: its folder is about to go.
+    pub(super) fn record_exit(&self, id: &str, record: &ExitRecord, persist: Option<Durability>) {
         let span = tracing::info_span!("exit", container = %id);
         let _enter = span.enter();
         let auto_remove = {
@@ -30,7 +34,10 @@ impl Engine {
             };
             let status = exited_status(&entry.container.status, record);
             entry.container.status = status;
-            if persist && let Err(err) = self.inner.store.save(&entry.container) {
+            if let Some(durability) = persist
+                && !entry.container.config.auto_remove
+                && let Err(err) = self.inner.store.save_with(&entry.container, durability)
+            {
                 tracing::error!(%err, "cannot persist the exit");
             }
             entry.init = None;
@@ -123,7 +130,7 @@ pub(super) fn exited_status(previous: &ContainerStatus, record: &ExitRecord) -> 
     let started = match previous {
         ContainerStatus::Running { started, .. } => Some(started.clone()),
         ContainerStatus::Exited { started, .. } => started.clone(),
-        ContainerStatus::Created => None,
+        ContainerStatus::Created | ContainerStatus::Starting => None,
     };
     ContainerStatus::Exited {
         started,

@@ -9,6 +9,7 @@ mod events;
 mod exec;
 mod exits;
 mod images;
+mod interrupted_start;
 mod ipam;
 mod lifecycle;
 mod logs;
@@ -153,8 +154,9 @@ impl Engine {
                 prepaying_migration: AtomicBool::new(false),
             }),
         };
+        let settle_until = std::time::Instant::now() + interrupted_start::SETTLE_TIMEOUT;
         for container in engine.inner.store.load_all()? {
-            engine.adopt(container)?;
+            engine.adopt(container, settle_until)?;
         }
         // Re-adopt the table (replaced whole) for the containers found, or remove a stale one.
         engine.spawn_firewall_sync();

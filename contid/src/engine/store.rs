@@ -53,29 +53,34 @@ impl ContainerStore {
     /// Creates the container's folder and its file; on failure nothing is left.
     pub fn create(&self, container: &Container) -> EngineResult<()> {
         let dir = self.container_dir(&container.config.id);
-        let result = std::fs::create_dir(&dir).and_then(|_| self.write(container));
+        let result =
+            std::fs::create_dir(&dir).and_then(|_| self.write(container, Durability::Durable));
         result.map_err(|e| {
             let _ = std::fs::remove_dir_all(&dir);
             EngineError::internal("store container", e)
         })
     }
 
+    /// Replaces the container's file: without waiting for the disk while it starts or runs (pids
+    /// of running processes, or a start under way, mean nothing after a reboot: the container is
+    /// then gone and counts as vanished, exit code 255), so that a start does not wait for it.
     pub fn save(&self, container: &Container) -> EngineResult<()> {
-        self.write(container)
+        let durability = match container.status {
+            ContainerStatus::Starting | ContainerStatus::Running { .. } => Durability::UntilReboot,
+            _ => Durability::Durable,
+        };
+        self.save_with(container, durability)
+    }
+
+    pub fn save_with(&self, container: &Container, durability: Durability) -> EngineResult<()> {
+        self.write(container, durability)
             .map_err(|e| EngineError::internal("store container state", e))
     }
 
-    fn write(&self, container: &Container) -> std::io::Result<()> {
+    fn write(&self, container: &Container, durability: Durability) -> std::io::Result<()> {
         let stored = StoredContainer {
             config: container.config.clone(),
             status: container.status.clone(),
-        };
-        // Pids of running processes mean nothing after a reboot (the container is then gone and
-        // counts as vanished, exit code 255), so a start does not wait for the disk.
-        let durability = if container.status.is_running() {
-            Durability::UntilReboot
-        } else {
-            Durability::Durable
         };
         write_json_atomic(
             &self

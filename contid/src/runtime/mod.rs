@@ -9,7 +9,8 @@
 //! `upper/`, `work/` (overlayfs), `lower/` (mount point of the idmapped image with `--userns`),
 //! `rootfs/` (mount point, only mounted inside the container's
 //! mount namespace), `hostname`, `hosts`, `resolv.conf` (bind-mounted into `/etc`),
-//! `container.log` (+ `container.log.1` after rotation), `exit.json` (the monitor's exit record).
+//! `container.log` (+ `container.log.1` after rotation), `exit.json` (the monitor's exit record),
+//! `monitor.lock` (held by whatever may run the container; see `monitor_lock`).
 
 pub mod atomic_file;
 pub mod attach;
@@ -28,6 +29,7 @@ pub mod lockfile;
 pub mod logfile;
 pub mod masked_paths;
 mod monitor;
+pub mod monitor_lock;
 mod namespaces;
 pub mod network;
 pub mod peer_credentials;
