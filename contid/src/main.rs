@@ -10,6 +10,7 @@ use contid::runtime::cgroup::CgroupManager;
 use contid::runtime::helper::{HelperConfig, spawn_helper};
 use contid::runtime::lockfile::RootLock;
 use contid::runtime::logfile::DEFAULT_LOG_MAX_BYTES;
+use contid::runtime::open_files_limit;
 use contid::runtime::sealed_exe::{SealMethod, run_from_sealed_copy};
 use contid::runtime::userns::IdMapping;
 
@@ -156,6 +157,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             ..mapping
         });
     let cgroups = CgroupManager::detect(&args.cgroup_parent);
+    // Before the helper, which every other process comes from, is forked.
+    match open_files_limit::raise() {
+        Ok(limit) => tracing::info!(
+            from = limit.soft_before,
+            to = limit.soft,
+            "open-file limit (containers get the one contid was started with)"
+        ),
+        Err(err) => tracing::warn!(%err, "cannot raise the open-file limit"),
+    }
     // The helper must be forked now, while this process has a single thread.
     let helper = spawn_helper(HelperConfig {
         cgroups: cgroups.clone(),

@@ -373,3 +373,107 @@ fn a_daemon_killed_in_the_middle_of_starts_adopts_or_ends_each_of_them() {
     );
     eprintln!("{caught} starts caught in the middle in {rounds} rounds");
 }
+
+/// Processes that hold a file in the container's folder: its monitor (log, lock) above all.
+fn processes_using(d: &Daemon, id: &str) -> Vec<i32> {
+    let dir = d.container_dir(id);
+    host::all_pids()
+        .into_iter()
+        .filter(|&pid| host::uses_path_under(pid, &dir))
+        .collect()
+}
+
+#[test]
+fn contid_raises_its_open_file_limit_and_gives_containers_the_one_it_was_started_with() {
+    let mut d = Daemon::unstarted();
+    d.set_open_files_limit(256, 8192);
+    d.launch();
+    d.import_busybox();
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", d.pid())).expect("limits");
+    let open_files = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))
+        .expect("the open files line");
+    assert_eq!(
+        open_files.split_whitespace().collect::<Vec<_>>()[3..5],
+        ["8192", "8192"],
+        "contid's own: {open_files}"
+    );
+    let (_, code, logs) = d.run(&sh("ulimit -n; ulimit -Hn"));
+    assert_eq!((code, logs.as_str()), (0, "256\n8192\n"), "a container's");
+    let id = d.run_detached(&spec(&["sleep", "1000"]));
+    let r = d.exec(&id, &["sh", "-c", "ulimit -n; ulimit -Hn"]);
+    assert_eq!(
+        (r.exit_code, r.stdout.as_str()),
+        (0, "256\n8192\n"),
+        "an exec's"
+    );
+}
+
+/// A contid that cannot raise its limit (soft = hard) runs out of fds after a few dozen
+/// containers: the start that fails then — before the launch (its status cannot be stored) or
+/// after it (no fd for the report or the pidfds) — leaves no process behind, the container shows
+/// what runs (created or exited, nothing running), and once fds are free again `rm -f` and a
+/// new start work. Three limits put the exhaustion at different steps of the start.
+#[test]
+fn a_start_that_runs_out_of_fds_leaves_nothing_running() {
+    let mut failed_after_launch = 0;
+    for limit in 64..=66 {
+        let mut d = Daemon::unstarted();
+        d.set_open_files_limit(limit, limit);
+        d.launch();
+        d.import_busybox();
+        let ids: Vec<String> = (0..40)
+            .map(|_| {
+                let mut s = spec(&["sleep", "1000"]);
+                s.network = conti_tests::NetworkMode::None;
+                d.create(&s)
+            })
+            .collect();
+        let mut started = Vec::new();
+        let failed = ids
+            .iter()
+            .find(|id| {
+                let resp = d.post(&format!("/v1/containers/{id}/start"), b"");
+                if resp.status == 204 {
+                    // (contid took a monitor it could not open for one already gone.)
+                    assert_eq!(
+                        d.inspect(id).state,
+                        ContainerState::Running,
+                        "limit {limit}: a start answered 204"
+                    );
+                    started.push(id.to_string());
+                    return false;
+                }
+                assert_eq!(resp.status, 500, "limit {limit}: {}", resp.text());
+                true
+            })
+            .unwrap_or_else(|| panic!("limit {limit}: 40 containers started"))
+            .clone();
+        let info = d.inspect(&failed);
+        match info.state {
+            ContainerState::Created => {}
+            ContainerState::Exited => failed_after_launch += 1,
+            ContainerState::Running => panic!("limit {limit}: the failed start shows running"),
+        }
+        let context = format!("limit {limit}, after {} starts", started.len());
+        assert_eq!(
+            processes_using(&d, &failed),
+            Vec::<i32>::new(),
+            "{context}: the failed start left processes"
+        );
+        let parents = d.cgroup_parent_dirs();
+        assert_nothing_left(&d, &parents, &failed, &context);
+        // Room again: the failed one goes, and starts anew.
+        for id in started.drain(..4) {
+            d.remove(&id);
+        }
+        d.start_container(&failed);
+        assert_runs_once(&d, &parents, &failed, &context);
+        d.remove(&failed);
+    }
+    assert!(
+        failed_after_launch > 0,
+        "no start ran out of fds after its launch"
+    );
+}

@@ -5,27 +5,24 @@
 //! still runs, and which monitor and init it started.
 //!
 //! At load a monitor that started its container is adopted as running (one still in the middle
-//! of its start is given [`SETTLE_TIMEOUT`] to get there); anything else is ended: the monitor
-//! killed, then whatever is left in the container's cgroup, and the cgroup removed (its veth
-//! and mounts go with its namespaces), and the container counts as exited. A start that failed
+//! of its start is given [`SETTLE_TIMEOUT`] to get there); anything else is ended by the helper
+//! (`runtime::start_leftovers`: the monitor killed, then whatever is left in the container's
+//! cgroup, and the cgroup removed; its veth and mounts go with its namespaces), and the
+//! container counts as exited. A start that failed
 //! on the daemon's side, or a `starting` container that a stop, delete or new start finds, is
 //! ended the same way without being adopted.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
-
 use crate::runtime::atomic_file::Durability;
-use crate::runtime::monitor_lock::{self, MonitorProbe, ProcessIdentity};
+use crate::runtime::monitor_lock::{self, MonitorProbe};
 use crate::runtime::{ExitRecord, ProcessHandle};
 
 use super::{ContainerStatus, Engine, EngineError, EngineResult, blocking, now_rfc3339};
 
 /// How long a load waits for monitors still in the middle of a start to report it.
 pub(super) const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a monitor that is to be ended may take to name itself and, killed, to let go.
-const END_TIMEOUT: Duration = Duration::from_secs(10);
 const POLL: Duration = Duration::from_millis(10);
 
 /// What became of a start the daemon did not see through.
@@ -46,7 +43,8 @@ pub(super) enum StartOutcome {
 impl Engine {
     /// Blocking: settles the start of container `id` that left it `starting`. With `adopt_until`
     /// (at load), a monitor that has started the container by then is kept; otherwise, or after
-    /// that, whatever the start left is ended. `why` says why, for the record of an ended one.
+    /// that, the helper ends whatever the start left (it needs no fd of the daemon's, which may
+    /// have none left). `why` says why, for the record of an ended one.
     pub(super) fn settle_start(
         &self,
         id: &str,
@@ -54,56 +52,32 @@ impl Engine {
         why: &str,
     ) -> StartOutcome {
         let dir = self.container_dir(id);
-        let mut adopt_until = adopt_until;
-        let mut end_by = Instant::now() + END_TIMEOUT;
-        loop {
-            let probe = match monitor_lock::probe(&dir) {
-                Ok(probe) => probe,
-                Err(err) => {
-                    tracing::warn!(container = %id, %err, "cannot read the monitor lock");
-                    MonitorProbe {
-                        held: true,
-                        ..MonitorProbe::default()
+        if let Some(until) = adopt_until {
+            loop {
+                match monitor_lock::probe(&dir) {
+                    Ok(probe) if !probe.held => break,
+                    Ok(probe) => {
+                        if let Some(running) = adopt(&probe) {
+                            return running;
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(container = %id, %err, "cannot read the monitor lock")
                     }
                 }
-            };
-            if !probe.held {
-                break;
-            }
-            let now = Instant::now();
-            if adopt_until.is_some_and(|until| now < until) {
-                if let Some(running) = adopt(&probe) {
-                    return running;
-                }
-            } else {
-                if adopt_until.take().is_some() {
-                    end_by = now + END_TIMEOUT;
+                if Instant::now() >= until {
                     tracing::warn!(container = %id, "the monitor did not finish the start in time; ending it");
+                    break;
                 }
-                if let Some(monitor) = probe.record.monitor {
-                    kill_monitor(monitor);
-                }
-                if now >= end_by {
-                    return StartOutcome::Unsettled(format!(
-                        "the monitor of container {id}'s interrupted start still runs after {}s",
-                        END_TIMEOUT.as_secs()
-                    ));
-                }
+                std::thread::sleep(POLL);
             }
-            std::thread::sleep(POLL);
         }
-        // No monitor: what it may have left in the cgroup (its init, were it killed) goes now.
-        if let Err(err) = self
-            .inner
-            .cgroups
-            .kill_all(id)
-            .and_then(|()| self.inner.cgroups.remove(id))
-        {
-            return StartOutcome::Unsettled(format!(
-                "cannot clean up the cgroup of container {id}'s interrupted start: {err}"
-            ));
+        match self.inner.helper.end_start(id, &dir) {
+            Ok(()) => StartOutcome::Ended(monitor_record_or(&dir, why)),
+            Err(err) => StartOutcome::Unsettled(format!(
+                "cannot end what container {id}'s interrupted start left: {err}"
+            )),
         }
-        StartOutcome::Ended(monitor_record_or(&dir, why))
     }
 
     /// Ends what the start of a `starting` container left, under its lifecycle lock (a stop,
@@ -163,16 +137,6 @@ fn adopt(probe: &MonitorProbe) -> Option<StartOutcome> {
         monitor: handle,
         init: init_handle,
     })
-}
-
-/// SIGKILL through a pidfd, so that a recycled pid is never hit; its init dies with it
-/// (`PR_SET_PDEATHSIG`).
-fn kill_monitor(monitor: ProcessIdentity) {
-    if let Ok(Some(handle)) = ProcessHandle::open(monitor.pid, monitor.start_time)
-        && let Err(err) = handle.signal(Signal::SIGKILL)
-    {
-        tracing::warn!(pid = monitor.pid, %err, "cannot kill the monitor of an interrupted start");
-    }
 }
 
 /// The exit the monitor recorded for this start (it finished, or gave up, on its own), or a

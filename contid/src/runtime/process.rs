@@ -21,8 +21,12 @@ impl ProcessHandle {
             return Ok(None);
         };
         // Before: do not open a stranger. After: the pid may have been reused between the first
-        // check and pidfd_open; once the pidfd is open it names one process for good.
-        if self::start_time(pid) != Some(start_time) {
+        // check and pidfd_open; once the pidfd is open it names one process for good. A stat
+        // that cannot be read (no fd left) is an error, not a process gone.
+        let started_then = || {
+            read_start_time(pid).map_err(|e| RuntimeError::io(format!("read /proc/{pid}/stat"), e))
+        };
+        if started_then()? != Some(start_time) {
             return Ok(None);
         }
         let pidfd = match rustix::process::pidfd_open(raw_pid, rustix::process::PidfdFlags::empty())
@@ -31,7 +35,7 @@ impl ProcessHandle {
             Err(rustix::io::Errno::SRCH) => return Ok(None),
             Err(e) => return Err(RuntimeError::io(format!("pidfd_open {pid}"), e.into())),
         };
-        if self::start_time(pid) != Some(start_time) {
+        if started_then()? != Some(start_time) {
             return Ok(None);
         }
         Ok(Some(ProcessHandle { pid, pidfd }))
@@ -85,13 +89,24 @@ impl AsRawFd for ProcessHandle {
     }
 }
 
-/// Field 22 of `/proc/<pid>/stat` (clock ticks since boot), or `None` when there is no such process.
+/// Field 22 of `/proc/<pid>/stat` (clock ticks since boot), or `None` when there is no such process
+/// (or its stat cannot be read).
 pub fn start_time(pid: i32) -> Option<u64> {
+    read_start_time(pid).ok().flatten()
+}
+
+/// [`start_time`], telling a process that is gone (`Ok(None)`) from a stat that cannot be read.
+fn read_start_time(pid: i32) -> std::io::Result<Option<u64>> {
     if pid <= 0 {
-        return None;
+        return Ok(None);
     }
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    start_time_from_stat(&stat)
+    match std::fs::read(format!("/proc/{pid}/stat")) {
+        Ok(stat) => Ok(start_time_from_stat(&stat)),
+        Err(e) if matches!(e.raw_os_error(), Some(nix::libc::ENOENT | nix::libc::ESRCH)) => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// `<pid> (<comm>) <state> …`: the command name may hold spaces and parentheses, so the fields
