@@ -9,7 +9,7 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, getpgid};
 
-use conti_tests::{ContainerState, Daemon, host, sh, spec, unique_name, wait_until};
+use conti_tests::{ContainerState, Daemon, DaemonInfo, host, sh, spec, unique_name, wait_until};
 
 #[test]
 fn containers_outlive_a_killed_daemon_and_are_adopted_again() {
@@ -476,4 +476,79 @@ fn a_start_that_runs_out_of_fds_leaves_nothing_running() {
         failed_after_launch > 0,
         "no start ran out of fds after its launch"
     );
+}
+
+/// A damaged `container.json` (empty, truncated) is not taken for a create cut short: the folder
+/// stays, its running container keeps running, `/v1/info` and the log report it, and its address
+/// is not handed to a new container. A folder holding only the temporary file of a create's
+/// atomic write is removed.
+#[test]
+fn a_damaged_container_file_is_quarantined_and_its_address_stays_taken() {
+    let mut d = Daemon::start_with_busybox();
+    let running = d.run_detached(&spec(&["sleep", "1000"]));
+    let info = d.inspect(&running);
+    let (pid, address) = (info.pid.expect("pid"), info.networks[0].ip_address.clone());
+    let stopped = d.run_detached(&sh("echo bye"));
+    assert_eq!(d.wait(&stopped), 0);
+    let half = d.container_dir("00000000-0000-4000-8000-000000000000");
+    d.kill9();
+    let file = |id: &str| d.container_dir(id).join("container.json");
+    let stored = std::fs::read(file(&running)).expect("container.json");
+    std::fs::write(file(&running), &stored[..stored.len() / 2]).expect("truncating");
+    std::fs::write(file(&stopped), b"").expect("emptying");
+    std::fs::create_dir(&half).expect("a create cut short");
+    std::fs::write(half.join(".container.json.tmp"), b"{\"con").expect("its temporary file");
+    d.launch();
+
+    assert!(!half.exists(), "a create cut short is left");
+    for id in [&running, &stopped] {
+        assert!(
+            d.container_dir(id).join("upper").is_dir(),
+            "{id}'s folder was touched"
+        );
+        d.get(&format!("/v1/containers/{id}"))
+            .expect_error(404, "container_not_found");
+    }
+    let log = std::fs::read_to_string(d.container_dir(&stopped).join("container.log"));
+    assert!(log.is_ok_and(|log| log.contains("bye")), "its log is gone");
+    assert!(host::is_alive(pid), "the quarantined container was stopped");
+    let info: DaemonInfo = d.get("/v1/info").json();
+    let mut quarantined = info.quarantined.clone();
+    quarantined.sort_by_key(|q| q.id != running);
+    assert_eq!(quarantined.len(), 2, "{quarantined:?}");
+    let (q_running, q_stopped) = (&quarantined[0], &quarantined[1]);
+    assert_eq!(
+        (q_running.id.as_str(), q_running.running),
+        (running.as_str(), true)
+    );
+    assert_eq!(q_running.ip_address.as_deref(), Some(address.as_str()));
+    assert_eq!(q_running.network.as_deref(), Some("bridge"));
+    assert!(
+        q_running.reason.contains("container.json"),
+        "{}",
+        q_running.reason
+    );
+    assert_eq!(
+        (q_stopped.id.as_str(), q_stopped.running),
+        (stopped.as_str(), false)
+    );
+    assert!(
+        d.log_text()
+            .lines()
+            .any(|line| line.contains(&running) && line.contains("cannot be read")),
+        "the log does not report it"
+    );
+    // The first free address was the quarantined container's: new ones get others.
+    for _ in 0..3 {
+        let id = d.run_detached(&spec(&["sleep", "1000"]));
+        let theirs = d.inspect(&id).networks[0].ip_address.clone();
+        assert_ne!(
+            theirs, address,
+            "a new container got the quarantined one's address"
+        );
+    }
+    // Still reported by the next daemon.
+    d.restart();
+    let info: DaemonInfo = d.get("/v1/info").json();
+    assert_eq!(info.quarantined.len(), 2);
 }

@@ -15,6 +15,7 @@ mod lifecycle;
 mod logs;
 mod networking;
 mod networks;
+mod quarantine;
 mod resources;
 mod spec;
 mod stats;
@@ -120,7 +121,8 @@ async fn blocking<T: Send + 'static>(
 impl Engine {
     /// Opens the state folder and re-adopts every container found there: running ones are
     /// watched again, ones that ended while the daemon was down get their recorded exit code
-    /// (255 when nothing was recorded). Must be called inside the tokio runtime.
+    /// (255 when nothing was recorded), starts under way are adopted or ended, folders that cannot
+    /// be read are quarantined. Must be called inside the tokio runtime.
     pub fn load(config: EngineConfig) -> EngineResult<Engine> {
         let store = ContainerStore::open(&config.root)?;
         let images = ImageStore::open(&config.root)?;
@@ -155,8 +157,12 @@ impl Engine {
             }),
         };
         let settle_until = std::time::Instant::now() + interrupted_start::SETTLE_TIMEOUT;
-        for container in engine.inner.store.load_all()? {
+        let (containers, unreadable) = engine.inner.store.load_all()?;
+        for container in containers {
             engine.adopt(container, settle_until)?;
+        }
+        for folder in unreadable {
+            engine.quarantine(folder);
         }
         // Re-adopt the table (replaced whole) for the containers found, or remove a stale one.
         engine.spawn_firewall_sync();
@@ -206,7 +212,8 @@ impl Engine {
 
     pub fn info(&self) -> DaemonInfo {
         let mut counts = ContainerCounts::default();
-        for entry in self.table().entries.values() {
+        let table = self.table();
+        for entry in table.entries.values() {
             counts.total += 1;
             match entry.container.status.state() {
                 ContainerState::Created => counts.created += 1,
@@ -223,6 +230,7 @@ impl Engine {
             images: self.inner.images.list().len(),
             kernel: crate::runtime::kernel_release(),
             log_max_bytes: self.inner.log_max_bytes,
+            quarantined: table.quarantined.iter().map(|q| q.info.clone()).collect(),
         }
     }
 }

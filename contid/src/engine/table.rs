@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use super::quarantine::Quarantined;
 use super::supervisor::InitHandle;
 use super::{Container, EngineError, EngineResult};
 
@@ -26,6 +27,8 @@ pub(super) struct Table {
     /// Exit codes of recently deleted containers, for a `wait` that comes after the removal (a
     /// waiter already there learns the code from the container's exit channel).
     pub(super) removed: RemovedExits,
+    /// Container folders that could not be read at load (see `quarantine`).
+    pub(super) quarantined: Vec<Quarantined>,
 }
 
 /// Exit codes of deleted containers by id, bounded in age and in number: the oldest make room.
@@ -110,6 +113,7 @@ impl Table {
             reserved_names: HashSet::new(),
             reserved_addresses: HashSet::new(),
             removed: RemovedExits::with_capacity(removed_exits),
+            quarantined: Vec::new(),
         }
     }
 
