@@ -149,6 +149,34 @@ impl Daemon {
         self.open_files_limit = Some((soft, hard));
     }
 
+    /// Makes the root folder a tmpfs of `size` (`64m`), for a test to fill up (a full state
+    /// disk); before [`Daemon::launch`]. The teardown unmounts it with everything under the
+    /// test's folder.
+    pub fn mount_small_root(&self, size: &str) {
+        fs::create_dir_all(&self.root)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", self.root.display()));
+        nix::mount::mount(
+            Some("tmpfs"),
+            &self.root,
+            Some("tmpfs"),
+            nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+            Some(format!("size={size},mode=0711").as_str()),
+        )
+        .unwrap_or_else(|e| panic!("mounting a tmpfs on {}: {e}", self.root.display()));
+    }
+
+    /// Fills the root's filesystem until not one more byte fits, with `<root>/filler`; removing
+    /// that file gives the room back.
+    pub fn fill_root(&self) -> PathBuf {
+        let path = self.root.join("filler");
+        let mut file = File::create(&path).expect("creating the filler");
+        for chunk in [1 << 20, 4096, 1] {
+            let bytes = vec![0u8; chunk];
+            while file.write_all(&bytes).is_ok() {}
+        }
+        path
+    }
+
     /// More `contid` flags for the next [`Daemon::launch`].
     pub fn set_args(&mut self, args: &[&str]) {
         self.extra_args = args.iter().map(|arg| arg.to_string()).collect();

@@ -535,6 +535,12 @@ impl Engine {
                 FailureKind::UnknownUser => {
                     return Err(EngineError::UnknownUser(failure.to_string()));
                 }
+                FailureKind::NoSpace => {
+                    return Err(EngineError::no_space(
+                        &format!("exec, at {}", failure.step),
+                        &failure,
+                    ));
+                }
                 // The container exited under it: its namespaces or cgroup vanished.
                 _ if self.exited_under_exec(&container_id).await => {
                     return Err(EngineError::ContainerNotRunning(container_id));

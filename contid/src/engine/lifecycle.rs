@@ -271,6 +271,10 @@ impl Engine {
                     FailureKind::NetworkContainerGone => {
                         EngineError::ContainerNotRunning(failure.to_string())
                     }
+                    FailureKind::NoSpace => EngineError::no_space(
+                        &format!("starting the container, at {}", failure.step),
+                        &failure,
+                    ),
                     FailureKind::Setup => EngineError::Internal(format!(
                         "starting the container failed at {}: {failure}",
                         failure.step

@@ -57,7 +57,7 @@ impl ContainerStore {
             std::fs::create_dir(&dir).and_then(|_| self.write(container, Durability::Durable));
         result.map_err(|e| {
             let _ = std::fs::remove_dir_all(&dir);
-            EngineError::internal("store container", e)
+            EngineError::io("store container", &e)
         })
     }
 
@@ -74,7 +74,7 @@ impl ContainerStore {
 
     pub fn save_with(&self, container: &Container, durability: Durability) -> EngineResult<()> {
         self.write(container, durability)
-            .map_err(|e| EngineError::internal("store container state", e))
+            .map_err(|e| EngineError::io("store container state", &e))
     }
 
     fn write(&self, container: &Container, durability: Durability) -> std::io::Result<()> {
