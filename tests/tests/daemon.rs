@@ -21,6 +21,11 @@ fn containers_outlive_a_killed_daemon_and_are_adopted_again() {
     let later = d.run_detached(&sh("sleep 8; echo done; exit 5"));
     let before = d.run_detached(&sh("exit 3"));
     assert_eq!(d.wait(&before), 3, "an exit seen while contid runs");
+    // contid stores the exits it sees (once the monitor is gone).
+    wait_until(Duration::from_secs(10), "the exit to be stored", || {
+        std::fs::read_to_string(d.container_dir(&before).join("container.json"))
+            .is_ok_and(|stored| stored.contains("\"exited\""))
+    });
     let sleeper_pid = d.inspect(&sleeper).pid.expect("pid");
     let short_pid = d.inspect(&short).pid.expect("pid");
     let short_monitor = host::parent_pid(short_pid).expect("parent of the short one's init");

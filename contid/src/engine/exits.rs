@@ -14,12 +14,33 @@ type RunningHandles = (Option<InitHandle>, watch::Receiver<Option<i32>>);
 
 impl Engine {
     /// Called when a container's monitor is gone: records how the container ended. The monitor
-    /// wrote `exit.json` (or nothing, and the container counts as vanished). The exit is stored
-    /// without waiting for the disk, so that a restarted daemon knows it saw it; were it lost, a
-    /// reload derives the same from the stored `running` status.
+    /// wrote `exit.json` (or nothing, and the container counts as vanished); the watcher stores
+    /// the exit later ([`Engine::store_seen_exit`]), once waiters have been told.
     pub(super) fn collect_exit(&self, id: &str) {
         let record = exit_record_or_vanished(&self.container_dir(id));
-        self.record_exit(id, &record, Some(Durability::UntilReboot));
+        self.record_exit(id, &record, None);
+    }
+
+    /// Stores an exit the daemon collected, without waiting for the disk, so that a restarted
+    /// daemon knows it saw it (and says so); were it lost, a reload derives the same exit from
+    /// the stored `running` status. Called once the monitor is gone, when the waiters have long
+    /// been told; an auto-removed container is about to go anyway.
+    pub(super) fn store_seen_exit(&self, id: &str) {
+        let table = self.table();
+        let Ok(entry) = table.entry(id) else {
+            return;
+        };
+        let container = &entry.container;
+        if container.config.auto_remove || container.status.exit_code().is_none() {
+            return;
+        }
+        if let Err(err) = self
+            .inner
+            .store
+            .save_with(container, Durability::UntilReboot)
+        {
+            tracing::warn!(container = %id, %err, "cannot store the exit");
+        }
     }
 
     /// Records how a container ended, and stores it with `persist` (`None`: not stored). The

@@ -168,13 +168,14 @@ impl Engine {
             let (attached, window_size) = self.inner.early_attaches.take(&id);
             launch.window_size = window_size;
             // The intent first: a daemon that does not see this start through finds it.
-            let state_dir = launch.state_dir.clone();
+            let (engine, state_dir, starting) =
+                (self.clone(), launch.state_dir.clone(), id.clone());
             blocking(move || {
                 ExitRecord::remove(&state_dir)
-                    .map_err(|e| EngineError::internal("clear the previous exit record", e))
+                    .map_err(|e| EngineError::io("clear the previous exit record", &e))?;
+                engine.set_status(&starting, ContainerStatus::Starting, |_| {})
             })
             .await?;
-            self.set_status(&id, ContainerStatus::Starting, |_| {})?;
             let launched = self.launch(&id, &config, launch, attached, slot).await;
             if let Err(err) = &launched {
                 // Whatever the launch left goes, and the container counts as exited; a start
@@ -235,7 +236,10 @@ impl Engine {
                         watch_monitor(self.clone(), id.to_string(), monitor, Some(exit_pipe), slot)
                     }
                     // It has already been and gone: what it left is the exit record.
-                    None => self.collect_exit(id),
+                    None => {
+                        self.collect_exit(id);
+                        self.store_seen_exit(id);
+                    }
                 }
                 if !config.ports.is_empty()
                     && let Err(err) = self.sync_firewall().await
