@@ -218,10 +218,9 @@ mod tests {
         assert_eq!(start_time(-1), None);
     }
 
-    #[test]
-    fn an_exit_is_seen_within_a_timeout() {
-        use std::time::Duration;
-        let mut child = std::process::Command::new("sleep")
+    /// A `sleep 30` child, and a handle on it.
+    fn sleeping_child() -> (std::process::Child, ProcessHandle) {
+        let child = std::process::Command::new("sleep")
             .arg("30")
             .spawn()
             .unwrap();
@@ -229,6 +228,13 @@ mod tests {
         let handle = ProcessHandle::open(pid, start_time(pid).unwrap())
             .unwrap()
             .unwrap();
+        (child, handle)
+    }
+
+    #[test]
+    fn an_exit_is_seen_within_a_timeout() {
+        use std::time::Duration;
+        let (mut child, handle) = sleeping_child();
         assert!(!handle.exits_within(Duration::ZERO));
         assert!(!handle.exits_within(Duration::from_millis(20)));
         handle.signal(Signal::SIGKILL).unwrap();
@@ -239,14 +245,7 @@ mod tests {
 
     #[test]
     fn signalling_an_exited_process_is_not_an_error() {
-        let mut child = std::process::Command::new("sleep")
-            .arg("30")
-            .spawn()
-            .unwrap();
-        let pid = child.id() as i32;
-        let handle = ProcessHandle::open(pid, start_time(pid).unwrap())
-            .unwrap()
-            .unwrap();
+        let (mut child, handle) = sleeping_child();
         handle.signal(Signal::SIGKILL).unwrap();
         child.wait().unwrap();
         handle.signal(Signal::SIGTERM).unwrap();
