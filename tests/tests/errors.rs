@@ -152,7 +152,7 @@ fn a_pids_limit_beyond_the_kernels_most_is_refused_at_create_and_update() {
             .post_json("/v1/containers", &with_pids(limit))
             .expect_error(400, "invalid_spec");
         assert!(
-            err.message.contains("between 1 and 4194304"),
+            err.message.contains("at least 1 and at most 4194304"),
             "{limit}: {}",
             err.message
         );

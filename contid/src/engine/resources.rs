@@ -106,7 +106,7 @@ pub fn validate(resources: &Resources, host: &HostCapacity) -> EngineResult<()> 
         && !(1..=MAX_PIDS_LIMIT).contains(&pids)
     {
         return Err(invalid(format!(
-            "pids_limit must be between 1 and {MAX_PIDS_LIMIT} (the kernel's most), or -1 for \
+            "pids_limit must be at least 1 and at most {MAX_PIDS_LIMIT} (the kernel's most), or -1 for \
              unlimited (got {pids}); 0 is refused rather than guessed at"
         )));
     }
@@ -319,28 +319,28 @@ mod tests {
                     pids_limit: Some(0),
                     ..Default::default()
                 },
-                "between 1 and 4194304",
+                "at least 1 and at most 4194304",
             ),
             (
                 Resources {
                     pids_limit: Some(-7),
                     ..Default::default()
                 },
-                "between 1 and 4194304",
+                "at least 1 and at most 4194304",
             ),
             (
                 Resources {
                     pids_limit: Some(4_194_305),
                     ..Default::default()
                 },
-                "between 1 and 4194304",
+                "at least 1 and at most 4194304",
             ),
             (
                 Resources {
                     pids_limit: Some(i64::from(i32::MAX)),
                     ..Default::default()
                 },
-                "between 1 and 4194304",
+                "at least 1 and at most 4194304",
             ),
             (
                 Resources {
