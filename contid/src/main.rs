@@ -5,13 +5,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use contid::api::{DEFAULT_MAX_CONNECTIONS, ServeOptions, SocketAccess};
-use contid::engine::{Engine, EngineConfig, NetworkDefaults};
+use contid::engine::{Engine, EngineConfig, NetworkDefaults, REMOVED_EXITS_MEMORY};
 use contid::runtime::cgroup::CgroupManager;
 use contid::runtime::confinement::sealed_exe::{SealMethod, run_from_sealed_copy};
 use contid::runtime::container::userns::IdMapping;
 use contid::runtime::process::helper::{HelperConfig, spawn_helper};
 use contid::runtime::process::logfile::DEFAULT_LOG_MAX_BYTES;
 use contid::runtime::sys::lockfile::RootLock;
+use contid::runtime::sys::open_files_limit;
 
 /// The Conti container engine daemon.
 #[derive(Parser, Debug)]
@@ -66,6 +67,11 @@ struct Args {
     /// (CVE-2019-5736): auto (overlayfs, else memfd), overlayfs or memfd.
     #[arg(long, default_value = "auto")]
     exe_seal: SealMethod,
+    /// For how many deleted containers a `wait` that comes after the deletion still gets the
+    /// exit code (for five minutes; the oldest are forgotten first). A waiter already waiting
+    /// always gets it. Lowered by the tests.
+    #[arg(long, default_value_t = REMOVED_EXITS_MEMORY, hide = true)]
+    removed_exits_memory: usize,
 }
 
 /// A Linux interface name: 1-15 bytes, no `/`, whitespace or `:`.
@@ -151,6 +157,15 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             ..mapping
         });
     let cgroups = CgroupManager::detect(&args.cgroup_parent);
+    // Before the helper, which every other process comes from, is forked.
+    match open_files_limit::raise() {
+        Ok(limit) => tracing::info!(
+            from = limit.soft_before,
+            to = limit.soft,
+            "open-file limit (containers get the one contid was started with)"
+        ),
+        Err(err) => tracing::warn!(%err, "cannot raise the open-file limit"),
+    }
     // The helper must be forked now, while this process has a single thread.
     let helper = spawn_helper(HelperConfig {
         cgroups: cgroups.clone(),
@@ -173,6 +188,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 gateway: args.default_gateway,
                 firewall_table: args.firewall_table,
             },
+            removed_exits_memory: args.removed_exits_memory,
         })?;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "contid ready");
         contid::api::serve(engine, &args.socket, serve_options, shutdown_signal()).await?;

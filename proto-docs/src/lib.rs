@@ -50,6 +50,31 @@ pub struct DaemonInfo {
     pub kernel: String,
     /// Maximum size of a container's log file before it is rotated, in bytes.
     pub log_max_bytes: u64,
+    /// Container folders whose `container.json` could not be read when contid started: left
+    /// where they are, skipped, and reported here until repaired or removed.
+    #[serde(default)]
+    pub quarantined: Vec<QuarantinedContainer>,
+}
+
+/// A folder under `<root>/containers` whose `container.json` could not be read (empty,
+/// truncated, missing). Its container may still run, so contid neither deletes nor adopts it;
+/// see proto-docs/README.md, "Quarantined containers".
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QuarantinedContainer {
+    /// The folder's name: the container's id.
+    pub id: String,
+    /// The folder.
+    pub path: String,
+    /// Why its file could not be read.
+    pub reason: String,
+    /// Something of it ran when contid started: its monitor, or processes in its cgroup.
+    pub running: bool,
+    /// Its address (from its `hosts` file) and network: no new container gets it while it is
+    /// quarantined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
@@ -487,7 +512,8 @@ pub struct Resources {
     /// Memory (NUMA) nodes the container may use, e.g. `0`; each must exist on the host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpuset_mems: Option<String>,
-    /// Most processes (and threads) at once, > 0; `-1` for unlimited. `0` is refused.
+    /// Most processes (and threads) at once, 1..=4194304 (the kernel's `PID_MAX_LIMIT`); `-1`
+    /// for unlimited. `0` is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pids_limit: Option<i64>,
     /// Relative block I/O weight, 10..=1000 (v1 `blkio.weight` or `blkio.bfq.weight`; v2

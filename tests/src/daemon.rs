@@ -111,6 +111,8 @@ pub struct Daemon {
     /// More `contid` flags, given on every launch.
     extra_args: Vec<String>,
     own_process_group: bool,
+    /// `RLIMIT_NOFILE` (soft, hard) contid is started with; `None`: the test's own.
+    open_files_limit: Option<(u64, u64)>,
     /// Its own default bridge, subnet and nftables table.
     networking: TestNetworking,
     child: Option<Child>,
@@ -139,6 +141,40 @@ impl Daemon {
         daemon.launch();
         daemon.import_busybox();
         daemon
+    }
+
+    /// The open-file limit (soft, hard) the next [`Daemon::launch`] starts contid with, as a
+    /// shell's `ulimit -n` would (set by util-linux's `prlimit`, which then execs contid).
+    pub fn set_open_files_limit(&mut self, soft: u64, hard: u64) {
+        self.open_files_limit = Some((soft, hard));
+    }
+
+    /// Makes the root folder a tmpfs of `size` (`64m`), for a test to fill up (a full state
+    /// disk); before [`Daemon::launch`]. The teardown unmounts it with everything under the
+    /// test's folder.
+    pub fn mount_small_root(&self, size: &str) {
+        fs::create_dir_all(&self.root)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", self.root.display()));
+        nix::mount::mount(
+            Some("tmpfs"),
+            &self.root,
+            Some("tmpfs"),
+            nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+            Some(format!("size={size},mode=0711").as_str()),
+        )
+        .unwrap_or_else(|e| panic!("mounting a tmpfs on {}: {e}", self.root.display()));
+    }
+
+    /// Fills the root's filesystem until not one more byte fits, with `<root>/filler`; removing
+    /// that file gives the room back.
+    pub fn fill_root(&self) -> PathBuf {
+        let path = self.root.join("filler");
+        let mut file = File::create(&path).expect("creating the filler");
+        for chunk in [1 << 20, 4096, 1] {
+            let bytes = vec![0u8; chunk];
+            while file.write_all(&bytes).is_ok() {}
+        }
+        path
     }
 
     /// More `contid` flags for the next [`Daemon::launch`].
@@ -177,6 +213,7 @@ impl Daemon {
             log_level,
             extra_args,
             own_process_group,
+            open_files_limit: None,
             networking: TestNetworking::unique(),
             child: None,
         }
@@ -225,7 +262,17 @@ impl Daemon {
 
     fn spawn_contid(&self, socket: &Path) -> Result<Child, String> {
         let log = self.open_log();
-        let mut command = Command::new(&self.bin);
+        let mut command = match self.open_files_limit {
+            Some((soft, hard)) => {
+                let mut prlimit = Command::new("prlimit");
+                prlimit
+                    .arg(format!("--nofile={soft}:{hard}"))
+                    .arg("--")
+                    .arg(&self.bin);
+                prlimit
+            }
+            None => Command::new(&self.bin),
+        };
         command
             .arg("--socket")
             .arg(socket)

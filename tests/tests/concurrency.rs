@@ -124,3 +124,38 @@ fn concurrent_stops_after_the_timeout_all_succeed() {
         failures.join("\n")
     );
 }
+
+/// Execs raced against the container's exit: each one either runs (200) or finds the container
+/// not running (409 `container_not_running`), never a 500 from a namespace that vanished under
+/// it (21 of 40 were, when the init was gone between the engine's check and the `setns`).
+#[test]
+fn an_exec_racing_the_exit_is_run_or_refused_with_409() {
+    let d = Daemon::start_with_busybox();
+    let mut refused = 0;
+    let mut ran = 0;
+    for round in 0..40 {
+        let id = d.run_detached(&spec(&["sleep", "0.2"]));
+        // Exec after exec until the container is gone: the last ones meet it exiting.
+        loop {
+            let resp = d.post_json(
+                &format!("/v1/containers/{id}/exec"),
+                &conti_tests::ExecSpec {
+                    cmd: vec!["true".into()],
+                    ..Default::default()
+                },
+            );
+            match resp.status {
+                200 => ran += 1,
+                409 => {
+                    let err: ErrorBody = resp.json();
+                    assert_eq!(err.code, "container_not_running", "round {round}");
+                    refused += 1;
+                    break;
+                }
+                status => panic!("round {round}: exec answered {status}: {}", resp.text()),
+            }
+        }
+        d.remove(&id);
+    }
+    assert!(ran > 0 && refused == 40, "{ran} ran, {refused} refused");
+}

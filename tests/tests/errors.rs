@@ -138,6 +138,44 @@ fn wrong_states_are_409() {
 }
 
 #[test]
+fn a_pids_limit_beyond_the_kernels_most_is_refused_at_create_and_update() {
+    let d = Daemon::start_with_busybox();
+    let before = container_dirs(&d);
+    let with_pids = |limit: i64| {
+        let mut s = spec(&["true"]);
+        s.resources.pids_limit = Some(limit);
+        s
+    };
+    // The kernel's PID_MAX_LIMIT on 64-bit is 4194304; pids.max refuses anything above.
+    for limit in [4_194_305, i64::from(i32::MAX), i64::MAX] {
+        let err = d
+            .post_json("/v1/containers", &with_pids(limit))
+            .expect_error(400, "invalid_spec");
+        assert!(
+            err.message.contains("at least 1 and at most 4194304"),
+            "{limit}: {}",
+            err.message
+        );
+    }
+    assert_eq!(container_dirs(&d), before, "a refused create left a folder");
+    // The most itself is taken, and the container starts with it.
+    let id = d.create(&with_pids(4_194_304));
+    d.start_container(&id);
+    assert_eq!(d.wait(&id), 0, "{}", d.logs(&id));
+    let id = d.run_detached(&spec(&["sleep", "1000"]));
+    let body =
+        serde_json::to_vec(&serde_json::json!({"resources": {"pids_limit": 4_194_305}})).unwrap();
+    d.client()
+        .request(
+            "PATCH",
+            &format!("/v1/containers/{id}"),
+            Some(("application/json", &body)),
+        )
+        .expect_error(400, "invalid_spec");
+    assert_eq!(d.inspect(&id).resources.pids_limit, None);
+}
+
+#[test]
 fn bad_query_arguments_are_400() {
     let d = Daemon::start_with_busybox();
     let id = d.run_detached(&spec(&["sleep", "1000"]));
@@ -274,4 +312,67 @@ fn unknown_routes_and_methods() {
     let info: conti_tests::DaemonInfo = d.get("/v1/info").json();
     assert_eq!(std::path::Path::new(&info.root), d.root());
     assert_eq!(info.cgroup_parent, d.cgroup_parent());
+}
+
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(next) = pending.pop() {
+        for entry in fs::read_dir(&next).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                pending.push(path.clone());
+            }
+            found.insert(path.strip_prefix(dir).unwrap().display().to_string());
+        }
+    }
+    found
+}
+
+/// A full state disk (a small tmpfs as `--root`, filled up) is 507 `no_space`, named, on create,
+/// network create and start, and none of them leaves a file behind; once there is room again
+/// the same requests work.
+#[test]
+fn a_full_state_disk_is_507_no_space_and_leaves_nothing_half_written() {
+    let d = Daemon::unstarted();
+    d.mount_small_root("64m");
+    let mut d = d;
+    d.launch();
+    d.import_busybox();
+    let waiting = d.create(&spec(&["true"]));
+    let state =
+        |d: &Daemon| ["containers", "networks"].map(|folder| files_under(&d.root().join(folder)));
+    let before = state(&d);
+    let filler = d.fill_root();
+    let network = conti_tests::NetworkSpec {
+        name: unique_name("full"),
+        subnet: Some(conti_tests::network::unique_subnet()),
+        gateway: None,
+    };
+    let answers = [
+        ("create", d.post_json("/v1/containers", &spec(&["true"]))),
+        ("network create", d.post_json("/v1/networks", &network)),
+        (
+            "start",
+            d.post(&format!("/v1/containers/{waiting}/start"), b""),
+        ),
+    ];
+    for (what, resp) in answers {
+        let err = resp.expect_error(507, "no_space");
+        assert!(
+            err.message.contains("no space left on the state disk"),
+            "{what}: {}",
+            err.message
+        );
+    }
+    assert_eq!(state(&d), before, "a refused request left files");
+    assert_eq!(d.inspect(&waiting).state, ContainerState::Created);
+    fs::remove_file(filler).expect("removing the filler");
+    d.start_container(&waiting);
+    assert_eq!(d.wait(&waiting), 0);
+    d.create(&spec(&["true"]));
+    d.post_json("/v1/networks", &network).expect_status(201);
+    d.delete(&format!("/v1/networks/{}", network.name))
+        .expect_status(204);
 }

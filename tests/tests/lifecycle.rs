@@ -3,7 +3,9 @@
 use std::fs;
 use std::time::{Duration, Instant};
 
-use conti_tests::{ContainerState, Daemon, LogLine, host, sh, spec, unique_name, wait_until};
+use conti_tests::{
+    ContainerState, Daemon, LogLine, NetworkMode, host, sh, spec, unique_name, wait_until,
+};
 
 #[test]
 fn create_start_stop_delete() {
@@ -280,6 +282,47 @@ fn auto_remove_deletes_the_container_when_it_exits() {
         || d.get(&format!("/v1/containers/{id}")).status == 404,
     );
     assert!(!d.container_dir(&id).exists());
+}
+
+/// `run --rm` many times over: each client learns its container's exit code however many
+/// auto-removed containers came and went before. contid remembered the codes of at most 4,096
+/// of them for five minutes and then answered "no such container"; here the memory is lowered to
+/// 8 (`--removed-exits-memory`) so that 48 runs go well past it. Half the containers exit before
+/// their wait arrives (its code comes from that memory, where the newest are kept), half after
+/// (the code comes with the exit, whatever the memory holds).
+#[test]
+fn auto_removed_containers_always_leave_their_exit_code_to_their_waiter() {
+    const CLIENTS: usize = 4;
+    const RUNS: usize = 48;
+    let d = Daemon::start_with_busybox_and_args(&["--removed-exits-memory", "8"]);
+    std::thread::scope(|scope| {
+        for client in 0..CLIENTS {
+            let d = &d;
+            scope.spawn(move || {
+                for run in (client..RUNS).step_by(CLIENTS) {
+                    let code = run as i32 + 1;
+                    let pause = if run % 2 == 0 { "0" } else { "0.3" };
+                    let mut s = sh(&format!("sleep {pause}; exit {code}"));
+                    s.auto_remove = true;
+                    s.network = NetworkMode::None;
+                    let id = d.run_detached(&s);
+                    let resp = d
+                        .client()
+                        .with_timeout(conti_tests::daemon::WAIT_TIMEOUT)
+                        .post(&format!("/v1/containers/{id}/wait"), b"");
+                    assert_eq!(
+                        resp.status,
+                        200,
+                        "run {run}: the wait failed: {}",
+                        resp.text()
+                    );
+                    let waited = resp.json::<conti_tests::WaitResult>().exit_code;
+                    assert_eq!(waited, code, "run {run}: the exit code");
+                }
+            });
+        }
+    });
+    assert!(d.list_all().is_empty(), "an auto-removed container is left");
 }
 
 #[test]

@@ -11,6 +11,11 @@ pub async fn info(client: &Client, format: Format) -> Result<u8, CliError> {
         return Ok(0);
     }
     let counts = &info.containers;
+    let quarantined: Vec<String> = info
+        .quarantined
+        .iter()
+        .map(|q| format!("{} ({}; running: {})", q.path, q.reason, q.running))
+        .collect();
     output::print_fields(&[
         (
             "Containers",
@@ -26,6 +31,13 @@ pub async fn info(client: &Client, format: Format) -> Result<u8, CliError> {
         ("Cgroup parent", info.cgroup_parent),
         ("Kernel", info.kernel),
         ("Log rotation", human_size(info.log_max_bytes)),
+        (
+            "Quarantined",
+            match quarantined.is_empty() {
+                true => "none".to_string(),
+                false => quarantined.join(", "),
+            },
+        ),
     ])?;
     Ok(0)
 }

@@ -24,7 +24,7 @@ const MAX_STOP_TIMEOUT_SECS: u64 = 24 * 3600;
 
 #[utoipa::path(post, path = "/v1/containers", tag = "containers", request_body = ContainerSpec,
     responses((status = 201, body = CreatedContainer), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 507, body = ErrorBody)))]
 pub async fn create_container(
     State(engine): State<Engine>,
     ApiJson(spec): ApiJson<ContainerSpec>,
@@ -80,7 +80,7 @@ pub async fn delete_container(
 /// Starts a created or exited container. A command that cannot run is a 400, and the container
 /// is then exited with 127 (not found) or 126 (not executable).
 #[utoipa::path(post, path = "/v1/containers/{ref}/start", tag = "containers", params(("ref" = String, Path)),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 507, body = ErrorBody)))]
 pub async fn start_container(
     State(engine): State<Engine>,
     Path(reference): Path<String>,

@@ -10,7 +10,7 @@ use crate::engine::Engine;
 
 /// Creates a bridge network; its bridge is made on the host when a container on it first starts.
 #[utoipa::path(post, path = "/v1/networks", tag = "networks", request_body = NetworkSpec,
-    responses((status = 201, body = NetworkInfo), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = NetworkInfo), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 507, body = ErrorBody)))]
 pub async fn create_network(
     State(engine): State<Engine>,
     ApiJson(spec): ApiJson<NetworkSpec>,

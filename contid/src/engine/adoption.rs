@@ -1,22 +1,53 @@
-//! Re-adoption at load: containers found on disk are watched again or marked as ended.
+//! Re-adoption at load: containers found on disk are watched again or marked as ended; starts
+//! that were under way are adopted or ended (see `interrupted_start`).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::runtime::ProcessHandle;
 
 use super::exits::exited_status;
+use super::interrupted_start::StartOutcome;
 use super::supervisor::{exit_record_or_vanished, watch_monitor};
 use super::{Container, ContainerStatus, Engine, EngineResult, Entry};
 
 impl Engine {
-    pub(super) fn adopt(&self, container: Container) -> EngineResult<()> {
+    /// `settle_until`: how long a start found under way may take to finish (see
+    /// `interrupted_start`).
+    pub(super) fn adopt(&self, container: Container, settle_until: Instant) -> EngineResult<()> {
         let id = container.config.id.clone();
         let span = tracing::info_span!("adopt", container = %id);
         let _enter = span.enter();
         let mut monitor = None;
         let mut init = None;
         let mut container = container;
-        if let ContainerStatus::Running {
+        if let ContainerStatus::Starting = container.status {
+            let why = "contid stopped in the middle of the start";
+            match self.settle_start(&id, Some(settle_until), why) {
+                StartOutcome::Running {
+                    status,
+                    monitor: handle,
+                    init: init_handle,
+                } => {
+                    tracing::info!("re-adopted a container started while contid went down");
+                    container.status = status;
+                    self.inner.store.save(&container)?;
+                    monitor = Some(handle);
+                    init = init_handle.map(Arc::new);
+                }
+                StartOutcome::Ended(record) => {
+                    tracing::info!(
+                        exit_code = record.exit_code,
+                        "ended what a start cut short by contid's end left"
+                    );
+                    container.status = exited_status(&container.status, &record);
+                    self.inner.store.save(&container)?;
+                }
+                StartOutcome::Unsettled(message) => {
+                    tracing::error!("{message}; it stays starting until stopped or removed");
+                }
+            }
+        } else if let ContainerStatus::Running {
             monitor_pid,
             monitor_start_time,
             init_pid,
@@ -24,7 +55,9 @@ impl Engine {
             ..
         } = container.status
         {
-            monitor = ProcessHandle::open(monitor_pid, monitor_start_time)?;
+            // A monitor that has exited but is not reaped yet (a zombie) is gone too.
+            monitor = ProcessHandle::open(monitor_pid, monitor_start_time)?
+                .filter(|monitor| !monitor.exits_within(Duration::ZERO));
             match monitor {
                 Some(_) => {
                     init = ProcessHandle::open(init_pid, init_start_time)?.map(Arc::new);

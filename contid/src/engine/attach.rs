@@ -201,6 +201,11 @@ impl Engine {
             stderr: options.stderr,
         };
         let monitor = match status {
+            ContainerStatus::Starting => {
+                return Err(EngineError::ContainerNotRunning(format!(
+                    "{id} (its last start was cut short; start it again)"
+                )));
+            }
             ContainerStatus::Exited { .. } => {
                 return Err(EngineError::ContainerNotRunning(format!(
                     "{id} (it has exited; start it first, or read its logs)"
@@ -284,7 +289,9 @@ impl Engine {
                 let _ = monitor.read_to_end(&mut rest).await;
                 Ok(())
             }
-            ContainerStatus::Exited { .. } => Err(EngineError::ContainerNotRunning(id)),
+            ContainerStatus::Starting | ContainerStatus::Exited { .. } => {
+                Err(EngineError::ContainerNotRunning(id))
+            }
         }
     }
 

@@ -86,6 +86,10 @@ impl Endpoint {
 #[serde(tag = "status", rename_all = "lowercase")]
 pub enum ContainerStatus {
     Created,
+    /// A start whose outcome is not recorded yet: stored before its monitor is forked, so that a
+    /// daemon that did not see the start through (killed meanwhile, or failing on its side)
+    /// adopts or ends what it left (see `interrupted_start`). Shown as `created`.
+    Starting,
     Running {
         started: String,
         /// The monitor and the container's first process, named by pid and start time so that a
@@ -111,7 +115,7 @@ pub enum ContainerStatus {
 impl ContainerStatus {
     pub fn state(&self) -> ContainerState {
         match self {
-            ContainerStatus::Created => ContainerState::Created,
+            ContainerStatus::Created | ContainerStatus::Starting => ContainerState::Created,
             ContainerStatus::Running { .. } => ContainerState::Running,
             ContainerStatus::Exited { .. } => ContainerState::Exited,
         }
@@ -142,6 +146,10 @@ impl Container {
             ContainerStatus::Running { .. } => {
                 Err(EngineError::ContainerRunning(self.config.id.clone()))
             }
+            ContainerStatus::Starting => Err(EngineError::ContainerRunning(format!(
+                "{} (it is starting)",
+                self.config.id
+            ))),
             ContainerStatus::Created | ContainerStatus::Exited { .. } => Ok(()),
         }
     }
@@ -174,7 +182,7 @@ impl Container {
     pub fn info(&self) -> ContainerInfo {
         let c = &self.config;
         let (pid, exit_code, error, started, finished) = match &self.status {
-            ContainerStatus::Created => (None, None, None, None, None),
+            ContainerStatus::Created | ContainerStatus::Starting => (None, None, None, None, None),
             ContainerStatus::Running {
                 started, init_pid, ..
             } => (Some(*init_pid), None, None, Some(started.clone()), None),
@@ -284,6 +292,12 @@ mod tests {
             oom_killed: false,
         };
         assert!(container(ContainerStatus::Created).can_start().is_ok());
+        assert!(container(ContainerStatus::Starting).can_start().is_err());
+        assert!(container(ContainerStatus::Starting).can_kill().is_err());
+        assert_eq!(
+            container(ContainerStatus::Starting).status.state(),
+            ContainerState::Created
+        );
         assert!(container(exited.clone()).can_start().is_ok());
         assert!(matches!(
             container(running()).can_start(),

@@ -71,6 +71,9 @@ pub enum EngineError {
     /// A published port is taken on the host.
     #[error("{0}")]
     PortInUse(String),
+    /// The state disk has no room for what the request needs (beyond a reserve kept free).
+    #[error("{0}")]
+    NoSpace(String),
     /// A fault of the daemon or the host, not of the caller.
     #[error("{0}")]
     Internal(String),
@@ -80,12 +83,65 @@ impl EngineError {
     pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
         EngineError::Internal(format!("{context}: {err}"))
     }
+
+    /// A file operation that failed: [`EngineError::NoSpace`] when the disk (or a quota) is
+    /// full, a fault of the daemon or the host otherwise.
+    pub fn io(context: &str, err: &std::io::Error) -> Self {
+        match err.raw_os_error() {
+            Some(errno) if is_no_space(errno) => EngineError::no_space(context, err),
+            _ => EngineError::internal(context, err),
+        }
+    }
+
+    pub fn no_space(context: &str, err: impl std::fmt::Display) -> Self {
+        EngineError::NoSpace(format!("no space left on the state disk: {context}: {err}"))
+    }
+}
+
+fn is_no_space(errno: i32) -> bool {
+    matches!(errno, nix::libc::ENOSPC | nix::libc::EDQUOT)
 }
 
 impl From<RuntimeError> for EngineError {
     fn from(err: RuntimeError) -> Self {
-        EngineError::Internal(err.to_string())
+        let errno = match &err {
+            RuntimeError::Io { source, .. } => source.raw_os_error(),
+            RuntimeError::Sys { source, .. } => Some(*source as i32),
+            _ => None,
+        };
+        match errno {
+            Some(errno) if is_no_space(errno) => EngineError::no_space("the helper", &err),
+            _ => EngineError::Internal(err.to_string()),
+        }
     }
 }
 
 pub type EngineResult<T> = Result<T, EngineError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_named() {
+        let full = std::io::Error::from_raw_os_error(nix::libc::ENOSPC);
+        let err = EngineError::io("store container", &full);
+        assert!(matches!(&err, EngineError::NoSpace(_)), "{err:?}");
+        assert!(
+            err.to_string()
+                .starts_with("no space left on the state disk: store container")
+        );
+        let quota = std::io::Error::from_raw_os_error(nix::libc::EDQUOT);
+        assert!(matches!(
+            EngineError::io("x", &quota),
+            EngineError::NoSpace(_)
+        ));
+        let other = std::io::Error::from_raw_os_error(nix::libc::EIO);
+        assert!(matches!(
+            EngineError::io("x", &other),
+            EngineError::Internal(_)
+        ));
+        let helper = RuntimeError::io("helper: mkdir upper", full);
+        assert!(matches!(EngineError::from(helper), EngineError::NoSpace(_)));
+    }
+}

@@ -453,6 +453,9 @@ async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Option<(u8, Vec<u8>
 
 /// Most bytes of each output stream a buffered exec returns; the rest is read and dropped.
 const EXEC_OUTPUT_LIMIT: u64 = 16 * 1024 * 1024;
+/// How long an exec that could not join its container waits for the container's first process
+/// to be seen exiting, before it counts the failure as the daemon's.
+const EXITING_GRACE: Duration = Duration::from_millis(200);
 
 impl Engine {
     /// What the helper needs to run `spec` in a running container: its namespaces (through its
@@ -532,6 +535,16 @@ impl Engine {
                 FailureKind::UnknownUser => {
                     return Err(EngineError::UnknownUser(failure.to_string()));
                 }
+                FailureKind::NoSpace => {
+                    return Err(EngineError::no_space(
+                        &format!("exec, at {}", failure.step),
+                        &failure,
+                    ));
+                }
+                // The container exited under it: its namespaces or cgroup vanished.
+                _ if self.exited_under_exec(&container_id).await => {
+                    return Err(EngineError::ContainerNotRunning(container_id));
+                }
                 FailureKind::Setup
                 | FailureKind::UnsupportedLimit
                 | FailureKind::PortInUse
@@ -550,6 +563,27 @@ impl Engine {
             stdout,
             stderr,
         })
+    }
+}
+
+impl Engine {
+    /// After an exec failed to join its container: whether the container ended under it. Its
+    /// first process may still be on its way out (the kernel takes its namespaces away before
+    /// the exit shows on its pidfd), so it gets [`EXITING_GRACE`] to finish.
+    async fn exited_under_exec(&self, id: &str) -> bool {
+        let init = {
+            let table = self.table();
+            match table.entry(id) {
+                Ok(entry) if entry.container.status.is_running() => entry.init.clone(),
+                _ => return true,
+            }
+        };
+        let Some(init) = init else {
+            return false;
+        };
+        blocking(move || Ok(init.exits_within(EXITING_GRACE)))
+            .await
+            .unwrap_or(false)
     }
 }
 

@@ -4,6 +4,7 @@ use conti_proto::EventType;
 use tokio::sync::watch;
 
 use crate::runtime::ExitRecord;
+use crate::runtime::sys::atomic_file::Durability;
 
 use super::supervisor::{InitHandle, exit_record_or_vanished};
 use super::{ContainerStatus, Engine, EngineError, EngineResult, EventDetails};
@@ -13,14 +14,38 @@ type RunningHandles = (Option<InitHandle>, watch::Receiver<Option<i32>>);
 
 impl Engine {
     /// Called when a container's monitor is gone: records how the container ended. The monitor
-    /// wrote `exit.json` (or nothing, and the container counts as vanished); a reload derives
-    /// the same from the stored `running` status, so nothing more is written here.
+    /// wrote `exit.json` (or nothing, and the container counts as vanished); the watcher stores
+    /// the exit later ([`Engine::store_seen_exit`]), once waiters have been told.
     pub(super) fn collect_exit(&self, id: &str) {
         let record = exit_record_or_vanished(&self.container_dir(id));
-        self.record_exit(id, &record, false);
+        self.record_exit(id, &record, None);
     }
 
-    pub(super) fn record_exit(&self, id: &str, record: &ExitRecord, persist: bool) {
+    /// Stores an exit the daemon collected, without waiting for the disk, so that a restarted
+    /// daemon knows it saw it (and says so); were it lost, a reload derives the same exit from
+    /// the stored `running` status. Called once the monitor is gone, when the waiters have long
+    /// been told; an auto-removed container is about to go anyway.
+    pub(super) fn store_seen_exit(&self, id: &str) {
+        let table = self.table();
+        let Ok(entry) = table.entry(id) else {
+            return;
+        };
+        let container = &entry.container;
+        if container.config.auto_remove || container.status.exit_code().is_none() {
+            return;
+        }
+        if let Err(err) = self
+            .inner
+            .store
+            .save_with(container, Durability::UntilReboot)
+        {
+            tracing::warn!(container = %id, %err, "cannot store the exit");
+        }
+    }
+
+    /// Records how a container ended, and stores it with `persist` (`None`: not stored). The
+    /// exit of an auto-removed container is not stored: its folder is about to go.
+    pub(super) fn record_exit(&self, id: &str, record: &ExitRecord, persist: Option<Durability>) {
         let span = tracing::info_span!("exit", container = %id);
         let _enter = span.enter();
         let auto_remove = {
@@ -30,7 +55,10 @@ impl Engine {
             };
             let status = exited_status(&entry.container.status, record);
             entry.container.status = status;
-            if persist && let Err(err) = self.inner.store.save(&entry.container) {
+            if let Some(durability) = persist
+                && !entry.container.config.auto_remove
+                && let Err(err) = self.inner.store.save_with(&entry.container, durability)
+            {
                 tracing::error!(%err, "cannot persist the exit");
             }
             entry.init = None;
@@ -80,13 +108,7 @@ impl Engine {
                     let exit = table.entry(&id)?.exit.subscribe();
                     (id, exit)
                 }
-                Err(err) => {
-                    return table
-                        .removed
-                        .get(reference)
-                        .map(|(code, _)| *code)
-                        .ok_or(err);
-                }
+                Err(err) => return table.removed.get(reference).ok_or(err),
             }
         };
         loop {
@@ -104,13 +126,10 @@ impl Engine {
                 return Ok(code);
             }
             if exit.changed().await.is_err() {
-                // Deleted while we waited: an auto-removed container left its exit code.
-                return self
-                    .table()
-                    .removed
-                    .get(&id)
-                    .map(|(code, _)| *code)
-                    .ok_or_else(|| EngineError::ContainerNotFound(reference.to_string()));
+                // Deleted while we waited: the channel keeps the last code it carried (none when
+                // the container was deleted before it ever ended).
+                let last = *exit.borrow();
+                return last.ok_or_else(|| EngineError::ContainerNotFound(reference.to_string()));
             }
         }
     }
@@ -132,7 +151,7 @@ pub(super) fn exited_status(previous: &ContainerStatus, record: &ExitRecord) -> 
     let started = match previous {
         ContainerStatus::Running { started, .. } => Some(started.clone()),
         ContainerStatus::Exited { started, .. } => started.clone(),
-        ContainerStatus::Created => None,
+        ContainerStatus::Created | ContainerStatus::Starting => None,
     };
     ContainerStatus::Exited {
         started,

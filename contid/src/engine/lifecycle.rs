@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::runtime::container::userns::IdMapping;
+use crate::runtime::sys::atomic_file::Durability;
 use crate::runtime::{
     ContainerLaunch, ContainerSecurity, ExitRecord, FailureKind, LaunchReport, ProcessHandle,
 };
@@ -153,6 +154,8 @@ impl Engine {
         let span = tracing::info_span!("start", container = %id);
         async {
             let _guard = lifecycle.lock().await;
+            self.end_interrupted_start(&id, "a new start ended what the previous one left")
+                .await?;
             let config = {
                 let table = self.table();
                 let entry = table.entry(&id)?;
@@ -164,86 +167,125 @@ impl Engine {
             let mut launch = self.launch_for(&config).await?;
             let (attached, window_size) = self.inner.early_attaches.take(&id);
             launch.window_size = window_size;
-            let state_dir = launch.state_dir.clone();
-            let helper = self.inner.helper.clone();
-            let (report, exit_pipe) = blocking(move || {
+            // The intent first: a daemon that does not see this start through finds it.
+            let (engine, state_dir, starting) =
+                (self.clone(), launch.state_dir.clone(), id.clone());
+            blocking(move || {
                 ExitRecord::remove(&state_dir)
-                    .map_err(|e| EngineError::internal("clear the previous exit record", e))?;
-                Ok(helper
-                    .launch_container_attached(&launch, &attached)?
-                    .wait_report()?)
+                    .map_err(|e| EngineError::io("clear the previous exit record", &e))?;
+                engine.set_status(&starting, ContainerStatus::Starting, |_| {})
             })
             .await?;
-            match report {
-                LaunchReport::Started {
+            let launched = self.launch(&id, &config, launch, attached, slot).await;
+            if let Err(err) = &launched {
+                // Whatever the launch left goes, and the container counts as exited; a start
+                // that ended with a report has its status already.
+                let why = format!("the start failed: {err}");
+                if let Err(left) = self.end_interrupted_start(&id, &why).await {
+                    tracing::error!(%left, "cannot end what the failed start left");
+                }
+            }
+            launched
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The launch proper, once `starting` is stored: the helper forks the monitor, whose report
+    /// says whether the command runs. An error before the outcome is recorded leaves the
+    /// container `starting`.
+    async fn launch(
+        &self,
+        id: &str,
+        config: &ContainerConfig,
+        launch: ContainerLaunch,
+        attached: Vec<std::os::fd::OwnedFd>,
+        slot: tokio::sync::OwnedMutexGuard<()>,
+    ) -> EngineResult<()> {
+        let helper = self.inner.helper.clone();
+        let (report, exit_pipe) = blocking(move || {
+            Ok(helper
+                .launch_container_attached(&launch, &attached)?
+                .wait_report()?)
+        })
+        .await?;
+        match report {
+            LaunchReport::Started {
+                monitor_pid,
+                monitor_start_time,
+                init_pid,
+                init_start_time,
+            } => {
+                let status = ContainerStatus::Running {
+                    started: now_rfc3339(),
                     monitor_pid,
                     monitor_start_time,
                     init_pid,
                     init_start_time,
-                } => {
-                    let status = ContainerStatus::Running {
-                        started: now_rfc3339(),
-                        monitor_pid,
-                        monitor_start_time,
-                        init_pid,
-                        init_start_time,
-                    };
-                    let monitor = ProcessHandle::open(monitor_pid, monitor_start_time)?;
-                    let init = ProcessHandle::open(init_pid, init_start_time)?.map(Arc::new);
-                    self.set_status(&id, status, |entry| {
-                        entry.init = init;
-                        entry.exit.send_replace(None);
-                    })?;
-                    tracing::info!(pid = init_pid, "started");
-                    if !config.ports.is_empty() {
-                        self.sync_firewall().await?;
+                };
+                let monitor = ProcessHandle::open(monitor_pid, monitor_start_time)?;
+                let init = ProcessHandle::open(init_pid, init_start_time)?.map(Arc::new);
+                self.set_status(id, status, |entry| {
+                    entry.init = init;
+                    entry.exit.send_replace(None);
+                })?;
+                tracing::info!(pid = init_pid, "started");
+                self.emit(EventType::Start, id, EventDetails::default());
+                match monitor {
+                    Some(monitor) => {
+                        watch_monitor(self.clone(), id.to_string(), monitor, Some(exit_pipe), slot)
                     }
-                    self.emit(EventType::Start, &id, EventDetails::default());
-                    match monitor {
-                        Some(monitor) => {
-                            watch_monitor(self.clone(), id.clone(), monitor, Some(exit_pipe), slot)
-                        }
-                        // It has already been and gone: what it left is the exit record.
-                        None => self.collect_exit(&id),
+                    // It has already been and gone: what it left is the exit record.
+                    None => {
+                        self.collect_exit(id);
+                        self.store_seen_exit(id);
                     }
-                    Ok(())
                 }
-                LaunchReport::Failed { failure } => {
-                    tracing::info!(%failure, step = %failure.step, "start failed");
-                    let record = ExitRecord::from_failure(&failure);
-                    // The stored status is still `created` (or an earlier exit): write this one.
-                    self.record_exit(&id, &record, true);
-                    Err(match failure.kind() {
-                        FailureKind::CommandNotFound => {
-                            EngineError::CommandNotFound(failure.to_string())
-                        }
-                        FailureKind::CommandNotExecutable => {
-                            EngineError::CommandNotExecutable(failure.to_string())
-                        }
-                        FailureKind::BadWorkingDirectory => {
-                            EngineError::InvalidCwd(failure.to_string())
-                        }
-                        FailureKind::UnknownUser => EngineError::UnknownUser(failure.to_string()),
-                        FailureKind::InvalidVolume => {
-                            EngineError::InvalidVolume(failure.to_string())
-                        }
-                        FailureKind::UnsupportedLimit => {
-                            EngineError::UnsupportedLimit(failure.to_string())
-                        }
-                        FailureKind::PortInUse => EngineError::PortInUse(failure.to_string()),
-                        FailureKind::NetworkContainerGone => {
-                            EngineError::ContainerNotRunning(failure.to_string())
-                        }
-                        FailureKind::Setup => EngineError::Internal(format!(
-                            "starting the container failed at {}: {failure}",
-                            failure.step
-                        )),
-                    })
+                if !config.ports.is_empty()
+                    && let Err(err) = self.sync_firewall().await
+                {
+                    // Its ports cannot be published: the start fails, and it does not run on.
+                    if let Some((init, exit)) = self.running_handles(id)? {
+                        self.kill_and_wait(id, init, exit).await?;
+                    }
+                    return Err(err);
                 }
+                Ok(())
+            }
+            LaunchReport::Failed { failure } => {
+                tracing::info!(%failure, step = %failure.step, "start failed");
+                let record = ExitRecord::from_failure(&failure);
+                self.record_exit(id, &record, Some(Durability::Durable));
+                Err(match failure.kind() {
+                    FailureKind::CommandNotFound => {
+                        EngineError::CommandNotFound(failure.to_string())
+                    }
+                    FailureKind::CommandNotExecutable => {
+                        EngineError::CommandNotExecutable(failure.to_string())
+                    }
+                    FailureKind::BadWorkingDirectory => {
+                        EngineError::InvalidCwd(failure.to_string())
+                    }
+                    FailureKind::UnknownUser => EngineError::UnknownUser(failure.to_string()),
+                    FailureKind::InvalidVolume => EngineError::InvalidVolume(failure.to_string()),
+                    FailureKind::UnsupportedLimit => {
+                        EngineError::UnsupportedLimit(failure.to_string())
+                    }
+                    FailureKind::PortInUse => EngineError::PortInUse(failure.to_string()),
+                    FailureKind::NetworkContainerGone => {
+                        EngineError::ContainerNotRunning(failure.to_string())
+                    }
+                    FailureKind::NoSpace => EngineError::no_space(
+                        &format!("starting the container, at {}", failure.step),
+                        &failure,
+                    ),
+                    FailureKind::Setup => EngineError::Internal(format!(
+                        "starting the container failed at {}: {failure}",
+                        failure.step
+                    )),
+                })
             }
         }
-        .instrument(span)
-        .await
     }
 
     pub(super) async fn launch_for(
@@ -326,6 +368,8 @@ impl Engine {
             .lock()
             .instrument(tracing::info_span!("stop", container = %id))
             .await;
+        self.end_interrupted_start(&id, "stopped while its start was cut short")
+            .await?;
         let Some((init, mut exit)) = self.running_handles(&id)? else {
             return Ok(());
         };
@@ -395,6 +439,8 @@ impl Engine {
             let _guard = lifecycle.lock().await;
             self.table().entry(&id)?.container.can_delete(force)?;
             self.check_namespace_not_shared(&id)?;
+            self.end_interrupted_start(&id, "removed while its start was cut short")
+                .await?;
             if let Some((init, exit)) = self.running_handles(&id)? {
                 self.kill_and_wait(&id, init, exit).await?;
             }
@@ -417,7 +463,9 @@ impl Engine {
                 let mut table = self.table();
                 let entry = table.entries.remove(&id);
                 entry.and_then(|entry| {
-                    table.remember_removed(&id, entry.container.status.exit_code());
+                    if let Some(code) = entry.container.status.exit_code() {
+                        table.removed.remember(&id, code);
+                    }
                     let name = &entry.container.config.name;
                     self.emit_named(EventType::Destroy, &id, name, EventDetails::default());
                     entry.container.config.endpoint

@@ -9,11 +9,13 @@ mod events;
 mod exec;
 mod exits;
 mod images;
+mod interrupted_start;
 mod ipam;
 mod lifecycle;
 mod logs;
 mod networking;
 mod networks;
+mod quarantine;
 mod resources;
 mod spec;
 mod stats;
@@ -47,6 +49,7 @@ pub use exec::ExecStream;
 pub use logs::LogFollower;
 pub use networks::NetworkDefaults;
 pub use spec::DEFAULT_PATH;
+pub use table::REMOVED_EXITS_MEMORY;
 pub use time_window::TimeWindow;
 
 use images::ImageStore;
@@ -69,6 +72,9 @@ pub struct EngineConfig {
     pub cgroups: CgroupManager,
     pub helper: HelperClient,
     pub network_defaults: NetworkDefaults,
+    /// For how many deleted containers a `wait` that comes after the deletion still gets the
+    /// exit code ([`REMOVED_EXITS_MEMORY`] by default); a waiter already there always does.
+    pub removed_exits_memory: usize,
 }
 
 /// Cheap to clone; every clone is the same engine.
@@ -115,7 +121,8 @@ async fn blocking<T: Send + 'static>(
 impl Engine {
     /// Opens the state folder and re-adopts every container found there: running ones are
     /// watched again, ones that ended while the daemon was down get their recorded exit code
-    /// (255 when nothing was recorded). Must be called inside the tokio runtime.
+    /// (255 when nothing was recorded), starts under way are adopted or ended, folders that cannot
+    /// be read are quarantined. Must be called inside the tokio runtime.
     pub fn load(config: EngineConfig) -> EngineResult<Engine> {
         let store = ContainerStore::open(&config.root)?;
         let images = ImageStore::open(&config.root)?;
@@ -138,7 +145,7 @@ impl Engine {
                 helper: Arc::new(config.helper),
                 store,
                 images,
-                table: Mutex::new(Table::default()),
+                table: Mutex::new(Table::new(config.removed_exits_memory)),
                 early_attaches: attach::EarlyAttaches::default(),
                 execs: exec::ExecTable::default(),
                 events: EventBus::new(),
@@ -149,8 +156,13 @@ impl Engine {
                 prepaying_migration: AtomicBool::new(false),
             }),
         };
-        for container in engine.inner.store.load_all()? {
-            engine.adopt(container)?;
+        let settle_until = std::time::Instant::now() + interrupted_start::SETTLE_TIMEOUT;
+        let (containers, unreadable) = engine.inner.store.load_all()?;
+        for container in containers {
+            engine.adopt(container, settle_until)?;
+        }
+        for folder in unreadable {
+            engine.quarantine(folder);
         }
         // Re-adopt the table (replaced whole) for the containers found, or remove a stale one.
         engine.spawn_firewall_sync();
@@ -200,7 +212,8 @@ impl Engine {
 
     pub fn info(&self) -> DaemonInfo {
         let mut counts = ContainerCounts::default();
-        for entry in self.table().entries.values() {
+        let table = self.table();
+        for entry in table.entries.values() {
             counts.total += 1;
             match entry.container.status.state() {
                 ContainerState::Created => counts.created += 1,
@@ -217,6 +230,7 @@ impl Engine {
             images: self.inner.images.list().len(),
             kernel: crate::runtime::kernel_release(),
             log_max_bytes: self.inner.log_max_bytes,
+            quarantined: table.quarantined.iter().map(|q| q.info.clone()).collect(),
         }
     }
 }

@@ -28,7 +28,7 @@ pub(super) struct NetworkTable {
 }
 
 impl Engine {
-    fn networks(&self) -> std::sync::MutexGuard<'_, NetworkTable> {
+    pub(super) fn networks(&self) -> std::sync::MutexGuard<'_, NetworkTable> {
         self.inner
             .networks
             .lock()
@@ -94,6 +94,11 @@ impl Engine {
                     member.name
                 )));
             }
+            if let Some(address) = table.quarantined_addresses(name).next() {
+                return Err(EngineError::NetworkInUse(format!(
+                    "network {name:?} is used by a quarantined container ({address}; see /v1/info)"
+                )));
+            }
             networks.networks.remove(name);
             networks.ensured_bridges.remove(&network.bridge);
         }
@@ -149,6 +154,7 @@ impl Engine {
                     .filter(|(n, _)| *n == network.name)
                     .map(|(_, address)| *address),
             )
+            .chain(table.quarantined_addresses(&network.name))
             .collect();
         let address = ipam::allocate(network.subnet, network.gateway, &taken)
             .ok_or_else(|| EngineError::NetworkFull(network.name.clone()))?;

@@ -225,7 +225,7 @@ impl NetworkStore {
 
     pub fn save(&self, network: &Network) -> EngineResult<()> {
         write_json_atomic(&self.path(&network.name), network, Durability::Durable)
-            .map_err(|e| EngineError::internal(&format!("store network {}", network.name), e))
+            .map_err(|e| EngineError::io(&format!("store network {}", network.name), &e))
     }
 
     pub fn remove(&self, name: &str) -> EngineResult<()> {

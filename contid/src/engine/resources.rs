@@ -14,6 +14,8 @@ pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 const MIN_CPUS: f64 = 0.01;
 const CPU_SHARES: (i64, i64) = (2, 262_144);
 const BLKIO_WEIGHT: (i64, i64) = (10, 1000);
+/// The most a `pids.max` takes: the kernel's `PID_MAX_LIMIT` on 64-bit (4 Mi); it refuses more.
+const MAX_PIDS_LIMIT: i64 = 4 * 1024 * 1024;
 
 fn invalid(message: String) -> EngineError {
     EngineError::InvalidSpec(message)
@@ -101,11 +103,11 @@ pub fn validate(resources: &Resources, host: &HostCapacity) -> EngineResult<()> 
     )?;
     if let Some(pids) = r.pids_limit
         && pids != UNLIMITED
-        && pids <= 0
+        && !(1..=MAX_PIDS_LIMIT).contains(&pids)
     {
         return Err(invalid(format!(
-            "pids_limit must be at least 1, or -1 for unlimited (got {pids}); 0 is refused \
-             rather than guessed at"
+            "pids_limit must be at least 1 and at most {MAX_PIDS_LIMIT} (the kernel's most), or -1 for \
+             unlimited (got {pids}); 0 is refused rather than guessed at"
         )));
     }
     in_range("blkio_weight", r.blkio_weight, BLKIO_WEIGHT)?;
@@ -187,6 +189,11 @@ mod tests {
         let limits = to_cgroup_limits(&r);
         assert_eq!(limits.cpu_quota_us, Some(50_000));
         assert_eq!(limits.memory, Some(64 << 20));
+        check(Resources {
+            pids_limit: Some(4_194_304),
+            ..Default::default()
+        })
+        .unwrap();
         check(Resources {
             pids_limit: Some(-1),
             memory_swap: Some(-1),
@@ -312,14 +319,28 @@ mod tests {
                     pids_limit: Some(0),
                     ..Default::default()
                 },
-                "at least 1",
+                "at least 1 and at most 4194304",
             ),
             (
                 Resources {
                     pids_limit: Some(-7),
                     ..Default::default()
                 },
-                "at least 1",
+                "at least 1 and at most 4194304",
+            ),
+            (
+                Resources {
+                    pids_limit: Some(4_194_305),
+                    ..Default::default()
+                },
+                "at least 1 and at most 4194304",
+            ),
+            (
+                Resources {
+                    pids_limit: Some(i64::from(i32::MAX)),
+                    ..Default::default()
+                },
+                "at least 1 and at most 4194304",
             ),
             (
                 Resources {

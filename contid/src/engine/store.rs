@@ -53,29 +53,34 @@ impl ContainerStore {
     /// Creates the container's folder and its file; on failure nothing is left.
     pub fn create(&self, container: &Container) -> EngineResult<()> {
         let dir = self.container_dir(&container.config.id);
-        let result = std::fs::create_dir(&dir).and_then(|_| self.write(container));
+        let result =
+            std::fs::create_dir(&dir).and_then(|_| self.write(container, Durability::Durable));
         result.map_err(|e| {
             let _ = std::fs::remove_dir_all(&dir);
-            EngineError::internal("store container", e)
+            EngineError::io("store container", &e)
         })
     }
 
+    /// Replaces the container's file: without waiting for the disk while it starts or runs (pids
+    /// of running processes, or a start under way, mean nothing after a reboot: the container is
+    /// then gone and counts as vanished, exit code 255), so that a start does not wait for it.
     pub fn save(&self, container: &Container) -> EngineResult<()> {
-        self.write(container)
-            .map_err(|e| EngineError::internal("store container state", e))
+        let durability = match container.status {
+            ContainerStatus::Starting | ContainerStatus::Running { .. } => Durability::UntilReboot,
+            _ => Durability::Durable,
+        };
+        self.save_with(container, durability)
     }
 
-    fn write(&self, container: &Container) -> std::io::Result<()> {
+    pub fn save_with(&self, container: &Container, durability: Durability) -> EngineResult<()> {
+        self.write(container, durability)
+            .map_err(|e| EngineError::io("store container state", &e))
+    }
+
+    fn write(&self, container: &Container, durability: Durability) -> std::io::Result<()> {
         let stored = StoredContainer {
             config: container.config.clone(),
             status: container.status.clone(),
-        };
-        // Pids of running processes mean nothing after a reboot (the container is then gone and
-        // counts as vanished, exit code 255), so a start does not wait for the disk.
-        let durability = if container.status.is_running() {
-            Durability::UntilReboot
-        } else {
-            Durability::Durable
         };
         write_json_atomic(
             &self
@@ -105,25 +110,55 @@ impl ContainerStore {
         }
     }
 
-    /// Every container on disk. A folder without a readable file (a create cut short by a
-    /// crash) is removed: it never became a container.
-    pub fn load_all(&self) -> EngineResult<Vec<Container>> {
+    /// Every container on disk, and the folders whose file cannot be read. A create writes its
+    /// file atomically (a temporary file renamed into place) before anything else goes into the
+    /// folder, so a folder with no file and nothing but that temporary one is a create cut short
+    /// by a crash: it never became a container and is removed. Any other folder without a
+    /// readable file (missing, empty, truncated, not ours) had a container, which may still run:
+    /// it is left where it is, for [`Unreadable`] to report.
+    pub fn load_all(&self) -> EngineResult<(Vec<Container>, Vec<Unreadable>)> {
         let mut containers = Vec::new();
+        let mut unreadable = Vec::new();
         let entries = std::fs::read_dir(&self.dir)
             .map_err(|e| EngineError::internal("read containers folder", e))?;
         for entry in entries.flatten() {
             let dir = entry.path();
             match load_one(&dir) {
                 Ok(container) => containers.push(container),
-                Err(err) => {
-                    tracing::warn!(dir = %dir.display(), %err, "removing an incomplete container folder");
+                Err(err) if is_cut_short_create(&dir) => {
+                    tracing::warn!(dir = %dir.display(), %err, "removing the folder of a create cut short");
                     let _ = std::fs::remove_dir_all(&dir);
                 }
+                Err(err) => unreadable.push(Unreadable {
+                    id: entry.file_name().to_string_lossy().into_owned(),
+                    dir,
+                    reason: format!("{CONTAINER_FILE}: {err}"),
+                }),
             }
         }
         containers.sort_by(|a, b| a.config.created.cmp(&b.config.created));
-        Ok(containers)
+        Ok((containers, unreadable))
     }
+}
+
+/// A container folder whose `container.json` cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The folder's name (the container's id).
+    pub id: String,
+    pub dir: PathBuf,
+    pub reason: String,
+}
+
+/// No `container.json`, and nothing but the temporary file of its atomic write.
+fn is_cut_short_create(dir: &Path) -> bool {
+    let temporary = format!(".{CONTAINER_FILE}.tmp");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries
+        .map(|entry| entry.map(|entry| entry.file_name()))
+        .all(|name| name.is_ok_and(|name| name.to_str() == Some(temporary.as_str())))
 }
 
 /// Deletes a folder taken out by [`ContainerStore::remove`]; what cannot be deleted now is
@@ -151,7 +186,7 @@ mod tests {
     use conti_proto::NetworkMode;
 
     #[test]
-    fn containers_survive_a_reload_and_broken_folders_are_dropped() {
+    fn containers_survive_a_reload_and_creates_cut_short_are_dropped() {
         let root = tempfile::tempdir().unwrap();
         let store = ContainerStore::open(root.path()).unwrap();
         let config = ContainerConfig {
@@ -188,19 +223,28 @@ mod tests {
             oom_killed: false,
         };
         store.save(&container).unwrap();
+        // Creates cut short: an empty folder, one with only the temporary file.
         std::fs::create_dir(store.container_dir("half")).unwrap();
+        std::fs::create_dir(store.container_dir("halfway")).unwrap();
+        std::fs::write(
+            store.container_dir("halfway").join(".container.json.tmp"),
+            "{\"con",
+        )
+        .unwrap();
 
-        let loaded = store.load_all().unwrap();
+        let (loaded, unreadable) = store.load_all().unwrap();
         assert_eq!(loaded.len(), 1);
         assert_eq!(loaded[0].status.exit_code(), Some(3));
+        assert_eq!(unreadable, Vec::new());
         assert!(!store.container_dir("half").exists());
+        assert!(!store.container_dir("halfway").exists());
 
         // A removal takes the folder out at once; its files go when purged, or when the next
         // store opens.
         let doomed = store.remove("abc").unwrap().expect("moved to the trash");
         assert!(!store.container_dir("abc").exists());
         assert!(doomed.join(CONTAINER_FILE).exists());
-        assert!(store.load_all().unwrap().is_empty());
+        assert!(store.load_all().unwrap().0.is_empty());
         assert_eq!(store.remove("abc").unwrap(), None, "already gone");
         ContainerStore::open(root.path()).unwrap();
         assert!(!doomed.exists());
@@ -208,5 +252,33 @@ mod tests {
         let doomed = store.remove("abc").unwrap().unwrap();
         purge(&doomed);
         assert!(!doomed.exists());
+    }
+
+    #[test]
+    fn a_folder_whose_file_is_damaged_is_kept_and_reported() {
+        let root = tempfile::tempdir().unwrap();
+        let store = ContainerStore::open(root.path()).unwrap();
+        let cases = [
+            ("empty", Some(""), "EOF"),
+            ("truncated", Some("{\"config\": {\"id\": \"trunc"), "EOF"),
+            ("missing", None, "No such file"),
+        ];
+        for (id, contents, _) in cases {
+            let dir = store.container_dir(id);
+            std::fs::create_dir_all(dir.join("upper")).unwrap();
+            if let Some(contents) = contents {
+                std::fs::write(dir.join(CONTAINER_FILE), contents).unwrap();
+            }
+        }
+        let (loaded, mut unreadable) = store.load_all().unwrap();
+        assert!(loaded.is_empty());
+        unreadable.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(unreadable.len(), 3);
+        for (id, _, why) in cases {
+            let found = unreadable.iter().find(|u| u.id == id).unwrap();
+            assert!(found.reason.contains(why), "{id}: {}", found.reason);
+            assert_eq!(found.dir, store.container_dir(id));
+            assert!(found.dir.join("upper").exists(), "{id} was touched");
+        }
     }
 }

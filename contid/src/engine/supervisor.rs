@@ -45,6 +45,7 @@ pub(super) fn watch_monitor(
                 }
                 engine.collect_exit(&id);
                 let _ = monitor.readable().await;
+                engine.store_seen_exit(&id);
             }
             Err(err) => {
                 tracing::error!(container = %id, %err, "cannot watch the monitor's pidfd; polling for its exit instead");
@@ -52,6 +53,7 @@ pub(super) fn watch_monitor(
                     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
                 }
                 engine.collect_exit(&id);
+                engine.store_seen_exit(&id);
             }
         }
         drop(slot);

@@ -37,6 +37,8 @@ pub enum FailureKind {
     /// reached through a symlink, a path that kept changing while it was resolved; a source
     /// that turned out to be the host's `/`.
     InvalidVolume,
+    /// The state disk (or a quota) is full: a folder, a file or the log could not be written.
+    NoSpace,
     /// Anything else: a mount, a namespace, a cgroup… a fault of the daemon or the host.
     Setup,
 }
@@ -65,6 +67,10 @@ impl ChildFailure {
 
     pub fn kind(&self) -> FailureKind {
         let errno = Errno::from_raw(self.errno);
+        // A cgroup's ENOSPC is something else (a cpuset with no CPUs).
+        if matches!(errno, Errno::ENOSPC | Errno::EDQUOT) && !self.step.starts_with("cgroup") {
+            return FailureKind::NoSpace;
+        }
         match self.step.as_str() {
             STEP_EXEC if matches!(errno, Errno::ENOENT | Errno::ENOTDIR) => {
                 FailureKind::CommandNotFound
@@ -105,6 +111,7 @@ impl ChildFailure {
             | FailureKind::UnsupportedLimit
             | FailureKind::PortInUse
             | FailureKind::NetworkContainerGone
+            | FailureKind::NoSpace
             | FailureKind::Setup => 1,
         }
     }
@@ -166,6 +173,20 @@ mod tests {
         );
         assert_eq!(
             ChildFailure::new("pivot_root", Errno::EINVAL, "x").kind(),
+            FailureKind::Setup
+        );
+    }
+
+    #[test]
+    fn a_full_disk_is_told_apart_from_a_cpuset_without_cpus() {
+        for errno in [Errno::ENOSPC, Errno::EDQUOT] {
+            assert_eq!(
+                ChildFailure::new("prepare_state_dir", errno, "x").kind(),
+                FailureKind::NoSpace
+            );
+        }
+        assert_eq!(
+            ChildFailure::new("cgroup_add_process", Errno::ENOSPC, "x").kind(),
             FailureKind::Setup
         );
     }

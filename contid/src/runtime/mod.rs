@@ -9,7 +9,8 @@
 //! `upper/`, `work/` (overlayfs), `lower/` (mount point of the idmapped image with `--userns`),
 //! `rootfs/` (mount point, only mounted inside the container's
 //! mount namespace), `hostname`, `hosts`, `resolv.conf` (bind-mounted into `/etc`),
-//! `container.log` (+ `container.log.1` after rotation), `exit.json` (the monitor's exit record).
+//! `container.log` (+ `container.log.1` after rotation), `exit.json` (the monitor's exit record),
+//! `monitor.lock` (held by whatever may run the container; see `process::monitor_lock`).
 //!
 //! One room per subsystem; arrows run one way, from the top of this list down:
 //! - `process/`: the daemon's side — the helper and its protocol, the monitor, execs, the stdio

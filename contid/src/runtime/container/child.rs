@@ -260,8 +260,8 @@ pub(super) fn reset_signals() -> nix::Result<()> {
     sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
 }
 
-/// The last steps of every child: resolve `argv[0]`, reset signals, mark fds close-on-exec,
-/// apply `confinement` (when the caller has not already) and `execve`. Never returns: on failure
+/// The last steps of every child: resolve `argv[0]`, reset signals, mark fds close-on-exec, give
+/// back the open-file limit contid was started with, apply `confinement` (when the caller has not already) and `execve`. Never returns: on failure
 /// the [`ChildFailure`] goes to `error_pipe` (which must be close-on-exec, so that a successful
 /// `execve` closes it: EOF means "started").
 pub(crate) fn exec_with_failure_report(
@@ -286,6 +286,12 @@ pub(crate) fn exec_with_failure_report(
                 fail(
                     error_pipe,
                     &ChildFailure::new("close_fds", errno, "mark fds close-on-exec"),
+                );
+            }
+            if let Err(errno) = crate::runtime::sys::open_files_limit::restore_for_container() {
+                fail(
+                    error_pipe,
+                    &ChildFailure::new("rlimit_nofile", errno, "restore the open-file limit"),
                 );
             }
             if let Some(Err(failure)) = confinement.map(CompiledConfinement::apply) {

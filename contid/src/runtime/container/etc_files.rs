@@ -95,6 +95,15 @@ pub fn container_hosts(hostname: &str, address: Option<Ipv4Addr>, peers: &[Hosts
     hosts
 }
 
+/// The container's own address, as its start wrote it into its `/etc/hosts` (the line after the
+/// two localhost ones, see [`container_hosts`]); `None` without a file or without an address of
+/// its own on a network. For a container whose own record is lost.
+pub fn own_address(state_dir: &Path) -> Option<Ipv4Addr> {
+    let hosts = std::fs::read_to_string(state_dir.join(HOSTS_FILE)).ok()?;
+    let own: Ipv4Addr = hosts.lines().nth(2)?.split('\t').next()?.parse().ok()?;
+    (!own.is_loopback()).then_some(own)
+}
+
 /// Replaces the contents of a running container's `/etc/hosts` in place: the file is
 /// bind-mounted, so it must stay the same inode (truncate and write, never rename). A container
 /// that never started has no file yet, which is fine: its start writes one.
@@ -179,5 +188,28 @@ mod tests {
                 .contains("127.0.1.1\tc1host")
         );
         assert!(dir.path().join("resolv.conf").exists());
+    }
+
+    #[test]
+    fn the_own_address_is_read_back_from_the_hosts_file() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(own_address(dir.path()), None);
+        let peer = HostsEntry {
+            address: Ipv4Addr::new(10, 1, 0, 3),
+            name: "db".into(),
+        };
+        let address = Ipv4Addr::new(10, 1, 0, 2);
+        std::fs::write(
+            dir.path().join(HOSTS_FILE),
+            container_hosts("web", Some(address), &[peer]),
+        )
+        .unwrap();
+        assert_eq!(own_address(dir.path()), Some(address));
+        std::fs::write(
+            dir.path().join(HOSTS_FILE),
+            container_hosts("web", None, &[]),
+        )
+        .unwrap();
+        assert_eq!(own_address(dir.path()), None);
     }
 }

@@ -12,7 +12,7 @@ use nix::sys::time::TimeVal;
 use nix::unistd::{ForkResult, Pid};
 
 use super::protocol::{HelperFailure, HelperReply, HelperRequest};
-use super::{exec, monitor};
+use super::{exec, monitor, start_leftovers};
 use crate::runtime::cgroup::CgroupManager;
 use crate::runtime::container::child::{
     close_fds_except, read_to_end, restore_sigchld, run_forked, write_all,
@@ -171,6 +171,9 @@ fn serve(socket: &OwnedFd, cgroups: &CgroupManager) -> i32 {
                     .map_err(|e| HelperFailure::from_io(format!("remove bridge {name}: {e}"), &e)),
             ),
             HelperRequest::ApplyFirewall(plan) => reply_done(socket, apply_firewall(&plan)),
+            HelperRequest::EndStart { id, state_dir } => {
+                reply_done(socket, start_leftovers::end_start(&id, &state_dir, cgroups))
+            }
         };
         // The fds sent are closed here: the daemon holds its own copies now.
         if let Err(error) = sent {
@@ -251,6 +254,16 @@ impl HelperClient {
     pub fn apply_firewall(&self, plan: &FirewallPlan) -> Result<(), RuntimeError> {
         self.call(&HelperRequest::ApplyFirewall(plan.clone()), &[], 0)
             .map(drop)
+    }
+
+    /// Ends what a start of container `id` left (see `start_leftovers`): blocks until its
+    /// monitor is gone and its cgroup removed. Needs no fd of the daemon's.
+    pub fn end_start(&self, id: &str, state_dir: &std::path::Path) -> Result<(), RuntimeError> {
+        let request = HelperRequest::EndStart {
+            id: id.to_string(),
+            state_dir: state_dir.to_path_buf(),
+        };
+        self.call(&request, &[], 0).map(drop)
     }
 
     pub fn launch_container(&self, launch: &ContainerLaunch) -> Result<LaunchHandle, RuntimeError> {

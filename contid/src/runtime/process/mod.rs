@@ -1,6 +1,7 @@
 //! The daemon's side of every container process: the helper (forked before tokio) and its wire
 //! protocol, the per-container monitor that outlives the daemon, exec'd commands and their waiter,
-//! the monitor's stdio session with its attach frames and log file, and the exit record.
+//! the monitor's stdio session with its attach frames and log file, the exit record, the
+//! container's monitor lock (who may still run it) and the ending of what an interrupted start left.
 //!
 //! The top room of the layer: it may import every other room (`container` for what it forks,
 //! `confinement`, `cgroup`, `network`, `sys`) and the layer's shared types; no other room imports
@@ -12,5 +13,7 @@ pub mod exit_record;
 pub mod helper;
 pub mod logfile;
 mod monitor;
+pub mod monitor_lock;
 mod protocol;
 mod session;
+mod start_leftovers;

@@ -6,6 +6,10 @@
 //! reports on the report pipe whether the command started, then copies the container's output
 //! into its log until the init exits, and writes `exit.json`.
 //!
+//! From before the fork to the end the container's monitor lock (`monitor_lock`) is held, and
+//! names the monitor and, once it runs, the init: a daemon that did not see the start through
+//! learns from it what runs.
+//!
 //! After a start the report pipe stays open: the monitor closes it once the exit is recorded
 //! (`exit.json` written, cgroup removed, ports released), which is how the daemon learns of the
 //! exit. Only then does it let go of the container's mount namespace, which it holds from the
@@ -26,6 +30,7 @@ use nix::unistd::{ForkResult, Pid};
 
 use super::exit_record::ExitRecord;
 use super::logfile::{LogStream, LogWriter};
+use super::monitor_lock::{self, ProcessIdentity};
 use super::protocol::HelperFailure;
 use super::session::{Session, SessionIo, bind_attach_socket};
 use crate::runtime::cgroup::{CgroupError, CgroupManager};
@@ -51,18 +56,29 @@ use crate::runtime::sys::clone::{CloneResult, clone_process};
 use crate::runtime::sys::process::start_time;
 use crate::runtime::{ContainerLaunch, LaunchReport, NetworkSetup};
 
-/// Runs in the helper: forks M1 (which forks the monitor) and returns the report pipe's read end.
-/// `attached` are connections of clients that attached before the start (see `session`).
+/// Runs in the helper: takes the container's monitor lock, forks M1 (which forks the monitor)
+/// and returns the report pipe's read end. `attached` are connections of clients that attached
+/// before the start (see `session`).
 pub(super) fn start_monitor(
     launch: &ContainerLaunch,
     cgroups: &CgroupManager,
     attached: Vec<OwnedFd>,
 ) -> Result<OwnedFd, HelperFailure> {
+    let lock = monitor_lock::take(&launch.state_dir).map_err(|errno| {
+        let context = match errno {
+            Errno::EBUSY => format!("a monitor of container {} still runs", launch.id),
+            _ => "take the monitor lock".to_string(),
+        };
+        HelperFailure::new(context, errno)
+    })?;
     let (report_r, report_w) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| HelperFailure::new("report pipe", e))?;
     // SAFETY: the helper is single-threaded; the child runs `detach_monitor` and `_exit`s.
     match unsafe { nix::unistd::fork() }.map_err(|e| HelperFailure::new("fork monitor", e))? {
-        ForkResult::Child => run_forked(|| detach_monitor(launch, cgroups, report_w, attached)),
+        ForkResult::Child => {
+            run_forked(|| detach_monitor(launch, cgroups, report_w, lock, attached))
+        }
+        // The helper's copy of the lock closes here; M1 and the monitor hold it.
         ForkResult::Parent { .. } => Ok(report_r),
     }
 }
@@ -72,6 +88,7 @@ fn detach_monitor(
     launch: &ContainerLaunch,
     cgroups: &CgroupManager,
     report: OwnedFd,
+    lock: OwnedFd,
     attached: Vec<OwnedFd>,
 ) -> i32 {
     let forked = nix::unistd::setsid().and_then(|_| {
@@ -81,12 +98,12 @@ fn detach_monitor(
     });
     match forked {
         Ok(ForkResult::Child) => {
-            run_forked(|| Monitor::new(launch, cgroups, report, attached).run())
+            run_forked(|| Monitor::new(launch, cgroups, report, lock, attached).run())
         }
         Ok(ForkResult::Parent { .. }) => 0,
         Err(errno) => {
             let failure = ChildFailure::new("fork_monitor", errno, "start the container's monitor");
-            Monitor::new(launch, cgroups, report, attached).give_up(failure, false)
+            Monitor::new(launch, cgroups, report, lock, attached).give_up(failure, false)
         }
     }
 }
@@ -97,6 +114,9 @@ struct Monitor<'a> {
     /// The report pipe's write end: until a failure is reported, or until the exit is recorded
     /// after a start.
     report: Option<OwnedFd>,
+    /// The container's monitor lock (see `monitor_lock`): held until the exit is recorded or the
+    /// start given up.
+    lock: Option<OwnedFd>,
     /// Clients that attached before the start, until the session takes them.
     attached: Vec<OwnedFd>,
     /// Sockets bound to the published ports: held until the monitor exits.
@@ -132,12 +152,14 @@ impl<'a> Monitor<'a> {
         launch: &'a ContainerLaunch,
         cgroups: &'a CgroupManager,
         report: OwnedFd,
+        lock: OwnedFd,
         attached: Vec<OwnedFd>,
     ) -> Self {
         Monitor {
             launch,
             cgroups,
             report: Some(report),
+            lock: Some(lock),
             attached,
             reserved_ports: Vec::new(),
         }
@@ -184,7 +206,10 @@ impl<'a> Monitor<'a> {
 
     /// Leaves the daemon's world: only the report pipe stays open, stdio goes to /dev/null.
     fn become_monitor(&self) -> Result<(), ChildFailure> {
-        let mut keep = vec![self.report.as_ref().map_or(-1, |pipe| pipe.as_raw_fd())];
+        let mut keep: Vec<_> = [&self.report, &self.lock]
+            .into_iter()
+            .map(|fd| fd.as_ref().map_or(-1, |fd| fd.as_raw_fd()))
+            .collect();
         keep.extend(self.attached.iter().map(|fd| fd.as_raw_fd()));
         close_inherited_fds(&keep)?;
         stdio_to_dev_null().step("stdio", || "stdio to /dev/null".into())?;
@@ -195,6 +220,11 @@ impl<'a> Monitor<'a> {
             .step("subreaper", || "PR_SET_CHILD_SUBREAPER".into())?;
         restore_sigchld()?;
         let _ = nix::sys::prctl::set_name(c"conti-monitor");
+        // Before anything is made for the container: a daemon that lost this start finds us.
+        if let Some(lock) = &self.lock {
+            monitor_lock::record_monitor(lock, ProcessIdentity::own())
+                .step("monitor_lock", || "write the monitor's record".into())?;
+        }
         Ok(())
     }
 
@@ -366,14 +396,24 @@ impl<'a> Monitor<'a> {
             log,
             attach_socket,
         } = running;
-        let monitor_pid = nix::unistd::getpid().as_raw();
+        let monitor = ProcessIdentity::own();
         // The init is our child and not reaped yet (even if it already exited), so its start time
         // is readable.
+        let init_identity = ProcessIdentity {
+            pid: init.as_raw(),
+            start_time: start_time(init.as_raw()).unwrap_or_default(),
+        };
+        // On disk first: a daemon that does not read the report learns the start from there.
+        if let Some(lock) = &self.lock
+            && let Err(e) = monitor_lock::record_started(lock, monitor, init_identity)
+        {
+            tracing::warn!("container {}: recording its start: {e}", self.launch.id);
+        }
         let report = LaunchReport::Started {
-            monitor_pid,
-            monitor_start_time: start_time(monitor_pid).unwrap_or_default(),
-            init_pid: init.as_raw(),
-            init_start_time: start_time(init.as_raw()).unwrap_or_default(),
+            monitor_pid: monitor.pid,
+            monitor_start_time: monitor.start_time,
+            init_pid: init_identity.pid,
+            init_start_time: init_identity.start_time,
         };
         self.send_report(&report, true);
         let attached = std::mem::take(&mut self.attached);
@@ -411,18 +451,21 @@ impl<'a> Monitor<'a> {
         }
         let record = ExitRecord::from_failure(&failure);
         let _ = record.write(&self.launch.state_dir);
+        // Nothing of the container runs: a new start may take the lock as soon as it hears.
+        drop(self.lock.take());
         self.send_report(&LaunchReport::Failed { failure }, false);
         1
     }
 
     /// Records the exit, gives back what a new start of the container needs (its cgroup, its
-    /// ports), then closes the report pipe: that tells the daemon.
+    /// ports, its monitor lock), then closes the report pipe: that tells the daemon.
     fn finish(self, record: ExitRecord) {
         if let Err(e) = record.write(&self.launch.state_dir) {
             tracing::error!("container {}: writing the exit record: {e}", self.launch.id);
         }
         self.remove_cgroup();
         drop(self.reserved_ports);
+        drop(self.lock);
         drop(self.report);
     }
 

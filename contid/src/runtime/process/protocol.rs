@@ -25,6 +25,11 @@ pub(super) enum HelperRequest {
     RemoveBridge { name: String },
     /// Replace Conti's nftables table with this plan (delete it when the plan is empty).
     ApplyFirewall(FirewallPlan),
+    /// End what a start of the container left: its monitor, its processes, its cgroup.
+    EndStart {
+        id: String,
+        state_dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]

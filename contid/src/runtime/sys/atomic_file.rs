@@ -29,13 +29,19 @@ pub fn write_atomic(path: &Path, contents: &[u8], durability: Durability) -> std
         .file_name()
         .ok_or_else(|| std::io::Error::other("path has no file name"))?;
     let tmp = dir.join(format!(".{}.tmp", file_name.to_string_lossy()));
-    let mut file = File::create(&tmp)?;
-    file.write_all(contents)?;
-    if durability == Durability::Durable {
-        file.sync_all()?;
+    let written = File::create(&tmp).and_then(|mut file| {
+        file.write_all(contents)?;
+        if durability == Durability::Durable {
+            file.sync_all()?;
+        }
+        Ok(())
+    });
+    // A write that failed (a full disk) leaves no half-written temporary file behind.
+    let result = written.and_then(|()| fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
-    drop(file);
-    fs::rename(&tmp, path)
+    result
 }
 
 /// `write_atomic` of a value as pretty JSON.

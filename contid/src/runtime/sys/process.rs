@@ -21,8 +21,12 @@ impl ProcessHandle {
             return Ok(None);
         };
         // Before: do not open a stranger. After: the pid may have been reused between the first
-        // check and pidfd_open; once the pidfd is open it names one process for good.
-        if self::start_time(pid) != Some(start_time) {
+        // check and pidfd_open; once the pidfd is open it names one process for good. A stat
+        // that cannot be read (no fd left) is an error, not a process gone.
+        let started_then = || {
+            read_start_time(pid).map_err(|e| RuntimeError::io(format!("read /proc/{pid}/stat"), e))
+        };
+        if started_then()? != Some(start_time) {
             return Ok(None);
         }
         let pidfd = match rustix::process::pidfd_open(raw_pid, rustix::process::PidfdFlags::empty())
@@ -31,7 +35,7 @@ impl ProcessHandle {
             Err(rustix::io::Errno::SRCH) => return Ok(None),
             Err(e) => return Err(RuntimeError::io(format!("pidfd_open {pid}"), e.into())),
         };
-        if self::start_time(pid) != Some(start_time) {
+        if started_then()? != Some(start_time) {
             return Ok(None);
         }
         Ok(Some(ProcessHandle { pid, pidfd }))
@@ -39,6 +43,20 @@ impl ProcessHandle {
 
     pub fn pid(&self) -> i32 {
         self.pid
+    }
+
+    /// Whether the process exits within `timeout` (its pidfd becomes readable); blocks that long
+    /// at most.
+    pub fn exits_within(&self, timeout: std::time::Duration) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+        let mut fds = [PollFd::new(self.pidfd.as_fd(), PollFlags::POLLIN)];
+        loop {
+            match poll(&mut fds, timeout) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => return matches!(other, Ok(1..)),
+            }
+        }
     }
 
     /// Sends `signal`; a process that is already gone is not an error.
@@ -71,13 +89,24 @@ impl AsRawFd for ProcessHandle {
     }
 }
 
-/// Field 22 of `/proc/<pid>/stat` (clock ticks since boot), or `None` when there is no such process.
+/// Field 22 of `/proc/<pid>/stat` (clock ticks since boot), or `None` when there is no such process
+/// (or its stat cannot be read).
 pub fn start_time(pid: i32) -> Option<u64> {
+    read_start_time(pid).ok().flatten()
+}
+
+/// [`start_time`], telling a process that is gone (`Ok(None)`) from a stat that cannot be read.
+fn read_start_time(pid: i32) -> std::io::Result<Option<u64>> {
     if pid <= 0 {
-        return None;
+        return Ok(None);
     }
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    start_time_from_stat(&stat)
+    match std::fs::read(format!("/proc/{pid}/stat")) {
+        Ok(stat) => Ok(start_time_from_stat(&stat)),
+        Err(e) if matches!(e.raw_os_error(), Some(nix::libc::ENOENT | nix::libc::ESRCH)) => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// `<pid> (<comm>) <state> …`: the command name may hold spaces and parentheses, so the fields
@@ -189,9 +218,9 @@ mod tests {
         assert_eq!(start_time(-1), None);
     }
 
-    #[test]
-    fn signalling_an_exited_process_is_not_an_error() {
-        let mut child = std::process::Command::new("sleep")
+    /// A `sleep 30` child, and a handle on it.
+    fn sleeping_child() -> (std::process::Child, ProcessHandle) {
+        let child = std::process::Command::new("sleep")
             .arg("30")
             .spawn()
             .unwrap();
@@ -199,6 +228,24 @@ mod tests {
         let handle = ProcessHandle::open(pid, start_time(pid).unwrap())
             .unwrap()
             .unwrap();
+        (child, handle)
+    }
+
+    #[test]
+    fn an_exit_is_seen_within_a_timeout() {
+        use std::time::Duration;
+        let (mut child, handle) = sleeping_child();
+        assert!(!handle.exits_within(Duration::ZERO));
+        assert!(!handle.exits_within(Duration::from_millis(20)));
+        handle.signal(Signal::SIGKILL).unwrap();
+        assert!(handle.exits_within(Duration::from_secs(5)));
+        child.wait().unwrap();
+        assert!(handle.exits_within(Duration::ZERO));
+    }
+
+    #[test]
+    fn signalling_an_exited_process_is_not_an_error() {
+        let (mut child, handle) = sleeping_child();
         handle.signal(Signal::SIGKILL).unwrap();
         child.wait().unwrap();
         handle.signal(Signal::SIGTERM).unwrap();
