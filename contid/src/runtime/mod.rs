@@ -40,6 +40,7 @@ pub mod seccomp;
 mod session;
 mod shifted_rootfs;
 mod tiny_init;
+pub mod unpack;
 mod user;
 pub mod userns;
 pub mod volumes;
