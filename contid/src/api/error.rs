@@ -82,6 +82,7 @@ impl From<EngineError> for ApiError {
             SubnetInUse(_) => (StatusCode::CONFLICT, "subnet_in_use"),
             NetworkFull(_) => (StatusCode::CONFLICT, "network_full"),
             PortInUse(_) => (StatusCode::CONFLICT, "port_in_use"),
+            NoSpace(_) => (StatusCode::INSUFFICIENT_STORAGE, "no_space"),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         };
         ApiError::new(status, code, err.to_string())
@@ -232,6 +233,10 @@ mod tests {
             (
                 EngineError::CommandNotFound("x".into()),
                 StatusCode::BAD_REQUEST,
+            ),
+            (
+                EngineError::NoSpace("x".into()),
+                StatusCode::INSUFFICIENT_STORAGE,
             ),
             (
                 EngineError::Internal("x".into()),

@@ -71,6 +71,9 @@ pub enum EngineError {
     /// A published port is taken on the host.
     #[error("{0}")]
     PortInUse(String),
+    /// The state disk has no room for what the request needs (beyond a reserve kept free).
+    #[error("{0}")]
+    NoSpace(String),
     /// A fault of the daemon or the host, not of the caller.
     #[error("{0}")]
     Internal(String),

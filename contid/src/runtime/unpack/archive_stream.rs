@@ -121,16 +121,23 @@ impl TarStream {
         Ok(())
     }
 
-    /// A failure to read the archive (a corrupt or cut gzip stream, an interrupted upload),
-    /// placed.
-    pub(super) fn read_error(&self, error: io::Error) -> String {
-        let cut = if error.kind() == io::ErrorKind::UnexpectedEof {
-            "the archive is cut short: "
-        } else {
-            ""
-        };
-        format!("{cut}{error} (at byte {} of the tar)", self.position)
+    fn read_error(&self, error: io::Error) -> String {
+        format!(
+            "{} (at byte {} of the tar)",
+            read_failure(&error),
+            self.position
+        )
     }
+}
+
+/// A failure to read the archive: a corrupt or cut gzip stream, an interrupted upload.
+pub(super) fn read_failure(error: &io::Error) -> String {
+    let cut = if error.kind() == io::ErrorKind::UnexpectedEof {
+        "the archive is cut short: "
+    } else {
+        ""
+    };
+    format!("{cut}{error}")
 }
 
 #[cfg(test)]

@@ -150,7 +150,7 @@ fn unpack_into(
                 .as_ref()
                 .map(|name| format!(" after entry {name:?}"))
                 .unwrap_or_default();
-            UnpackError::Invalid(format!("{e}{after}"))
+            UnpackError::Invalid(format!("{}{after}", archive_stream::read_failure(&e)))
         })?;
         last = Some(unpacker.entry(entry)?);
     }
@@ -280,9 +280,10 @@ impl Unpacker<'_> {
             .tree
             .write_file(parent.as_fd(), name, entry, size, metadata)
             .map_err(|e| match e {
-                WriteError::Read(e) => {
-                    UnpackError::Invalid(format!("reading the data of entry {display:?}: {e}"))
-                }
+                WriteError::Read(e) => UnpackError::Invalid(format!(
+                    "{}, in the data of entry {display:?}",
+                    archive_stream::read_failure(&e)
+                )),
                 WriteError::Write(errno) => entry_error(display, errno),
             })?;
         if written < size {
