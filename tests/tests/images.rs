@@ -125,49 +125,31 @@ fn unsafe_entries_are_refused_naming_them() {
     let outside = d.dir().join("outside");
     fs::create_dir_all(&outside).expect("mkdir");
 
-    let mut builder = busybox_builder();
-    append_raw(&mut builder, EntryType::Regular, "../../escaped", "");
-    let message = refused(
-        &d,
-        &builder.into_inner().expect("tar"),
-        400,
-        "invalid_archive",
-    );
-    assert!(message.contains("\"../../escaped\""), "{message}");
-    assert!(message.contains("`..`"), "{message}");
-
-    let mut builder = busybox_builder();
-    append_raw(
-        &mut builder,
-        EntryType::Link,
-        "shadow",
-        "../../../etc/shadow",
-    );
-    let message = refused(
-        &d,
-        &builder.into_inner().expect("tar"),
-        400,
-        "invalid_archive",
-    );
-    assert!(message.contains("\"shadow\""), "{message}");
-
-    let mut builder = busybox_builder();
-    append_raw(
-        &mut builder,
-        EntryType::Link,
-        "passwd-link",
-        "/etc/nonexistent",
-    );
-    let message = refused(
-        &d,
-        &builder.into_inner().expect("tar"),
-        400,
-        "invalid_archive",
-    );
-    assert!(
-        message.contains("not an entry written before it"),
-        "{message}"
-    );
+    let cases = [
+        (EntryType::Regular, "../../escaped", "", "`..` component"),
+        (
+            EntryType::Link,
+            "shadow",
+            "../../../etc/shadow",
+            "its target a `..`",
+        ),
+        (
+            EntryType::Link,
+            "passwd-link",
+            "/etc/nonexistent",
+            "not an entry written before it",
+        ),
+    ];
+    for (kind, name, link, reason) in cases {
+        let mut builder = busybox_builder();
+        append_raw(&mut builder, kind, name, link);
+        let archive = builder.into_inner().expect("tar");
+        let message = refused(&d, &archive, 400, "invalid_archive");
+        assert!(
+            message.contains(&format!("entry {name:?}")) && message.contains(reason),
+            "{message}"
+        );
+    }
 
     // Absolute names and entries under a symlink to a host folder land inside the image.
     let outside_name = outside.to_str().expect("utf-8");
