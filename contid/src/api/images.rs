@@ -21,7 +21,7 @@ pub struct ImportParams {
 /// Imports a root filesystem from a tar or tar.gz archive streamed as the body.
 #[utoipa::path(post, path = "/v1/images/import", tag = "images", params(ImportParams),
     request_body(content = Vec<u8>, content_type = "application/x-tar", description = "tar or tar.gz of a root filesystem"),
-    responses((status = 201, body = ImageInfo), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 201, body = ImageInfo), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 507, body = ErrorBody)))]
 pub async fn import_image(
     State(engine): State<Engine>,
     ApiQuery(params): ApiQuery<ImportParams>,

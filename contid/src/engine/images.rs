@@ -1,22 +1,20 @@
 //! Imported root filesystems: `<root>/images/<name>/rootfs`, read-only and shared by every
 //! container made from them (each container gets its own overlayfs upper layer).
 
-use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use conti_proto::ImageInfo;
+use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::sys::atomic_file::{Durability, write_json_atomic};
-
-use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
-use tokio::io::AsyncWriteExt;
+use crate::runtime::unpack::{UnpackError, UnpackOptions, check_root_folders, unpack};
 
 use super::error::{EngineError, EngineResult};
 use super::spec::validate_image_name;
-use super::{Engine, blocking, spec};
+use super::{Engine, blocking, spec, upload};
 
 const METADATA_FILE: &str = "image.json";
 
@@ -35,8 +33,7 @@ pub struct ImageStore {
 impl ImageStore {
     pub fn open(root: &Path) -> EngineResult<ImageStore> {
         let dir = root.join("images");
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| EngineError::internal("create images folder", e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io("create images folder", &e))?;
         // Imports cut short by a crash leave a temporary folder behind; it never became an image.
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for entry in entries.flatten() {
@@ -55,11 +52,6 @@ impl ImageStore {
 
     pub fn rootfs(&self, name: &str) -> PathBuf {
         self.image_dir(name).join("rootfs")
-    }
-
-    /// Where an upload is written before it is unpacked (on the same filesystem).
-    pub fn upload_path(&self) -> PathBuf {
-        self.dir.join(format!(".upload-{}", uuid::Uuid::new_v4()))
     }
 
     pub fn get(&self, name: &str) -> EngineResult<ImageInfo> {
@@ -85,13 +77,15 @@ impl ImageStore {
     }
 
     /// Unpacks a tar or tar.gz archive (blocking) into a new image named `name`. The image
-    /// appears whole or not at all.
-    pub fn import(&self, name: &str, archive: &Path) -> EngineResult<ImageInfo> {
+    /// appears whole or not at all: it is unpacked into a hidden folder renamed into place, and
+    /// a folder a crash left is removed by the next [`ImageStore::open`].
+    pub fn import(&self, name: &str, archive: impl Read + 'static) -> EngineResult<ImageInfo> {
         validate_image_name(name)?;
         if self.exists(name) {
             return Err(EngineError::ImageExists(name.to_string()));
         }
         let staging = self.dir.join(format!(".import-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir(&staging).map_err(|e| EngineError::io("create image folder", &e))?;
         let result = self.unpack_and_publish(name, archive, &staging);
         if result.is_err() {
             let _ = std::fs::remove_dir_all(&staging);
@@ -102,22 +96,25 @@ impl ImageStore {
     fn unpack_and_publish(
         &self,
         name: &str,
-        archive: &Path,
+        archive: impl Read + 'static,
         staging: &Path,
     ) -> EngineResult<ImageInfo> {
         let rootfs = staging.join("rootfs");
-        std::fs::create_dir_all(&rootfs)
-            .map_err(|e| EngineError::internal("create image folder", e))?;
-        let size = unpack_archive(archive, &rootfs)?;
+        let options = UnpackOptions {
+            overlay_whiteouts: false,
+            refuse_image_archives: true,
+        };
+        let unpacked = unpack(archive, &rootfs, options).map_err(unpack_error)?;
+        check_root_folders(&rootfs).map_err(unpack_error)?;
         crate::runtime::container::etc_files::add_mount_points(&rootfs)
-            .map_err(|e| EngineError::internal("add /etc mount points to the image", e))?;
+            .map_err(|e| EngineError::io("add /etc mount points to the image", &e))?;
         let metadata = ImageMetadata {
             name: name.to_string(),
-            size,
+            size: unpacked.size,
             created: super::now_rfc3339(),
         };
         write_json_atomic(&staging.join(METADATA_FILE), &metadata, Durability::Durable)
-            .map_err(|e| EngineError::internal("write image metadata", e))?;
+            .map_err(|e| EngineError::io("write image metadata", &e))?;
         // rename(2) refuses to replace a non-empty folder: two imports racing for one name
         // cannot both win.
         std::fs::rename(staging, self.image_dir(name)).map_err(|e| match e.raw_os_error() {
@@ -153,53 +150,21 @@ fn read_metadata(dir: &Path) -> Option<ImageInfo> {
     })
 }
 
-/// Unpacks `archive` (tar, or tar compressed with gzip) into `dest`, keeping owners and modes.
-/// Returns the total size of the files. Entries that would land outside `dest` are refused by
-/// the tar crate's `unpack_in`.
-fn unpack_archive(archive: &Path, dest: &Path) -> EngineResult<u64> {
-    let invalid = |e: std::io::Error| {
-        // tar wraps the cause ("failed to unpack `x`"); people need both.
-        let cause = std::error::Error::source(&e)
-            .map(|s| format!(": {s}"))
-            .unwrap_or_default();
-        EngineError::InvalidArchive(format!("{e}{cause}"))
-    };
-    let mut file = File::open(archive).map_err(|e| EngineError::internal("open upload", e))?;
-    let mut magic = [0u8; 2];
-    let is_gzip = file.read(&mut magic).map_err(invalid)? == 2 && magic == [0x1f, 0x8b];
-    drop(file);
-    let file =
-        BufReader::new(File::open(archive).map_err(|e| EngineError::internal("open upload", e))?);
-    let reader: Box<dyn Read> = if is_gzip {
-        Box::new(flate2::read::GzDecoder::new(file))
-    } else {
-        Box::new(file)
-    };
-    let mut tar = tar::Archive::new(reader);
-    tar.set_preserve_permissions(true);
-    tar.set_preserve_ownerships(true);
-    tar.set_preserve_mtime(true);
-    tar.set_unpack_xattrs(false);
-    let mut size = 0u64;
-    let mut entries_seen = 0usize;
-    for entry in tar.entries().map_err(invalid)? {
-        let mut entry = entry.map_err(invalid)?;
-        size += entry.header().size().unwrap_or(0);
-        entries_seen += 1;
-        entry.unpack_in(dest).map_err(invalid)?;
+fn unpack_error(err: UnpackError) -> EngineError {
+    match err {
+        UnpackError::NoSpace { .. } => EngineError::NoSpace(err.to_string()),
+        UnpackError::Io { .. } => EngineError::Internal(err.to_string()),
+        UnpackError::Invalid(_) | UnpackError::Refused { .. } | UnpackError::ImageArchive(_) => {
+            EngineError::InvalidArchive(err.to_string())
+        }
     }
-    if entries_seen == 0 {
-        return Err(EngineError::InvalidArchive(
-            "the archive holds no files".into(),
-        ));
-    }
-    Ok(size)
 }
 
 impl Engine {
     // ----- images -----
 
-    pub async fn import_image<S, E>(&self, name: &str, mut body: S) -> EngineResult<ImageInfo>
+    /// Imports the root filesystem `body` streams, unpacked as it arrives.
+    pub async fn import_image<S, E>(&self, name: &str, body: S) -> EngineResult<ImageInfo>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -208,27 +173,11 @@ impl Engine {
         if self.inner.images.exists(name) {
             return Err(EngineError::ImageExists(name.to_string()));
         }
-        let upload = self.inner.images.upload_path();
-        let result = async {
-            let mut file = tokio::fs::File::create(&upload)
-                .await
-                .map_err(|e| EngineError::internal("create upload file", e))?;
-            while let Some(chunk) = body.next().await {
-                let chunk = chunk
-                    .map_err(|e| EngineError::InvalidArchive(format!("upload interrupted: {e}")))?;
-                file.write_all(&chunk)
-                    .await
-                    .map_err(|e| EngineError::internal("write upload file", e))?;
-            }
-            file.flush()
-                .await
-                .map_err(|e| EngineError::internal("write upload file", e))?;
-            let images = self.inner.images.clone();
-            let (name, path) = (name.to_string(), upload.clone());
-            blocking(move || images.import(&name, &path)).await
-        }
-        .await;
-        let _ = tokio::fs::remove_file(&upload).await;
+        let (sender, reader) = upload::channel();
+        let images = self.inner.images.clone();
+        let owned_name = name.to_string();
+        let import = blocking(move || images.import(&owned_name, reader));
+        let (result, ()) = tokio::join!(import, upload::feed(body, sender));
         if let Ok(image) = &result {
             tracing::info!(image = %image.name, size = image.size, "image imported");
         }
@@ -261,6 +210,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Cursor;
 
     fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
         let mut header = tar::Header::new_gnu();
@@ -287,13 +237,12 @@ mod tests {
     fn imports_lists_and_removes_images() {
         let root = tempfile::tempdir().unwrap();
         let store = ImageStore::open(root.path()).unwrap();
-        let upload = store.upload_path();
-        std::fs::write(&upload, tar_with(&[("bin/hello", b"#!/bin/sh\n")])).unwrap();
-        let info = store.import("busybox", &upload).unwrap();
+        let tar = tar_with(&[("bin/hello", b"#!/bin/sh\n")]);
+        let info = store.import("busybox", Cursor::new(tar.clone())).unwrap();
         assert_eq!(info.size, 10);
         assert!(store.rootfs("busybox").join("bin/hello").exists());
         assert!(matches!(
-            store.import("busybox", &upload),
+            store.import("busybox", Cursor::new(tar)),
             Err(EngineError::ImageExists(_))
         ));
         assert_eq!(store.list().len(), 1);
@@ -309,9 +258,8 @@ mod tests {
     fn an_image_gets_empty_etc_mount_points_and_keeps_its_own_files() {
         let root = tempfile::tempdir().unwrap();
         let store = ImageStore::open(root.path()).unwrap();
-        let upload = store.upload_path();
-        std::fs::write(&upload, tar_with(&[("etc/hosts", b"10.0.0.1 mine\n")])).unwrap();
-        store.import("withhosts", &upload).unwrap();
+        let tar = tar_with(&[("etc/hosts", b"10.0.0.1 mine\n")]);
+        store.import("withhosts", Cursor::new(tar)).unwrap();
         let etc = store.rootfs("withhosts").join("etc");
         assert_eq!(
             std::fs::read(etc.join("hosts")).unwrap(),
@@ -320,15 +268,20 @@ mod tests {
         assert_eq!(std::fs::read(etc.join("hostname")).unwrap(), b"");
         assert_eq!(std::fs::read(etc.join("resolv.conf")).unwrap(), b"");
 
-        // An image whose /etc leads out of it gets nothing through it.
+        // An image whose /etc is a symlink is refused: a start would have to mount through it.
         let outside = tempfile::tempdir().unwrap();
         let mut builder = tar::Builder::new(Vec::new());
         let mut header = header(tar::EntryType::Symlink, 0, 0o777);
         builder
             .append_link(&mut header, "etc", outside.path())
             .unwrap();
-        std::fs::write(&upload, builder.into_inner().unwrap()).unwrap();
-        store.import("sneaky", &upload).unwrap();
+        let err = store
+            .import("sneaky", Cursor::new(builder.into_inner().unwrap()))
+            .unwrap_err();
+        assert!(
+            matches!(&err, EngineError::InvalidArchive(m) if m.contains("/etc is a symlink")),
+            "{err}"
+        );
         assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
     }
 
@@ -336,17 +289,11 @@ mod tests {
     fn garbage_is_an_invalid_archive_and_leaves_nothing() {
         let root = tempfile::tempdir().unwrap();
         let store = ImageStore::open(root.path()).unwrap();
-        let upload = store.upload_path();
-        std::fs::write(
-            &upload,
-            b"this is not a tar archive at all, not even close..........",
-        )
-        .unwrap();
+        let garbage = b"this is not a tar archive at all, not even close..........";
         assert!(matches!(
-            store.import("junk", &upload),
+            store.import("junk", Cursor::new(garbage.to_vec())),
             Err(EngineError::InvalidArchive(_))
         ));
-        std::fs::remove_file(&upload).unwrap();
         assert_eq!(
             std::fs::read_dir(root.path().join("images"))
                 .unwrap()

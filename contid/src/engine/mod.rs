@@ -24,6 +24,7 @@ mod supervisor;
 mod table;
 mod time_window;
 mod update;
+mod upload;
 mod volumes;
 
 use std::path::PathBuf;

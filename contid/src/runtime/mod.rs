@@ -20,6 +20,8 @@
 //! - `confinement/`: capabilities, seccomp, no_new_privileges, the user, masked paths, the sealed
 //!   binary;
 //! - `network/` and `cgroup/`: the kernel subsystems of the same names (`network` may use `sys`);
+//! - `unpack/`: image archives unpacked into a folder, every path resolved inside it (the import's
+//!   root filesystems, and the image store's layers);
 //! - `sys/`: OS wrappers that know nothing of containers (atomic files, the lock file, the fd
 //!   channel, `clone3` as `fork`, process handles, peer credentials).
 //!
@@ -35,6 +37,7 @@ mod launch;
 pub mod network;
 pub mod process;
 pub mod sys;
+pub mod unpack;
 
 pub use child_failure::{ChildFailure, FailureKind};
 pub use confinement::ProcessConfinement;
