@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::CliError;
-use crate::client::{Client, LogOptions, LogStream};
+use crate::client::{Client, ClientError, LogOptions, LogStream};
 use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
@@ -56,12 +56,15 @@ async fn print_records(
             output::print_json_line(&record)?;
             continue;
         }
-        let mut text = Vec::with_capacity(record.time.len() + 1 + record.log.len());
+        let line = record
+            .bytes()
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let mut text = Vec::with_capacity(record.time.len() + 1 + line.len());
         if timestamps {
             text.extend_from_slice(record.time.as_bytes());
             text.push(b' ');
         }
-        text.extend_from_slice(record.log.as_bytes());
+        text.extend_from_slice(&line);
         if record.stream == "stderr" {
             output::write_stderr(&text)?;
         } else {

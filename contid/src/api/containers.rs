@@ -240,11 +240,7 @@ fn render_logs(records: &[LogRecord], format: LogFormat, timestamps: bool) -> By
                 out.extend_from_slice(record.log.as_bytes());
             }
             LogFormat::Json => {
-                let line = LogLine {
-                    stream: record.stream.clone(),
-                    time: record.time.clone(),
-                    log: record.log.clone(),
-                };
+                let line = LogLine::new(&record.stream, &record.time, record.log.as_bytes());
                 // Serialising a struct of strings cannot fail.
                 if let Ok(json) = serde_json::to_vec(&line) {
                     out.extend_from_slice(&json);
