@@ -77,6 +77,8 @@ pub struct LogOptions {
     /// passed to contid as typed.
     pub since: Option<String>,
     pub until: Option<String>,
+    /// Each line after its time (the output's form only: records carry their time anyway).
+    pub timestamps: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -238,17 +240,28 @@ impl Client {
         container: &str,
         options: LogOptions,
     ) -> Result<LogStream, ClientError> {
-        let mut path = container_path(container, "/logs?format=json");
-        if options.follow {
-            path.push_str("&follow=true");
-        }
-        if let Some(lines) = options.tail {
-            let _ = write!(path, "&tail={lines}");
-        }
-        push_time_window(&mut path, '&', &options.since, &options.until);
+        let path = logs_path(container, "json", &options);
         let response = self.send_empty(Method::GET, &path).await?;
         Ok(LogStream {
             lines: JsonLines::new(response.into_body()),
+        })
+    }
+
+    /// `GET /v1/containers/{ref}/logs?format=multiplexed`: the output as it was written, in
+    /// pieces that say their stream, read as they arrive.
+    pub async fn container_output(
+        &self,
+        container: &str,
+        options: LogOptions,
+    ) -> Result<OutputStream, ClientError> {
+        let mut path = logs_path(container, "multiplexed", &options);
+        if options.timestamps {
+            path.push_str("&timestamps=true");
+        }
+        let response = self.send_empty(Method::GET, &path).await?;
+        Ok(OutputStream {
+            body: response.into_body(),
+            pending: BytesMut::new(),
         })
     }
 
@@ -458,6 +471,18 @@ impl Client {
 }
 
 /// `?since=…&until=…` (or `&since=…`), for the parameters given.
+fn logs_path(container: &str, format: &str, options: &LogOptions) -> String {
+    let mut path = container_path(container, &format!("/logs?format={format}"));
+    if options.follow {
+        path.push_str("&follow=true");
+    }
+    if let Some(lines) = options.tail {
+        let _ = write!(path, "&tail={lines}");
+    }
+    push_time_window(&mut path, '&', &options.since, &options.until);
+    path
+}
+
 fn push_time_window(
     path: &mut String,
     first: char,
@@ -498,21 +523,24 @@ impl JsonLines {
                 }
                 return Ok(Some(line));
             }
-            match self.body.frame().await {
-                Some(frame) => {
-                    let frame = frame.map_err(ClientError::protocol)?;
-                    if let Ok(data) = frame.into_data() {
-                        self.pending.extend_from_slice(&data);
-                    }
-                }
-                // A last line without its newline still counts.
-                None => {
-                    let rest = self.pending.split().freeze();
-                    return Ok((!rest.trim_ascii().is_empty()).then_some(rest));
-                }
+            // A last line without its newline still counts.
+            if !receive(&mut self.body, &mut self.pending).await? {
+                let rest = self.pending.split().freeze();
+                return Ok((!rest.trim_ascii().is_empty()).then_some(rest));
             }
         }
     }
+}
+
+/// Appends the next piece of `body` to `pending`; `false` at the end of the body.
+async fn receive(body: &mut Incoming, pending: &mut BytesMut) -> Result<bool, ClientError> {
+    let Some(frame) = body.frame().await else {
+        return Ok(false);
+    };
+    if let Ok(data) = frame.map_err(ClientError::protocol)?.into_data() {
+        pending.extend_from_slice(&data);
+    }
+    Ok(true)
 }
 
 /// An upgraded connection: the stdio of a container or an exec.
@@ -533,6 +561,64 @@ impl LogStream {
         serde_json::from_slice(&line)
             .map(Some)
             .map_err(|e| ClientError::Protocol(format!("invalid log record: {e}")))
+    }
+}
+
+/// Which of the container's streams a piece of output was written to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    Stdout,
+    Stderr,
+}
+
+/// A container's output as contid sends it in the multiplexed format: frames of an 8-byte
+/// header (the stream, 1 or 2; three zero bytes; the length, big-endian) and the bytes.
+pub struct OutputStream {
+    body: Incoming,
+    /// Bytes received after the last complete frame.
+    pending: BytesMut,
+}
+
+impl OutputStream {
+    const HEADER_LEN: usize = 8;
+
+    /// The next piece of output; `None` once contid has sent everything (with `follow`: once
+    /// the container has exited).
+    pub async fn next(&mut self) -> Result<Option<(OutputKind, Bytes)>, ClientError> {
+        loop {
+            if let Some(piece) = self.take_frame()? {
+                return Ok(Some(piece));
+            }
+            if !receive(&mut self.body, &mut self.pending).await? {
+                if self.pending.is_empty() {
+                    return Ok(None);
+                }
+                return Err(ClientError::Protocol(
+                    "the output ends in the middle of a frame".into(),
+                ));
+            }
+        }
+    }
+
+    fn take_frame(&mut self) -> Result<Option<(OutputKind, Bytes)>, ClientError> {
+        let Some(head) = self.pending.get(..Self::HEADER_LEN) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        let kind = match head[0] {
+            1 => OutputKind::Stdout,
+            2 => OutputKind::Stderr,
+            other => {
+                return Err(ClientError::Protocol(format!(
+                    "a frame of output stream {other}"
+                )));
+            }
+        };
+        if self.pending.len() < Self::HEADER_LEN + len {
+            return Ok(None);
+        }
+        let _ = self.pending.split_to(Self::HEADER_LEN);
+        Ok(Some((kind, self.pending.split_to(len).freeze())))
     }
 }
 
@@ -661,7 +747,9 @@ mod tests {
 
     /// Serves one connection: reads the request head, answers with `chunks` written one by one
     /// with a pause between them, and returns the request head it got.
-    fn fake_contid(chunks: Vec<String>) -> (Client, JoinHandle<String>) {
+    fn fake_contid<C: AsRef<[u8]> + Send + 'static>(
+        chunks: Vec<C>,
+    ) -> (Client, JoinHandle<String>) {
         let path = socket_path();
         let listener = UnixListener::bind(&path).unwrap();
         let client = Client::new(&path);
@@ -672,7 +760,7 @@ mod tests {
                 head.push(stream.read_u8().await.unwrap());
             }
             for chunk in chunks {
-                stream.write_all(chunk.as_bytes()).await.unwrap();
+                stream.write_all(chunk.as_ref()).await.unwrap();
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
             let _ = std::fs::remove_file(&path);
@@ -746,7 +834,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_hang_up_is_a_protocol_error() {
-        let (client, _server) = fake_contid(vec![]);
+        let (client, _server) = fake_contid(Vec::<String>::new());
         let error = client.info().await.unwrap_err();
         assert!(matches!(error, ClientError::Protocol(_)), "{error:?}");
     }
@@ -768,6 +856,7 @@ mod tests {
             tail: Some(5),
             since: Some("2026-05-01T12:00:00+02:00".to_string()),
             until: None,
+            timestamps: false,
         };
         let mut logs = client.container_logs("web", options).await.unwrap();
         let mut records = Vec::new();
@@ -785,6 +874,47 @@ mod tests {
             head.starts_with(
                 "GET /v1/containers/web/logs?format=json&follow=true&tail=5\
                  &since=2026-05-01T12%3A00%3A00%2B02%3A00 HTTP/1.1\r\n"
+            ),
+            "{head}"
+        );
+    }
+
+    #[tokio::test]
+    async fn output_frames_arrive_whole_with_their_bytes() {
+        // Frames cut across chunks; bytes that are not UTF-8.
+        let mut body = vec![1, 0, 0, 0, 0, 0, 0, 4, 0xff, 0xfe, b'A', b'\n'];
+        body.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 3, b'e', 0, b'\n']);
+        body.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0]);
+        let mut parts = vec![b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n".to_vec()];
+        for piece in [&body[..5], &body[5..13], &body[13..]] {
+            let mut chunk = format!("{:x}\r\n", piece.len()).into_bytes();
+            chunk.extend_from_slice(piece);
+            chunk.extend_from_slice(b"\r\n");
+            parts.push(chunk);
+        }
+        parts.push(b"0\r\n\r\n".to_vec());
+        let (client, server) = fake_contid(parts);
+        let options = LogOptions {
+            timestamps: true,
+            ..LogOptions::default()
+        };
+        let mut output = client.container_output("web", options).await.unwrap();
+        let mut pieces = Vec::new();
+        while let Some((kind, bytes)) = output.next().await.unwrap() {
+            pieces.push((kind, bytes.to_vec()));
+        }
+        assert_eq!(
+            pieces,
+            [
+                (OutputKind::Stdout, b"\xff\xfeA\n".to_vec()),
+                (OutputKind::Stderr, b"e\0\n".to_vec()),
+                (OutputKind::Stdout, Vec::new()),
+            ]
+        );
+        let head = server.await.unwrap();
+        assert!(
+            head.starts_with(
+                "GET /v1/containers/web/logs?format=multiplexed&timestamps=true HTTP/1.1\r\n"
             ),
             "{head}"
         );

@@ -53,26 +53,6 @@ pub async fn forward(client: &Client, container: &str, signal: Signal) {
     }
 }
 
-/// Runs `work` to its end, forwarding the signals to `container` meanwhile (`Some`), or leaving
-/// them alone (`None`: they end the CLI as usual).
-pub async fn forwarding_while<T>(
-    client: &Client,
-    container: Option<&str>,
-    work: impl Future<Output = T>,
-) -> io::Result<T> {
-    let Some(container) = container else {
-        return Ok(work.await);
-    };
-    let mut signals = Signals::catch()?;
-    tokio::pin!(work);
-    loop {
-        tokio::select! {
-            result = &mut work => return Ok(result),
-            signal = signals.recv() => forward(client, container, signal).await,
-        }
-    }
-}
-
 /// Ends the CLI by `signal`'s default action (its parent sees it killed by the signal), as if it
 /// had never been caught. Whatever needs restoring must have been restored before.
 pub fn die_by(signal: Signal) -> ! {

@@ -4,8 +4,11 @@
 //! document in `proto-docs/openapi.json` is generated from them (see `contid`'s `api::openapi`).
 //! Request types reject unknown fields, so a typo in a request is a clear 400, not a silent default.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
+use base64::prelude::BASE64_STANDARD;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -797,23 +800,119 @@ pub struct ExecInfo {
 }
 
 /// `POST /v1/containers/{ref}/exec` answer: the command ran to its end.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+///
+/// Output is bytes: each stream is carried as text (`stdout`), plus its exact bytes in base64
+/// (`stdout_base64`) when they are not valid UTF-8 (see [`ExecResult::stdout_bytes`]).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 pub struct ExecResult {
     pub exit_code: i32,
-    /// Standard output, decoded as UTF-8 (invalid sequences replaced).
+    /// Standard output as text: its bytes when they are valid UTF-8; otherwise each invalid
+    /// sequence is replaced by U+FFFD here and `stdout_base64` holds the bytes.
     pub stdout: String,
+    /// Standard output's exact bytes in base64 (RFC 4648, padded), only when they are not valid
+    /// UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout_base64: Option<String>,
+    /// Standard error, as `stdout`.
     pub stderr: String,
+    /// Standard error's exact bytes, as `stdout_base64`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr_base64: Option<String>,
 }
 
-/// One line of `GET /v1/containers/{ref}/logs?format=json` (newline-delimited).
+impl ExecResult {
+    pub fn new(exit_code: i32, stdout: &[u8], stderr: &[u8]) -> ExecResult {
+        let (stdout, stdout_base64) = text_and_base64(stdout);
+        let (stderr, stderr_base64) = text_and_base64(stderr);
+        ExecResult {
+            exit_code,
+            stdout,
+            stdout_base64,
+            stderr,
+            stderr_base64,
+        }
+    }
+
+    /// The exact bytes the command wrote to its standard output.
+    pub fn stdout_bytes(&self) -> Result<Cow<'_, [u8]>, InvalidBase64> {
+        exact_bytes("stdout_base64", &self.stdout, self.stdout_base64.as_deref())
+    }
+
+    /// The exact bytes the command wrote to its standard error.
+    pub fn stderr_bytes(&self) -> Result<Cow<'_, [u8]>, InvalidBase64> {
+        exact_bytes("stderr_base64", &self.stderr, self.stderr_base64.as_deref())
+    }
+}
+
+/// One record of `GET /v1/containers/{ref}/logs?format=json` (newline-delimited): a line of
+/// output, or a part of one (lines longer than 16 KiB, and a last line without newline).
+///
+/// Output is bytes: `log` is text, and `log_base64` carries the exact bytes when they are not
+/// valid UTF-8 (see [`LogLine::bytes`]).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 pub struct LogLine {
     /// `stdout` or `stderr`.
     pub stream: String,
     /// RFC 3339 time the line was written.
     pub time: String,
-    /// The line, with its newline when it had one.
+    /// The line as text, with its newline when it had one: its bytes when they are valid UTF-8;
+    /// otherwise each invalid sequence is replaced by U+FFFD here and `log_base64` holds the
+    /// bytes.
     pub log: String,
+    /// The line's exact bytes in base64 (RFC 4648, padded), only when they are not valid UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_base64: Option<String>,
+}
+
+impl LogLine {
+    pub fn new(stream: &str, time: &str, line: &[u8]) -> LogLine {
+        let (log, log_base64) = text_and_base64(line);
+        LogLine {
+            stream: stream.to_owned(),
+            time: time.to_owned(),
+            log,
+            log_base64,
+        }
+    }
+
+    /// The exact bytes of the line.
+    pub fn bytes(&self) -> Result<Cow<'_, [u8]>, InvalidBase64> {
+        exact_bytes("log_base64", &self.log, self.log_base64.as_deref())
+    }
+}
+
+/// A `*_base64` field that is not base64: the answer did not come from a conforming server.
+#[derive(Debug, thiserror::Error)]
+#[error("`{field}` is not valid base64: {source}")]
+pub struct InvalidBase64 {
+    pub field: &'static str,
+    pub source: base64::DecodeError,
+}
+
+/// The text form of output and, when it is not valid UTF-8, its exact bytes in base64.
+fn text_and_base64(bytes: &[u8]) -> (String, Option<String>) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text.to_owned(), None),
+        Err(_) => (
+            String::from_utf8_lossy(bytes).into_owned(),
+            Some(BASE64_STANDARD.encode(bytes)),
+        ),
+    }
+}
+
+/// The bytes [`text_and_base64`] was given.
+fn exact_bytes<'a>(
+    field: &'static str,
+    text: &'a str,
+    base64: Option<&str>,
+) -> Result<Cow<'a, [u8]>, InvalidBase64> {
+    match base64 {
+        None => Ok(Cow::Borrowed(text.as_bytes())),
+        Some(encoded) => BASE64_STANDARD
+            .decode(encoded)
+            .map(Cow::Owned)
+            .map_err(|source| InvalidBase64 { field, source }),
+    }
 }
 
 /// What happened to a container, in `Event::type`.
@@ -880,4 +979,36 @@ pub struct Event {
     /// `exec_start`, `exec_die`, and `attach`/`detach` of an exec: the exec's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_bytes_survive_json_text_when_utf8_base64_when_not() {
+        let text = LogLine::new("stdout", "t", "héllo\n".as_bytes());
+        assert_eq!((text.log.as_str(), &text.log_base64), ("héllo\n", &None));
+        let json = serde_json::to_string(&text).unwrap();
+        assert!(!json.contains("log_base64"), "{json}");
+
+        let raw = b"\xff\xfeA\n\x00\x80";
+        let line = LogLine::new("stderr", "t", raw);
+        assert_eq!(line.log, "\u{fffd}\u{fffd}A\n\u{0}\u{fffd}");
+        assert_eq!(line.log_base64.as_deref(), Some("//5BCgCA"));
+        let back: LogLine = serde_json::from_str(&serde_json::to_string(&line).unwrap()).unwrap();
+        assert_eq!(back.bytes().unwrap().as_ref(), raw);
+
+        let exec = ExecResult::new(3, raw, b"plain");
+        let back: ExecResult = serde_json::from_slice(&serde_json::to_vec(&exec).unwrap()).unwrap();
+        assert_eq!(back.stdout_bytes().unwrap().as_ref(), raw);
+        assert_eq!(back.stderr_bytes().unwrap().as_ref(), b"plain");
+        assert_eq!((back.exit_code, back.stderr_base64), (3, None));
+
+        let broken = LogLine {
+            log_base64: Some("not base64!".into()),
+            ..line
+        };
+        assert_eq!(broken.bytes().unwrap_err().field, "log_base64");
+    }
 }

@@ -113,13 +113,59 @@ impl LogStream {
 
     /// Everything up to the end of the body.
     pub fn read_rest(&mut self) -> io::Result<String> {
+        Ok(String::from_utf8_lossy(&self.read_rest_bytes()?).into_owned())
+    }
+
+    /// The bytes up to the end of the body.
+    pub fn read_rest_bytes(&mut self) -> io::Result<Vec<u8>> {
         let mut rest = Vec::new();
         self.body.read_to_end(&mut rest)?;
-        Ok(String::from_utf8_lossy(&rest).into_owned())
+        Ok(rest)
     }
 }
 
+/// Splits a multiplexed stream (attach's frames, the logs' `multiplexed` format), read to its
+/// end, into (stdout, stderr).
+pub fn demux(mut stream: impl Read) -> (Vec<u8>, Vec<u8>) {
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    let mut head = [0u8; 8];
+    while stream.read_exact(&mut head).is_ok() {
+        let len = u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as usize;
+        let mut payload = vec![0u8; len];
+        stream.read_exact(&mut payload).expect("a frame cut short");
+        match head[0] {
+            1 => out.extend(payload),
+            2 => err.extend(payload),
+            other => panic!("a frame of stream {other}"),
+        }
+    }
+    (out, err)
+}
+
 impl Client {
+    /// Sends a POST asking for an upgrade (attach, exec start); returns the answer's head and
+    /// the socket, which carries the stream after it.
+    pub fn upgrade(&self, path: &str) -> (String, UnixStream) {
+        let mut socket = UnixStream::connect(&self.socket).expect("connecting to contid");
+        socket
+            .set_read_timeout(Some(self.timeout))
+            .expect("setting a read timeout");
+        write!(
+            socket,
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
+        )
+        .expect("sending the request");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if socket.read(&mut byte).expect("reading the answer") == 0 {
+                break;
+            }
+            head.push(byte[0]);
+        }
+        (String::from_utf8_lossy(&head).into_owned(), socket)
+    }
+
     pub fn new(socket: impl Into<PathBuf>) -> Client {
         Client {
             socket: socket.into(),

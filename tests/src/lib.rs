@@ -21,7 +21,7 @@ pub mod vm;
 
 pub use cli::{cli, cli_with_socket};
 pub use daemon::{Daemon, DaemonOptions, bin_path};
-pub use http::{Client, Connection, LogStream, Response};
+pub use http::{Client, Connection, LogStream, Response, demux};
 pub use rootfs::busybox_tar;
 pub use util::{run_command, unique_name, wait_until};
 

@@ -3,14 +3,13 @@
 
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use conti_tests::cli::{cli, stderr, stdout};
-use conti_tests::{ContainerSpec, ContainerState, Daemon, bin_path, sh, spec, wait_until};
+use conti_tests::{ContainerSpec, ContainerState, Daemon, bin_path, demux, sh, spec, wait_until};
 use nix::libc;
 use nix::pty::{Winsize, openpty};
 use nix::sys::signal::{Signal, kill};
@@ -230,46 +229,6 @@ fn stdout_of(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Sends a POST asking for an upgrade; returns the status line and the socket.
-fn upgrade(daemon: &Daemon, path: &str) -> (String, UnixStream) {
-    let mut socket = UnixStream::connect(daemon.socket()).unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    write!(
-        socket,
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n"
-    )
-    .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if socket.read(&mut byte).unwrap() == 0 {
-            break;
-        }
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
-    (head, socket)
-}
-
-/// Reads Docker frames to EOF: (stdout, stderr).
-fn demux(mut socket: UnixStream) -> (Vec<u8>, Vec<u8>) {
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let mut head = [0u8; 8];
-    while socket.read_exact(&mut head).is_ok() {
-        let len = u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as usize;
-        let mut payload = vec![0u8; len];
-        socket.read_exact(&mut payload).unwrap();
-        match head[0] {
-            1 => out.extend(payload),
-            2 => err.extend(payload),
-            other => panic!("stream {other}"),
-        }
-    }
-    (out, err)
-}
-
 #[test]
 fn a_non_tty_exec_keeps_stdout_and_stderr_apart() {
     let daemon = Daemon::start_with_busybox();
@@ -284,7 +243,9 @@ fn a_non_tty_exec_keeps_stdout_and_stderr_apart() {
         .as_str()
         .unwrap()
         .to_string();
-    let (head, socket) = upgrade(&daemon, &format!("/v1/execs/{exec_id}/start"));
+    let (head, socket) = daemon
+        .client()
+        .upgrade(&format!("/v1/execs/{exec_id}/start"));
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     let (out, err) = demux(socket);
     assert_eq!(String::from_utf8_lossy(&out), "out1\nout2\n");
@@ -293,7 +254,9 @@ fn a_non_tty_exec_keeps_stdout_and_stderr_apart() {
     assert_eq!(info["state"], "exited");
     assert_eq!(info["exit_code"], 4);
     // Starting it again is a conflict.
-    let (head, _) = upgrade(&daemon, &format!("/v1/execs/{exec_id}/start"));
+    let (head, _) = daemon
+        .client()
+        .upgrade(&format!("/v1/execs/{exec_id}/start"));
     assert!(head.starts_with("HTTP/1.1 409"), "{head}");
     // The buffered one-shot form still works.
     assert_eq!(daemon.exec(&id, &["echo", "plain"]).stdout, "plain\n");
@@ -319,10 +282,9 @@ fn exec_it_runs_on_a_terminal_in_the_container() {
 fn attach_before_start_loses_no_output() {
     let daemon = Daemon::start_with_busybox();
     let id = daemon.create(&sh("echo first; echo second >&2"));
-    let (head, socket) = upgrade(
-        &daemon,
-        &format!("/v1/containers/{id}/attach?stdout=true&stderr=true"),
-    );
+    let (head, socket) = daemon.client().upgrade(&format!(
+        "/v1/containers/{id}/attach?stdout=true&stderr=true"
+    ));
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     assert!(
         head.contains("application/vnd.docker.multiplexed-stream"),
@@ -340,12 +302,14 @@ fn attach_before_start_loses_no_output() {
 #[test]
 fn bad_attach_and_resize_requests_are_clear_4xx() {
     let daemon = Daemon::start_with_busybox();
-    let (head, _) = upgrade(&daemon, "/v1/containers/nope/attach");
+    let (head, _) = daemon.client().upgrade("/v1/containers/nope/attach");
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
     let (_, exit, _) = daemon.run(&spec(&["true"]));
     assert_eq!(exit, 0);
     let exited = daemon.list_all()[0].id.clone();
-    let (head, _) = upgrade(&daemon, &format!("/v1/containers/{exited}/attach"));
+    let (head, _) = daemon
+        .client()
+        .upgrade(&format!("/v1/containers/{exited}/attach"));
     assert!(head.starts_with("HTTP/1.1 409"), "{head}");
     let tty = daemon.create(&ContainerSpec {
         tty: true,
@@ -380,7 +344,9 @@ fn attach_works_again_after_a_daemon_restart() {
     });
     daemon.restart();
     assert_eq!(daemon.inspect(&id).state, ContainerState::Running);
-    let (head, mut socket) = upgrade(&daemon, &format!("/v1/containers/{id}/attach?stdin=true"));
+    let (head, mut socket) = daemon
+        .client()
+        .upgrade(&format!("/v1/containers/{id}/attach?stdin=true"));
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     socket.write_all(b"still here\n").unwrap();
     socket.shutdown(std::net::Shutdown::Write).unwrap();

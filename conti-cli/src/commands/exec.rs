@@ -5,7 +5,7 @@ use conti_proto::ExecSpec;
 
 use super::attach::{DEFAULT_DETACH_KEYS, ResizeTarget, SessionEnd, run_session};
 use super::{CliError, exit_status};
-use crate::client::Client;
+use crate::client::{Client, ClientError};
 use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
@@ -68,8 +68,11 @@ pub async fn exec(client: &Client, format: Format, args: ExecArgs) -> Result<u8,
     match format {
         Format::Json => output::print_json(&result)?,
         Format::Human => {
-            output::write_stdout(result.stdout.as_bytes())?;
-            output::write_stderr(result.stderr.as_bytes())?;
+            let protocol = |e: conti_proto::InvalidBase64| {
+                CliError::Container(ClientError::Protocol(e.to_string()))
+            };
+            output::write_stdout(&result.stdout_bytes().map_err(protocol)?)?;
+            output::write_stderr(&result.stderr_bytes().map_err(protocol)?)?;
         }
     }
     Ok(exit_status(result.exit_code))

@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::CliError;
-use crate::client::{Client, LogOptions, LogStream};
+use crate::client::{Client, ClientError, LogOptions, LogStream, OutputKind, OutputStream};
 use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
@@ -33,39 +33,48 @@ pub async fn logs(client: &Client, format: Format, args: LogsArgs) -> Result<u8,
         tail: args.tail,
         since: args.since,
         until: args.until,
+        timestamps: args.timestamps,
     };
-    let mut stream = client.container_logs(&args.container, options).await?;
-    print_records(&mut stream, format, args.timestamps).await?;
+    let mut source = open(client, &args.container, options, format).await?;
+    copy(&mut source).await?;
     Ok(0)
 }
 
-/// Prints each record as it arrives: its text to our stdout or stderr as it was written, or the
-/// record itself as a JSON line.
-pub async fn copy(stream: &mut LogStream, format: Format) -> Result<(), CliError> {
-    print_records(stream, format, false).await
+/// What the CLI shows of a container's log: its output as it was written, or (`--json`) its
+/// records.
+enum LogSource {
+    Output(OutputStream),
+    Records(LogStream),
 }
 
-/// [`copy`], each line after its time when `timestamps` (text only: JSON records carry it).
-async fn print_records(
-    stream: &mut LogStream,
+async fn open(
+    client: &Client,
+    container: &str,
+    options: LogOptions,
     format: Format,
-    timestamps: bool,
-) -> Result<(), CliError> {
-    while let Some(record) = stream.next_line().await? {
-        if format == Format::Json {
-            output::print_json_line(&record)?;
-            continue;
+) -> Result<LogSource, ClientError> {
+    Ok(match format {
+        Format::Human => LogSource::Output(client.container_output(container, options).await?),
+        Format::Json => LogSource::Records(client.container_logs(container, options).await?),
+    })
+}
+
+/// Prints the log as it arrives: the bytes to our stdout or stderr, as the container wrote them
+/// to its own; or each record as a JSON line.
+async fn copy(source: &mut LogSource) -> Result<(), CliError> {
+    match source {
+        LogSource::Output(stream) => {
+            while let Some((kind, bytes)) = stream.next().await? {
+                match kind {
+                    OutputKind::Stdout => output::write_stdout(&bytes)?,
+                    OutputKind::Stderr => output::write_stderr(&bytes)?,
+                }
+            }
         }
-        let mut text = Vec::with_capacity(record.time.len() + 1 + record.log.len());
-        if timestamps {
-            text.extend_from_slice(record.time.as_bytes());
-            text.push(b' ');
-        }
-        text.extend_from_slice(record.log.as_bytes());
-        if record.stream == "stderr" {
-            output::write_stderr(&text)?;
-        } else {
-            output::write_stdout(&text)?;
+        LogSource::Records(stream) => {
+            while let Some(record) = stream.next_line().await? {
+                output::print_json_line(&record)?;
+            }
         }
     }
     Ok(())

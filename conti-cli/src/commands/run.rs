@@ -5,10 +5,9 @@ use clap::Args;
 
 use super::attach::{DEFAULT_DETACH_KEYS, ResizeTarget, SessionEnd, SigProxyArg, run_session};
 use super::create::ContainerArgs;
-use super::{CliError, exit_status, logs};
-use crate::client::{Client, ClientError, LogOptions, LogStream};
+use super::{CliError, exit_status};
+use crate::client::{Client, ClientError};
 use crate::output::{self, Format};
-use crate::sig_proxy;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
@@ -43,36 +42,7 @@ pub async fn run(client: &Client, format: Format, args: RunArgs) -> Result<u8, C
         return Ok(0);
     }
 
-    if args.container.interactive || args.container.tty {
-        return run_attached(client, &args, id).await;
-    }
-
-    // Ask for the exit code and the output before starting: a quick command in an auto-removed
-    // container could otherwise be gone before we ask. Both requests are on the wire before the
-    // log request's answer comes back, and only then do we start; HTTP promises no more than
-    // that about when contid registers the wait, but a container takes far longer to start.
-    let wait = tokio::spawn({
-        let client = client.clone();
-        let id = id.to_string();
-        async move { client.wait_container(&id).await }
-    });
-    let mut logs = match attach_and_start(client, id).await {
-        Ok(logs) => logs,
-        Err(error) => {
-            wait.abort();
-            return Err(abandon(client, id, spec.auto_remove, error).await);
-        }
-    };
-
-    let proxy = args.sig_proxy.target(id, false);
-    sig_proxy::forwarding_while(client, proxy, logs::copy(&mut logs, format))
-        .await
-        .map_err(CliError::Output)?
-        .map_err(|error| match error {
-            CliError::Client(error) => CliError::after_session(error),
-            other => other,
-        })?;
-    exit_when_done(wait).await
+    run_attached(client, &args, id).await
 }
 
 /// The exit status of `run` once the container's output has ended: its exit code.
@@ -86,16 +56,6 @@ async fn exit_when_done(
     Ok(exit_status(exit.exit_code))
 }
 
-async fn attach_and_start(client: &Client, id: &str) -> Result<LogStream, ClientError> {
-    let follow = LogOptions {
-        follow: true,
-        ..LogOptions::default()
-    };
-    let logs = client.container_logs(id, follow).await?;
-    client.start_container(id).await?;
-    Ok(logs)
-}
-
 /// A container that could not be started is removed when it was meant to be (otherwise contid
 /// keeps it, exited, so that `inspect` can tell why).
 async fn abandon(client: &Client, id: &str, auto_remove: bool, error: ClientError) -> CliError {
@@ -106,8 +66,10 @@ async fn abandon(client: &Client, id: &str, auto_remove: bool, error: ClientErro
     CliError::Container(error)
 }
 
-/// `run -i` / `run -t`: attach first (contid hands the connection to the container's monitor at
-/// start, so no output is lost), then start, then copy until the container is done or we detach.
+/// Attach first (contid hands the connection to the container's monitor at start, so no output
+/// is lost: a client that reads slowly slows the container's writes, as a terminal does), then
+/// start, then copy until the container is done or we detach (`-i`). The output is copied as the
+/// container wrote it, stdout to our stdout and stderr to our stderr (one stream with `-t`).
 async fn run_attached(client: &Client, args: &RunArgs, id: &str) -> Result<u8, CliError> {
     let (tty, stdin) = (args.container.tty, args.container.interactive);
     let auto_remove = args.container.rm;

@@ -16,8 +16,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery};
-use crate::engine::{Engine, LogFollower, TimeWindow};
-use crate::runtime::process::logfile::LogRecord;
+use crate::engine::{
+    Engine, FRAME_HEADER_LEN, LogRecord, LogStream, TimeWindow, stream_frame_header,
+};
 
 const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
 const MAX_STOP_TIMEOUT_SECS: u64 = 24 * 3600;
@@ -168,7 +169,7 @@ pub async fn exec_in_container(
     Ok(Json(engine.exec(&reference, spec).await?).into_response())
 }
 
-#[derive(Deserialize, Clone, Copy, Default, utoipa::ToSchema)]
+#[derive(Deserialize, Clone, Copy, Default, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     /// The raw output, stdout and stderr merged in order.
@@ -176,6 +177,8 @@ pub enum LogFormat {
     Text,
     /// Newline-delimited `LogLine` objects.
     Json,
+    /// The raw output in frames that say which stream they belong to, as attach sends it.
+    Multiplexed,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -194,13 +197,14 @@ pub struct LogsParams {
     since: Option<String>,
     /// Only lines written at or before this time (same forms); a follow ends there.
     until: Option<String>,
-    /// `text` format: start each line with its RFC 3339 time and a space.
+    /// `text` and `multiplexed` formats: start each line with its RFC 3339 time and a space.
     #[serde(default)]
     timestamps: bool,
 }
 
 #[utoipa::path(get, path = "/v1/containers/{ref}/logs", tag = "containers", params(("ref" = String, Path), LogsParams),
-    responses((status = 200, description = "text/plain, or application/x-ndjson of LogLine", body = LogLine), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "text/plain (the bytes as written), application/x-ndjson of LogLine, \
+        or application/vnd.docker.multiplexed-stream", body = LogLine), (status = 404, body = ErrorBody)))]
 pub async fn container_logs(
     State(engine): State<Engine>,
     Path(reference): Path<String>,
@@ -209,18 +213,26 @@ pub async fn container_logs(
     let window = TimeWindow::parse(params.since.as_deref(), params.until.as_deref())?;
     let follower = engine.logs(&reference, params.follow, params.tail, window)?;
     let content_type = match params.format {
-        LogFormat::Text => "text/plain; charset=utf-8",
+        // Bytes as the container wrote them, in no particular charset.
+        LogFormat::Text => "text/plain",
         LogFormat::Json => "application/x-ndjson",
+        LogFormat::Multiplexed => "application/vnd.docker.multiplexed-stream",
     };
-    let (format, timestamps) = (params.format, params.timestamps);
-    let stream =
-        futures_util::stream::unfold(follower, move |mut follower: LogFollower| async move {
-            let batch = follower.next_batch().await?;
-            Some((
-                Ok::<Bytes, Infallible>(render_logs(&batch, format, timestamps)),
-                follower,
-            ))
-        });
+    let renderer = LogRenderer::new(params.format, params.timestamps);
+    let stream = futures_util::stream::unfold(
+        (follower, renderer),
+        |(mut follower, mut renderer)| async move {
+            let more = follower
+                .next_batch(&mut |record| renderer.push(record))
+                .await;
+            more.then(|| {
+                (
+                    Ok::<Bytes, Infallible>(renderer.take()),
+                    (follower, renderer),
+                )
+            })
+        },
+    );
     Ok((
         [(header::CONTENT_TYPE, content_type)],
         Body::from_stream(stream),
@@ -228,30 +240,77 @@ pub async fn container_logs(
         .into_response())
 }
 
-fn render_logs(records: &[LogRecord], format: LogFormat, timestamps: bool) -> Bytes {
-    let mut out = Vec::new();
-    for record in records {
-        match format {
-            LogFormat::Text => {
-                if timestamps {
-                    out.extend_from_slice(record.time.as_bytes());
-                    out.push(b' ');
+/// Largest frame of the multiplexed format (attach's limit is 1 MiB).
+const MAX_LOG_FRAME: usize = 256 * 1024;
+
+/// Puts records in the format asked for, a batch at a time.
+struct LogRenderer {
+    format: LogFormat,
+    timestamps: bool,
+    out: Vec<u8>,
+    /// Room for the bytes of one line (`json`).
+    line: Vec<u8>,
+    /// The frame being filled (`multiplexed`): its stream and where its header is.
+    frame: Option<(LogStream, usize)>,
+}
+
+impl LogRenderer {
+    fn new(format: LogFormat, timestamps: bool) -> LogRenderer {
+        LogRenderer {
+            format,
+            timestamps,
+            out: Vec::new(),
+            line: Vec::new(),
+            frame: None,
+        }
+    }
+
+    fn push(&mut self, record: &LogRecord<'_>) {
+        match self.format {
+            LogFormat::Text => self.push_text(record),
+            LogFormat::Multiplexed => {
+                // Consecutive records of one stream share a frame.
+                let same_frame = self.frame.is_some_and(|(stream, header)| {
+                    stream == record.stream && self.out.len() - header < MAX_LOG_FRAME
+                });
+                if !same_frame {
+                    self.close_frame();
+                    self.frame = Some((record.stream, self.out.len()));
+                    self.out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
                 }
-                out.extend_from_slice(record.log.as_bytes());
+                self.push_text(record);
             }
             LogFormat::Json => {
-                let line = LogLine {
-                    stream: record.stream.clone(),
-                    time: record.time.clone(),
-                    log: record.log.clone(),
-                };
+                self.line.clear();
+                record.write_line(&mut self.line);
+                let json = LogLine::new(record.stream.as_str(), record.time, &self.line);
                 // Serialising a struct of strings cannot fail.
-                if let Ok(json) = serde_json::to_vec(&line) {
-                    out.extend_from_slice(&json);
-                    out.push(b'\n');
+                if serde_json::to_writer(&mut self.out, &json).is_ok() {
+                    self.out.push(b'\n');
                 }
             }
         }
     }
-    Bytes::from(out)
+
+    fn push_text(&mut self, record: &LogRecord<'_>) {
+        if self.timestamps {
+            self.out.extend_from_slice(record.time.as_bytes());
+            self.out.push(b' ');
+        }
+        record.write_line(&mut self.out);
+    }
+
+    fn close_frame(&mut self) {
+        if let Some((stream, header)) = self.frame.take() {
+            let len = self.out.len() - header - FRAME_HEADER_LEN;
+            self.out[header..header + FRAME_HEADER_LEN]
+                .copy_from_slice(&stream_frame_header(stream, len));
+        }
+    }
+
+    /// The batch rendered so far.
+    fn take(&mut self) -> Bytes {
+        self.close_frame();
+        Bytes::from(std::mem::take(&mut self.out))
+    }
 }

@@ -518,16 +518,12 @@ impl Engine {
             ExecStatus::parse(&status.map_err(|e| EngineError::internal("exec status", e))?)?;
         let details = EventDetails::exec_exit(None, status.exit_code);
         self.emit(EventType::ExecDie, &container_id, details);
-        let mut stderr =
-            String::from_utf8_lossy(&stderr.map_err(|e| EngineError::internal("exec stderr", e))?)
-                .into_owned();
-        let stdout =
-            String::from_utf8_lossy(&stdout.map_err(|e| EngineError::internal("exec stdout", e))?)
-                .into_owned();
+        let mut stderr = stderr.map_err(|e| EngineError::internal("exec stderr", e))?;
+        let stdout = stdout.map_err(|e| EngineError::internal("exec stdout", e))?;
         if let Some(failure) = status.failure {
             match failure.kind() {
                 FailureKind::CommandNotFound | FailureKind::CommandNotExecutable => {
-                    stderr.push_str(&format!("conti: {failure}\n"))
+                    stderr.extend_from_slice(format!("conti: {failure}\n").as_bytes())
                 }
                 FailureKind::BadWorkingDirectory => {
                     return Err(EngineError::InvalidCwd(failure.to_string()));
@@ -558,11 +554,7 @@ impl Engine {
             }
         }
         span.in_scope(|| tracing::debug!(exit_code = status.exit_code, "exec finished"));
-        Ok(ExecResult {
-            exit_code: status.exit_code,
-            stdout,
-            stderr,
-        })
+        Ok(ExecResult::new(status.exit_code, &stdout, &stderr))
     }
 }
 

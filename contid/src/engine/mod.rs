@@ -47,7 +47,7 @@ pub use container::{Container, ContainerConfig, ContainerStatus, short_id};
 pub use error::{EngineError, EngineResult};
 pub use events::{EVENT_HISTORY, EventBus, EventDetails, EventStream, EventsLost};
 pub use exec::ExecStream;
-pub use logs::LogFollower;
+pub use logs::{FRAME_HEADER_LEN, LogFollower, LogRecord, LogStream, stream_frame_header};
 pub use networks::NetworkDefaults;
 pub use spec::DEFAULT_PATH;
 pub use table::REMOVED_EXITS_MEMORY;

@@ -1,28 +1,43 @@
-//! A container's log: JSON lines `{"log","stream","time"}` in `container.log`, rotated to
-//! `container.log.1` when it would grow beyond its limit.
+//! A container's log: `container.log`, rotated to `container.log.1` when it would grow beyond
+//! its limit. The monitor appends with [`LogWriter`]; the daemon reads with [`LogCursor`].
 //!
-//! The format is Docker's `json-file`. The monitor appends with [`LogWriter`]; the daemon reads
-//! with [`LogCursor`], which follows the log across rotations.
+//! The format is the CRI one kubelet reads (and the CRI endpoint must write): one record per
+//! line, `<time> <stream> <tag> <bytes>\n`, with the time in RFC 3339 with nanoseconds, the
+//! stream `stdout` or `stderr`, the tag `F` for a full line (its newline is the record's) or `P`
+//! for a part of one (a line longer than [`MAX_LINE_BYTES`] is cut into parts, and output that
+//! ends without a newline ends with a part), and the bytes exactly as the container wrote them
+//! (they hold no newline). Versions of contid before it wrote Docker's `json-file` records
+//! (`{"log","stream","time"}`, invalid UTF-8 replaced); a monitor started by such a version keeps
+//! writing them after the daemon is upgraded, so the reader takes both, line by line (a JSON
+//! record starts with `{`).
 //!
 //! Disk use: when a record would take `container.log` past `max_bytes`, the file is renamed to
 //! `container.log.1` (replacing the previous one) and a new `container.log` starts. Each file
 //! therefore stays within `max_bytes` (a single record larger than that gets a file of its own),
 //! and the log never takes more than about `2 × max_bytes`. Older records are dropped.
 
+use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::io::{self, Write};
+use std::ops::ControlFlow;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use rustix::fs::{AtFlags, Mode, OFlags};
+use serde::Deserialize;
 
 pub const LOG_FILE: &str = "container.log";
 pub const ROTATED_LOG_FILE: &str = "container.log.1";
 /// Default rotation limit (written in the README).
 pub const DEFAULT_LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
-/// A line longer than this is stored as several records, the first ones without `\n` (as
-/// Docker does).
+/// A line longer than this is stored as several records, all but the last one partial (as
+/// kubelet and Docker do).
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
+/// Longest line of a log file a reader takes: a record is at most [`MAX_LINE_BYTES`] plus its
+/// header (a JSON record of the older format up to six times that); anything longer is garbage.
+const MAX_RECORD_LINE: usize = 1024 * 1024;
+/// How much of a file a reader asks the kernel for at once.
+const READ_CHUNK: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogStream {
@@ -31,33 +46,41 @@ pub enum LogStream {
 }
 
 impl LogStream {
-    /// `stdout` or `stderr`, as in [`LogRecord::stream`].
+    /// `stdout` or `stderr`, as in the log file and the API.
     pub fn as_str(self) -> &'static str {
         match self {
             LogStream::Stdout => "stdout",
             LogStream::Stderr => "stderr",
         }
     }
+
+    fn parse(text: &[u8]) -> Option<LogStream> {
+        match text {
+            b"stdout" => Some(LogStream::Stdout),
+            b"stderr" => Some(LogStream::Stderr),
+            _ => None,
+        }
+    }
 }
 
-/// One line of output as stored.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct LogRecord {
-    /// The line, with its trailing newline when it had one.
-    pub log: String,
-    /// `stdout` or `stderr`.
-    pub stream: String,
-    /// RFC 3339 time with nanoseconds.
-    pub time: String,
+/// One record as read, borrowed from the reader's buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogRecord<'a> {
+    pub stream: LogStream,
+    /// RFC 3339 time with nanoseconds, when the monitor wrote it.
+    pub time: &'a str,
+    /// The bytes of the line, without its newline.
+    pub content: &'a [u8],
+    /// A part of a line: no newline follows `content`.
+    pub partial: bool,
 }
 
-impl LogRecord {
-    /// A record of `line` stamped now; invalid UTF-8 is replaced by U+FFFD.
-    pub fn new(stream: LogStream, line: &[u8]) -> LogRecord {
-        LogRecord {
-            log: String::from_utf8_lossy(line).into_owned(),
-            stream: stream.as_str().to_owned(),
-            time: crate::runtime::now_rfc3339(),
+impl LogRecord<'_> {
+    /// Appends the bytes as the container wrote them: `content`, and its newline unless partial.
+    pub fn write_line(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.content);
+        if !self.partial {
+            out.push(b'\n');
         }
     }
 }
@@ -70,11 +93,13 @@ pub struct LogWriter {
     /// Bytes in `container.log`, ours included.
     size: u64,
     max_bytes: u64,
+    /// The record being written (kept to spare an allocation per line).
+    record: Vec<u8>,
 }
 
 impl LogWriter {
-    /// Appends to `state_dir/container.log`, created if absent (a restarted monitor continues
-    /// the existing file).
+    /// Appends to `state_dir/container.log`, created if absent (a restarted container continues
+    /// the existing file, whichever format it holds).
     pub fn open(state_dir: &Path, max_bytes: u64) -> io::Result<LogWriter> {
         let path = state_dir.join(LOG_FILE);
         let file = open_for_append(&path)?;
@@ -85,22 +110,34 @@ impl LogWriter {
             file,
             size,
             max_bytes,
+            record: Vec::new(),
         })
     }
 
-    /// Appends one line (the bytes given, which end with `\n` unless it is a final partial line).
+    /// Appends one line: the bytes given, which end with their `\n` unless it is a part of a
+    /// line (see [`LineSplitter`]).
     pub fn write_line(&mut self, stream: LogStream, line: &[u8]) -> io::Result<()> {
-        let mut bytes =
-            serde_json::to_vec(&LogRecord::new(stream, line)).map_err(io::Error::other)?;
-        bytes.push(b'\n');
-        if self.size > 0 && self.size + bytes.len() as u64 > self.max_bytes {
+        let (content, tag) = match line.strip_suffix(b"\n") {
+            Some(content) => (content, b'F'),
+            None => (line, b'P'),
+        };
+        let record = &mut self.record;
+        record.clear();
+        record.extend_from_slice(crate::runtime::now_rfc3339().as_bytes());
+        record.push(b' ');
+        record.extend_from_slice(stream.as_str().as_bytes());
+        record.extend_from_slice(&[b' ', tag, b' ']);
+        record.extend_from_slice(content);
+        record.push(b'\n');
+        let length = record.len() as u64;
+        if self.size > 0 && self.size + length > self.max_bytes {
             self.rotate()?;
         }
         // One write(2) per record on an O_APPEND file: a reader sees whole records, or a last
         // one still without its newline, which it holds back.
-        match self.file.write_all(&bytes) {
+        match self.file.write_all(&self.record) {
             Ok(()) => {
-                self.size += bytes.len() as u64;
+                self.size += length;
                 Ok(())
             }
             Err(err) => {
@@ -144,7 +181,7 @@ impl LineSplitter {
     /// Feeds bytes; calls `emit` with each complete line.
     ///
     /// A line reaching [`MAX_LINE_BYTES`] without a newline is emitted as it is, cut before a
-    /// UTF-8 character that the cut would split.
+    /// UTF-8 character that the cut would split (so that text stays text in every part).
     pub fn push(&mut self, mut bytes: &[u8], emit: &mut dyn FnMut(&[u8])) {
         while !bytes.is_empty() {
             let room = MAX_LINE_BYTES - self.partial.len();
@@ -200,56 +237,173 @@ fn incomplete_utf8_suffix(bytes: &[u8]) -> usize {
     0
 }
 
-/// Reads a container's log from the oldest record on, and then whatever is appended, across
-/// rotation (it keeps the file it was reading open and switches when the name points elsewhere).
+/// How far a [`LogCursor::read`] goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadScope {
+    /// Up to the end the log had when the cursor was opened, in the files there were then.
+    Snapshot,
+    /// Up to the end there is now, taking up the files that rotation starts meanwhile.
+    Live,
+}
+
+/// Why a [`LogCursor::read`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadEnd {
+    /// Its budget is spent; there is more to read.
+    Budget,
+    /// Everything in its scope is read.
+    CaughtUp,
+    /// The visitor asked to stop.
+    Stopped,
+}
+
+/// Reads a container's log: the records there were when it was opened, and (in the
+/// [`ReadScope::Live`] scope) those written since, across rotations.
+///
+/// It holds open the files it has still to read, so rotation cannot take them away, nor the
+/// container's removal: after the folder is renamed or deleted, what the cursor holds is still
+/// read (by the folder's descriptor, not its path). Only the files the log still has on disk
+/// are held, besides the one being read: a reader that falls so far behind that a whole file
+/// came and went before it looked again loses that file's records, and no reader can make the
+/// log take more disk than one file beyond its limit.
 pub struct LogCursor {
-    state_dir: PathBuf,
-    /// `None` until a log file exists.
-    current: Option<OpenLog>,
+    dir: File,
+    /// The files still to read, oldest first; the first one is being read.
+    files: VecDeque<OpenLog>,
+    /// Where the live file ended when the cursor was opened.
+    snapshot_end: Option<(FileId, u64)>,
 }
 
 impl LogCursor {
-    /// Never fails for a missing log: it has no records yet.
+    /// Opens `state_dir`'s log as it is now. A log that does not exist yet has no records.
     pub fn open(state_dir: &Path) -> io::Result<LogCursor> {
-        let current = open_oldest(state_dir)?;
+        let dir = File::open(state_dir)?;
+        let (rotated, live) = open_pair(&dir)?;
+        let snapshot_end = match &live {
+            Some(live) => Some((live.id, live.file.metadata()?.len())),
+            None => None,
+        };
         Ok(LogCursor {
-            state_dir: state_dir.to_path_buf(),
-            current,
+            dir,
+            files: rotated.into_iter().chain(live).collect(),
+            snapshot_end,
         })
     }
 
-    /// The complete records written since the last call (a record cut mid-write waits).
-    pub fn read_new(&mut self) -> io::Result<Vec<LogRecord>> {
-        let mut records = Vec::new();
-        loop {
-            if self.current.is_none() {
-                self.current = open_oldest(&self.state_dir)?;
-            }
-            let Some(current) = self.current.as_mut() else {
-                return Ok(records);
-            };
-            current.read_available(&mut records)?;
-            let Some(next) = next_log(&self.state_dir, current.id)? else {
-                return Ok(records);
-            };
-            // Renamed away, `current` gets no more writes: take what was appended before the
-            // rename, and a last line without newline (left by a crash) if it is a record.
-            current.read_available(&mut records)?;
-            current.flush_partial(&mut records);
-            self.current = Some(next);
+    /// Reads records from where the last read stopped, calling `visit` on each, until about
+    /// `budget` bytes of the files were read, the scope is read, or `visit` breaks (the record
+    /// it broke on counts as read).
+    pub fn read(
+        &mut self,
+        scope: ReadScope,
+        budget: usize,
+        visit: &mut dyn FnMut(&LogRecord<'_>) -> ControlFlow<()>,
+    ) -> io::Result<ReadEnd> {
+        let mut budget = budget;
+        if scope == ReadScope::Live {
+            self.take_up_new_files()?;
         }
+        while let Some(current) = self.files.front_mut() {
+            let stop = match (scope, self.snapshot_end) {
+                (ReadScope::Snapshot, Some((id, end))) if id == current.id => Some(end),
+                _ => None,
+            };
+            match current.read(stop, &mut budget, visit)? {
+                FileRead::Budget => return Ok(ReadEnd::Budget),
+                FileRead::Stopped => return Ok(ReadEnd::Stopped),
+                FileRead::AtEnd if stop.is_some() => return Ok(ReadEnd::CaughtUp),
+                FileRead::AtEnd if self.files.len() == 1 => return Ok(ReadEnd::CaughtUp),
+                // A newer file was known before this read began, so this one had been rotated
+                // away already: nothing more will come to it. A last line without newline
+                // (left by a crash) counts if it is a record.
+                FileRead::AtEnd => {
+                    if let Some(mut done) = self.files.pop_front()
+                        && done.finish_partial(visit).is_break()
+                    {
+                        return Ok(ReadEnd::Stopped);
+                    }
+                }
+            }
+        }
+        Ok(ReadEnd::CaughtUp)
+    }
+
+    /// The log as it was when the cursor was opened, to read apart from it (from another
+    /// thread). Before the first read: the files read past are let go.
+    pub fn snapshot(&self) -> io::Result<LogSnapshot> {
+        let files = self
+            .files
+            .iter()
+            .map(|file| {
+                Ok(OpenLog {
+                    file: file.file.try_clone()?,
+                    id: file.id,
+                    offset: 0,
+                    pending: Vec::new(),
+                })
+            })
+            .collect::<io::Result<Vec<_>>>()?;
+        Ok(LogSnapshot {
+            files,
+            end: self.snapshot_end,
+        })
+    }
+
+    /// Holds the files rotation started since the last look, and lets go of those that are
+    /// neither being read nor on disk any more.
+    fn take_up_new_files(&mut self) -> io::Result<()> {
+        let newest = self.files.back().map(|file| file.id);
+        if newest.is_some() && stat_at(&self.dir, LOG_FILE)? == newest {
+            return Ok(());
+        }
+        let (rotated, live) = open_pair(&self.dir)?;
+        let on_disk: Vec<OpenLog> = rotated.into_iter().chain(live).collect();
+        let newer = match on_disk.iter().position(|file| Some(file.id) == newest) {
+            Some(known) => known + 1,
+            None => {
+                // Our newest file is older than both on disk (or the folder is gone, and there
+                // is nothing newer): those after the one being read were rotated away before
+                // we got to them.
+                if !on_disk.is_empty() {
+                    self.files.truncate(1);
+                }
+                0
+            }
+        };
+        self.files.extend(on_disk.into_iter().skip(newer));
+        Ok(())
     }
 }
 
-/// All the records in `state_dir`'s log, oldest first.
-pub fn read_all(state_dir: &Path) -> io::Result<Vec<LogRecord>> {
-    LogCursor::open(state_dir)?.read_new()
+/// The files of a log and where the live one ended, at a cursor's open.
+pub struct LogSnapshot {
+    files: Vec<OpenLog>,
+    end: Option<(FileId, u64)>,
 }
 
-/// The last `n` records.
-pub fn tail(mut records: Vec<LogRecord>, n: usize) -> Vec<LogRecord> {
-    let start = records.len().saturating_sub(n);
-    records.split_off(start)
+impl LogSnapshot {
+    /// Every record, from the start, until `visit` breaks.
+    pub fn scan(
+        mut self,
+        visit: &mut dyn FnMut(&LogRecord<'_>) -> ControlFlow<()>,
+    ) -> io::Result<()> {
+        let count = self.files.len();
+        for (i, file) in self.files.iter_mut().enumerate() {
+            let stop = self
+                .end
+                .filter(|(id, _)| *id == file.id)
+                .map(|(_, end)| end);
+            let read = file.read(stop, &mut { usize::MAX }, visit)?;
+            if read == FileRead::Stopped || stop.is_some() {
+                return Ok(());
+            }
+            // As `LogCursor::read`: a file followed by another is complete.
+            if i + 1 < count && file.finish_partial(visit).is_break() {
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Identity of a file, surviving renames.
@@ -268,109 +422,259 @@ impl FileId {
     }
 }
 
-/// A log file being read: the position is the `File`'s own offset.
+/// Opens `container.log.1` and `container.log` as one consistent pair: the rotated file is the
+/// one before the live one (or there is none).
+fn open_pair(dir: &File) -> io::Result<(Option<OpenLog>, Option<OpenLog>)> {
+    let mut pair = (None, None);
+    for _ in 0..4 {
+        let Some(live) = OpenLog::open_at(dir, LOG_FILE)? else {
+            return Ok((OpenLog::open_at(dir, ROTATED_LOG_FILE)?, None));
+        };
+        let rotated = OpenLog::open_at(dir, ROTATED_LOG_FILE)?.filter(|r| r.id != live.id);
+        let still_live = stat_at(dir, LOG_FILE)? == Some(live.id);
+        pair = (rotated, Some(live));
+        if still_live {
+            break;
+        }
+    }
+    Ok(pair)
+}
+
+fn stat_at(dir: &File, name: &str) -> io::Result<Option<FileId>> {
+    match rustix::fs::statat(dir, name, AtFlags::empty()) {
+        Ok(stat) => Ok(Some(FileId {
+            dev: stat.st_dev,
+            ino: stat.st_ino,
+        })),
+        Err(rustix::io::Errno::NOENT) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// How a read of one file ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FileRead {
+    Budget,
+    /// At its end (or at the stop given).
+    AtEnd,
+    Stopped,
+}
+
+/// A log file being read.
 struct OpenLog {
     file: File,
     id: FileId,
-    /// Bytes after the last newline read so far.
-    partial: Vec<u8>,
+    /// Where the next read starts.
+    offset: u64,
+    /// Bytes read after the last newline.
+    pending: Vec<u8>,
 }
 
 impl OpenLog {
-    fn open_if_exists(path: &Path) -> io::Result<Option<OpenLog>> {
-        let file = match File::open(path) {
-            Ok(file) => file,
-            Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(err) => return Err(err),
-        };
+    fn open_at(dir: &File, name: &str) -> io::Result<Option<OpenLog>> {
+        let fd =
+            match rustix::fs::openat(dir, name, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(rustix::io::Errno::NOENT) => return Ok(None),
+                Err(err) => return Err(err.into()),
+            };
+        let file = File::from(fd);
         let id = FileId::of(&file.metadata()?);
         Ok(Some(OpenLog {
             file,
             id,
-            partial: Vec::new(),
+            offset: 0,
+            pending: Vec::new(),
         }))
     }
 
-    /// Reads to the current end of file, parsing every complete line.
-    fn read_available(&mut self, records: &mut Vec<LogRecord>) -> io::Result<()> {
-        let mut buffer = vec![0; 64 * 1024];
+    /// Reads and visits complete records until the end of the file (or `stop`), the budget
+    /// is spent, or the visitor breaks.
+    fn read(
+        &mut self,
+        stop: Option<u64>,
+        budget: &mut usize,
+        visit: &mut dyn FnMut(&LogRecord<'_>) -> ControlFlow<()>,
+    ) -> io::Result<FileRead> {
+        let mut chunk = vec![0; READ_CHUNK];
         loop {
-            let read = match self.file.read(&mut buffer) {
-                Ok(0) => return Ok(()),
+            if *budget == 0 {
+                return Ok(FileRead::Budget);
+            }
+            let mut want = chunk.len().min(*budget);
+            if let Some(stop) = stop {
+                want = want.min(stop.saturating_sub(self.offset) as usize);
+            }
+            if want == 0 {
+                return Ok(FileRead::AtEnd);
+            }
+            let read = match self.file.read_at(&mut chunk[..want], self.offset) {
+                Ok(0) => return Ok(FileRead::AtEnd),
                 Ok(read) => read,
                 Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
                 Err(err) => return Err(err),
             };
-            self.partial.extend_from_slice(&buffer[..read]);
-            if let Some(last_newline) = self.partial.iter().rposition(|&b| b == b'\n') {
-                let complete: Vec<u8> = self.partial.drain(..=last_newline).collect();
-                records.extend(complete.split(|&b| b == b'\n').filter_map(parse_record));
+            self.offset += read as u64;
+            *budget = budget.saturating_sub(read);
+            if self.visit_lines(&chunk[..read], visit).is_break() {
+                return Ok(FileRead::Stopped);
             }
         }
     }
 
-    fn flush_partial(&mut self, records: &mut Vec<LogRecord>) {
-        let partial = std::mem::take(&mut self.partial);
-        records.extend(parse_record(&partial));
+    /// Visits the records completed by `bytes`; keeps what follows the last newline.
+    fn visit_lines(
+        &mut self,
+        mut bytes: &[u8],
+        visit: &mut dyn FnMut(&LogRecord<'_>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        while let Some(newline) = bytes.iter().position(|&b| b == b'\n') {
+            let flow = if self.pending.is_empty() {
+                visit_line(&bytes[..newline], visit)
+            } else {
+                self.pending.extend_from_slice(&bytes[..newline]);
+                let flow = visit_line(&self.pending, visit);
+                self.pending.clear();
+                flow
+            };
+            bytes = &bytes[newline + 1..];
+            if flow.is_break() {
+                // Keep the rest for the next read: records after the one we stopped on.
+                self.offset -= bytes.len() as u64;
+                return flow;
+            }
+        }
+        if self.pending.len() + bytes.len() > MAX_RECORD_LINE {
+            // Not a record: skip to its end (the first newline to come).
+            self.pending.clear();
+            self.pending.push(b'!');
+        } else {
+            self.pending.extend_from_slice(bytes);
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// A last line without newline, in a file that gets no more writes.
+    fn finish_partial(
+        &mut self,
+        visit: &mut dyn FnMut(&LogRecord<'_>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        let partial = std::mem::take(&mut self.pending);
+        visit_line(&partial, visit)
     }
 }
 
-fn parse_record(line: &[u8]) -> Option<LogRecord> {
-    if line.iter().all(u8::is_ascii_whitespace) {
-        return None;
+/// Visits the record on one line of a log file (without its newline); skips what is not one.
+fn visit_line(
+    line: &[u8],
+    visit: &mut dyn FnMut(&LogRecord<'_>) -> ControlFlow<()>,
+) -> ControlFlow<()> {
+    if line.first() == Some(&b'{') {
+        return match serde_json::from_slice::<JsonRecord>(line) {
+            Ok(record) => visit(&record.as_record()),
+            Err(err) => {
+                tracing::debug!(%err, "skipping a log line that is not a record");
+                ControlFlow::Continue(())
+            }
+        };
     }
-    match serde_json::from_slice(line) {
-        Ok(record) => Some(record),
-        Err(err) => {
-            tracing::debug!(%err, "skipping a log line that is not a record");
-            None
+    match parse_cri_line(line) {
+        Some(record) => visit(&record),
+        None => {
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                tracing::debug!("skipping a log line that is not a record");
+            }
+            ControlFlow::Continue(())
         }
     }
 }
 
-/// The oldest log file: `container.log.1` when there is one.
-fn open_oldest(state_dir: &Path) -> io::Result<Option<OpenLog>> {
-    if let Some(rotated) = OpenLog::open_if_exists(&state_dir.join(ROTATED_LOG_FILE))? {
-        return Ok(Some(rotated));
-    }
-    let Some(log) = OpenLog::open_if_exists(&state_dir.join(LOG_FILE))? else {
-        return Ok(None);
+/// `<time> <stream> <F|P> <bytes>`.
+fn parse_cri_line(line: &[u8]) -> Option<LogRecord<'_>> {
+    let mut fields = line.splitn(4, |&b| b == b' ');
+    let time = std::str::from_utf8(fields.next()?).ok()?;
+    let stream = LogStream::parse(fields.next()?)?;
+    let partial = match fields.next()? {
+        b"F" => false,
+        b"P" => true,
+        _ => return None,
     };
-    // A rotation between the two opens moved the oldest records to `.1`.
-    match OpenLog::open_if_exists(&state_dir.join(ROTATED_LOG_FILE))? {
-        Some(rotated) if rotated.id != log.id => Ok(Some(rotated)),
-        _ => Ok(Some(log)),
+    if !time.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
     }
+    Some(LogRecord {
+        stream,
+        time,
+        content: fields.next().unwrap_or_default(),
+        partial,
+    })
 }
 
-/// The file that follows `current` once it has been rotated away; `None` while `current` is
-/// still the live `container.log` (or the new one is not created yet).
-///
-/// The files form a sequence: `.1` is the one before `container.log`. If `current` is not `.1`,
-/// it is older still, and `.1` comes next (when more than one rotation happened since, the
-/// files in between are gone). If it is `.1`, `container.log` comes next.
-fn next_log(state_dir: &Path, current: FileId) -> io::Result<Option<OpenLog>> {
-    let live = state_dir.join(LOG_FILE);
-    match fs::metadata(&live) {
-        Ok(metadata) if FileId::of(&metadata) == current => return Ok(None),
-        Ok(_) => {}
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-        Err(err) => return Err(err),
+/// A record of the format before CRI: Docker's `json-file`.
+#[derive(Deserialize)]
+struct JsonRecord {
+    log: String,
+    stream: String,
+    time: String,
+}
+
+impl JsonRecord {
+    fn as_record(&self) -> LogRecord<'_> {
+        let (content, partial) = match self.log.strip_suffix('\n') {
+            Some(content) => (content, false),
+            None => (self.log.as_str(), true),
+        };
+        LogRecord {
+            stream: LogStream::parse(self.stream.as_bytes()).unwrap_or(LogStream::Stdout),
+            time: &self.time,
+            content: content.as_bytes(),
+            partial,
+        }
     }
-    if let Some(rotated) = OpenLog::open_if_exists(&state_dir.join(ROTATED_LOG_FILE))?
-        && rotated.id != current
-    {
-        return Ok(Some(rotated));
-    }
-    Ok(OpenLog::open_if_exists(&live)?.filter(|log| log.id != current))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn lines(records: &[LogRecord]) -> Vec<&str> {
-        records.iter().map(|r| r.log.as_str()).collect()
+    /// A record as read, owned: its stream and its bytes with their newline.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    struct Read {
+        stream: LogStream,
+        line: Vec<u8>,
+    }
+
+    fn visit_into(out: &mut Vec<Read>) -> impl FnMut(&LogRecord<'_>) -> ControlFlow<()> + '_ {
+        |record| {
+            humantime::parse_rfc3339(record.time).unwrap();
+            let mut line = Vec::new();
+            record.write_line(&mut line);
+            out.push(Read {
+                stream: record.stream,
+                line,
+            });
+            ControlFlow::Continue(())
+        }
+    }
+
+    fn read(cursor: &mut LogCursor, scope: ReadScope) -> Vec<Read> {
+        let mut out = Vec::new();
+        let end = cursor
+            .read(scope, usize::MAX, &mut visit_into(&mut out))
+            .unwrap();
+        assert_eq!(end, ReadEnd::CaughtUp);
+        out
+    }
+
+    fn read_all(dir: &Path) -> Vec<Read> {
+        read(&mut LogCursor::open(dir).unwrap(), ReadScope::Snapshot)
+    }
+
+    fn lines(records: &[Read]) -> Vec<String> {
+        records
+            .iter()
+            .map(|r| String::from_utf8(r.line.clone()).unwrap())
+            .collect()
     }
 
     fn split_all(chunks: &[&[u8]]) -> Vec<Vec<u8>> {
@@ -381,6 +685,12 @@ mod tests {
         }
         splitter.finish(&mut |line| out.push(line.to_vec()));
         out
+    }
+
+    /// A record as the json-file format of earlier versions stored it.
+    fn json_record(log: &str, stream: &str) -> String {
+        let time = crate::runtime::now_rfc3339();
+        serde_json::json!({"log": log, "stream": stream, "time": time}).to_string() + "\n"
     }
 
     #[test]
@@ -432,41 +742,115 @@ mod tests {
     }
 
     #[test]
-    fn writer_stores_json_lines_docker_style() {
+    fn writer_stores_cri_records_with_the_bytes_as_written() {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = LogWriter::open(dir.path(), DEFAULT_LOG_MAX_BYTES).unwrap();
         writer
             .write_line(LogStream::Stdout, b"hello \"world\"\n")
             .unwrap();
         writer
-            .write_line(LogStream::Stderr, b"bad \xff utf8")
+            .write_line(LogStream::Stderr, b"bad \xff\xfe utf8\r")
             .unwrap();
+        writer.write_line(LogStream::Stdout, b"\n").unwrap();
 
-        let text = fs::read_to_string(dir.path().join(LOG_FILE)).unwrap();
-        let raw: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(raw.len(), 2);
-        assert_eq!(raw[0]["log"], "hello \"world\"\n");
-        assert_eq!(raw[0]["stream"], "stdout");
-        assert_eq!(raw[1]["log"], "bad \u{fffd} utf8");
-        assert_eq!(raw[1]["stream"], "stderr");
-        let time = raw[0]["time"].as_str().unwrap();
-        humantime::parse_rfc3339(time).unwrap();
-        assert!(
-            time.len() == "2024-01-01T00:00:00.000000000Z".len(),
-            "{time}"
+        let raw = fs::read(dir.path().join(LOG_FILE)).unwrap();
+        let records: Vec<&[u8]> = raw.split(|&b| b == b'\n').collect();
+        assert_eq!(
+            records.len(),
+            4,
+            "three records and what follows the last newline"
         );
+        assert!(records[3].is_empty());
+        let (time, rest) = records[0].split_at(records[0].iter().position(|&b| b == b' ').unwrap());
+        let time = std::str::from_utf8(time).unwrap();
+        humantime::parse_rfc3339(time).unwrap();
+        assert_eq!(time.len(), "2024-01-01T00:00:00.000000000Z".len(), "{time}");
+        assert_eq!(rest, b" stdout F hello \"world\"");
+        assert!(records[1].ends_with(b" stderr P bad \xff\xfe utf8\r"));
+        assert!(records[2].ends_with(b" stdout F "));
 
-        // Reopened, it appends.
+        // Reopened, it appends; the bytes come back as they were written.
         drop(writer);
         let mut writer = LogWriter::open(dir.path(), DEFAULT_LOG_MAX_BYTES).unwrap();
         writer.write_line(LogStream::Stdout, b"again\n").unwrap();
+        let read = read_all(dir.path());
+        let bytes: Vec<&[u8]> = read.iter().map(|r| r.line.as_slice()).collect();
         assert_eq!(
-            lines(&read_all(dir.path()).unwrap()),
-            vec!["hello \"world\"\n", "bad \u{fffd} utf8", "again\n"]
+            bytes,
+            [
+                &b"hello \"world\"\n"[..],
+                b"bad \xff\xfe utf8\r",
+                b"\n",
+                b"again\n"
+            ]
         );
+        assert_eq!(read[1].stream, LogStream::Stderr);
+    }
+
+    #[test]
+    fn every_byte_value_survives_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = LogWriter::open(dir.path(), 4096).unwrap();
+        let all: Vec<u8> = (0..=255u8).cycle().take(256 * 40).collect();
+        let mut splitter = LineSplitter::default();
+        splitter.push(&all, &mut |line| {
+            writer.write_line(LogStream::Stdout, line).unwrap()
+        });
+        splitter.finish(&mut |line| writer.write_line(LogStream::Stdout, line).unwrap());
+        let mut cursor = LogCursor::open(dir.path()).unwrap();
+        let read: Vec<u8> = read(&mut cursor, ReadScope::Snapshot)
+            .into_iter()
+            .flat_map(|r| r.line)
+            .collect();
+        // Rotated at 4 KiB: the last two files are kept, ending with what was written last.
+        assert!(read.len() > 2048, "{}", read.len());
+        assert!(all.ends_with(&read), "the bytes read back differ");
+    }
+
+    #[test]
+    fn the_reader_takes_json_records_of_earlier_versions_and_cri_records_mixed() {
+        let dir = tempfile::tempdir().unwrap();
+        // An earlier monitor's files: one rotated, one live, then the new writer appends to it
+        // (a container started again after the upgrade) and rotates it away.
+        let rotated = json_record("old 1\n", "stdout") + &json_record("old 2\n", "stderr");
+        fs::write(dir.path().join(ROTATED_LOG_FILE), rotated).unwrap();
+        let live = json_record("old 3\n", "stdout") + &json_record("old partial", "stdout");
+        let limit = live.len() as u64 + 60;
+        fs::write(dir.path().join(LOG_FILE), &live).unwrap();
+
+        let mut cursor = LogCursor::open(dir.path()).unwrap();
+        let mut writer = LogWriter::open(dir.path(), limit).unwrap();
+        writer.write_line(LogStream::Stdout, b"new 1\n").unwrap();
+        writer
+            .write_line(LogStream::Stderr, b"new 2 \xff\n")
+            .unwrap();
+        assert!(
+            fs::read_to_string(dir.path().join(ROTATED_LOG_FILE))
+                .unwrap()
+                .starts_with("{\"log\":\"old 3\\n\""),
+            "the json file was rotated"
+        );
+        let mut out = Vec::new();
+        while cursor
+            .read(ReadScope::Live, 10, &mut visit_into(&mut out))
+            .unwrap()
+            == ReadEnd::Budget
+        {}
+        let expected: [(&[u8], LogStream); 6] = [
+            (b"old 1\n", LogStream::Stdout),
+            (b"old 2\n", LogStream::Stderr),
+            (b"old 3\n", LogStream::Stdout),
+            (b"old partial", LogStream::Stdout),
+            (b"new 1\n", LogStream::Stdout),
+            (b"new 2 \xff\n", LogStream::Stderr),
+        ];
+        let got: Vec<(&[u8], LogStream)> =
+            out.iter().map(|r| (r.line.as_slice(), r.stream)).collect();
+        assert_eq!(got, expected);
+        // And a reader opened now: the rotated file (json, then CRI), then the live one.
+        let now: Vec<Vec<u8>> = read_all(dir.path()).into_iter().map(|r| r.line).collect();
+        let expected: Vec<&[u8]> = expected[2..].iter().map(|(line, _)| *line).collect();
+        assert_eq!(now, expected);
     }
 
     #[test]
@@ -492,22 +876,17 @@ mod tests {
                 assert!(size <= max, "{name} has {size} bytes");
             }
         }
-        let records = read_all(dir.path()).unwrap();
-        let last = records.last().unwrap();
-        assert_eq!(last.log, "line 199\n");
+        let records = lines(&read_all(dir.path()));
+        assert_eq!(records.last().unwrap(), "line 199\n");
         // What is kept is the most recent run of lines, in order, with no gap.
         let first: usize = records[0]
-            .log
             .trim()
             .strip_prefix("line ")
             .unwrap()
             .parse()
             .unwrap();
         let expected: Vec<String> = (first..200).map(|i| format!("line {i}\n")).collect();
-        assert_eq!(
-            lines(&records),
-            expected.iter().map(String::as_str).collect::<Vec<_>>()
-        );
+        assert_eq!(records, expected);
         assert!(records.len() > 10);
     }
 
@@ -518,10 +897,10 @@ mod tests {
         writer.write_line(LogStream::Stdout, b"small\n").unwrap();
         writer.write_line(LogStream::Stdout, &[b'x'; 300]).unwrap();
         writer.write_line(LogStream::Stdout, b"after\n").unwrap();
-        let records = read_all(dir.path()).unwrap();
+        let records = read_all(dir.path());
         assert_eq!(records.len(), 2);
-        assert_eq!(records[0].log.len(), 300);
-        assert_eq!(records[1].log, "after\n");
+        assert_eq!(records[0].line, vec![b'x'; 300]);
+        assert_eq!(records[1].line, b"after\n");
     }
 
     #[test]
@@ -529,27 +908,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut cursor = LogCursor::open(dir.path()).unwrap();
         assert!(
-            cursor.read_new().unwrap().is_empty(),
+            read(&mut cursor, ReadScope::Live).is_empty(),
             "no log yet is no error"
         );
 
         let mut writer = LogWriter::open(dir.path(), 400).unwrap();
         let mut written = Vec::new();
-        let mut read = Vec::new();
+        let mut read_back = Vec::new();
         let mut rotations_seen = 0;
         let mut last_ino = fs::metadata(dir.path().join(LOG_FILE)).unwrap().ino();
         for i in 0..60 {
             let line = format!("record {i}\n");
-            writer
-                .write_line(
-                    if i % 2 == 0 {
-                        LogStream::Stdout
-                    } else {
-                        LogStream::Stderr
-                    },
-                    line.as_bytes(),
-                )
-                .unwrap();
+            let stream = if i % 2 == 0 {
+                LogStream::Stdout
+            } else {
+                LogStream::Stderr
+            };
+            writer.write_line(stream, line.as_bytes()).unwrap();
             written.push(line);
             let ino = fs::metadata(dir.path().join(LOG_FILE)).unwrap().ino();
             if ino != last_ino {
@@ -558,81 +933,212 @@ mod tests {
             }
             // Read every third record: rotations happen while the cursor is mid-file.
             if i % 3 == 2 {
-                read.extend(cursor.read_new().unwrap());
+                read_back.extend(read(&mut cursor, ReadScope::Live));
             }
         }
-        read.extend(cursor.read_new().unwrap());
+        read_back.extend(read(&mut cursor, ReadScope::Live));
         assert!(
             rotations_seen >= 3,
             "the test must rotate; it rotated {rotations_seen} times"
         );
-        assert_eq!(
-            lines(&read),
-            written.iter().map(String::as_str).collect::<Vec<_>>()
-        );
-        assert_eq!(read[1].stream, "stderr");
-        assert!(cursor.read_new().unwrap().is_empty());
+        assert_eq!(lines(&read_back), written);
+        assert_eq!(read_back[1].stream, LogStream::Stderr);
+        assert!(read(&mut cursor, ReadScope::Live).is_empty());
     }
 
     #[test]
     fn cursor_opened_after_rotation_starts_with_the_rotated_file() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = LogWriter::open(dir.path(), 160).unwrap();
+        let mut writer = LogWriter::open(dir.path(), 100).unwrap();
         for i in 0..3 {
             writer
                 .write_line(LogStream::Stdout, format!("r{i}\n").as_bytes())
                 .unwrap();
         }
         assert!(dir.path().join(ROTATED_LOG_FILE).exists());
-        let mut cursor = LogCursor::open(dir.path()).unwrap();
-        assert_eq!(
-            lines(&cursor.read_new().unwrap()),
-            vec!["r0\n", "r1\n", "r2\n"]
-        );
+        assert_eq!(lines(&read_all(dir.path())), ["r0\n", "r1\n", "r2\n"]);
     }
 
     #[test]
-    fn cursor_losing_more_than_a_rotation_continues_with_what_is_left() {
+    fn a_cursor_more_than_a_rotation_behind_continues_with_what_is_left() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = LogWriter::open(dir.path(), 60).unwrap();
+        let mut writer = LogWriter::open(dir.path(), 40).unwrap();
         writer.write_line(LogStream::Stdout, b"r0\n").unwrap();
         let mut cursor = LogCursor::open(dir.path()).unwrap();
-        assert_eq!(lines(&cursor.read_new().unwrap()), vec!["r0\n"]);
+        assert_eq!(lines(&read(&mut cursor, ReadScope::Live)), ["r0\n"]);
         // Every record is larger than the limit: each write rotates, so r1 is gone by the end.
         for i in 1..4 {
             writer
                 .write_line(LogStream::Stdout, format!("r{i}\n").as_bytes())
                 .unwrap();
         }
-        assert_eq!(lines(&cursor.read_new().unwrap()), vec!["r2\n", "r3\n"]);
+        assert_eq!(lines(&read(&mut cursor, ReadScope::Live)), ["r2\n", "r3\n"]);
+    }
+
+    #[test]
+    fn a_lagging_cursor_holds_no_more_than_the_files_on_disk_and_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = LogWriter::open(dir.path(), 200).unwrap();
+        writer.write_line(LogStream::Stdout, b"first\n").unwrap();
+        let mut cursor = LogCursor::open(dir.path()).unwrap();
+        let mut seen = Vec::new();
+        // It takes one record per look while every look finds a rotation or two.
+        for i in 0..200 {
+            writer
+                .write_line(LogStream::Stdout, format!("{i:0100}\n").as_bytes())
+                .unwrap();
+            let mut taken = 0;
+            cursor
+                .read(ReadScope::Live, usize::MAX, &mut |record| {
+                    seen.push(record.content.to_vec());
+                    taken += 1;
+                    if taken == 1 {
+                        ControlFlow::Break(())
+                    } else {
+                        ControlFlow::Continue(())
+                    }
+                })
+                .unwrap();
+            assert!(cursor.files.len() <= 3, "{} files held", cursor.files.len());
+        }
+        let numbers: Vec<usize> = seen[1..]
+            .iter()
+            .map(|line| std::str::from_utf8(line).unwrap().parse().unwrap())
+            .collect();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "in order");
+        assert!(
+            numbers.len() < 200,
+            "it lost what it could not keep up with"
+        );
+    }
+
+    #[test]
+    fn a_snapshot_read_ends_where_the_log_ended_when_the_cursor_was_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = LogWriter::open(dir.path(), 150).unwrap();
+        for i in 0..5 {
+            writer
+                .write_line(LogStream::Stdout, format!("before {i}\n").as_bytes())
+                .unwrap();
+        }
+        let mut snapshot = LogCursor::open(dir.path()).unwrap();
+        let mut live = LogCursor::open(dir.path()).unwrap();
+        let mut counted = 0;
+        snapshot
+            .snapshot()
+            .unwrap()
+            .scan(&mut |_| {
+                counted += 1;
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        // Written after the open, with a rotation that takes the oldest file off the disk.
+        for i in 0..4 {
+            writer
+                .write_line(LogStream::Stdout, format!("after {i}\n").as_bytes())
+                .unwrap();
+        }
+        let before = lines(&read(&mut snapshot, ReadScope::Snapshot));
+        assert_eq!(before.len(), counted);
+        assert!(before.iter().all(|l| l.starts_with("before")), "{before:?}");
+        assert_eq!(before.last().unwrap(), "before 4\n");
+        assert!(read(&mut snapshot, ReadScope::Snapshot).is_empty());
+        assert_eq!(
+            lines(&read_all(dir.path()))[0],
+            "before 3\n",
+            "the first file is gone from the disk"
+        );
+
+        let everything = lines(&read(&mut live, ReadScope::Live));
+        assert_eq!(everything[..5], before);
+        assert_eq!(
+            everything[5..],
+            ["after 0\n", "after 1\n", "after 2\n", "after 3\n"]
+        );
+    }
+
+    #[test]
+    fn reads_take_a_budget_at_a_time_and_stop_where_the_visitor_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = LogWriter::open(dir.path(), DEFAULT_LOG_MAX_BYTES).unwrap();
+        let written: Vec<String> = (0..500).map(|i| format!("line {i}\n")).collect();
+        for line in &written {
+            writer
+                .write_line(LogStream::Stdout, line.as_bytes())
+                .unwrap();
+        }
+        let mut cursor = LogCursor::open(dir.path()).unwrap();
+        let mut out = Vec::new();
+        let mut batches = 0;
+        while cursor
+            .read(ReadScope::Snapshot, 1000, &mut visit_into(&mut out))
+            .unwrap()
+            == ReadEnd::Budget
+        {
+            batches += 1;
+        }
+        assert!(batches > 10, "{batches} batches");
+        assert_eq!(lines(&out), written);
+
+        let mut cursor = LogCursor::open(dir.path()).unwrap();
+        let mut first = Vec::new();
+        let end = cursor
+            .read(ReadScope::Snapshot, usize::MAX, &mut |record| {
+                first.push(record.content.to_vec());
+                ControlFlow::Break(())
+            })
+            .unwrap();
+        assert_eq!((end, first), (ReadEnd::Stopped, vec![b"line 0".to_vec()]));
+        let rest = lines(&read(&mut cursor, ReadScope::Snapshot));
+        assert_eq!(rest, written[1..]);
+    }
+
+    #[test]
+    fn what_a_cursor_holds_is_read_after_the_folder_is_gone() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("container");
+        fs::create_dir(&dir).unwrap();
+        let mut writer = LogWriter::open(&dir, 100).unwrap();
+        for i in 0..4 {
+            writer
+                .write_line(LogStream::Stdout, format!("r{i}\n").as_bytes())
+                .unwrap();
+        }
+        let mut cursor = LogCursor::open(&dir).unwrap();
+        // The container is removed: its folder goes to the trash, then away.
+        let trashed = root.path().join("trash");
+        fs::rename(&dir, &trashed).unwrap();
+        fs::remove_dir_all(&trashed).unwrap();
+        assert_eq!(
+            lines(&read(&mut cursor, ReadScope::Live)),
+            ["r0\n", "r1\n", "r2\n", "r3\n"]
+        );
     }
 
     #[test]
     fn cursor_holds_back_a_partial_record_and_skips_garbage() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(LOG_FILE);
-        let record = serde_json::to_string(&LogRecord::new(LogStream::Stdout, b"whole\n")).unwrap();
-        let (head, rest) = record.split_at(10);
-        fs::write(&path, format!("not json\n{record}\n{head}")).unwrap();
+        let record = "2026-01-01T00:00:00.000000000Z stdout F whole";
+        let (head, rest) = record.split_at(20);
+        let long_garbage = "x".repeat(MAX_RECORD_LINE + 10);
+        fs::write(
+            &path,
+            format!("not a record\n{{\"not\": 1}}\n{long_garbage}\n{record}\n{head}"),
+        )
+        .unwrap();
 
         let mut cursor = LogCursor::open(dir.path()).unwrap();
-        assert_eq!(lines(&cursor.read_new().unwrap()), vec!["whole\n"]);
-        assert!(cursor.read_new().unwrap().is_empty());
+        assert_eq!(lines(&read(&mut cursor, ReadScope::Live)), ["whole\n"]);
+        assert!(read(&mut cursor, ReadScope::Live).is_empty());
 
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(rest.as_bytes()).unwrap();
-        assert!(cursor.read_new().unwrap().is_empty(), "still no newline");
+        assert!(
+            read(&mut cursor, ReadScope::Live).is_empty(),
+            "still no newline"
+        );
         file.write_all(b"\n").unwrap();
-        assert_eq!(lines(&cursor.read_new().unwrap()), vec!["whole\n"]);
-    }
-
-    #[test]
-    fn tail_keeps_the_last_records() {
-        let records: Vec<LogRecord> = (0..5)
-            .map(|i| LogRecord::new(LogStream::Stdout, format!("{i}").as_bytes()))
-            .collect();
-        assert_eq!(lines(&tail(records.clone(), 2)), vec!["3", "4"]);
-        assert_eq!(tail(records.clone(), 10).len(), 5);
-        assert!(tail(records, 0).is_empty());
+        assert_eq!(lines(&read(&mut cursor, ReadScope::Live)), ["whole\n"]);
     }
 }
