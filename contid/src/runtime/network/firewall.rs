@@ -1,5 +1,5 @@
 //! Conti's nftables table: outbound NAT for each network's subnet, isolation between networks,
-//! and the DNAT rules of published ports.
+//! the DNAT rules of published ports, and the guard of the host's loopback.
 //!
 //! Everything lives in one table of family `ip` that Conti owns (`--firewall-table`, default
 //! `conti`); nobody else's table or rule is read or touched. The table is replaced whole in one
@@ -13,8 +13,8 @@ use std::net::Ipv4Addr;
 
 use nftables::batch::Batch;
 use nftables::expr::{
-    CT, Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField,
-    Prefix,
+    BinaryOperation, CT, Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression,
+    Payload, PayloadField, Prefix,
 };
 use nftables::schema::{Chain, NfListObject, Nftables, Rule, Table};
 use nftables::stmt::{Match, NAT, NATFamily, Operator, Statement};
@@ -92,11 +92,31 @@ pub fn ruleset(plan: &FirewallPlan) -> Nftables<'static> {
         table: plan.table.clone(),
         batch,
     };
+    builder.chain("input", NfChainType::Filter, NfHook::Input, 0);
     builder.chain("forward", NfChainType::Filter, NfHook::Forward, 0);
     builder.chain("postrouting", NfChainType::NAT, NfHook::Postrouting, 100);
     builder.chain("prerouting", NfChainType::NAT, NfHook::Prerouting, -100);
     builder.chain("output", NfChainType::NAT, NfHook::Output, -100);
     for network in &plan.networks {
+        // The bridge routes 127.0.0.0/8 (`route_localnet`, for the host's connections to ports
+        // published on its loopback), so a frame sent to it with a loopback destination would
+        // reach the host's loopback-only services (CVE-2020-8558): only what a published port
+        // DNATed, or the replies of such connections, may come in that way.
+        builder.rule(
+            "input",
+            vec![
+                matches(meta(MetaKey::Iifname), text(&network.bridge)),
+                matches(field("ip", "daddr"), prefix(Ipv4Addr::new(127, 0, 0, 0), 8)),
+                matches(
+                    Expression::BinaryOperation(Box::new(BinaryOperation::AND(
+                        ct_status(),
+                        text("dnat"),
+                    ))),
+                    Expression::Number(0),
+                ),
+                Statement::Drop(None),
+            ],
+        );
         // Containers of one network talk to each other; to other networks they cannot.
         builder.rule(
             "forward",
@@ -150,11 +170,7 @@ pub fn ruleset(plan: &FirewallPlan) -> Nftables<'static> {
                     prefix(network.subnet, network.prefix_len),
                 ),
                 Statement::Match(Match {
-                    left: Expression::Named(NamedExpression::CT(CT {
-                        key: Cow::Borrowed("status"),
-                        family: None,
-                        dir: None,
-                    })),
+                    left: ct_status(),
                     right: text("dnat"),
                     op: Operator::IN,
                 }),
@@ -275,6 +291,14 @@ fn prefix(address: Ipv4Addr, len: u8) -> Expression<'static> {
     }))
 }
 
+fn ct_status() -> Expression<'static> {
+    Expression::Named(NamedExpression::CT(CT {
+        key: Cow::Borrowed("status"),
+        family: None,
+        dir: None,
+    }))
+}
+
 fn text(value: &str) -> Expression<'static> {
     Expression::String(Cow::Owned(value.to_string()))
 }
@@ -299,7 +323,7 @@ mod tests {
     }
 
     #[test]
-    fn two_networks_are_isolated_and_masqueraded() {
+    fn two_networks_are_isolated_masqueraded_and_guard_the_loopback() {
         let network = |bridge: &str, third: u8| BridgeNetwork {
             bridge: bridge.into(),
             subnet: Ipv4Addr::new(10, 1, third, 0),
@@ -319,7 +343,9 @@ mod tests {
         };
         let json = serde_json::to_value(ruleset(&plan)).unwrap();
         let text = json.to_string();
-        assert_eq!(text.matches("\"drop\"").count(), 2, "a→b and b→a");
+        // a→b and b→a; 127.0.0.0/8 from each bridge.
+        assert_eq!(text.matches("\"drop\"").count(), 4, "{text}");
+        assert_eq!(text.matches("\"chain\":\"input\"").count(), 2, "{text}");
         // Outbound, loopback sources and hairpin, per network.
         assert_eq!(text.matches("\"masquerade\"").count(), 6, "{text}");
         // 127.0.0.1 and both gateways, in prerouting and output.
