@@ -34,6 +34,7 @@ use nix::sys::signal::Signal;
 use crate::runtime::HelperClient;
 use crate::runtime::cgroup::{CgroupManager, HostCapacity};
 use crate::runtime::network::firewall::FirewallPlan;
+use crate::runtime::network::port_guard::PortGuards;
 use crate::runtime::userns::IdMapping;
 
 pub use attach::{
@@ -99,6 +100,8 @@ struct Inner {
     networks: Mutex<NetworkTable>,
     /// The firewall plan last applied; serialises applying them.
     firewall: tokio::sync::Mutex<Option<FirewallPlan>>,
+    /// Changes the containers' port guards between whole rewrites of the tables.
+    port_guards: Arc<PortGuards>,
     /// A [`CgroupManager::prepay_migration`] is under way.
     prepaying_migration: AtomicBool,
 }
@@ -146,6 +149,7 @@ impl Engine {
                 network_store,
                 networks: Mutex::new(networks),
                 firewall: tokio::sync::Mutex::new(None),
+                port_guards: Arc::default(),
                 prepaying_migration: AtomicBool::new(false),
             }),
         };

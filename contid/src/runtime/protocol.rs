@@ -12,7 +12,7 @@ use nix::sys::socket::{
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::network::firewall::FirewallPlan;
+use super::network::firewall::Rewrite;
 use super::{ContainerLaunch, ExecLaunch};
 
 /// Largest message either side accepts (a request carries argv and env).
@@ -35,8 +35,8 @@ pub(super) enum HelperRequest {
     },
     /// Remove a network's bridge (a missing one is fine).
     RemoveBridge { name: String },
-    /// Replace Conti's nftables table with this plan (delete it when the plan is empty).
-    ApplyFirewall(FirewallPlan),
+    /// Replace Conti's nftables tables as this says (delete them when its plan has no network).
+    ApplyFirewall(Rewrite),
 }
 
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
