@@ -562,3 +562,41 @@ fn a_containers_own_network_namespace_lets_any_port_be_bound_and_any_group_ping(
     assert_ne!(code, 0, "a container wrote the host's sysctl");
     assert_eq!((host_sysctl(PORTS), host_sysctl(PING)), host_before);
 }
+
+#[test]
+fn a_port_conflict_is_told_once_by_the_api_and_the_cli() {
+    use conti_tests::cli::stderr;
+    let d = Daemon::start_with_busybox();
+    let port = free_loopback_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let mut server = spec(&["sleep", "600"]);
+    server.ports = vec![PortBinding {
+        host_ip: "127.0.0.1".into(),
+        host_port: port,
+        container_port: 80,
+        protocol: Default::default(),
+    }];
+    // Created while the port was free; something of the host's takes it before the start.
+    let id = d.create(&server);
+    let _holder = std::net::TcpListener::bind(("127.0.0.1", port)).expect("take the port");
+    let said_once = |text: &str| {
+        assert_eq!(text.matches("in use").count(), 1, "{text}");
+        assert!(text.contains(&format!("127.0.0.1:{port}/tcp")), "{text}");
+        assert!(!text.contains("os error"), "{text}");
+    };
+    let at_start = d
+        .post(&format!("/v1/containers/{id}/start"), b"")
+        .expect_error(409, "port_in_use");
+    said_once(&at_start.message);
+    let started = conti_tests::cli(&d, &["start", &id]);
+    assert_ne!(started.status.code(), Some(0));
+    said_once(&stderr(&started));
+    // Taken at create: the same, once.
+    let at_create = d
+        .post_json("/v1/containers", &server)
+        .expect_error(409, "port_in_use");
+    said_once(&at_create.message);
+    let run = conti_tests::cli(&d, &["run", "-p", &publish, "busybox", "true"]);
+    assert_eq!(run.status.code(), Some(125), "{run:?}");
+    said_once(&stderr(&run));
+}
