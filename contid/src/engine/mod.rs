@@ -35,6 +35,7 @@ use crate::runtime::HelperClient;
 use crate::runtime::cgroup::{CgroupManager, HostCapacity};
 use crate::runtime::network::firewall::FirewallPlan;
 use crate::runtime::network::port_guard::PortGuards;
+use crate::runtime::network::routes::host_routes;
 use crate::runtime::userns::IdMapping;
 
 pub use attach::{
@@ -52,7 +53,7 @@ pub use time_window::TimeWindow;
 
 use images::ImageStore;
 use networking::NetworkTable;
-use networks::{Network, NetworkStore};
+use networks::{Network, NetworkStore, check_default_subnet};
 use store::ContainerStore;
 use table::{Entry, Table};
 
@@ -125,6 +126,9 @@ impl Engine {
         let network_store = NetworkStore::open(&config.root)?;
         let mut networks = NetworkTable::default();
         let default = Network::default_network(&config.network_defaults, now_rfc3339())?;
+        let routes =
+            host_routes().map_err(|e| EngineError::internal("read the host's routes", e))?;
+        check_default_subnet(&default, &routes)?;
         networks.networks.insert(default.name.clone(), default);
         for network in network_store.load_all()? {
             networks.networks.insert(network.name.clone(), network);

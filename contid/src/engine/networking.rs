@@ -14,6 +14,7 @@ use crate::runtime::network::firewall::{
 };
 use crate::runtime::network::port_guard::GuardedPort;
 use crate::runtime::network::ports::reserve_port;
+use crate::runtime::network::routes::host_routes;
 use crate::runtime::network::{BridgeEndpoint, format_mac, host_interface_name};
 use crate::runtime::{HostsEntry, NetworkSetup, PublishedPort};
 
@@ -49,11 +50,16 @@ impl Engine {
     // ----- networks API -----
 
     pub async fn create_network(&self, spec: NetworkSpec) -> EngineResult<NetworkInfo> {
+        let routes = blocking(|| {
+            host_routes().map_err(|e| EngineError::internal("read the host's routes", e))
+        })
+        .await?;
         let network = {
             let mut table = self.networks();
             let network = new_network(
                 &spec,
                 &table.networks,
+                &routes,
                 uuid::Uuid::new_v4().simple().to_string(),
                 now_rfc3339(),
             )?;

@@ -14,6 +14,7 @@ mod netlink;
 mod nft_elements;
 pub mod port_guard;
 pub mod ports;
+pub mod routes;
 mod veth;
 
 use std::net::Ipv4Addr;
