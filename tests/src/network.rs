@@ -223,6 +223,16 @@ pub fn interfaces(ip_link: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `127.0.0.1:host_port` → the container's port 80, over TCP.
+pub fn loopback_to_80(host_port: u16) -> conti_proto::PortBinding {
+    conti_proto::PortBinding {
+        host_ip: "127.0.0.1".into(),
+        host_port,
+        container_port: 80,
+        protocol: Default::default(),
+    }
+}
+
 /// A TCP port on 127.0.0.1 nothing listens on right now.
 pub fn free_loopback_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");

@@ -570,12 +570,7 @@ fn a_port_conflict_is_told_once_by_the_api_and_the_cli() {
     let port = free_loopback_port();
     let publish = format!("127.0.0.1:{port}:80");
     let mut server = spec(&["sleep", "600"]);
-    server.ports = vec![PortBinding {
-        host_ip: "127.0.0.1".into(),
-        host_port: port,
-        container_port: 80,
-        protocol: Default::default(),
-    }];
+    server.ports = vec![conti_tests::network::loopback_to_80(port)];
     // Created while the port was free; something of the host's takes it before the start.
     let id = d.create(&server);
     let _holder = std::net::TcpListener::bind(("127.0.0.1", port)).expect("take the port");

@@ -9,9 +9,9 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use conti_tests::network::{free_loopback_port, table_family_text};
+use conti_tests::network::{free_loopback_port, loopback_to_80, table_family_text};
 use conti_tests::probe::{import_probe_image, probe_sh};
-use conti_tests::{ContainerSpec, Daemon, PortBinding, run_command, sh, spec, wait_until};
+use conti_tests::{ContainerSpec, Daemon, run_command, sh, spec, wait_until};
 
 /// A server of the test on the host's 127.0.0.1: records the first line of every request it
 /// gets until it is dropped.
@@ -72,12 +72,7 @@ impl Drop for LoopbackServer {
 /// busybox httpd serving `page` on port 80, published on the host's `127.0.0.1:port`.
 fn published_web_server(page: &str, port: u16) -> ContainerSpec {
     ContainerSpec {
-        ports: vec![PortBinding {
-            host_ip: "127.0.0.1".into(),
-            host_port: port,
-            container_port: 80,
-            protocol: Default::default(),
-        }],
+        ports: vec![loopback_to_80(port)],
         ..sh(&format!(
             "mkdir -p /www && echo {page} > /www/index.html && exec httpd -f -p 80 -h /www"
         ))
