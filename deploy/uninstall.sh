@@ -2,7 +2,7 @@
 # Removes what install.sh installed: stops contid, removes contid, conti-cli and contid's
 # systemd unit. Containers, images and volumes stay (and so do running containers) unless
 # --purge, which first deletes every container through contid, then removes the state folder,
-# Conti's bridges, its nftables table and its (empty) cgroup folders.
+# Conti's bridges, its nftables tables and its (empty) cgroup folders.
 #
 #   sudo deploy/uninstall.sh [--purge]
 #
@@ -78,7 +78,7 @@ fi
 
 if $purge; then
     if [[ -z "$destdir" ]]; then
-        echo "==> removing Conti's bridges, nftables table and cgroup folders"
+        echo "==> removing Conti's bridges, nftables tables and cgroup folders"
         bridges=("$bridge")
         for network in "$root"/networks/*.json; do
             [[ -f "$network" ]] || continue
@@ -89,6 +89,7 @@ if $purge; then
             ip link del "$name" 2>/dev/null || true
         done
         nft delete table ip "$table" 2>/dev/null || true
+        nft delete table bridge "$table" 2>/dev/null || true
         for dir in /sys/fs/cgroup/"$cgroup_parent" /sys/fs/cgroup/*/"$cgroup_parent"; do
             [[ -d "$dir" ]] && rmdir "$dir" 2>/dev/null || true
         done

@@ -1,15 +1,18 @@
-/* syscall-probe NAME [PATH]: makes one system call (or a short sequence of them) that busybox
+/* syscall-probe NAME [ARG...]: makes one system call (or a short sequence of them) that busybox
  * cannot make, and prints "NAME: ok" or "NAME: <strerror>"; exits with the errno (0 when it
  * succeeded). Most are calls a default container must not be allowed; "icmp_echo" pings
  * 127.0.0.1 through an ICMP datagram socket (what `ping` uses without CAP_NET_RAW, allowed by
  * ping_group_range); "append PATH" opens PATH for writing and appends a byte, "reopen_append
  * PATH" does the same through an O_PATH fd reopened as /proc/self/fd/N (the CVE-2019-5736 way).
+ * The network attacks a container with CAP_NET_RAW can make on its bridge are in
+ * raw-network.c, included below.
  * Built static by the test harness (tests/src/probe.rs). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
 #include <netinet/ip_icmp.h>
@@ -64,7 +67,9 @@ static long reopen_append(const char *path) {
     return append(through_fd);
 }
 
-static long probe(const char *name, const char *path) {
+#include "raw-network.c"
+
+static long probe(const char *name, const char *path, char **more) {
     if (!strcmp(name, "icmp_echo"))
         return icmp_echo();
     if (!strcmp(name, "append") && path)
@@ -92,16 +97,27 @@ static long probe(const char *name, const char *path) {
         return syscall(SYS_init_module, NULL, 0, "");
     if (!strcmp(name, "userfaultfd"))
         return syscall(SYS_userfaultfd, 0);
+    if (!strcmp(name, "loopback_tcp") && path)
+        return loopback_tcp(atoi(path));
+    if (!strcmp(name, "arp_claim") && path)
+        return arp_claim(path, more[0]);
+    if (!strcmp(name, "udp_from") && path && more[0] && more[1])
+        return udp_from(path, more[0], atoi(more[1]));
+    if (!strcmp(name, "udp_receive") && path && more[0])
+        return udp_receive(atoi(path), atoi(more[0]));
     errno = EINVAL;
     return -1;
 }
 
 int main(int argc, char **argv) {
-    if (argc != 2 && argc != 3) {
-        fprintf(stderr, "usage: syscall-probe NAME [PATH]\n");
+    if (argc < 2 || argc > 5) {
+        fprintf(stderr, "usage: syscall-probe NAME [ARG...]\n");
         return 2;
     }
-    long result = probe(argv[1], argc == 3 ? argv[2] : NULL);
+    char *more[3] = { NULL, NULL, NULL };
+    for (int i = 3; i < argc; i++)
+        more[i - 3] = argv[i];
+    long result = probe(argv[1], argc >= 3 ? argv[2] : NULL, more);
     int error = result == -1 ? errno : 0;
     printf("%s: %s\n", argv[1], error ? strerror(error) : "ok");
     return error;

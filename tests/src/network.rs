@@ -46,7 +46,8 @@ impl TestNetworking {
     }
 
     /// Removes the default bridge, the bridges of the daemon's user networks (read from
-    /// `<root>/networks`), and the table; returns what could not be removed.
+    /// `<root>/networks`), and the tables (`ip` and `bridge`); returns what could not be
+    /// removed.
     pub fn remove_all(&self, root: &Path) -> Vec<String> {
         let mut leftovers = Vec::new();
         let mut bridges = vec![self.bridge.clone()];
@@ -58,10 +59,12 @@ impl TestNetworking {
                 leftovers.push(format!("bridge {bridge}"));
             }
         }
-        if table_exists(&self.table)
-            && !run_quiet(Command::new("nft").args(["delete", "table", "ip", &self.table]))
-        {
-            leftovers.push(format!("nftables table ip {}", self.table));
+        for family in ["ip", "bridge"] {
+            if table_family_exists(family, &self.table)
+                && !run_quiet(Command::new("nft").args(["delete", "table", family, &self.table]))
+            {
+                leftovers.push(format!("nftables table {family} {}", self.table));
+            }
         }
         leftovers
     }
@@ -153,7 +156,11 @@ pub fn host_veths() -> Vec<String> {
 
 /// Without `nft` installed there is none: contid makes its tables through `nft`.
 pub fn table_exists(table: &str) -> bool {
-    nft_installed() && run_quiet(Command::new("nft").args(["list", "table", "ip", table]))
+    table_family_exists("ip", table)
+}
+
+pub fn table_family_exists(family: &str, table: &str) -> bool {
+    nft_installed() && run_quiet(Command::new("nft").args(["list", "table", family, table]))
 }
 
 fn nft_installed() -> bool {
@@ -167,11 +174,26 @@ fn nft_installed() -> bool {
 
 /// `nft list table ip <table>`, empty when there is none.
 pub fn table_text(table: &str) -> String {
+    table_family_text("ip", table)
+}
+
+/// `nft list table <family> <table>`, empty when there is none.
+pub fn table_family_text(family: &str, table: &str) -> String {
     let output = run_command(
-        Command::new("nft").args(["list", "table", "ip", table]),
+        Command::new("nft").args(["list", "table", family, table]),
         Duration::from_secs(10),
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The host's end of a container's veth pair: `vc` and the first 12 hex digits of its id.
+pub fn host_interface(id: &str) -> String {
+    let digits: String = id
+        .chars()
+        .filter(char::is_ascii_hexdigit)
+        .take(12)
+        .collect();
+    format!("vc{digits}")
 }
 
 /// `nft list ruleset` in the network namespace of `pid`.
@@ -199,6 +221,16 @@ pub fn interfaces(ip_link: &str) -> Vec<(String, String)> {
             Some((name, fields.next().unwrap_or_default().to_string()))
         })
         .collect()
+}
+
+/// `127.0.0.1:host_port` → the container's port 80, over TCP.
+pub fn loopback_to_80(host_port: u16) -> conti_proto::PortBinding {
+    conti_proto::PortBinding {
+        host_ip: "127.0.0.1".into(),
+        host_port,
+        container_port: 80,
+        protocol: Default::default(),
+    }
 }
 
 /// A TCP port on 127.0.0.1 nothing listens on right now.

@@ -1,6 +1,7 @@
-//! `busybox-probe`: the busybox image plus `/bin/syscall-probe` (`tests/probe/syscall-probe.c`,
-//! built static with gcc), for system calls busybox has no applet for (`keyctl`,
-//! `open_by_handle_at`...). Built once per test process, cached like the busybox tar.
+//! `busybox-probe`: the busybox image plus `/bin/syscall-probe` (`tests/probe/syscall-probe.c`
+//! and the `raw-network.c` it includes, built static with gcc), for system calls busybox has no
+//! applet for (`keyctl`, `open_by_handle_at`, crafted frames...). Built once per test process,
+//! cached like the busybox tar.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -17,7 +18,11 @@ use crate::util::run_command;
 /// Name under which [`import_probe_image`] imports it.
 pub const PROBE_IMAGE: &str = "busybox-probe";
 
-const SOURCE: &str = include_str!("../probe/syscall-probe.c");
+/// The probe's sources, by file name.
+const SOURCES: [(&str, &str); 2] = [
+    ("syscall-probe.c", include_str!("../probe/syscall-probe.c")),
+    ("raw-network.c", include_str!("../probe/raw-network.c")),
+];
 
 /// Imports the busybox image with the probe as [`PROBE_IMAGE`].
 pub fn import_probe_image(daemon: &Daemon) {
@@ -49,8 +54,8 @@ fn build_probe_tar() -> PathBuf {
     let busybox = busybox_tar();
     let cache = busybox.parent().expect("the busybox tar is in a folder");
     let tar = cache.join(format!(
-        "busybox-probe-{}-{}.tar",
-        SOURCE.len(),
+        "busybox-probe-{:016x}-{}.tar",
+        sources_hash(),
         busybox.file_name().unwrap().to_string_lossy()
     ));
     if tar.exists() {
@@ -62,8 +67,10 @@ fn build_probe_tar() -> PathBuf {
         uuid::Uuid::new_v4().simple()
     ));
     fs::create_dir_all(build.join("bin")).expect("creating the probe build folder");
-    let source = build.join("syscall-probe.c");
-    fs::write(&source, SOURCE).expect("writing the probe source");
+    for (name, text) in SOURCES {
+        fs::write(build.join(name), text).expect("writing the probe's sources");
+    }
+    let source = build.join(SOURCES[0].0);
     let gcc = run_command(
         Command::new("gcc")
             .args(["-static", "-O1", "-o"])
@@ -82,4 +89,14 @@ fn build_probe_tar() -> PathBuf {
     fs::rename(&partial, &tar).expect("moving the probe tar into the cache");
     let _ = fs::remove_dir_all(&build);
     tar
+}
+
+/// FNV-1a of the sources: a changed probe gets a new tar.
+fn sources_hash() -> u64 {
+    SOURCES
+        .iter()
+        .flat_map(|(name, text)| name.bytes().chain(text.bytes()))
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+        })
 }

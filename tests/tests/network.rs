@@ -562,3 +562,113 @@ fn a_containers_own_network_namespace_lets_any_port_be_bound_and_any_group_ping(
     assert_ne!(code, 0, "a container wrote the host's sysctl");
     assert_eq!((host_sysctl(PORTS), host_sysctl(PING)), host_before);
 }
+
+#[test]
+fn a_port_conflict_is_told_once_by_the_api_and_the_cli() {
+    use conti_tests::cli::stderr;
+    let d = Daemon::start_with_busybox();
+    let port = free_loopback_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let mut server = spec(&["sleep", "600"]);
+    server.ports = vec![conti_tests::network::loopback_to_80(port)];
+    // Created while the port was free; something of the host's takes it before the start.
+    let id = d.create(&server);
+    let _holder = std::net::TcpListener::bind(("127.0.0.1", port)).expect("take the port");
+    let said_once = |text: &str| {
+        assert_eq!(text.matches("in use").count(), 1, "{text}");
+        assert!(text.contains(&format!("127.0.0.1:{port}/tcp")), "{text}");
+        assert!(!text.contains("os error"), "{text}");
+    };
+    let at_start = d
+        .post(&format!("/v1/containers/{id}/start"), b"")
+        .expect_error(409, "port_in_use");
+    said_once(&at_start.message);
+    let started = conti_tests::cli(&d, &["start", &id]);
+    assert_ne!(started.status.code(), Some(0));
+    said_once(&stderr(&started));
+    // Taken at create: the same, once.
+    let at_create = d
+        .post_json("/v1/containers", &server)
+        .expect_error(409, "port_in_use");
+    said_once(&at_create.message);
+    let run = conti_tests::cli(&d, &["run", "-p", &publish, "busybox", "true"]);
+    assert_eq!(run.status.code(), Some(125), "{run:?}");
+    said_once(&stderr(&run));
+}
+
+/// A bridge of the test's, up, holding `address` (so the host has a route to its subnet, as
+/// another engine's bridge would); removed when dropped.
+struct SquatterBridge {
+    name: String,
+}
+
+impl SquatterBridge {
+    fn holding(address: &str) -> SquatterBridge {
+        let squatter = SquatterBridge {
+            name: format!("ctd{}", &uuid::Uuid::new_v4().simple().to_string()[..8]),
+        };
+        for args in [
+            vec!["link", "add", &squatter.name, "type", "bridge"],
+            vec!["addr", "add", address, "dev", &squatter.name],
+            vec!["link", "set", &squatter.name, "up"],
+        ] {
+            let out = run_command(Command::new("ip").args(&args), Duration::from_secs(10));
+            assert!(out.status.success(), "ip {args:?}: {out:?}");
+        }
+        squatter
+    }
+}
+
+impl Drop for SquatterBridge {
+    fn drop(&mut self) {
+        let _ = run_command(
+            Command::new("ip").args(["link", "del", &self.name]),
+            Duration::from_secs(10),
+        );
+    }
+}
+
+#[test]
+fn a_subnet_overlapping_a_route_of_the_host_is_refused() {
+    // The default network: contid does not start, and says why.
+    let mut d = Daemon::unstarted();
+    let default_subnet = d.networking().subnet.clone();
+    let squatter = SquatterBridge::holding(&default_subnet.replace(".0/24", ".9/24"));
+    let error = d.try_launch().expect_err("contid started");
+    assert!(
+        error.contains(&format!(
+            "overlaps the host's route to {default_subnet} (dev {})",
+            squatter.name
+        )) && error.contains("--default-subnet"),
+        "{error}"
+    );
+    drop(squatter);
+    d.launch();
+
+    // A user network: 409 naming the route, for the same subnet, a part of it or more.
+    let subnet = conti_tests::network::unique_subnet();
+    let prefix = subnet.trim_end_matches(".0/24");
+    let other = SquatterBridge::holding(&format!("{prefix}.1/24"));
+    for (asked, route) in [
+        (subnet.clone(), subnet.clone()),
+        (format!("{prefix}.128/25"), subnet.clone()),
+    ] {
+        let body = NetworkSpec {
+            name: unique_name("overlap"),
+            subnet: Some(asked.clone()),
+            gateway: None,
+        };
+        let error = d
+            .post_json("/v1/networks", &body)
+            .expect_error(409, "subnet_in_use");
+        assert_eq!(
+            error.message,
+            format!(
+                "subnet {asked} overlaps the host's route to {route} (dev {})",
+                other.name
+            )
+        );
+    }
+    let networks: Vec<NetworkInfo> = d.get("/v1/networks").json();
+    assert_eq!(networks.len(), 1, "only the default network: {networks:?}");
+}

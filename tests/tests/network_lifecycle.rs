@@ -6,7 +6,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use conti_tests::network::{
-    bridge_ports, free_loopback_port, host_veths, interface_exists, table_text, unique_subnet,
+    bridge_ports, free_loopback_port, host_interface, host_veths, interface_exists,
+    table_family_text, table_text, unique_subnet,
 };
 use conti_tests::{
     Daemon, NetworkInfo, NetworkMode, NetworkSpec, PortBinding, run_command, sh, spec, unique_name,
@@ -54,10 +55,7 @@ fn two_hundred_lifecycles_on_a_bridge_leave_no_veth_address_rule_or_allocation()
             network_rules = table_text(&d.networking().table);
         }
     }
-    let host_ends: HashSet<String> = ids
-        .iter()
-        .map(|id| format!("vc{}", id.replace('-', "").get(..12).unwrap_or_default()))
-        .collect();
+    let host_ends: HashSet<String> = ids.iter().map(|id| host_interface(id)).collect();
     wait_until(GONE, "every veth of the 200 containers to go", || {
         bridge_ports(&bridge).is_empty() && !host_veths().iter().any(|v| host_ends.contains(v))
     });
@@ -73,6 +71,11 @@ fn two_hundred_lifecycles_on_a_bridge_leave_no_veth_address_rule_or_allocation()
     assert!(network_rules.contains("masquerade"), "{network_rules}");
     assert_eq!(rules, network_rules, "no container's rule is left");
     assert!(!rules.contains("dnat to"), "{rules}");
+    let guards = table_family_text("bridge", &d.networking().table);
+    assert!(
+        guards.contains("chain prerouting") && !guards.contains("\"vc"),
+        "no container's port guard is left: {guards}"
+    );
     let network: NetworkInfo = d.get("/v1/networks/bridge").json();
     assert_eq!(network.containers, [], "no allocation left");
     assert_eq!(d.list_all().len(), 0);

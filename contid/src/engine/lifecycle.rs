@@ -143,6 +143,10 @@ impl Engine {
         }
         if let Some(endpoint) = &endpoint {
             self.refresh_hosts(&endpoint.network).await;
+            // Its port guard, so that the start need not wait for it (which retries it).
+            if let Err(err) = self.sync_firewall().await {
+                tracing::warn!(%err, "cannot update the firewall");
+            }
         }
         tracing::info!(%name, "created");
         self.emit_named(EventType::Create, &id, &name, EventDetails::default());

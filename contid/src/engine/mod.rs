@@ -38,6 +38,8 @@ use crate::runtime::HelperClient;
 use crate::runtime::cgroup::{CgroupManager, HostCapacity};
 use crate::runtime::container::userns::IdMapping;
 use crate::runtime::network::firewall::FirewallPlan;
+use crate::runtime::network::port_guard::PortGuards;
+use crate::runtime::network::routes::host_routes;
 
 pub use attach::{
     AttachEnd, AttachOptions, AttachSession, ClientSocket, DEFAULT_DETACH_KEYS, parse_detach_keys,
@@ -55,7 +57,7 @@ pub use time_window::TimeWindow;
 
 use images::ImageStore;
 use networking::NetworkTable;
-use networks::{Network, NetworkStore};
+use networks::{Network, NetworkStore, check_default_subnet};
 use store::ContainerStore;
 use table::{Entry, Table};
 
@@ -106,6 +108,8 @@ struct Inner {
     networks: Mutex<NetworkTable>,
     /// The firewall plan last applied; serialises applying them.
     firewall: tokio::sync::Mutex<Option<FirewallPlan>>,
+    /// Changes the containers' port guards between whole rewrites of the tables.
+    port_guards: Arc<PortGuards>,
     /// A [`CgroupManager::prepay_migration`] is under way.
     prepaying_migration: AtomicBool,
 }
@@ -130,6 +134,9 @@ impl Engine {
         let network_store = NetworkStore::open(&config.root)?;
         let mut networks = NetworkTable::default();
         let default = Network::default_network(&config.network_defaults, now_rfc3339())?;
+        let routes =
+            host_routes().map_err(|e| EngineError::internal("read the host's routes", e))?;
+        check_default_subnet(&default, &routes)?;
         networks.networks.insert(default.name.clone(), default);
         for network in network_store.load_all()? {
             networks.networks.insert(network.name.clone(), network);
@@ -154,6 +161,7 @@ impl Engine {
                 network_store,
                 networks: Mutex::new(networks),
                 firewall: tokio::sync::Mutex::new(None),
+                port_guards: Arc::default(),
                 prepaying_migration: AtomicBool::new(false),
             }),
         };

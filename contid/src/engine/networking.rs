@@ -9,8 +9,12 @@ use conti_proto::{
 };
 
 use crate::runtime::container::etc_files::{container_hosts, rewrite_hosts};
-use crate::runtime::network::firewall::{FirewallPlan, PortForward, Transport};
+use crate::runtime::network::firewall::{
+    FirewallChange, FirewallPlan, PortForward, Rewrite, Transport,
+};
+use crate::runtime::network::port_guard::GuardedPort;
 use crate::runtime::network::ports::reserve_port;
+use crate::runtime::network::routes::host_routes;
 use crate::runtime::network::{BridgeEndpoint, format_mac, host_interface_name};
 use crate::runtime::{HostsEntry, NetworkSetup, PublishedPort};
 
@@ -46,11 +50,16 @@ impl Engine {
     // ----- networks API -----
 
     pub async fn create_network(&self, spec: NetworkSpec) -> EngineResult<NetworkInfo> {
+        let routes = blocking(|| {
+            host_routes().map_err(|e| EngineError::internal("read the host's routes", e))
+        })
+        .await?;
         let network = {
             let mut table = self.networks();
             let network = new_network(
                 &spec,
                 &table.networks,
+                &routes,
                 uuid::Uuid::new_v4().simple().to_string(),
                 now_rfc3339(),
             )?;
@@ -310,19 +319,48 @@ impl Engine {
         }
     }
 
-    /// Brings Conti's nftables table in line with the networks in use and the ports of running
-    /// containers; nothing is run when it already is.
+    /// Brings Conti's nftables tables in line with the networks in use, the ports of running
+    /// containers and the containers' port guards; nothing is run when they already are, and
+    /// containers coming and going only add or remove their guards.
     pub(super) async fn sync_firewall(&self) -> EngineResult<()> {
         let mut applied = self.inner.firewall.lock().await;
         let plan = self.firewall_plan();
-        if applied.as_ref() == Some(&plan) {
+        let change = FirewallChange::between(applied.as_ref(), &plan);
+        if change.is_empty() {
             return Ok(());
         }
-        let helper = self.inner.helper.clone();
-        let sent = plan.clone();
-        blocking(move || Ok(helper.apply_firewall(&sent)?)).await?;
-        *applied = Some(plan);
-        Ok(())
+        let whole = matches!(change.rewrite, Some(Rewrite::Tables(_)));
+        let mut result = self.apply_firewall_change(change).await;
+        if let Err(err) = &result
+            && !whole
+        {
+            // The tables are not what was applied last (someone deleted one): rebuild them.
+            tracing::warn!(%err, "updating the firewall failed; rebuilding its tables");
+            result = self
+                .apply_firewall_change(FirewallChange::between(None, &plan))
+                .await;
+        }
+        // After a failure nothing is known: the next sync rebuilds everything.
+        *applied = result.is_ok().then_some(plan);
+        result
+    }
+
+    async fn apply_firewall_change(&self, change: FirewallChange) -> EngineResult<()> {
+        if let Some(rewrite) = change.rewrite {
+            let helper = self.inner.helper.clone();
+            blocking(move || Ok(helper.apply_firewall(&rewrite)?)).await?;
+        }
+        if change.added.is_empty() && change.removed.is_empty() {
+            return Ok(());
+        }
+        let table = self.inner.network_defaults.firewall_table.clone();
+        let guards = self.inner.port_guards.clone();
+        blocking(move || {
+            guards
+                .update(&table, &change.added, &change.removed)
+                .map_err(|e| EngineError::internal("update the port guards", e))
+        })
+        .await
     }
 
     /// Like [`Engine::sync_firewall`], in the background, for callers that cannot fail.
@@ -353,7 +391,7 @@ impl Engine {
         let wanted = |n: &Network| {
             in_use.contains(n.name.as_str()) || networks.ensured_bridges.contains(&n.bridge)
         };
-        let ports = configs()
+        let mut ports: Vec<PortForward> = configs()
             .filter(|(_, status)| status.is_running())
             .filter_map(|(c, _)| Some((c.endpoint.as_ref()?, &c.ports)))
             .flat_map(|(endpoint, ports)| {
@@ -366,6 +404,21 @@ impl Engine {
                 })
             })
             .collect();
+        ports.sort();
+        // Every container on a network has its guard, running or not: it gets its address at
+        // create and keeps it until it is deleted, and a port that does not exist matches
+        // nothing. So the guard is in place before the container first starts, and starting
+        // and stopping change nothing.
+        let guards = configs()
+            .filter_map(|(c, _)| {
+                let endpoint = c.endpoint.as_ref()?;
+                Some(GuardedPort {
+                    interface: host_interface_name(&c.id),
+                    mac: endpoint.mac(),
+                    address: endpoint.address,
+                })
+            })
+            .collect();
         FirewallPlan {
             table: self.inner.network_defaults.firewall_table.clone(),
             networks: networks
@@ -375,6 +428,7 @@ impl Engine {
                 .map(Network::firewall_entry)
                 .collect(),
             ports,
+            guards,
         }
     }
 }

@@ -11,6 +11,7 @@ use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
 use crate::runtime::network::firewall::BridgeNetwork;
+use crate::runtime::network::routes::HostRoute;
 use crate::runtime::sys::atomic_file::{Durability, write_json_atomic};
 
 use super::error::{EngineError, EngineResult};
@@ -96,10 +97,12 @@ impl Network {
     }
 }
 
-/// Checks a `POST /v1/networks` body against the networks there are and makes the network.
+/// Checks a `POST /v1/networks` body against the networks there are and the host's routes
+/// (`routes`: another bridge, another engine's, a VPN...), and makes the network.
 pub fn new_network(
     spec: &NetworkSpec,
     existing: &BTreeMap<String, Network>,
+    routes: &[HostRoute],
     id: String,
     created: String,
 ) -> EngineResult<Network> {
@@ -109,12 +112,17 @@ pub fn new_network(
     }
     let subnet = match &spec.subnet {
         Some(text) => parse_subnet(text)?,
-        None => free_subnet(existing)?,
+        None => free_subnet(existing, routes)?,
     };
     if let Some(other) = existing.values().find(|n| overlaps(&n.subnet, &subnet)) {
         return Err(EngineError::SubnetInUse(format!(
             "subnet {subnet} overlaps {} of network {:?}",
             other.subnet, other.name
+        )));
+    }
+    if let Some(route) = routes.iter().find(|r| overlaps(&r.destination, &subnet)) {
+        return Err(EngineError::SubnetInUse(format!(
+            "subnet {subnet} overlaps the host's route to {route}"
         )));
     }
     let gateway = match &spec.gateway {
@@ -193,16 +201,38 @@ fn overlaps(a: &Ipv4Net, b: &Ipv4Net) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
 
-fn free_subnet(existing: &BTreeMap<String, Network>) -> EngineResult<Ipv4Net> {
+fn free_subnet(
+    existing: &BTreeMap<String, Network>,
+    routes: &[HostRoute],
+) -> EngineResult<Ipv4Net> {
     let pool: Ipv4Net = AUTO_SUBNET_POOL.parse().expect("a valid constant");
     pool.subnets(AUTO_SUBNET_PREFIX)
         .expect("a valid constant")
-        .find(|candidate| !existing.values().any(|n| overlaps(&n.subnet, candidate)))
+        .find(|candidate| {
+            !existing.values().any(|n| overlaps(&n.subnet, candidate))
+                && !routes.iter().any(|r| overlaps(&r.destination, candidate))
+        })
         .ok_or_else(|| {
             EngineError::SubnetInUse(format!(
                 "every /24 of {AUTO_SUBNET_POOL} is taken; name a subnet"
             ))
         })
+}
+
+/// The default network's subnet may overlap no route of the host but the ones through its own
+/// bridge (there since an earlier run): contid refuses to start otherwise.
+pub fn check_default_subnet(network: &Network, routes: &[HostRoute]) -> EngineResult<()> {
+    match routes
+        .iter()
+        .find(|r| r.interface != network.bridge && overlaps(&r.destination, &network.subnet))
+    {
+        Some(route) => Err(EngineError::SubnetInUse(format!(
+            "the default network's subnet {} overlaps the host's route to {route}; choose \
+             another with --default-subnet",
+            network.subnet
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// User networks on disk.
@@ -272,7 +302,14 @@ mod tests {
     }
 
     fn make(spec: &NetworkSpec, existing: &BTreeMap<String, Network>) -> EngineResult<Network> {
-        new_network(spec, existing, "0123456789abcdef".into(), "t".into())
+        new_network(spec, existing, &[], "0123456789abcdef".into(), "t".into())
+    }
+
+    fn route(destination: &str, interface: &str) -> HostRoute {
+        HostRoute {
+            destination: destination.parse().unwrap(),
+            interface: interface.into(),
+        }
     }
 
     #[test]
@@ -345,5 +382,62 @@ mod tests {
         existing.insert(first.name.clone(), first);
         let second = make(&spec("b", None, None), &existing).unwrap();
         assert_eq!(second.subnet.to_string(), "10.90.1.0/24");
+    }
+
+    #[test]
+    fn a_subnet_overlapping_a_host_route_conflicts_and_is_skipped_when_chosen() {
+        let routes = [
+            route("10.90.0.0/24", "br-other"),
+            route("192.168.0.0/16", ""),
+        ];
+        let none = BTreeMap::new();
+        let make = |subnet: Option<&str>| {
+            new_network(
+                &spec("n", subnet, None),
+                &none,
+                &routes,
+                "0a".into(),
+                "t".into(),
+            )
+        };
+        for subnet in [
+            "10.90.0.0/24",
+            "10.90.0.128/25",
+            "10.0.0.0/8",
+            "192.168.7.0/24",
+        ] {
+            match make(Some(subnet)) {
+                Err(EngineError::SubnetInUse(message)) => {
+                    assert!(message.contains("the host's route to"), "{message}")
+                }
+                other => panic!("{subnet}: {other:?}"),
+            }
+        }
+        match make(Some("10.90.0.0/24")) {
+            Err(EngineError::SubnetInUse(message)) => assert_eq!(
+                message,
+                "subnet 10.90.0.0/24 overlaps the host's route to 10.90.0.0/24 (dev br-other)"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(make(None).unwrap().subnet.to_string(), "10.90.1.0/24");
+        assert!(make(Some("10.91.0.0/24")).is_ok());
+    }
+
+    #[test]
+    fn the_default_subnet_may_overlap_only_its_own_bridges_routes() {
+        let defaults = NetworkDefaults {
+            bridge: "conti0".into(),
+            subnet: "10.88.0.0/16".parse().unwrap(),
+            gateway: None,
+            firewall_table: "conti".into(),
+        };
+        let network = Network::default_network(&defaults, "t".into()).unwrap();
+        assert!(check_default_subnet(&network, &[route("10.88.0.0/16", "conti0")]).is_ok());
+        assert!(check_default_subnet(&network, &[route("10.89.0.0/16", "eth1")]).is_ok());
+        assert!(matches!(
+            check_default_subnet(&network, &[route("10.88.3.0/24", "docker0")]),
+            Err(EngineError::SubnetInUse(_))
+        ));
     }
 }

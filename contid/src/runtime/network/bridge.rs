@@ -7,11 +7,17 @@ use std::net::Ipv4Addr;
 use rtnetlink::packet_route::RouteNetlinkMessage;
 use rtnetlink::{AddressMessageBuilder, LinkBridge, LinkUnspec};
 
+use super::mac_for;
 use super::netlink::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, Netlink};
 
 /// The bridge `name` exists, holds `gateway/prefix_len` and is up; forwarding is on, and the
-/// bridge routes 127.0.0.0/8 (so that ports published on the host's loopback reach containers).
+/// bridge routes 127.0.0.0/8 (so that ports published on the host's loopback reach containers;
+/// the firewall's input chain keeps containers off the host's loopback).
 /// Idempotent: what exists is kept, nothing is made twice.
+///
+/// The bridge's MAC is set, from the gateway's address as containers' are from theirs: a bridge
+/// left to choose takes the lowest of its ports', which changes as containers come and go, and
+/// every container's neighbour entry for its gateway goes stale each time.
 pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix_len: u8) -> io::Result<()> {
     let mut netlink = Netlink::open()?;
     let index = match netlink.link_index(name)? {
@@ -39,7 +45,11 @@ pub fn ensure_bridge(name: &str, gateway: Ipv4Addr, prefix_len: u8) -> io::Resul
         RouteNetlinkMessage::NewAddress(address),
         NLM_F_CREATE | NLM_F_REPLACE,
     )?;
-    netlink.set_link(LinkUnspec::new_with_index(index).up().build())?;
+    let link = LinkUnspec::new_with_index(index)
+        .address(mac_for(gateway).to_vec())
+        .up()
+        .build();
+    netlink.set_link(link)?;
     write_sysctl(&format!("/proc/sys/net/ipv4/conf/{name}/route_localnet"))?;
     write_sysctl("/proc/sys/net/ipv4/ip_forward")
 }

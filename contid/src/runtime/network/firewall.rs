@@ -1,35 +1,90 @@
-//! Conti's nftables table: outbound NAT for each network's subnet, isolation between networks,
-//! and the DNAT rules of published ports.
+//! Conti's nftables tables: outbound NAT for each network's subnet, isolation between networks,
+//! the DNAT rules of published ports and the loopback guard (family `ip`), and the port guards
+//! of the bridges (family `bridge`, `port_guard`).
 //!
-//! Everything lives in one table of family `ip` that Conti owns (`--firewall-table`, default
-//! `conti`); nobody else's table or rule is read or touched. The table is replaced whole in one
-//! transaction (`add table; delete table; add table ...` in a single `nft -j -f -` run), so
-//! applying the same plan twice, or after a daemon restart, re-adopts instead of duplicating.
-//! An empty plan deletes the table.
+//! Both tables are named by `--firewall-table` (default `conti`), one per family; nobody else's
+//! table or rule is read or touched. A table is replaced whole in one transaction (`add table;
+//! delete table; add table ...` in a single `nft -j -f -` run), so applying the same plan twice,
+//! or after a daemon restart, re-adopts instead of duplicating; a plan without networks deletes
+//! them. Containers coming and going change only the port guards' set elements, one by one
+//! ([`FirewallChange`]): no table is rewritten for them.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::net::Ipv4Addr;
 
 use nftables::batch::Batch;
 use nftables::expr::{
-    CT, Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression, Payload, PayloadField,
-    Prefix,
+    BinaryOperation, CT, Expression, Fib, FibFlag, FibResult, Meta, MetaKey, NamedExpression,
+    Payload, PayloadField, Prefix,
 };
 use nftables::schema::{Chain, NfListObject, Nftables, Rule, Table};
 use nftables::stmt::{Match, NAT, NATFamily, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 use serde::{Deserialize, Serialize};
 
-/// What Conti's table must hold, computed by the engine from its networks and containers.
+use super::port_guard::{self, GuardedPort};
+
+/// What Conti's tables must hold, computed by the engine from its networks and containers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FirewallPlan {
-    /// Name of the table (family `ip`).
+    /// Name of the tables (families `ip` and `bridge`).
     pub table: String,
     /// Networks with containers on them.
     pub networks: Vec<BridgeNetwork>,
-    /// Published ports of running containers.
+    /// Published ports of running containers, sorted (so that equal plans compare equal).
     pub ports: Vec<PortForward>,
+    /// The bridge ports of the containers on those networks and the addresses each may use.
+    pub guards: BTreeSet<GuardedPort>,
+}
+
+/// What one `nft` transaction replaces.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rewrite {
+    /// Both tables, the `bridge` one with every guard of the plan.
+    Tables(FirewallPlan),
+    /// The `ip` table only (published ports changed); the plan carries no guards.
+    Rules(FirewallPlan),
+}
+
+/// How to go from the plan last applied to the next one: what `nft` must rewrite, then the
+/// guards to add and remove one by one ([`port_guard::update`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct FirewallChange {
+    pub rewrite: Option<Rewrite>,
+    pub added: Vec<GuardedPort>,
+    pub removed: Vec<GuardedPort>,
+}
+
+impl FirewallChange {
+    /// Everything is rewritten when nothing is known to be applied (a daemon that just started:
+    /// what the tables hold is rebuilt from what exists) or when the networks changed; the
+    /// `ip` table alone when only the published ports did; containers that came or went are
+    /// guards added or removed.
+    pub fn between(applied: Option<&FirewallPlan>, plan: &FirewallPlan) -> FirewallChange {
+        let Some(applied) =
+            applied.filter(|a| a.table == plan.table && a.networks == plan.networks)
+        else {
+            return FirewallChange {
+                rewrite: Some(Rewrite::Tables(plan.clone())),
+                ..FirewallChange::default()
+            };
+        };
+        FirewallChange {
+            rewrite: (applied.ports != plan.ports).then(|| {
+                Rewrite::Rules(FirewallPlan {
+                    guards: BTreeSet::new(),
+                    ..plan.clone()
+                })
+            }),
+            added: plan.guards.difference(&applied.guards).cloned().collect(),
+            removed: applied.guards.difference(&plan.guards).cloned().collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rewrite.is_none() && self.added.is_empty() && self.removed.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,7 +95,7 @@ pub struct BridgeNetwork {
     pub gateway: Ipv4Addr,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Transport {
     Tcp,
     Udp,
@@ -56,7 +111,7 @@ impl Transport {
 }
 
 /// `host_ip:host_port` → `container_ip:container_port`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PortForward {
     /// `0.0.0.0` for every local address of the host.
     pub host_ip: Ipv4Addr,
@@ -68,35 +123,80 @@ pub struct PortForward {
 
 const FAMILY: NfFamily = NfFamily::IP;
 
-/// Replaces Conti's table with what `plan` says, or deletes it when the plan is empty.
-pub fn apply(plan: &FirewallPlan) -> Result<(), nftables::helper::NftablesError> {
-    nftables::helper::apply_ruleset(&ruleset(plan))
+/// Runs `rewrite` with `nft`, in one transaction.
+pub fn apply(rewrite: &Rewrite) -> Result<(), nftables::helper::NftablesError> {
+    nftables::helper::apply_ruleset(&ruleset(rewrite))
 }
 
-/// The whole transaction for `plan`.
-pub fn ruleset(plan: &FirewallPlan) -> Nftables<'static> {
+/// The whole transaction for `rewrite`.
+pub fn ruleset(rewrite: &Rewrite) -> Nftables<'static> {
     let mut batch = Batch::new();
+    let plan = match rewrite {
+        Rewrite::Tables(plan) => {
+            port_guard::replace_table(&mut batch, plan);
+            plan
+        }
+        Rewrite::Rules(plan) => plan,
+    };
+    if replace_table(&mut batch, FAMILY, &plan.table, !plan.networks.is_empty()) {
+        add_rules(&mut batch, plan);
+    }
+    batch.to_nftables()
+}
+
+/// Deletes the table `name` of `family` (`add` first, so that `delete` never fails on a table
+/// that is not there), and adds it anew, empty, when `wanted`; returns `wanted`.
+pub(super) fn replace_table(
+    batch: &mut Batch<'static>,
+    family: NfFamily,
+    name: &str,
+    wanted: bool,
+) -> bool {
     let table = Table {
-        family: FAMILY,
-        name: Cow::Owned(plan.table.clone()),
+        family,
+        name: Cow::Owned(name.to_string()),
         handle: None,
     };
-    // `add` first, so that `delete` never fails on a table that is not there.
     batch.add(NfListObject::Table(table.clone()));
     batch.delete(NfListObject::Table(table.clone()));
-    if plan.networks.is_empty() && plan.ports.is_empty() {
-        return batch.to_nftables();
+    if wanted {
+        batch.add(NfListObject::Table(table));
     }
-    batch.add(NfListObject::Table(table));
+    wanted
+}
+
+/// The `ip` table's chains and rules.
+fn add_rules(batch: &mut Batch<'static>, plan: &FirewallPlan) {
     let mut builder = Builder {
+        family: FAMILY,
         table: plan.table.clone(),
         batch,
     };
+    builder.chain("input", NfChainType::Filter, NfHook::Input, 0);
     builder.chain("forward", NfChainType::Filter, NfHook::Forward, 0);
     builder.chain("postrouting", NfChainType::NAT, NfHook::Postrouting, 100);
     builder.chain("prerouting", NfChainType::NAT, NfHook::Prerouting, -100);
     builder.chain("output", NfChainType::NAT, NfHook::Output, -100);
     for network in &plan.networks {
+        // The bridge routes 127.0.0.0/8 (`route_localnet`, for the host's connections to ports
+        // published on its loopback), so a frame sent to it with a loopback destination would
+        // reach the host's loopback-only services (CVE-2020-8558): only what a published port
+        // DNATed, or the replies of such connections, may come in that way.
+        builder.rule(
+            "input",
+            vec![
+                matches(meta(MetaKey::Iifname), text(&network.bridge)),
+                matches(field("ip", "daddr"), prefix(Ipv4Addr::new(127, 0, 0, 0), 8)),
+                matches(
+                    Expression::BinaryOperation(Box::new(BinaryOperation::AND(
+                        ct_status(),
+                        text("dnat"),
+                    ))),
+                    Expression::Number(0),
+                ),
+                Statement::Drop(None),
+            ],
+        );
         // Containers of one network talk to each other; to other networks they cannot.
         builder.rule(
             "forward",
@@ -150,11 +250,7 @@ pub fn ruleset(plan: &FirewallPlan) -> Nftables<'static> {
                     prefix(network.subnet, network.prefix_len),
                 ),
                 Statement::Match(Match {
-                    left: Expression::Named(NamedExpression::CT(CT {
-                        key: Cow::Borrowed("status"),
-                        family: None,
-                        dir: None,
-                    })),
+                    left: ct_status(),
                     right: text("dnat"),
                     op: Operator::IN,
                 }),
@@ -184,7 +280,6 @@ pub fn ruleset(plan: &FirewallPlan) -> Nftables<'static> {
             builder.rule("output", rule(destination));
         }
     }
-    builder.batch.to_nftables()
 }
 
 /// Which destination addresses a published port answers on: the named host address (and, for
@@ -208,15 +303,17 @@ fn destinations(port: &PortForward, gateways: &[Ipv4Addr]) -> Vec<Statement<'sta
         .collect()
 }
 
-struct Builder {
-    table: String,
-    batch: Batch<'static>,
+/// Adds the chains and rules of one table to a batch.
+pub(super) struct Builder<'b> {
+    pub family: NfFamily,
+    pub table: String,
+    pub batch: &'b mut Batch<'static>,
 }
 
-impl Builder {
-    fn chain(&mut self, name: &'static str, kind: NfChainType, hook: NfHook, priority: i32) {
+impl Builder<'_> {
+    pub fn chain(&mut self, name: &'static str, kind: NfChainType, hook: NfHook, priority: i32) {
         self.batch.add(NfListObject::Chain(Chain {
-            family: FAMILY,
+            family: self.family,
             table: Cow::Owned(self.table.clone()),
             name: Cow::Borrowed(name),
             _type: Some(kind),
@@ -228,9 +325,9 @@ impl Builder {
         }));
     }
 
-    fn rule(&mut self, chain: &'static str, statements: Vec<Statement<'static>>) {
+    pub fn rule(&mut self, chain: &'static str, statements: Vec<Statement<'static>>) {
         self.batch.add(NfListObject::Rule(Rule {
-            family: FAMILY,
+            family: self.family,
             table: Cow::Owned(self.table.clone()),
             chain: Cow::Borrowed(chain),
             expr: Cow::Owned(statements),
@@ -239,7 +336,7 @@ impl Builder {
     }
 }
 
-fn matches(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
+pub(super) fn matches(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
     Statement::Match(Match {
         left,
         right,
@@ -247,7 +344,10 @@ fn matches(left: Expression<'static>, right: Expression<'static>) -> Statement<'
     })
 }
 
-fn not_matches(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
+pub(super) fn not_matches(
+    left: Expression<'static>,
+    right: Expression<'static>,
+) -> Statement<'static> {
     Statement::Match(Match {
         left,
         right,
@@ -255,11 +355,11 @@ fn not_matches(left: Expression<'static>, right: Expression<'static>) -> Stateme
     })
 }
 
-fn meta(key: MetaKey) -> Expression<'static> {
+pub(super) fn meta(key: MetaKey) -> Expression<'static> {
     Expression::Named(NamedExpression::Meta(Meta { key }))
 }
 
-fn field(protocol: &'static str, name: &'static str) -> Expression<'static> {
+pub(super) fn field(protocol: &'static str, name: &'static str) -> Expression<'static> {
     Expression::Named(NamedExpression::Payload(Payload::PayloadField(
         PayloadField {
             protocol: Cow::Borrowed(protocol),
@@ -275,7 +375,15 @@ fn prefix(address: Ipv4Addr, len: u8) -> Expression<'static> {
     }))
 }
 
-fn text(value: &str) -> Expression<'static> {
+fn ct_status() -> Expression<'static> {
+    Expression::Named(NamedExpression::CT(CT {
+        key: Cow::Borrowed("status"),
+        family: None,
+        dir: None,
+    }))
+}
+
+pub(super) fn text(value: &str) -> Expression<'static> {
     Expression::String(Cow::Owned(value.to_string()))
 }
 
@@ -287,42 +395,130 @@ fn number(value: u16) -> Expression<'static> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_empty_plan_only_deletes_the_table() {
-        let json = serde_json::to_string(&ruleset(&FirewallPlan {
-            table: "conti_t".into(),
-            ..Default::default()
-        }))
-        .unwrap();
-        assert!(json.contains("\"delete\""));
-        assert!(!json.contains("chain"));
-    }
-
-    #[test]
-    fn two_networks_are_isolated_and_masqueraded() {
-        let network = |bridge: &str, third: u8| BridgeNetwork {
+    fn network(bridge: &str, third: u8) -> BridgeNetwork {
+        BridgeNetwork {
             bridge: bridge.into(),
             subnet: Ipv4Addr::new(10, 1, third, 0),
             prefix_len: 24,
             gateway: Ipv4Addr::new(10, 1, third, 1),
-        };
+        }
+    }
+
+    fn guard(last: u8) -> GuardedPort {
+        GuardedPort {
+            interface: format!("vc{last:012}"),
+            mac: [0x02, 0x42, 10, 1, 1, last],
+            address: Ipv4Addr::new(10, 1, 1, last),
+        }
+    }
+
+    fn published(host_port: u16) -> PortForward {
+        PortForward {
+            host_ip: Ipv4Addr::LOCALHOST,
+            host_port,
+            transport: Transport::Tcp,
+            container_ip: Ipv4Addr::new(10, 1, 1, 2),
+            container_port: 80,
+        }
+    }
+
+    #[test]
+    fn an_empty_plan_only_deletes_the_tables() {
+        let json = serde_json::to_string(&ruleset(&Rewrite::Tables(FirewallPlan {
+            table: "conti_t".into(),
+            ..Default::default()
+        })))
+        .unwrap();
+        assert_eq!(
+            json.matches("\"delete\"").count(),
+            2,
+            "ip and bridge: {json}"
+        );
+        assert!(!json.contains("chain"));
+    }
+
+    #[test]
+    fn two_networks_are_isolated_masqueraded_and_guard_the_loopback() {
         let plan = FirewallPlan {
             table: "conti_t".into(),
             networks: vec![network("br-a", 1), network("br-b", 2)],
-            ports: vec![PortForward {
-                host_ip: Ipv4Addr::LOCALHOST,
-                host_port: 8080,
-                transport: Transport::Tcp,
-                container_ip: Ipv4Addr::new(10, 1, 1, 2),
-                container_port: 80,
-            }],
+            ports: vec![published(8080)],
+            guards: BTreeSet::from([guard(2)]),
         };
-        let json = serde_json::to_value(ruleset(&plan)).unwrap();
+        let json = serde_json::to_value(ruleset(&Rewrite::Tables(plan))).unwrap();
         let text = json.to_string();
-        assert_eq!(text.matches("\"drop\"").count(), 2, "a→b and b→a");
+        // a→b and b→a; 127.0.0.0/8 from each bridge; anything a guarded port may not send.
+        assert_eq!(text.matches("\"drop\"").count(), 5, "{text}");
+        assert_eq!(text.matches("\"chain\":\"input\"").count(), 2, "{text}");
         // Outbound, loopback sources and hairpin, per network.
         assert_eq!(text.matches("\"masquerade\"").count(), 6, "{text}");
         // 127.0.0.1 and both gateways, in prerouting and output.
         assert_eq!(text.matches("\"dnat\":{").count(), 6, "{text}");
+        assert!(text.contains("vc000000000002"), "{text}");
+    }
+
+    #[test]
+    fn the_ip_table_alone_is_rewritten_when_ports_change() {
+        let plan = FirewallPlan {
+            table: "conti_t".into(),
+            networks: vec![network("br-a", 1)],
+            ports: vec![published(8080)],
+            guards: BTreeSet::from([guard(2)]),
+        };
+        let json = serde_json::to_string(&ruleset(&Rewrite::Rules(plan))).unwrap();
+        assert!(!json.contains("bridge"), "{json}");
+        assert!(json.contains("\"dnat\":{"), "{json}");
+    }
+
+    #[test]
+    fn containers_coming_and_going_only_add_and_remove_guards() {
+        let first = FirewallPlan {
+            table: "conti_t".into(),
+            networks: vec![network("br-a", 1)],
+            ports: Vec::new(),
+            guards: BTreeSet::from([guard(2), guard(3)]),
+        };
+        // Nothing known yet (a daemon that just started): everything is rewritten.
+        assert_eq!(
+            FirewallChange::between(None, &first).rewrite,
+            Some(Rewrite::Tables(first.clone()))
+        );
+        assert!(FirewallChange::between(Some(&first), &first).is_empty());
+
+        let next = FirewallPlan {
+            guards: BTreeSet::from([guard(3), guard(4)]),
+            ..first.clone()
+        };
+        assert_eq!(
+            FirewallChange::between(Some(&first), &next),
+            FirewallChange {
+                rewrite: None,
+                added: vec![guard(4)],
+                removed: vec![guard(2)],
+            }
+        );
+
+        let with_port = FirewallPlan {
+            ports: vec![published(8080)],
+            ..next.clone()
+        };
+        let change = FirewallChange::between(Some(&next), &with_port);
+        assert_eq!(
+            change.rewrite,
+            Some(Rewrite::Rules(FirewallPlan {
+                guards: BTreeSet::new(),
+                ..with_port.clone()
+            }))
+        );
+        assert!(change.added.is_empty() && change.removed.is_empty());
+
+        let another_network = FirewallPlan {
+            networks: vec![network("br-a", 1), network("br-b", 2)],
+            ..with_port.clone()
+        };
+        assert_eq!(
+            FirewallChange::between(Some(&with_port), &another_network).rewrite,
+            Some(Rewrite::Tables(another_network.clone()))
+        );
     }
 }

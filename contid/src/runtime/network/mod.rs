@@ -1,6 +1,6 @@
 //! Container networking on the host and in the container: bridges, veth pairs, addresses and
-//! routes over netlink (no `ip` binary), the Conti-owned nftables table, and the sockets that
-//! reserve published ports.
+//! routes over netlink (no `ip` binary), the Conti-owned nftables tables and their port guards,
+//! and the sockets that reserve published ports.
 //!
 //! Who does what: the helper ensures a network's bridge and applies the firewall plan (shared,
 //! idempotent); the monitor creates each container's veth pair between clone and "go" and holds
@@ -15,7 +15,10 @@ pub mod firewall;
 mod inside;
 pub mod interface_counters;
 mod netlink;
+mod nft_elements;
+pub mod port_guard;
 pub mod ports;
+pub mod routes;
 mod veth;
 
 use std::net::Ipv4Addr;

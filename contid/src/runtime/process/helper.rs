@@ -18,7 +18,7 @@ use crate::runtime::container::child::{
     close_fds_except, read_to_end, restore_sigchld, run_forked, write_all,
 };
 use crate::runtime::network::bridge;
-use crate::runtime::network::firewall::{self, FirewallPlan};
+use crate::runtime::network::firewall::{self, Rewrite};
 use crate::runtime::sys::channel::{ChannelError, MAX_MESSAGE_BYTES, recv_message, send_message};
 use crate::runtime::{ContainerLaunch, ExecLaunch, ExecStatus, LaunchReport, RuntimeError};
 
@@ -170,7 +170,7 @@ fn serve(socket: &OwnedFd, cgroups: &CgroupManager) -> i32 {
                 bridge::remove_bridge(&name)
                     .map_err(|e| HelperFailure::from_io(format!("remove bridge {name}: {e}"), &e)),
             ),
-            HelperRequest::ApplyFirewall(plan) => reply_done(socket, apply_firewall(&plan)),
+            HelperRequest::ApplyFirewall(rewrite) => reply_done(socket, apply_firewall(&rewrite)),
             HelperRequest::EndStart { id, state_dir } => {
                 reply_done(socket, start_leftovers::end_start(&id, &state_dir, cgroups))
             }
@@ -192,9 +192,10 @@ fn reply_done(socket: &OwnedFd, result: Result<(), HelperFailure>) -> Result<(),
     send_message(socket.as_fd(), &reply, &[])
 }
 
-/// Runs `nft` for the plan in a child: the helper ignores SIGCHLD (its children are reaped by the
-/// kernel), so it cannot wait for `nft` itself. The child can, and reports nft's error on a pipe.
-fn apply_firewall(plan: &FirewallPlan) -> Result<(), HelperFailure> {
+/// Runs `nft` for the rewrite in a child: the helper ignores SIGCHLD (its children are reaped by
+/// the kernel), so it cannot wait for `nft` itself. The child can, and reports nft's error on a
+/// pipe.
+fn apply_firewall(rewrite: &Rewrite) -> Result<(), HelperFailure> {
     let (error_r, error_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| HelperFailure::new("firewall pipe", e))?;
     // SAFETY: the helper is single-threaded; the child runs `nft` and `_exit`s.
@@ -204,7 +205,7 @@ fn apply_firewall(plan: &FirewallPlan) -> Result<(), HelperFailure> {
             if restore_sigchld().is_err() {
                 return 1;
             }
-            match firewall::apply(plan) {
+            match firewall::apply(rewrite) {
                 Ok(()) => 0,
                 Err(e) => {
                     let _ = write_all(error_w.as_fd(), e.to_string().as_bytes());
@@ -250,9 +251,9 @@ impl HelperClient {
         self.call(&request, &[], 0).map(drop)
     }
 
-    /// Replaces Conti's nftables table with `plan`.
-    pub fn apply_firewall(&self, plan: &FirewallPlan) -> Result<(), RuntimeError> {
-        self.call(&HelperRequest::ApplyFirewall(plan.clone()), &[], 0)
+    /// Replaces Conti's nftables tables as `rewrite` says.
+    pub fn apply_firewall(&self, rewrite: &Rewrite) -> Result<(), RuntimeError> {
+        self.call(&HelperRequest::ApplyFirewall(rewrite.clone()), &[], 0)
             .map(drop)
     }
 

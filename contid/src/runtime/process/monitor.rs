@@ -606,7 +606,8 @@ fn reserve_ports(launch: &ContainerLaunch) -> Result<Vec<OwnedFd>, ChildFailure>
                 ChildFailure::new(
                     STEP_PUBLISH_PORT,
                     io_errno(&e),
-                    format!("publish port {port}: {e}"),
+                    // The errno's text follows (ChildFailure's Display): not `{e}` too.
+                    format!("publish port {port}"),
                 )
             })
         })

@@ -6,7 +6,7 @@
 use nix::errno::Errno;
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::network::firewall::FirewallPlan;
+use crate::runtime::network::firewall::Rewrite;
 use crate::runtime::{ContainerLaunch, ExecLaunch};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -23,8 +23,8 @@ pub(super) enum HelperRequest {
     },
     /// Remove a network's bridge (a missing one is fine).
     RemoveBridge { name: String },
-    /// Replace Conti's nftables table with this plan (delete it when the plan is empty).
-    ApplyFirewall(FirewallPlan),
+    /// Replace Conti's nftables tables as this says (delete them when its plan has no network).
+    ApplyFirewall(Rewrite),
     /// End what a start of the container left: its monitor, its processes, its cgroup.
     EndStart {
         id: String,
