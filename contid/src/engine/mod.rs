@@ -31,6 +31,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use conti_proto::{ContainerCounts, ContainerInfo, ContainerState, DaemonInfo};
 use nix::sys::signal::Signal;
 
+use crate::dns::Resolver;
 use crate::runtime::HelperClient;
 use crate::runtime::cgroup::{CgroupManager, HostCapacity};
 use crate::runtime::network::firewall::FirewallPlan;
@@ -69,6 +70,9 @@ pub struct EngineConfig {
     pub cgroups: CgroupManager,
     pub helper: HelperClient,
     pub network_defaults: NetworkDefaults,
+    /// The host's resolver configuration (`--resolv-conf`): where names the networks' resolvers
+    /// do not know are forwarded, and what containers' `/etc/resolv.conf` is made from.
+    pub resolv_conf: PathBuf,
 }
 
 /// Cheap to clone; every clone is the same engine.
@@ -97,6 +101,8 @@ struct Inner {
     network_defaults: NetworkDefaults,
     network_store: NetworkStore,
     networks: Mutex<NetworkTable>,
+    /// The networks' embedded DNS resolver.
+    resolver: Resolver,
     /// The firewall plan last applied; serialises applying them.
     firewall: tokio::sync::Mutex<Option<FirewallPlan>>,
     /// A [`CgroupManager::prepay_migration`] is under way.
@@ -145,6 +151,7 @@ impl Engine {
                 network_defaults: config.network_defaults,
                 network_store,
                 networks: Mutex::new(networks),
+                resolver: Resolver::new(config.resolv_conf),
                 firewall: tokio::sync::Mutex::new(None),
                 prepaying_migration: AtomicBool::new(false),
             }),
@@ -152,6 +159,7 @@ impl Engine {
         for container in engine.inner.store.load_all()? {
             engine.adopt(container)?;
         }
+        engine.serve_names();
         // Re-adopt the table (replaced whole) for the containers found, or remove a stale one.
         engine.spawn_firewall_sync();
         Ok(engine)

@@ -1,6 +1,6 @@
 //! Container networking on the host and in the container: bridges, veth pairs, addresses and
-//! routes over netlink (no `ip` binary), the Conti-owned nftables table, and the sockets that
-//! reserve published ports.
+//! routes over netlink (no `ip` binary), the Conti-owned nftables table, the sockets that
+//! reserve published ports, and the freebind sockets the networks' resolvers listen on.
 //!
 //! Who does what: the helper ensures a network's bridge and applies the firewall plan (shared,
 //! idempotent); the monitor creates each container's veth pair between clone and "go" and holds
@@ -9,6 +9,7 @@
 
 pub mod bridge;
 pub mod firewall;
+pub mod freebind;
 mod inside;
 mod netlink;
 pub mod ports;
