@@ -5,12 +5,15 @@
 //! a server the test owns on a 127.x.y.z address (contid's `--resolv-conf` names it); a restart
 //! brings the resolver back. Traffic goes only to 127.0.0.0/8 and into the tests' namespaces.
 
-use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, UdpSocket};
 use std::os::fd::AsRawFd;
+
+use conti_proto::PortProtocol;
 
 use conti_tests::dns::TestUpstream;
 use conti_tests::{
-    Daemon, ExecResult, NetworkInfo, NetworkMode, NetworkSpec, sh, spec, unique_name,
+    ContainerState, Daemon, ExecResult, NetworkInfo, NetworkMode, NetworkSpec, PortBinding, sh,
+    spec, unique_name,
 };
 
 fn create_network(d: &Daemon, name: &str) -> NetworkInfo {
@@ -312,4 +315,49 @@ fn a_taken_port_53_leaves_the_network_without_names_until_it_is_free() {
         &first_name,
         &address_of(&d, &first)
     ));
+}
+
+#[test]
+fn a_port_53_published_on_loopback_does_not_take_the_resolvers_queries() {
+    let d = Daemon::start_with_busybox();
+    if UdpSocket::bind("127.0.0.1:53").is_err() || TcpListener::bind("127.0.0.1:53").is_err() {
+        eprintln!("SKIP: 127.0.0.1:53 is taken on this host; nothing can be published there");
+        return;
+    }
+    // glibc asks over TCP (busybox's nslookup over UDP): both ways are checked.
+    std::fs::write(d.resolv_conf(), "options use-vc\n").unwrap();
+    let network = create_network(&d, &unique_name("net"));
+    // Port 53 published on 127.0.0.1, which also forwards the networks' gateways; nothing
+    // listens in the container, so a query sent there would be refused.
+    let mut squatter = spec(&["sleep", "600"]);
+    squatter.network = NetworkMode::Network(network.name.clone());
+    squatter.ports = [PortProtocol::Udp, PortProtocol::Tcp]
+        .into_iter()
+        .map(|protocol| PortBinding {
+            host_ip: "127.0.0.1".into(),
+            host_port: 53,
+            container_port: 53,
+            protocol,
+        })
+        .collect();
+    let squatter = d.run_detached(&squatter);
+    let web_name = unique_name("web");
+    let web = sleeper(&d, &network.name, &web_name);
+    let web_address = address_of(&d, &web);
+    let client = sleeper(&d, &network.name, &unique_name("client"));
+    assert!(
+        resolves_to(&d, &client, &web_name, &web_address),
+        "over UDP: {:?}",
+        nslookup(&d, &client, &[&web_name])
+    );
+    let ping = d.exec(&client, &["ping", "-c", "1", "-W", "2", &web_name]);
+    assert!(
+        ping.exit_code == 0 && ping.stdout.contains(&web_address),
+        "over TCP: {ping:?}"
+    );
+    assert_eq!(
+        d.inspect(&squatter).state,
+        ContainerState::Running,
+        "its ports stayed published all along"
+    );
 }
