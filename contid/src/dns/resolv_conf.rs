@@ -103,7 +103,8 @@ impl ResolvConf {
 /// The file and what was read from it last.
 pub struct HostResolvConf {
     path: PathBuf,
-    last: Mutex<(Option<Stamp>, Arc<ResolvConf>)>,
+    /// `None` until first read; then the file's stamp (`None` when missing) and what it said.
+    last: Mutex<Option<(Option<Stamp>, Arc<ResolvConf>)>>,
 }
 
 /// What tells that the file changed.
@@ -119,12 +120,13 @@ impl HostResolvConf {
     pub fn new(path: PathBuf) -> HostResolvConf {
         HostResolvConf {
             path,
-            last: Mutex::new((None, Arc::new(ResolvConf::default()))),
+            last: Mutex::new(None),
         }
     }
 
     /// The file as it is now: one `stat` when it did not change. A file that is missing or
-    /// unreadable reads as empty (no nameserver: nothing is forwarded).
+    /// unreadable reads as empty (no nameserver: nothing is forwarded), with one warning until
+    /// it changes.
     pub fn current(&self) -> Arc<ResolvConf> {
         use std::os::unix::fs::MetadataExt;
         let stamp = std::fs::metadata(&self.path).ok().map(|m| Stamp {
@@ -134,8 +136,10 @@ impl HostResolvConf {
             modified: m.modified().ok(),
         });
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if last.0.is_some() && last.0 == stamp {
-            return last.1.clone();
+        if let Some((known, conf)) = last.as_ref()
+            && *known == stamp
+        {
+            return conf.clone();
         }
         let text = match std::fs::read_to_string(&self.path) {
             Ok(text) => text,
@@ -146,7 +150,7 @@ impl HostResolvConf {
         };
         let conf = Arc::new(ResolvConf::parse(&text));
         tracing::debug!(path = %self.path.display(), nameservers = ?conf.nameservers, "host resolver configuration read");
-        *last = (stamp, conf.clone());
+        *last = Some((stamp, conf.clone()));
         conf
     }
 }
