@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use conti_tests::{Client, Connection, CreatedContainer, NetworkMode, NetworkSpec};
+use conti_tests::{Client, Connection, NetworkMode, NetworkSpec};
 
 use crate::cleanup;
-use crate::scenario::call;
+use crate::scenario::{call, create};
 use crate::stats::{Summary, round3};
 
 /// The scenario's options (`--scale-sizes`, `--scale-window`).
@@ -229,17 +229,9 @@ impl<'a> Side<'a> {
         match (self.target, &mut self.connection) {
             (ScaleTarget::Conti { spec, .. }, Some(connection)) => {
                 let start = Instant::now();
-                let created: CreatedContainer = call(
-                    connection,
-                    "POST",
-                    "/v1/containers",
-                    Some(spec),
-                    201,
-                    "create",
-                )?
-                .try_json()?;
-                self.containers.push(created.id.clone());
-                let path = format!("/v1/containers/{}/start", created.id);
+                let id = create(connection, spec)?;
+                let path = format!("/v1/containers/{id}/start");
+                self.containers.push(id);
                 call(connection, "POST", &path, None, 204, "start")?;
                 Ok(start.elapsed())
             }
