@@ -1,8 +1,11 @@
 //! contid: the Conti container engine daemon.
 //!
 //! Three layers, arrows pointing one way: [`api`] (HTTP, wire types, error mapping) →
-//! [`engine`] (container model, state, lifecycle rules) → [`runtime`] (the Linux layer).
+//! [`engine`] (container model, state, lifecycle rules) → [`runtime`] (the Linux layer). Beside
+//! the engine, driven by it: [`dns`], the embedded resolver of container networks (async, on
+//! sockets from the runtime).
 
 pub mod api;
+pub mod dns;
 pub mod engine;
 pub mod runtime;

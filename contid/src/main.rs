@@ -45,6 +45,11 @@ struct Args {
     /// Conti's own nftables table (family `ip`): NAT, isolation and published ports.
     #[arg(long, default_value = "conti", value_parser = parse_table_name)]
     firewall_table: String,
+    /// Resolver configuration of the host: the nameservers the networks' resolvers forward to,
+    /// and the search domains and options of containers' `/etc/resolv.conf`. Read again when
+    /// it changes.
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    resolv_conf: PathBuf,
     /// Group whose members may use the socket besides root (default: `conti` when that group
     /// exists, else root only). Membership is root-equivalent.
     #[arg(long)]
@@ -189,6 +194,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 firewall_table: args.firewall_table,
             },
             removed_exits_memory: args.removed_exits_memory,
+            resolv_conf: args.resolv_conf,
         })?;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "contid ready");
         contid::api::serve(engine, &args.socket, serve_options, shutdown_signal()).await?;

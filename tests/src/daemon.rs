@@ -75,6 +75,10 @@ pub struct DaemonOptions {
     /// the caller, which then shuts it down in order. Off for tests: a test killed by Ctrl-C
     /// never drops its `Daemon`, so contid must get the signal too.
     pub own_process_group: bool,
+    /// Gives contid `--resolv-conf` naming `resolv.conf` in the daemon's folder, made without a
+    /// nameserver: what the networks' resolvers do not know is never forwarded to a real
+    /// resolver (a test that wants an upstream writes its own into [`Daemon::resolv_conf`]).
+    pub own_resolv_conf: bool,
 }
 
 impl DaemonOptions {
@@ -83,6 +87,7 @@ impl DaemonOptions {
     pub fn for_tests() -> DaemonOptions {
         DaemonOptions {
             log_level: Some("debug".to_string()),
+            own_resolv_conf: true,
             ..DaemonOptions::new(bin_path("contid"), util::unique_name("conti-test"))
         }
     }
@@ -95,6 +100,7 @@ impl DaemonOptions {
             log_level: None,
             extra_args: Vec::new(),
             own_process_group: false,
+            own_resolv_conf: false,
         }
     }
 }
@@ -113,6 +119,7 @@ pub struct Daemon {
     own_process_group: bool,
     /// `RLIMIT_NOFILE` (soft, hard) contid is started with; `None`: the test's own.
     open_files_limit: Option<(u64, u64)>,
+    own_resolv_conf: bool,
     /// Its own default bridge, subnet and nftables table.
     networking: TestNetworking,
     child: Option<Child>,
@@ -198,6 +205,7 @@ impl Daemon {
             log_level,
             extra_args,
             own_process_group,
+            own_resolv_conf,
         } = options;
         let dir = PathBuf::from("/tmp").join(&name);
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
@@ -214,6 +222,7 @@ impl Daemon {
             extra_args,
             own_process_group,
             open_files_limit: None,
+            own_resolv_conf,
             networking: TestNetworking::unique(),
             child: None,
         }
@@ -284,6 +293,14 @@ impl Daemon {
             command.arg("--log-level").arg(level);
         }
         command.args(self.networking.args());
+        if self.own_resolv_conf {
+            let path = self.resolv_conf();
+            if !path.exists() {
+                fs::write(&path, "# conti tests: no upstream nameserver\n")
+                    .map_err(|e| format!("writing {}: {e}", path.display()))?;
+            }
+            command.arg("--resolv-conf").arg(path);
+        }
         command
             .args(&self.extra_args)
             .env("RUST_BACKTRACE", "1")
@@ -401,6 +418,12 @@ impl Daemon {
     }
 
     /// The daemon's default bridge, subnet and nftables table.
+    /// The host resolver configuration contid reads (with [`DaemonOptions::own_resolv_conf`]);
+    /// contid reads it again when it changes.
+    pub fn resolv_conf(&self) -> PathBuf {
+        self.dir.join("resolv.conf")
+    }
+
     pub fn networking(&self) -> &TestNetworking {
         &self.networking
     }

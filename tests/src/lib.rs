@@ -11,6 +11,7 @@
 
 pub mod cli;
 pub mod daemon;
+pub mod dns;
 pub mod host;
 pub mod http;
 pub mod network;

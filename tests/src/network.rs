@@ -91,17 +91,25 @@ fn run_quiet(command: &mut Command) -> bool {
 /// A random /24 in 10.100-249.x.0 that overlaps no route of the host (other test daemons'
 /// bridges included).
 pub fn unique_subnet() -> String {
+    unique_subnet_of(24)
+}
+
+/// A random subnet with `prefix_len` (16-24) in 10.100.0.0-10.249.255.255 that no route of the
+/// host covers or falls into.
+pub fn unique_subnet_of(prefix_len: u8) -> String {
+    assert!((16..=24).contains(&prefix_len), "prefix {prefix_len}");
+    let mask = u32::MAX << (32 - prefix_len);
     let routes = ipv4_routes();
     loop {
         let bytes = uuid::Uuid::new_v4().into_bytes();
-        let candidate = (100 + bytes[0] % 150, bytes[1]);
-        let network = u32::from(Ipv4Addr::new(10, candidate.0, candidate.1, 0));
-        let taken = routes.iter().any(|&(destination, mask)| {
-            let overlap_mask = mask & 0xffff_ff00;
+        let candidate = Ipv4Addr::new(10, 100 + bytes[0] % 150, bytes[1], 0);
+        let network = u32::from(candidate) & mask;
+        let taken = routes.iter().any(|&(destination, route_mask)| {
+            let overlap_mask = route_mask & mask;
             destination & overlap_mask == network & overlap_mask
         });
         if !taken {
-            return format!("10.{}.{}.0/24", candidate.0, candidate.1);
+            return format!("{}/{prefix_len}", Ipv4Addr::from(network));
         }
     }
 }

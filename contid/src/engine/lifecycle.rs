@@ -139,10 +139,10 @@ impl Engine {
                     .remove(&(endpoint.network.clone(), endpoint.address));
             }
             result?;
+            self.name_on_network(&container.config);
             table.entries.insert(id.clone(), Entry::new(container));
         }
-        if let Some(endpoint) = &endpoint {
-            self.refresh_hosts(&endpoint.network).await;
+        if endpoint.is_some() {
             // Its port guard, so that the start need not wait for it (which retries it).
             if let Err(err) = self.sync_firewall().await {
                 tracing::warn!(%err, "cannot update the firewall");
@@ -303,7 +303,7 @@ impl Engine {
             hostname: config.hostname.clone(),
             network: self.network_setup(config).await?,
             ports: networking::published_ports(&config.ports),
-            hosts: self.hosts_entries(config),
+            resolv_conf: self.resolv_conf_for(config),
             argv: config.cmd.clone(),
             env: spec::merge_env(&config.hostname, [config.env.as_slice()]),
             cwd: config.cwd.clone(),
@@ -472,12 +472,15 @@ impl Engine {
                     }
                     let name = &entry.container.config.name;
                     self.emit_named(EventType::Destroy, &id, name, EventDetails::default());
-                    entry.container.config.endpoint
+                    let endpoint = entry.container.config.endpoint;
+                    if let Some(endpoint) = &endpoint {
+                        self.unname(endpoint);
+                    }
+                    endpoint
                 })
             };
             tracing::info!("deleted");
-            if let Some(endpoint) = endpoint {
-                self.refresh_hosts(&endpoint.network).await;
+            if endpoint.is_some() {
                 self.sync_firewall().await?;
             }
             Ok(())

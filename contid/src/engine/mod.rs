@@ -34,6 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use conti_proto::{ContainerCounts, ContainerInfo, ContainerState, DaemonInfo};
 use nix::sys::signal::Signal;
 
+use crate::dns::Resolver;
 use crate::runtime::HelperClient;
 use crate::runtime::cgroup::{CgroupManager, HostCapacity};
 use crate::runtime::container::userns::IdMapping;
@@ -78,6 +79,9 @@ pub struct EngineConfig {
     /// For how many deleted containers a `wait` that comes after the deletion still gets the
     /// exit code ([`REMOVED_EXITS_MEMORY`] by default); a waiter already there always does.
     pub removed_exits_memory: usize,
+    /// The host's resolver configuration (`--resolv-conf`): where names the networks' resolvers
+    /// do not know are forwarded, and what containers' `/etc/resolv.conf` is made from.
+    pub resolv_conf: PathBuf,
 }
 
 /// Cheap to clone; every clone is the same engine.
@@ -106,6 +110,8 @@ struct Inner {
     network_defaults: NetworkDefaults,
     network_store: NetworkStore,
     networks: Mutex<NetworkTable>,
+    /// The networks' embedded DNS resolver.
+    resolver: Resolver,
     /// The firewall plan last applied; serialises applying them.
     firewall: tokio::sync::Mutex<Option<FirewallPlan>>,
     /// Changes the containers' port guards between whole rewrites of the tables.
@@ -160,6 +166,7 @@ impl Engine {
                 network_defaults: config.network_defaults,
                 network_store,
                 networks: Mutex::new(networks),
+                resolver: Resolver::new(config.resolv_conf),
                 firewall: tokio::sync::Mutex::new(None),
                 port_guards: Arc::default(),
                 prepaying_migration: AtomicBool::new(false),
@@ -173,6 +180,7 @@ impl Engine {
         for folder in unreadable {
             engine.quarantine(folder);
         }
+        engine.serve_names();
         // Re-adopt the table (replaced whole) for the containers found, or remove a stale one.
         engine.spawn_firewall_sync();
         Ok(engine)

@@ -1,5 +1,6 @@
 //! The engine's side of container networking: networks and their members, address allocation,
-//! the `/etc/hosts` of members, the firewall plan, and what a container's launch needs.
+//! the names the networks' resolver answers, the firewall plan, and what a container's launch
+//! needs.
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
@@ -8,7 +9,7 @@ use conti_proto::{
     NetworkInfo, NetworkMember, NetworkMode, NetworkSpec, PortBinding, PortProtocol,
 };
 
-use crate::runtime::container::etc_files::{container_hosts, rewrite_hosts};
+use crate::dns::{ContainerDns, Member};
 use crate::runtime::network::firewall::{
     FirewallChange, FirewallPlan, PortForward, Rewrite, Transport,
 };
@@ -16,7 +17,7 @@ use crate::runtime::network::port_guard::GuardedPort;
 use crate::runtime::network::ports::reserve_port;
 use crate::runtime::network::routes::host_routes;
 use crate::runtime::network::{BridgeEndpoint, format_mac, host_interface_name};
-use crate::runtime::{HostsEntry, NetworkSetup, PublishedPort};
+use crate::runtime::{NetworkSetup, PublishedPort};
 
 use super::container::{ContainerConfig, ContainerStatus, Endpoint};
 use super::error::{EngineError, EngineResult};
@@ -67,6 +68,7 @@ impl Engine {
             table.networks.insert(network.name.clone(), network.clone());
             network
         };
+        self.inner.resolver.serve(&network.name, network.gateway);
         tracing::info!(network = %network.name, subnet = %network.subnet, "network created");
         Ok(network.info(Vec::new()))
     }
@@ -111,6 +113,7 @@ impl Engine {
             networks.networks.remove(name);
             networks.ensured_bridges.remove(&network.bridge);
         }
+        self.inner.resolver.stop(name);
         let helper = self.inner.helper.clone();
         let (store, bridge) = (self.inner.network_store.clone(), network.bridge.clone());
         let stored_name = name.to_string();
@@ -235,6 +238,8 @@ impl Engine {
         };
         let network = self.network(&endpoint.network)?;
         self.ensure_bridge(&network).await?;
+        // Listening since the network exists, unless port 53 was taken then: tried again.
+        self.inner.resolver.serve(&network.name, network.gateway);
         // The network's rules are in place before its container runs (nothing is run when they
         // already are).
         self.sync_firewall().await?;
@@ -265,58 +270,60 @@ impl Engine {
         Ok(())
     }
 
-    /// The other members of a container's network, for its `/etc/hosts`.
-    pub(super) fn hosts_entries(&self, config: &ContainerConfig) -> Vec<HostsEntry> {
-        let Some(endpoint) = &config.endpoint else {
-            return Vec::new();
-        };
+    /// At load: every network served by the resolver, every container with an address named
+    /// on its network.
+    pub(super) fn serve_names(&self) {
+        let networks: Vec<Network> = self.networks().networks.values().cloned().collect();
+        for network in networks {
+            self.inner.resolver.serve(&network.name, network.gateway);
+        }
         let table = self.table();
-        table
-            .entries
-            .values()
-            .map(|e| &e.container.config)
-            .filter(|other| other.id != config.id)
-            .filter_map(|other| {
-                let theirs = other.endpoint.as_ref()?;
-                (theirs.network == endpoint.network).then(|| HostsEntry {
-                    address: theirs.address,
-                    name: other.name.clone(),
-                })
-            })
-            .collect()
+        for entry in table.entries.values() {
+            self.name_on_network(&entry.container.config);
+        }
     }
 
-    /// Members of `network` changed: every member's `/etc/hosts` is rewritten in place.
-    pub(super) async fn refresh_hosts(&self, network: &str) {
-        let members: Vec<ContainerConfig> = self
-            .table()
-            .entries
-            .values()
-            .map(|e| &e.container.config)
-            .filter(|c| c.endpoint.as_ref().is_some_and(|e| e.network == network))
-            .cloned()
-            .collect();
-        let work: Vec<_> = members
-            .iter()
-            .map(|config| {
-                let address = config.endpoint.as_ref().map(|e| e.address);
-                let contents =
-                    container_hosts(&config.hostname, address, &self.hosts_entries(config));
-                (self.container_dir(&config.id), contents)
-            })
-            .collect();
-        let result = blocking(move || {
-            for (dir, contents) in work {
-                rewrite_hosts(&dir, &contents).map_err(|e| {
-                    EngineError::internal(&format!("rewrite {}/hosts", dir.display()), e)
-                })?;
-            }
-            Ok(())
-        })
-        .await;
-        if let Err(err) = result {
-            tracing::warn!(%err, network, "cannot update the members' /etc/hosts");
+    /// The resolver answers the container's name on its network (from its create; called with
+    /// the table locked, so that an address handed out again is never unnamed by a late delete
+    /// of its previous owner).
+    pub(super) fn name_on_network(&self, config: &ContainerConfig) {
+        if let Some(endpoint) = &config.endpoint {
+            let member = Member {
+                network: endpoint.network.clone(),
+                names: vec![config.name.clone()],
+            };
+            self.inner.resolver.add(endpoint.address, member);
         }
+    }
+
+    /// The container's address goes back to its network (at its delete, table locked).
+    pub(super) fn unname(&self, endpoint: &Endpoint) {
+        self.inner.resolver.remove(endpoint.address);
+    }
+
+    /// The container's `/etc/resolv.conf`: its network's resolver, the host's file with network
+    /// `host`, the host's nameservers that it can reach otherwise. A container sharing another's
+    /// network namespace gets what that one has.
+    pub(super) fn resolv_conf_for(&self, config: &ContainerConfig) -> String {
+        let (mode, endpoint) = match &config.network {
+            NetworkMode::Container(reference) => {
+                let table = self.table();
+                match table.resolve(reference).and_then(|id| table.entry(&id)) {
+                    Ok(entry) => (
+                        entry.container.config.network.clone(),
+                        entry.container.config.endpoint.clone(),
+                    ),
+                    Err(_) => (NetworkMode::None, None),
+                }
+            }
+            other => (other.clone(), config.endpoint.clone()),
+        };
+        let dns = match (&mode, &endpoint) {
+            (NetworkMode::Host, _) => ContainerDns::HostNetwork,
+            (_, Some(endpoint)) => ContainerDns::OnNetwork(&endpoint.network),
+            _ => ContainerDns::OwnNamespace,
+        };
+        self.inner.resolver.resolv_conf(dns)
     }
 
     /// Brings Conti's nftables tables in line with the networks in use, the ports of running

@@ -32,13 +32,6 @@ impl NetworkSetup {
     }
 }
 
-/// A line of the container's `/etc/hosts` naming another container of its network.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct HostsEntry {
-    pub address: std::net::Ipv4Addr,
-    pub name: String,
-}
-
 /// Everything the helper needs to start a container. The engine fills it; the runtime does not
 /// second-guess it (validation is the engine's job), but every path the container sees is
 /// resolved inside its root.
@@ -55,9 +48,10 @@ pub struct ContainerLaunch {
     /// Host ports the monitor reserves for the container's life.
     #[serde(default)]
     pub ports: Vec<PublishedPort>,
-    /// Other containers of its network, listed in its `/etc/hosts`.
+    /// Its `/etc/resolv.conf`, as the engine made it (the network's resolver, or the host's
+    /// nameservers).
     #[serde(default)]
-    pub hosts: Vec<HostsEntry>,
+    pub resolv_conf: String,
     /// `argv[0]` is looked up in the `PATH` of `env` inside the container when it has no `/`.
     pub argv: Vec<String>,
     /// Complete environment (`KEY=VALUE`), `PATH` and `HOSTNAME` included.
@@ -102,7 +96,7 @@ impl ContainerLaunch {
             hostname: id.into(),
             network: NetworkSetup::Isolated,
             ports: vec![],
-            hosts: vec![],
+            resolv_conf: String::new(),
             argv: argv.iter().map(|arg| (*arg).into()).collect(),
             env: vec![],
             cwd: "/".into(),

@@ -42,8 +42,8 @@ pub mod unpack;
 pub use child_failure::{ChildFailure, FailureKind};
 pub use confinement::ProcessConfinement;
 pub use launch::{
-    ContainerLaunch, ContainerSecurity, ExecLaunch, ExecStatus, HostsEntry, LaunchReport,
-    NetworkSetup, WindowSize,
+    ContainerLaunch, ContainerSecurity, ExecLaunch, ExecStatus, LaunchReport, NetworkSetup,
+    WindowSize,
 };
 pub use network::ports::PublishedPort;
 pub use process::exit_record::ExitRecord;

@@ -5,7 +5,8 @@
 //! The run's folder, its `contid` and that daemon's cgroup parent belong to the test harness's
 //! [`Daemon`], whose drop removes them. Order: containers through the API, the daemon (SIGTERM
 //! by PID, then SIGKILL), OCI runtime leftovers (`crun delete -f`) and processes left in their
-//! cgroups, the network scenario's namespaces and bridge, then the `Daemon` is dropped (processes in its cgroup or holding files in the folder
+//! cgroups, the network scenario's namespaces and bridge, the scale scenario's podman containers,
+//! network and image, then the `Daemon` is dropped (processes in its cgroup or holding files in the folder
 //! are killed, mounts under the folder detached, its cgroups and the folder removed), and last
 //! the OCI runtimes' cgroups.
 
@@ -40,6 +41,8 @@ struct Registry {
     oci_runtimes: BTreeSet<PathBuf>,
     /// Bridges of the network scenario's peers (their namespaces are `<name>-*`).
     bridges: Vec<String>,
+    /// The scale scenario's podman containers, network and image (see `podman::remove`).
+    podman: bool,
     done: bool,
 }
 
@@ -133,6 +136,10 @@ pub fn register_bridge(name: &str) {
     with_registry(|r| r.bridges.push(name.to_string()));
 }
 
+pub fn register_podman() {
+    with_registry(|r| r.podman = true);
+}
+
 pub fn register_oci_runtime(binary: &Path) {
     with_registry(|r| {
         r.oci_runtimes.insert(binary.to_path_buf());
@@ -175,6 +182,9 @@ pub fn run() {
         delete_oci_leftovers(binary, &r.name);
     }
     crate::network::remove_leftovers(&r.name, &r.bridges);
+    if r.podman {
+        crate::podman::remove(&r.name);
+    }
     let prefix = format!("{}-", r.name);
     let peer_cgroups = host::cgroup_dirs_where(|name| name.starts_with(&prefix));
     for pid in peer_cgroups

@@ -11,7 +11,9 @@ mod hardened;
 mod limits;
 mod network;
 mod oci;
+mod podman;
 mod report;
+mod scale;
 mod scenario;
 mod stats;
 
@@ -23,6 +25,7 @@ use crate::report::{
     ExecReport, HardenedReport, Lifecycle, LimitsReport, Machine, NetworkReport, ParallelResult,
     Report,
 };
+use crate::scale::{ScaleOptions, ScaleReport, ScaleTarget};
 use crate::scenario::Target;
 
 const USAGE: &str = "\
@@ -39,10 +42,14 @@ network namespace with a veth on a bridge, set up with `ip` and deleted around e
 conti with network none, for the cost of the network setup alone. Hardened scenario: the
 lifecycle scenario with conti's default hardening (capabilities, no_new_privileges, seccomp,
 masked paths) and crun given the same in config.json, then both without it (checked once first).
+Scale scenario (not part of all): running containers added one at a time up to the largest of
+--scale-sizes on a user network and with network none (and podman on a network of its own with
+--podman), every run -d timed, then removed newest first, every rm -f timed.
 Needs root, a release build of contid, crun, busybox-static, iproute2 and nftables.
 
 options:
-  --scenario S           lifecycle, limits, exec, network, hardened or all (default all)
+  --scenario S           lifecycle, limits, exec, network, hardened, scale or all (default all:
+                         every scenario but scale)
   --contid PATH          contid binary (default: next to this binary, else target/release/contid)
   -n, --iterations N     timed sequential lifecycles / exec rounds per runtime (default 50)
   --warmup N             untimed lifecycles / exec rounds per runtime first (default 5)
@@ -51,6 +58,9 @@ options:
   --parallel-rounds N    repetitions of the parallel scenario; the median is reported (default 3)
   --settle-ms N          idle time before each sequential lifecycle (default 30; 0 = back to back,
                          where each runtime inherits the kernel state the one before left)
+  --scale-sizes N,N...   member counts the scale scenario reports (default 10,500)
+  --scale-window N       operations per reported size (default 10)
+  --podman               also podman in the scale scenario (podman installed)
   --json FILE            also write the figures as JSON to FILE
   --no-runc              leave runc out even when installed
   --no-conti             measure the OCI runtimes only (checks the harness without a daemon)
@@ -64,6 +74,7 @@ enum Scenario {
     Exec,
     Network,
     Hardened,
+    Scale,
     All,
 }
 
@@ -87,6 +98,10 @@ impl Scenario {
     fn hardened(self) -> bool {
         matches!(self, Scenario::Hardened | Scenario::All)
     }
+
+    fn scale(self) -> bool {
+        self == Scenario::Scale
+    }
 }
 
 struct Options {
@@ -98,6 +113,8 @@ struct Options {
     clients: usize,
     parallel_rounds: usize,
     settle_ms: u64,
+    scale: ScaleOptions,
+    podman: bool,
     json: Option<PathBuf>,
     runc: bool,
     conti: bool,
@@ -120,6 +137,11 @@ impl Options {
             clients: 8,
             parallel_rounds: 3,
             settle_ms: 30,
+            scale: ScaleOptions {
+                sizes: vec![10, 500],
+                window: 10,
+            },
+            podman: false,
             json: None,
             runc: true,
             conti: true,
@@ -155,12 +177,12 @@ impl Options {
                         "exec" => Scenario::Exec,
                         "network" => Scenario::Network,
                         "hardened" => Scenario::Hardened,
+                        "scale" => Scenario::Scale,
                         "all" => Scenario::All,
                         other => {
                             return Err(format!(
-                                "--scenario: expected lifecycle, limits, exec, network, hardened \
-                                 or all, \
-                                 got {other:?}"
+                                "--scenario: expected lifecycle, limits, exec, network, hardened, \
+                                 scale or all, got {other:?}"
                             ));
                         }
                     }
@@ -172,6 +194,9 @@ impl Options {
                 "--clients" => options.clients = count(value()?, 1)?,
                 "--parallel-rounds" => options.parallel_rounds = count(value()?, 1)?,
                 "--settle-ms" => options.settle_ms = count(value()?, 0)? as u64,
+                "--scale-sizes" => options.scale.sizes = ScaleOptions::parse_sizes(&value()?)?,
+                "--scale-window" => options.scale.window = count(value()?, 1)?,
+                "--podman" => options.podman = true,
                 "--json" => options.json = Some(PathBuf::from(value()?)),
                 "--log-level" => options.log_level = Some(value()?),
                 "--no-runc" => options.runc = false,
@@ -344,6 +369,17 @@ fn run(options: &Options) -> Result<(), String> {
         None
     };
 
+    let scale = if options.scenario.scale() {
+        Some(scale_scenario(
+            options,
+            conti_client,
+            &name,
+            conti_tests::busybox_tar(),
+        )?)
+    } else {
+        None
+    };
+
     if let Some(started) = &daemon {
         let left = count_containers(&started.client)?;
         if left > 0 {
@@ -368,6 +404,7 @@ fn run(options: &Options) -> Result<(), String> {
         hardened,
         exec,
         network,
+        scale,
         notes,
     };
     print!("{}", report.table());
@@ -496,6 +533,54 @@ fn network_scenario(
     }
     Ok(NetworkReport {
         runs: lifecycle(options, &targets, " on a bridge")?,
+    })
+}
+
+/// conti on a user network of its own and with network none (and podman on a network of its
+/// own), filled and emptied one container at a time (see `scale`).
+fn scale_scenario(
+    options: &Options,
+    conti: Option<&conti_tests::Client>,
+    name: &str,
+    busybox_tar: &Path,
+) -> Result<ScaleReport, String> {
+    let largest = *options.scale.sizes.last().expect("at least one size");
+    let mut targets = Vec::new();
+    let mut setup = Vec::new();
+    if let Some(client) = conti {
+        let network = format!("{name}-scale");
+        let subnet = scale::create_conti_network(client, &network, largest)?;
+        setup.push(format!("conti: user network {network} on {subnet}"));
+        targets.push(ScaleTarget::Conti {
+            name: "conti (user network)",
+            client,
+            spec: scale::conti_spec(conti_tests::NetworkMode::Network(network)),
+        });
+        targets.push(ScaleTarget::Conti {
+            name: "conti (network none)",
+            client,
+            spec: scale::conti_spec(conti_tests::NetworkMode::None),
+        });
+    }
+    if options.podman {
+        let (target, line) = podman::prepare(name, busybox_tar, largest)?;
+        setup.push(line);
+        targets.push(target);
+    }
+    eprintln!(
+        "scale: {} filled to {largest} running containers one at a time, then emptied",
+        targets
+            .iter()
+            .map(ScaleTarget::name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let runs = scale::run(&targets, &options.scale, options.settle()).map_err(with_daemon_log);
+    podman::remove(name);
+    Ok(ScaleReport {
+        options: options.scale.clone(),
+        runs: runs?,
+        setup,
     })
 }
 

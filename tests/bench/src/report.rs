@@ -9,6 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::conti::Conti;
 use crate::exec::{ExecSamples, METRICS};
 use crate::oci::OciRuntime;
+use crate::scale::ScaleReport;
 use crate::scenario::{Phases, Sequential};
 use crate::stats::{Summary, round3};
 
@@ -323,6 +324,8 @@ pub struct Report {
     pub exec: Option<ExecReport>,
     /// `None` when the network scenario was not run.
     pub network: Option<NetworkReport>,
+    /// `None` when the scale scenario was not run.
+    pub scale: Option<ScaleReport>,
     pub notes: Vec<String>,
 }
 
@@ -358,6 +361,9 @@ impl Report {
         }
         if let Some(network) = &self.network {
             self.network_table(&mut out, network);
+        }
+        if let Some(scale) = &self.scale {
+            scale.table(&mut out, self.settle_ms);
         }
         out
     }
@@ -700,6 +706,7 @@ impl Report {
             "hardened": self.hardened.as_ref().map(|h| self.hardened_json(h)),
             "exec": self.exec.as_ref().map(|exec| self.exec_json(exec)),
             "network": self.network.as_ref().map(|n| self.network_json(n)),
+            "scale": self.scale.as_ref().map(ScaleReport::to_json),
             "notes": self.notes,
         })
     }

@@ -164,10 +164,8 @@ pub fn call(
     }
 }
 
-/// One full lifecycle of `/bin/true` through the API. Fails unless every call answers as the
-/// contract says and the exit code is 0.
-pub fn conti_lifecycle(connection: &mut Connection, spec: &[u8]) -> Result<Phases, String> {
-    let t0 = Instant::now();
+/// `POST /v1/containers` with `spec` as the body; the new container's id.
+pub fn create(connection: &mut Connection, spec: &[u8]) -> Result<String, String> {
     let created: CreatedContainer = call(
         connection,
         "POST",
@@ -178,7 +176,14 @@ pub fn conti_lifecycle(connection: &mut Connection, spec: &[u8]) -> Result<Phase
     )?
     .try_json()
     .map_err(|e| format!("create: {e}"))?;
-    let id = created.id;
+    Ok(created.id)
+}
+
+/// One full lifecycle of `/bin/true` through the API. Fails unless every call answers as the
+/// contract says and the exit code is 0.
+pub fn conti_lifecycle(connection: &mut Connection, spec: &[u8]) -> Result<Phases, String> {
+    let t0 = Instant::now();
+    let id = create(connection, spec)?;
     let t1 = Instant::now();
     let result = finish_lifecycle(connection, &id);
     if result.is_err() {

@@ -1,11 +1,11 @@
 //! The container's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`: written by the monitor
-//! into the state folder, bind-mounted over the image's files by the init (see `rootfs`).
+//! into the state folder, bind-mounted over the image's files by the init (see `rootfs`). Other
+//! containers' names are not in `/etc/hosts`: the network's resolver answers them (see `dns`).
 
-use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use crate::runtime::{ContainerLaunch, HostsEntry, NetworkSetup};
+use crate::runtime::{ContainerLaunch, NetworkSetup};
 
 /// File names, the same in the state folder and in the container's `/etc`.
 pub(crate) const ETC_FILES: [&str; 3] = [HOSTNAME_FILE, HOSTS_FILE, RESOLV_CONF_FILE];
@@ -56,43 +56,34 @@ pub fn add_mount_points(image_rootfs: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Writes the three files into `launch.state_dir` from the host's `/etc`.
+/// Writes the three files into `launch.state_dir`: `/etc/hosts` from the host's with network
+/// `host`, else its own; `resolv.conf` as the engine made it.
 pub(crate) fn write_etc_files(launch: &ContainerLaunch) -> std::io::Result<()> {
-    let host_file = |path: &str| match std::fs::read_to_string(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
-        other => other,
-    };
     let hosts = match &launch.network {
-        NetworkSetup::Host => host_file("/etc/hosts")?,
+        NetworkSetup::Host => match std::fs::read_to_string("/etc/hosts") {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+            other => other,
+        }?,
         NetworkSetup::Isolated | NetworkSetup::Joined { .. } => {
-            container_hosts(&launch.hostname, None, &[])
+            container_hosts(&launch.hostname, None)
         }
-        NetworkSetup::Bridge(endpoint) => {
-            container_hosts(&launch.hostname, Some(endpoint.address), &launch.hosts)
-        }
+        NetworkSetup::Bridge(endpoint) => container_hosts(&launch.hostname, Some(endpoint.address)),
     };
-    let resolv_conf = container_resolv_conf(&host_file("/etc/resolv.conf")?, &launch.network);
     let dir = &launch.state_dir;
     write(dir, HOSTNAME_FILE, &format!("{}\n", launch.hostname))?;
     write(dir, HOSTS_FILE, &hosts)?;
-    write(dir, RESOLV_CONF_FILE, &resolv_conf)
+    write(dir, RESOLV_CONF_FILE, &launch.resolv_conf)
 }
 
 fn write(dir: &Path, name: &str, contents: &str) -> std::io::Result<()> {
     std::fs::write(dir.join(name), contents)
 }
 
-/// `/etc/hosts` of a container in a network namespace of its own: localhost, its hostname (on
-/// its own address when it has one), then the other containers of its network by name.
-pub fn container_hosts(hostname: &str, address: Option<Ipv4Addr>, peers: &[HostsEntry]) -> String {
+/// `/etc/hosts` of a container in a network namespace of its own: localhost and its hostname
+/// (on its own address when it has one).
+fn container_hosts(hostname: &str, address: Option<Ipv4Addr>) -> String {
     let own = address.map_or_else(|| "127.0.1.1".to_string(), |a| a.to_string());
-    let mut hosts = format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own}\t{hostname}\n"
-    );
-    for peer in peers {
-        hosts.push_str(&format!("{}\t{}\n", peer.address, peer.name));
-    }
-    hosts
+    format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own}\t{hostname}\n")
 }
 
 /// The container's own address, as its start wrote it into its `/etc/hosts` (the line after the
@@ -104,69 +95,18 @@ pub fn own_address(state_dir: &Path) -> Option<Ipv4Addr> {
     (!own.is_loopback()).then_some(own)
 }
 
-/// Replaces the contents of a running container's `/etc/hosts` in place: the file is
-/// bind-mounted, so it must stay the same inode (truncate and write, never rename). A container
-/// that never started has no file yet, which is fine: its start writes one.
-pub fn rewrite_hosts(state_dir: &Path, contents: &str) -> std::io::Result<()> {
-    let mut file = match std::fs::OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(state_dir.join(HOSTS_FILE))
-    {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        other => other?,
-    };
-    file.write_all(contents.as_bytes())
-}
-
-/// The host's resolv.conf; in a network namespace of its own the container cannot reach the
-/// host's loopback, so a local resolver (`nameserver 127.*`, `::1`) is left out.
-fn container_resolv_conf(host: &str, network: &NetworkSetup) -> String {
-    if *network == NetworkSetup::Host {
-        return host.to_string();
-    }
-    let is_local_nameserver = |line: &str| {
-        let mut words = line.split_whitespace();
-        words.next() == Some("nameserver")
-            && words
-                .next()
-                .is_some_and(|address| address.starts_with("127.") || address == "::1")
-    };
-    host.lines()
-        .filter(|line| !is_local_nameserver(line))
-        .flat_map(|line| [line, "\n"])
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const HOST: &str =
-        "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver ::1\nsearch lan\n";
-
-    #[test]
-    fn local_nameservers_are_dropped_unless_host_network() {
-        assert_eq!(
-            container_resolv_conf(HOST, &NetworkSetup::Isolated),
-            "# generated\nnameserver 10.0.0.2\nsearch lan\n"
-        );
-        assert_eq!(container_resolv_conf(HOST, &NetworkSetup::Host), HOST);
-    }
-
     #[test]
     fn hosts_names_the_container() {
         assert_eq!(
-            container_hosts("web", None, &[]),
+            container_hosts("web", None),
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tweb\n"
         );
-        let peer = HostsEntry {
-            address: Ipv4Addr::new(10, 1, 0, 3),
-            name: "db".into(),
-        };
         assert!(
-            container_hosts("web", Some(Ipv4Addr::new(10, 1, 0, 2)), &[peer])
-                .ends_with("10.1.0.2\tweb\n10.1.0.3\tdb\n")
+            container_hosts("web", Some(Ipv4Addr::new(10, 1, 0, 2))).ends_with("\n10.1.0.2\tweb\n")
         );
     }
 
@@ -175,6 +115,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let launch = ContainerLaunch {
             hostname: "c1host".into(),
+            resolv_conf: "nameserver 10.1.0.1\n".into(),
             ..ContainerLaunch::for_tests("c1", dir.path(), &["true"])
         };
         write_etc_files(&launch).unwrap();
@@ -187,29 +128,24 @@ mod tests {
                 .unwrap()
                 .contains("127.0.1.1\tc1host")
         );
-        assert!(dir.path().join("resolv.conf").exists());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("resolv.conf")).unwrap(),
+            "nameserver 10.1.0.1\n"
+        );
     }
 
     #[test]
     fn the_own_address_is_read_back_from_the_hosts_file() {
         let dir = tempfile::tempdir().unwrap();
         assert_eq!(own_address(dir.path()), None);
-        let peer = HostsEntry {
-            address: Ipv4Addr::new(10, 1, 0, 3),
-            name: "db".into(),
-        };
         let address = Ipv4Addr::new(10, 1, 0, 2);
         std::fs::write(
             dir.path().join(HOSTS_FILE),
-            container_hosts("web", Some(address), &[peer]),
+            container_hosts("web", Some(address)),
         )
         .unwrap();
         assert_eq!(own_address(dir.path()), Some(address));
-        std::fs::write(
-            dir.path().join(HOSTS_FILE),
-            container_hosts("web", None, &[]),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join(HOSTS_FILE), container_hosts("web", None)).unwrap();
         assert_eq!(own_address(dir.path()), None);
     }
 }

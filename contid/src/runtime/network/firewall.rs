@@ -122,6 +122,8 @@ pub struct PortForward {
 }
 
 const FAMILY: NfFamily = NfFamily::IP;
+/// Where each network's resolver listens on its gateway.
+const DNS_PORT: u16 = 53;
 
 /// Runs `rewrite` with `nft`, in one transaction.
 pub fn apply(rewrite: &Rewrite) -> Result<(), nftables::helper::NftablesError> {
@@ -213,6 +215,20 @@ fn add_rules(batch: &mut Batch<'static>, plan: &FirewallPlan) {
                     matches(meta(MetaKey::Iifname), text(&network.bridge)),
                     matches(meta(MetaKey::Oifname), text(&other.bridge)),
                     Statement::Drop(None),
+                ],
+            );
+        }
+        // The network's resolver (contid, on the gateway's port 53) answers its containers'
+        // queries even when a port 53 is published on 127.0.0.1, whose DNAT below would
+        // otherwise send them to that container.
+        for transport in [Transport::Udp, Transport::Tcp] {
+            builder.rule(
+                "prerouting",
+                vec![
+                    matches(meta(MetaKey::Iifname), text(&network.bridge)),
+                    matches(field("ip", "daddr"), text(&network.gateway.to_string())),
+                    matches(field(transport.as_str(), "dport"), number(DNS_PORT)),
+                    Statement::Accept(None),
                 ],
             );
         }
@@ -455,6 +471,44 @@ mod tests {
         // 127.0.0.1 and both gateways, in prerouting and output.
         assert_eq!(text.matches("\"dnat\":{").count(), 6, "{text}");
         assert!(text.contains("vc000000000002"), "{text}");
+    }
+
+    #[test]
+    fn queries_to_a_networks_resolver_are_never_dnat_ed() {
+        let plan = FirewallPlan {
+            table: "conti_t".into(),
+            networks: vec![network("br-a", 1)],
+            ports: vec![PortForward {
+                host_ip: Ipv4Addr::LOCALHOST,
+                host_port: 53,
+                transport: Transport::Udp,
+                container_ip: Ipv4Addr::new(10, 1, 1, 2),
+                container_port: 53,
+            }],
+            guards: BTreeSet::new(),
+        };
+        let json = serde_json::to_value(ruleset(&Rewrite::Tables(plan))).unwrap();
+        let prerouting: Vec<String> = json["nftables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|o| o["add"]["rule"]["chain"] == "prerouting")
+            .map(|o| o["add"]["rule"]["expr"].to_string())
+            .collect();
+        let accept = prerouting
+            .iter()
+            .position(|r| r.contains("accept") && r.contains("udp") && r.contains("10.1.1.1"))
+            .expect("an accept for the resolver's UDP");
+        let dnat = prerouting
+            .iter()
+            .position(|r| r.contains("dnat") && r.contains("10.1.1.1"))
+            .expect("the published port's DNAT on the gateway");
+        assert!(accept < dnat, "{prerouting:#?}");
+        assert!(
+            prerouting
+                .iter()
+                .any(|r| r.contains("accept") && r.contains("tcp"))
+        );
     }
 
     #[test]

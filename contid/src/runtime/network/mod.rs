@@ -1,6 +1,7 @@
 //! Container networking on the host and in the container: bridges, veth pairs, addresses and
 //! routes over netlink (no `ip` binary), the Conti-owned nftables tables and their port guards,
-//! and the sockets that reserve published ports.
+//! the sockets that reserve published ports, and the freebind sockets the networks' resolvers
+//! listen on.
 //!
 //! Who does what: the helper ensures a network's bridge and applies the firewall plan (shared,
 //! idempotent); the monitor creates each container's veth pair between clone and "go" and holds
@@ -12,6 +13,7 @@
 
 pub mod bridge;
 pub mod firewall;
+pub mod freebind;
 mod inside;
 pub mod interface_counters;
 mod netlink;
