@@ -13,6 +13,7 @@ pub mod cli;
 pub mod daemon;
 pub mod host;
 pub mod http;
+pub mod kernel_features;
 pub mod network;
 pub mod probe;
 pub mod rootfs;
