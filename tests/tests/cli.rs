@@ -224,3 +224,59 @@ fn a_daemon_that_is_not_running_gives_one_clear_line() {
         assert_eq!(stdout(&out), "");
     }
 }
+
+/// `-t` gives `TERM=xterm` unless the user sets `TERM` (without it bash falls back to `dumb`
+/// and `top` refuses to run): the engine's default, so the API does it too; an exec gets it
+/// from its own `-t`, as with Docker.
+#[test]
+fn a_terminal_gets_term_xterm_unless_the_user_sets_one() {
+    let d = Daemon::start_with_busybox();
+    let term = |args: &[&str]| {
+        let out = cli(&d, args);
+        assert_eq!(code(&out), 0, "{args:?}: {out:?}");
+        stdout(&out)
+    };
+    let show = ["sh", "-c", "echo \"TERM=$TERM\""];
+    // A terminal writes \r\n.
+    for (flags, expected) in [
+        (&["-t"][..], "TERM=xterm\r\n"),
+        (&["-t", "-e", "TERM=vt100"], "TERM=vt100\r\n"),
+        (&[], "TERM=\n"),
+    ] {
+        let args = [&["run", "--rm"], flags, &["busybox"], &show].concat();
+        assert_eq!(term(&args), expected, "{args:?}");
+    }
+    // busybox top runs only with a terminal it knows.
+    let top = cli(
+        &d,
+        &["run", "--rm", "-t", "busybox", "top", "-b", "-n", "1"],
+    );
+    assert_eq!(code(&top), 0, "{top:?}");
+
+    let name = unique_name("term");
+    let out = cli(
+        &d,
+        &["run", "-d", "--name", &name, "busybox", "sleep", "600"],
+    );
+    assert_eq!(code(&out), 0, "{out:?}");
+    for (flags, expected) in [
+        (&["-t"][..], "TERM=xterm\r\n"),
+        (&["-t", "-e", "TERM=screen"], "TERM=screen\r\n"),
+        (&[], "TERM=\n"),
+    ] {
+        let args = [&["exec"], flags, &[name.as_str()], &show].concat();
+        assert_eq!(term(&args), expected, "{args:?}");
+    }
+
+    // Through the API: a container with a tty, and an exec without one in it.
+    let mut spec = conti_tests::sh("echo \"TERM=$TERM\"");
+    spec.tty = true;
+    let (id, code, logs) = d.run(&spec);
+    assert_eq!((code, logs.as_str()), (0, "TERM=xterm\r\n"));
+    // What inspect shows is what was asked for: the default is not stored.
+    assert!(!d.inspect(&id).env.iter().any(|e| e.starts_with("TERM=")));
+    spec.cmd = vec!["sleep".into(), "600".into()];
+    let id = d.run_detached(&spec);
+    let r = d.exec(&id, &["sh", "-c", "echo \"TERM=$TERM\""]);
+    assert_eq!(r.stdout, "TERM=\n", "{r:?}");
+}

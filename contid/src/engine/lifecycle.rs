@@ -259,7 +259,7 @@ impl Engine {
             ports: networking::published_ports(&config.ports),
             hosts: self.hosts_entries(config),
             argv: config.cmd.clone(),
-            env: spec::merge_env(&config.hostname, [config.env.as_slice()]),
+            env: spec::merge_env(&config.hostname, config.tty, [config.env.as_slice()]),
             cwd: config.cwd.clone(),
             log_max_bytes: self.inner.log_max_bytes,
             init: config.init,
