@@ -280,3 +280,102 @@ fn a_terminal_gets_term_xterm_unless_the_user_sets_one() {
     let r = d.exec(&id, &["sh", "-c", "echo \"TERM=$TERM\""]);
     assert_eq!(r.stdout, "TERM=\n", "{r:?}");
 }
+
+/// `-w DIR` that the image lacks is made (mode 0755, owned by the container's user), resolved
+/// inside the container's root: a symlink on the way that points out of it, followed on the
+/// host, leads to the same path inside the root. An exec's missing working directory stays an
+/// error, as with Docker.
+#[test]
+fn a_missing_workdir_is_made_inside_the_root_for_the_user() {
+    let d = Daemon::start_with_busybox();
+    let owners = "pwd -P; stat -c '%n %u:%g %a' /made /made/here /made/here/now /tmp";
+    let run = |flags: &[&str], script: &str| {
+        let args = [&["run", "--rm"], flags, &["busybox", "sh", "-c", script]].concat();
+        let out = cli(&d, &args);
+        assert_eq!(code(&out), 0, "{args:?}: {out:?}");
+        stdout(&out)
+    };
+    assert_eq!(
+        run(&["-w", "/made/here/now"], owners),
+        "/made/here/now\n/made 0:0 755\n/made/here 0:0 755\n/made/here/now 0:0 755\n\
+         /tmp 0:0 1777\n"
+    );
+    assert_eq!(
+        run(&["-u", "1000:1000", "-w", "/made/here/now"], owners),
+        "/made/here/now\n/made 1000:1000 755\n/made/here 1000:1000 755\n\
+         /made/here/now 1000:1000 755\n/tmp 0:0 1777\n"
+    );
+    // A user from the image's /etc/passwd; an existing folder keeps its owner and mode.
+    assert_eq!(
+        run(
+            &["-u", "nobody", "-w", "/home/nobody"],
+            "stat -c '%U:%G %a' ."
+        ),
+        "nobody:nogroup 755\n"
+    );
+    assert_eq!(
+        run(&["-u", "nobody", "-w", "/tmp"], "stat -c '%u %a' ."),
+        "0 1777\n"
+    );
+    // --read-only: made before the root turns read-only.
+    assert_eq!(run(&["--read-only", "-w", "/ro/made"], "pwd"), "/ro/made\n");
+
+    // Symlinks in a volume, to absolute and relative paths out of the container.
+    let volume = d.dir().join("links");
+    std::fs::create_dir_all(&volume).unwrap();
+    let outside = std::path::PathBuf::from("/tmp").join(unique_name("conti-test-outside"));
+    std::os::unix::fs::symlink("/etc", volume.join("etc")).unwrap();
+    std::os::unix::fs::symlink("../../../../../../../../tmp", volume.join("up")).unwrap();
+    std::os::unix::fs::symlink(&outside, volume.join("gone")).unwrap();
+    let bind = format!("{}:/links", volume.display());
+    let made = unique_name("made");
+    assert_eq!(
+        run(
+            &["-v", &bind, "-w", &format!("/links/etc/{made}")],
+            "pwd -P"
+        ),
+        format!("/etc/{made}\n")
+    );
+    assert_eq!(
+        run(&["-v", &bind, "-w", &format!("/links/up/{made}")], "pwd -P"),
+        format!("/tmp/{made}\n")
+    );
+    assert!(!std::path::Path::new("/etc").join(&made).exists());
+    assert!(!std::path::Path::new("/tmp").join(&made).exists());
+    // A symlink that leads nowhere inside the root is refused, and nothing is made outside.
+    let out = cli(
+        &d,
+        &[
+            "run",
+            "--rm",
+            "-v",
+            &bind,
+            "-w",
+            "/links/gone/x",
+            "busybox",
+            "true",
+        ],
+    );
+    assert_eq!(code(&out), 125, "{out:?}");
+    assert!(stderr(&out).contains("/links/gone"), "{out:?}");
+    assert!(!outside.exists());
+
+    // exec: not made.
+    let name = unique_name("wd");
+    let out = cli(
+        &d,
+        &["run", "-d", "--name", &name, "busybox", "sleep", "600"],
+    );
+    assert_eq!(code(&out), 0, "{out:?}");
+    let out = cli(&d, &["exec", "-w", "/nowhere", &name, "pwd"]);
+    assert_ne!(code(&out), 0, "{out:?}");
+    assert!(stderr(&out).contains("/nowhere"), "{out:?}");
+    let exec = conti_tests::ExecSpec {
+        cmd: vec!["pwd".into()],
+        cwd: Some("/nowhere".into()),
+        ..Default::default()
+    };
+    d.post_json(&format!("/v1/containers/{name}/exec"), &exec)
+        .expect_error(400, "invalid_cwd");
+    assert_eq!(d.exec(&name, &["ls", "/nowhere"]).exit_code, 1);
+}

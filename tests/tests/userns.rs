@@ -242,6 +242,8 @@ fn another_user_maps_into_the_range_too() {
     let (d, start) = daemon_with_range();
     let mut s = userns(spec(&["sleep", "1000"]));
     s.user = Some("1000:1000".into());
+    // A working directory the image lacks is made for the user: its ids as the host maps them.
+    s.cwd = Some("/home/app".into());
     let id = d.run_detached(&s);
     let init = d.inspect(&id).pid.expect("running container has a pid");
     let host_id = start + 1000;
@@ -255,6 +257,11 @@ fn another_user_maps_into_the_range_too() {
     );
     assert_eq!(r.stdout.lines().next(), Some("1000"), "{r:?}");
     assert!(r.stdout.contains("refused"), "{r:?}");
+    let r = d.exec(&id, &["sh", "-c", "pwd; stat -c '%u:%g %a' ."]);
+    assert_eq!(r.stdout, "/home/app\n1000:1000 755\n", "{r:?}");
+    use std::os::unix::fs::MetadataExt;
+    let made = fs::metadata(d.container_dir(&id).join("upper/home/app")).expect("made in upper");
+    assert_eq!((made.uid(), made.gid()), (host_id, host_id));
     d.remove(&id);
 }
 
