@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use conti_tests::cli::{stderr, stdout};
+use conti_tests::cli::{cli_with_env, stderr, stdout};
 use conti_tests::{
     ContainerInfo, ContainerState, Daemon, ImageInfo, cli, cli_with_socket, unique_name, wait_until,
 };
@@ -378,4 +378,142 @@ fn a_missing_workdir_is_made_inside_the_root_for_the_user() {
     d.post_json(&format!("/v1/containers/{name}/exec"), &exec)
         .expect_error(400, "invalid_cwd");
     assert_eq!(d.exec(&name, &["ls", "/nowhere"]).exit_code, 1);
+}
+
+/// `-e NAME` takes NAME's value from the client's environment, and is left out when the client
+/// has none; `-e NAME=VALUE` is sent as it is.
+#[test]
+fn env_names_alone_take_the_clients_values() {
+    let d = Daemon::start_with_busybox();
+    let ours = [
+        ("CONTI_T_SET", Some("from the client")),
+        ("CONTI_T_EMPTY", Some("")),
+        ("CONTI_T_UNSET", None),
+    ];
+    let flags = [
+        "-e",
+        "CONTI_T_SET",
+        "-e",
+        "CONTI_T_EMPTY",
+        "-e",
+        "CONTI_T_UNSET",
+        "-e",
+        "CONTI_T_GIVEN=given",
+    ];
+    let show = "env | grep CONTI_T_ | sort";
+    let expected = "CONTI_T_EMPTY=\nCONTI_T_GIVEN=given\nCONTI_T_SET=from the client\n";
+    let args = [&["run", "--rm"][..], &flags, &["busybox", "sh", "-c", show]].concat();
+    let out = cli_with_env(&d, &ours, &args);
+    assert_eq!(
+        (code(&out), stdout(&out).as_str()),
+        (0, expected),
+        "{out:?}"
+    );
+
+    let name = unique_name("env");
+    let args = [
+        &["create", "--name", name.as_str()][..],
+        &flags,
+        &["busybox", "sleep", "600"],
+    ]
+    .concat();
+    let out = cli_with_env(&d, &ours, &args);
+    assert_eq!(code(&out), 0, "{out:?}");
+    assert_eq!(
+        d.inspect(&name).env,
+        [
+            "CONTI_T_SET=from the client",
+            "CONTI_T_EMPTY=",
+            "CONTI_T_GIVEN=given"
+        ]
+    );
+    d.start_container(&name);
+    let args = [&["exec"][..], &flags, &[name.as_str(), "sh", "-c", show]].concat();
+    let theirs = [
+        ("CONTI_T_SET", Some("from the exec's client")),
+        ("CONTI_T_EMPTY", None),
+        ("CONTI_T_UNSET", None),
+    ];
+    let out = cli_with_env(&d, &theirs, &args);
+    // The exec's own entries on top of the container's, which keeps what it had.
+    assert_eq!(
+        (code(&out), stdout(&out).as_str()),
+        (
+            0,
+            "CONTI_T_EMPTY=\nCONTI_T_GIVEN=given\nCONTI_T_SET=from the exec's client\n"
+        ),
+        "{out:?}"
+    );
+}
+
+/// `inspect` of names that find nothing prints only the errors (exit 1); with some that do, it
+/// prints those and an error for each of the others, as Docker does.
+#[test]
+fn inspect_prints_what_it_finds_and_an_error_for_each_other_name() {
+    let d = Daemon::start_with_busybox();
+    let out = cli(&d, &["inspect", "nosuch"]);
+    assert_eq!(code(&out), 1, "{out:?}");
+    assert_eq!(stdout(&out), "");
+    assert_eq!(stderr(&out).lines().count(), 1, "{out:?}");
+    assert!(stderr(&out).contains("nosuch"), "{out:?}");
+
+    let name = unique_name("found");
+    d.create(&conti_tests::ContainerSpec {
+        name: Some(name.clone()),
+        ..conti_tests::spec(&["true"])
+    });
+    let out = cli(&d, &["inspect", "nosuch", &name, "nothere"]);
+    assert_eq!(code(&out), 1, "{out:?}");
+    let found: Vec<ContainerInfo> = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].name, name);
+    let errors = stderr(&out);
+    assert_eq!(errors.lines().count(), 2, "{errors}");
+    assert!(
+        errors.contains("nosuch") && errors.contains("nothere"),
+        "{errors}"
+    );
+    let out = cli(&d, &["inspect", &name]);
+    assert_eq!((code(&out), stderr(&out).as_str()), (0, ""));
+}
+
+/// `ps` shows a container's published ports only while it runs, as Docker's does; inspect
+/// keeps them as what the container publishes when it runs.
+#[test]
+fn ps_shows_ports_only_while_the_container_runs() {
+    let d = Daemon::start_with_busybox();
+    let port = conti_tests::network::free_loopback_port();
+    let published = format!("127.0.0.1:{port}->80/tcp");
+    let name = unique_name("ports");
+    let out = cli(
+        &d,
+        &[
+            "create",
+            "--name",
+            &name,
+            "-p",
+            &format!("{port}:80"),
+            "busybox",
+            "sleep",
+            "600",
+        ],
+    );
+    assert_eq!(code(&out), 0, "{out:?}");
+    let row = |state: &str| {
+        let ps = stdout(&cli(&d, &["ps", "-a"]));
+        let row = ps
+            .lines()
+            .find(|l| l.contains(&name))
+            .unwrap_or_default()
+            .to_string();
+        assert!(row.contains(state), "{ps}");
+        row
+    };
+    assert!(!row("Created").contains("->"));
+    d.start_container(&name);
+    assert!(row("Up").contains(&published));
+    d.stop(&name, 0);
+    assert!(!row("Exited").contains("->"));
+    let ports = &d.inspect(&name).ports;
+    assert_eq!((ports.len(), ports[0].host_port), (1, port));
 }
