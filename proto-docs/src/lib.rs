@@ -286,7 +286,8 @@ pub struct ContainerSpec {
     /// Extra environment, `KEY=VALUE` each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
-    /// Absolute working directory inside the container (default `/`).
+    /// Absolute working directory inside the container (default `/`); made at the start when
+    /// the image lacks it (mode 0755, owned by the container's user), as Docker does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
     /// Hostname inside the container (default: the short id).
@@ -307,7 +308,8 @@ pub struct ContainerSpec {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub init: bool,
     /// Give the container a pseudo-terminal (in its own devpts) as stdin, stdout and stderr.
-    /// Its output is then one raw stream (logged as `stdout`).
+    /// Its output is then one raw stream (logged as `stdout`); its environment gets
+    /// `TERM=xterm` unless `env` sets `TERM`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tty: bool,
     /// Keep stdin open for attached clients (`POST .../attach?stdin=true`). Without a tty, stdin
@@ -706,7 +708,8 @@ pub struct ContainerInfo {
     /// Its address on its network (none with `none`, `host` or `container:`).
     #[serde(default)]
     pub networks: Vec<ContainerNetwork>,
-    /// Published ports.
+    /// The ports it publishes while it runs (its `ContainerSpec.ports`), listed in every
+    /// state; `conti-cli ps` shows them only while it runs, as `docker ps` does.
     #[serde(default)]
     pub ports: Vec<PortBinding>,
     pub auto_remove: bool,
@@ -750,7 +753,8 @@ pub struct ExecSpec {
     /// Extra environment on top of the container's, `KEY=VALUE` each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
-    /// Absolute working directory (default: the container's).
+    /// Absolute working directory (default: the container's); never made: a missing one is
+    /// 400 `invalid_cwd`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<String>,
     /// User to run as (default: the container's `user`), as in `ContainerSpec.user`.
@@ -760,7 +764,8 @@ pub struct ExecSpec {
     /// and `POST /v1/execs/{id}/start` runs it over an upgraded connection.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub attach: bool,
-    /// Run the command on a pseudo-terminal made in the container's devpts (needs `attach`).
+    /// Run the command on a pseudo-terminal made in the container's devpts (needs `attach`);
+    /// its environment gets `TERM=xterm` unless set.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tty: bool,
     /// Feed the command's stdin from the stream (needs `attach`); otherwise stdin is `/dev/null`

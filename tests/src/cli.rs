@@ -16,13 +16,29 @@ pub fn cli(daemon: &Daemon, args: &[&str]) -> Output {
 }
 
 pub fn cli_with_socket(socket: &Path, args: &[&str]) -> Output {
+    run_command(&mut command(socket, args), CLI_TIMEOUT)
+}
+
+/// [`cli`] with `env` (`(name, Some(value))` set, `(name, None)` removed) in its environment.
+pub fn cli_with_env(daemon: &Daemon, env: &[(&str, Option<&str>)], args: &[&str]) -> Output {
+    let mut command = command(daemon.socket(), args);
+    for (name, value) in env {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
+    }
+    run_command(&mut command, CLI_TIMEOUT)
+}
+
+fn command(socket: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(bin_path("conti-cli"));
     command
         .env_remove("CONTI_SOCKET")
         .arg("--socket")
         .arg(socket)
         .args(args);
-    run_command(&mut command, CLI_TIMEOUT)
+    command
 }
 
 /// Stdout as text.

@@ -161,26 +161,40 @@ fn unescape(line: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Mount points and filesystem types (`cgroup` or `cgroup2`) of every cgroup hierarchy.
-fn cgroup_mounts_with_type() -> Vec<(PathBuf, String)> {
+/// A mounted cgroup hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupMount {
+    pub point: PathBuf,
+    /// `cgroup` (v1) or `cgroup2`.
+    pub fstype: String,
+    /// The super options: for v1, the controllers it carries among them (`rw,blkio`).
+    pub options: String,
+}
+
+/// Every cgroup hierarchy (v1 controllers, named hierarchies, cgroup2).
+pub fn cgroup_hierarchies() -> Vec<CgroupMount> {
     mountinfo("self")
         .iter()
         .filter_map(|line| {
-            // Optional fields end at " - "; the filesystem type follows.
+            // Optional fields end at " - "; the filesystem type, source and super options follow.
             let (before, after) = line.split_once(" - ")?;
-            let fstype = after.split(' ').next()?;
+            let mut fields = after.split(' ');
+            let (fstype, _source, options) = (fields.next()?, fields.next()?, fields.next()?);
             let point = before.split(' ').nth(4)?;
-            (fstype == "cgroup" || fstype == "cgroup2")
-                .then(|| (PathBuf::from(point), fstype.to_string()))
+            (fstype == "cgroup" || fstype == "cgroup2").then(|| CgroupMount {
+                point: PathBuf::from(point),
+                fstype: fstype.to_string(),
+                options: options.to_string(),
+            })
         })
         .collect()
 }
 
 /// Mount points of every cgroup hierarchy (v1 controllers, named hierarchies, cgroup2).
 pub fn cgroup_mounts() -> Vec<PathBuf> {
-    cgroup_mounts_with_type()
+    cgroup_hierarchies()
         .into_iter()
-        .map(|(point, _)| point)
+        .map(|mount| mount.point)
         .collect()
 }
 

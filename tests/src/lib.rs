@@ -14,6 +14,7 @@ pub mod daemon;
 pub mod dns;
 pub mod host;
 pub mod http;
+pub mod kernel_features;
 pub mod network;
 pub mod probe;
 pub mod rootfs;

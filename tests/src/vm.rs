@@ -5,8 +5,7 @@
 //! The initramfs holds busybox, the dynamic loader and the libraries `ldd` lists, `contid` and
 //! `conti-cli`, the test executables (debug info stripped, so that they fit in the VM's memory
 //! twice: the initramfs and the tmpfs root it is copied to), the busybox image tar where the
-//! harness caches it, and the modules of the VM's kernel that the project's machines have loaded
-//! ([`MODULES`]). Its `/init` (`vm_init.sh`)
+//! harness caches it, and the modules of the VM's kernel it may load ([`MODULES`]). Its `/init` (`vm_init.sh`)
 //! prints one marker line per test executable and one with the cgroups left behind; the caller
 //! reads them from the serial console, written to a file.
 //!
@@ -29,10 +28,16 @@ pub const DEFAULT_KERNEL_DIR: &str = "/var/cache/conti-ci/vm-kernel";
 /// Environment variable naming the folder of the unpacked kernel package.
 pub const KERNEL_ENV: &str = "CONTI_VM_KERNEL";
 const QEMU: &str = "qemu-system-x86_64";
-/// Kernel modules loaded at boot, under `lib/modules/<version>/`: overlayfs (every container's
-/// root), BFQ (v1 `blkio.bfq.weight`, a `blkio_weight` limit on the hybrid layout). Neither
-/// depends on another module.
-const MODULES: [&str; 2] = ["kernel/fs/overlayfs/overlay.ko", "kernel/block/bfq.ko"];
+/// Kernel modules the VM may load, under `lib/modules/<version>/`, in the order they load
+/// (zram needs zsmalloc; its default compressor is lzo-rle): overlayfs (every container's root),
+/// BFQ (`blkio.bfq.weight`), and zram for a swap device (see [`CgroupLayout::kernel_args`]).
+const MODULES: [&str; 5] = [
+    "kernel/fs/overlayfs/overlay.ko",
+    "kernel/block/bfq.ko",
+    "kernel/mm/zsmalloc.ko",
+    "kernel/crypto/lzo-rle.ko",
+    "kernel/drivers/block/zram/zram.ko",
+];
 const INIT: &str = include_str!("vm_init.sh");
 /// Memory of the VM: the initramfs, its tmpfs copy, the containers' 100 MB hogs.
 const MEMORY_MIB: u32 = 1024;
@@ -55,6 +60,19 @@ impl CgroupLayout {
         match self {
             CgroupLayout::V2 => "v2",
             CgroupLayout::Hybrid => "hybrid",
+        }
+    }
+
+    /// The kernel features that differ between hosts of the project's kind also differ between
+    /// the two boots, so that the tests meet each side of them (the project's machines, hybrid
+    /// with `mq-deadline` and no swap, are a third host). Both have 256 MiB of swap on zram (the
+    /// memory limits must hold all the same). The v2 boot has no BFQ (a blkio weight goes to
+    /// iocost's `io.weight`); the hybrid boot has BFQ (`blkio.bfq.weight`), and `swapaccount=0`,
+    /// which this kernel ignores (swap is accounted all the same: memsw is there).
+    pub fn kernel_args(self) -> &'static str {
+        match self {
+            CgroupLayout::V2 => "conti.bfq=0 conti.swap_mib=256",
+            CgroupLayout::Hybrid => "conti.bfq=1 conti.swap_mib=256 swapaccount=0",
         }
     }
 }
@@ -240,9 +258,10 @@ impl Vm {
             .arg(&self.initramfs)
             .arg("-append")
             .arg(format!(
-                "console=ttyS0 panic=-1 quiet conti.layout={} conti.test_timeout={}",
+                "console=ttyS0 panic=-1 quiet conti.layout={} conti.test_timeout={} {}",
                 layout.as_str(),
-                test_timeout.as_secs()
+                test_timeout.as_secs(),
+                layout.kernel_args()
             ))
             .stdin(Stdio::null())
             .stdout(output.try_clone().expect("qemu log"))

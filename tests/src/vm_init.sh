@@ -23,10 +23,14 @@ fi
 
 layout=v2
 test_timeout=600
+bfq=0
+swap_mib=0
 for arg in $(cat /proc/cmdline); do
     case $arg in
     conti.layout=*) layout=${arg#*=} ;;
     conti.test_timeout=*) test_timeout=${arg#*=} ;;
+    conti.bfq=*) bfq=${arg#*=} ;;
+    conti.swap_mib=*) swap_mib=${arg#*=} ;;
     esac
 done
 
@@ -53,9 +57,16 @@ hybrid)
     poweroff -f
     ;;
 esac
-for module in /conti/modules/*.ko; do insmod "$module"; done
+# What differs between hosts of the project's kind (see vm.rs, kernel_args): BFQ, swap.
+insmod /conti/modules/overlay.ko
+if [ "$bfq" = 1 ]; then insmod /conti/modules/bfq.ko; fi
+if [ "$swap_mib" -gt 0 ]; then
+    for module in zsmalloc lzo-rle zram; do insmod /conti/modules/$module.ko; done
+    echo "${swap_mib}M" >/sys/block/zram0/disksize
+    mkswap /dev/zram0 >/dev/null && swapon /dev/zram0
+fi
 ip link set lo up
-echo "CONTI-VM-LAYOUT $layout: kernel $(uname -r), $(nproc) CPUs, $(free -m | awk '/Mem:/ {print $2}') MiB"
+echo "CONTI-VM-LAYOUT $layout: kernel $(uname -r), $(nproc) CPUs, $(free -m | awk '/Mem:/ {print $2}') MiB, swap $(free -m | awk '/Swap:/ {print $2}') MiB, bfq=$bfq"
 grep cgroup /proc/self/mountinfo | cut -d' ' -f5,9-
 
 cgroups() { find /sys/fs/cgroup -mindepth 1 -type d | sort; }

@@ -169,9 +169,9 @@ fn exit_codes_are_what_users_expect() {
         .expect_error(400, "command_not_executable");
     assert_eq!(d.inspect(&id).exit_code, Some(126));
 
-    // A cwd that the image does not have.
+    // A cwd that is no folder (one the image lacks is made: cli.rs).
     let mut s = spec(&["true"]);
-    s.cwd = Some("/no/such/dir".to_string());
+    s.cwd = Some("/etc/passwd".to_string());
     let id = d.create(&s);
     d.post(&format!("/v1/containers/{id}/start"), b"")
         .expect_error(400, "invalid_cwd");

@@ -4,6 +4,7 @@ use clap::Args;
 use conti_proto::{ContainerSpec, NetworkMode, PortBinding, PortProtocol, VolumeSpec};
 
 use super::CliError;
+use super::env::{self, EnvArg};
 use super::limits::LimitArgs;
 use super::security::SecurityArgs;
 use crate::client::Client;
@@ -38,9 +39,10 @@ pub struct ContainerArgs {
     /// (HOSTIP defaults to 127.0.0.1; repeatable).
     #[arg(short = 'p', long = "publish", value_name = "PORTS", value_parser = parse_port_binding)]
     pub publish: Vec<PortBinding>,
-    /// Environment variable, KEY=VALUE (repeatable).
-    #[arg(short, long = "env", value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
+    /// Environment variable, KEY=VALUE, or KEY for the value it has here (left out when it
+    /// has none); repeatable.
+    #[arg(short, long = "env", value_name = "KEY[=VALUE]", value_parser = env::parse_env)]
+    pub env: Vec<EnvArg>,
     /// Working directory inside the container (absolute).
     #[arg(short, long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
@@ -119,7 +121,7 @@ impl ContainerArgs {
             name: self.name.clone(),
             image: self.image_and_cmd[0].clone(),
             cmd: self.image_and_cmd[1..].to_vec(),
-            env: self.env.clone(),
+            env: env::entries(&self.env),
             cwd: self.workdir.clone(),
             hostname: self.hostname.clone(),
             network: self.network.clone().unwrap_or_default(),

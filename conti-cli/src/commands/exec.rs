@@ -4,6 +4,7 @@ use clap::Args;
 use conti_proto::ExecSpec;
 
 use super::attach::{DEFAULT_DETACH_KEYS, ResizeTarget, SessionEnd, run_session};
+use super::env::{self, EnvArg};
 use super::{CliError, exit_status};
 use crate::client::{Client, ClientError};
 use crate::output::{self, Format};
@@ -19,9 +20,10 @@ pub struct ExecArgs {
     /// Key sequence that detaches (with -i) and leaves the command running.
     #[arg(long, value_name = "KEYS", default_value = DEFAULT_DETACH_KEYS)]
     pub detach_keys: String,
-    /// Environment variable, KEY=VALUE (repeatable).
-    #[arg(short, long = "env", value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
+    /// Environment variable, KEY=VALUE, or KEY for the value it has here (left out when it
+    /// has none); repeatable.
+    #[arg(short, long = "env", value_name = "KEY[=VALUE]", value_parser = env::parse_env)]
+    pub env: Vec<EnvArg>,
     /// Working directory inside the container (absolute).
     #[arg(short, long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
@@ -47,7 +49,7 @@ impl ExecArgs {
     pub fn to_spec(&self) -> ExecSpec {
         ExecSpec {
             cmd: self.container_and_cmd[1..].to_vec(),
-            env: self.env.clone(),
+            env: env::entries(&self.env),
             cwd: self.workdir.clone(),
             user: self.user.clone(),
             attach: self.interactive || self.tty,

@@ -1,4 +1,7 @@
-//! `conti-cli inspect`: containers as JSON, always (an array, like docker's).
+//! `conti-cli inspect`: containers as JSON, always (an array, like docker's). A name that finds
+//! nothing is an error on stderr and exit status 1; the others are still shown. When none is
+//! found, nothing is printed on stdout (docker prints `[]` then): a script reads either
+//! containers or nothing.
 
 use clap::Args;
 
@@ -19,6 +22,8 @@ pub async fn inspect(client: &Client, args: InspectArgs) -> Result<u8, CliError>
         Ok(())
     })
     .await?;
-    output::print_json(&found)?;
+    if !found.is_empty() {
+        output::print_json(&found)?;
+    }
     Ok(status)
 }

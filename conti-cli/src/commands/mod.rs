@@ -3,6 +3,7 @@
 
 pub mod attach;
 pub mod create;
+pub mod env;
 pub mod events;
 pub mod exec;
 pub mod image;

@@ -71,8 +71,12 @@ fn command(cmd: &[String]) -> String {
     }
 }
 
-/// Published ports as docker shows them: `127.0.0.1:8080->80/tcp, ...`.
+/// Published ports as docker shows them: `127.0.0.1:8080->80/tcp, ...`; only while the
+/// container runs, when they are published (`inspect` shows what it publishes when it runs).
 fn ports(container: &ContainerInfo) -> String {
+    if container.state != ContainerState::Running {
+        return String::new();
+    }
     container
         .ports
         .iter()
@@ -187,6 +191,11 @@ mod tests {
             },
         ];
         assert_eq!(ports(&web), "127.0.0.1:8080->80/tcp, 0.0.0.0:53->53/udp");
+        // Published only while it runs.
+        for state in [ContainerState::Created, ContainerState::Exited] {
+            web.state = state;
+            assert_eq!(ports(&web), "", "{state:?}");
+        }
     }
 
     #[test]

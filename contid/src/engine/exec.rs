@@ -477,6 +477,7 @@ impl Engine {
             argv: spec.cmd.clone(),
             env: spec::merge_env(
                 &config.hostname,
+                spec.tty,
                 [config.env.as_slice(), spec.env.as_slice()],
             ),
             cwd: spec.cwd.clone().unwrap_or_else(|| config.cwd.clone()),

@@ -305,7 +305,7 @@ impl Engine {
             ports: networking::published_ports(&config.ports),
             resolv_conf: self.resolv_conf_for(config),
             argv: config.cmd.clone(),
-            env: spec::merge_env(&config.hostname, [config.env.as_slice()]),
+            env: spec::merge_env(&config.hostname, config.tty, [config.env.as_slice()]),
             cwd: config.cwd.clone(),
             log_max_bytes: self.inner.log_max_bytes,
             init: config.init,

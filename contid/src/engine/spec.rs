@@ -187,14 +187,23 @@ pub fn validate_exec_spec(spec: &ExecSpec) -> EngineResult<()> {
     Ok(())
 }
 
-/// The environment a process in the container starts with: defaults, then `layers` in order,
-/// a later `KEY=` replacing an earlier one.
+/// What a process with a terminal gets as `TERM` unless set (Docker's default): without it
+/// bash falls back to `dumb` and `top` refuses to run.
+pub const DEFAULT_TERM: &str = "TERM=xterm";
+
+/// The environment a process in the container starts with: defaults (with `tty`, the process
+/// has a terminal: [`DEFAULT_TERM`]), then `layers` in order, a later `KEY=` replacing an earlier
+/// one.
 pub fn merge_env<'a>(
     hostname: &str,
+    tty: bool,
     layers: impl IntoIterator<Item = &'a [String]>,
 ) -> Vec<String> {
     // HOME comes from the user's /etc/passwd entry, inside the container, unless set here.
     let mut env: Vec<String> = vec![DEFAULT_PATH.to_string(), format!("HOSTNAME={hostname}")];
+    if tty {
+        env.push(DEFAULT_TERM.to_string());
+    }
     for layer in layers {
         for entry in layer {
             let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
@@ -269,7 +278,22 @@ mod tests {
     fn later_env_layers_override_defaults() {
         let user = vec!["PATH=/bin".to_string(), "A=1".to_string()];
         let exec = vec!["A=2".to_string()];
-        let env = merge_env("h", [user.as_slice(), exec.as_slice()]);
+        let env = merge_env("h", false, [user.as_slice(), exec.as_slice()]);
         assert_eq!(env, vec!["HOSTNAME=h", "PATH=/bin", "A=2"]);
+    }
+
+    #[test]
+    fn a_terminal_gets_term_unless_it_is_set() {
+        let none: &[String] = &[];
+        assert!(
+            !merge_env("h", false, [none])
+                .iter()
+                .any(|e| e.starts_with("TERM="))
+        );
+        let env = merge_env("h", true, [none]);
+        assert_eq!(env, vec![DEFAULT_PATH, "HOSTNAME=h", "TERM=xterm"]);
+        let user = vec!["TERM=vt100".to_string()];
+        let env = merge_env("h", true, [user.as_slice(), none]);
+        assert_eq!(env, vec![DEFAULT_PATH, "HOSTNAME=h", "TERM=vt100"]);
     }
 }

@@ -439,6 +439,41 @@ fn read_trimmed(path: &Path) -> String {
         .to_string()
 }
 
+/// A limit that only some hosts can enforce: swap accounting (memsw), a blkio weight (BFQ or,
+/// before Linux 5.0, CFQ; `mq-deadline` and `none` have none).
+struct OptionalV1Limit {
+    name: &'static str,
+    limits: CgroupLimits,
+    controller: &'static str,
+    /// The files that hold it, in the order the backend looks, and what each reads then.
+    files: &'static [(&'static str, &'static str)],
+}
+
+fn optional_v1_limits() -> [OptionalV1Limit; 2] {
+    let all = all_limits();
+    [
+        OptionalV1Limit {
+            name: "memory_swap",
+            limits: CgroupLimits {
+                memory: all.memory,
+                memory_swap: all.memory_swap,
+                ..Default::default()
+            },
+            controller: "memory",
+            files: &[("memory.memsw.limit_in_bytes", "134217728")],
+        },
+        OptionalV1Limit {
+            name: "blkio_weight",
+            limits: CgroupLimits {
+                blkio_weight: all.blkio_weight,
+                ..Default::default()
+            },
+            controller: "blkio",
+            files: &[("blkio.weight", "300"), ("blkio.bfq.weight", "300")],
+        },
+    ]
+}
+
 #[test]
 fn v1_apply_writes_every_limit_and_stats_read_them_back() {
     let Some(manager) = host_v1_manager() else {
@@ -447,16 +482,13 @@ fn v1_apply_writes_every_limit_and_stats_read_them_back() {
     let cgroups = TestCgroups::new(manager);
     let id = "limits";
     cgroups.create(id);
-    let limits = all_limits();
-    match cgroups.manager.apply(id, &limits) {
-        Ok(()) => {}
-        // A host without one of the controllers says which, and nothing is half-done there.
-        Err(CgroupError::Unsupported { limit, reason }) => {
-            eprintln!("skipped: {limit}: {reason}");
-            return;
-        }
-        Err(err) => panic!("{err}"),
-    }
+    // What every host of the project's kind enforces (memory, cpu, cpuset and pids controllers).
+    let limits = CgroupLimits {
+        memory_swap: None,
+        blkio_weight: None,
+        ..all_limits()
+    };
+    cgroups.manager.apply(id, &limits).unwrap();
     let dir_of = |controller: &str| {
         cgroups
             .manager
@@ -472,10 +504,6 @@ fn v1_apply_writes_every_limit_and_stats_read_them_back() {
         "67108864"
     );
     assert_eq!(
-        read_trimmed(&memory.join("memory.memsw.limit_in_bytes")),
-        "134217728"
-    );
-    assert_eq!(
         read_trimmed(&memory.join("memory.soft_limit_in_bytes")),
         "16777216"
     );
@@ -486,10 +514,31 @@ fn v1_apply_writes_every_limit_and_stats_read_them_back() {
     assert_eq!(read_trimmed(&dir_of("cpuset").join("cpuset.cpus")), "0");
     assert_eq!(read_trimmed(&dir_of("pids").join("pids.max")), "50");
 
+    // The optional ones: written where the host has the file, else `Unsupported` naming them,
+    // with what was there left as it was.
+    for optional in optional_v1_limits() {
+        let (name, dir) = (optional.name, dir_of(optional.controller));
+        let file = optional
+            .files
+            .iter()
+            .find(|(file, _)| dir.join(file).exists());
+        match (file, cgroups.manager.apply(id, &optional.limits)) {
+            (Some((file, value)), Ok(())) => {
+                assert_eq!(read_trimmed(&dir.join(file)), *value, "{name}");
+            }
+            (None, Err(CgroupError::Unsupported { limit, reason })) => {
+                assert_eq!(limit, name);
+                assert!(reason.contains("the kernel provides no"), "{reason}");
+            }
+            (file, result) => panic!("{name}: file {file:?}, apply: {result:?}"),
+        }
+    }
+    let memsw = memory.join("memory.memsw.limit_in_bytes").exists();
+
     // Raising memory past the memory+swap limit writes memsw first; -1 lifts limits.
     let raise = CgroupLimits {
         memory: Some(256 << 20),
-        memory_swap: Some(512 << 20),
+        memory_swap: memsw.then_some(512 << 20),
         pids_limit: Some(UNLIMITED),
         cpu_quota_us: Some(UNLIMITED),
         ..Default::default()
@@ -502,7 +551,11 @@ fn v1_apply_writes_every_limit_and_stats_read_them_back() {
     assert_eq!(read_trimmed(&dir_of("pids").join("pids.max")), "max");
     assert_eq!(read_trimmed(&cpu.join("cpu.cfs_quota_us")), "-1");
     // And back down: memory first.
-    cgroups.manager.apply(id, &limits).unwrap();
+    let back = CgroupLimits {
+        memory_swap: memsw.then_some(128 << 20),
+        ..limits
+    };
+    cgroups.manager.apply(id, &back).unwrap();
     assert_eq!(
         read_trimmed(&memory.join("memory.limit_in_bytes")),
         "67108864"
@@ -575,7 +628,6 @@ fn v2_apply_on_the_host_cgroup2_tree() {
     let wanted = ["memory", "cpu", "pids"];
     let limits = CgroupLimits {
         memory: Some(64 << 20),
-        memory_swap: Some(96 << 20),
         cpu_quota_us: Some(25_000),
         cpu_shares: Some(1024),
         pids_limit: Some(20),
@@ -588,10 +640,22 @@ fn v2_apply_on_the_host_cgroup2_tree() {
         cgroups.manager.apply(id, &limits).unwrap();
         let dir = cgroups.manager.paths(id).unwrap().remove(0);
         assert_eq!(read_trimmed(&dir.join("memory.max")), "67108864");
-        assert_eq!(read_trimmed(&dir.join("memory.swap.max")), "33554432");
         assert_eq!(read_trimmed(&dir.join("cpu.max")), "25000 100000");
         assert_eq!(read_trimmed(&dir.join("cpu.weight")), "39");
         assert_eq!(read_trimmed(&dir.join("pids.max")), "20");
+        // Swap accounting is optional: written where the kernel has the file, else reported.
+        let swap = CgroupLimits {
+            memory_swap: Some(96 << 20),
+            ..limits.clone()
+        };
+        let swap_file = dir.join("memory.swap.max");
+        match (swap_file.exists(), cgroups.manager.apply(id, &swap)) {
+            (true, Ok(())) => assert_eq!(read_trimmed(&swap_file), "33554432"),
+            (false, Err(CgroupError::Unsupported { limit, .. })) => {
+                assert_eq!(limit, "memory_swap")
+            }
+            (exists, result) => panic!("memory.swap.max exists: {exists}, apply: {result:?}"),
+        }
     } else {
         match cgroups.manager.apply(id, &limits) {
             Err(CgroupError::Unsupported { limit, reason }) => {

@@ -100,6 +100,13 @@ impl ProcessConfinement {
 }
 
 impl CompiledConfinement {
+    /// The uid and gid the process runs as (root's without a user).
+    pub(super) fn ids(&self) -> (u32, u32) {
+        self.user
+            .as_ref()
+            .map_or((0, 0), |user| (user.uid, user.gid))
+    }
+
     /// Applies everything to the calling single-threaded process; the next thing it does should
     /// be `execve`.
     pub(super) fn apply(&self) -> Result<(), ChildFailure> {

@@ -7,6 +7,7 @@
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 
@@ -15,8 +16,9 @@ use super::child::{
     redirect_stdio,
 };
 use super::tiny_init::run_tiny_init;
-use super::{namespaces, pty, rootfs};
-use crate::runtime::child_failure::{ChildFailure, StepResult};
+use super::{namespaces, pty, rootfs, volumes};
+use crate::runtime::child_failure::{ChildFailure, STEP_CHDIR_CWD, StepResult};
+use crate::runtime::confinement::CompiledConfinement;
 use crate::runtime::{ContainerLaunch, ContainerSecurity, confinement::masked_paths, network};
 
 /// The init's ends of the pipes the monitor made.
@@ -78,9 +80,7 @@ pub(crate) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
         sync.as_fd(),
         userns,
         shifted_rootfs.as_deref(),
-    )
-    .and_then(|()| launch.security.confinement.compile())
-    {
+    ) {
         Ok(confinement) => confinement,
         Err(failure) => fail(error.as_fd(), &failure),
     };
@@ -92,16 +92,16 @@ pub(crate) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
     exec_with_failure_report(&launch.argv, &env, error.as_fd(), Some(&confinement))
 }
 
-/// Everything between the clone and `execve`, in order. The root filesystem is built while the
-/// monitor moves us into our cgroup (which can take milliseconds); nothing of the command runs
-/// before we are there.
+/// Everything between the clone and `execve`, in order; the confinement to apply last, its user
+/// looked up. The root filesystem is built while the monitor moves us into our cgroup (which can
+/// take milliseconds); nothing of the command runs before we are there.
 fn prepare_container(
     launch: &ContainerLaunch,
     stdio: InitStdio,
     sync: BorrowedFd<'_>,
     userns: Option<OwnedFd>,
     shifted_rootfs: Option<&std::path::Path>,
-) -> Result<(), ChildFailure> {
+) -> Result<CompiledConfinement, ChildFailure> {
     die_with_monitor()?;
     set_umask();
     // Before the root filesystem: joining another container's namespace needs the host's /proc.
@@ -113,6 +113,14 @@ fn prepare_container(
     };
     let rootfs = rootfs::build_rootfs(launch, image)?;
     rootfs::pivot_into(&rootfs)?;
+    // The user from the container's own account files, now that its root is ours.
+    let confinement = launch.security.confinement.compile()?;
+    let owner = confinement.ids();
+    let owner = launch
+        .security
+        .userns
+        .map_or(owner, |mapping| mapping.host_ids(owner));
+    make_working_dir(&launch.cwd, owner)?;
     harden_filesystem(&launch.security)?;
     namespaces::set_hostname(&launch.hostname)?;
     connect_stdio(launch, stdio)?;
@@ -123,7 +131,30 @@ fn prepare_container(
     if let Some(userns) = userns {
         namespaces::join_user_namespace(userns.as_fd())?;
     }
-    enter_working_dir(&launch.cwd)
+    enter_working_dir(&launch.cwd)?;
+    Ok(confinement)
+}
+
+/// `-w DIR` that the image lacks is made, as Docker does: resolved inside the container's root
+/// (a symlink on the way cannot lead out of it), each missing folder mode 0755 and owned by
+/// `owner`, the container's user as host ids. After `pivot_root`, before the root may turn
+/// read-only. An exec's working directory is never made (nor is it by Docker).
+fn make_working_dir(cwd: &str, owner: (u32, u32)) -> Result<(), ChildFailure> {
+    if cwd == "/" {
+        return Ok(());
+    }
+    let root = nix::fcntl::open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .step(STEP_CHDIR_CWD, || "open the container's /".into())?;
+    volumes::make_folder_in_root(&root, cwd, owner)
+        .map(drop)
+        .map_err(|failure| ChildFailure {
+            step: STEP_CHDIR_CWD.to_string(),
+            ..failure
+        })
 }
 
 /// Masked and read-only paths in `/proc` and `/sys`, then the read-only root, as asked.

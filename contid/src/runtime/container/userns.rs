@@ -79,6 +79,14 @@ impl IdMapping {
     pub fn root(&self) -> (Uid, Gid) {
         (Uid::from_raw(self.host_uid), Gid::from_raw(self.host_gid))
     }
+
+    /// A uid and gid of the container as the host sees them.
+    pub fn host_ids(&self, (uid, gid): (u32, u32)) -> (u32, u32) {
+        (
+            self.host_uid.saturating_add(uid),
+            self.host_gid.saturating_add(gid),
+        )
+    }
 }
 
 /// The start of the first `user:start:count` line with `count >= MAPPED_IDS` (comments and

@@ -94,7 +94,11 @@ fn mount_one(roots: &Roots, mount: &BindMount) -> Result<(), ChildFailure> {
     }
     let is_dir = source_stat.is_ok_and(|stat| stat.st_mode & 0o170000 == 0o040000);
     let root = &roots.root;
-    let target = open_in_root(root, &mount.target, Some(is_dir))?;
+    let make = Make {
+        folder: is_dir,
+        owner: None,
+    };
+    let target = open_in_root(root, &mount.target, Some(make))?;
     if identity(&rustix::fs::fstat(&target), &mount.target)? == roots.container {
         return Err(ChildFailure::new(
             STEP,
@@ -152,21 +156,31 @@ fn openat2_in_root(
     }
 }
 
-/// `path` inside `root`, opened `O_PATH`. With `create` (whether to make a folder or a file),
-/// missing components are created, folders for all but the last.
-fn open_in_root(root: &OwnedFd, path: &str, create: Option<bool>) -> Result<OwnedFd, ChildFailure> {
+/// What [`open_in_root`] makes where the path is missing: folders for all components but the
+/// last, and for the last a folder or (`folder: false`) an empty file.
+#[derive(Debug, Clone, Copy)]
+struct Make {
+    folder: bool,
+    /// Host uid and gid given what it makes; `None`: ours.
+    owner: Option<(u32, u32)>,
+}
+
+/// `path` inside `root`, opened `O_PATH`; with `make`, what is missing is made first.
+fn open_in_root(root: &OwnedFd, path: &str, make: Option<Make>) -> Result<OwnedFd, ChildFailure> {
     let flags = OFlags::PATH | OFlags::CLOEXEC;
-    match openat2_in_root(root, path, flags) {
-        Err(rustix::io::Errno::NOENT) if create.is_some() => {}
-        Err(rustix::io::Errno::AGAIN) => {
+    let make = match (openat2_in_root(root, path, flags), make) {
+        (Err(rustix::io::Errno::NOENT), Some(make)) => make,
+        (Err(rustix::io::Errno::AGAIN), _) => {
             return Err(ChildFailure::new(
                 STEP,
                 Errno::EAGAIN,
                 format!("open {path} in the container: its path kept changing (racing renames)"),
             ));
         }
-        result => return result.map_err(|e| failure(e, format!("open {path} in the container"))),
-    }
+        (result, _) => {
+            return result.map_err(|e| failure(e, format!("open {path} in the container")));
+        }
+    };
     let trimmed = path.trim_end_matches('/');
     let (parent, name) = trimmed.rsplit_once('/').unwrap_or(("", trimmed));
     if name.is_empty() || name == "." || name == ".." {
@@ -179,10 +193,13 @@ fn open_in_root(root: &OwnedFd, path: &str, create: Option<bool>) -> Result<Owne
     let parent = open_in_root(
         root,
         if parent.is_empty() { "/" } else { parent },
-        Some(true),
+        Some(Make {
+            folder: true,
+            ..make
+        }),
     )?;
     let mode = Mode::from_raw_mode(0o755);
-    let made = if create == Some(true) {
+    let made = if make.folder {
         rustix::fs::mkdirat(&parent, name, mode)
     } else {
         rustix::fs::openat(
@@ -193,9 +210,17 @@ fn open_in_root(root: &OwnedFd, path: &str, create: Option<bool>) -> Result<Owne
         )
         .map(drop)
     };
-    match made {
-        Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-        Err(e) => return Err(failure(e, format!("create {path} in the container"))),
+    match (made, make.owner) {
+        (Ok(()), Some((uid, gid))) => rustix::fs::chownat(
+            &parent,
+            name,
+            Some(rustix::fs::Uid::from_raw(uid)),
+            Some(rustix::fs::Gid::from_raw(gid)),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .map_err(|e| failure(e, format!("chown {path} in the container to {uid}:{gid}")))?,
+        (Ok(()), None) | (Err(rustix::io::Errno::EXIST), _) => {}
+        (Err(e), _) => return Err(failure(e, format!("create {path} in the container"))),
     }
     let opened = rustix::fs::openat2(
         &parent,
@@ -219,6 +244,20 @@ fn open_in_root(root: &OwnedFd, path: &str, create: Option<bool>) -> Result<Owne
         ));
     }
     Ok(opened)
+}
+
+/// The folder `path` inside `root` (see [`open_in_root`]), made where missing, each folder it
+/// makes owned by `owner` (host ids), mode 0755.
+pub(super) fn make_folder_in_root(
+    root: &OwnedFd,
+    path: &str,
+    owner: (u32, u32),
+) -> Result<OwnedFd, ChildFailure> {
+    let make = Make {
+        folder: true,
+        owner: Some(owner),
+    };
+    open_in_root(root, path, Some(make))
 }
 
 fn refuse_kernel_filesystem(target: &OwnedFd, path: &str) -> Result<(), ChildFailure> {
