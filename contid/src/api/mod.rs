@@ -5,6 +5,7 @@
 
 mod access;
 mod attach;
+mod connection_slots;
 mod containers;
 mod error;
 mod events;
