@@ -1,9 +1,17 @@
 //! The contract (`proto-docs/openapi.json`) says what a real daemon answers: the answers the
-//! fuzzer found undocumented, and whole numbers written `1.0`.
+//! fuzzer found undocumented, whole numbers written `1.0`, and, when schemathesis is installed,
+//! a run of it against a real daemon.
 
-use std::path::Path;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use conti_tests::{ContainerInfo, Daemon, spec};
+use conti_tests::{ContainerInfo, Daemon, run_command, spec};
 use serde_json::Value;
 
 fn openapi() -> Value {
@@ -150,4 +158,144 @@ fn whole_numbers_written_with_a_fraction_are_integers() {
     let fractional = br#"{"image":"busybox","cmd":["true"],"resources":{"memory":67108864.5}}"#;
     d.post("/v1/containers", fractional)
         .expect_error(400, "invalid_json");
+}
+
+/// Forwards TCP connections on 127.0.0.1 to the daemon's socket (schemathesis speaks TCP);
+/// stops when dropped.
+struct TcpToUnix {
+    port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl TcpToUnix {
+    fn start(socket: &Path) -> TcpToUnix {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let socket = socket.to_path_buf();
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => forward(client, &socket),
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        TcpToUnix { port, stop }
+    }
+}
+
+impl Drop for TcpToUnix {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn forward(client: TcpStream, socket: &Path) {
+    let _ = client.set_nonblocking(false);
+    let Ok(daemon) = UnixStream::connect(socket) else {
+        return;
+    };
+    let (Ok(mut client_reader), Ok(mut daemon_writer)) = (client.try_clone(), daemon.try_clone())
+    else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut client_reader, &mut daemon_writer);
+        let _ = daemon_writer.shutdown(Shutdown::Write);
+    });
+    std::thread::spawn(move || {
+        let (mut daemon, mut client) = (daemon, client);
+        let mut buf = [0u8; 64 * 1024];
+        while let Ok(n) = daemon.read(&mut buf) {
+            if n == 0 || client.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = client.shutdown(Shutdown::Both);
+    });
+}
+
+/// `schemathesis` from `$CONTI_SCHEMATHESIS`, else from `PATH`.
+fn schemathesis() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("CONTI_SCHEMATHESIS") {
+        return Some(PathBuf::from(path));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("schemathesis"))
+        .find(|candidate| candidate.is_file())
+}
+
+#[test]
+fn schemathesis_finds_no_answer_the_contract_does_not_describe() {
+    let Some(schemathesis) = schemathesis() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "schemathesis is not installed (.ci/run installs it)"
+        );
+        eprintln!("SKIPPED: schemathesis is not installed (pip install schemathesis)");
+        return;
+    };
+    let d = Daemon::start_with_busybox();
+    // What tests/schemathesis/hooks.py expects to find.
+    let done = d.create(&conti_tests::ContainerSpec {
+        name: Some("done".to_string()),
+        ..spec(&["true"])
+    });
+    d.start_container(&done);
+    d.wait(&done);
+    for n in 0..17 {
+        d.create(&conti_tests::ContainerSpec {
+            name: Some(format!("c{n}")),
+            ..spec(&["true"])
+        });
+    }
+    let proxy = TcpToUnix::start(d.socket());
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let report = d.dir().join("schemathesis");
+    let mut command = Command::new(&schemathesis);
+    // Run in the daemon's folder: schemathesis keeps a cache where it runs.
+    command
+        .current_dir(d.dir())
+        .env("PYTHONPATH", here.join("schemathesis"))
+        .env("SCHEMATHESIS_HOOKS", "hooks")
+        .args(["--no-color", "run"])
+        .arg(here.join("../proto-docs/openapi.json"))
+        .args(["--url", &format!("http://127.0.0.1:{}", proxy.port)])
+        .args([
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,\
+             response_schema_conformance,response_headers_conformance,error_code_is_documented",
+        ])
+        .args([
+            "--continue-on-failure",
+            "--request-timeout",
+            "10",
+            "--workers",
+            "1",
+        ])
+        .args([
+            "--seed",
+            "17",
+            "--max-examples",
+            "100",
+            "--generation-database",
+            "none",
+        ])
+        .args(["--report", "ndjson", "--report-dir"])
+        .arg(&report);
+    let out = run_command(&mut command, Duration::from_secs(900));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let summary = text
+        .find("= SUMMARY")
+        .map_or(text.as_ref(), |start| &text[start..]);
+    eprintln!("{summary}");
+    assert!(
+        out.status.success(),
+        "schemathesis found answers the contract does not describe:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
