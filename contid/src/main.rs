@@ -65,7 +65,8 @@ struct Args {
     /// image) even where the kernel has idmapped mounts.
     #[arg(long, requires = "userns_remap")]
     userns_no_idmap: bool,
-    /// Connections served at once; more are closed at once.
+    /// Connections served at once; over it, the one waiting longest for a request is closed, or
+    /// when all serve one, the newcomer is answered 503.
     #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
     /// How contid makes the sealed copy of its binary it re-executes itself from at start-up

@@ -204,8 +204,10 @@ pub struct PortBinding {
     #[serde(default = "default_publish_address")]
     pub host_ip: String,
     /// Port on the host, 1-65535.
+    #[schema(minimum = 1, maximum = 65535)]
     pub host_port: u16,
     /// Port inside the container, 1-65535.
+    #[schema(minimum = 1, maximum = 65535)]
     pub container_port: u16,
     #[serde(default)]
     pub protocol: PortProtocol,
@@ -236,6 +238,7 @@ pub struct ContainerNetwork {
 pub struct NetworkSpec {
     /// Unique name, `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters; not `bridge`, `none`,
     /// `host`, `default` or `container:...`.
+    #[schema(pattern = "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", max_length = 64)]
     pub name: String,
     /// IPv4 subnet in CIDR form (`10.90.1.0/24`), prefix length 8-30; must not overlap another
     /// network's. Default: the first free /24 in `10.90.0.0/16`.
@@ -278,10 +281,13 @@ pub struct NetworkMember {
 pub struct ContainerSpec {
     /// Unique name; generated when absent. `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", max_length = 64)]
     pub name: Option<String>,
     /// Name of an imported image.
+    #[schema(min_length = 1)]
     pub image: String,
     /// Command and arguments; the first element is looked up in `PATH` when it has no `/`.
+    #[schema(min_items = 1)]
     pub cmd: Vec<String>,
     /// Extra environment, `KEY=VALUE` each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

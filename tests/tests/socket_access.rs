@@ -1,12 +1,14 @@
 //! Who may use the socket (root and one group, checked on every connection), and request
 //! hardening: slow and idle clients are disconnected, oversized heads refused, connections
-//! capped.
+//! capped without locking anyone out.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use conti_tests::{Daemon, run_command, spec};
@@ -237,24 +239,173 @@ fn an_oversized_request_head_gets_431() {
 }
 
 #[test]
-fn connections_beyond_the_cap_are_closed_at_once() {
+fn idle_connections_give_their_slot_to_a_newcomer() {
     let d = Daemon::start_with_busybox_and_args(&["--max-connections", "2"]);
     // The harness's own probe connections have been closed: wait until the slots are free.
     std::thread::sleep(Duration::from_millis(300));
-    let first = UnixStream::connect(d.socket()).unwrap();
-    let second = UnixStream::connect(d.socket()).unwrap();
+    let mut first = UnixStream::connect(d.socket()).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let mut second = UnixStream::connect(d.socket()).unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let mut third = UnixStream::connect(d.socket()).unwrap();
-    let closed = time_until_closed(&mut third, Duration::from_secs(5));
+    // Both slots hold connections that wait for a request: the longest waiting gives way.
+    d.get("/v1/version").expect_status(200);
+    let first_closed = time_until_closed(&mut first, Duration::from_secs(2));
     assert!(
-        closed.is_some_and(|after| after < Duration::from_secs(2)),
-        "a third connection was kept ({closed:?})"
+        first_closed.is_some(),
+        "the longest idle connection was kept"
     );
-    drop((first, second));
+    assert_eq!(
+        time_until_closed(&mut second, Duration::from_secs(1)),
+        None,
+        "the other idle connection was closed too"
+    );
+}
+
+/// Reads everything until the daemon closes the connection.
+fn read_until_closed(stream: &mut UnixStream) -> String {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let read = stream.read_to_end(&mut answer);
+    assert!(read.is_ok(), "{read:?} after {answer:?}");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn a_connection_over_the_cap_is_answered_503_when_all_are_serving() {
+    let d = Daemon::start_with_busybox_and_args(&["--max-connections", "2"]);
+    std::thread::sleep(Duration::from_millis(300));
+    // Two streams serve as long as they last: they keep their slots.
+    let mut kept = d.client().stream("/v1/events");
+    let dropped = d.client().stream("/v1/events");
+    // The answer comes without the request being read: a client that sends nothing gets it.
+    let mut silent = UnixStream::connect(d.socket()).unwrap();
+    let answer = read_until_closed(&mut silent);
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.contains("retry-after: 1\r\n"), "{answer}");
+    // And a client that sends a request reads it, not a reset.
+    let refused = d
+        .client()
+        .try_request("GET", "/v1/version", None)
+        .expect("an answer over the cap");
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    let error = refused.expect_error(503, "too_many_connections");
+    assert!(
+        error.message.contains("all 2 connections"),
+        "{}",
+        error.message
+    );
+    // Neither stream was cut; once one ends, its slot serves again.
+    drop(dropped);
     conti_tests::wait_until(Duration::from_secs(5), "a free slot", || {
         d.client()
-            .with_timeout(Duration::from_secs(1))
             .try_request("GET", "/v1/version", None)
             .is_ok_and(|r| r.status == 200)
     });
+    let id = d.create(&spec(&["true"]));
+    let line = kept.next_line().unwrap().expect("an event");
+    assert!(
+        line.contains(r#""type":"create""#) && line.contains(&id),
+        "{line}"
+    );
+}
+
+/// Clients that each hold a connection by sending a request head one byte every half second and
+/// never ending it (slowloris); each connection the daemon closes is opened again at once.
+struct Slowloris {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<usize>>,
+}
+
+impl Slowloris {
+    fn start(socket: &Path, clients: usize) -> Slowloris {
+        let stop = Arc::new(AtomicBool::new(false));
+        let socket = socket.to_path_buf();
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let open = || {
+                let mut stream = UnixStream::connect(&socket).ok()?;
+                stream
+                    .write_all(b"GET /v1/version HTTP/1.1\r\nX-Slow: ")
+                    .ok()?;
+                Some(stream)
+            };
+            let mut streams: Vec<Option<UnixStream>> = (0..clients).map(|_| open()).collect();
+            let mut opened = clients;
+            while !stopped.load(Ordering::Relaxed) {
+                for slot in &mut streams {
+                    let alive = slot.as_mut().is_some_and(|s| s.write_all(b"z").is_ok());
+                    if !alive {
+                        *slot = open();
+                        opened += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            opened
+        });
+        Slowloris {
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Ends the attack; how many connections it opened.
+    fn stop(mut self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread.take().map_or(0, |t| t.join().unwrap())
+    }
+}
+
+impl Drop for Slowloris {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_client_is_answered_at_once_while_slow_clients_hold_every_slot() {
+    // More than the default cap (512).
+    const SLOW_CLIENTS: usize = 600;
+    let d = Daemon::start_with_busybox();
+    // A stream opened before the attack serves all along: it keeps its connection.
+    let mut events = d.client().stream("/v1/events");
+    let attack = Slowloris::start(d.socket(), SLOW_CLIENTS);
+    std::thread::sleep(Duration::from_secs(2));
+    let client = d.client().with_timeout(Duration::from_secs(10));
+    let mut times = Vec::new();
+    for _ in 0..10 {
+        let started = Instant::now();
+        let answer = client.try_request("GET", "/v1/version", None);
+        let took = started.elapsed();
+        assert!(
+            answer.as_ref().is_ok_and(|r| r.status == 200),
+            "under {SLOW_CLIENTS} slow clients, after {took:?}: {answer:?}"
+        );
+        times.push(took);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let opened = attack.stop();
+    times.sort();
+    eprintln!(
+        "{SLOW_CLIENTS} slow clients ({opened} connections opened): answered in {:?} (median), {:?} (slowest)",
+        times[times.len() / 2],
+        times[times.len() - 1]
+    );
+    assert!(
+        times[times.len() - 1] < Duration::from_secs(2),
+        "a client waited {:?}",
+        times[times.len() - 1]
+    );
+    assert!(
+        opened > SLOW_CLIENTS,
+        "the slow clients never filled the slots"
+    );
+    let id = d.create(&spec(&["true"]));
+    let line = events.next_line().unwrap().expect("an event");
+    assert!(
+        line.contains(r#""type":"create""#) && line.contains(&id),
+        "{line}"
+    );
 }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiQuery};
+use super::whole_numbers;
 use crate::engine::{
     AttachEnd, AttachOptions, ClientSocket, DEFAULT_DETACH_KEYS, Engine, parse_detach_keys,
     window_size,
@@ -45,16 +46,21 @@ pub struct AttachParams {
 #[into_params(parameter_in = Query)]
 pub struct ResizeParams {
     /// Rows, 1 to 65535.
+    #[serde(deserialize_with = "whole_numbers::integer")]
+    #[param(minimum = 1, maximum = 65535)]
     pub(super) h: u32,
     /// Columns, 1 to 65535.
+    #[serde(deserialize_with = "whole_numbers::integer")]
+    #[param(minimum = 1, maximum = 65535)]
     pub(super) w: u32,
 }
 
 /// Attaches to a created or running container's stdio. The request must carry `Connection:
 /// Upgrade` and `Upgrade: tcp`. A client that attaches before the start gets all the output.
 #[utoipa::path(post, path = "/v1/containers/{ref}/attach", tag = "containers", params(("ref" = String, Path), AttachParams),
-    responses((status = 101, description = "the connection is now the container's stdio"), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 101, description = "the connection is now the container's stdio"),
+        (status = 400, description = "`upgrade_required`", body = ErrorBody),
+        (status = 409, description = "`container_not_running`", body = ErrorBody)))]
 pub async fn attach_container(
     State(engine): State<Engine>,
     Path(reference): Path<String>,
@@ -81,7 +87,7 @@ pub async fn attach_container(
 
 /// Resizes the container's terminal; before the start, the size is applied at the start.
 #[utoipa::path(post, path = "/v1/containers/{ref}/resize", tag = "containers", params(("ref" = String, Path), ResizeParams),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204), (status = 409, description = "`container_not_running`", body = ErrorBody)))]
 pub async fn resize_container(
     State(engine): State<Engine>,
     Path(reference): Path<String>,

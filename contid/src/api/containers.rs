@@ -16,6 +16,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery};
+use super::whole_numbers;
 use crate::engine::{
     Engine, FRAME_HEADER_LEN, LogRecord, LogStream, TimeWindow, stream_frame_header,
 };
@@ -24,8 +25,11 @@ const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
 const MAX_STOP_TIMEOUT_SECS: u64 = 24 * 3600;
 
 #[utoipa::path(post, path = "/v1/containers", tag = "containers", request_body = ContainerSpec,
-    responses((status = 201, body = CreatedContainer), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody), (status = 507, body = ErrorBody)))]
+    responses((status = 201, body = CreatedContainer),
+        (status = 400, description = "`ambiguous_reference`, `invalid_spec`", body = ErrorBody),
+        (status = 404, description = "`container_not_found`, `image_not_found`, `network_not_found`", body = ErrorBody),
+        (status = 409, description = "`name_in_use`, `network_full`, `port_in_use`", body = ErrorBody),
+        (status = 507, description = "`no_space`", body = ErrorBody)))]
 pub async fn create_container(
     State(engine): State<Engine>,
     ApiJson(spec): ApiJson<ContainerSpec>,
@@ -51,7 +55,7 @@ pub async fn list_containers(
 }
 
 #[utoipa::path(get, path = "/v1/containers/{ref}", tag = "containers", params(("ref" = String, Path, description = "id, unique id prefix, or name")),
-    responses((status = 200, body = ContainerInfo), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ContainerInfo)))]
 pub async fn inspect_container(
     State(engine): State<Engine>,
     Path(reference): Path<String>,
@@ -68,7 +72,7 @@ pub struct DeleteParams {
 }
 
 #[utoipa::path(delete, path = "/v1/containers/{ref}", tag = "containers", params(("ref" = String, Path), DeleteParams),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204), (status = 409, description = "`container_running`, `network_in_use`", body = ErrorBody)))]
 pub async fn delete_container(
     State(engine): State<Engine>,
     Path(reference): Path<String>,
@@ -81,7 +85,11 @@ pub async fn delete_container(
 /// Starts a created or exited container. A command that cannot run is a 400, and the container
 /// is then exited with 127 (not found) or 126 (not executable).
 #[utoipa::path(post, path = "/v1/containers/{ref}/start", tag = "containers", params(("ref" = String, Path)),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 507, body = ErrorBody)))]
+    responses((status = 204),
+        (status = 400, description = "`command_not_found`, `command_not_executable`, `invalid_cwd`, `invalid_spec`, `invalid_volume`, `unknown_user`, `unsupported_limit`",
+            body = ErrorBody),
+        (status = 409, description = "`container_not_running`, `container_running`, `port_in_use`", body = ErrorBody),
+        (status = 507, description = "`no_space`", body = ErrorBody)))]
 pub async fn start_container(
     State(engine): State<Engine>,
     Path(reference): Path<String>,
@@ -94,11 +102,14 @@ pub async fn start_container(
 #[into_params(parameter_in = Query)]
 pub struct StopParams {
     /// Seconds between SIGTERM and SIGKILL (default 10).
+    #[serde(default, deserialize_with = "whole_numbers::optional_integer")]
+    // MAX_STOP_TIMEOUT_SECS (utoipa takes only a literal; a test compares them).
+    #[param(maximum = 86400)]
     timeout: Option<u64>,
 }
 
 #[utoipa::path(post, path = "/v1/containers/{ref}/stop", tag = "containers", params(("ref" = String, Path), StopParams),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204)))]
 pub async fn stop_container(
     State(engine): State<Engine>,
     Path(reference): Path<String>,
@@ -125,7 +136,8 @@ pub struct KillParams {
 }
 
 #[utoipa::path(post, path = "/v1/containers/{ref}/kill", tag = "containers", params(("ref" = String, Path), KillParams),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204), (status = 400, description = "`invalid_signal`", body = ErrorBody),
+        (status = 409, description = "`container_not_running`", body = ErrorBody)))]
 pub async fn kill_container(
     State(engine): State<Engine>,
     Path(reference): Path<String>,
@@ -137,7 +149,7 @@ pub async fn kill_container(
 
 /// Blocks until the container has exited.
 #[utoipa::path(post, path = "/v1/containers/{ref}/wait", tag = "containers", params(("ref" = String, Path)),
-    responses((status = 200, body = WaitResult), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = WaitResult)))]
 pub async fn wait_container(
     State(engine): State<Engine>,
     Path(reference): Path<String>,
@@ -150,8 +162,9 @@ pub async fn wait_container(
 /// Runs a command in a running container to its end and returns its output. With `attach`, creates
 /// a streaming exec instead (201 `ExecCreated`; run it with `POST /v1/execs/{id}/start`).
 #[utoipa::path(post, path = "/v1/containers/{ref}/exec", tag = "containers", params(("ref" = String, Path)), request_body = ExecSpec,
-    responses((status = 200, body = ExecResult), (status = 201, body = conti_proto::ExecCreated), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = ExecResult), (status = 201, body = conti_proto::ExecCreated),
+        (status = 400, description = "`invalid_cwd`, `invalid_spec`, `unknown_user`", body = ErrorBody),
+        (status = 409, description = "`container_not_running`", body = ErrorBody)))]
 pub async fn exec_in_container(
     State(engine): State<Engine>,
     Path(reference): Path<String>,
@@ -188,14 +201,17 @@ pub struct LogsParams {
     #[serde(default)]
     follow: bool,
     /// Only the last N lines of what is already there (of those in the time window).
+    #[serde(default, deserialize_with = "whole_numbers::optional_integer")]
     tail: Option<usize>,
     #[serde(default)]
     #[param(inline)]
     format: LogFormat,
     /// Only lines written at or after this time: RFC 3339, Unix seconds, or a duration ago
     /// (`10m`).
+    #[param(min_length = 1)]
     since: Option<String>,
     /// Only lines written at or before this time (same forms); a follow ends there.
+    #[param(min_length = 1)]
     until: Option<String>,
     /// `text` and `multiplexed` formats: start each line with its RFC 3339 time and a space.
     #[serde(default)]
@@ -203,8 +219,8 @@ pub struct LogsParams {
 }
 
 #[utoipa::path(get, path = "/v1/containers/{ref}/logs", tag = "containers", params(("ref" = String, Path), LogsParams),
-    responses((status = 200, description = "text/plain (the bytes as written), application/x-ndjson of LogLine, \
-        or application/vnd.docker.multiplexed-stream", body = LogLine), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "`text` format: the bytes as written; `json`: one LogLine per line; `multiplexed`: attach's frames",
+        content((String = "text/plain"), (LogLine = "application/x-ndjson"), (String = "application/vnd.docker.multiplexed-stream")))))]
 pub async fn container_logs(
     State(engine): State<Engine>,
     Path(reference): Path<String>,
@@ -312,5 +328,22 @@ impl LogRenderer {
     fn take(&mut self) -> Bytes {
         self.close_frame();
         Bytes::from(std::mem::take(&mut self.out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::IntoParams;
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::Schema;
+
+    #[test]
+    fn the_documented_stop_timeout_is_the_one_enforced() {
+        let params = super::StopParams::into_params(|| None);
+        let Some(RefOr::T(Schema::Object(timeout))) = &params[0].schema else {
+            panic!("timeout has no schema");
+        };
+        let maximum = serde_json::to_value(&timeout.maximum).unwrap();
+        assert_eq!(maximum, serde_json::json!(super::MAX_STOP_TIMEOUT_SECS));
     }
 }

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use conti_proto::ErrorBody;
 use serde::de::DeserializeOwned;
 
+use super::whole_numbers;
 use crate::engine::EngineError;
 
 /// Largest JSON body accepted (image imports stream and are not limited).
@@ -118,6 +119,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             ));
         }
         serde_json::from_slice(&bytes)
+            .or_else(|error| {
+                // `1.0` where an integer is expected is an integer to the contract; whatever
+                // else is wrong is then said without it.
+                match whole_numbers::json_with_whole_floats_as_integers(&bytes) {
+                    Some(value) => serde_json::from_value(value),
+                    None => Err(error),
+                }
+            })
             .map(ApiJson)
             .map_err(|e| ApiError::bad_request("invalid_json", format!("invalid JSON body: {e}")))
     }
@@ -203,6 +212,29 @@ mod tests {
         );
         let (status, _) = post_create(r#"{"image":"busybox","cmd":["true"]}"#).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
+    }
+
+    #[tokio::test]
+    async fn a_whole_float_is_an_integer_and_other_errors_are_still_named() {
+        let (status, _) = post_create(
+            r#"{"image":"busybox","cmd":["true"],"ports":[{"host_port":8080.0,"container_port":80}]}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, error) = post_create(
+            r#"{"image":"busybox","cmd":["true"],"ports":[{"host_port":80.5,"container_port":80}]}"#,
+        )
+        .await;
+        assert_eq!(
+            (status, error.code.as_str()),
+            (StatusCode::BAD_REQUEST, "invalid_json")
+        );
+        assert!(error.message.contains("80.5"), "{}", error.message);
+        let (_, error) = post_create(
+            r#"{"image":"busybox","cmd":["true"],"ports":[{"host_port":8080.0,"container_port":70000}]}"#,
+        )
+        .await;
+        assert!(error.message.contains("70000"), "{}", error.message);
     }
 
     #[tokio::test]

@@ -21,8 +21,10 @@ pub const EVENTS_LOST: &str = "events_lost";
 pub struct EventsParams {
     /// First replay the remembered events (the last 1024) from this time on: RFC 3339, Unix
     /// seconds, or a duration ago (`10m`). Without it, only new events are sent.
+    #[param(min_length = 1)]
     since: Option<String>,
     /// End the stream at this time (same forms); one in the past ends it after the replay.
+    #[param(min_length = 1)]
     until: Option<String>,
 }
 
@@ -31,8 +33,7 @@ pub struct EventsParams {
 /// with one `ErrorBody` line, code `events_lost` (reconnect with `since` to catch up).
 #[utoipa::path(get, path = "/v1/events", tag = "events", params(EventsParams),
     responses((status = 200, description = "One Event per line; the last line may be an ErrorBody (`events_lost`)",
-            body = Event, content_type = "application/x-ndjson"),
-        (status = 400, body = ErrorBody)))]
+            body = Event, content_type = "application/x-ndjson")))]
 pub async fn stream_events(
     State(engine): State<Engine>,
     ApiQuery(params): ApiQuery<EventsParams>,

@@ -34,8 +34,10 @@ pub struct StartParams {
 /// stream follows the attach rules. The connection closes once the command has exited and its
 /// output was sent; its exit code is then in `GET /v1/execs/{id}`.
 #[utoipa::path(post, path = "/v1/execs/{id}/start", tag = "execs", params(("id" = String, Path), StartParams),
-    responses((status = 101, description = "the connection is now the command's stdio"), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 101, description = "the connection is now the command's stdio"),
+        (status = 400, description = "`upgrade_required`", body = ErrorBody),
+        (status = 404, description = "`exec_not_found`", body = ErrorBody),
+        (status = 409, description = "`container_not_running`, `exec_already_started`", body = ErrorBody)))]
 pub async fn start_exec(
     State(engine): State<Engine>,
     Path(id): Path<String>,
@@ -50,7 +52,7 @@ pub async fn start_exec(
 }
 
 #[utoipa::path(get, path = "/v1/execs/{id}", tag = "execs", params(("id" = String, Path)),
-    responses((status = 200, body = ExecInfo), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = ExecInfo), (status = 404, description = "`exec_not_found`", body = ErrorBody)))]
 pub async fn inspect_exec(
     State(engine): State<Engine>,
     Path(id): Path<String>,
@@ -60,7 +62,8 @@ pub async fn inspect_exec(
 
 /// Resizes the exec's terminal; before the start, the size is applied at the start.
 #[utoipa::path(post, path = "/v1/execs/{id}/resize", tag = "execs", params(("id" = String, Path), ResizeParams),
-    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204), (status = 404, description = "`exec_not_found`", body = ErrorBody),
+        (status = 409, description = "`exec_not_running`", body = ErrorBody)))]
 pub async fn resize_exec(
     State(engine): State<Engine>,
     Path(id): Path<String>,

@@ -19,8 +19,9 @@ use crate::engine::Engine;
 /// other at its next start. Fields left out keep their value.
 #[utoipa::path(patch, path = "/v1/containers/{ref}", tag = "containers", params(("ref" = String, Path)),
     request_body = ContainerUpdate,
-    responses((status = 200, body = ContainerInfo), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = ContainerInfo),
+        (status = 400, description = "`invalid_spec`, `unsupported_limit`", body = ErrorBody),
+        (status = 409, description = "`limit_rejected`", body = ErrorBody)))]
 pub async fn update_container(
     State(engine): State<Engine>,
     Path(reference): Path<String>,
@@ -40,7 +41,9 @@ pub struct StatsParams {
 /// What a running container uses: one sample (its CPU percentage measured over half a second),
 /// or with `stream=true` one a second as `application/x-ndjson`.
 #[utoipa::path(get, path = "/v1/containers/{ref}/stats", tag = "containers", params(("ref" = String, Path), StatsParams),
-    responses((status = 200, body = ContainerStats), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, description = "one sample; with `stream=true`, one per line",
+            content((ContainerStats = "application/json"), (ContainerStats = "application/x-ndjson"))),
+        (status = 409, description = "`container_not_running`", body = ErrorBody)))]
 pub async fn container_stats(
     State(engine): State<Engine>,
     Path(reference): Path<String>,
@@ -63,7 +66,7 @@ pub async fn container_stats(
 
 /// The processes of a running container: pid on the host and inside, parent, user, command.
 #[utoipa::path(get, path = "/v1/containers/{ref}/top", tag = "containers", params(("ref" = String, Path)),
-    responses((status = 200, body = ContainerTop), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = ContainerTop), (status = 409, description = "`container_not_running`", body = ErrorBody)))]
 pub async fn container_top(
     State(engine): State<Engine>,
     Path(reference): Path<String>,

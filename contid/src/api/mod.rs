@@ -5,7 +5,9 @@
 
 mod access;
 mod attach;
+mod connection_slots;
 mod containers;
+mod contract;
 mod error;
 mod events;
 mod execs;
@@ -14,6 +16,7 @@ mod limits;
 mod networks;
 mod server;
 mod system;
+mod whole_numbers;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -84,7 +87,9 @@ pub fn router(engine: Engine) -> Router {
 
 /// The OpenAPI document the routes generate.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    api_router().split_for_parts().1
+    let mut doc = api_router().split_for_parts().1;
+    contract::complete(&mut doc);
+    doc
 }
 
 #[cfg(test)]

@@ -10,7 +10,9 @@ use crate::engine::Engine;
 
 /// Creates a bridge network; its bridge is made on the host when a container on it first starts.
 #[utoipa::path(post, path = "/v1/networks", tag = "networks", request_body = NetworkSpec,
-    responses((status = 201, body = NetworkInfo), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody), (status = 507, body = ErrorBody)))]
+    responses((status = 201, body = NetworkInfo), (status = 400, description = "`invalid_spec`", body = ErrorBody),
+        (status = 409, description = "`network_exists`, `subnet_in_use`", body = ErrorBody),
+        (status = 507, description = "`no_space`", body = ErrorBody)))]
 pub async fn create_network(
     State(engine): State<Engine>,
     ApiJson(spec): ApiJson<NetworkSpec>,
@@ -28,7 +30,7 @@ pub async fn list_networks(State(engine): State<Engine>) -> Json<Vec<NetworkInfo
 }
 
 #[utoipa::path(get, path = "/v1/networks/{name}", tag = "networks", params(("name" = String, Path)),
-    responses((status = 200, body = NetworkInfo), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = NetworkInfo), (status = 404, description = "`network_not_found`", body = ErrorBody)))]
 pub async fn inspect_network(
     State(engine): State<Engine>,
     Path(name): Path<String>,
@@ -38,7 +40,8 @@ pub async fn inspect_network(
 
 /// Removes a network no container is on, with its bridge and its firewall rules.
 #[utoipa::path(delete, path = "/v1/networks/{name}", tag = "networks", params(("name" = String, Path)),
-    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 204), (status = 404, description = "`network_not_found`", body = ErrorBody),
+        (status = 409, description = "`network_in_use`", body = ErrorBody)))]
 pub async fn delete_network(
     State(engine): State<Engine>,
     Path(name): Path<String>,
