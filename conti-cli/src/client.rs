@@ -755,6 +755,9 @@ mod tests {
         let client = Client::new(&path);
         let server = tokio::spawn(async move {
             let (mut stream, _) = listener.accept().await.unwrap();
+            // The connection is made: the path is not needed any more (a test may end before
+            // this task does, so it is removed now rather than at the end).
+            let _ = std::fs::remove_file(&path);
             let mut head = Vec::new();
             while !head.ends_with(b"\r\n\r\n") {
                 head.push(stream.read_u8().await.unwrap());
@@ -763,7 +766,6 @@ mod tests {
                 stream.write_all(chunk.as_ref()).await.unwrap();
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-            let _ = std::fs::remove_file(&path);
             String::from_utf8(head).unwrap()
         });
         (client, server)

@@ -244,16 +244,6 @@ fn a_stale_socket_is_replaced_and_the_socket_is_root_only_or_its_groups() {
     d.get("/v1/version").expect_status(200);
 }
 
-/// The host's end of a container's veth pair (`vc` and 12 hex digits of its id).
-fn host_veth(id: &str) -> String {
-    let digits: String = id
-        .chars()
-        .filter(char::is_ascii_hexdigit)
-        .take(12)
-        .collect();
-    format!("vc{digits}")
-}
-
 /// Every process in the container's cgroups, in every hierarchy (`parents`: the daemon's cgroup
 /// parent in each).
 fn container_processes(parents: &[PathBuf], id: &str) -> BTreeSet<i32> {
@@ -282,7 +272,7 @@ fn assert_nothing_left(d: &Daemon, parents: &[PathBuf], id: &str, context: &str)
     wait_until(
         Duration::from_secs(10),
         &format!("{context}: {id}'s veth to go"),
-        || !conti_tests::network::interface_exists(&host_veth(id)),
+        || !conti_tests::network::interface_exists(&conti_tests::network::host_interface(id)),
     );
     assert_eq!(
         host::mount_points_under(&d.container_dir(id)),
