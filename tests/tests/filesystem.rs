@@ -1,6 +1,7 @@
 //! The container's root filesystem: an overlay on a shared read-only image, and the special
 //! filesystems and files a container needs.
 
+use conti_proto::ContainerState;
 use conti_tests::{Daemon, sh};
 
 #[test]
@@ -87,4 +88,29 @@ fn dev_proc_sys_and_etc_files_are_set_up() {
         sys[4..].split(',').any(|o| o == "ro"),
         "/sys is not read-only: {sys}"
     );
+}
+
+#[test]
+fn a_container_that_made_its_etc_a_symlink_is_refused_at_its_next_start() {
+    let d = Daemon::start_with_busybox();
+    // Only a privileged container can: the files Conti mounts in /etc pin it otherwise.
+    let mut spec = sh("umount /etc/hosts /etc/hostname /etc/resolv.conf \
+         && rm -r /etc && ln -s /tmp /etc && echo replaced");
+    spec.security.privileged = true;
+    let (broken, code, logs) = d.run(&spec);
+    assert_eq!((code, logs.as_str()), (0, "replaced\n"));
+    let error = d
+        .post(&format!("/v1/containers/{broken}/start"), b"")
+        .expect_error(409, "broken_rootfs");
+    assert!(
+        error
+            .message
+            .contains("/etc in the container's filesystem is a symlink")
+            && error.message.contains("recreate"),
+        "{}",
+        error.message
+    );
+    assert_eq!(d.inspect(&broken).state, ContainerState::Exited);
+    d.remove(&broken);
+    assert!(!d.container_dir(&broken).exists());
 }

@@ -337,6 +337,71 @@ fn an_image_whose_etc_is_a_symlink_is_refused_at_import() {
     );
 }
 
+/// systemd images make `/etc/resolv.conf` a symlink to the resolver's file: the container gets
+/// Conti's file there (in its own layer), and nothing is written through the symlink.
+#[test]
+fn an_image_whose_etc_files_are_symlinks_runs_with_contis_files() {
+    let d = Daemon::start();
+    let bytes = fs::read(busybox_tar()).expect("reading the busybox tar");
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut archive = tar::Archive::new(&bytes[..]);
+    for entry in archive.entries().expect("busybox tar") {
+        let mut entry = entry.expect("entry");
+        let path = entry.path().expect("path").into_owned();
+        let name = path.to_string_lossy().trim_start_matches("./").to_string();
+        if ["etc/resolv.conf", "etc/hosts", "etc/hostname"].contains(&name.as_str()) {
+            continue;
+        }
+        let header = entry.header().clone();
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).expect("data");
+        builder.append(&header, &data[..]).expect("append");
+    }
+    append_raw(
+        &mut builder,
+        EntryType::Symlink,
+        "etc/resolv.conf",
+        "../run/systemd/resolve/stub-resolv.conf",
+    );
+    append_raw(&mut builder, EntryType::Symlink, "etc/hosts", "/etc/passwd");
+    append_raw(&mut builder, EntryType::Symlink, "etc/hostname", "hosts");
+    import(&d, "linked-etc", &builder.into_inner().expect("tar")).expect_status(201);
+    let mut spec = conti_tests::sh(
+        "for f in resolv.conf hosts hostname; do [ -L /etc/$f ] || echo $f; done; \
+         grep -q nameserver /etc/resolv.conf && echo nameserver; \
+         grep -q localhost /etc/hosts && echo localhost; \
+         [ \"$(cat /etc/hostname)\" = \"$(hostname)\" ] && echo hostname-matches",
+    );
+    spec.image = "linked-etc".to_string();
+    let (_, code, output) = d.run(&spec);
+    assert_eq!(
+        (code, output.as_str()),
+        (
+            0,
+            "resolv.conf\nhosts\nhostname\nnameserver\nlocalhost\nhostname-matches\n"
+        )
+    );
+    let image = d.root().join("images/linked-etc/rootfs");
+    assert!(
+        fs::symlink_metadata(image.join("etc/resolv.conf"))
+            .expect("the image's resolv.conf")
+            .file_type()
+            .is_symlink(),
+        "the image itself was changed"
+    );
+    assert!(
+        !image.join("run/systemd").exists(),
+        "a file was created through the image's symlink"
+    );
+    assert!(
+        fs::metadata(image.join("etc/passwd"))
+            .expect("passwd")
+            .len()
+            > 0,
+        "the image's /etc/passwd was written through its hosts symlink"
+    );
+}
+
 #[test]
 fn image_archives_are_refused_with_a_pointer_to_image_load() {
     let d = Daemon::start();

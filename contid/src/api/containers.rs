@@ -88,7 +88,7 @@ pub async fn delete_container(
     responses((status = 204),
         (status = 400, description = "`command_not_found`, `command_not_executable`, `invalid_cwd`, `invalid_spec`, `invalid_volume`, `unknown_user`, `unsupported_limit`",
             body = ErrorBody),
-        (status = 409, description = "`container_not_running`, `container_running`, `port_in_use`", body = ErrorBody),
+        (status = 409, description = "`broken_rootfs`, `container_not_running`, `container_running`, `port_in_use`", body = ErrorBody),
         (status = 507, description = "`no_space`", body = ErrorBody)))]
 pub async fn start_container(
     State(engine): State<Engine>,

@@ -72,6 +72,7 @@ impl From<EngineError> for ApiError {
             ImageInUse { .. } => (StatusCode::CONFLICT, "image_in_use"),
             ContainerRunning(_) => (StatusCode::CONFLICT, "container_running"),
             ContainerNotRunning(_) => (StatusCode::CONFLICT, "container_not_running"),
+            BrokenRootfs(_) => (StatusCode::CONFLICT, "broken_rootfs"),
             ExecNotFound(_) => (StatusCode::NOT_FOUND, "exec_not_found"),
             ExecAlreadyStarted(_) => (StatusCode::CONFLICT, "exec_already_started"),
             ExecNotRunning(_) => (StatusCode::CONFLICT, "exec_not_running"),

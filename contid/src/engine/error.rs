@@ -48,6 +48,10 @@ pub enum EngineError {
     /// A volume's target leads where no volume may go (seen at start, inside the container).
     #[error("{0}")]
     InvalidVolume(String),
+    /// The container's own filesystem lost a folder or file every container needs (its `/etc`
+    /// became a symlink…): it cannot start again until it is recreated.
+    #[error("{0}; the container cannot start with it (recreate it from its image)")]
+    BrokenRootfs(String),
     #[error("invalid image archive: {0}")]
     InvalidArchive(String),
     /// The host cannot enforce a limit the container asks for (no controller, no file).

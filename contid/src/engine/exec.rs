@@ -546,7 +546,8 @@ impl Engine {
                 | FailureKind::UnsupportedLimit
                 | FailureKind::PortInUse
                 | FailureKind::NetworkContainerGone
-                | FailureKind::InvalidVolume => {
+                | FailureKind::InvalidVolume
+                | FailureKind::BrokenRootfs => {
                     return Err(EngineError::Internal(format!(
                         "exec failed at {}: {failure}",
                         failure.step

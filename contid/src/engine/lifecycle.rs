@@ -272,6 +272,7 @@ impl Engine {
                     }
                     FailureKind::UnknownUser => EngineError::UnknownUser(failure.to_string()),
                     FailureKind::InvalidVolume => EngineError::InvalidVolume(failure.to_string()),
+                    FailureKind::BrokenRootfs => EngineError::BrokenRootfs(failure.to_string()),
                     FailureKind::UnsupportedLimit => {
                         EngineError::UnsupportedLimit(failure.to_string())
                     }

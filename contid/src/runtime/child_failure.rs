@@ -37,6 +37,10 @@ pub enum FailureKind {
     /// reached through a symlink, a path that kept changing while it was resolved; a source
     /// that turned out to be the host's `/`.
     InvalidVolume,
+    /// The container's own filesystem has `/proc`, `/sys`, `/dev` or `/etc` as a symlink or a
+    /// file, or a folder where `/etc/hosts`, `/etc/hostname` or `/etc/resolv.conf` go (a
+    /// previous run of the container made it so; an image with them is refused at import).
+    BrokenRootfs,
     /// The state disk (or a quota) is full: a folder, a file or the log could not be written.
     NoSpace,
     /// Anything else: a mount, a namespace, a cgroup… a fault of the daemon or the host.
@@ -53,6 +57,9 @@ pub const STEP_RESOLVE_USER: &str = "resolve_user";
 pub const STEP_CGROUP_LIMITS: &str = "cgroup_limits";
 /// Reserving a published port; `EADDRINUSE` when it is taken.
 pub const STEP_PUBLISH_PORT: &str = "publish_port";
+/// Finding the folders and files the init mounts over; `ELOOP`/`ENOTDIR`/`EISDIR` when the
+/// container's filesystem has something else there.
+pub const STEP_MOUNT_POINT: &str = "mount_point";
 /// Network setup of the init; `ESRCH` when the container whose namespace it joins is gone.
 pub const STEP_NETWORK: &str = "network";
 
@@ -88,6 +95,9 @@ impl ChildFailure {
             STEP_PUBLISH_PORT if errno == Errno::EADDRINUSE => FailureKind::PortInUse,
             STEP_NETWORK if errno == Errno::ESRCH => FailureKind::NetworkContainerGone,
             STEP_RESOLVE_USER if errno == Errno::ENOENT => FailureKind::UnknownUser,
+            STEP_MOUNT_POINT if matches!(errno, Errno::ELOOP | Errno::ENOTDIR | Errno::EISDIR) => {
+                FailureKind::BrokenRootfs
+            }
             STEP_VOLUMES
                 if matches!(
                     errno,
@@ -108,6 +118,7 @@ impl ChildFailure {
             FailureKind::BadWorkingDirectory
             | FailureKind::UnknownUser
             | FailureKind::InvalidVolume
+            | FailureKind::BrokenRootfs
             | FailureKind::UnsupportedLimit
             | FailureKind::PortInUse
             | FailureKind::NetworkContainerGone

@@ -3,7 +3,7 @@
 //! `pivot_root`. Every mount lives only in that namespace, so nothing is left on the host when
 //! the container's last process exits.
 
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -15,7 +15,7 @@ use super::etc_files::ETC_FILES;
 use super::userns::mount_idmapped;
 use super::volumes;
 use crate::runtime::ContainerLaunch;
-use crate::runtime::child_failure::{ChildFailure, StepResult};
+use crate::runtime::child_failure::{ChildFailure, STEP_MOUNT_POINT, StepResult};
 
 /// Folders of the state folder: overlayfs upper and work layers, and the mount point.
 pub(crate) const UPPER_DIR: &str = "upper";
@@ -220,25 +220,23 @@ fn make_devices(dev: &Path) -> Result<(), ChildFailure> {
     Ok(())
 }
 
-/// Bind-mounts the state folder's `hostname`, `hosts` and `resolv.conf` over the image's. The
-/// target is opened with O_NOFOLLOW and the mount goes onto that very file (through its
-/// `/proc/self/fd` link): an image cannot redirect the mount, or the file's creation, with a
-/// symlink.
+/// Bind-mounts the state folder's `hostname`, `hosts` and `resolv.conf` over the container's.
+/// Each target is opened with O_NOFOLLOW under a descriptor of `/etc` and the mount goes onto
+/// that very file (through its `/proc/self/fd` link): nothing can redirect the mount, or the
+/// file's creation, with a symlink. A symlink there (`resolv.conf` leading to a resolver's file,
+/// as systemd images have) is replaced by an empty file in the container's own layer, as a mount
+/// point: what the container sees there is Conti's file either way.
 fn bind_etc_files(state_dir: &Path, rootfs: &Path) -> Result<(), ChildFailure> {
     const STEP: &str = "bind_etc_files";
     let etc = mount_point(rootfs, "etc")?;
+    let etc = nix::fcntl::open(
+        &etc,
+        OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .step(STEP_MOUNT_POINT, || "open /etc".into())?;
     for name in ETC_FILES {
-        let target = etc.join(name);
-        let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        let file =
-            nix::fcntl::open(&target, flags, Mode::from_bits_truncate(0o644)).map_err(|errno| {
-                let why = if errno == Errno::ELOOP {
-                    " (it is a symlink)"
-                } else {
-                    ""
-                };
-                ChildFailure::new(STEP, errno, format!("open /etc/{name} in the image{why}"))
-            })?;
+        let file = open_etc_file(&etc, name)?;
         let through_fd = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
         let source = state_dir.join(name);
         let source = source.to_str().ok_or_else(|| {
@@ -250,22 +248,55 @@ fn bind_etc_files(state_dir: &Path, rootfs: &Path) -> Result<(), ChildFailure> {
     Ok(())
 }
 
-/// `<rootfs>/<name>` as a directory to mount on: created when the image lacks it; refused when
-/// the image made it a symlink (it would point the mount, or the mkdir, at the host).
+/// `/etc/<name>` as a file to mount on, opened without following a symlink: created when
+/// missing, a symlink replaced by an empty file; a folder there is refused.
+fn open_etc_file(etc: &OwnedFd, name: &str) -> Result<OwnedFd, ChildFailure> {
+    let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let mode = Mode::from_bits_truncate(0o644);
+    let open = || nix::fcntl::openat(etc, name, flags, mode);
+    let file = match open() {
+        Err(Errno::ELOOP) => {
+            nix::unistd::unlinkat(etc, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+                .step(STEP_MOUNT_POINT, || {
+                    format!("remove the symlink /etc/{name}")
+                })?;
+            open()
+        }
+        opened => opened,
+    }
+    .step(STEP_MOUNT_POINT, || format!("open /etc/{name}"))?;
+    let is_dir = nix::sys::stat::fstat(&file)
+        .step(STEP_MOUNT_POINT, || format!("stat /etc/{name}"))?
+        .st_mode
+        & SFlag::S_IFMT.bits()
+        == SFlag::S_IFDIR.bits();
+    if is_dir {
+        return Err(ChildFailure::new(
+            STEP_MOUNT_POINT,
+            Errno::EISDIR,
+            format!("/etc/{name} in the container's filesystem is a folder"),
+        ));
+    }
+    Ok(file)
+}
+
+/// `<rootfs>/<name>` as a directory to mount on: created when the container's filesystem lacks
+/// it; refused when it is a symlink (it would point the mount, or the mkdir, at the host) or a
+/// file.
 fn mount_point(rootfs: &Path, name: &str) -> Result<PathBuf, ChildFailure> {
-    const STEP: &str = "mount_point";
+    const STEP: &str = STEP_MOUNT_POINT;
     let path = rootfs.join(name);
     match std::fs::symlink_metadata(&path) {
         Ok(metadata) if metadata.is_dir() => Ok(path),
         Ok(metadata) if metadata.is_symlink() => Err(ChildFailure::new(
             STEP,
             Errno::ELOOP,
-            format!("/{name} in the image is a symlink"),
+            format!("/{name} in the container's filesystem is a symlink"),
         )),
         Ok(_) => Err(ChildFailure::new(
             STEP,
             Errno::ENOTDIR,
-            format!("/{name} in the image is not a directory"),
+            format!("/{name} in the container's filesystem is not a folder"),
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             mkdir(&path).step(STEP, || format!("mkdir /{name}"))?;
