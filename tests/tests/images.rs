@@ -12,11 +12,20 @@ use tar::{EntryType, Header};
 
 /// The busybox root filesystem's entries, re-packed so that more can follow them.
 fn busybox_builder() -> tar::Builder<Vec<u8>> {
+    busybox_builder_without(|_| false)
+}
+
+/// The same without the entries `skip` names (paths without a leading `./`).
+fn busybox_builder_without(skip: impl Fn(&str) -> bool) -> tar::Builder<Vec<u8>> {
     let bytes = fs::read(busybox_tar()).expect("reading the busybox tar");
     let mut builder = tar::Builder::new(Vec::new());
     let mut archive = tar::Archive::new(&bytes[..]);
     for entry in archive.entries().expect("busybox tar") {
         let mut entry = entry.expect("busybox tar entry");
+        let path = entry.path().expect("busybox tar path").into_owned();
+        if skip(path.to_string_lossy().trim_start_matches("./")) {
+            continue;
+        }
         let header = entry.header().clone();
         let mut data = Vec::new();
         entry.read_to_end(&mut data).expect("busybox tar data");
@@ -309,20 +318,7 @@ fn a_gzip_bomb_is_refused_with_no_space_and_leaves_nothing() {
 #[test]
 fn an_image_whose_etc_is_a_symlink_is_refused_at_import() {
     let d = Daemon::start();
-    let bytes = fs::read(busybox_tar()).expect("reading the busybox tar");
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut archive = tar::Archive::new(&bytes[..]);
-    for entry in archive.entries().expect("busybox tar") {
-        let mut entry = entry.expect("entry");
-        let path = entry.path().expect("path").into_owned();
-        if path.starts_with("etc") || path.starts_with("./etc") {
-            continue;
-        }
-        let header = entry.header().clone();
-        let mut data = Vec::new();
-        entry.read_to_end(&mut data).expect("data");
-        builder.append(&header, &data[..]).expect("append");
-    }
+    let mut builder = busybox_builder_without(|path| path == "etc" || path.starts_with("etc/"));
     append_raw(&mut builder, EntryType::Directory, "usr/etc/", "");
     append_raw(&mut builder, EntryType::Symlink, "etc", "usr/etc");
     let message = refused(
@@ -342,21 +338,9 @@ fn an_image_whose_etc_is_a_symlink_is_refused_at_import() {
 #[test]
 fn an_image_whose_etc_files_are_symlinks_runs_with_contis_files() {
     let d = Daemon::start();
-    let bytes = fs::read(busybox_tar()).expect("reading the busybox tar");
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut archive = tar::Archive::new(&bytes[..]);
-    for entry in archive.entries().expect("busybox tar") {
-        let mut entry = entry.expect("entry");
-        let path = entry.path().expect("path").into_owned();
-        let name = path.to_string_lossy().trim_start_matches("./").to_string();
-        if ["etc/resolv.conf", "etc/hosts", "etc/hostname"].contains(&name.as_str()) {
-            continue;
-        }
-        let header = entry.header().clone();
-        let mut data = Vec::new();
-        entry.read_to_end(&mut data).expect("data");
-        builder.append(&header, &data[..]).expect("append");
-    }
+    let mut builder = busybox_builder_without(|path| {
+        ["etc/resolv.conf", "etc/hosts", "etc/hostname"].contains(&path)
+    });
     append_raw(
         &mut builder,
         EntryType::Symlink,
