@@ -113,4 +113,21 @@ fn a_container_that_made_its_etc_a_symlink_is_refused_at_its_next_start() {
     assert_eq!(d.inspect(&broken).state, ContainerState::Exited);
     d.remove(&broken);
     assert!(!d.container_dir(&broken).exists());
+
+    // A folder where Conti mounts /etc/hosts.
+    let mut spec = sh("umount /etc/hosts && rm /etc/hosts && mkdir /etc/hosts && echo folder");
+    spec.security.privileged = true;
+    let (broken, code, logs) = d.run(&spec);
+    assert_eq!((code, logs.as_str()), (0, "folder\n"));
+    let error = d
+        .post(&format!("/v1/containers/{broken}/start"), b"")
+        .expect_error(409, "broken_rootfs");
+    assert!(
+        error
+            .message
+            .contains("/etc/hosts in the container's filesystem is a folder"),
+        "{}",
+        error.message
+    );
+    d.remove(&broken);
 }

@@ -249,12 +249,12 @@ fn bind_etc_files(state_dir: &Path, rootfs: &Path) -> Result<(), ChildFailure> {
 }
 
 /// `/etc/<name>` as a file to mount on, opened without following a symlink: created when
-/// missing, a symlink replaced by an empty file; a folder there is refused.
+/// missing, a symlink replaced by an empty file; a folder there is refused (EISDIR).
 fn open_etc_file(etc: &OwnedFd, name: &str) -> Result<OwnedFd, ChildFailure> {
     let flags = OFlag::O_RDONLY | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let mode = Mode::from_bits_truncate(0o644);
     let open = || nix::fcntl::openat(etc, name, flags, mode);
-    let file = match open() {
+    match open() {
         Err(Errno::ELOOP) => {
             nix::unistd::unlinkat(etc, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
                 .step(STEP_MOUNT_POINT, || {
@@ -264,20 +264,14 @@ fn open_etc_file(etc: &OwnedFd, name: &str) -> Result<OwnedFd, ChildFailure> {
         }
         opened => opened,
     }
-    .step(STEP_MOUNT_POINT, || format!("open /etc/{name}"))?;
-    let is_dir = nix::sys::stat::fstat(&file)
-        .step(STEP_MOUNT_POINT, || format!("stat /etc/{name}"))?
-        .st_mode
-        & SFlag::S_IFMT.bits()
-        == SFlag::S_IFDIR.bits();
-    if is_dir {
-        return Err(ChildFailure::new(
-            STEP_MOUNT_POINT,
-            Errno::EISDIR,
-            format!("/etc/{name} in the container's filesystem is a folder"),
-        ));
-    }
-    Ok(file)
+    .map_err(|errno| {
+        let what = if errno == Errno::EISDIR {
+            format!("/etc/{name} in the container's filesystem is a folder")
+        } else {
+            format!("open /etc/{name}")
+        };
+        ChildFailure::new(STEP_MOUNT_POINT, errno, what)
+    })
 }
 
 /// `<rootfs>/<name>` as a directory to mount on: created when the container's filesystem lacks
