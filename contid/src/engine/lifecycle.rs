@@ -300,7 +300,8 @@ impl Engine {
         Ok(ContainerLaunch {
             id: config.id.clone(),
             state_dir: self.container_dir(&config.id),
-            image_rootfs: self.inner.images.rootfs(&config.image),
+            // One layer, the imported root filesystem.
+            image_layers: vec![self.inner.images.rootfs(&config.image)],
             hostname: config.hostname.clone(),
             network: self.network_setup(config).await?,
             ports: networking::published_ports(&config.ports),

@@ -41,8 +41,13 @@ pub struct ContainerLaunch {
     pub id: String,
     /// `<root>/containers/<id>`: where `upper/`, `work/`, `rootfs/`, the log and `exit.json` live.
     pub state_dir: PathBuf,
-    /// The image's unpacked root filesystem: the read-only overlayfs lower layer.
-    pub image_rootfs: PathBuf,
+    /// The image's unpacked layers, base first (the order of its config's `rootfs.diff_ids`):
+    /// absolute paths of read-only folders shared by every container of the image, stacked as
+    /// the overlay's lower layers. They may hold overlayfs whiteouts (0:0 character devices) and
+    /// opaque folders (`trusted.overlay.opaque`), which hide what the layers below have. Each
+    /// sits alone in a folder of its own (`<layers>/<id>/fs`): with `--userns` its shifted copy
+    /// may go next to it.
+    pub image_layers: Vec<PathBuf>,
     pub hostname: String,
     pub network: NetworkSetup,
     /// Host ports the monitor reserves for the container's life.
@@ -92,7 +97,7 @@ impl ContainerLaunch {
         ContainerLaunch {
             id: id.into(),
             state_dir: state_dir.into(),
-            image_rootfs: state_dir.join("image"),
+            image_layers: vec![state_dir.join("image")],
             hostname: id.into(),
             network: NetworkSetup::Isolated,
             ports: vec![],

@@ -6,8 +6,9 @@
 //! (signals through pidfds, cgroup removal, reading exit records).
 //!
 //! Files a container's state folder holds that belong to this layer:
-//! `upper/`, `work/` (overlayfs), `lower/` (mount point of the idmapped image with `--userns`),
-//! `rootfs/` (mount point, only mounted inside the container's
+//! `upper/`, `work/` (overlayfs), `lower/<n>` (mount points of the image's layers idmapped with
+//! `--userns`), `l/<n>` (short links to the image's layers, for images whose layers' paths are
+//! too long for one overlay mount), `rootfs/` (mount point, only mounted inside the container's
 //! mount namespace), `hostname`, `hosts`, `resolv.conf` (bind-mounted into `/etc`),
 //! `container.log` (+ `container.log.1` after rotation), `exit.json` (the monitor's exit record),
 //! `monitor.lock` (held by whatever may run the container; see `process::monitor_lock`).

@@ -5,6 +5,7 @@
 //! error pipe (close-on-exec): the monitor reads EOF and knows the command started.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -37,8 +38,9 @@ pub(crate) struct InitPipes {
     pub terminal: Option<OwnedFd>,
     /// With `--userns`: the container's user namespace, made by the monitor.
     pub userns: Option<OwnedFd>,
-    /// With `--userns` where the image can't be mounted idmapped: its shifted copy.
-    pub shifted_rootfs: Option<std::path::PathBuf>,
+    /// With `--userns` where the image can't be mounted idmapped: the shifted copies of its
+    /// layers, base first.
+    pub shifted_layers: Option<Vec<PathBuf>>,
 }
 
 /// Runs in the clone child; never returns.
@@ -51,7 +53,7 @@ pub(crate) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
         stdin,
         terminal,
         userns,
-        shifted_rootfs,
+        shifted_layers,
     } = pipes;
     // Nothing of the monitor (its log file, the report pipe, the read ends) stays open here.
     let keep = [
@@ -79,7 +81,7 @@ pub(crate) fn run_init(launch: &ContainerLaunch, pipes: InitPipes) -> ! {
         stdio,
         sync.as_fd(),
         userns,
-        shifted_rootfs.as_deref(),
+        shifted_layers.as_deref(),
     ) {
         Ok(confinement) => confinement,
         Err(failure) => fail(error.as_fd(), &failure),
@@ -100,16 +102,16 @@ fn prepare_container(
     stdio: InitStdio,
     sync: BorrowedFd<'_>,
     userns: Option<OwnedFd>,
-    shifted_rootfs: Option<&std::path::Path>,
+    shifted_layers: Option<&[PathBuf]>,
 ) -> Result<CompiledConfinement, ChildFailure> {
     die_with_monitor()?;
     set_umask();
     // Before the root filesystem: joining another container's namespace needs the host's /proc.
     network::enter_container_network(&launch.network)?;
-    let image = match (shifted_rootfs, &userns) {
-        (Some(copy), _) => rootfs::ImageLayer::Plain(copy),
-        (None, Some(userns)) => rootfs::ImageLayer::Idmapped(userns.as_fd()),
-        (None, None) => rootfs::ImageLayer::Plain(&launch.image_rootfs),
+    let image = match (shifted_layers, &userns) {
+        (Some(copies), _) => rootfs::ImageLayers::Plain(copies),
+        (None, Some(userns)) => rootfs::ImageLayers::Idmapped(userns.as_fd()),
+        (None, None) => rootfs::ImageLayers::Plain(&launch.image_layers),
     };
     let rootfs = rootfs::build_rootfs(launch, image)?;
     rootfs::pivot_into(&rootfs)?;

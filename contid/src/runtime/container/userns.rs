@@ -5,8 +5,8 @@
 //! The init builds the container as the host's root (mounts, devices, network) in namespaces the
 //! host's user namespace owns, and joins the container's user namespace last, just before its
 //! confinement; every exec joins it last too. The image is shown with the right owners through an
-//! idmapped mount of its rootfs (the overlay's lower layer): host root's files are the
-//! container root's (where the kernel can't, through a shifted copy: `shifted_rootfs`). The
+//! idmapped mount of each of its layers (the overlay's lower layers): host root's files are the
+//! container root's (where the kernel can't, through shifted copies: `shifted_rootfs`). The
 //! user namespace itself is made by the monitor before the clone, through a
 //! short-lived child whose maps it writes.
 

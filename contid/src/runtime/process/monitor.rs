@@ -18,7 +18,8 @@
 //! filesystem and a disk cache flush). Were the init the last holder, its exit, and so every
 //! `wait`, would wait for the disk.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
 
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
@@ -45,8 +46,8 @@ use crate::runtime::container::etc_files::write_etc_files;
 use crate::runtime::container::init::{InitPipes, run_init};
 use crate::runtime::container::namespaces::init_clone_flags;
 use crate::runtime::container::pty;
-use crate::runtime::container::rootfs::{LOWER_DIR, ROOTFS_DIR, UPPER_DIR, WORK_DIR};
-use crate::runtime::container::shifted_rootfs::shifted_rootfs;
+use crate::runtime::container::rootfs::{ROOTFS_DIR, UPPER_DIR, WORK_DIR, idmapped_layer_dir};
+use crate::runtime::container::shifted_rootfs::shifted_layer;
 use crate::runtime::container::userns::{
     IdMapping, create_user_namespace, supports_idmapped_mount,
 };
@@ -241,7 +242,7 @@ impl<'a> Monitor<'a> {
         write_etc_files(self.launch)
             .step(STEP, || "write hostname, hosts and resolv.conf".into())?;
         if let Some(mapping) = self.launch.security.userns {
-            give_to_container_root(dir, mapping)?;
+            give_to_container_root(dir, self.launch.image_layers.len(), mapping)?;
         }
         let log = LogWriter::open(dir, self.launch.log_max_bytes)
             .step("open_log", || "open container.log".into())?;
@@ -358,10 +359,8 @@ impl<'a> Monitor<'a> {
         const STEP: &str = "clone";
         if let Some(mapping) = self.launch.security.userns {
             let userns = create_user_namespace(mapping)?;
-            let image = &self.launch.image_rootfs;
-            if !mapping.idmapped_mounts || !supports_idmapped_mount(image, userns.as_fd())? {
-                init_pipes.shifted_rootfs = Some(shifted_rootfs(image, mapping)?);
-            }
+            init_pipes.shifted_layers =
+                shifted_layers(&self.launch.image_layers, mapping, userns.as_fd())?;
             init_pipes.userns = Some(userns.into());
         }
         let flags = init_clone_flags(&self.launch.network);
@@ -544,18 +543,46 @@ fn make_pipes(launch: &ContainerLaunch) -> Result<(MonitorPipes, InitPipes), Chi
             stdin: stdin_r,
             terminal: terminal_init,
             userns: None,
-            shifted_rootfs: None,
+            shifted_layers: None,
         },
     ))
 }
 
-/// With `--userns`: the mount point of the idmapped image; the container's root owns the upper
-/// layer (so `/` is its own) and the `/etc` files (the idmapped lower layer shows the image's
-/// own files as its).
-fn give_to_container_root(dir: &std::path::Path, mapping: IdMapping) -> Result<(), ChildFailure> {
-    std::fs::create_dir_all(dir.join(LOWER_DIR)).step("prepare_state_dir", || {
-        format!("mkdir {}", dir.join(LOWER_DIR).display())
-    })?;
+/// With `--userns` where the image's layers can't be mounted idmapped through `userns` (or
+/// `mapping` says not to): their shifted copies, base first, made now unless they exist.
+fn shifted_layers(
+    layers: &[PathBuf],
+    mapping: IdMapping,
+    userns: BorrowedFd<'_>,
+) -> Result<Option<Vec<PathBuf>>, ChildFailure> {
+    // The layers live side by side in the image store: one filesystem, one answer.
+    let idmapped = mapping.idmapped_mounts
+        && match layers.first() {
+            Some(base) => supports_idmapped_mount(base, userns)?,
+            None => true,
+        };
+    if idmapped {
+        return Ok(None);
+    }
+    let copies = layers
+        .iter()
+        .map(|layer| shifted_layer(layer, mapping))
+        .collect::<Result<_, _>>()?;
+    Ok(Some(copies))
+}
+
+/// With `--userns`: the mount points of the image's `layers` idmapped (`lower/<n>`); the
+/// container's root owns the upper layer (so `/` is its own) and the `/etc` files (the idmapped
+/// lower layers show the image's own files as its).
+fn give_to_container_root(
+    dir: &std::path::Path,
+    layers: usize,
+    mapping: IdMapping,
+) -> Result<(), ChildFailure> {
+    for lower in (0..layers).map(|n| idmapped_layer_dir(dir, n)) {
+        std::fs::create_dir_all(&lower)
+            .step("prepare_state_dir", || format!("mkdir {}", lower.display()))?;
+    }
     let (uid, gid) = mapping.root();
     for name in [UPPER_DIR]
         .into_iter()
