@@ -8,4 +8,5 @@
 pub mod api;
 pub mod dns;
 pub mod engine;
+pub mod registry;
 pub mod runtime;
