@@ -83,3 +83,27 @@ fn join_with_deadline(handle: thread::JoinHandle<Vec<u8>>, deadline: Instant) ->
     }
     handle.join().unwrap_or_default()
 }
+
+/// A folder `/tmp/<prefix>-<unique>` removed, with everything in it, when dropped (also after
+/// a failed assertion).
+#[derive(Debug)]
+pub struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(prefix: &str) -> TempDir {
+        let path = std::env::temp_dir().join(unique_name(prefix));
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
