@@ -73,6 +73,7 @@ impl LayerStep {
 
 /// Docker's bar: `[=====>      ]`, `width` characters between the brackets.
 fn bar(current: u64, total: u64, width: usize) -> String {
+    let width = width.max(1);
     let done = (current.min(total) as u128 * width as u128 / total.max(1) as u128) as usize;
     let filled = done.min(width - 1);
     format!(
@@ -216,8 +217,7 @@ impl<W: Write> PullProgress<W> {
     }
 
     fn resolved(&mut self, layers: &[PullLayer]) -> io::Result<()> {
-        let (_, tag, digest) = split_tag_and_digest(&self.reference);
-        if tag.is_none() && !digest {
+        if split_tag(&self.reference).1.is_none() && !self.reference.contains('@') {
             writeln!(self.out, "Using default tag: latest")?;
         }
         let (version, path) = pulling_from(&self.reference);
@@ -295,12 +295,6 @@ impl<W: Write> PullProgress<W> {
         }
         self.out.flush()
     }
-}
-
-/// `(name, tag, whether a digest is given)`.
-fn split_tag_and_digest(reference: &str) -> (&str, Option<&str>, bool) {
-    let (name, tag) = split_tag(reference);
-    (name, tag, reference.contains('@'))
 }
 
 #[cfg(test)]
