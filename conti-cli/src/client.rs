@@ -7,16 +7,19 @@ use std::error::Error as StdError;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE;
 use bytes::{Bytes, BytesMut};
 use conti_proto::{
     API_PREFIX, ContainerInfo, ContainerSpec, ContainerStats, ContainerTop, ContainerUpdate,
     CreatedContainer, DaemonInfo, ErrorBody, Event, ExecCreated, ExecInfo, ExecResult, ExecSpec,
-    ImageInfo, LogLine, NetworkInfo, NetworkSpec, VersionInfo, WaitResult,
+    ImageHistoryEntry, ImageInfo, ImagePruneReport, LogLine, LoginSpec, NetworkInfo, NetworkSpec,
+    PullEvent, VersionInfo, WaitResult,
 };
 use http_body_util::channel::Channel;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Body, Incoming};
-use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, UPGRADE};
+use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, HeaderName, UPGRADE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
@@ -81,6 +84,32 @@ pub struct LogOptions {
     pub timestamps: bool,
 }
 
+/// Credentials for one pull, sent as `X-Registry-Auth`: the base64url (padded, as Docker sends
+/// it) of this as JSON.
+#[derive(Clone, Serialize, PartialEq, Eq)]
+pub struct RegistryAuth {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    /// Never the password, should an error or a log ever show one.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RegistryAuth {
+    fn header_value(&self) -> Result<String, ClientError> {
+        let json = serde_json::to_vec(self).map_err(ClientError::protocol)?;
+        Ok(URL_SAFE.encode(json))
+    }
+}
+
+const REGISTRY_AUTH: HeaderName = HeaderName::from_static("x-registry-auth");
+
 #[derive(Debug, Clone)]
 pub struct Client {
     socket: PathBuf,
@@ -103,13 +132,43 @@ impl Client {
         read_json(self.send_empty(Method::GET, "/info").await?).await
     }
 
-    /// `POST /v1/images/import?name=NAME`, with `archive` (tar or tar.gz) streamed as the body.
+    /// `POST /v1/images/pull?ref=REF[&platform=os/arch[/variant]]`: the progress, read as it
+    /// arrives. `auth` goes as `X-Registry-Auth`; without it contid uses what `login` kept.
+    pub async fn pull_image(
+        &self,
+        reference: &str,
+        platform: Option<&str>,
+        auth: Option<&RegistryAuth>,
+    ) -> Result<PullStream, ClientError> {
+        let mut path = format!("/images/pull?ref={}", encode(reference));
+        if let Some(platform) = platform {
+            let _ = write!(path, "&platform={}", encode(platform));
+        }
+        let headers = match auth {
+            Some(auth) => vec![(REGISTRY_AUTH, auth.header_value()?)],
+            None => Vec::new(),
+        };
+        let response = self
+            .send_with_headers(Method::POST, &path, None, &headers, Empty::<Bytes>::new())
+            .await?;
+        Ok(PullStream {
+            lines: JsonLines::new(response.into_body()),
+        })
+    }
+
+    /// `POST /v1/images/import?name=NAME[&change=INSTRUCTION]…`, with `archive` (a tar or tar.gz
+    /// of a root filesystem) streamed as the body. `changes` are Dockerfile instructions for the
+    /// image's config (`CMD ["/bin/sh"]`, `ENV A=b`, …).
     pub async fn import_image(
         &self,
         name: &str,
+        changes: &[String],
         archive: impl AsyncRead + Send + Unpin + 'static,
     ) -> Result<ImageInfo, ClientError> {
-        let path = format!("/images/import?name={}", encode(name));
+        let mut path = format!("/images/import?name={}", encode(name));
+        for change in changes {
+            let _ = write!(path, "&change={}", encode(change));
+        }
         let body = stream_body(archive);
         let response = self
             .send(Method::POST, &path, Some("application/octet-stream"), body)
@@ -117,14 +176,86 @@ impl Client {
         read_json(response).await
     }
 
+    /// `POST /v1/images/load`, with `archive` (a `docker save` tar or an OCI layout tar)
+    /// streamed as the body: the images it held.
+    pub async fn load_images(
+        &self,
+        archive: impl AsyncRead + Send + Unpin + 'static,
+    ) -> Result<Vec<ImageInfo>, ClientError> {
+        let body = stream_body(archive);
+        let response = self
+            .send(
+                Method::POST,
+                "/images/load",
+                Some("application/x-tar"),
+                body,
+            )
+            .await?;
+        read_json(response).await
+    }
+
+    /// `GET /v1/images/{ref}/save`: the image as a `docker save` tar, read as it arrives.
+    pub async fn save_image(&self, reference: &str) -> Result<ByteStream, ClientError> {
+        let path = image_path(reference, "/save");
+        let response = self.send_empty(Method::GET, &path).await?;
+        Ok(ByteStream {
+            body: response.into_body(),
+        })
+    }
+
     /// `GET /v1/images`
     pub async fn list_images(&self) -> Result<Vec<ImageInfo>, ClientError> {
         read_json(self.send_empty(Method::GET, "/images").await?).await
     }
 
-    /// `DELETE /v1/images/{name}`
-    pub async fn remove_image(&self, name: &str) -> Result<(), ClientError> {
-        let path = format!("/images/{}", encode(name));
+    /// `GET /v1/images/{ref}`
+    pub async fn inspect_image(&self, reference: &str) -> Result<ImageInfo, ClientError> {
+        let path = image_path(reference, "");
+        read_json(self.send_empty(Method::GET, &path).await?).await
+    }
+
+    /// `GET /v1/images/{ref}/history`: newest step first.
+    pub async fn image_history(
+        &self,
+        reference: &str,
+    ) -> Result<Vec<ImageHistoryEntry>, ClientError> {
+        let path = image_path(reference, "/history");
+        read_json(self.send_empty(Method::GET, &path).await?).await
+    }
+
+    /// `POST /v1/images/{ref}/tag?tag=TARGET`: the image, now also named `target`.
+    pub async fn tag_image(&self, source: &str, target: &str) -> Result<ImageInfo, ClientError> {
+        let path = image_path(source, &format!("/tag?tag={}", encode(target)));
+        read_json(self.send_empty(Method::POST, &path).await?).await
+    }
+
+    /// `DELETE /v1/images/{ref}`: untags `reference`; the image goes with its last name, or
+    /// when `reference` is its id.
+    pub async fn remove_image(&self, reference: &str) -> Result<(), ClientError> {
+        let path = image_path(reference, "");
+        self.send_empty(Method::DELETE, &path).await.map(drop)
+    }
+
+    /// `POST /v1/images/prune[?all=true]`: dangling images, or with `all` every image no
+    /// container uses.
+    pub async fn prune_images(&self, all: bool) -> Result<ImagePruneReport, ClientError> {
+        let path = if all {
+            "/images/prune?all=true"
+        } else {
+            "/images/prune"
+        };
+        read_json(self.send_empty(Method::POST, path).await?).await
+    }
+
+    /// `POST /v1/auth`: contid checks the credentials with the registry and keeps them for its
+    /// pulls.
+    pub async fn login(&self, spec: &LoginSpec) -> Result<(), ClientError> {
+        self.send_json(Method::POST, "/auth", spec).await.map(drop)
+    }
+
+    /// `DELETE /v1/auth/{registry}`: a 404 when contid kept none for `registry`.
+    pub async fn logout(&self, registry: &str) -> Result<(), ClientError> {
+        let path = format!("/auth/{}", encode(registry));
         self.send_empty(Method::DELETE, &path).await.map(drop)
     }
 
@@ -434,12 +565,28 @@ impl Client {
             .await
     }
 
-    /// Sends one request on a new connection; a non-2xx answer becomes `ClientError::Api`.
     async fn send<B>(
         &self,
         method: Method,
         path: &str,
         content_type: Option<&str>,
+        body: B,
+    ) -> Result<Response<Incoming>, ClientError>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn StdError + Send + Sync>>,
+    {
+        self.send_with_headers(method, path, content_type, &[], body)
+            .await
+    }
+
+    /// Sends one request on a new connection; a non-2xx answer becomes `ClientError::Api`.
+    async fn send_with_headers<B>(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        headers: &[(HeaderName, String)],
         body: B,
     ) -> Result<Response<Incoming>, ClientError>
     where
@@ -456,6 +603,9 @@ impl Client {
             .header(HOST, "localhost");
         if let Some(content_type) = content_type {
             request = request.header(CONTENT_TYPE, content_type);
+        }
+        for (name, value) in headers {
+            request = request.header(name, value);
         }
         let request = request.body(body).map_err(ClientError::protocol)?;
         let response = sender
@@ -622,6 +772,50 @@ impl OutputStream {
     }
 }
 
+/// The progress of a pull, as contid sends it.
+pub struct PullStream {
+    lines: JsonLines,
+}
+
+impl PullStream {
+    /// The next step; `None` at the end of the stream (before `done`, contid broke off). An
+    /// `error` event (the pull failed midway) comes as `ClientError::Api` with its code, like an
+    /// error answer.
+    pub async fn next_event(&mut self) -> Result<Option<PullEvent>, ClientError> {
+        let Some(line) = self.lines.next().await? else {
+            return Ok(None);
+        };
+        match serde_json::from_slice::<PullEvent>(&line) {
+            Ok(PullEvent::Error { code, message }) => Err(ClientError::Api {
+                status: StatusCode::OK,
+                code,
+                message,
+            }),
+            Ok(event) => Ok(Some(event)),
+            Err(e) => Err(ClientError::Protocol(format!("invalid pull progress: {e}"))),
+        }
+    }
+}
+
+/// A body of bytes (an archive), read as it arrives.
+pub struct ByteStream {
+    body: Incoming,
+}
+
+impl ByteStream {
+    /// The next piece; `None` at the end of the body.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, ClientError> {
+        loop {
+            let Some(frame) = self.body.frame().await else {
+                return Ok(None);
+            };
+            if let Ok(data) = frame.map_err(ClientError::protocol)?.into_data() {
+                return Ok(Some(data));
+            }
+        }
+    }
+}
+
 /// Container events, as contid sends them.
 pub struct EventStream {
     lines: JsonLines,
@@ -707,6 +901,12 @@ fn stream_body(
     body
 }
 
+/// `/images/{ref}` followed by `rest`; a `/` in the reference is encoded, so it stays one
+/// segment.
+fn image_path(reference: &str, rest: &str) -> String {
+    format!("/images/{}{rest}", encode(reference))
+}
+
 /// `/containers/{ref}` followed by `rest`.
 fn container_path(container: &str, rest: &str) -> String {
     format!("/containers/{}{rest}", encode(container))
@@ -728,48 +928,10 @@ fn encode(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
-
     use conti_proto::EventType;
-    use tokio::io::AsyncWriteExt;
-    use tokio::net::UnixListener;
-    use tokio::task::JoinHandle;
 
     use super::*;
-
-    /// A socket path no other test uses.
-    fn socket_path() -> PathBuf {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        std::env::temp_dir().join(format!("conti-cli-test-{}-{n}.sock", std::process::id()))
-    }
-
-    /// Serves one connection: reads the request head, answers with `chunks` written one by one
-    /// with a pause between them, and returns the request head it got.
-    fn fake_contid<C: AsRef<[u8]> + Send + 'static>(
-        chunks: Vec<C>,
-    ) -> (Client, JoinHandle<String>) {
-        let path = socket_path();
-        let listener = UnixListener::bind(&path).unwrap();
-        let client = Client::new(&path);
-        let server = tokio::spawn(async move {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            // The connection is made: the path is not needed any more (a test may end before
-            // this task does, so it is removed now rather than at the end).
-            let _ = std::fs::remove_file(&path);
-            let mut head = Vec::new();
-            while !head.ends_with(b"\r\n\r\n") {
-                head.push(stream.read_u8().await.unwrap());
-            }
-            for chunk in chunks {
-                stream.write_all(chunk.as_ref()).await.unwrap();
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            String::from_utf8(head).unwrap()
-        });
-        (client, server)
-    }
+    use crate::fake_contid::{fake_contid, json_answer, serve};
 
     #[tokio::test]
     async fn a_missing_socket_is_a_connect_error() {
@@ -947,6 +1109,180 @@ mod tests {
             head.starts_with("GET /v1/events?since=10m HTTP/1.1\r\n"),
             "{head}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_pull_sends_the_credentials_and_reads_the_progress() {
+        let (client, server) = serve(vec![crate::fake_contid::ndjson_answer(&[
+            r#"{"status":"resolved","reference":"r:1","digest":"sha256:m","layers":[{"digest":"sha256:l","size":3}]}"#,
+            r#"{"status":"downloading","layer":"sha256:l","current":1,"total":3}"#,
+            r#"{"status":"done","reference":"r:1","id":"sha256:i","digest":"sha256:m"}"#,
+        ])]);
+        let auth = RegistryAuth {
+            username: "me".into(),
+            password: "p?w/d".into(),
+        };
+        let mut stream = client
+            .pull_image("127.0.0.1:5000/team/app:1", None, Some(&auth))
+            .await
+            .unwrap();
+        let mut events = Vec::new();
+        while let Some(event) = stream.next_event().await.unwrap() {
+            events.push(event);
+        }
+        assert_eq!(events.len(), 3);
+        assert_eq!(
+            events[1],
+            PullEvent::Downloading {
+                layer: "sha256:l".into(),
+                current: 1,
+                total: 3
+            }
+        );
+        let request = server.await.unwrap().remove(0);
+        assert!(
+            request.starts_with(
+                "POST /v1/images/pull?ref=127.0.0.1%3A5000%2Fteam%2Fapp%3A1 HTTP/1.1\r\n"
+            ),
+            "{request}"
+        );
+        let header = request
+            .lines()
+            .find_map(|line| line.strip_prefix("x-registry-auth: "))
+            .expect("an X-Registry-Auth header");
+        let json = URL_SAFE.decode(header).unwrap();
+        let sent: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({"username": "me", "password": "p?w/d"})
+        );
+        assert!(!format!("{auth:?}").contains("p?w/d"));
+    }
+
+    #[tokio::test]
+    async fn a_pull_without_credentials_sends_no_header() {
+        let body = r#"{"code":"unauthorized","message":"pull access denied"}"#;
+        let (client, server) = serve(vec![vec![json_answer("401 Unauthorized", body)]]);
+        let error = client
+            .pull_image("busybox", None, None)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(error.api_code(), Some("unauthorized"));
+        let request = server.await.unwrap().remove(0);
+        assert!(
+            !request.to_ascii_lowercase().contains("x-registry-auth"),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
+    async fn image_requests_keep_a_reference_in_one_segment() {
+        let image = r#"{"id":"sha256:i","repo_tags":["team/box:2"],"size":1,"created":"t"}"#;
+        let (client, server) = serve(vec![
+            vec![json_answer("201 Created", image)],
+            vec![json_answer("204 No Content", "")],
+            vec![json_answer("200 OK", image)],
+            vec![json_answer("200 OK", r#"[{"created_by":"CMD","size":0}]"#)],
+            vec![json_answer(
+                "200 OK",
+                r#"{"deleted":["sha256:i"],"space_reclaimed":10}"#,
+            )],
+        ]);
+        let tagged = client.tag_image("team/box:1", "team/box:2").await.unwrap();
+        assert_eq!(tagged.repo_tags, ["team/box:2"]);
+        client.remove_image("sha256:i").await.unwrap();
+        client.inspect_image("team/box").await.unwrap();
+        let history = client.image_history("box").await.unwrap();
+        assert_eq!(history[0].created_by, "CMD");
+        let report = client.prune_images(true).await.unwrap();
+        assert_eq!(report.space_reclaimed, 10);
+        let requests = server.await.unwrap();
+        let heads: Vec<&str> = requests
+            .iter()
+            .map(|request| request.lines().next().unwrap())
+            .collect();
+        assert_eq!(
+            heads,
+            [
+                "POST /v1/images/team%2Fbox%3A1/tag?tag=team%2Fbox%3A2 HTTP/1.1",
+                "DELETE /v1/images/sha256%3Ai HTTP/1.1",
+                "GET /v1/images/team%2Fbox HTTP/1.1",
+                "GET /v1/images/box/history HTTP/1.1",
+                "POST /v1/images/prune?all=true HTTP/1.1",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn imports_and_loads_stream_the_archive() {
+        let image = r#"{"id":"sha256:i","size":1,"created":"t"}"#;
+        let (client, server) = serve(vec![
+            vec![json_answer("201 Created", image)],
+            vec![json_answer("200 OK", &format!("[{image}]"))],
+        ]);
+        let changes = ["CMD [\"/bin/sh\"]".to_string(), "ENV A=b c".to_string()];
+        let imported = client
+            .import_image("app:1", &changes, &b"rootfs tar"[..])
+            .await
+            .unwrap();
+        assert_eq!(imported.id, "sha256:i");
+        let loaded = client.load_images(&b"saved tar"[..]).await.unwrap();
+        assert_eq!(loaded.len(), 1);
+        let requests = server.await.unwrap();
+        assert!(
+            requests[0].starts_with(
+                "POST /v1/images/import?name=app%3A1&change=CMD%20%5B%22%2Fbin%2Fsh%22%5D\
+                 &change=ENV%20A%3Db%20c HTTP/1.1\r\n"
+            ),
+            "{}",
+            requests[0]
+        );
+        assert!(
+            requests[0].ends_with("\r\n\r\nrootfs tar"),
+            "{}",
+            requests[0]
+        );
+        assert!(requests[1].starts_with("POST /v1/images/load HTTP/1.1\r\n"));
+        assert!(
+            requests[1].ends_with("\r\n\r\nsaved tar"),
+            "{}",
+            requests[1]
+        );
+    }
+
+    #[tokio::test]
+    async fn login_sends_the_spec_and_logout_names_the_registry() {
+        let (client, server) = serve(vec![
+            vec![json_answer("204 No Content", "")],
+            vec![json_answer(
+                "404 Not Found",
+                r#"{"code":"not_logged_in","message":"no credentials for docker.io"}"#,
+            )],
+        ]);
+        let spec = LoginSpec {
+            registry: "127.0.0.1:5000".into(),
+            username: "me".into(),
+            password: "secret".into(),
+        };
+        client.login(&spec).await.unwrap();
+        let error = client.logout("docker.io").await.unwrap_err();
+        assert!(matches!(
+            error,
+            ClientError::Api {
+                status: StatusCode::NOT_FOUND,
+                ..
+            }
+        ));
+        let requests = server.await.unwrap();
+        assert!(requests[0].starts_with("POST /v1/auth HTTP/1.1\r\n"));
+        let (_, body) = requests[0].split_once("\r\n\r\n").unwrap();
+        let sent: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            sent,
+            serde_json::json!({"registry": "127.0.0.1:5000", "username": "me", "password": "secret"})
+        );
+        assert!(requests[1].starts_with("DELETE /v1/auth/docker.io HTTP/1.1\r\n"));
     }
 
     #[test]

@@ -2,7 +2,11 @@
 
 mod client;
 mod commands;
+mod docker_config;
+#[cfg(test)]
+mod fake_contid;
 mod output;
+mod reference;
 mod sig_proxy;
 mod terminal;
 
@@ -15,8 +19,8 @@ use crate::client::Client;
 use crate::commands::image::ImageCommand;
 use crate::commands::network::NetworkCommand;
 use crate::commands::{
-    CliError, attach, create, events, exec, image, info, inspect, kill, logs, network, ps, report,
-    rm, run, start, stats, stop, top, update, version, wait,
+    CliError, attach, create, events, exec, image, info, inspect, kill, login, logout, logs,
+    network, ps, report, rm, run, start, stats, stop, top, update, version, wait,
 };
 use crate::output::Format;
 
@@ -37,7 +41,8 @@ struct Cli {
     )]
     socket: PathBuf,
     /// Print JSON for scripts instead of text for people (ps, inspect, logs, exec, create, run -d,
-    /// image ls and import, version, info, events).
+    /// pull (one event per line), image ls, history, import, load and prune, version, info,
+    /// events).
     #[arg(long, global = true)]
     json: bool,
     #[command(subcommand)]
@@ -81,6 +86,18 @@ enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCommand),
+    /// Download an image from a registry (image pull).
+    Pull(image::pull::PullArgs),
+    /// List the images (image ls).
+    Images(image::ls::LsArgs),
+    /// Give an image another name (image tag).
+    Tag(image::tag::TagArgs),
+    /// Remove image names (image rm).
+    Rmi(image::rm::RmArgs),
+    /// Give contid credentials for a registry, for its pulls.
+    Login(login::LoginArgs),
+    /// Make contid forget its credentials for a registry.
+    Logout(logout::LogoutArgs),
     /// Manage bridge networks.
     #[command(subcommand)]
     Network(NetworkCommand),
@@ -142,11 +159,13 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Update(args) => update::update(&client, args).await,
         Command::Stats(args) => stats::stats(&client, format, args).await,
         Command::Top(args) => top::top(&client, format, args).await,
-        Command::Image(ImageCommand::Import(args)) => {
-            image::import::import(&client, format, args).await
-        }
-        Command::Image(ImageCommand::Ls) => image::ls::ls(&client, format).await,
-        Command::Image(ImageCommand::Rm(args)) => image::rm::rm(&client, args).await,
+        Command::Image(command) => image::dispatch(&client, format, command).await,
+        Command::Pull(args) => image::pull::pull(&client, format, args).await,
+        Command::Images(args) => image::ls::ls(&client, format, args).await,
+        Command::Tag(args) => image::tag::tag(&client, args).await,
+        Command::Rmi(args) => image::rm::rm(&client, args).await,
+        Command::Login(args) => login::login(&client, args).await,
+        Command::Logout(args) => logout::logout(&client, args).await,
         Command::Network(NetworkCommand::Create(args)) => {
             network::create::create(&client, format, args).await
         }
@@ -166,6 +185,7 @@ mod tests {
     use conti_proto::NetworkMode;
 
     use super::*;
+    use crate::commands::create::PullPolicy;
 
     fn parse(args: &str) -> Cli {
         let words = shell_words(args);
@@ -260,13 +280,63 @@ mod tests {
     }
 
     #[test]
-    fn run_and_create_need_a_command() {
-        assert!(Cli::try_parse_from(["conti-cli", "run", "busybox"]).is_err());
-        assert!(Cli::try_parse_from(["conti-cli", "create", "busybox"]).is_err());
+    fn run_and_create_take_the_image_command_when_none_is_given() {
+        for line in ["run busybox", "create busybox"] {
+            let container = match parse(line).command {
+                Command::Run(args) => args.container,
+                Command::Create(args) => args.container,
+                _ => panic!("{line}"),
+            };
+            let spec = container.to_spec();
+            assert_eq!(spec.image, "busybox");
+            assert!(spec.cmd.is_empty(), "{line}");
+            assert_eq!(spec.entrypoint, None);
+            assert_eq!(container.pull, PullPolicy::Missing);
+        }
+        let Command::Run(args) = parse("run busybox echo hi").command else {
+            panic!("not run");
+        };
+        assert_eq!(args.container.to_spec().cmd, strings(&["echo", "hi"]));
+        assert!(Cli::try_parse_from(["conti-cli", "run"]).is_err());
+        assert!(Cli::try_parse_from(["conti-cli", "create"]).is_err());
         assert!(
             Cli::try_parse_from(["conti-cli", "run", "--network", "container:", "b", "sh"])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn run_takes_a_pull_policy_and_an_entrypoint() {
+        let words = [
+            "conti-cli",
+            "run",
+            "--pull",
+            "never",
+            "--entrypoint",
+            "",
+            "busybox",
+        ];
+        let Command::Run(args) = Cli::try_parse_from(words).unwrap().command else {
+            panic!("not run");
+        };
+        assert_eq!(args.container.pull, PullPolicy::Never);
+        assert_eq!(args.container.to_spec().entrypoint, Some(vec![]));
+        let Command::Create(args) =
+            parse("create --pull=always --entrypoint /bin/sh busybox -c true").command
+        else {
+            panic!("not create");
+        };
+        assert_eq!(args.container.pull, PullPolicy::Always);
+        let spec = args.container.to_spec();
+        assert_eq!(spec.entrypoint, Some(strings(&["/bin/sh"])));
+        assert_eq!(spec.cmd, strings(&["-c", "true"]));
+        // After the image, --pull is the command's.
+        let Command::Run(args) = parse("run busybox --pull never").command else {
+            panic!("not run");
+        };
+        assert_eq!(args.container.pull, PullPolicy::Missing);
+        assert_eq!(args.container.to_spec().cmd, strings(&["--pull", "never"]));
+        assert!(Cli::try_parse_from(["conti-cli", "run", "--pull", "sometimes", "b"]).is_err());
     }
 
     #[test]
@@ -424,9 +494,149 @@ mod tests {
             panic!("not image import");
         };
         assert_eq!((args.file.as_str(), args.name.as_str()), ("-", "alpine"));
+        assert!(args.changes.is_empty());
         assert!(matches!(
             parse("image ls").command,
-            Command::Image(ImageCommand::Ls)
+            Command::Image(ImageCommand::Ls(_))
         ));
+    }
+
+    #[test]
+    fn pull_and_its_aliases() {
+        let Command::Pull(args) = parse("pull --platform linux/arm64 -q alpine:3.20").command
+        else {
+            panic!("not pull");
+        };
+        assert_eq!(args.platform.as_deref(), Some("linux/arm64"));
+        assert!(args.quiet);
+        assert_eq!(args.reference, "alpine:3.20");
+        let Command::Image(ImageCommand::Pull(args)) =
+            parse("image pull 127.0.0.1:5000/team/app:1").command
+        else {
+            panic!("not image pull");
+        };
+        assert_eq!(args.reference, "127.0.0.1:5000/team/app:1");
+        assert!(args.platform.is_none() && !args.quiet);
+        assert!(Cli::try_parse_from(["conti-cli", "pull"]).is_err());
+        assert!(Cli::try_parse_from(["conti-cli", "pull", "--platform", "linux", "a"]).is_err());
+
+        let Command::Images(args) = parse("images -q busybox").command else {
+            panic!("not images");
+        };
+        assert!(args.quiet);
+        assert_eq!(args.repository.as_deref(), Some("busybox"));
+        let Command::Tag(args) = parse("tag busybox team/box:1").command else {
+            panic!("not tag");
+        };
+        assert_eq!(
+            (args.source.as_str(), args.target.as_str()),
+            ("busybox", "team/box:1")
+        );
+        let Command::Rmi(args) = parse("rmi a sha256:0123").command else {
+            panic!("not rmi");
+        };
+        assert_eq!(args.names, strings(&["a", "sha256:0123"]));
+        assert!(Cli::try_parse_from(["conti-cli", "rmi"]).is_err());
+    }
+
+    #[test]
+    fn image_subcommands_take_dockers_flags() {
+        let words = [
+            "conti-cli",
+            "image",
+            "import",
+            "-c",
+            r#"CMD ["/bin/sh"]"#,
+            "--change",
+            "ENV A=b",
+            "rootfs.tar",
+            "app:1",
+        ];
+        let Command::Image(ImageCommand::Import(args)) =
+            Cli::try_parse_from(words).unwrap().command
+        else {
+            panic!("not image import");
+        };
+        assert_eq!(args.changes, strings(&[r#"CMD ["/bin/sh"]"#, "ENV A=b"]));
+        assert_eq!(
+            (args.file.as_str(), args.name.as_str()),
+            ("rootfs.tar", "app:1")
+        );
+
+        let Command::Image(ImageCommand::Load(args)) = parse("image load -i box.tar").command
+        else {
+            panic!("not image load");
+        };
+        assert_eq!(args.input, Some(PathBuf::from("box.tar")));
+        let Command::Image(ImageCommand::Load(args)) = parse("image load").command else {
+            panic!("not image load");
+        };
+        assert!(args.input.is_none());
+
+        let Command::Image(ImageCommand::Save(args)) = parse("image save -o b.tar busybox").command
+        else {
+            panic!("not image save");
+        };
+        assert_eq!(
+            (args.output, args.image.as_str()),
+            (Some(PathBuf::from("b.tar")), "busybox")
+        );
+
+        let Command::Image(ImageCommand::Prune(args)) = parse("image prune -af").command else {
+            panic!("not image prune");
+        };
+        assert!(args.all && args.force);
+        let Command::Image(ImageCommand::History(args)) =
+            parse("image history --no-trunc busybox").command
+        else {
+            panic!("not image history");
+        };
+        assert!(args.no_trunc);
+        let Command::Image(ImageCommand::Inspect(args)) = parse("image inspect a b").command else {
+            panic!("not image inspect");
+        };
+        assert_eq!(args.images, strings(&["a", "b"]));
+        assert!(matches!(
+            parse("image rm busybox").command,
+            Command::Image(ImageCommand::Rm(_))
+        ));
+        assert!(matches!(
+            parse("image tag a b").command,
+            Command::Image(ImageCommand::Tag(_))
+        ));
+    }
+
+    #[test]
+    fn login_and_logout() {
+        let Command::Login(args) = parse("login -u me --password-stdin 127.0.0.1:5000").command
+        else {
+            panic!("not login");
+        };
+        assert_eq!(args.username.as_deref(), Some("me"));
+        assert!(args.password_stdin && args.password.is_none());
+        assert_eq!(args.registry.as_deref(), Some("127.0.0.1:5000"));
+        let Command::Login(args) = parse("login -u me -p secret").command else {
+            panic!("not login");
+        };
+        assert_eq!(args.password.as_deref(), Some("secret"));
+        assert!(args.registry.is_none());
+        // --password-stdin needs a user name, and excludes -p.
+        assert!(Cli::try_parse_from(["conti-cli", "login", "--password-stdin"]).is_err());
+        assert!(
+            Cli::try_parse_from([
+                "conti-cli",
+                "login",
+                "-u",
+                "a",
+                "-p",
+                "b",
+                "--password-stdin"
+            ])
+            .is_err()
+        );
+        let Command::Logout(args) = parse("logout").command else {
+            panic!("not logout");
+        };
+        assert!(args.registry.is_none());
     }
 }

@@ -59,3 +59,44 @@ pub fn size() -> Option<(u16, u16)> {
 pub fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal()
 }
+
+/// Reads a line from stdin's terminal after `prompt` (on stderr), without echoing it: a
+/// password. The echo comes back however the read ends.
+pub fn read_hidden_line(prompt: &str) -> std::io::Result<String> {
+    use nix::sys::termios::LocalFlags;
+    use std::io::{BufRead, Write};
+
+    let stdin = std::io::stdin();
+    let saved = tcgetattr(stdin.as_fd())?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    // The newline still shows, so the next output starts on a line of its own.
+    quiet.local_flags.insert(LocalFlags::ECHONL);
+    let mut stderr = std::io::stderr();
+    write!(stderr, "{prompt}")?;
+    stderr.flush()?;
+    tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &quiet)?;
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    let _ = tcsetattr(stdin.as_fd(), SetArg::TCSANOW, &saved);
+    read?;
+    Ok(trim_newline(&line).to_string())
+}
+
+/// Reads a line from stdin after `prompt` (on stderr).
+pub fn read_line(prompt: &str) -> std::io::Result<String> {
+    use std::io::{BufRead, Write};
+
+    let mut stderr = std::io::stderr();
+    write!(stderr, "{prompt}")?;
+    stderr.flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(trim_newline(&line).to_string())
+}
+
+/// `line` without its end of line (`\n` or `\r\n`).
+pub fn trim_newline(line: &str) -> &str {
+    let line = line.strip_suffix('\n').unwrap_or(line);
+    line.strip_suffix('\r').unwrap_or(line)
+}

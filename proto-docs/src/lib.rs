@@ -88,14 +88,159 @@ pub struct ContainerCounts {
     pub exited: usize,
 }
 
-/// An imported root filesystem.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// An image of the store (`GET /v1/images`, `GET /v1/images/{ref}`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
 pub struct ImageInfo {
-    pub name: String,
-    /// Size of the unpacked root filesystem in bytes.
+    /// The digest of its config, `sha256:<64 hex>`: the image's identity.
+    pub id: String,
+    /// The references that name it, in Docker's familiar form (`busybox:latest`,
+    /// `127.0.0.1:5000/team/app:1`); empty for a dangling image.
+    #[serde(default)]
+    pub repo_tags: Vec<String>,
+    /// `repository@sha256:…` of the manifests it was pulled or loaded by.
+    #[serde(default)]
+    pub repo_digests: Vec<String>,
+    /// Bytes of the files of its layers, unpacked.
     pub size: u64,
-    /// RFC 3339 time of the import.
+    /// RFC 3339 time the image was made (its config's `created`), else when it entered the store.
     pub created: String,
+    /// `amd64`, `arm64`, … (its config's).
+    #[serde(default)]
+    pub architecture: String,
+    #[serde(default)]
+    pub os: String,
+    /// The diff ids of its layers (`sha256:` of each uncompressed layer tar), base first.
+    #[serde(default)]
+    pub layers: Vec<String>,
+    /// What its containers run by default.
+    #[serde(default)]
+    pub config: ImageConfig,
+}
+
+/// The defaults an image gives its containers: the OCI image config's `config` object.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ImageConfig {
+    /// `USER[:GROUP]` the command runs as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// `KEY=VALUE` each; a container's own `env` wins over these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cmd: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// The signal `stop` sends first (`SIGTERM` when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    /// `PORT/PROTO` each, recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exposed_ports: Vec<String>,
+    /// Paths the image declares as volumes, recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<ImageHealthcheck>,
+}
+
+/// An image's health check, as its config (Docker's `Healthcheck`) says; durations in
+/// nanoseconds, 0 when unset.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ImageHealthcheck {
+    /// `["NONE"]`, `["CMD", arg…]` or `["CMD-SHELL", command]`.
+    pub test: Vec<String>,
+    #[serde(default)]
+    pub interval: u64,
+    #[serde(default)]
+    pub timeout: u64,
+    #[serde(default)]
+    pub start_period: u64,
+    #[serde(default)]
+    pub retries: u64,
+}
+
+/// One step of an image's history (`GET /v1/images/{ref}/history`), newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ImageHistoryEntry {
+    /// RFC 3339, when the config says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<String>,
+    /// The command that made the step (`RUN …`, `COPY …`).
+    #[serde(default)]
+    pub created_by: String,
+    #[serde(default)]
+    pub comment: String,
+    /// The step changed only the config, it has no layer.
+    #[serde(default)]
+    pub empty_layer: bool,
+    /// Bytes of its layer's files; 0 for an empty step.
+    #[serde(default)]
+    pub size: u64,
+}
+
+/// One line of the NDJSON stream of `POST /v1/images/pull`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum PullEvent {
+    /// The manifest for the platform was found: its digest and layers (compressed sizes).
+    Resolved {
+        reference: String,
+        digest: String,
+        layers: Vec<PullLayer>,
+    },
+    /// The layer waits for a download slot.
+    Waiting { layer: String },
+    /// The layer is in the store already: nothing is downloaded.
+    Exists { layer: String },
+    /// Bytes received so far, and the layer's size.
+    Downloading { layer: String, current: u64, total: u64 },
+    /// All bytes are in; the digest is being checked.
+    Verifying { layer: String },
+    /// The layer's files are being written.
+    Extracting { layer: String },
+    /// The layer is in the store.
+    LayerDone { layer: String },
+    /// The image is in the store and `reference` names it.
+    Done {
+        reference: String,
+        id: String,
+        digest: String,
+    },
+    /// The pull failed after the stream began; nothing of the failed layer is kept.
+    Error { code: String, message: String },
+}
+
+/// A layer of a manifest being pulled.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct PullLayer {
+    /// Digest of the compressed blob.
+    pub digest: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// `POST /v1/images/prune` answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct ImagePruneReport {
+    /// Ids of the images deleted.
+    pub deleted: Vec<String>,
+    /// Bytes of layer files deleted with them.
+    pub space_reclaimed: u64,
+}
+
+/// `POST /v1/auth` body: credentials for a registry, checked against it and kept by the daemon
+/// (root-only) for later pulls.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginSpec {
+    /// `host[:port]`; `docker.io` for Docker Hub.
+    pub registry: String,
+    pub username: String,
+    pub password: String,
 }
 
 /// Network mode of a container, written as a string: `bridge` (the default network),
@@ -283,12 +428,17 @@ pub struct ContainerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", max_length = 64)]
     pub name: Option<String>,
-    /// Name of an imported image.
+    /// The image: a reference (`busybox`, `127.0.0.1:5000/team/app:1`, `name@sha256:…`) or an
+    /// image id (`sha256:…`, or a prefix of at least 12 hex digits).
     #[schema(min_length = 1)]
     pub image: String,
     /// Command and arguments; the first element is looked up in `PATH` when it has no `/`.
-    #[schema(min_items = 1)]
+    /// Empty: the image's `Cmd`. Runs after the entrypoint when there is one, as Docker does.
+    #[serde(default)]
     pub cmd: Vec<String>,
+    /// Replaces the image's `Entrypoint` (and then its `Cmd` is not used); `[]` clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
     /// Extra environment, `KEY=VALUE` each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<String>,
@@ -691,7 +841,12 @@ impl ContainerState {
 pub struct ContainerInfo {
     pub id: String,
     pub name: String,
+    /// The image as the create named it.
     pub image: String,
+    /// The id of that image at create (`sha256:…`).
+    #[serde(default)]
+    pub image_id: String,
+    /// What runs: the entrypoint and the command, combined.
     pub cmd: Vec<String>,
     pub env: Vec<String>,
     pub cwd: String,

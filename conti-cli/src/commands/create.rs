@@ -1,14 +1,31 @@
 //! `conti-cli create`: a container, not started; prints its id.
 
-use clap::Args;
-use conti_proto::{ContainerSpec, NetworkMode, PortBinding, PortProtocol, VolumeSpec};
+use clap::{Args, ValueEnum};
+use conti_proto::{
+    ContainerSpec, CreatedContainer, NetworkMode, PortBinding, PortProtocol, VolumeSpec,
+};
 
 use super::CliError;
 use super::env::{self, EnvArg};
+use super::image::progress::ProgressOutput;
+use super::image::pull::pull_showing;
 use super::limits::LimitArgs;
 use super::security::SecurityArgs;
 use crate::client::Client;
 use crate::output::{self, Format};
+use crate::reference::{is_image_id, with_default_tag};
+
+/// When `run` and `create` pull the image, as docker's `--pull`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum PullPolicy {
+    /// When contid does not have it.
+    #[default]
+    Missing,
+    /// Every time, before the container is made.
+    Always,
+    /// Never: a missing image is an error.
+    Never,
+}
 
 /// What `create` and `run` both take: the container's spec.
 #[derive(Debug, Args)]
@@ -49,19 +66,28 @@ pub struct ContainerArgs {
     /// Bind a host path or a named volume: SOURCE:TARGET[:ro|:rw] (repeatable).
     #[arg(short, long = "volume", value_name = "SOURCE:TARGET[:ro]", value_parser = parse_volume)]
     pub volumes: Vec<VolumeSpec>,
-    /// User to run as: NAME or UID from the image's /etc/passwd, optionally :GROUP or :GID.
+    /// User to run as: NAME or UID from the image's /etc/passwd, optionally :GROUP or :GID
+    /// (default: the image's).
     #[arg(short, long, value_name = "USER")]
     pub user: Option<String>,
+    /// Run this executable instead of the image's entrypoint (the command, if any, is its
+    /// arguments); `--entrypoint ""` runs the command alone.
+    #[arg(long, value_name = "COMMAND")]
+    pub entrypoint: Option<String>,
+    /// Pull the image: `missing` (when contid does not have it), `always`, or `never`.
+    #[arg(long, value_name = "POLICY", value_enum, default_value_t = PullPolicy::Missing)]
+    pub pull: PullPolicy,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
     pub security: SecurityArgs,
-    /// Imported image to run, then the command and its arguments. Flags after IMAGE belong to
-    /// the command, as with docker.
+    /// Image to run (a name, pulled as --pull says, or an id), then the command and its
+    /// arguments (default: the image's). Flags after IMAGE belong to the command, as with
+    /// docker.
     #[arg(
         value_names = ["IMAGE", "CMD"],
         required = true,
-        num_args = 2..,
+        num_args = 1..,
         trailing_var_arg = true,
     )]
     pub image_and_cmd: Vec<String>,
@@ -121,6 +147,14 @@ impl ContainerArgs {
             name: self.name.clone(),
             image: self.image_and_cmd[0].clone(),
             cmd: self.image_and_cmd[1..].to_vec(),
+            // Docker's `--entrypoint` is one executable; empty clears the image's.
+            entrypoint: self.entrypoint.as_ref().map(|entrypoint| {
+                if entrypoint.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![entrypoint.clone()]
+                }
+            }),
             env: env::entries(&self.env),
             cwd: self.workdir.clone(),
             hostname: self.hostname.clone(),
@@ -145,10 +179,171 @@ pub struct CreateArgs {
 }
 
 pub async fn create(client: &Client, format: Format, args: CreateArgs) -> Result<u8, CliError> {
-    let created = client.create_container(&args.container.to_spec()).await?;
+    let spec = args.container.to_spec();
+    let created = create_pulling(client, &spec, args.container.pull).await?;
     match format {
         Format::Human => output::print_line(&created.id)?,
         Format::Json => output::print_json(&created)?,
     }
     Ok(0)
+}
+
+/// Creates the container of `spec`, pulling its image as `policy` says, as docker does: with
+/// `missing`, a create that finds no image pulls it (`Unable to find image … locally`, then the
+/// progress on stderr) and tries again. An image named by its id is never pulled.
+pub async fn create_pulling(
+    client: &Client,
+    spec: &ContainerSpec,
+    policy: PullPolicy,
+) -> Result<CreatedContainer, CliError> {
+    if policy == PullPolicy::Always {
+        pull_showing(client, &spec.image, None, ProgressOutput::Stderr).await?;
+    }
+    match client.create_container(spec).await {
+        Err(error)
+            if policy == PullPolicy::Missing
+                && error.api_code() == Some("image_not_found")
+                && !is_image_id(&spec.image) =>
+        {
+            eprintln!(
+                "Unable to find image '{}' locally",
+                with_default_tag(&spec.image)
+            );
+            pull_showing(client, &spec.image, None, ProgressOutput::Stderr).await?;
+            Ok(client.create_container(spec).await?)
+        }
+        result => Ok(result?),
+    }
+}
+
+/// An error of `run` as docker's exit statuses tell it (125 for contid's, the pull's included).
+pub fn container_error(error: CliError) -> CliError {
+    match error {
+        CliError::Client(error) => CliError::Container(error),
+        error => error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::fake_contid::{json_answer, ndjson_answer, serve};
+
+    #[derive(Debug, Parser)]
+    struct Line {
+        #[command(flatten)]
+        container: ContainerArgs,
+    }
+
+    fn parse_spec(line: &[&str]) -> (ContainerSpec, PullPolicy) {
+        let line =
+            Line::try_parse_from(std::iter::once("create").chain(line.iter().copied())).unwrap();
+        (line.container.to_spec(), line.container.pull)
+    }
+
+    const NOT_FOUND: &str = r#"{"code":"image_not_found","message":"no such image: busybox"}"#;
+    const CREATED: &str = r#"{"id":"c1","name":"web"}"#;
+
+    fn pull_answer() -> Vec<String> {
+        ndjson_answer(&[
+            r#"{"status":"resolved","reference":"busybox:latest","digest":"sha256:m","layers":[]}"#,
+            r#"{"status":"done","reference":"busybox:latest","id":"sha256:i","digest":"sha256:m"}"#,
+        ])
+    }
+
+    fn paths(requests: &[String]) -> Vec<&str> {
+        requests
+            .iter()
+            .map(|request| request.split(" HTTP/1.1").next().unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_missing_image_is_pulled_then_the_create_is_tried_again() {
+        let (client, server) = serve(vec![
+            vec![json_answer("404 Not Found", NOT_FOUND)],
+            pull_answer(),
+            vec![json_answer("201 Created", CREATED)],
+        ]);
+        let (spec, policy) = parse_spec(&["busybox"]);
+        assert_eq!(policy, PullPolicy::Missing);
+        let created = create_pulling(&client, &spec, policy).await.unwrap();
+        assert_eq!(created.id, "c1");
+        let requests = server.await.unwrap();
+        assert_eq!(
+            paths(&requests),
+            [
+                "POST /v1/containers",
+                "POST /v1/images/pull?ref=busybox",
+                "POST /v1/containers"
+            ]
+        );
+        // No command: the image's own.
+        let (_, body) = requests[0].split_once("\r\n\r\n").unwrap();
+        let sent: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(sent["image"], "busybox");
+        assert_eq!(sent["cmd"], serde_json::json!([]));
+        assert!(sent.get("entrypoint").is_none(), "{sent}");
+    }
+
+    #[tokio::test]
+    async fn always_pulls_first_and_never_does_not_pull() {
+        let (client, server) = serve(vec![
+            pull_answer(),
+            vec![json_answer("201 Created", CREATED)],
+        ]);
+        let (spec, policy) = parse_spec(&["--pull", "always", "busybox", "true"]);
+        create_pulling(&client, &spec, policy).await.unwrap();
+        assert_eq!(
+            paths(&server.await.unwrap()),
+            ["POST /v1/images/pull?ref=busybox", "POST /v1/containers"]
+        );
+
+        let (client, server) = serve(vec![vec![json_answer("404 Not Found", NOT_FOUND)]]);
+        let (spec, policy) = parse_spec(&["--pull=never", "busybox"]);
+        let error = create_pulling(&client, &spec, policy).await.unwrap_err();
+        assert_eq!(container_error(error).exit_code(), 125);
+        assert_eq!(server.await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_failed_pull_is_a_contid_error_of_run() {
+        let (client, _server) = serve(vec![
+            vec![json_answer("404 Not Found", NOT_FOUND)],
+            vec![json_answer(
+                "404 Not Found",
+                r#"{"code":"image_not_found","message":"manifest unknown: no-such-image"}"#,
+            )],
+        ]);
+        let (spec, policy) = parse_spec(&["no-such-image", "true"]);
+        let error = container_error(create_pulling(&client, &spec, policy).await.unwrap_err());
+        assert_eq!(error.exit_code(), 125);
+        assert!(error.to_string().contains("no-such-image"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_image_named_by_its_id_is_not_pulled() {
+        let (client, server) = serve(vec![vec![json_answer("404 Not Found", NOT_FOUND)]]);
+        let (spec, policy) = parse_spec(&["sha256:0123", "true"]);
+        create_pulling(&client, &spec, policy).await.unwrap_err();
+        assert_eq!(server.await.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn entrypoints_are_one_executable_or_none() {
+        assert_eq!(parse_spec(&["busybox"]).0.entrypoint, None);
+        let (with, _) = parse_spec(&["--entrypoint", "/bin/echo", "busybox", "hi"]);
+        assert_eq!(with.entrypoint, Some(vec!["/bin/echo".to_string()]));
+        assert_eq!(with.cmd, ["hi"]);
+        assert_eq!(
+            parse_spec(&["--entrypoint", "", "busybox"]).0.entrypoint,
+            Some(vec![])
+        );
+        assert_eq!(
+            parse_spec(&["--entrypoint=", "busybox"]).0.entrypoint,
+            Some(vec![])
+        );
+    }
 }

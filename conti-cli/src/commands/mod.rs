@@ -11,6 +11,8 @@ pub mod info;
 pub mod inspect;
 pub mod kill;
 pub mod limits;
+pub mod login;
+pub mod logout;
 pub mod logs;
 pub mod network;
 pub mod ps;

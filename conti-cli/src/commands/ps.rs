@@ -125,6 +125,7 @@ mod tests {
             id: "0f3c2a9e-5b1d-4c8e-9a7f-123456789abc".to_string(),
             name: "web".to_string(),
             image: "busybox".to_string(),
+            image_id: format!("sha256:{}", "ab".repeat(32)),
             cmd: vec!["sleep".to_string(), "100".to_string()],
             env: Vec::new(),
             cwd: "/".to_string(),

@@ -4,7 +4,7 @@
 use clap::Args;
 
 use super::attach::{DEFAULT_DETACH_KEYS, ResizeTarget, SessionEnd, SigProxyArg, run_session};
-use super::create::ContainerArgs;
+use super::create::{ContainerArgs, container_error, create_pulling};
 use super::{CliError, exit_status};
 use crate::client::{Client, ClientError};
 use crate::output::{self, Format};
@@ -25,10 +25,9 @@ pub struct RunArgs {
 
 pub async fn run(client: &Client, format: Format, args: RunArgs) -> Result<u8, CliError> {
     let spec = args.container.to_spec();
-    let created = client
-        .create_container(&spec)
+    let created = create_pulling(client, &spec, args.container.pull)
         .await
-        .map_err(CliError::Container)?;
+        .map_err(container_error)?;
     let id = created.id.as_str();
 
     if args.detach {

@@ -1,19 +1,24 @@
-//! `conti-cli image import FILE NAME`: streams the archive to contid.
-
-use std::io;
+//! `conti-cli image import FILE REF`: streams a root filesystem's archive to contid, which makes
+//! an image of it; prints the image's id, as docker does.
 
 use clap::Args;
-use tokio::io::AsyncRead;
 
+use super::open_archive;
 use crate::client::Client;
 use crate::commands::CliError;
 use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
 pub struct ImportArgs {
+    /// A Dockerfile instruction for the image's config, e.g. `CMD ["/bin/sh"]`, `ENV A=b`,
+    /// `WORKDIR /srv`, `USER 1000`, `ENTRYPOINT …`, `EXPOSE 80`, `LABEL k=v`, `STOPSIGNAL
+    /// SIGINT`, `VOLUME /data` (repeatable).
+    #[arg(short, long = "change", value_name = "INSTRUCTION")]
+    pub changes: Vec<String>,
     /// Archive (tar or tar.gz) of the root filesystem; `-` reads it from stdin.
     pub file: String,
-    /// Name of the new image.
+    /// Name of the new image: NAME[:TAG].
+    #[arg(value_name = "REF")]
     pub name: String,
 }
 
@@ -24,22 +29,12 @@ pub async fn import(client: &Client, format: Format, args: ImportArgs) -> Result
             path: args.file.clone(),
             source,
         })?;
-    let image = client.import_image(&args.name, archive).await?;
+    let image = client
+        .import_image(&args.name, &args.changes, archive)
+        .await?;
     match format {
-        Format::Human => output::print_line(&image.name)?,
+        Format::Human => output::print_line(&image.id)?,
         Format::Json => output::print_json(&image)?,
     }
     Ok(0)
-}
-
-async fn open_archive(path: &str) -> io::Result<Box<dyn AsyncRead + Send + Unpin>> {
-    if path == "-" {
-        return Ok(Box::new(tokio::io::stdin()));
-    }
-    let file = tokio::fs::File::open(path).await?;
-    // Opening a directory works; reading it fails only once the upload has begun.
-    if file.metadata().await?.is_dir() {
-        return Err(io::ErrorKind::IsADirectory.into());
-    }
-    Ok(Box::new(file))
 }

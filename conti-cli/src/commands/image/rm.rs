@@ -1,4 +1,5 @@
-//! `conti-cli image rm`: remove images; prints each one removed.
+//! `conti-cli image rm` (and `rmi`): remove image names; prints each one removed. An image goes
+//! with its last name, or when it is named by its id; one a container uses stays.
 
 use clap::Args;
 
@@ -7,7 +8,8 @@ use crate::commands::{CliError, remove_each};
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
-    #[arg(required = true)]
+    /// Image names or ids (`sha256:…`, or 12 or more of its hex digits).
+    #[arg(required = true, value_name = "REF")]
     pub names: Vec<String>,
 }
 

@@ -1,0 +1,28 @@
+//! `conti-cli image inspect REF…`: images as JSON, an array as docker's. A reference that finds
+//! nothing is an error on stderr and exit status 1; the others are still shown.
+
+use clap::Args;
+
+use crate::client::Client;
+use crate::commands::{CliError, for_each_ref};
+use crate::output;
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Image names or ids.
+    #[arg(required = true, value_name = "REF")]
+    pub images: Vec<String>,
+}
+
+pub async fn inspect(client: &Client, args: InspectArgs) -> Result<u8, CliError> {
+    let mut found = Vec::new();
+    let status = for_each_ref(&args.images, async |image| {
+        found.push(client.inspect_image(image).await?);
+        Ok(())
+    })
+    .await?;
+    if !found.is_empty() {
+        output::print_json(&found)?;
+    }
+    Ok(status)
+}
