@@ -8,5 +8,6 @@
 pub mod api;
 pub mod dns;
 pub mod engine;
+pub mod images;
 pub mod registry;
 pub mod runtime;

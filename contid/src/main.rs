@@ -50,6 +50,13 @@ struct Args {
     /// it changes.
     #[arg(long, default_value = "/etc/resolv.conf")]
     resolv_conf: PathBuf,
+    /// Per-registry CA certificates, Docker's `certs.d` layout: `<DIR>/<host[:port]>/*.crt`.
+    #[arg(long, default_value = "/etc/conti/certs.d")]
+    registry_certs_dir: PathBuf,
+    /// A registry (`host[:port]`, `host` or a CIDR) that may be spoken to over plain HTTP or
+    /// with an unverified certificate; loopback registries always may. Repeatable.
+    #[arg(long = "insecure-registry", value_name = "REGISTRY")]
+    insecure_registries: Vec<String>,
     /// Group whose members may use the socket besides root (default: `conti` when that group
     /// exists, else root only). Membership is root-equivalent.
     #[arg(long)]
@@ -179,6 +186,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let root_for_credentials = root.clone();
     runtime.block_on(async move {
         let engine = Engine::load(EngineConfig {
             root,
@@ -196,6 +204,12 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             },
             removed_exits_memory: args.removed_exits_memory,
             resolv_conf: args.resolv_conf,
+            registry: contid::registry::RegistrySettings {
+                certs_dir: args.registry_certs_dir,
+                insecure_registries: args.insecure_registries,
+                // Root-only (0600), written by `login`.
+                credentials_file: root_for_credentials.join("credentials.json"),
+            },
         })?;
         tracing::info!(version = env!("CARGO_PKG_VERSION"), "contid ready");
         contid::api::serve(engine, &args.socket, serve_options, shutdown_signal()).await?;

@@ -197,7 +197,11 @@ pub enum PullEvent {
     /// The layer is in the store already: nothing is downloaded.
     Exists { layer: String },
     /// Bytes received so far, and the layer's size.
-    Downloading { layer: String, current: u64, total: u64 },
+    Downloading {
+        layer: String,
+        current: u64,
+        total: u64,
+    },
     /// All bytes are in; the digest is being checked.
     Verifying { layer: String },
     /// The layer's files are being written.

@@ -412,6 +412,14 @@ impl Daemon {
         &self.root
     }
 
+    /// The store's folder of the base layer of `image` (`<root>/images/layers/<hex>`): `fs/` is
+    /// the unpacked tree, `rootfs-<uid>-<gid>/` a shifted copy for `--userns`.
+    pub fn image_layer_dir(&self, image: &str) -> PathBuf {
+        let info: crate::ImageInfo = self.get(&format!("/v1/images/{image}")).json();
+        let diff_id = info.layers[0].trim_start_matches("sha256:").to_string();
+        self.root.join("images/layers").join(diff_id)
+    }
+
     /// The test's private folder (holds the root, the socket and the daemon's log).
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -44,7 +44,11 @@ fn run_prints_the_output_and_exits_with_the_containers_code() {
         "stderr: {}",
         stderr(&out)
     );
-    let out = cli(&d, &["run", "--rm", "no-such-image", "true"]);
+    // `--pull never`: the default would ask docker.io, which tests never contact.
+    let out = cli(
+        &d,
+        &["run", "--rm", "--pull", "never", "no-such-image", "true"],
+    );
     assert_eq!(code(&out), 125, "stderr: {}", stderr(&out));
     assert!(
         stderr(&out).contains("no-such-image"),

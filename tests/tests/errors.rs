@@ -209,7 +209,7 @@ fn images_import_list_and_delete() {
     );
     resp.expect_status(201);
     let image: ImageInfo = resp.json();
-    assert_eq!(image.name, name);
+    assert_eq!(image.repo_tags, [format!("{name}:latest")]);
     assert!(
         image.size > 1_000_000,
         "size of the unpacked busybox rootfs: {}",
@@ -217,8 +217,8 @@ fn images_import_list_and_delete() {
     );
     let images: Vec<ImageInfo> = d.get("/v1/images").json();
     assert_eq!(
-        images.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
-        [name.as_str()]
+        images.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+        [image.id.as_str()]
     );
 
     d.client()
@@ -237,10 +237,10 @@ fn images_import_list_and_delete() {
             "application/x-tar",
             &tar,
         )
-        .expect_error(400, "invalid_name");
+        .expect_error(400, "invalid_reference");
     d.client()
         .post_bytes("/v1/images/import?name=..", "application/x-tar", &tar)
-        .expect_error(400, "invalid_name");
+        .expect_error(400, "invalid_reference");
     let garbage = unique_name("garbage");
     d.client()
         .post_bytes(
@@ -267,10 +267,12 @@ fn images_import_list_and_delete() {
     d.delete(&format!("/v1/images/{name}"))
         .expect_error(404, "image_not_found");
     assert!(d.get("/v1/images").json::<Vec<ImageInfo>>().is_empty());
-    assert!(
-        !d.root().join("images").join(&name).exists(),
-        "the deleted image's files are left"
-    );
+    for folder in ["layers", "images", "blobs/sha256"] {
+        let left = fs::read_dir(d.root().join("images").join(folder))
+            .expect("image store folder")
+            .count();
+        assert_eq!(left, 0, "the deleted image's files are left in {folder}");
+    }
 }
 
 #[test]

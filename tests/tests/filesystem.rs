@@ -19,7 +19,7 @@ fn writes_stay_in_the_container_and_go_with_it() {
         (0, "absent\nls-present\n"),
         "a second container sees the first one's changes"
     );
-    let image = d.root().join("images/busybox/rootfs");
+    let image = d.image_layer_dir("busybox").join("fs");
     assert!(
         image.join("bin/busybox").exists(),
         "image not where the contract puts it: {}",

@@ -92,20 +92,25 @@ fn refused(d: &Daemon, archive: &[u8], status: u16, code: &str) -> String {
         d.get("/v1/images")
             .json::<Vec<ImageInfo>>()
             .iter()
-            .all(|i| i.name != name),
+            .all(|i| !i.repo_tags.contains(&format!("{name}:latest"))),
         "a refused import left an image"
     );
-    let left: Vec<_> = fs::read_dir(d.root().join("images"))
-        .expect("images folder")
-        .map(|e| e.expect("entry").file_name())
-        .filter(|n| n.to_string_lossy().starts_with('.'))
-        .collect();
-    assert!(left.is_empty(), "a refused import left {left:?}");
+    for folder in ["tmp", "layers"] {
+        let left: Vec<_> = fs::read_dir(d.root().join("images").join(folder))
+            .expect("image store folder")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert!(
+            left.is_empty(),
+            "a refused import left {left:?} in {folder}"
+        );
+    }
     message
 }
 
+/// The unpacked tree of the imported image `image` (its one layer).
 fn rootfs(d: &Daemon, image: &str) -> PathBuf {
-    d.root().join("images").join(image).join("rootfs")
+    d.image_layer_dir(image).join("fs")
 }
 
 #[test]
@@ -281,9 +286,16 @@ impl Drop for SmallDisk {
 
 #[test]
 fn a_gzip_bomb_is_refused_with_no_space_and_leaves_nothing() {
-    let d = Daemon::start();
+    let mut d = Daemon::start();
+    // The whole store on a small disk: the daemon opens it again there.
     let images = d.root().join("images");
     let disk = SmallDisk::mount(&images, "64m");
+    d.restart();
+    let used = |images: &std::path::Path| {
+        let stat = nix::sys::statvfs::statvfs(images).expect("statvfs");
+        stat.blocks() - stat.blocks_free()
+    };
+    let empty_store = used(&images);
     // 256 MiB of zeros: a quarter of a MiB compressed.
     let zeros = vec![0u8; 1 << 20];
     let mut builder = tar::Builder::new(Vec::new());
@@ -304,10 +316,9 @@ fn a_gzip_bomb_is_refused_with_no_space_and_leaves_nothing() {
         message.contains("no space left on the state disk"),
         "{message}"
     );
-    let stat = nix::sys::statvfs::statvfs(&images).expect("statvfs");
     assert_eq!(
-        stat.blocks_free(),
-        stat.blocks(),
+        used(&images),
+        empty_store,
         "the refused import left data on the disk"
     );
     // The disk is usable again: a real image fits.
@@ -365,7 +376,7 @@ fn an_image_whose_etc_files_are_symlinks_runs_with_contis_files() {
             "resolv.conf\nhosts\nhostname\nnameserver\nlocalhost\nhostname-matches\n"
         )
     );
-    let image = d.root().join("images/linked-etc/rootfs");
+    let image = rootfs(&d, "linked-etc");
     assert!(
         fs::symlink_metadata(image.join("etc/resolv.conf"))
             .expect("the image's resolv.conf")
@@ -431,9 +442,9 @@ fn image_archives_are_refused_with_a_pointer_to_image_load() {
 #[test]
 fn a_half_unpacked_import_left_by_a_crash_is_removed_at_start() {
     let mut d = Daemon::start();
-    let stale = d.root().join("images").join(".import-stale");
-    fs::create_dir_all(stale.join("rootfs/bin")).expect("mkdir");
-    fs::write(stale.join("rootfs/bin/half"), b"half").expect("write");
+    let stale = d.root().join("images/tmp/layer-stale");
+    fs::create_dir_all(stale.join("fs/bin")).expect("mkdir");
+    fs::write(stale.join("fs/bin/half"), b"half").expect("write");
     d.restart();
     assert!(!stale.exists(), "the half-unpacked import is still there");
     assert!(d.get("/v1/images").json::<Vec<ImageInfo>>().is_empty());

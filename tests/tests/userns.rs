@@ -160,8 +160,8 @@ fn root_in_the_container_is_the_mapped_range_and_sees_the_image_as_its_own() {
         .collect();
     assert_eq!(owners.len(), 4, "{r:?}");
     // Through an idmapped mount where this kernel and filesystem have them, else a shifted copy.
-    let images = d.root().join("images/busybox");
-    let idmapped = kernel_features::idmapped_mounts_work(&images.join("rootfs"));
+    let images = d.image_layer_dir("busybox");
+    let idmapped = kernel_features::idmapped_mounts_work(&images.join("fs"));
     let copy = images.join(format!("rootfs-{start}-{start}"));
     eprintln!("idmapped mounts on this host: {idmapped}");
     assert_eq!(
@@ -281,21 +281,16 @@ fn without_idmapped_mounts_a_shifted_copy_of_the_image_is_made_once() {
     assert_eq!(lines[4], "x", "{logs}");
     // The copy sits next to the image's rootfs, owned by the range; the image is untouched.
     use std::os::unix::fs::MetadataExt;
-    let images = d.root().join("images/busybox");
+    let images = d.image_layer_dir("busybox");
     let copy = images.join(format!("rootfs-{start}-{start}"));
     let busybox = fs::metadata(copy.join("bin/busybox")).expect("the shifted copy");
     assert_eq!((busybox.uid(), busybox.gid()), (start, start));
     assert_eq!(
         busybox.mode() & 0o7777,
-        fs::metadata(images.join("rootfs/bin/busybox"))
-            .unwrap()
-            .mode()
-            & 0o7777
+        fs::metadata(images.join("fs/bin/busybox")).unwrap().mode() & 0o7777
     );
     assert_eq!(
-        fs::metadata(images.join("rootfs/bin/busybox"))
-            .unwrap()
-            .uid(),
+        fs::metadata(images.join("fs/bin/busybox")).unwrap().uid(),
         0
     );
     let made = busybox.ino();

@@ -379,7 +379,7 @@ fn a_volume_target_swapped_for_a_symlink_while_containers_start_never_mounts_out
     let (source, victim) = source_and_victim(&d, "marker", "inside\n");
     // The image's /mnt/data (this daemon's copy of the image, the overlay's lower layer) swaps
     // with a symlink to the host's victim folder (enough `..` to leave any root), then to `/`.
-    let mnt = d.root().join("images/busybox/rootfs/mnt");
+    let mnt = d.image_layer_dir("busybox").join("fs/mnt");
     fs::create_dir(mnt.join("data")).unwrap();
     let s = with_volumes(
         sh(&race_script(&d)),

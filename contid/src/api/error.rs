@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use super::whole_numbers;
 use crate::engine::EngineError;
+use crate::registry::RegistryError;
 
 /// Largest JSON body accepted (image imports stream and are not limited).
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
@@ -65,6 +66,9 @@ impl From<EngineError> for ApiError {
             UnknownUser(_) => (StatusCode::BAD_REQUEST, "unknown_user"),
             InvalidVolume(_) => (StatusCode::BAD_REQUEST, "invalid_volume"),
             InvalidArchive(_) => (StatusCode::BAD_REQUEST, "invalid_archive"),
+            InvalidReference(_) => (StatusCode::BAD_REQUEST, "invalid_reference"),
+            DigestMismatch(_) => (StatusCode::BAD_REQUEST, "digest_mismatch"),
+            Registry(registry) => registry_status(registry),
             ContainerNotFound(_) => (StatusCode::NOT_FOUND, "container_not_found"),
             ImageNotFound(_) => (StatusCode::NOT_FOUND, "image_not_found"),
             NameInUse(_) => (StatusCode::CONFLICT, "name_in_use"),
@@ -88,6 +92,24 @@ impl From<EngineError> for ApiError {
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
         };
         ApiError::new(status, code, err.to_string())
+    }
+}
+
+/// A registry's refusal, as the client can act on it: 404 when the image is not there, 401 for
+/// credentials, 502 when the registry cannot be reached or misbehaves.
+fn registry_status(err: &RegistryError) -> (StatusCode, &'static str) {
+    match err {
+        RegistryError::NotFound { .. } => (StatusCode::NOT_FOUND, "image_not_found"),
+        RegistryError::NoMatchingPlatform { .. } => (StatusCode::NOT_FOUND, "no_matching_platform"),
+        RegistryError::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "registry_unauthorized"),
+        RegistryError::Unsupported { .. } => (StatusCode::BAD_REQUEST, "unsupported_image"),
+        RegistryError::Unreachable { .. } | RegistryError::Certificates { .. } => {
+            (StatusCode::BAD_GATEWAY, "registry_unreachable")
+        }
+        RegistryError::InsecureRefused { .. } => (StatusCode::BAD_GATEWAY, "registry_insecure"),
+        RegistryError::RateLimited { .. } => (StatusCode::BAD_GATEWAY, "registry_rate_limited"),
+        RegistryError::Invalid { .. } => (StatusCode::BAD_GATEWAY, "registry_error"),
+        RegistryError::Credentials { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
     }
 }
 

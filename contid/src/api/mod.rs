@@ -46,8 +46,16 @@ fn api_router() -> OpenApiRouter<Engine> {
         .routes(routes!(system::version))
         .routes(routes!(system::info))
         .routes(routes!(images::import_image))
+        .routes(routes!(images::load_images))
+        .routes(routes!(images::pull_image))
+        .routes(routes!(images::prune_images))
         .routes(routes!(images::list_images))
-        .routes(routes!(images::delete_image))
+        .routes(routes!(images::inspect_image, images::delete_image))
+        .routes(routes!(images::image_history))
+        .routes(routes!(images::save_image))
+        .routes(routes!(images::tag_image))
+        .routes(routes!(images::login))
+        .routes(routes!(images::logout))
         .routes(routes!(
             containers::create_container,
             containers::list_containers

@@ -17,9 +17,14 @@ use super::error::{EngineError, EngineResult};
 pub struct ContainerConfig {
     pub id: String,
     pub name: String,
+    /// The image as the create named it.
     pub image: String,
+    /// Its id at create: the container's layers are that image's.
+    #[serde(default)]
+    pub image_id: String,
+    /// What runs: the entrypoint and the command, combined at create.
     pub cmd: Vec<String>,
-    /// The caller's environment entries (defaults are added at start).
+    /// The image's environment with the caller's entries over it (defaults are added at start).
     pub env: Vec<String>,
     pub cwd: String,
     pub hostname: String,
@@ -53,6 +58,9 @@ pub struct ContainerConfig {
     pub user: Option<String>,
     #[serde(default)]
     pub volumes: Vec<VolumeSpec>,
+    /// The signal `stop` sends first (the image's `StopSignal`; SIGTERM when absent).
+    #[serde(default)]
+    pub stop_signal: Option<String>,
 }
 
 /// A container's place on a network. The network's subnet and gateway never change, so they are
@@ -211,6 +219,7 @@ impl Container {
             id: c.id.clone(),
             name: c.name.clone(),
             image: c.image.clone(),
+            image_id: c.image_id.clone(),
             cmd: c.cmd.clone(),
             env: c.env.clone(),
             cwd: c.cwd.clone(),
@@ -252,6 +261,7 @@ mod tests {
             id: "0123".into(),
             name: "n".into(),
             image: "i".into(),
+            image_id: String::new(),
             cmd: vec!["true".into()],
             env: vec![],
             cwd: "/".into(),
@@ -268,6 +278,7 @@ mod tests {
             security: Default::default(),
             user: None,
             volumes: Vec::new(),
+            stop_signal: None,
         };
         Container { config, status }
     }

@@ -54,6 +54,15 @@ pub enum EngineError {
     BrokenRootfs(String),
     #[error("invalid image archive: {0}")]
     InvalidArchive(String),
+    /// Not an image reference (`name[:tag]`, `name@sha256:…`), or one that matches several ids.
+    #[error("{0}")]
+    InvalidReference(String),
+    /// Content that is not what its digest says (a load's blob, a pulled layer).
+    #[error("{0}")]
+    DigestMismatch(String),
+    /// A registry refused or failed a pull or a login.
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
     /// The host cannot enforce a limit the container asks for (no controller, no file).
     #[error("{0}")]
     UnsupportedLimit(String),
@@ -81,6 +90,22 @@ pub enum EngineError {
     /// A fault of the daemon or the host, not of the caller.
     #[error("{0}")]
     Internal(String),
+}
+
+impl From<crate::images::StoreError> for EngineError {
+    fn from(err: crate::images::StoreError) -> Self {
+        use crate::images::StoreError as S;
+        match err {
+            S::NotFound(name) => EngineError::ImageNotFound(name),
+            S::InvalidReference(m) => EngineError::InvalidReference(m),
+            S::Exists(name) => EngineError::ImageExists(name),
+            S::InvalidArchive(m) => EngineError::InvalidArchive(m),
+            S::DigestMismatch(m) => EngineError::DigestMismatch(m),
+            S::InUse { image, container } => EngineError::ImageInUse { image, container },
+            S::NoSpace(m) => EngineError::NoSpace(m),
+            S::Internal(m) => EngineError::Internal(m),
+        }
+    }
 }
 
 impl EngineError {

@@ -1,304 +1,439 @@
-//! Imported root filesystems: `<root>/images/<name>/rootfs`, read-only and shared by every
-//! container made from them (each container gets its own overlayfs upper layer).
+//! The engine's side of images: the store (`crate::images`) and the registry client
+//! (`crate::registry`) driven from async requests, the store's blocking work on blocking
+//! threads, a pull's layers downloaded in parallel and unpacked as they stream.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use conti_proto::ImageInfo;
-use futures_util::Stream;
-use serde::{Deserialize, Serialize};
-
-use crate::runtime::sys::atomic_file::{Durability, write_json_atomic};
-use crate::runtime::unpack::{UnpackError, UnpackOptions, check_root_folders, unpack};
+use conti_proto::{ImageHistoryEntry, ImageInfo, ImagePruneReport, PullEvent, PullLayer};
+use futures_util::{Stream, StreamExt};
+use tokio::sync::{Semaphore, mpsc};
 
 use super::error::{EngineError, EngineResult};
-use super::spec::validate_image_name;
-use super::{Engine, blocking, spec, upload};
+use super::{Engine, blocking, upload};
+use crate::images::{
+    ConfigFile, Digest, Image, ImageStore, LayerCheck, Reference, parse_reference,
+};
+use crate::registry::{Credentials, LayerDescriptor, Platform, ResolvedImage};
 
-const METADATA_FILE: &str = "image.json";
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct ImageMetadata {
-    name: String,
-    size: u64,
-    created: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct ImageStore {
-    dir: PathBuf,
-}
-
-impl ImageStore {
-    pub fn open(root: &Path) -> EngineResult<ImageStore> {
-        let dir = root.join("images");
-        std::fs::create_dir_all(&dir).map_err(|e| EngineError::io("create images folder", &e))?;
-        // Imports cut short by a crash leave a temporary folder behind; it never became an image.
-        if let Ok(entries) = std::fs::read_dir(&dir) {
-            for entry in entries.flatten() {
-                if entry.file_name().to_string_lossy().starts_with('.') {
-                    let _ = std::fs::remove_dir_all(entry.path())
-                        .or_else(|_| std::fs::remove_file(entry.path()));
-                }
-            }
-        }
-        Ok(ImageStore { dir })
-    }
-
-    fn image_dir(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    pub fn rootfs(&self, name: &str) -> PathBuf {
-        self.image_dir(name).join("rootfs")
-    }
-
-    pub fn get(&self, name: &str) -> EngineResult<ImageInfo> {
-        validate_image_name(name).map_err(|_| EngineError::ImageNotFound(name.to_string()))?;
-        read_metadata(&self.image_dir(name))
-            .ok_or_else(|| EngineError::ImageNotFound(name.to_string()))
-    }
-
-    pub fn exists(&self, name: &str) -> bool {
-        self.get(name).is_ok()
-    }
-
-    pub fn list(&self) -> Vec<ImageInfo> {
-        let mut images: Vec<ImageInfo> = std::fs::read_dir(&self.dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-            .filter_map(|e| read_metadata(&e.path()))
-            .collect();
-        images.sort_by(|a, b| a.name.cmp(&b.name));
-        images
-    }
-
-    /// Unpacks a tar or tar.gz archive (blocking) into a new image named `name`. The image
-    /// appears whole or not at all: it is unpacked into a hidden folder renamed into place, and
-    /// a folder a crash left is removed by the next [`ImageStore::open`].
-    pub fn import(&self, name: &str, archive: impl Read + 'static) -> EngineResult<ImageInfo> {
-        validate_image_name(name)?;
-        if self.exists(name) {
-            return Err(EngineError::ImageExists(name.to_string()));
-        }
-        let staging = self.dir.join(format!(".import-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir(&staging).map_err(|e| EngineError::io("create image folder", &e))?;
-        let result = self.unpack_and_publish(name, archive, &staging);
-        if result.is_err() {
-            let _ = std::fs::remove_dir_all(&staging);
-        }
-        result
-    }
-
-    fn unpack_and_publish(
-        &self,
-        name: &str,
-        archive: impl Read + 'static,
-        staging: &Path,
-    ) -> EngineResult<ImageInfo> {
-        let rootfs = staging.join("rootfs");
-        let options = UnpackOptions {
-            overlay_whiteouts: false,
-            refuse_image_archives: true,
-        };
-        let unpacked = unpack(archive, &rootfs, options).map_err(unpack_error)?;
-        check_root_folders(&rootfs).map_err(unpack_error)?;
-        crate::runtime::container::etc_files::add_mount_points(&rootfs)
-            .map_err(|e| EngineError::io("add /etc mount points to the image", &e))?;
-        let metadata = ImageMetadata {
-            name: name.to_string(),
-            size: unpacked.size,
-            created: super::now_rfc3339(),
-        };
-        write_json_atomic(&staging.join(METADATA_FILE), &metadata, Durability::Durable)
-            .map_err(|e| EngineError::io("write image metadata", &e))?;
-        // rename(2) refuses to replace a non-empty folder: two imports racing for one name
-        // cannot both win.
-        std::fs::rename(staging, self.image_dir(name)).map_err(|e| match e.raw_os_error() {
-            Some(nix::libc::ENOTEMPTY) | Some(nix::libc::EEXIST) => {
-                EngineError::ImageExists(name.to_string())
-            }
-            _ => EngineError::internal("publish image", e),
-        })?;
-        Ok(ImageInfo {
-            name: metadata.name,
-            size: metadata.size,
-            created: metadata.created,
-        })
-    }
-
-    pub fn remove(&self, name: &str) -> EngineResult<()> {
-        self.get(name)?;
-        // Move it aside first so that it disappears at once, then delete the files.
-        let doomed = self.dir.join(format!(".remove-{}", uuid::Uuid::new_v4()));
-        std::fs::rename(self.image_dir(name), &doomed)
-            .map_err(|e| EngineError::internal("remove image", e))?;
-        std::fs::remove_dir_all(&doomed).map_err(|e| EngineError::internal("remove image files", e))
-    }
-}
-
-fn read_metadata(dir: &Path) -> Option<ImageInfo> {
-    let bytes = std::fs::read(dir.join(METADATA_FILE)).ok()?;
-    let m: ImageMetadata = serde_json::from_slice(&bytes).ok()?;
-    Some(ImageInfo {
-        name: m.name,
-        size: m.size,
-        created: m.created,
-    })
-}
-
-fn unpack_error(err: UnpackError) -> EngineError {
-    match err {
-        UnpackError::NoSpace { .. } => EngineError::NoSpace(err.to_string()),
-        UnpackError::Io { .. } => EngineError::Internal(err.to_string()),
-        UnpackError::Invalid(_) | UnpackError::Refused { .. } | UnpackError::ImageArchive(_) => {
-            EngineError::InvalidArchive(err.to_string())
-        }
-    }
-}
+/// Layers downloaded at once by one pull (Docker's default).
+const PARALLEL_DOWNLOADS: usize = 3;
+/// Pull events buffered for a slow client; progress beyond it is dropped, steps are not.
+const PULL_EVENTS_IN_FLIGHT: usize = 64;
+/// How often a layer's download progress is reported.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 impl Engine {
-    // ----- images -----
+    fn image_store(&self) -> ImageStore {
+        self.inner.images.clone()
+    }
 
-    /// Imports the root filesystem `body` streams, unpacked as it arrives.
-    pub async fn import_image<S, E>(&self, name: &str, body: S) -> EngineResult<ImageInfo>
+    /// The image `name` names, for a container's create.
+    pub(super) fn find_image(&self, name: &str) -> EngineResult<Image> {
+        Ok(self.inner.images.find(name)?)
+    }
+
+    /// The folders a container's overlay stacks, base first.
+    pub(super) fn image_layers(&self, image_id: &str) -> EngineResult<Vec<std::path::PathBuf>> {
+        let image = self.find_image(image_id)?;
+        Ok(self.inner.images.layer_trees(&image))
+    }
+
+    /// The container that uses the image `id`, if any.
+    fn image_user(&self, id: &Digest) -> Option<String> {
+        self.table()
+            .entries
+            .values()
+            .find(|e| e.container.config.image_id == id.as_str())
+            .map(|e| e.container.config.name.clone())
+    }
+
+    /// Imports the root filesystem `body` streams as a one-layer image, unpacked as it arrives.
+    pub async fn import_image<S, E>(
+        &self,
+        name: &str,
+        changes: Vec<String>,
+        body: S,
+    ) -> EngineResult<ImageInfo>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        spec::validate_image_name(name)?;
-        if self.inner.images.exists(name) {
+        parse_reference(name).map_err(EngineError::InvalidReference)?;
+        if self
+            .inner
+            .images
+            .find(name)
+            .is_ok_and(|_| !name.starts_with("sha256:"))
+        {
             return Err(EngineError::ImageExists(name.to_string()));
         }
         let (sender, reader) = upload::channel();
-        let images = self.inner.images.clone();
+        let images = self.image_store();
         let owned_name = name.to_string();
-        let import = blocking(move || images.import(&owned_name, reader));
+        let import = blocking(move || Ok(images.import(&owned_name, reader, &changes)?));
         let (result, ()) = tokio::join!(import, upload::feed(body, sender));
         if let Ok(image) = &result {
-            tracing::info!(image = %image.name, size = image.size, "image imported");
+            tracing::info!(image = %image.id, name, size = image.size, "image imported");
         }
         result
+    }
+
+    /// Loads the images of a `docker save` archive or an OCI layout tarball.
+    pub async fn load_images<S, E>(&self, body: S) -> EngineResult<Vec<ImageInfo>>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let (sender, reader) = upload::channel();
+        let images = self.image_store();
+        let load = blocking(move || Ok(images.load(reader)?));
+        let (result, ()) = tokio::join!(load, upload::feed(body, sender));
+        if let Ok(loaded) = &result {
+            for image in loaded {
+                tracing::info!(image = %image.id, tags = ?image.repo_tags, "image loaded");
+            }
+        }
+        result
+    }
+
+    /// The `docker save` archive of the image `name` names, written as it is read.
+    pub fn save_image(
+        &self,
+        name: &str,
+    ) -> EngineResult<impl Stream<Item = Result<Bytes, std::io::Error>> + use<>> {
+        self.inner.images.find(name)?;
+        let (sender, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+        let images = self.image_store();
+        let name = name.to_string();
+        tokio::task::spawn_blocking(move || {
+            let out = ChannelWriter {
+                sender: sender.clone(),
+            };
+            if let Err(e) = images.save(&name, std::io::BufWriter::with_capacity(256 << 10, out)) {
+                tracing::warn!(image = %name, error = %e, "image save failed");
+                let _ = sender.blocking_send(Err(std::io::Error::other(e.to_string())));
+            }
+        });
+        Ok(tokio_stream(receiver))
     }
 
     pub fn images(&self) -> Vec<ImageInfo> {
         self.inner.images.list()
     }
 
+    pub fn image(&self, name: &str) -> EngineResult<ImageInfo> {
+        let image = self.find_image(name)?;
+        Ok(self.inner.images.info(&image))
+    }
+
+    pub fn image_history(&self, name: &str) -> EngineResult<Vec<ImageHistoryEntry>> {
+        Ok(self.inner.images.history(name)?)
+    }
+
+    pub async fn tag_image(&self, source: &str, target: &str) -> EngineResult<ImageInfo> {
+        let images = self.image_store();
+        let (source, target) = (source.to_string(), target.to_string());
+        blocking(move || Ok(images.tag(&source, &target)?)).await
+    }
+
+    /// Removes a tag, and the image with its last name unless a container uses it.
     pub async fn delete_image(&self, name: &str) -> EngineResult<()> {
-        self.inner.images.get(name)?;
-        if let Some(user) = self
-            .table()
-            .entries
-            .values()
-            .find(|e| e.container.config.image == name)
-        {
-            return Err(EngineError::ImageInUse {
-                image: name.to_string(),
-                container: user.container.config.name.clone(),
+        let images = self.image_store();
+        let engine = self.clone();
+        let name = name.to_string();
+        let removed =
+            blocking(move || Ok(images.remove(&name, &|id| engine.image_user(id))?)).await?;
+        if let Some(id) = removed {
+            tracing::info!(image = %id, "image deleted");
+        }
+        Ok(())
+    }
+
+    pub async fn prune_images(&self, all: bool) -> EngineResult<ImagePruneReport> {
+        let images = self.image_store();
+        let engine = self.clone();
+        blocking(move || Ok(images.prune(all, &|id| engine.image_user(id)))).await
+    }
+
+    // ----- registries -----
+
+    pub async fn login(&self, registry: &str, credentials: Credentials) -> EngineResult<()> {
+        Ok(self.inner.registry.login(registry, &credentials).await?)
+    }
+
+    /// `false` when no credentials were kept for `registry`.
+    pub fn logout(&self, registry: &str) -> EngineResult<bool> {
+        Ok(self.inner.registry.logout(registry)?)
+    }
+
+    /// Pulls `reference` for `platform`: resolves its manifest first (so that an unknown image,
+    /// refused credentials or an unreachable registry are the answer's status), then streams the
+    /// pull's events while the layers download in parallel, each unpacked as it arrives. Layers
+    /// already in the store are not downloaded.
+    pub async fn pull_image(
+        &self,
+        reference: &str,
+        platform: Option<&str>,
+        credentials: Option<Credentials>,
+    ) -> EngineResult<mpsc::Receiver<EngineResult<PullEvent>>> {
+        let reference = parse_reference(reference).map_err(EngineError::InvalidReference)?;
+        let platform = match platform {
+            Some(text) => text
+                .parse::<Platform>()
+                .map_err(|e| EngineError::InvalidArgument(e.to_string()))?,
+            None => Platform::default(),
+        };
+        let resolved = self
+            .inner
+            .registry
+            .resolve(&reference, &platform, credentials.as_ref())
+            .await?;
+        let plan = PullPlan::new(reference, resolved)?;
+        let (sender, receiver) = mpsc::channel(PULL_EVENTS_IN_FLIGHT);
+        let events = PullEvents { sender };
+        let engine = self.clone();
+        tokio::spawn(async move {
+            if let Err(err) = engine.run_pull(&plan, &events).await {
+                tracing::warn!(reference = %plan.reference, error = %err, "pull failed");
+                let _ = events.sender.send(Err(err)).await;
+            }
+        });
+        Ok(receiver)
+    }
+
+    async fn run_pull(&self, plan: &PullPlan, events: &PullEvents) -> EngineResult<()> {
+        let store = self.image_store();
+        let _pins = store.pin(&plan.diff_ids);
+        let _ = events
+            .send(PullEvent::Resolved {
+                reference: plan.familiar.clone(),
+                digest: plan.repo_digest.clone(),
+                layers: plan
+                    .resolved
+                    .layers
+                    .iter()
+                    .map(|l| PullLayer {
+                        digest: l.digest.clone(),
+                        size: l.size,
+                    })
+                    .collect(),
+            })
+            .await;
+        let slots = Arc::new(Semaphore::new(PARALLEL_DOWNLOADS));
+        let mut downloads = tokio::task::JoinSet::new();
+        for (layer, diff_id) in plan.resolved.layers.iter().zip(&plan.diff_ids) {
+            if store.has_layer(diff_id) {
+                let _ = events
+                    .send(PullEvent::Exists {
+                        layer: layer.digest.clone(),
+                    })
+                    .await;
+                continue;
+            }
+            let _ = events
+                .send(PullEvent::Waiting {
+                    layer: layer.digest.clone(),
+                })
+                .await;
+            let (engine, slots, events) = (self.clone(), Arc::clone(&slots), events.clone());
+            let (resolved, layer, diff_id) =
+                (plan.resolved.clone(), layer.clone(), diff_id.clone());
+            downloads.spawn(async move {
+                let _slot = slots.acquire_owned().await;
+                engine.pull_layer(&resolved, &layer, diff_id, &events).await
             });
         }
-        let images = self.inner.images.clone();
-        let name = name.to_string();
-        blocking(move || images.remove(&name)).await
+        while let Some(done) = downloads.join_next().await {
+            let result = done.map_err(|e| EngineError::internal("layer download", e))?;
+            if let Err(err) = result {
+                downloads.abort_all();
+                return Err(err);
+            }
+        }
+        let config = plan.config_digest.clone();
+        let manifest = plan.manifest_digest.clone();
+        let (manifest_bytes, config_bytes) =
+            (plan.resolved.manifest.clone(), plan.resolved.config.clone());
+        let repo_digest = format!(
+            "{}@{}",
+            crate::images::repository_key(&plan.reference),
+            plan.repo_digest
+        );
+        let tag = plan
+            .reference
+            .digest()
+            .is_none()
+            .then(|| plan.reference.clone());
+        let image = blocking(move || {
+            store.put_blob(&manifest, &manifest_bytes)?;
+            store.put_blob(&config, &config_bytes)?;
+            Ok(store.commit_image(&config, Some(&manifest), Some(repo_digest), tag.as_ref())?)
+        })
+        .await?;
+        tracing::info!(image = %image.id(), reference = %plan.reference, "image pulled");
+        let _ = events
+            .send(PullEvent::Done {
+                reference: plan.familiar.clone(),
+                id: image.id().to_string(),
+                digest: plan.repo_digest.clone(),
+            })
+            .await;
+        Ok(())
+    }
+
+    /// Downloads one layer and unpacks it as it streams; both digests checked.
+    async fn pull_layer(
+        &self,
+        resolved: &ResolvedImage,
+        layer: &LayerDescriptor,
+        diff_id: Digest,
+        events: &PullEvents,
+    ) -> EngineResult<()> {
+        let name = layer.digest.clone();
+        let blob = Digest::parse(&layer.digest).map_err(EngineError::InvalidReference)?;
+        let mut stream = self.inner.registry.blob(resolved, layer).await?;
+        let (sender, reader) = upload::channel();
+        let check = LayerCheck {
+            blob: Some(blob),
+            diff_id: Some(diff_id),
+            import: false,
+        };
+        let store = self.image_store();
+        let ingest = blocking(move || Ok(store.ingest_layer(reader, &check)?));
+        let feed = async {
+            let (mut current, mut reported) = (0u64, Instant::now());
+            let _ = events
+                .send(PullEvent::Downloading {
+                    layer: name.clone(),
+                    current,
+                    total: layer.size,
+                })
+                .await;
+            while let Some(chunk) = stream.next().await {
+                match chunk {
+                    Ok(chunk) => {
+                        current += chunk.len() as u64;
+                        if sender.send(Ok(chunk)).await.is_err() {
+                            // The unpacker stopped: its error says why.
+                            return Ok(());
+                        }
+                        if reported.elapsed() >= PROGRESS_EVERY {
+                            reported = Instant::now();
+                            let _ = events.try_send(PullEvent::Downloading {
+                                layer: name.clone(),
+                                current,
+                                total: layer.size,
+                            });
+                        }
+                    }
+                    Err(err) => {
+                        let _ = sender.send(Err(err.to_string())).await;
+                        return Err(EngineError::from(err));
+                    }
+                }
+            }
+            drop(sender);
+            let _ = events
+                .send(PullEvent::Verifying {
+                    layer: name.clone(),
+                })
+                .await;
+            let _ = events
+                .send(PullEvent::Extracting {
+                    layer: name.clone(),
+                })
+                .await;
+            Ok(())
+        };
+        let (ingested, fed) = tokio::join!(ingest, feed);
+        // A download that broke is the cause of whatever the unpacker then said.
+        fed?;
+        ingested?;
+        let _ = events.send(PullEvent::LayerDone { layer: name }).await;
+        Ok(())
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Cursor;
+/// Where a pull's events go: steps wait for room, progress is dropped when the client lags.
+#[derive(Clone)]
+struct PullEvents {
+    sender: mpsc::Sender<EngineResult<PullEvent>>,
+}
 
-    fn header(kind: tar::EntryType, size: u64, mode: u32) -> tar::Header {
-        let mut header = tar::Header::new_gnu();
-        header.set_entry_type(kind);
-        header.set_size(size);
-        header.set_mode(mode);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_mtime(0);
-        header
+impl PullEvents {
+    async fn send(&self, event: PullEvent) -> Result<(), ()> {
+        self.sender.send(Ok(event)).await.map_err(drop)
     }
 
-    fn tar_with(files: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut builder = tar::Builder::new(Vec::new());
-        for (path, data) in files {
-            let mut header = header(tar::EntryType::Regular, data.len() as u64, 0o755);
-            header.set_cksum();
-            builder.append_data(&mut header, path, *data).unwrap();
+    fn try_send(&self, event: PullEvent) -> Result<(), ()> {
+        self.sender.try_send(Ok(event)).map_err(drop)
+    }
+}
+
+/// What a pull resolved to, checked before anything is downloaded.
+struct PullPlan {
+    reference: Reference,
+    /// Docker's familiar form of the reference (`busybox:latest`).
+    familiar: String,
+    resolved: ResolvedImage,
+    manifest_digest: Digest,
+    config_digest: Digest,
+    /// The digest the image is pulled by: its index's when it came through one.
+    repo_digest: String,
+    diff_ids: Vec<Digest>,
+}
+
+impl PullPlan {
+    fn new(reference: Reference, resolved: ResolvedImage) -> EngineResult<PullPlan> {
+        let invalid = |message: String| {
+            EngineError::Registry(crate::registry::RegistryError::Invalid { message })
+        };
+        let manifest_digest = Digest::parse(&resolved.manifest_digest).map_err(invalid)?;
+        let config_digest = Digest::parse(&resolved.config_digest).map_err(invalid)?;
+        let config = ConfigFile::parse(&resolved.config).map_err(invalid)?;
+        if config.rootfs.diff_ids.len() != resolved.layers.len() {
+            return Err(invalid(format!(
+                "the manifest of {reference} lists {} layers, its config {}",
+                resolved.layers.len(),
+                config.rootfs.diff_ids.len()
+            )));
         }
-        builder.into_inner().unwrap()
+        let repo_digest = resolved
+            .index_digest
+            .clone()
+            .unwrap_or_else(|| resolved.manifest_digest.clone());
+        Ok(PullPlan {
+            familiar: crate::images::familiar_name(&reference),
+            reference,
+            manifest_digest,
+            config_digest,
+            repo_digest,
+            diff_ids: config.rootfs.diff_ids,
+            resolved,
+        })
+    }
+}
+
+/// A blocking writer whose bytes become the chunks of a response body.
+struct ChannelWriter {
+    sender: mpsc::Sender<Result<Bytes, std::io::Error>>,
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.sender
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client left"))?;
+        Ok(buf.len())
     }
 
-    #[test]
-    fn imports_lists_and_removes_images() {
-        let root = tempfile::tempdir().unwrap();
-        let store = ImageStore::open(root.path()).unwrap();
-        let tar = tar_with(&[("bin/hello", b"#!/bin/sh\n")]);
-        let info = store.import("busybox", Cursor::new(tar.clone())).unwrap();
-        assert_eq!(info.size, 10);
-        assert!(store.rootfs("busybox").join("bin/hello").exists());
-        assert!(matches!(
-            store.import("busybox", Cursor::new(tar)),
-            Err(EngineError::ImageExists(_))
-        ));
-        assert_eq!(store.list().len(), 1);
-        store.remove("busybox").unwrap();
-        assert!(store.list().is_empty());
-        assert!(matches!(
-            store.get("busybox"),
-            Err(EngineError::ImageNotFound(_))
-        ));
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
+}
 
-    #[test]
-    fn an_image_gets_empty_etc_mount_points_and_keeps_its_own_files() {
-        let root = tempfile::tempdir().unwrap();
-        let store = ImageStore::open(root.path()).unwrap();
-        let tar = tar_with(&[("etc/hosts", b"10.0.0.1 mine\n")]);
-        store.import("withhosts", Cursor::new(tar)).unwrap();
-        let etc = store.rootfs("withhosts").join("etc");
-        assert_eq!(
-            std::fs::read(etc.join("hosts")).unwrap(),
-            b"10.0.0.1 mine\n"
-        );
-        assert_eq!(std::fs::read(etc.join("hostname")).unwrap(), b"");
-        assert_eq!(std::fs::read(etc.join("resolv.conf")).unwrap(), b"");
-
-        // An image whose /etc is a symlink is refused: a start would have to mount through it.
-        let outside = tempfile::tempdir().unwrap();
-        let mut builder = tar::Builder::new(Vec::new());
-        let mut header = header(tar::EntryType::Symlink, 0, 0o777);
-        builder
-            .append_link(&mut header, "etc", outside.path())
-            .unwrap();
-        let err = store
-            .import("sneaky", Cursor::new(builder.into_inner().unwrap()))
-            .unwrap_err();
-        assert!(
-            matches!(&err, EngineError::InvalidArchive(m) if m.contains("/etc is a symlink")),
-            "{err}"
-        );
-        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn garbage_is_an_invalid_archive_and_leaves_nothing() {
-        let root = tempfile::tempdir().unwrap();
-        let store = ImageStore::open(root.path()).unwrap();
-        let garbage = b"this is not a tar archive at all, not even close..........";
-        assert!(matches!(
-            store.import("junk", Cursor::new(garbage.to_vec())),
-            Err(EngineError::InvalidArchive(_))
-        ));
-        assert_eq!(
-            std::fs::read_dir(root.path().join("images"))
-                .unwrap()
-                .count(),
-            0
-        );
-    }
+fn tokio_stream<T>(mut receiver: mpsc::Receiver<T>) -> impl Stream<Item = T> {
+    futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }

@@ -76,9 +76,9 @@ impl Engine {
         resources::validate(&spec.resources, &self.inner.host)?;
         volumes::validate(&spec.volumes, self.inner.allow_root_bind)?;
         self.userns_mapping(&spec.security)?;
-        if !self.inner.images.exists(&spec.image) {
-            return Err(EngineError::ImageNotFound(spec.image));
-        }
+        let image = self.find_image(&spec.image)?;
+        let defaults = image.config.defaults();
+        let argv = spec::container_argv(&spec, &defaults)?;
         // A start usually follows.
         self.prepay_cgroup_migration();
         let id = uuid::Uuid::new_v4().to_string();
@@ -101,9 +101,15 @@ impl Engine {
             id: id.clone(),
             name: name.clone(),
             image: spec.image,
-            cmd: spec.cmd,
-            env: spec.env,
-            cwd: spec.cwd.unwrap_or_else(|| "/".to_string()),
+            image_id: image.id().to_string(),
+            cmd: argv,
+            // The image's environment, the create's entries winning (PATH too).
+            env: spec::merge_env_entries(&defaults.env, &spec.env),
+            cwd: spec
+                .cwd
+                .or(defaults.working_dir)
+                .unwrap_or_else(|| "/".to_string()),
+            stop_signal: defaults.stop_signal,
             hostname: spec.hostname.unwrap_or(short),
             network,
             auto_remove: spec.auto_remove,
@@ -115,7 +121,7 @@ impl Engine {
             endpoint: endpoint.clone(),
             ports: spec.ports,
             security: spec.security,
-            user: spec.user,
+            user: spec.user.or(defaults.user),
             volumes: spec.volumes,
         };
         let container = Container {
@@ -301,7 +307,7 @@ impl Engine {
             id: config.id.clone(),
             state_dir: self.container_dir(&config.id),
             // One layer, the imported root filesystem.
-            image_layers: vec![self.inner.images.rootfs(&config.image)],
+            image_layers: self.image_layers(&config.image_id)?,
             hostname: config.hostname.clone(),
             network: self.network_setup(config).await?,
             ports: networking::published_ports(&config.ports),
@@ -367,7 +373,17 @@ impl Engine {
         Ok(())
     }
 
-    /// SIGTERM, then SIGKILL after `timeout`. A container that does not run is left as it is.
+    /// The signal that asks the container to stop: its image's `StopSignal`, else SIGTERM.
+    fn stop_signal_of(&self, id: &str) -> Signal {
+        self.table()
+            .entries
+            .get(id)
+            .and_then(|e| e.container.config.stop_signal.clone())
+            .and_then(|name| super::parse_signal(&name).ok())
+            .unwrap_or(Signal::SIGTERM)
+    }
+
+    /// The stop signal (SIGTERM unless the image says otherwise), then SIGKILL after `timeout`. A container that does not run is left as it is.
     pub async fn stop(&self, reference: &str, timeout: Duration) -> EngineResult<()> {
         let (id, lifecycle) = self.lifecycle_of(reference)?;
         let _guard = lifecycle
@@ -380,8 +396,9 @@ impl Engine {
             return Ok(());
         };
         if let Some(init) = &init {
-            init.signal(Signal::SIGTERM)?;
-            self.emit(EventType::Kill, &id, EventDetails::signal(Signal::SIGTERM));
+            let signal = self.stop_signal_of(&id);
+            init.signal(signal)?;
+            self.emit(EventType::Kill, &id, EventDetails::signal(signal));
         }
         if tokio::time::timeout(timeout, wait_exit(&mut exit))
             .await

@@ -56,7 +56,8 @@ pub use spec::DEFAULT_PATH;
 pub use table::REMOVED_EXITS_MEMORY;
 pub use time_window::TimeWindow;
 
-use images::ImageStore;
+use crate::images::ImageStore;
+use crate::registry::{Registry, RegistrySettings};
 use networking::NetworkTable;
 use networks::{Network, NetworkStore, check_default_subnet};
 use store::ContainerStore;
@@ -82,6 +83,8 @@ pub struct EngineConfig {
     /// The host's resolver configuration (`--resolv-conf`): where names the networks' resolvers
     /// do not know are forwarded, and what containers' `/etc/resolv.conf` is made from.
     pub resolv_conf: PathBuf,
+    /// CA folders, insecure registries and the credentials file of pulls and logins.
+    pub registry: RegistrySettings,
 }
 
 /// Cheap to clone; every clone is the same engine.
@@ -102,6 +105,7 @@ struct Inner {
     helper: Arc<HelperClient>,
     store: ContainerStore,
     images: ImageStore,
+    registry: Registry,
     table: Mutex<Table>,
     /// Attaches and terminal sizes waiting for a container's start.
     early_attaches: attach::EarlyAttaches,
@@ -137,6 +141,7 @@ impl Engine {
     pub fn load(config: EngineConfig) -> EngineResult<Engine> {
         let store = ContainerStore::open(&config.root)?;
         let images = ImageStore::open(&config.root)?;
+        let registry = Registry::new(config.registry);
         let network_store = NetworkStore::open(&config.root)?;
         let mut networks = NetworkTable::default();
         let default = Network::default_network(&config.network_defaults, now_rfc3339())?;
@@ -159,6 +164,7 @@ impl Engine {
                 helper: Arc::new(config.helper),
                 store,
                 images,
+                registry,
                 table: Mutex::new(Table::new(config.removed_exits_memory)),
                 early_attaches: attach::EarlyAttaches::default(),
                 execs: exec::ExecTable::default(),
@@ -244,7 +250,7 @@ impl Engine {
             cgroup_layout: self.inner.cgroups.layout().as_str().to_string(),
             cgroup_parent: self.inner.cgroups.parent().to_string(),
             containers: counts,
-            images: self.inner.images.list().len(),
+            images: self.inner.images.count(),
             kernel: crate::runtime::kernel_release(),
             log_max_bytes: self.inner.log_max_bytes,
             quarantined: table.quarantined.iter().map(|q| q.info.clone()).collect(),

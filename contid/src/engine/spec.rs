@@ -1,13 +1,12 @@
 //! Validation of what a caller asks for, and the defaults a container gets.
 
-use conti_proto::{ContainerSpec, ExecSpec, SecurityOptions};
+use conti_proto::{ContainerSpec, ExecSpec, ImageConfig, SecurityOptions};
 
 use super::error::{EngineError, EngineResult};
 use crate::runtime::ContainerSecurity;
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const MAX_NAME_LEN: usize = 64;
-const MAX_IMAGE_NAME_LEN: usize = 128;
 const MAX_HOSTNAME_LEN: usize = 64;
 
 /// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters.
@@ -22,12 +21,7 @@ pub fn validate_volume_name(name: &str) -> EngineResult<()> {
         .map_err(|why| EngineError::InvalidSpec(format!("invalid volume name {name:?}: {why}")))
 }
 
-/// `[a-zA-Z0-9][a-zA-Z0-9_.:-]*`, at most 128 characters.
-pub fn validate_image_name(name: &str) -> EngineResult<()> {
-    validate_identifier(name, MAX_IMAGE_NAME_LEN, "_.:-")
-        .map_err(|why| EngineError::InvalidName(format!("invalid image name {name:?}: {why}")))
-}
-
+/// `[a-zA-Z0-9][a-zA-Z0-9<punctuation>]*`, at most `max_len` characters.
 fn validate_identifier(name: &str, max_len: usize, punctuation: &str) -> Result<(), String> {
     let mut chars = name.chars();
     match chars.next() {
@@ -124,7 +118,16 @@ pub fn validate_container_spec(spec: &ContainerSpec) -> EngineResult<()> {
     if spec.image.is_empty() {
         return Err(EngineError::InvalidSpec("image must be given".into()));
     }
-    validate_cmd(&spec.cmd)?;
+    if !spec.cmd.is_empty() {
+        validate_cmd(&spec.cmd)?;
+    }
+    if let Some(entrypoint) = &spec.entrypoint
+        && entrypoint.iter().any(|arg| arg.contains('\0'))
+    {
+        return Err(EngineError::InvalidSpec(
+            "entrypoint must not contain NUL bytes".into(),
+        ));
+    }
     validate_env(&spec.env)?;
     if let Some(cwd) = &spec.cwd {
         validate_cwd(cwd)?;
@@ -194,6 +197,54 @@ pub const DEFAULT_TERM: &str = "TERM=xterm";
 /// The environment a process in the container starts with: defaults (with `tty`, the process
 /// has a terminal: [`DEFAULT_TERM`]), then `layers` in order, a later `KEY=` replacing an earlier
 /// one.
+/// What a container runs, as Docker combines it: the entrypoint (the create's, else the image's),
+/// then the create's command, else the image's `Cmd` (not when the create replaced the
+/// entrypoint). 400 when that leaves nothing to run.
+pub fn container_argv(spec: &ContainerSpec, image: &ImageConfig) -> EngineResult<Vec<String>> {
+    let (entrypoint, default_cmd) = match &spec.entrypoint {
+        Some(entrypoint) => (entrypoint.clone(), Vec::new()),
+        None => (
+            image.entrypoint.clone().unwrap_or_default(),
+            image.cmd.clone().unwrap_or_default(),
+        ),
+    };
+    let cmd = if spec.cmd.is_empty() {
+        default_cmd
+    } else {
+        spec.cmd.clone()
+    };
+    let argv: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    if argv.is_empty() {
+        return Err(EngineError::InvalidSpec(format!(
+            "no command: the image {:?} has neither Entrypoint nor Cmd; give cmd",
+            spec.image
+        )));
+    }
+    validate_cmd(&argv)?;
+    Ok(argv)
+}
+
+/// The image's environment with the create's entries over it (the same key: the create wins).
+pub fn merge_env_entries(image: &[String], create: &[String]) -> Vec<String> {
+    let mut env = Vec::new();
+    for entry in image.iter().chain(create) {
+        set_env(&mut env, entry);
+    }
+    env
+}
+
+/// Adds `entry` (`KEY=VALUE`, or `KEY`), replacing an entry of the same key.
+fn set_env(env: &mut Vec<String>, entry: &str) {
+    let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
+    env.retain(|existing| {
+        existing
+            .split_once('=')
+            .map_or(existing.as_str(), |(k, _)| k)
+            != key
+    });
+    env.push(entry.to_string());
+}
+
 pub fn merge_env<'a>(
     hostname: &str,
     tty: bool,
@@ -206,14 +257,7 @@ pub fn merge_env<'a>(
     }
     for layer in layers {
         for entry in layer {
-            let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
-            env.retain(|existing| {
-                existing
-                    .split_once('=')
-                    .map_or(existing.as_str(), |(k, _)| k)
-                    != key
-            });
-            env.push(entry.clone());
+            set_env(&mut env, entry);
         }
     }
     env
@@ -237,14 +281,13 @@ mod tests {
         for bad in ["", "-web", "web/1", "a b", &"x".repeat(65)] {
             assert!(validate_container_name(bad).is_err(), "{bad:?} accepted");
         }
-        assert!(validate_image_name("busybox:1.36").is_ok());
-        assert!(validate_image_name("../etc").is_err());
     }
 
     #[test]
     fn specs_are_checked() {
         assert!(validate_container_spec(&spec(&["sh"])).is_ok());
-        assert!(validate_container_spec(&spec(&[])).is_err());
+        // No command: the image's.
+        assert!(validate_container_spec(&spec(&[])).is_ok());
         assert!(validate_container_spec(&spec(&[""])).is_err());
         let mut s = spec(&["sh"]);
         s.cwd = Some("tmp".into());

@@ -193,6 +193,7 @@ mod tests {
             id: "abc".into(),
             name: "web".into(),
             image: "busybox".into(),
+            image_id: String::new(),
             cmd: vec!["true".into()],
             env: vec![],
             cwd: "/".into(),
@@ -209,6 +210,7 @@ mod tests {
             security: Default::default(),
             user: None,
             volumes: Vec::new(),
+            stop_signal: None,
         };
         let mut container = Container {
             config,

@@ -1,10 +1,12 @@
-//! The bytes of the tar: decompressed when gzip, and watched for their end. A tar ends with two
-//! zero blocks and a gzip stream with its checksum: an archive cut anywhere else (an upload or a
-//! download that stopped) is refused instead of imported with half of its files.
+//! The bytes of the tar: decompressed when gzip or zstd, hashed (the sha256 of the tar is an
+//! image layer's diff id) and watched for their end. A tar ends with two zero blocks and a gzip or
+//! zstd stream with its checksum: an archive cut anywhere else (an upload or a download that
+//! stopped) is refused instead of imported with half of its files.
 
 use std::io::{self, Read};
 
 use flate2::read::MultiGzDecoder;
+use sha2::{Digest, Sha256};
 
 const BLOCK: usize = 512;
 /// Padding after the end of the tar (writers fill their last record with zeros, 10 KiB by
@@ -16,6 +18,7 @@ const MAX_TRAILER: u64 = 16 << 20;
 enum Compression {
     None,
     Gzip,
+    Zstd,
     /// Recognised to say so clearly, but not unpacked.
     Unsupported(&'static str),
 }
@@ -24,7 +27,7 @@ fn compression(magic: &[u8]) -> Compression {
     if magic.starts_with(&[0x1f, 0x8b]) {
         Compression::Gzip
     } else if magic.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Compression::Unsupported("zstd")
+        Compression::Zstd
     } else if magic.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
         Compression::Unsupported("xz")
     } else if magic.starts_with(b"BZh") {
@@ -34,7 +37,8 @@ fn compression(magic: &[u8]) -> Compression {
     }
 }
 
-/// `archive`, decompressed if it is gzip, counting what the tar reader takes from it.
+/// `archive`, decompressed if it is gzip or zstd, counting and hashing what the tar reader takes
+/// from it.
 pub(super) fn open(mut archive: impl Read + 'static) -> Result<TarStream, String> {
     let mut magic = Vec::with_capacity(6);
     (&mut archive)
@@ -45,9 +49,14 @@ pub(super) fn open(mut archive: impl Read + 'static) -> Result<TarStream, String
     let reader: Box<dyn Read> = match compression(&magic) {
         Compression::None => Box::new(archive),
         Compression::Gzip => Box::new(MultiGzDecoder::new(archive)),
+        Compression::Zstd => Box::new(
+            zstd::stream::read::Decoder::new(archive)
+                .map_err(|e| format!("starting the zstd decoder: {e}"))?,
+        ),
         Compression::Unsupported(kind) => {
             return Err(format!(
-                "the archive is compressed with {kind}: send a tar, or a tar compressed with gzip"
+                "the archive is compressed with {kind}: send a tar, or a tar compressed with gzip \
+                 or zstd"
             ));
         }
     };
@@ -55,6 +64,7 @@ pub(super) fn open(mut archive: impl Read + 'static) -> Result<TarStream, String
         inner: reader,
         position: 0,
         ended: false,
+        hash: Sha256::new(),
     })
 }
 
@@ -64,6 +74,8 @@ pub(super) struct TarStream {
     inner: Box<dyn Read>,
     position: u64,
     ended: bool,
+    /// sha256 of every byte of the tar read so far.
+    hash: Sha256,
 }
 
 impl Read for TarStream {
@@ -73,6 +85,7 @@ impl Read for TarStream {
             self.ended = true;
         }
         self.position += n as u64;
+        self.hash.update(&buf[..n]);
         Ok(n)
     }
 }
@@ -80,8 +93,9 @@ impl Read for TarStream {
 impl TarStream {
     /// Called once the tar reader found no further entry: checks that it stopped at the first of
     /// the two zero blocks that end a tar, that the second follows, and that the rest (up to the
-    /// end of the gzip stream, which checks its CRC) is padding.
-    pub(super) fn finish(mut self) -> Result<(), String> {
+    /// end of the gzip stream, which checks its CRC) is padding. Returns the sha256 of the whole
+    /// tar and its size.
+    pub(super) fn finish(mut self) -> Result<([u8; 32], u64), String> {
         if self.ended {
             return Err(format!(
                 "the archive is cut short: it ends at byte {} without the two zero blocks that \
@@ -118,7 +132,7 @@ impl TarStream {
                 MAX_TRAILER >> 20
             ));
         }
-        Ok(())
+        Ok((self.hash.finalize().into(), self.position))
     }
 
     fn read_error(&self, error: io::Error) -> String {
@@ -151,7 +165,7 @@ mod tests {
         assert_eq!(compression(b""), Compression::None);
         assert_eq!(
             compression(&[0x28, 0xb5, 0x2f, 0xfd, 0, 0]),
-            Compression::Unsupported("zstd")
+            Compression::Zstd
         );
         assert_eq!(
             compression(&[0xfd, b'7', b'z', b'X', b'Z', 0]),

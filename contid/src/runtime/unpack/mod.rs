@@ -13,7 +13,8 @@
 //!   target (`<target>/etc/passwd`), as it would be seen inside a container;
 //! - a hard link's target is resolved the same way and must be an entry written before it, and
 //!   not a folder;
-//! - an archive cut short (no end-of-archive blocks, a gzip stream without its end) or corrupt,
+//! - an archive cut short (no end-of-archive blocks, a gzip or zstd stream without its end) or
+//!   corrupt,
 //!   an entry type it does not know;
 //! - more data than the filesystem has room for, keeping a reserve (see `space`);
 //! - with [`UnpackOptions::refuse_image_archives`], a `docker save` archive or an OCI layout.
@@ -58,6 +59,8 @@ pub struct UnpackOptions {
     /// Stop at the first sign of a `docker save` archive or an OCI image layout (`image
     /// import` takes root filesystems only).
     pub refuse_image_archives: bool,
+    /// An archive with no entry is fine (an image layer may change nothing).
+    pub allow_empty: bool,
 }
 
 /// What was unpacked.
@@ -67,6 +70,10 @@ pub struct Unpacked {
     pub size: u64,
     /// Entries written (links and folders included).
     pub entries: u64,
+    /// sha256 of the tar, uncompressed: an image layer's diff id.
+    pub tar_sha256: [u8; 32],
+    /// Bytes of the tar, uncompressed.
+    pub tar_size: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +110,7 @@ fn room_left(room: &Option<NoRoom>) -> String {
     .unwrap_or_default()
 }
 
-/// Unpacks `archive` (tar, or tar compressed with gzip) into `target`, a folder this creates
+/// Unpacks `archive` (tar, or tar compressed with gzip or zstd) into `target`, a folder this creates
 /// (its parent must exist). On error nothing of `target` is left.
 pub fn unpack(
     archive: impl Read + 'static,
@@ -154,12 +161,12 @@ fn unpack_into(
         })?;
         last = Some(unpacker.entry(entry)?);
     }
-    let unpacked = unpacker.unpacked;
+    let mut unpacked = unpacker.unpacked;
     let stream = tar.into_inner();
-    if last.is_none() {
+    if last.is_none() && !options.allow_empty {
         return Err(UnpackError::Invalid("the archive holds no files".into()));
     }
-    stream.finish().map_err(UnpackError::Invalid)?;
+    (unpacked.tar_sha256, unpacked.tar_size) = stream.finish().map_err(UnpackError::Invalid)?;
     tree.finish()
         .map_err(|e| host_error("set the folders' modes and times".into(), e))?;
     Ok(unpacked)

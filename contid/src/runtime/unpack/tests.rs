@@ -83,10 +83,12 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 const IMPORT: UnpackOptions = UnpackOptions {
     overlay_whiteouts: false,
     refuse_image_archives: true,
+    allow_empty: false,
 };
 const LAYER: UnpackOptions = UnpackOptions {
     overlay_whiteouts: true,
     refuse_image_archives: false,
+    allow_empty: false,
 };
 
 /// A folder for one test; the unpack goes to `<it>/rootfs`.
@@ -572,7 +574,21 @@ fn unknown_entry_types_and_compressions_are_named() {
     assert!(err.to_string().contains("volume-label"), "{err}");
 
     let (_dir, target) = workspace();
-    let zstd = vec![0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0];
-    let err = unpack_bytes(zstd, &target, IMPORT).unwrap_err();
-    assert!(err.to_string().contains("zstd"), "{err}");
+    let xz = vec![0xfd, b'7', b'z', b'X', b'Z', 0, 0, 0];
+    let err = unpack_bytes(xz, &target, IMPORT).unwrap_err();
+    assert!(err.to_string().contains("xz"), "{err}");
+}
+
+#[test]
+fn zstd_layers_unpack_and_their_diff_id_is_the_tars_sha256() {
+    use sha2::Digest;
+    let (_dir, target) = workspace();
+    let mut archive = Archive::default();
+    archive.entry(EntryType::Regular, b"hello", b"hi\n", |_| {});
+    let tar = archive.finished();
+    let compressed = zstd::stream::encode_all(tar.as_slice(), 3).unwrap();
+    let unpacked = unpack_bytes(compressed, &target, LAYER).unwrap();
+    assert_eq!(std::fs::read(target.join("hello")).unwrap(), b"hi\n");
+    let expected: [u8; 32] = sha2::Sha256::digest(&tar).into();
+    assert_eq!(unpacked.tar_sha256, expected);
 }
