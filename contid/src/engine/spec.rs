@@ -235,7 +235,7 @@ pub fn merge_env_entries(image: &[String], create: &[String]) -> Vec<String> {
 
 /// Adds `entry` (`KEY=VALUE`, or `KEY`), replacing an entry of the same key.
 fn set_env(env: &mut Vec<String>, entry: &str) {
-    let key = entry.split_once('=').map_or(entry.as_str(), |(k, _)| k);
+    let key = entry.split_once('=').map_or(entry, |(k, _)| k);
     env.retain(|existing| {
         existing
             .split_once('=')
