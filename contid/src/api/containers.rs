@@ -26,7 +26,7 @@ const MAX_STOP_TIMEOUT_SECS: u64 = 24 * 3600;
 
 #[utoipa::path(post, path = "/v1/containers", tag = "containers", request_body = ContainerSpec,
     responses((status = 201, body = CreatedContainer),
-        (status = 400, description = "`ambiguous_reference`, `invalid_spec`", body = ErrorBody),
+        (status = 400, description = "`ambiguous_reference`, `invalid_spec`, `invalid_reference`", body = ErrorBody),
         (status = 404, description = "`container_not_found`, `image_not_found`, `network_not_found`", body = ErrorBody),
         (status = 409, description = "`name_in_use`, `network_full`, `port_in_use`", body = ErrorBody),
         (status = 507, description = "`no_space`", body = ErrorBody)))]

@@ -76,6 +76,7 @@ pub async fn load_images(
 /// The image as a `docker save` archive (`docker load` and `skopeo … docker-archive:` read it).
 #[utoipa::path(get, path = "/v1/images/{name}/save", tag = "images", params(("name" = String, Path)),
     responses((status = 200, content_type = "application/x-tar", body = String),
+        (status = 400, description = "`invalid_reference`", body = ErrorBody),
         (status = 404, description = "`image_not_found`", body = ErrorBody)))]
 pub async fn save_image(
     State(engine): State<Engine>,
@@ -211,6 +212,7 @@ pub async fn inspect_image(
 /// The steps the image was made by, newest first.
 #[utoipa::path(get, path = "/v1/images/{name}/history", tag = "images", params(("name" = String, Path)),
     responses((status = 200, body = Vec<ImageHistoryEntry>),
+        (status = 400, description = "`invalid_reference`", body = ErrorBody),
         (status = 404, description = "`image_not_found`", body = ErrorBody)))]
 pub async fn image_history(
     State(engine): State<Engine>,
@@ -276,16 +278,17 @@ pub async fn prune_images(
 /// Checks credentials against a registry and keeps them (root-only) for later pulls.
 #[utoipa::path(post, path = "/v1/auth", tag = "images", request_body = LoginSpec,
     responses((status = 204),
+        (status = 400, description = "`invalid_argument`", body = ErrorBody),
         (status = 401, description = "`registry_unauthorized`", body = ErrorBody),
         (status = 502, description = "`registry_unreachable`, `registry_insecure`", body = ErrorBody)))]
 pub async fn login(
     State(engine): State<Engine>,
     ApiJson(spec): ApiJson<LoginSpec>,
 ) -> Result<StatusCode, ApiError> {
-    if spec.registry.is_empty() || spec.username.is_empty() {
+    if spec.username.is_empty() || !is_registry_name(&spec.registry) {
         return Err(ApiError::bad_request(
             "invalid_argument",
-            "registry and username must be given",
+            "registry must be host[:port] and username must be given",
         ));
     }
     let credentials = Credentials {
@@ -294,6 +297,15 @@ pub async fn login(
     };
     engine.login(&spec.registry, credentials).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `host[:port]`: letters, digits, `.` and `-`, then an optional port.
+fn is_registry_name(name: &str) -> bool {
+    let (host, port) = name.split_once(':').unwrap_or((name, "1"));
+    !host.is_empty()
+        && host.len() <= 253
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && port.parse::<u16>().is_ok_and(|p| p > 0)
 }
 
 /// Forgets the credentials kept for a registry.

@@ -480,11 +480,17 @@ mod tests {
             state.pending_wrap = false;
             Ok(())
         }
-        fn move_cursor_right(&self, _: usize) -> io::Result<()> {
-            unimplemented!()
+        fn move_cursor_right(&self, n: usize) -> io::Result<()> {
+            let mut state = self.state.lock().unwrap();
+            state.column = (state.column + n).min(COLUMNS - 1);
+            state.pending_wrap = false;
+            Ok(())
         }
-        fn move_cursor_left(&self, _: usize) -> io::Result<()> {
-            unimplemented!()
+        fn move_cursor_left(&self, n: usize) -> io::Result<()> {
+            let mut state = self.state.lock().unwrap();
+            state.column = state.column.saturating_sub(n);
+            state.pending_wrap = false;
+            Ok(())
         }
         fn write_line(&self, s: &str) -> io::Result<()> {
             self.write_str(s)?;
