@@ -77,14 +77,7 @@ impl BlobStore {
 
     /// Every blob's digest.
     pub fn list(&self) -> Vec<Digest> {
-        std::fs::read_dir(&self.dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                Digest::parse(&format!("sha256:{}", e.file_name().to_string_lossy())).ok()
-            })
-            .collect()
+        Digest::named_in(&self.dir)
     }
 }
 

@@ -41,6 +41,19 @@ impl Digest {
         &self.0
     }
 
+    /// The sha256 digests a folder's entries are named by (their hex), others skipped: the
+    /// store's folders of blobs and of layers.
+    pub fn named_in(dir: &std::path::Path) -> Vec<Digest> {
+        std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                Digest::parse(&format!("sha256:{}", e.file_name().to_string_lossy())).ok()
+            })
+            .collect()
+    }
+
     /// The first 12 hex digits, as Docker shows ids.
     pub fn short(&self) -> &str {
         &self.hex()[..12]

@@ -85,14 +85,7 @@ impl LayerStore {
 
     /// Every layer's diff id.
     pub fn list(&self) -> Vec<Digest> {
-        std::fs::read_dir(&self.dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| {
-                Digest::parse(&format!("sha256:{}", e.file_name().to_string_lossy())).ok()
-            })
-            .collect()
+        Digest::named_in(&self.dir)
     }
 
     /// Unpacks the blob `blob` streams (tar, gzip or zstd) as it arrives, keeping its bytes in
