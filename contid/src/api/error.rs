@@ -57,7 +57,6 @@ impl From<EngineError> for ApiError {
         let (status, code) = match &err {
             InvalidSpec(_) => (StatusCode::BAD_REQUEST, "invalid_spec"),
             InvalidArgument(_) => (StatusCode::BAD_REQUEST, "invalid_argument"),
-            InvalidName(_) => (StatusCode::BAD_REQUEST, "invalid_name"),
             InvalidSignal(_) => (StatusCode::BAD_REQUEST, "invalid_signal"),
             AmbiguousReference { .. } => (StatusCode::BAD_REQUEST, "ambiguous_reference"),
             CommandNotFound(_) => (StatusCode::BAD_REQUEST, "command_not_found"),

@@ -10,8 +10,6 @@ pub enum EngineError {
     InvalidSpec(String),
     #[error("{0}")]
     InvalidArgument(String),
-    #[error("{0}")]
-    InvalidName(String),
     #[error("invalid signal {0:?}")]
     InvalidSignal(String),
     #[error("no such container: {0}")]
