@@ -51,6 +51,18 @@ pub struct DaemonInfo {
     pub images: usize,
     /// Kernel release (`uname -r`).
     pub kernel: String,
+    /// The host's name.
+    #[serde(default)]
+    pub hostname: String,
+    /// CPUs this daemon may run on.
+    #[serde(default)]
+    pub cpus: usize,
+    /// The host's memory, in bytes.
+    #[serde(default)]
+    pub memory_bytes: u64,
+    /// The host's distribution (`PRETTY_NAME` of `/etc/os-release`).
+    #[serde(default)]
+    pub operating_system: String,
     /// Maximum size of a container's log file before it is rotated, in bytes.
     pub log_max_bytes: u64,
     /// Container folders whose `container.json` could not be read when contid started: left

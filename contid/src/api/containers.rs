@@ -1,10 +1,8 @@
 //! `/v1/containers`: create, inspect, list, start, stop, kill, wait, logs, exec, delete.
 
-use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -16,10 +14,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery};
+use super::log_output::{LogFormat, LogStreams, log_body};
 use super::whole_numbers;
-use crate::engine::{
-    Engine, FRAME_HEADER_LEN, LogRecord, LogStream, TimeWindow, stream_frame_header,
-};
+use crate::engine::{Engine, TimeWindow};
 
 const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
 const MAX_STOP_TIMEOUT_SECS: u64 = 24 * 3600;
@@ -182,18 +179,6 @@ pub async fn exec_in_container(
     Ok(Json(engine.exec(&reference, spec).await?).into_response())
 }
 
-#[derive(Deserialize, Clone, Copy, Default, PartialEq, Eq, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// The raw output, stdout and stderr merged in order.
-    #[default]
-    Text,
-    /// Newline-delimited `LogLine` objects.
-    Json,
-    /// The raw output in frames that say which stream they belong to, as attach sends it.
-    Multiplexed,
-}
-
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct LogsParams {
@@ -234,101 +219,12 @@ pub async fn container_logs(
         LogFormat::Json => "application/x-ndjson",
         LogFormat::Multiplexed => "application/vnd.docker.multiplexed-stream",
     };
-    let renderer = LogRenderer::new(params.format, params.timestamps);
-    let stream = futures_util::stream::unfold(
-        (follower, renderer),
-        |(mut follower, mut renderer)| async move {
-            let more = follower
-                .next_batch(&mut |record| renderer.push(record))
-                .await;
-            more.then(|| {
-                (
-                    Ok::<Bytes, Infallible>(renderer.take()),
-                    (follower, renderer),
-                )
-            })
-        },
-    );
+    let streams = LogStreams::BOTH;
     Ok((
         [(header::CONTENT_TYPE, content_type)],
-        Body::from_stream(stream),
+        log_body(follower, params.format, params.timestamps, streams),
     )
         .into_response())
-}
-
-/// Largest frame of the multiplexed format (attach's limit is 1 MiB).
-const MAX_LOG_FRAME: usize = 256 * 1024;
-
-/// Puts records in the format asked for, a batch at a time.
-struct LogRenderer {
-    format: LogFormat,
-    timestamps: bool,
-    out: Vec<u8>,
-    /// Room for the bytes of one line (`json`).
-    line: Vec<u8>,
-    /// The frame being filled (`multiplexed`): its stream and where its header is.
-    frame: Option<(LogStream, usize)>,
-}
-
-impl LogRenderer {
-    fn new(format: LogFormat, timestamps: bool) -> LogRenderer {
-        LogRenderer {
-            format,
-            timestamps,
-            out: Vec::new(),
-            line: Vec::new(),
-            frame: None,
-        }
-    }
-
-    fn push(&mut self, record: &LogRecord<'_>) {
-        match self.format {
-            LogFormat::Text => self.push_text(record),
-            LogFormat::Multiplexed => {
-                // Consecutive records of one stream share a frame.
-                let same_frame = self.frame.is_some_and(|(stream, header)| {
-                    stream == record.stream && self.out.len() - header < MAX_LOG_FRAME
-                });
-                if !same_frame {
-                    self.close_frame();
-                    self.frame = Some((record.stream, self.out.len()));
-                    self.out.extend_from_slice(&[0; FRAME_HEADER_LEN]);
-                }
-                self.push_text(record);
-            }
-            LogFormat::Json => {
-                self.line.clear();
-                record.write_line(&mut self.line);
-                let json = LogLine::new(record.stream.as_str(), record.time, &self.line);
-                // Serialising a struct of strings cannot fail.
-                if serde_json::to_writer(&mut self.out, &json).is_ok() {
-                    self.out.push(b'\n');
-                }
-            }
-        }
-    }
-
-    fn push_text(&mut self, record: &LogRecord<'_>) {
-        if self.timestamps {
-            self.out.extend_from_slice(record.time.as_bytes());
-            self.out.push(b' ');
-        }
-        record.write_line(&mut self.out);
-    }
-
-    fn close_frame(&mut self) {
-        if let Some((stream, header)) = self.frame.take() {
-            let len = self.out.len() - header - FRAME_HEADER_LEN;
-            self.out[header..header + FRAME_HEADER_LEN]
-                .copy_from_slice(&stream_frame_header(stream, len));
-        }
-    }
-
-    /// The batch rendered so far.
-    fn take(&mut self) -> Bytes {
-        self.close_frame();
-        Bytes::from(std::mem::take(&mut self.out))
-    }
 }
 
 #[cfg(test)]

@@ -168,12 +168,17 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-pub async fn route_not_found() -> ApiError {
+/// Docker's clients get Docker's shape for a versioned path (`/v1.41/…`).
+pub async fn route_not_found(request: Request) -> Response {
+    if super::docker::is_docker_request(&request) {
+        return super::docker::page_not_found();
+    }
     ApiError::new(
         StatusCode::NOT_FOUND,
         "route_not_found",
         "no such route; see proto-docs/openapi.json",
     )
+    .into_response()
 }
 
 pub async fn method_not_allowed() -> ApiError {

@@ -145,7 +145,7 @@ pub async fn pull_image(
 }
 
 /// The credentials of `X-Registry-Auth`, if sent.
-fn registry_auth(headers: &HeaderMap) -> Result<Option<Credentials>, ApiError> {
+pub(super) fn registry_auth(headers: &HeaderMap) -> Result<Option<Credentials>, ApiError> {
     #[derive(Deserialize)]
     struct Auth {
         #[serde(default)]
@@ -184,7 +184,7 @@ fn registry_auth(headers: &HeaderMap) -> Result<Option<Credentials>, ApiError> {
     }))
 }
 
-fn json_line(value: &impl serde::Serialize) -> Bytes {
+pub(super) fn json_line(value: &impl serde::Serialize) -> Bytes {
     // Serialising strings and numbers cannot fail.
     let mut line = serde_json::to_vec(value).unwrap_or_default();
     line.push(b'\n');

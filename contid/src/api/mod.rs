@@ -4,21 +4,24 @@
 //! test keeps `proto-docs/openapi.json` equal to what the code generates.
 
 mod access;
-mod attach;
+pub(crate) mod attach;
 mod connection_slots;
 mod containers;
 mod contract;
+mod docker;
 mod error;
 mod events;
 mod execs;
-mod images;
+pub(crate) mod images;
 mod limits;
+pub(crate) mod log_output;
 mod networks;
 mod server;
 mod system;
 mod whole_numbers;
 
 use axum::Router;
+use tower::ServiceExt;
 use axum::extract::DefaultBodyLimit;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -83,14 +86,17 @@ fn api_router() -> OpenApiRouter<Engine> {
         .routes(routes!(networks::inspect_network, networks::delete_network))
 }
 
-/// The whole API as an axum router (tests call it with `oneshot`).
+/// The whole API as an axum router (tests call it with `oneshot`): Conti's `/v1`, and Docker's
+/// Engine API beside it (`docker/`), whose versioned paths lose their version before routing.
 pub fn router(engine: Engine) -> Router {
     let (router, _) = api_router().split_for_parts();
-    router
+    let routes = router
+        .merge(docker::routes())
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
-        .with_state(engine)
+        .with_state(engine);
+    Router::new().fallback_service(routes.map_request(docker::strip_version))
 }
 
 /// The OpenAPI document the routes generate.

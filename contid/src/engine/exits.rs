@@ -101,39 +101,37 @@ impl Engine {
     /// Waits for the exit code, however long it takes; for an auto-removed container, until it
     /// is removed too. A container deleted a moment ago still answers by its full id.
     pub async fn wait(&self, reference: &str) -> EngineResult<i32> {
-        let (id, mut exit) = {
-            let table = self.table();
-            match table.resolve(reference) {
-                Ok(id) => {
-                    let exit = table.entry(&id)?.exit.subscribe();
-                    (id, exit)
-                }
-                Err(err) => return table.removed.get(reference).ok_or(err),
-            }
-        };
-        loop {
-            let exited = *exit.borrow_and_update();
-            // An auto-removed container answers once it is gone, so that a client whose wait
-            // returns (`run --rm`) never finds it listed any more.
-            let being_removed = || {
-                self.table()
-                    .entry(&id)
-                    .is_ok_and(|e| e.container.config.auto_remove)
-            };
-            if let Some(code) = exited
-                && !being_removed()
-            {
-                return Ok(code);
-            }
-            if exit.changed().await.is_err() {
-                // Deleted while we waited: the channel keeps the last code it carried (none when
-                // the container was deleted before it ever ended).
-                let last = *exit.borrow();
-                return last.ok_or_else(|| EngineError::ContainerNotFound(reference.to_string()));
-            }
-        }
+        self.waiter(reference, WaitCondition::NotRunning)?.wait().await
     }
 
+    /// Registers a wait now, to be awaited later: a client told that its wait is in place (the
+    /// headers of Docker's wait answer) misses no exit that follows.
+    pub fn waiter(&self, reference: &str, condition: WaitCondition) -> EngineResult<Waiter> {
+        let table = self.table();
+        let (id, exit) = match table.resolve(reference) {
+            Ok(id) => {
+                let exit = table.entry(&id)?.exit.subscribe();
+                (id, exit)
+            }
+            Err(err) => {
+                let code = table.removed.get(reference).ok_or(err)?;
+                return Ok(Waiter {
+                    engine: self.clone(),
+                    reference: reference.to_string(),
+                    state: WaiterState::Done(code),
+                });
+            }
+        };
+        Ok(Waiter {
+            engine: self.clone(),
+            reference: reference.to_string(),
+            state: WaiterState::Waiting {
+                id,
+                exit,
+                condition,
+            },
+        })
+    }
     /// The running container's first process and a receiver for its exit, or `None` when it
     /// does not run.
     pub(super) fn running_handles(&self, id: &str) -> EngineResult<Option<RunningHandles>> {
@@ -144,6 +142,83 @@ impl Engine {
             .status
             .is_running()
             .then(|| (entry.init.clone(), entry.exit.subscribe())))
+    }
+}
+
+/// What a wait waits for (Docker's `condition`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WaitCondition {
+    /// The container does not run: an exited one answers at once, a created one at its exit.
+    #[default]
+    NotRunning,
+    /// The exit that comes next, even when the container has exited before.
+    NextExit,
+    /// The container is deleted (its last exit code then).
+    Removed,
+}
+
+/// A wait registered by [`Engine::waiter`].
+pub struct Waiter {
+    engine: Engine,
+    reference: String,
+    state: WaiterState,
+}
+
+enum WaiterState {
+    /// The container was deleted a moment ago: its code.
+    Done(i32),
+    Waiting {
+        id: String,
+        exit: watch::Receiver<Option<i32>>,
+        condition: WaitCondition,
+    },
+}
+
+impl Waiter {
+    pub async fn wait(self) -> EngineResult<i32> {
+        let (id, mut exit, condition) = match self.state {
+            WaiterState::Done(code) => return Ok(code),
+            WaiterState::Waiting {
+                id,
+                exit,
+                condition,
+            } => (id, exit, condition),
+        };
+        if condition == WaitCondition::NextExit {
+            // What the container ended with before is not the next exit.
+            exit.borrow_and_update();
+        }
+        let mut first = condition != WaitCondition::NextExit;
+        loop {
+            let exited = if first {
+                *exit.borrow_and_update()
+            } else {
+                match exit.changed().await {
+                    Ok(()) => *exit.borrow_and_update(),
+                    Err(_) => {
+                        // Deleted: the channel keeps the last code it carried (none when the
+                        // container was deleted before it ever ended).
+                        let last = *exit.borrow();
+                        return last
+                            .ok_or_else(|| EngineError::ContainerNotFound(self.reference.clone()));
+                    }
+                }
+            };
+            first = false;
+            // An auto-removed container answers once it is gone, so that a client whose wait
+            // returns (`run --rm`) never finds it listed any more; `Removed` always waits so.
+            let being_removed = condition == WaitCondition::Removed
+                || self
+                    .engine
+                    .table()
+                    .entry(&id)
+                    .is_ok_and(|e| e.container.config.auto_remove);
+            if let Some(code) = exited
+                && !being_removed
+            {
+                return Ok(code);
+            }
+        }
     }
 }
 

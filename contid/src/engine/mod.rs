@@ -48,6 +48,7 @@ pub use attach::{
 };
 pub use container::{Container, ContainerConfig, ContainerStatus, short_id};
 pub use error::{EngineError, EngineResult};
+pub use exits::{WaitCondition, Waiter};
 pub use events::{EVENT_HISTORY, EventBus, EventDetails, EventStream, EventsLost};
 pub use exec::ExecStream;
 pub use logs::{FRAME_HEADER_LEN, LogFollower, LogRecord, LogStream, stream_frame_header};
@@ -244,6 +245,7 @@ impl Engine {
                 ContainerState::Exited => counts.exited += 1,
             }
         }
+        let host = crate::runtime::host_facts();
         DaemonInfo {
             root: self.inner.root.display().to_string(),
             socket: self.inner.socket.display().to_string(),
@@ -252,6 +254,10 @@ impl Engine {
             containers: counts,
             images: self.inner.images.count(),
             kernel: crate::runtime::kernel_release(),
+            hostname: host.hostname,
+            cpus: host.cpus,
+            memory_bytes: host.memory_bytes,
+            operating_system: host.operating_system,
             log_max_bytes: self.inner.log_max_bytes,
             quarantined: table.quarantined.iter().map(|q| q.info.clone()).collect(),
         }

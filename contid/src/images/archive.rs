@@ -309,6 +309,9 @@ fn append(
     let mut header = tar::Header::new_ustar();
     header.set_size(size);
     header.set_mode(0o644);
+    // Every numeric field written: readers (ours among them) refuse blank ones.
+    header.set_uid(0);
+    header.set_gid(0);
     header.set_mtime(0);
     header.set_entry_type(tar::EntryType::Regular);
     // A short read would write a broken archive; the tar crate pads it, so count it here.

@@ -105,3 +105,36 @@ pub fn kernel_release() -> String {
         .map(|u| u.release().to_string_lossy().into_owned())
         .unwrap_or_else(|_| "unknown".to_string())
 }
+
+/// What `info` says of the host besides its kernel.
+#[derive(Debug, Clone)]
+pub struct HostFacts {
+    pub hostname: String,
+    pub cpus: usize,
+    pub memory_bytes: u64,
+    /// `PRETTY_NAME` of `/etc/os-release`.
+    pub operating_system: String,
+}
+
+pub fn host_facts() -> HostFacts {
+    let hostname = nix::unistd::gethostname()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let memory_bytes = nix::sys::sysinfo::sysinfo().map_or(0, |i| i.ram_total());
+    let operating_system = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                line.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_else(|| "Linux".to_string());
+    HostFacts {
+        hostname,
+        cpus,
+        memory_bytes,
+        operating_system,
+    }
+}

@@ -1,0 +1,499 @@
+//! A Docker container-create body mapped onto a `ContainerSpec`. Every field Conti acts on is
+//! read; a field it does not support is refused by name when it asks for something (a value
+//! other than the zero value Docker's clients send for "not set"), never silently dropped.
+
+use std::collections::HashMap;
+
+use bollard_stubs::models::{ContainerConfig, EndpointSettings, HostConfig, Mount, MountTypeEnum};
+use conti_proto::{
+    ContainerSpec, NetworkMode, PortBinding, PortProtocol, Resources, Seccomp, SecurityOptions,
+    VolumeSpec,
+};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::error::{DockerError, DockerResult};
+
+/// `POST /containers/create`'s body: the container's config, with `HostConfig` and
+/// `NetworkingConfig` beside its fields.
+#[derive(Debug, Default, Deserialize)]
+pub struct CreateBody {
+    #[serde(flatten)]
+    pub config: ContainerConfig,
+    #[serde(rename = "HostConfig", default)]
+    pub host_config: Option<HostConfig>,
+    #[serde(rename = "NetworkingConfig", default)]
+    pub networking_config: Option<NetworkingConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NetworkingConfig {
+    #[serde(rename = "EndpointsConfig", default)]
+    pub endpoints_config: Option<HashMap<String, EndpointSettings>>,
+}
+
+/// Config fields read into the spec (or that change nothing a Linux container does).
+const CONFIG_FIELDS: &[&str] = &[
+    "Hostname",
+    "User",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    // Documentation of the image's ports; publishing is `PortBindings`.
+    "ExposedPorts",
+    "Tty",
+    "OpenStdin",
+    // Conti's stdin pipe closes when the attached client ends its input, which is this.
+    "StdinOnce",
+    "Env",
+    "Cmd",
+    "Image",
+    "WorkingDir",
+    "Entrypoint",
+    "NetworkDisabled",
+    // Build-time and Windows settings: nothing to do at run time.
+    "ArgsEscaped",
+    "OnBuild",
+    "Shell",
+    "HostConfig",
+    "NetworkingConfig",
+];
+
+/// HostConfig fields read into the spec.
+const HOST_CONFIG_FIELDS: &[&str] = &[
+    "Binds",
+    "Mounts",
+    "NetworkMode",
+    "PortBindings",
+    "AutoRemove",
+    "Init",
+    "Privileged",
+    "ReadonlyRootfs",
+    "CapAdd",
+    "CapDrop",
+    "SecurityOpt",
+    "Memory",
+    "MemorySwap",
+    "MemoryReservation",
+    "NanoCpus",
+    "CpuQuota",
+    "CpuPeriod",
+    "CpuShares",
+    "CpusetCpus",
+    "CpusetMems",
+    "PidsLimit",
+    "BlkioWeight",
+    "LogConfig",
+    "RestartPolicy",
+    // The terminal's first size: the CLI resizes right after the start anyway.
+    "ConsoleSize",
+];
+
+/// Zero values that mean "not set" besides `null`, `false`, `0`, `""`, `[]` and `{}`.
+fn is_unset(field: &str, value: &Value) -> bool {
+    match value {
+        Value::Null | Value::Bool(false) => true,
+        Value::Bool(true) => false,
+        Value::Number(n) => {
+            n.as_f64() == Some(0.0) || (field == "MemorySwappiness" && n.as_i64() == Some(-1))
+        }
+        Value::String(s) => {
+            s.is_empty()
+                // Docker's defaults, which its clients may send spelled out.
+                || (matches!(field, "IpcMode") && matches!(s.as_str(), "private" | "shareable"))
+                || (matches!(field, "CgroupnsMode") && s == "private")
+                || (field == "Isolation" && s == "default")
+        }
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+    }
+}
+
+/// The first field of `object` outside `known` that asks for something.
+fn unsupported<'a>(object: &'a serde_json::Map<String, Value>, known: &[&str]) -> Option<&'a str> {
+    object
+        .iter()
+        .find(|(name, value)| !known.contains(&name.as_str()) && !is_unset(name, value))
+        .map(|(name, _)| name.as_str())
+}
+
+/// Parses and maps a create body; `name` is the `name` query parameter.
+pub fn container_spec(body: &[u8], name: Option<&str>) -> DockerResult<ContainerSpec> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| DockerError::bad_request(format!("invalid JSON body: {e}")))?;
+    let Some(object) = value.as_object() else {
+        return Err(DockerError::bad_request("the body must be a JSON object"));
+    };
+    if let Some(field) = unsupported(object, CONFIG_FIELDS) {
+        return Err(not_supported(field));
+    }
+    if let Some(Value::Object(host)) = object.get("HostConfig")
+        && let Some(field) = unsupported(host, HOST_CONFIG_FIELDS)
+    {
+        return Err(not_supported(&format!("HostConfig.{field}")));
+    }
+    let body: CreateBody = serde_json::from_value(value)
+        .map_err(|e| DockerError::bad_request(format!("invalid JSON body: {e}")))?;
+    map(body, name)
+}
+
+fn not_supported(field: &str) -> DockerError {
+    DockerError::bad_request(format!(
+        "{field} is not supported by Conti (see proto-docs/docker.md)"
+    ))
+}
+
+fn map(body: CreateBody, name: Option<&str>) -> DockerResult<ContainerSpec> {
+    let config = body.config;
+    let host = body.host_config.unwrap_or_default();
+    let image = config
+        .image
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| DockerError::bad_request("config.Image is required"))?;
+    let network = network_mode(
+        host.network_mode.as_deref(),
+        config.network_disabled.unwrap_or(false),
+    )?;
+    if let Some(endpoints) = body.networking_config.and_then(|n| n.endpoints_config) {
+        check_endpoints(&endpoints, &network)?;
+    }
+    if let Some(policy) = &host.restart_policy
+        && let Some(name) = &policy.name
+        && !matches!(name.to_string().as_str(), "" | "no")
+    {
+        return Err(DockerError::bad_request(format!(
+            "HostConfig.RestartPolicy {name} is not supported by Conti yet"
+        )));
+    }
+    if let Some(log) = &host.log_config
+        && let Some(kind) = &log.typ
+        && !matches!(kind.as_str(), "" | "json-file" | "local")
+    {
+        return Err(DockerError::bad_request(format!(
+            "HostConfig.LogConfig.Type {kind} is not supported: Conti keeps each container's log itself"
+        )));
+    }
+    let mut volumes = Vec::new();
+    for bind in host.binds.iter().flatten() {
+        volumes.push(bind_volume(bind)?);
+    }
+    for mount in host.mounts.clone().unwrap_or_default() {
+        volumes.push(mount_volume(mount)?);
+    }
+    Ok(ContainerSpec {
+        name: name
+            .filter(|n| !n.is_empty())
+            .map(|n| n.trim_start_matches('/').to_string()),
+        image,
+        cmd: config.cmd.unwrap_or_default(),
+        entrypoint: config.entrypoint.map(|e| {
+            // `--entrypoint ""` arrives as `[""]`: no entrypoint.
+            if e.iter().all(String::is_empty) { Vec::new() } else { e }
+        }),
+        env: config.env.unwrap_or_default(),
+        cwd: config.working_dir.filter(|w| !w.is_empty()),
+        hostname: config.hostname.filter(|h| !h.is_empty()),
+        network,
+        ports: port_bindings(host.port_bindings.clone().unwrap_or_default())?,
+        auto_remove: host.auto_remove.unwrap_or(false),
+        init: host.init.unwrap_or(false),
+        tty: config.tty.unwrap_or(false),
+        open_stdin: config.open_stdin.unwrap_or(false),
+        resources: resources(&host)?,
+        security: security(&host)?,
+        user: config.user.filter(|u| !u.is_empty()),
+        volumes,
+    })
+}
+
+fn network_mode(mode: Option<&str>, disabled: bool) -> DockerResult<NetworkMode> {
+    if disabled {
+        return Ok(NetworkMode::None);
+    }
+    match mode.unwrap_or("") {
+        "" | "default" => Ok(NetworkMode::Bridge),
+        other => NetworkMode::parse(other).ok_or_else(|| {
+            DockerError::bad_request(format!("HostConfig.NetworkMode {other:?} is not valid"))
+        }),
+    }
+}
+
+/// Endpoint settings may only name the container's own network; aliases, static addresses
+/// and links are not supported yet.
+fn check_endpoints(
+    endpoints: &HashMap<String, EndpointSettings>,
+    network: &NetworkMode,
+) -> DockerResult<()> {
+    for (name, settings) in endpoints {
+        let own = match network {
+            NetworkMode::Bridge => name == "bridge" || name == "default",
+            NetworkMode::Network(own) => own == name,
+            _ => false,
+        };
+        if !own {
+            return Err(DockerError::bad_request(format!(
+                "NetworkingConfig.EndpointsConfig: {name} is not the container's network; a second network is not supported"
+            )));
+        }
+        let value = serde_json::to_value(settings).unwrap_or(Value::Null);
+        if let Value::Object(fields) = &value
+            && let Some(field) = unsupported(fields, &[])
+        {
+            return Err(not_supported(&format!(
+                "NetworkingConfig.EndpointsConfig.{name}.{field}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`.
+fn port_bindings(
+    bindings: HashMap<String, Option<Vec<bollard_stubs::models::PortBinding>>>,
+) -> DockerResult<Vec<PortBinding>> {
+    let mut ports = Vec::new();
+    let mut keys: Vec<_> = bindings.into_iter().collect();
+    keys.sort_by(|a, b| a.0.cmp(&b.0));
+    for (key, hosts) in keys {
+        let (port, protocol) = key.split_once('/').unwrap_or((&key, "tcp"));
+        let protocol = match protocol {
+            "tcp" => PortProtocol::Tcp,
+            "udp" => PortProtocol::Udp,
+            other => {
+                return Err(DockerError::bad_request(format!(
+                    "port protocol {other} is not supported (tcp, udp)"
+                )));
+            }
+        };
+        let container_port = parse_port(port, &key)?;
+        for host in hosts.unwrap_or_default() {
+            let host_port = host.host_port.unwrap_or_default();
+            if host_port.is_empty() {
+                return Err(DockerError::bad_request(format!(
+                    "{key}: a random host port is not supported yet; give one (-p HOST:{port})"
+                )));
+            }
+            // Docker's empty host address is every address.
+            let host_ip = host.host_ip.filter(|ip| !ip.is_empty());
+            ports.push(PortBinding {
+                host_ip: host_ip.unwrap_or_else(|| "0.0.0.0".to_string()),
+                host_port: parse_port(&host_port, &key)?,
+                container_port,
+                protocol,
+            });
+        }
+    }
+    Ok(ports)
+}
+
+fn parse_port(text: &str, key: &str) -> DockerResult<u16> {
+    text.parse::<u16>()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| {
+            DockerError::bad_request(format!(
+                "{key}: {text:?} is not a port (ranges are not supported yet)"
+            ))
+        })
+}
+
+/// `SOURCE:TARGET[:ro|rw]`: a host path or a volume's name.
+fn bind_volume(bind: &str) -> DockerResult<VolumeSpec> {
+    let parts: Vec<&str> = bind.split(':').collect();
+    let (source, target, options) = match parts.as_slice() {
+        [source, target] => (*source, *target, ""),
+        [source, target, options] => (*source, *target, *options),
+        _ => {
+            return Err(DockerError::bad_request(format!(
+                "HostConfig.Binds {bind:?}: expected SOURCE:TARGET[:OPTIONS]"
+            )));
+        }
+    };
+    let mut read_only = false;
+    for option in options.split(',').filter(|o| !o.is_empty()) {
+        match option {
+            "ro" => read_only = true,
+            "rw" => read_only = false,
+            other => {
+                return Err(DockerError::bad_request(format!(
+                    "HostConfig.Binds {bind:?}: option {other} is not supported (ro, rw)"
+                )));
+            }
+        }
+    }
+    Ok(VolumeSpec {
+        source: source.to_string(),
+        target: target.to_string(),
+        read_only,
+    })
+}
+
+fn mount_volume(mount: Mount) -> DockerResult<VolumeSpec> {
+    let kind = mount.typ.map(|t| t.to_string()).unwrap_or_default();
+    if !matches!(
+        mount.typ,
+        Some(MountTypeEnum::BIND) | Some(MountTypeEnum::VOLUME)
+    ) {
+        return Err(DockerError::bad_request(format!(
+            "HostConfig.Mounts: type {kind:?} is not supported (bind, volume)"
+        )));
+    }
+    let extra = serde_json::json!({
+        "BindOptions": mount.bind_options,
+        "VolumeOptions": mount.volume_options,
+        "TmpfsOptions": mount.tmpfs_options,
+        "Consistency": mount.consistency,
+    });
+    if let Value::Object(fields) = &extra
+        && let Some(field) = unsupported(fields, &[])
+    {
+        return Err(not_supported(&format!("HostConfig.Mounts.{field}")));
+    }
+    let source = mount.source.unwrap_or_default();
+    if source.is_empty() {
+        return Err(DockerError::bad_request(
+            "HostConfig.Mounts: an anonymous volume (no Source) is not supported yet",
+        ));
+    }
+    Ok(VolumeSpec {
+        source,
+        target: mount.target.unwrap_or_default(),
+        read_only: mount.read_only.unwrap_or(false),
+    })
+}
+
+fn resources(host: &HostConfig) -> DockerResult<Resources> {
+    let positive = |v: Option<i64>| v.filter(|v| *v > 0);
+    let cpus = match (positive(host.nano_cpus), positive(host.cpu_quota)) {
+        (Some(_), Some(_)) => {
+            return Err(DockerError::bad_request(
+                "NanoCPUs and CPU quota cannot both be set",
+            ));
+        }
+        (Some(nano), None) => Some(nano as f64 / 1e9),
+        (None, Some(quota)) => {
+            let period = positive(host.cpu_period).unwrap_or(100_000);
+            Some(quota as f64 / period as f64)
+        }
+        (None, None) => None,
+    };
+    Ok(Resources {
+        memory: positive(host.memory),
+        // -1: unlimited swap, Conti's default too.
+        memory_swap: positive(host.memory_swap),
+        memory_reservation: positive(host.memory_reservation),
+        cpus,
+        cpu_shares: positive(host.cpu_shares),
+        cpuset_cpus: host.cpuset_cpus.clone().filter(|c| !c.is_empty()),
+        cpuset_mems: host.cpuset_mems.clone().filter(|c| !c.is_empty()),
+        // 0 and -1 are unlimited.
+        pids_limit: positive(host.pids_limit),
+        blkio_weight: host.blkio_weight.filter(|w| *w > 0).map(i64::from),
+    })
+}
+
+fn security(host: &HostConfig) -> DockerResult<SecurityOptions> {
+    let mut security = SecurityOptions {
+        privileged: host.privileged.unwrap_or(false),
+        cap_add: host.cap_add.clone().unwrap_or_default(),
+        cap_drop: host.cap_drop.clone().unwrap_or_default(),
+        read_only_rootfs: host.readonly_rootfs.unwrap_or(false),
+        ..SecurityOptions::default()
+    };
+    for option in host.security_opt.iter().flatten() {
+        let (key, value) = option
+            .split_once(['=', ':'])
+            .unwrap_or((option.as_str(), "true"));
+        match key {
+            "no-new-privileges" => {
+                security.no_new_privileges = value.parse().map_err(|_| {
+                    DockerError::bad_request(format!("invalid security option {option:?}"))
+                })?;
+            }
+            "seccomp" if value == "unconfined" => security.seccomp = Seccomp::Unconfined,
+            // The CLI sends the profile file's content.
+            "seccomp" => {
+                let profile = serde_json::from_str(value).map_err(|e| {
+                    DockerError::bad_request(format!("the seccomp profile is not valid: {e}"))
+                })?;
+                security.seccomp = Seccomp::Profile { profile };
+            }
+            _ => {
+                return Err(DockerError::bad_request(format!(
+                    "HostConfig.SecurityOpt {option:?} is not supported (no-new-privileges, seccomp)"
+                )));
+            }
+        }
+    }
+    Ok(security)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(body: &str) -> DockerResult<ContainerSpec> {
+        container_spec(body.as_bytes(), Some("/web"))
+    }
+
+    #[test]
+    fn the_clis_zero_values_are_not_requests() {
+        let spec = spec(
+            r#"{"Hostname":"","Domainname":"","User":"","Image":"busybox","Cmd":["echo","hi"],
+                "Volumes":{},"Labels":{},"StopTimeout":null,"Healthcheck":null,"MacAddress":"",
+                "HostConfig":{"Binds":null,"NetworkMode":"default","Memory":0,"MemorySwappiness":-1,
+                  "IpcMode":"","Dns":[],"OomKillDisable":false,"LogConfig":{"Type":"","Config":{}},
+                  "RestartPolicy":{"Name":"no","MaximumRetryCount":0},"AutoRemove":true},
+                "NetworkingConfig":{"EndpointsConfig":{}}}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.name.as_deref(), Some("web"));
+        assert_eq!(spec.cmd, ["echo", "hi"]);
+        assert!(spec.auto_remove);
+        assert_eq!(spec.network, NetworkMode::Bridge);
+        assert!(spec.security.no_new_privileges, "Conti's default stays");
+    }
+
+    #[test]
+    fn a_field_conti_cannot_honour_is_refused_by_name() {
+        for (body, field) in [
+            (r#"{"Image":"b","HostConfig":{"Dns":["1.1.1.1"]}}"#, "HostConfig.Dns"),
+            (r#"{"Image":"b","Labels":{"a":"b"}}"#, "Labels"),
+            (r#"{"Image":"b","HostConfig":{"OomKillDisable":true}}"#, "HostConfig.OomKillDisable"),
+            (r#"{"Image":"b","Healthcheck":{"Test":["NONE"]}}"#, "Healthcheck"),
+            (r#"{"Image":"b","HostConfig":{"RestartPolicy":{"Name":"always"}}}"#, "RestartPolicy"),
+            (r#"{"Image":"b","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":""}]}}}"#, "random host port"),
+            (r#"{"Image":"b","HostConfig":{"SecurityOpt":["label=disable"]}}"#, "SecurityOpt"),
+        ] {
+            let err = spec(body).unwrap_err();
+            assert_eq!(err.status, 400, "{body}");
+            assert!(err.message.contains(field), "{body}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn run_flags_map_onto_the_spec() {
+        let spec = spec(
+            r#"{"Image":"busybox","Entrypoint":[""],"Env":["A=1"],"WorkingDir":"/w","User":"nobody",
+                "Tty":true,"OpenStdin":true,
+                "HostConfig":{"Binds":["/srv:/data:ro","cache:/cache"],"NetworkMode":"front",
+                  "PortBindings":{"80/tcp":[{"HostIp":"127.0.0.1","HostPort":"8080"}]},
+                  "NanoCpus":500000000,"Memory":67108864,"PidsLimit":-1,"CapDrop":["ALL"],
+                  "SecurityOpt":["no-new-privileges=false","seccomp=unconfined"],"Init":true},
+                "NetworkingConfig":{"EndpointsConfig":{"front":{}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(spec.entrypoint, Some(vec![]));
+        assert_eq!(spec.network, NetworkMode::Network("front".into()));
+        assert_eq!(spec.ports[0].host_port, 8080);
+        assert_eq!(spec.ports[0].container_port, 80);
+        assert_eq!(spec.resources.cpus, Some(0.5));
+        assert_eq!(spec.resources.memory, Some(67108864));
+        assert_eq!(spec.resources.pids_limit, None);
+        assert!(spec.volumes[0].read_only && !spec.volumes[1].read_only);
+        assert_eq!(spec.volumes[1].source, "cache");
+        assert!(!spec.security.no_new_privileges);
+        assert_eq!(spec.security.seccomp, Seccomp::Unconfined);
+        assert!(spec.init && spec.tty && spec.open_stdin);
+    }
+}

@@ -1,0 +1,321 @@
+//! The Docker Engine API, driven by the real clients, unchanged: Debian's `docker` CLI (20.10,
+//! `/usr/bin/docker`) and the `docker` Python SDK, pointed at a test contid with `DOCKER_HOST`.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use conti_tests::network::free_loopback_port;
+use conti_tests::{
+    ContainerState, Daemon, LayerCompression, ManifestFormat, TempDir, TestRegistry, run_command,
+    shared_base_image, unique_name, wait_until,
+};
+
+/// Debian's docker.io client; `.ci/run` installs it.
+const DOCKER: &str = "/usr/bin/docker";
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The docker CLI, or `None` (and a loud skip) off CI when it is not installed.
+fn docker_cli() -> Option<PathBuf> {
+    if Path::new(DOCKER).is_file() {
+        return Some(PathBuf::from(DOCKER));
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{DOCKER} is missing (.ci/run installs docker.io)"
+    );
+    eprintln!("SKIPPED: {DOCKER} is not installed (apt-get install docker.io)");
+    None
+}
+
+struct DockerCli {
+    bin: PathBuf,
+    host: String,
+    /// `DOCKER_CONFIG`: a config folder of the test's own, so that no user's settings count.
+    config: TempDir,
+}
+
+impl DockerCli {
+    fn new(daemon: &Daemon) -> Option<DockerCli> {
+        Some(DockerCli {
+            bin: docker_cli()?,
+            host: format!("unix://{}", daemon.socket().display()),
+            config: TempDir::new("docker-config"),
+        })
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.bin);
+        command
+            .args(args)
+            .env("DOCKER_HOST", &self.host)
+            .env("DOCKER_CONFIG", self.config.path())
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_API_VERSION");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        run_command(&mut self.command(args), TIMEOUT)
+    }
+
+    /// Runs and expects success; its stdout.
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {:?}\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().unwrap_or(-1)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn docker_run_passes_output_and_exit_codes_through() {
+    let d = Daemon::start_with_busybox();
+    let Some(docker) = DockerCli::new(&d) else {
+        return;
+    };
+    assert_eq!(
+        docker.ok(&["run", "--rm", "busybox", "echo", "hello from docker"]),
+        "hello from docker\n"
+    );
+    let out = docker.run(&["run", "--rm", "busybox", "sh", "-c", "exit 3"]);
+    assert_eq!(code(&out), 3, "stderr: {}", text(&out.stderr));
+    let out = docker.run(&["run", "--rm", "busybox", "/no/such/command"]);
+    assert_eq!(code(&out), 127, "stderr: {}", text(&out.stderr));
+    wait_until(Duration::from_secs(5), "the --rm containers to go", || {
+        d.list_all().is_empty()
+    });
+
+    // stdin through -i; env, workdir, user and entrypoint through their flags.
+    let mut command = docker.command(&["run", "-i", "--rm", "busybox", "cat"]);
+    command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = command.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"piped in\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(text(&out.stdout), "piped in\n");
+    let out = docker.ok(&[
+        "run", "--rm", "-e", "GREETING=hi", "-w", "/tmp/work", "-u", "nobody", "--entrypoint",
+        "sh", "busybox", "-c", "echo $GREETING $(pwd) $(id -un)",
+    ]);
+    assert_eq!(out, "hi /tmp/work nobody\n");
+}
+
+#[test]
+fn a_detached_container_is_listed_logged_execd_into_stopped_and_removed() {
+    let d = Daemon::start_with_busybox();
+    let Some(docker) = DockerCli::new(&d) else {
+        return;
+    };
+    let name = unique_name("web");
+    let port = free_loopback_port();
+    let publish = format!("127.0.0.1:{port}:80");
+    let id = docker.ok(&[
+        "run", "-d", "--name", &name, "-p", &publish, "busybox", "sh", "-c",
+        "echo started; exec httpd -f -p 80",
+    ]);
+    let id = id.trim();
+    assert_eq!(id.len(), 32, "a hex id: {id}");
+
+    let ps = docker.ok(&["ps"]);
+    assert!(ps.contains(&name) && ps.contains(&id[..12]), "{ps}");
+    assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    // The published port answers on the host (httpd's 404 for `/` is an answer).
+    wait_until(Duration::from_secs(10), "the published port to answer", || {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = stream.write_all(b"GET / HTTP/1.0\r\n\r\n");
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer.starts_with("HTTP/1")
+    });
+
+    let out = docker.run(&["exec", &name, "sh", "-c", "echo in-exec; exit 5"]);
+    assert_eq!((code(&out), text(&out.stdout)), (5, "in-exec\n".into()));
+    let out = docker.ok(&["exec", "-e", "X=1", "-w", "/etc", &name, "sh", "-c", "echo $X $(pwd)"]);
+    assert_eq!(out, "1 /etc\n");
+    assert_eq!(docker.ok(&["logs", &name]), "started\n");
+    let inspect = docker.ok(&["inspect", "-f", "{{.State.Status}} {{.Name}} {{.Config.Image}}", &name]);
+    assert_eq!(inspect.trim(), format!("running /{name} busybox"));
+
+    docker.ok(&["stop", "-t", "1", &name]);
+    assert_eq!(d.inspect(&name).state, ContainerState::Exited);
+    assert!(!docker.ok(&["ps"]).contains(&name));
+    let all = docker.ok(&["ps", "-a", "--filter", "status=exited"]);
+    assert!(all.contains(&name) && all.contains("Exited ("), "{all}");
+    // Starting it again and killing it: the code a SIGKILL gives.
+    docker.ok(&["start", &name]);
+    docker.ok(&["kill", &name]);
+    assert_eq!(docker.ok(&["wait", &name]).trim(), "137");
+    docker.ok(&["rm", &name]);
+    let out = docker.run(&["inspect", &name]);
+    assert_ne!(code(&out), 0);
+    assert!(d.list_all().is_empty());
+}
+
+#[test]
+fn images_are_listed_tagged_saved_loaded_removed_and_pulled() {
+    let d = Daemon::start_with_busybox();
+    let Some(docker) = DockerCli::new(&d) else {
+        return;
+    };
+    let images = docker.ok(&["images"]);
+    assert!(images.contains("busybox") && images.contains("latest"), "{images}");
+    docker.ok(&["tag", "busybox", "mybox:1"]);
+    assert!(docker.ok(&["images", "mybox"]).contains("mybox"));
+
+    let dir = TempDir::new("docker-save");
+    let archive = dir.path().join("mybox.tar");
+    docker.ok(&["save", "-o", archive.to_str().unwrap(), "mybox:1"]);
+    let removed = docker.ok(&["rmi", "mybox:1"]);
+    assert!(removed.contains("Untagged: mybox:1"), "{removed}");
+    let loaded = docker.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(loaded.contains("Loaded image: mybox:1"), "{loaded}");
+    assert_eq!(docker.ok(&["run", "--rm", "mybox:1", "echo", "loaded"]), "loaded\n");
+
+    // A pull from a registry of the test's own, then a run of what it pulled.
+    let registry = TestRegistry::plain();
+    let pushed = shared_base_image()
+        .push(&registry, "conti/base:1", ManifestFormat::DockerV2s2, LayerCompression::Gzip)
+        .expect("push the base image");
+    let reference = registry.reference("conti/base:1");
+    let out = docker.ok(&["pull", &reference]);
+    assert!(out.contains("Pull complete") || out.contains("Already exists"), "{out}");
+    assert!(out.contains(&pushed.digest), "{out}");
+    let again = docker.ok(&["pull", &reference]);
+    assert!(again.contains("Image is up to date"), "{again}");
+    docker.ok(&["run", "--rm", &reference, "true"]);
+    let out = docker.run(&["pull", &registry.reference("conti/absent:1")]);
+    assert_ne!(code(&out), 0);
+    assert!(text(&out.stderr).contains("conti/absent"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn what_conti_cannot_do_is_refused_by_name_and_nothing_is_created() {
+    let d = Daemon::start_with_busybox();
+    let Some(docker) = DockerCli::new(&d) else {
+        return;
+    };
+    for (flags, field) in [
+        (vec!["--dns", "127.0.0.53"], "HostConfig.Dns"),
+        (vec!["--restart", "always"], "RestartPolicy"),
+        (vec!["--label", "a=b"], "Labels"),
+        (vec!["-p", "80"], "random host port"),
+    ] {
+        let mut args = vec!["run"];
+        args.extend(&flags);
+        args.extend(["busybox", "true"]);
+        let out = docker.run(&args);
+        assert_eq!(code(&out), 125, "{flags:?}: {}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains(field),
+            "{flags:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert!(d.list_all().is_empty(), "a refused create leaves nothing");
+
+    // An unknown route of a versioned path answers in Docker's shape; a version past ours
+    // is refused with the one the daemon speaks.
+    let response = d.get("/v1.41/no/such/route");
+    assert_eq!(response.status, 404);
+    let body: serde_json::Value = response.json();
+    assert_eq!(body, serde_json::json!({ "message": "page not found" }));
+    let response = d.get("/v1.99/containers/json");
+    assert_eq!(response.status, 400);
+    let body: serde_json::Value = response.json();
+    assert!(body["message"].as_str().unwrap().contains("1.47"), "{body}");
+    let ping = d.get("/_ping");
+    assert_eq!(ping.status, 200);
+    assert_eq!(ping.header("api-version"), Some("1.47"));
+}
+
+const SDK_SCRIPT: &str = r#"
+import sys, docker
+client = docker.DockerClient(base_url=sys.argv[1])
+assert client.ping()
+out = client.containers.run("busybox", ["sh", "-c", "echo sdk $A"], environment={"A": "1"}, remove=True)
+assert out == b"sdk 1\n", out
+c = client.containers.run("busybox", ["sleep", "60"], detach=True, name=sys.argv[2], working_dir="/tmp")
+c.reload()
+assert c.status == "running", c.status
+r = c.exec_run(["sh", "-c", "pwd; exit 4"])
+assert (r.exit_code, r.output) == (4, b"/tmp\n"), r
+c.kill()
+assert c.wait()["StatusCode"] == 137
+c.remove()
+assert not client.containers.list(all=True)
+assert any("busybox:latest" in i.tags for i in client.images.list())
+try:
+    client.containers.run("busybox", ["true"], dns=["127.0.0.53"])
+    raise SystemExit("the unsupported field was accepted")
+except docker.errors.APIError as e:
+    assert e.status_code == 400 and "HostConfig.Dns" in str(e.explanation), e
+print("ok")
+"#;
+
+/// The Python interpreter that has the `docker` SDK: `$CONTI_DOCKER_PYTHON` (`.ci/run`'s venv),
+/// else `python3` when it can import it.
+fn sdk_python() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("CONTI_DOCKER_PYTHON") {
+        return Some(PathBuf::from(path));
+    }
+    let has_sdk = Command::new("python3")
+        .args(["-c", "import docker"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_sdk {
+        return Some(PathBuf::from("python3"));
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "the docker Python SDK is missing (.ci/run installs it)"
+    );
+    eprintln!("SKIPPED: the docker Python SDK is not installed (pip install docker)");
+    None
+}
+
+#[test]
+fn the_python_sdk_runs_execs_and_removes_containers() {
+    let d = Daemon::start_with_busybox();
+    let Some(python) = sdk_python() else {
+        return;
+    };
+    let host = format!("unix://{}", d.socket().display());
+    let out = run_command(
+        Command::new(python)
+            .args(["-c", SDK_SCRIPT, &host, &unique_name("sdk")])
+            .env_remove("DOCKER_HOST"),
+        TIMEOUT,
+    );
+    assert!(
+        out.status.success() && text(&out.stdout).trim() == "ok",
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
