@@ -117,8 +117,19 @@ fn docker_run_passes_output_and_exit_codes_through() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(text(&out.stdout), "piped in\n");
     let out = docker.ok(&[
-        "run", "--rm", "-e", "GREETING=hi", "-w", "/tmp/work", "-u", "nobody", "--entrypoint",
-        "sh", "busybox", "-c", "echo $GREETING $(pwd) $(id -un)",
+        "run",
+        "--rm",
+        "-e",
+        "GREETING=hi",
+        "-w",
+        "/tmp/work",
+        "-u",
+        "nobody",
+        "--entrypoint",
+        "sh",
+        "busybox",
+        "-c",
+        "echo $GREETING $(pwd) $(id -un)",
     ]);
     assert_eq!(out, "hi /tmp/work nobody\n");
 }
@@ -133,7 +144,15 @@ fn a_detached_container_is_listed_logged_execd_into_stopped_and_removed() {
     let port = free_loopback_port();
     let publish = format!("127.0.0.1:{port}:80");
     let id = docker.ok(&[
-        "run", "-d", "--name", &name, "-p", &publish, "busybox", "sh", "-c",
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "-p",
+        &publish,
+        "busybox",
+        "sh",
+        "-c",
         "echo started; exec httpd -f -p 80",
     ]);
     let id = id.trim();
@@ -143,23 +162,42 @@ fn a_detached_container_is_listed_logged_execd_into_stopped_and_removed() {
     assert!(ps.contains(&name) && ps.contains(&id[..12]), "{ps}");
     assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
     // The published port answers on the host (httpd's 404 for `/` is an answer).
-    wait_until(Duration::from_secs(10), "the published port to answer", || {
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-            return false;
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let _ = stream.write_all(b"GET / HTTP/1.0\r\n\r\n");
-        let mut answer = String::new();
-        let _ = stream.read_to_string(&mut answer);
-        answer.starts_with("HTTP/1")
-    });
+    wait_until(
+        Duration::from_secs(10),
+        "the published port to answer",
+        || {
+            let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+                return false;
+            };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = stream.write_all(b"GET / HTTP/1.0\r\n\r\n");
+            let mut answer = String::new();
+            let _ = stream.read_to_string(&mut answer);
+            answer.starts_with("HTTP/1")
+        },
+    );
 
     let out = docker.run(&["exec", &name, "sh", "-c", "echo in-exec; exit 5"]);
     assert_eq!((code(&out), text(&out.stdout)), (5, "in-exec\n".into()));
-    let out = docker.ok(&["exec", "-e", "X=1", "-w", "/etc", &name, "sh", "-c", "echo $X $(pwd)"]);
+    let out = docker.ok(&[
+        "exec",
+        "-e",
+        "X=1",
+        "-w",
+        "/etc",
+        &name,
+        "sh",
+        "-c",
+        "echo $X $(pwd)",
+    ]);
     assert_eq!(out, "1 /etc\n");
     assert_eq!(docker.ok(&["logs", &name]), "started\n");
-    let inspect = docker.ok(&["inspect", "-f", "{{.State.Status}} {{.Name}} {{.Config.Image}}", &name]);
+    let inspect = docker.ok(&[
+        "inspect",
+        "-f",
+        "{{.State.Status}} {{.Name}} {{.Config.Image}}",
+        &name,
+    ]);
     assert_eq!(inspect.trim(), format!("running /{name} busybox"));
 
     docker.ok(&["stop", "-t", "1", &name]);
@@ -184,7 +222,10 @@ fn images_are_listed_tagged_saved_loaded_removed_and_pulled() {
         return;
     };
     let images = docker.ok(&["images"]);
-    assert!(images.contains("busybox") && images.contains("latest"), "{images}");
+    assert!(
+        images.contains("busybox") && images.contains("latest"),
+        "{images}"
+    );
     docker.ok(&["tag", "busybox", "mybox:1"]);
     assert!(docker.ok(&["images", "mybox"]).contains("mybox"));
 
@@ -195,23 +236,38 @@ fn images_are_listed_tagged_saved_loaded_removed_and_pulled() {
     assert!(removed.contains("Untagged: mybox:1"), "{removed}");
     let loaded = docker.ok(&["load", "-i", archive.to_str().unwrap()]);
     assert!(loaded.contains("Loaded image: mybox:1"), "{loaded}");
-    assert_eq!(docker.ok(&["run", "--rm", "mybox:1", "echo", "loaded"]), "loaded\n");
+    assert_eq!(
+        docker.ok(&["run", "--rm", "mybox:1", "echo", "loaded"]),
+        "loaded\n"
+    );
 
     // A pull from a registry of the test's own, then a run of what it pulled.
     let registry = TestRegistry::plain();
     let pushed = shared_base_image()
-        .push(&registry, "conti/base:1", ManifestFormat::DockerV2s2, LayerCompression::Gzip)
+        .push(
+            &registry,
+            "conti/base:1",
+            ManifestFormat::DockerV2s2,
+            LayerCompression::Gzip,
+        )
         .expect("push the base image");
     let reference = registry.reference("conti/base:1");
     let out = docker.ok(&["pull", &reference]);
-    assert!(out.contains("Pull complete") || out.contains("Already exists"), "{out}");
+    assert!(
+        out.contains("Pull complete") || out.contains("Already exists"),
+        "{out}"
+    );
     assert!(out.contains(&pushed.digest), "{out}");
     let again = docker.ok(&["pull", &reference]);
     assert!(again.contains("Image is up to date"), "{again}");
     docker.ok(&["run", "--rm", &reference, "true"]);
     let out = docker.run(&["pull", &registry.reference("conti/absent:1")]);
     assert_ne!(code(&out), 0);
-    assert!(text(&out.stderr).contains("conti/absent"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("conti/absent"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -318,4 +374,204 @@ fn the_python_sdk_runs_execs_and_removes_containers() {
         text(&out.stdout),
         text(&out.stderr)
     );
+}
+
+/// A tmux server of the test's own (its own socket), killed at the end.
+struct Tmux {
+    socket: PathBuf,
+    _dir: TempDir,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Tmux {
+        let dir = TempDir::new("tmux");
+        let tmux = Tmux {
+            socket: dir.path().join("tmux.sock"),
+            _dir: dir,
+        };
+        tmux.ok(&[
+            "new-session",
+            "-d",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            "-s",
+            "t",
+            command,
+        ]);
+        tmux
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = run_command(
+            Command::new("tmux").arg("-S").arg(&self.socket).args(args),
+            TIMEOUT,
+        );
+        assert!(out.status.success(), "tmux {args:?}: {}", text(&out.stderr));
+        text(&out.stdout)
+    }
+
+    fn type_line(&self, line: &str) {
+        self.ok(&["send-keys", "-t", "t", "-l", line]);
+        self.ok(&["send-keys", "-t", "t", "Enter"]);
+    }
+
+    fn expect(&self, what: &str) {
+        let mut screen = String::new();
+        let found = (0..400).any(|_| {
+            screen = self.ok(&["capture-pane", "-p", "-t", "t"]);
+            screen.contains(what) || {
+                std::thread::sleep(Duration::from_millis(50));
+                false
+            }
+        });
+        assert!(found, "{what:?} never showed; screen:\n{screen}");
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+    }
+}
+
+#[test]
+fn docker_run_it_and_exec_it_give_a_terminal() {
+    let d = Daemon::start_with_busybox();
+    let Some(docker) = DockerCli::new(&d) else {
+        return;
+    };
+    let name = unique_name("tty");
+    let shell = format!(
+        "env DOCKER_HOST={} DOCKER_CONFIG={} {} run -it --name {name} busybox sh; echo EXITED:$?; sleep 60",
+        docker.host,
+        docker.config.path().display(),
+        docker.bin.display()
+    );
+    let tmux = Tmux::start(&shell);
+    tmux.type_line("echo $((6*7)) $(stty size) $TERM");
+    tmux.expect("42 30 100 xterm");
+    // A second terminal into the same container.
+    let exec = format!(
+        "env DOCKER_HOST={} DOCKER_CONFIG={} {} exec -it {name} sh; echo EXEC-EXITED:$?; sleep 60",
+        docker.host,
+        docker.config.path().display(),
+        docker.bin.display()
+    );
+    let second = Tmux::start(&exec);
+    second.type_line("tty; exit 4");
+    second.expect("/dev/pts/");
+    second.expect("EXEC-EXITED:4");
+    tmux.type_line("exit 7");
+    tmux.expect("EXITED:7");
+    assert_eq!(
+        docker
+            .ok(&["inspect", "-f", "{{.State.ExitCode}}", &name])
+            .trim(),
+        "7"
+    );
+    docker.ok(&["rm", &name]);
+}
+
+#[test]
+fn networks_events_stats_top_and_prunes() {
+    let d = Daemon::start_with_busybox();
+    let Some(docker) = DockerCli::new(&d) else {
+        return;
+    };
+    let network = unique_name("net");
+    docker.ok(&["network", "create", &network]);
+    assert!(docker.ok(&["network", "ls"]).contains(&network));
+    let server = unique_name("srv");
+    docker.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &server,
+        "--network",
+        &network,
+        "busybox",
+        "sleep",
+        "300",
+    ]);
+    // The second container finds the first by name on their network.
+    let out = docker.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        &network,
+        "busybox",
+        "ping",
+        "-c1",
+        "-W2",
+        &server,
+    ]);
+    assert!(out.contains("1 packets received"), "{out}");
+    let members = docker.ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .Containers}}{{.Name}} {{end}}",
+        &network,
+    ]);
+    assert_eq!(members.trim(), server);
+    let out = docker.run(&["network", "rm", &network]);
+    assert_ne!(code(&out), 0, "a network in use stays");
+
+    // Events, as `docker events` prints them, filtered.
+    let mut events = docker
+        .command(&[
+            "events",
+            "--filter",
+            "event=die",
+            "--format",
+            "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let short = unique_name("short");
+    let out = docker.run(&["run", "--name", &short, "busybox", "sh", "-c", "exit 9"]);
+    assert_eq!(code(&out), 9);
+    let mut reader = std::io::BufReader::new(events.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+    let _ = events.kill();
+    let _ = events.wait();
+    assert_eq!(line.trim(), format!("die {short} 9"));
+
+    let stats = docker.ok(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.PIDs}}",
+        &server,
+    ]);
+    assert_eq!(stats.trim(), format!("{server} 1"));
+    let top = docker.ok(&["top", &server]);
+    assert!(top.contains("sleep 300"), "{top}");
+    let df = docker.ok(&["system", "df"]);
+    assert!(df.contains("Images") && df.contains("Containers"), "{df}");
+
+    let short_id = d.inspect(&short).id.replace('-', "");
+    let pruned = docker.ok(&["container", "prune", "-f"]);
+    assert!(pruned.contains(&short_id), "{pruned}");
+    assert!(
+        d.list_all().iter().all(|c| c.name != short),
+        "the exited one is pruned"
+    );
+    assert_eq!(
+        d.inspect(&server).state,
+        ContainerState::Running,
+        "the running one stays"
+    );
+    docker.ok(&["rm", "-f", &server]);
+    docker.ok(&["network", "rm", &network]);
+    assert!(!docker.ok(&["network", "ls"]).contains(&network));
 }

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiQuery};
+use super::json_line;
 use crate::engine::{Engine, EventStream, TimeWindow};
 
 /// Error code of the last line of a stream whose client fell too far behind.
@@ -55,11 +56,4 @@ pub async fn stream_events(
         Body::from_stream(stream),
     )
         .into_response())
-}
-
-fn json_line(value: &impl serde::Serialize) -> Bytes {
-    // Serialising a struct of strings and numbers cannot fail.
-    let mut line = serde_json::to_vec(value).unwrap_or_default();
-    line.push(b'\n');
-    Bytes::from(line)
 }

@@ -17,6 +17,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery};
+use super::json_line;
 use crate::engine::Engine;
 use crate::registry::Credentials;
 
@@ -184,13 +185,6 @@ pub(super) fn registry_auth(headers: &HeaderMap) -> Result<Option<Credentials>, 
     }))
 }
 
-pub(super) fn json_line(value: &impl serde::Serialize) -> Bytes {
-    // Serialising strings and numbers cannot fail.
-    let mut line = serde_json::to_vec(value).unwrap_or_default();
-    line.push(b'\n');
-    Bytes::from(line)
-}
-
 /// Every image, newest first.
 #[utoipa::path(get, path = "/v1/images", tag = "images", responses((status = 200, body = Vec<ImageInfo>)))]
 pub async fn list_images(State(engine): State<Engine>) -> Json<Vec<ImageInfo>> {
@@ -304,7 +298,9 @@ fn is_registry_name(name: &str) -> bool {
     let (host, port) = name.split_once(':').unwrap_or((name, "1"));
     !host.is_empty()
         && host.len() <= 253
-        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
         && port.parse::<u16>().is_ok_and(|p| p > 0)
 }
 

@@ -147,4 +147,3 @@ impl LogRenderer {
         Bytes::from(std::mem::take(&mut self.out))
     }
 }
-

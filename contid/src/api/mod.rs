@@ -21,8 +21,8 @@ mod system;
 mod whole_numbers;
 
 use axum::Router;
-use tower::ServiceExt;
 use axum::extract::DefaultBodyLimit;
+use tower::ServiceExt;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -97,6 +97,14 @@ pub fn router(engine: Engine) -> Router {
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .with_state(engine);
     Router::new().fallback_service(routes.map_request(docker::strip_version))
+}
+
+/// One JSON value and a newline: a line of the streaming answers (events, pulls).
+pub(crate) fn json_line(value: &impl serde::Serialize) -> axum::body::Bytes {
+    // Serialising structs of strings and numbers cannot fail.
+    let mut line = serde_json::to_vec(value).unwrap_or_default();
+    line.push(b'\n');
+    axum::body::Bytes::from(line)
 }
 
 /// The OpenAPI document the routes generate.

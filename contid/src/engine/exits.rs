@@ -101,7 +101,9 @@ impl Engine {
     /// Waits for the exit code, however long it takes; for an auto-removed container, until it
     /// is removed too. A container deleted a moment ago still answers by its full id.
     pub async fn wait(&self, reference: &str) -> EngineResult<i32> {
-        self.waiter(reference, WaitCondition::NotRunning)?.wait().await
+        self.waiter(reference, WaitCondition::NotRunning)?
+            .wait()
+            .await
     }
 
     /// Registers a wait now, to be awaited later: a client told that its wait is in place (the

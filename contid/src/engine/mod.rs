@@ -48,9 +48,9 @@ pub use attach::{
 };
 pub use container::{Container, ContainerConfig, ContainerStatus, short_id};
 pub use error::{EngineError, EngineResult};
-pub use exits::{WaitCondition, Waiter};
 pub use events::{EVENT_HISTORY, EventBus, EventDetails, EventStream, EventsLost};
 pub use exec::ExecStream;
+pub use exits::{WaitCondition, Waiter};
 pub use logs::{FRAME_HEADER_LEN, LogFollower, LogRecord, LogStream, stream_frame_header};
 pub use networks::NetworkDefaults;
 pub use spec::DEFAULT_PATH;

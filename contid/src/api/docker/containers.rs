@@ -84,7 +84,10 @@ pub async fn inspect(
 }
 
 /// 204, or 304 when it runs already.
-pub async fn start(State(engine): State<Engine>, Path(id): Path<String>) -> DockerResult<StatusCode> {
+pub async fn start(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+) -> DockerResult<StatusCode> {
     match engine.start(&id).await {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(EngineError::ContainerRunning(_)) => Ok(StatusCode::NOT_MODIFIED),
@@ -93,7 +96,9 @@ pub async fn start(State(engine): State<Engine>, Path(id): Path<String>) -> Dock
 }
 
 fn grace(query: &DockerQuery) -> DockerResult<Duration> {
-    let secs = query.number::<i64>("t")?.unwrap_or(DEFAULT_STOP_SECS as i64);
+    let secs = query
+        .number::<i64>("t")?
+        .unwrap_or(DEFAULT_STOP_SECS as i64);
     // -1: wait for ever, as Docker; a day is Conti's longest.
     let secs = if secs < 0 { 24 * 3600 } else { secs as u64 };
     Ok(Duration::from_secs(secs.min(24 * 3600)))
@@ -106,7 +111,11 @@ pub async fn stop(
     query: DockerQuery,
 ) -> DockerResult<StatusCode> {
     let timeout = grace(&query)?;
-    if !engine.get(&id)?.state.eq(&conti_proto::ContainerState::Running) {
+    if !engine
+        .get(&id)?
+        .state
+        .eq(&conti_proto::ContainerState::Running)
+    {
         return Ok(StatusCode::NOT_MODIFIED);
     }
     engine.stop(&id, timeout).await?;
@@ -208,9 +217,10 @@ pub async fn logs(
     }
     let tail = match query.text("tail") {
         None | Some("all") => None,
-        Some(n) => Some(n.parse::<i64>().map_err(|_| {
-            DockerError::bad_request(format!("invalid value for tail: {n:?}"))
-        })?),
+        Some(n) => Some(
+            n.parse::<i64>()
+                .map_err(|_| DockerError::bad_request(format!("invalid value for tail: {n:?}")))?,
+        ),
     };
     // Docker: a negative tail is all of it.
     let tail = tail.and_then(|n| usize::try_from(n).ok());
@@ -222,7 +232,10 @@ pub async fn logs(
     let (format, content_type) = if tty {
         (LogFormat::Text, "application/vnd.docker.raw-stream")
     } else {
-        (LogFormat::Multiplexed, "application/vnd.docker.multiplexed-stream")
+        (
+            LogFormat::Multiplexed,
+            "application/vnd.docker.multiplexed-stream",
+        )
     };
     Ok((
         [(header::CONTENT_TYPE, content_type)],
@@ -271,4 +284,27 @@ pub async fn resize(
     let cols = query.number::<u32>("w")?.unwrap_or(0);
     engine.resize(&id, window_size(rows, cols)?).await?;
     Ok(StatusCode::OK)
+}
+
+/// Deletes every container that does not run.
+pub async fn prune(
+    State(engine): State<Engine>,
+    query: DockerQuery,
+) -> DockerResult<Json<serde_json::Value>> {
+    query.filters()?.only(&[])?;
+    let mut deleted = Vec::new();
+    for info in engine.list(true) {
+        if info.state == conti_proto::ContainerState::Running {
+            continue;
+        }
+        match engine.delete(&info.id, false).await {
+            Ok(()) => deleted.push(docker_id(&info.id)),
+            // Started or deleted meanwhile: not ours to prune.
+            Err(EngineError::ContainerRunning(_) | EngineError::ContainerNotFound(_)) => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    Ok(Json(
+        json!({ "ContainersDeleted": deleted, "SpaceReclaimed": 0 }),
+    ))
 }

@@ -188,7 +188,11 @@ fn map(body: CreateBody, name: Option<&str>) -> DockerResult<ContainerSpec> {
         cmd: config.cmd.unwrap_or_default(),
         entrypoint: config.entrypoint.map(|e| {
             // `--entrypoint ""` arrives as `[""]`: no entrypoint.
-            if e.iter().all(String::is_empty) { Vec::new() } else { e }
+            if e.iter().all(String::is_empty) {
+                Vec::new()
+            } else {
+                e
+            }
         }),
         env: config.env.unwrap_or_default(),
         cwd: config.working_dir.filter(|w| !w.is_empty()),
@@ -287,14 +291,11 @@ fn port_bindings(
 }
 
 fn parse_port(text: &str, key: &str) -> DockerResult<u16> {
-    text.parse::<u16>()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(|| {
-            DockerError::bad_request(format!(
-                "{key}: {text:?} is not a port (ranges are not supported yet)"
-            ))
-        })
+    text.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+        DockerError::bad_request(format!(
+            "{key}: {text:?} is not a port (ranges are not supported yet)"
+        ))
+    })
 }
 
 /// `SOURCE:TARGET[:ro|rw]`: a host path or a volume's name.
@@ -457,13 +458,31 @@ mod tests {
     #[test]
     fn a_field_conti_cannot_honour_is_refused_by_name() {
         for (body, field) in [
-            (r#"{"Image":"b","HostConfig":{"Dns":["1.1.1.1"]}}"#, "HostConfig.Dns"),
+            (
+                r#"{"Image":"b","HostConfig":{"Dns":["1.1.1.1"]}}"#,
+                "HostConfig.Dns",
+            ),
             (r#"{"Image":"b","Labels":{"a":"b"}}"#, "Labels"),
-            (r#"{"Image":"b","HostConfig":{"OomKillDisable":true}}"#, "HostConfig.OomKillDisable"),
-            (r#"{"Image":"b","Healthcheck":{"Test":["NONE"]}}"#, "Healthcheck"),
-            (r#"{"Image":"b","HostConfig":{"RestartPolicy":{"Name":"always"}}}"#, "RestartPolicy"),
-            (r#"{"Image":"b","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":""}]}}}"#, "random host port"),
-            (r#"{"Image":"b","HostConfig":{"SecurityOpt":["label=disable"]}}"#, "SecurityOpt"),
+            (
+                r#"{"Image":"b","HostConfig":{"OomKillDisable":true}}"#,
+                "HostConfig.OomKillDisable",
+            ),
+            (
+                r#"{"Image":"b","Healthcheck":{"Test":["NONE"]}}"#,
+                "Healthcheck",
+            ),
+            (
+                r#"{"Image":"b","HostConfig":{"RestartPolicy":{"Name":"always"}}}"#,
+                "RestartPolicy",
+            ),
+            (
+                r#"{"Image":"b","HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":""}]}}}"#,
+                "random host port",
+            ),
+            (
+                r#"{"Image":"b","HostConfig":{"SecurityOpt":["label=disable"]}}"#,
+                "SecurityOpt",
+            ),
         ] {
             let err = spec(body).unwrap_err();
             assert_eq!(err.status, 400, "{body}");

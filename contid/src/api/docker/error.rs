@@ -61,9 +61,9 @@ impl From<EngineError> for DockerError {
                 DockerError::not_found(format!("No such image: {name}"))
             }
             // The CLI tells "not found" (exit 127) and "not executable" (126) by these words.
-            EngineError::CommandNotFound(message) => DockerError::bad_request(format!(
-                "{message}: executable file not found"
-            )),
+            EngineError::CommandNotFound(message) => {
+                DockerError::bad_request(format!("{message}: executable file not found"))
+            }
             EngineError::CommandNotExecutable(message) => {
                 DockerError::bad_request(format!("{message}: permission denied"))
             }

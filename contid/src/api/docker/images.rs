@@ -18,7 +18,8 @@ use serde_json::json;
 use super::error::{DockerError, DockerResult};
 use super::query::DockerQuery;
 use super::shapes::{image_inspect, image_summary};
-use crate::api::images::{json_line, registry_auth};
+use crate::api::images::registry_auth;
+use crate::api::json_line;
 use crate::engine::Engine;
 
 /// `POST /images/create?fromImage=NAME&tag=TAG`: a pull, its progress in Docker's JSON messages.
@@ -61,7 +62,10 @@ pub async fn create(
                 }
                 Err(err) => (vec![error_message(&DockerError::from(err).message)], true),
             };
-            let bytes: Vec<u8> = messages.iter().flat_map(|m| json_line(m).to_vec()).collect();
+            let bytes: Vec<u8> = messages
+                .iter()
+                .flat_map(|m| json_line(m).to_vec())
+                .collect();
             Some((
                 Ok::<Bytes, Infallible>(Bytes::from(bytes)),
                 (events, progress, ended),
@@ -150,7 +154,10 @@ impl PullProgress {
                 } else {
                     format!("Status: Image is up to date for {reference}")
                 };
-                vec![message(format!("Digest: {digest}"), None), message(status, None)]
+                vec![
+                    message(format!("Digest: {digest}"), None),
+                    message(status, None),
+                ]
             }
             PullEvent::Error { message, .. } => vec![error_message(&message)],
         }
@@ -171,13 +178,18 @@ pub async fn list(
                 let dangling = image.repo_tags.is_empty();
                 filters.any("dangling", |d| (d == "true" || d == "1") == dangling)
                     && filters.any("reference", |r| {
-                        image.repo_tags.iter().any(|t| {
-                            t == r || t.split_once(':').is_some_and(|(repo, _)| repo == r)
-                        })
+                        image
+                            .repo_tags
+                            .iter()
+                            .any(|t| t == r || t.split_once(':').is_some_and(|(repo, _)| repo == r))
                     })
                     && filters.any("label", |l| {
                         let (key, value) = l.split_once('=').unwrap_or((l, ""));
-                        image.config.labels.get(key).is_some_and(|v| value.is_empty() || v == value)
+                        image
+                            .config
+                            .labels
+                            .get(key)
+                            .is_some_and(|v| value.is_empty() || v == value)
                     })
             })
             .map(|image| image_summary(image, -1))

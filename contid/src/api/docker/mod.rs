@@ -8,10 +8,13 @@
 mod containers;
 mod create;
 mod error;
+mod events;
 mod exec;
 mod images;
+mod networks;
 mod query;
 mod shapes;
+mod stats;
 mod system;
 
 use axum::Router;
@@ -43,6 +46,8 @@ pub fn routes() -> Router<Engine> {
         .route("/info", get(system::info))
         .route("/containers/create", post(containers::create))
         .route("/containers/json", get(containers::list))
+        .route("/containers/prune", post(containers::prune))
+        .route("/system/df", get(system::disk_usage))
         .route("/containers/{id}/json", get(containers::inspect))
         .route("/containers/{id}/start", post(containers::start))
         .route("/containers/{id}/stop", post(containers::stop))
@@ -53,6 +58,9 @@ pub fn routes() -> Router<Engine> {
         .route("/containers/{id}/attach", post(containers::attach))
         .route("/containers/{id}/resize", post(containers::resize))
         .route("/containers/{id}/exec", post(exec::create))
+        .route("/containers/{id}/stats", get(stats::stats))
+        .route("/containers/{id}/top", get(stats::top))
+        .route("/events", get(events::stream))
         .route("/containers/{id}", delete(containers::remove))
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/json", get(exec::inspect))
@@ -68,6 +76,15 @@ pub fn routes() -> Router<Engine> {
                 .post(images::post_by_name)
                 .delete(images::delete),
         )
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::connect))
         .route_layer(middleware::from_fn(check_version))
 }
 
@@ -127,7 +144,12 @@ mod tests {
     use super::*;
 
     fn stripped(uri: &str) -> (String, Option<RequestedVersion>) {
-        let request = strip_version(Request::builder().uri(uri).body(axum::body::Body::empty()).unwrap());
+        let request = strip_version(
+            Request::builder()
+                .uri(uri)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        );
         (
             request.uri().to_string(),
             request.extensions().get::<RequestedVersion>().copied(),
@@ -138,10 +160,16 @@ mod tests {
     fn the_version_comes_off_dockers_paths_only() {
         assert_eq!(
             stripped("/v1.41/containers/json?all=1"),
-            ("/containers/json?all=1".into(), Some(RequestedVersion(1, 41)))
+            (
+                "/containers/json?all=1".into(),
+                Some(RequestedVersion(1, 41))
+            )
         );
         assert_eq!(stripped("/v1/containers"), ("/v1/containers".into(), None));
-        assert_eq!(stripped("/v1.x/containers"), ("/v1.x/containers".into(), None));
+        assert_eq!(
+            stripped("/v1.x/containers"),
+            ("/v1.x/containers".into(), None)
+        );
         assert_eq!(stripped("/_ping"), ("/_ping".into(), None));
     }
 }

@@ -58,9 +58,8 @@ impl DockerQuery {
         let Some(text) = self.text("filters") else {
             return Ok(Filters::default());
         };
-        let invalid = |e: serde_json::Error| {
-            DockerError::bad_request(format!("invalid filter: {e}"))
-        };
+        let invalid =
+            |e: serde_json::Error| DockerError::bad_request(format!("invalid filter: {e}"));
         let value: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
         let mut filters = BTreeMap::new();
         let Some(object) = value.as_object() else {
@@ -97,9 +96,7 @@ impl Filters {
     /// Refuses a filter name this route does not know, as Docker does.
     pub fn only(&self, known: &[&str]) -> Result<(), DockerError> {
         match self.0.keys().find(|name| !known.contains(&name.as_str())) {
-            Some(name) => Err(DockerError::bad_request(format!(
-                "invalid filter '{name}'"
-            ))),
+            Some(name) => Err(DockerError::bad_request(format!("invalid filter '{name}'"))),
             None => Ok(()),
         }
     }
@@ -127,20 +124,32 @@ mod tests {
 
     #[test]
     fn flags_read_as_dockers_daemon_reads_them() {
-        let q = query(&[("a", "1"), ("b", "true"), ("c", "0"), ("d", "False"), ("e", "")]);
+        let q = query(&[
+            ("a", "1"),
+            ("b", "true"),
+            ("c", "0"),
+            ("d", "False"),
+            ("e", ""),
+        ]);
         assert!(q.flag("a") && q.flag("b"));
         assert!(!q.flag("c") && !q.flag("d") && !q.flag("e") && !q.flag("absent"));
     }
 
     #[test]
     fn filters_take_lists_and_the_older_maps() {
-        let q = query(&[("filters", r#"{"status":["exited"],"name":{"web":true,"db":false}}"#)]);
+        let q = query(&[(
+            "filters",
+            r#"{"status":["exited"],"name":{"web":true,"db":false}}"#,
+        )]);
         let filters = q.filters().unwrap();
         assert!(filters.any("status", |v| v == "exited"));
         assert!(!filters.any("status", |v| v == "running"));
         assert!(filters.any("name", |v| v == "web"));
         assert!(!filters.any("name", |v| v == "db"));
-        assert!(filters.any("label", |_| false), "an absent filter lets all through");
+        assert!(
+            filters.any("label", |_| false),
+            "an absent filter lets all through"
+        );
         assert!(filters.only(&["status", "name"]).is_ok());
         assert!(filters.only(&["status"]).is_err());
         assert!(query(&[("filters", "[1]")]).filters().is_err());

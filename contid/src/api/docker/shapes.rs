@@ -7,8 +7,9 @@ use std::time::{Duration, SystemTime};
 use bollard_stubs::models::{
     ContainerConfig, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
     ContainerSummary, ContainerSummaryHostConfig, ContainerSummaryNetworkSettings,
-    EndpointSettings, HostConfig, HostConfigLogConfig, ImageConfig, ImageInspect, ImageInspectRootFs, ImageSummary, MountPoint,
-    MountPointTypeEnum, NetworkSettings, Port, PortBinding, PortTypeEnum,
+    EndpointSettings, HostConfig, HostConfigLogConfig, ImageConfig, ImageInspect,
+    ImageInspectRootFs, ImageSummary, MountPoint, MountPointTypeEnum, NetworkSettings, Port,
+    PortBinding, PortTypeEnum,
 };
 use conti_proto::{ContainerInfo, ImageInfo, NetworkMode};
 
@@ -74,17 +75,21 @@ fn network_name(mode: &NetworkMode) -> String {
 fn port_map(info: &ContainerInfo) -> HashMap<String, Option<Vec<PortBinding>>> {
     let mut map: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
     for port in &info.ports {
-        map.entry(format!("{}/{}", port.container_port, port.protocol.as_str()))
-            .or_insert_with(|| Some(Vec::new()))
-            .get_or_insert_with(Vec::new)
-            .push(PortBinding {
-                host_ip: Some(if port.host_ip.is_empty() {
-                    "0.0.0.0".to_string()
-                } else {
-                    port.host_ip.clone()
-                }),
-                host_port: Some(port.host_port.to_string()),
-            });
+        map.entry(format!(
+            "{}/{}",
+            port.container_port,
+            port.protocol.as_str()
+        ))
+        .or_insert_with(|| Some(Vec::new()))
+        .get_or_insert_with(Vec::new)
+        .push(PortBinding {
+            host_ip: Some(if port.host_ip.is_empty() {
+                "0.0.0.0".to_string()
+            } else {
+                port.host_ip.clone()
+            }),
+            host_port: Some(port.host_port.to_string()),
+        });
     }
     map
 }
@@ -294,7 +299,12 @@ pub fn image_inspect(image: &ImageInfo) -> ImageInspect {
         cmd: c.cmd.clone(),
         entrypoint: c.entrypoint.clone(),
         working_dir: Some(c.working_dir.clone().unwrap_or_default()),
-        labels: Some(c.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        labels: Some(
+            c.labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
         stop_signal: c.stop_signal.clone(),
         exposed_ports: Some(
             c.exposed_ports
@@ -302,7 +312,12 @@ pub fn image_inspect(image: &ImageInfo) -> ImageInspect {
                 .map(|p| (p.clone(), HashMap::new()))
                 .collect(),
         ),
-        volumes: Some(c.volumes.iter().map(|v| (v.clone(), HashMap::new())).collect()),
+        volumes: Some(
+            c.volumes
+                .iter()
+                .map(|v| (v.clone(), HashMap::new()))
+                .collect(),
+        ),
         ..Default::default()
     };
     ImageInspect {
@@ -330,7 +345,10 @@ mod tests {
     #[test]
     fn durations_read_as_dockers() {
         let s = Duration::from_secs;
-        assert_eq!(human_duration(Duration::from_millis(300)), "Less than a second");
+        assert_eq!(
+            human_duration(Duration::from_millis(300)),
+            "Less than a second"
+        );
         assert_eq!(human_duration(s(1)), "1 second");
         assert_eq!(human_duration(s(42)), "42 seconds");
         assert_eq!(human_duration(s(90)), "About a minute");

@@ -4,7 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use bollard_stubs::models::{SystemInfo, SystemVersion, SystemVersionComponents, SystemVersionPlatform};
+use bollard_stubs::models::{
+    SystemInfo, SystemVersion, SystemVersionComponents, SystemVersionPlatform,
+};
 
 use super::{API_VERSION, MIN_API_VERSION};
 use crate::engine::Engine;
@@ -17,7 +19,10 @@ pub async fn ping() -> impl IntoResponse {
             ("Api-Version", API_VERSION),
             ("Docker-Experimental", "false"),
             ("OSType", "linux"),
-            (header::CACHE_CONTROL.as_str(), "no-cache, no-store, must-revalidate"),
+            (
+                header::CACHE_CONTROL.as_str(),
+                "no-cache, no-store, must-revalidate",
+            ),
             (header::PRAGMA.as_str(), "no-cache"),
             (header::CONTENT_TYPE.as_str(), "text/plain; charset=utf-8"),
         ],
@@ -93,4 +98,26 @@ pub fn docker_arch() -> &'static str {
         "powerpc64" => "ppc64le",
         other => other,
     }
+}
+
+/// `docker system df`: images and containers (Conti keeps no build cache).
+pub async fn disk_usage(State(engine): State<Engine>) -> Json<serde_json::Value> {
+    let images = engine.images();
+    let layers_size: u64 = images.iter().map(|i| i.size).sum();
+    let containers: Vec<_> = engine
+        .list(true)
+        .iter()
+        .map(super::shapes::container_summary)
+        .collect();
+    let images: Vec<_> = images
+        .iter()
+        .map(|i| super::shapes::image_summary(i, -1))
+        .collect();
+    Json(serde_json::json!({
+        "LayersSize": layers_size,
+        "Images": images,
+        "Containers": containers,
+        "Volumes": [],
+        "BuildCache": [],
+    }))
 }
