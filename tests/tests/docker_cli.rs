@@ -192,6 +192,8 @@ fn a_detached_container_is_listed_logged_execd_into_stopped_and_removed() {
     ]);
     assert_eq!(out, "1 /etc\n");
     assert_eq!(docker.ok(&["logs", &name]), "started\n");
+    docker.ok(&["restart", "-t", "1", &name]);
+    assert_eq!(docker.ok(&["logs", &name]), "started\nstarted\n", "restarted: logged twice");
     let inspect = docker.ok(&[
         "inspect",
         "-f",
@@ -210,6 +212,11 @@ fn a_detached_container_is_listed_logged_execd_into_stopped_and_removed() {
     docker.ok(&["kill", &name]);
     assert_eq!(docker.ok(&["wait", &name]).trim(), "137");
     docker.ok(&["rm", &name]);
+    // `logs -f` follows a container to its end.
+    let counter = unique_name("counter");
+    docker.ok(&["run", "-d", "--name", &counter, "busybox", "sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.2; done"]);
+    assert_eq!(docker.ok(&["logs", "-f", &counter]), "1\n2\n3\n");
+    docker.ok(&["rm", &counter]);
     let out = docker.run(&["inspect", &name]);
     assert_ne!(code(&out), 0);
     assert!(d.list_all().is_empty());
@@ -226,6 +233,8 @@ fn images_are_listed_tagged_saved_loaded_removed_and_pulled() {
         images.contains("busybox") && images.contains("latest"),
         "{images}"
     );
+    let history = docker.ok(&["history", "busybox"]);
+    assert!(history.contains("IMAGE"), "{history}");
     docker.ok(&["tag", "busybox", "mybox:1"]);
     assert!(docker.ok(&["images", "mybox"]).contains("mybox"));
 
@@ -307,6 +316,7 @@ fn what_conti_cannot_do_is_refused_by_name_and_nothing_is_created() {
     assert!(body["message"].as_str().unwrap().contains("1.47"), "{body}");
     let ping = d.get("/_ping");
     assert_eq!(ping.status, 200);
+    assert_eq!(ping.body, b"OK");
     assert_eq!(ping.header("api-version"), Some("1.47"));
 }
 
