@@ -359,6 +359,16 @@ impl Client {
         self.send_empty(Method::POST, &path).await.map(drop)
     }
 
+    /// `POST /v1/containers/{ref}/rename?name=`.
+    pub async fn rename_container(&self, container: &str, name: &str) -> Result<(), ClientError> {
+        let path = format!(
+            "{}?name={}",
+            container_path(container, "/rename"),
+            encode(name)
+        );
+        self.send_empty(Method::POST, &path).await.map(drop)
+    }
+
     /// `POST /v1/containers/{ref}/wait`: blocks until the container has exited.
     pub async fn wait_container(&self, container: &str) -> Result<WaitResult, ClientError> {
         let path = container_path(container, "/wait");

@@ -20,7 +20,7 @@ use crate::commands::image::ImageCommand;
 use crate::commands::network::NetworkCommand;
 use crate::commands::{
     CliError, attach, create, events, exec, image, info, inspect, kill, login, logout, logs,
-    network, ps, report, rm, run, start, stats, stop, top, update, version, wait,
+    network, ps, rename, report, rm, run, start, stats, stop, top, update, version, wait,
 };
 use crate::output::Format;
 
@@ -75,6 +75,8 @@ enum Command {
     Kill(kill::KillArgs),
     /// Remove containers.
     Rm(rm::RmArgs),
+    /// Give a container a new name.
+    Rename(rename::RenameArgs),
     /// Wait until containers exit; prints their exit codes.
     Wait(wait::WaitArgs),
     /// Change the resource limits of containers (running ones at once).
@@ -154,6 +156,7 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Exec(args) => exec::exec(&client, format, args).await,
         Command::Stop(args) => stop::stop(&client, args).await,
         Command::Kill(args) => kill::kill(&client, args).await,
+        Command::Rename(args) => rename::rename(&client, args).await,
         Command::Rm(args) => rm::rm(&client, args).await,
         Command::Wait(args) => wait::wait(&client, args).await,
         Command::Update(args) => update::update(&client, args).await,

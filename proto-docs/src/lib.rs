@@ -1118,6 +1118,8 @@ pub enum EventType {
     Kill,
     /// The container was deleted.
     Destroy,
+    /// The container was given a new name (`container_name`; the old one in `old_name`).
+    Rename,
     /// A client attached to the container's input or output.
     Attach,
     /// An attached client went away.
@@ -1136,6 +1138,7 @@ impl EventType {
             EventType::Stop => "stop",
             EventType::Kill => "kill",
             EventType::Destroy => "destroy",
+            EventType::Rename => "rename",
             EventType::Attach => "attach",
             EventType::Detach => "detach",
         }
@@ -1161,6 +1164,9 @@ pub struct Event {
     /// `exec_start`, `exec_die`, and `attach`/`detach` of an exec: the exec's id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec_id: Option<String>,
+    /// `rename`: the name before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_name: Option<String>,
 }
 
 #[cfg(test)]

@@ -361,3 +361,43 @@ fn a_port_53_published_on_loopback_does_not_take_the_resolvers_queries() {
         "its ports stayed published all along"
     );
 }
+
+#[test]
+fn a_renamed_container_answers_to_its_new_name_only() {
+    let d = Daemon::start_with_busybox();
+    let front = create_network(&d, &unique_name("front"));
+    let old = unique_name("old");
+    let web = sleeper(&d, &front.name, &old);
+    let address = address_of(&d, &web);
+    let client = sleeper(&d, &front.name, &unique_name("client"));
+    assert!(resolves_to(&d, &client, &old, &address));
+
+    let new = unique_name("new");
+    let out = conti_tests::cli(&d, &["rename", &old, &new]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(d.inspect(&web).name, new);
+    assert!(resolves_to(&d, &client, &new, &address), "the new name");
+    assert!(
+        !resolves_to(&d, &client, &old, &address),
+        "the old name is gone"
+    );
+    // Taken names and bad names are refused, and nothing changes.
+    let taken = d.inspect(&client).name;
+    let resp = d.post(&format!("/v1/containers/{web}/rename?name={taken}"), b"");
+    assert_eq!(resp.status, 409, "{}", resp.text());
+    let resp = d.post(&format!("/v1/containers/{web}/rename?name=-bad"), b"");
+    assert_eq!(resp.status, 400, "{}", resp.text());
+    assert_eq!(d.inspect(&web).name, new);
+    // The rename is an event, and survives a restart of the daemon.
+    let events = d.get("/v1/events?since=1h&until=0s");
+    assert!(
+        events.text().contains(&format!("\"old_name\":\"{old}\"")),
+        "{}: {}",
+        events.status,
+        events.text()
+    );
+    let mut d = d;
+    d.restart();
+    assert_eq!(d.inspect(&web).name, new);
+    assert!(resolves_to(&d, &client, &new, &address), "after a restart");
+}

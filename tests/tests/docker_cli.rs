@@ -193,7 +193,11 @@ fn a_detached_container_is_listed_logged_execd_into_stopped_and_removed() {
     assert_eq!(out, "1 /etc\n");
     assert_eq!(docker.ok(&["logs", &name]), "started\n");
     docker.ok(&["restart", "-t", "1", &name]);
-    assert_eq!(docker.ok(&["logs", &name]), "started\nstarted\n", "restarted: logged twice");
+    assert_eq!(
+        docker.ok(&["logs", &name]),
+        "started\nstarted\n",
+        "restarted: logged twice"
+    );
     let inspect = docker.ok(&[
         "inspect",
         "-f",
@@ -211,10 +215,23 @@ fn a_detached_container_is_listed_logged_execd_into_stopped_and_removed() {
     docker.ok(&["start", &name]);
     docker.ok(&["kill", &name]);
     assert_eq!(docker.ok(&["wait", &name]).trim(), "137");
+    let renamed = unique_name("renamed");
+    docker.ok(&["rename", &name, &renamed]);
+    assert!(docker.ok(&["ps", "-a"]).contains(&renamed));
+    let name = renamed;
     docker.ok(&["rm", &name]);
     // `logs -f` follows a container to its end.
     let counter = unique_name("counter");
-    docker.ok(&["run", "-d", "--name", &counter, "busybox", "sh", "-c", "for i in 1 2 3; do echo $i; sleep 0.2; done"]);
+    docker.ok(&[
+        "run",
+        "-d",
+        "--name",
+        &counter,
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo $i; sleep 0.2; done",
+    ]);
     assert_eq!(docker.ok(&["logs", "-f", &counter]), "1\n2\n3\n");
     docker.ok(&["rm", &counter]);
     let out = docker.run(&["inspect", &name]);

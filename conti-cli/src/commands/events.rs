@@ -32,6 +32,9 @@ pub async fn events(client: &Client, format: Format, args: EventsArgs) -> Result
 /// `TIME container TYPE NAME (id=…, exit_code=…)`, like `docker events`.
 fn describe(event: &Event) -> String {
     let mut attributes = vec![format!("id={}", event.container_id)];
+    if let Some(old) = &event.old_name {
+        attributes.push(format!("old_name={old}"));
+    }
     if let Some(code) = event.exit_code {
         attributes.push(format!("exit_code={code}"));
     }
@@ -66,6 +69,7 @@ mod tests {
             exit_code: Some(143),
             signal: None,
             exec_id: None,
+            old_name: None,
         };
         assert_eq!(
             describe(&event),

@@ -16,6 +16,7 @@ pub mod logout;
 pub mod logs;
 pub mod network;
 pub mod ps;
+pub mod rename;
 pub mod rm;
 pub mod run;
 pub mod security;

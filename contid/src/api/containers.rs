@@ -127,6 +127,27 @@ pub async fn stop_container(
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
+pub struct RenameParams {
+    /// The new name, `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters.
+    #[param(pattern = "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", max_length = 64)]
+    name: String,
+}
+
+/// Gives the container a new name, in any state; its network answers the new one at once.
+#[utoipa::path(post, path = "/v1/containers/{ref}/rename", tag = "containers", params(("ref" = String, Path), RenameParams),
+    responses((status = 204), (status = 400, description = "`invalid_spec`", body = ErrorBody),
+        (status = 409, description = "`name_in_use`", body = ErrorBody)))]
+pub async fn rename_container(
+    State(engine): State<Engine>,
+    Path(reference): Path<String>,
+    ApiQuery(params): ApiQuery<RenameParams>,
+) -> Result<StatusCode, ApiError> {
+    engine.rename(&reference, &params.name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct KillParams {
     /// Signal name (`SIGTERM`, `TERM`) or number; default `SIGKILL`.
     signal: Option<String>,

@@ -73,6 +73,7 @@ fn api_router() -> OpenApiRouter<Engine> {
         .routes(routes!(containers::start_container))
         .routes(routes!(containers::stop_container))
         .routes(routes!(containers::kill_container))
+        .routes(routes!(containers::rename_container))
         .routes(routes!(containers::wait_container))
         .routes(routes!(containers::container_logs))
         .routes(routes!(containers::exec_in_container))

@@ -30,6 +30,7 @@ pub struct EventDetails {
     pub exit_code: Option<i32>,
     pub signal: Option<String>,
     pub exec_id: Option<String>,
+    pub old_name: Option<String>,
 }
 
 impl EventDetails {
@@ -128,6 +129,7 @@ impl EventBus {
                 exit_code: details.exit_code,
                 signal: details.signal,
                 exec_id: details.exec_id,
+                old_name: details.old_name,
             },
         };
         tracing::debug!(event = kind.as_str(), container = %container_id, "event");

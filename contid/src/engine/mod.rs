@@ -16,6 +16,7 @@ mod logs;
 mod networking;
 mod networks;
 mod quarantine;
+mod rename;
 mod resources;
 mod spec;
 mod stats;

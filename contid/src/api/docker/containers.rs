@@ -308,3 +308,21 @@ pub async fn prune(
         json!({ "ContainersDeleted": deleted, "SpaceReclaimed": 0 }),
     ))
 }
+
+pub async fn rename(
+    State(engine): State<Engine>,
+    Path(id): Path<String>,
+    query: DockerQuery,
+) -> DockerResult<StatusCode> {
+    let name = query
+        .text("name")
+        .ok_or_else(|| DockerError::bad_request("name is required"))?;
+    match engine.rename(&id, name.trim_start_matches('/')).await {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(EngineError::NameInUse(name)) => Err(DockerError::new(
+            StatusCode::CONFLICT,
+            format!("Conflict. The container name \"/{name}\" is already in use"),
+        )),
+        Err(err) => Err(err.into()),
+    }
+}

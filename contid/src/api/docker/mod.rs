@@ -57,6 +57,7 @@ pub fn routes() -> Router<Engine> {
         .route("/containers/{id}/logs", get(containers::logs))
         .route("/containers/{id}/attach", post(containers::attach))
         .route("/containers/{id}/resize", post(containers::resize))
+        .route("/containers/{id}/rename", post(containers::rename))
         .route("/containers/{id}/exec", post(exec::create))
         .route("/containers/{id}/stats", get(stats::stats))
         .route("/containers/{id}/top", get(stats::top))
