@@ -304,6 +304,7 @@ impl Engine {
         let ingest = blocking(move || Ok(store.ingest_layer(reader, &check)?));
         let feed = async {
             let (mut current, mut reported) = (0u64, Instant::now());
+            let mut reported_bytes = 0u64;
             let _ = events
                 .send(PullEvent::Downloading {
                     layer: name.clone(),
@@ -321,11 +322,14 @@ impl Engine {
                         }
                         if reported.elapsed() >= PROGRESS_EVERY {
                             reported = Instant::now();
-                            let _ = events.try_send(PullEvent::Downloading {
+                            let progress = PullEvent::Downloading {
                                 layer: name.clone(),
                                 current,
                                 total: layer.size,
-                            });
+                            };
+                            if events.try_send(progress).is_ok() {
+                                reported_bytes = current;
+                            }
                         }
                     }
                     Err(err) => {
@@ -335,6 +339,17 @@ impl Engine {
                 }
             }
             drop(sender);
+            // Every byte counted once before the next step, however fast the download was
+            // (progress is only reported every PROGRESS_EVERY).
+            if reported_bytes != current {
+                let _ = events
+                    .send(PullEvent::Downloading {
+                        layer: name.clone(),
+                        current,
+                        total: layer.size,
+                    })
+                    .await;
+            }
             let _ = events
                 .send(PullEvent::Verifying {
                     layer: name.clone(),
