@@ -379,6 +379,27 @@ impl ImageStore {
         }
     }
 
+    /// Deletes those of `layers` that no image has and nothing pins, with their blobs: what a
+    /// failed pull had finished before it failed.
+    pub fn discard_unused_layers(&self, layers: &[Digest]) {
+        let state = self.state();
+        let pins = self.pins();
+        for layer in layers {
+            let used = pins.contains_key(layer)
+                || state
+                    .images
+                    .values()
+                    .any(|image| image.layers().contains(layer));
+            if used {
+                continue;
+            }
+            if let Some(record) = self.inner.layers.get(layer) {
+                self.inner.layers.remove(layer);
+                self.inner.blobs.remove(&record.blob);
+            }
+        }
+    }
+
     /// Unpacks one layer as its blob streams in (see [`layers::LayerStore::ingest`]).
     pub fn ingest_layer(&self, blob: impl Read + 'static, check: &LayerCheck) -> StoreResult<u64> {
         self.inner
@@ -810,6 +831,27 @@ mod tests {
             .commit_image(&id, None, Some(REPO_DIGEST.to_string()), Some(&tag))
             .unwrap();
         (dir, store, id)
+    }
+
+    #[test]
+    fn a_failed_pull_discards_only_the_layers_nothing_else_has() {
+        let (_dir, store, id) = store_with_pulled_image();
+        let used = store.find(id.as_str()).unwrap().layers().to_vec();
+        let layer = tar::Builder::new(Vec::new()).into_inner().unwrap();
+        let orphan = Digest::of(&layer);
+        store
+            .ingest_layer(std::io::Cursor::new(layer), &LayerCheck::default())
+            .unwrap();
+        let record = store.inner.layers.get(&orphan).unwrap();
+        let pins = store.pin(std::slice::from_ref(&orphan));
+        let all = [used.clone(), vec![orphan.clone()]].concat();
+        store.discard_unused_layers(&all);
+        assert!(store.has_layer(&orphan), "pinned by another pull");
+        drop(pins);
+        store.discard_unused_layers(&all);
+        assert!(!store.has_layer(&orphan));
+        assert!(!store.has_blob(&record.blob));
+        assert!(store.has_layer(&used[0]), "an image has it");
     }
 
     fn unused(_: &Digest) -> Option<String> {
