@@ -309,6 +309,10 @@ fn append(
     let mut header = tar::Header::new_ustar();
     header.set_size(size);
     header.set_mode(0o644);
+    // Written, not left as NUL bytes: strict readers (our own unpacker, the tar crate) refuse
+    // a numeric field that holds no number.
+    header.set_uid(0);
+    header.set_gid(0);
     header.set_mtime(0);
     header.set_entry_type(tar::EntryType::Regular);
     // A short read would write a broken archive; the tar crate pads it, so count it here.

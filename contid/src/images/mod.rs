@@ -854,6 +854,21 @@ mod tests {
         assert!(store.has_layer(&used[0]), "an image has it");
     }
 
+    #[test]
+    fn a_saved_image_loads_back() {
+        let (_dir, store, id) = store_with_pulled_image();
+        let mut archive = Vec::new();
+        store.save("reg:5000/app:1", &mut archive).unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let loaded = ImageStore::open(other.path())
+            .unwrap()
+            .load(std::io::Cursor::new(archive))
+            .unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].id, id.to_string());
+        assert_eq!(loaded[0].repo_tags, ["reg:5000/app:1"]);
+    }
+
     fn unused(_: &Digest) -> Option<String> {
         None
     }
