@@ -245,13 +245,57 @@ impl Client {
 
     /// Sends a GET and returns as soon as the head has arrived.
     pub fn stream(&self, path: &str) -> LogStream {
-        self.send("GET", path, None)
-            .unwrap_or_else(|e| panic!("GET {path} over {}: {e}", self.socket.display()))
+        self.stream_with_headers("GET", path, &[])
+    }
+
+    /// Sends a request without a body but with more header lines (`("X-Registry-Auth", ...)`)
+    /// and returns as soon as the head has arrived: the body (a pull's NDJSON events) is read
+    /// as it comes.
+    pub fn stream_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> LogStream {
+        self.send_with_headers(method, path, None, headers)
+            .unwrap_or_else(|e| panic!("{method} {path} over {}: {e}", self.socket.display()))
+    }
+
+    /// [`Client::request`] without a body, with more header lines.
+    pub fn request_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut stream = self.stream_with_headers(method, path, headers);
+        let body = stream
+            .read_rest_bytes()
+            .unwrap_or_else(|e| panic!("{method} {path} over {}: {e}", self.socket.display()));
+        Response {
+            status: stream.status,
+            headers: stream.headers,
+            body,
+        }
     }
 
     fn send(&self, method: &str, path: &str, body: Option<(&str, &[u8])>) -> io::Result<LogStream> {
+        self.send_with_headers(method, path, body, &[])
+    }
+
+    fn send_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, &[u8])>,
+        headers: &[(&str, &str)],
+    ) -> io::Result<LogStream> {
         let mut stream = connect(&self.socket, self.timeout)?;
-        let head = request_head(method, path, body, "Connection: close\r\n");
+        let mut extra = String::from("Connection: close\r\n");
+        for (name, value) in headers {
+            extra.push_str(&format!("{name}: {value}\r\n"));
+        }
+        let head = request_head(method, path, body, &extra);
         stream.write_all(head.as_bytes())?;
         if let Some((_, bytes)) = body {
             // A server may answer (413) and close before reading everything: the answer is what

@@ -319,6 +319,93 @@ impl TestRegistry {
         }
     }
 
+    /// Uploads `bytes` as a blob of `repo` (`POST /v2/<repo>/blobs/uploads/`, then `PUT` of
+    /// the whole blob with its digest), with curl and the registry's basic credentials if any
+    /// (not with token authentication). Returns its digest. skopeo compresses every layer it
+    /// pushes to a registry; this is how a test puts uncompressed ones there.
+    pub fn upload_blob(&self, repo: &str, bytes: &[u8]) -> Result<String, String> {
+        let digest = crate::oci_layout::sha256_digest(bytes);
+        let file = self.dir.join(unique_name("upload"));
+        fs::write(&file, bytes).map_err(|e| format!("writing {}: {e}", file.display()))?;
+        let start = format!("{}/v2/{repo}/blobs/uploads/", self.url());
+        let out = self.curl_as_client(&["-X", "POST", "-o", "/dev/null", "-w", "%header{location}"], &start);
+        let location = match out {
+            Ok(location) => location.trim().to_string(),
+            Err(e) => {
+                let _ = fs::remove_file(&file);
+                return Err(e);
+            }
+        };
+        let location = if location.starts_with('/') {
+            format!("{}{location}", self.url())
+        } else {
+            location
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
+        let put = format!("{location}{separator}digest={digest}");
+        let data = format!("@{}", file.display());
+        let result = self.curl_as_client(
+            &[
+                "-X",
+                "PUT",
+                "-H",
+                "Content-Type: application/octet-stream",
+                "--data-binary",
+                &data,
+            ],
+            &put,
+        );
+        let _ = fs::remove_file(&file);
+        result.map(|_| digest)
+    }
+
+    /// Puts `bytes` as the manifest `reference` (a tag or a digest) of `repo`, as
+    /// `media_type`; returns its digest. See [`TestRegistry::upload_blob`].
+    pub fn upload_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        media_type: &str,
+        bytes: &[u8],
+    ) -> Result<String, String> {
+        let file = self.dir.join(unique_name("manifest"));
+        fs::write(&file, bytes).map_err(|e| format!("writing {}: {e}", file.display()))?;
+        let content_type = format!("Content-Type: {media_type}");
+        let data = format!("@{}", file.display());
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.url());
+        let result = self.curl_as_client(
+            &["-X", "PUT", "-H", &content_type, "--data-binary", &data],
+            &url,
+        );
+        let _ = fs::remove_file(&file);
+        result.map(|_| crate::oci_layout::sha256_digest(bytes))
+    }
+
+    /// The requests its access log records, in order: method, path with query, status
+    /// (`("GET", "/v2/layered/blobs/sha256:...", 200)`).
+    pub fn requests(&self) -> Vec<(String, String, u16)> {
+        self.log_text().lines().filter_map(access_log_entry).collect()
+    }
+
+    /// curl as a client of the registry (its CA, its basic credentials) with `args`, to
+    /// `url`; stdout, or what went wrong.
+    fn curl_as_client(&self, args: &[&str], url: &str) -> Result<String, String> {
+        let mut curl = self.curl();
+        if let RegistryAuth::Basic(credentials) = &self.options.auth {
+            curl.arg("-u").arg(credentials.colon_joined());
+        }
+        let out = run_command(curl.args(args).arg(url), Duration::from_secs(120));
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "{} {url}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
     /// curl with the CA, following redirects, failing on HTTP errors.
     fn curl(&self) -> Command {
         let mut curl = Command::new("curl");
@@ -522,6 +609,20 @@ impl Drop for TestRegistry {
         self.token_server = None;
         let _ = fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The request of an access log line (combined format:
+/// `127.0.0.1 - - [date] "GET /v2/ HTTP/1.1" 200 2 "" "curl/7.88.1"`).
+fn access_log_entry(line: &str) -> Option<(String, String, u16)> {
+    let (_, rest) = line.split_once("] \"")?;
+    let (request, rest) = rest.split_once('"')?;
+    let mut words = request.split(' ');
+    let (method, path, version) = (words.next()?, words.next()?, words.next()?);
+    if !version.starts_with("HTTP/") {
+        return None;
+    }
+    let status = rest.split_whitespace().next()?.parse().ok()?;
+    Some((method.to_string(), path.to_string(), status))
 }
 
 /// The last `lines` lines of `text`.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use conti_proto::{ImageHistoryEntry, ImageInfo, ImagePruneReport, PullEvent, PullLayer};
 use futures_util::{Stream, StreamExt};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::error::{EngineError, EngineResult};
 use super::{Engine, blocking, upload};
@@ -205,7 +205,7 @@ impl Engine {
 
     async fn run_pull(&self, plan: &PullPlan, events: &PullEvents) -> EngineResult<()> {
         let store = self.image_store();
-        let _pins = store.pin(&plan.diff_ids);
+        let pins = store.pin(&plan.diff_ids);
         let _ = events
             .send(PullEvent::Resolved {
                 reference: plan.familiar.clone(),
@@ -222,6 +222,7 @@ impl Engine {
             })
             .await;
         let slots = Arc::new(Semaphore::new(PARALLEL_DOWNLOADS));
+        let (cancel, cancelled) = watch::channel(false);
         let mut downloads = tokio::task::JoinSet::new();
         for (layer, diff_id) in plan.resolved.layers.iter().zip(&plan.diff_ids) {
             if store.has_layer(diff_id) {
@@ -240,17 +241,41 @@ impl Engine {
             let (engine, slots, events) = (self.clone(), Arc::clone(&slots), events.clone());
             let (resolved, layer, diff_id) =
                 (plan.resolved.clone(), layer.clone(), diff_id.clone());
+            let mut cancelled = cancelled.clone();
             downloads.spawn(async move {
-                let _slot = slots.acquire_owned().await;
-                engine.pull_layer(&resolved, &layer, diff_id, &events).await
+                let Some(_slot) = unless_cancelled(&mut cancelled, slots.acquire_owned()).await
+                else {
+                    return Ok(());
+                };
+                engine
+                    .pull_layer(&resolved, &layer, diff_id, &events, cancelled)
+                    .await
             });
         }
+        // The first failure is the pull's. The other downloads are told to stop, and are waited
+        // for: each removes what it was writing, and none sends an event after the error.
+        let mut failure = None;
         while let Some(done) = downloads.join_next().await {
-            let result = done.map_err(|e| EngineError::internal("layer download", e))?;
-            if let Err(err) = result {
-                downloads.abort_all();
-                return Err(err);
+            let result = done
+                .map_err(|e| EngineError::internal("layer download", e))
+                .and_then(|result| result);
+            if let Err(err) = result
+                && failure.is_none()
+            {
+                let _ = cancel.send(true);
+                failure = Some(err);
             }
+        }
+        if let Some(err) = failure {
+            // Layers this pull finished that no image has are not kept (nor their blobs).
+            drop(pins);
+            let layers = plan.diff_ids.clone();
+            blocking(move || {
+                store.discard_unused_layers(&layers);
+                Ok(())
+            })
+            .await?;
+            return Err(err);
         }
         let config = plan.config_digest.clone();
         let manifest = plan.manifest_digest.clone();
@@ -290,10 +315,16 @@ impl Engine {
         layer: &LayerDescriptor,
         diff_id: Digest,
         events: &PullEvents,
+        mut cancelled: watch::Receiver<bool>,
     ) -> EngineResult<()> {
         let name = layer.digest.clone();
         let blob = Digest::parse(&layer.digest).map_err(EngineError::InvalidReference)?;
-        let mut stream = self.inner.registry.blob(resolved, layer).await?;
+        let Some(stream) =
+            unless_cancelled(&mut cancelled, self.inner.registry.blob(resolved, layer)).await
+        else {
+            return Ok(());
+        };
+        let mut stream = stream?;
         let (sender, reader) = upload::channel();
         let check = LayerCheck {
             blob: Some(blob),
@@ -304,6 +335,7 @@ impl Engine {
         let ingest = blocking(move || Ok(store.ingest_layer(reader, &check)?));
         let feed = async {
             let (mut current, mut reported) = (0u64, Instant::now());
+            let mut reported_bytes = 0u64;
             let _ = events
                 .send(PullEvent::Downloading {
                     layer: name.clone(),
@@ -311,7 +343,10 @@ impl Engine {
                     total: layer.size,
                 })
                 .await;
-            while let Some(chunk) = stream.next().await {
+            while let Some(next) = unless_cancelled(&mut cancelled, stream.next()).await {
+                let Some(chunk) = next else {
+                    break;
+                };
                 match chunk {
                     Ok(chunk) => {
                         current += chunk.len() as u64;
@@ -321,11 +356,14 @@ impl Engine {
                         }
                         if reported.elapsed() >= PROGRESS_EVERY {
                             reported = Instant::now();
-                            let _ = events.try_send(PullEvent::Downloading {
+                            let progress = PullEvent::Downloading {
                                 layer: name.clone(),
                                 current,
                                 total: layer.size,
-                            });
+                            };
+                            if events.try_send(progress).is_ok() {
+                                reported_bytes = current;
+                            }
                         }
                     }
                     Err(err) => {
@@ -334,7 +372,23 @@ impl Engine {
                     }
                 }
             }
+            if *cancelled.borrow() {
+                // Fails the unpack, which removes what it wrote.
+                let _ = sender.send(Err("the pull failed".to_string())).await;
+                return Ok(());
+            }
             drop(sender);
+            // Every byte counted once before the next step, however fast the download was
+            // (progress is only reported every PROGRESS_EVERY).
+            if reported_bytes != current {
+                let _ = events
+                    .send(PullEvent::Downloading {
+                        layer: name.clone(),
+                        current,
+                        total: layer.size,
+                    })
+                    .await;
+            }
             let _ = events
                 .send(PullEvent::Verifying {
                     layer: name.clone(),
@@ -353,6 +407,17 @@ impl Engine {
         ingested?;
         let _ = events.send(PullEvent::LayerDone { layer: name }).await;
         Ok(())
+    }
+}
+
+/// `future`'s output, or `None` when the pull is cancelled first (or its sender is gone).
+async fn unless_cancelled<T>(
+    cancelled: &mut watch::Receiver<bool>,
+    future: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    tokio::select! {
+        output = future => Some(output),
+        _ = cancelled.wait_for(|cancelled| *cancelled) => None,
     }
 }
 

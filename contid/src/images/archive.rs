@@ -309,7 +309,8 @@ fn append(
     let mut header = tar::Header::new_ustar();
     header.set_size(size);
     header.set_mode(0o644);
-    // Every numeric field written: readers (ours among them) refuse blank ones.
+    // Written, not left as NUL bytes: strict readers (our own unpacker, the tar crate) refuse
+    // a numeric field that holds no number.
     header.set_uid(0);
     header.set_gid(0);
     header.set_mtime(0);

@@ -379,6 +379,27 @@ impl ImageStore {
         }
     }
 
+    /// Deletes those of `layers` that no image has and nothing pins, with their blobs: what a
+    /// failed pull had finished before it failed.
+    pub fn discard_unused_layers(&self, layers: &[Digest]) {
+        let state = self.state();
+        let pins = self.pins();
+        for layer in layers {
+            let used = pins.contains_key(layer)
+                || state
+                    .images
+                    .values()
+                    .any(|image| image.layers().contains(layer));
+            if used {
+                continue;
+            }
+            if let Some(record) = self.inner.layers.get(layer) {
+                self.inner.layers.remove(layer);
+                self.inner.blobs.remove(&record.blob);
+            }
+        }
+    }
+
     /// Unpacks one layer as its blob streams in (see [`layers::LayerStore::ingest`]).
     pub fn ingest_layer(&self, blob: impl Read + 'static, check: &LayerCheck) -> StoreResult<u64> {
         self.inner
@@ -447,8 +468,10 @@ impl ImageStore {
     }
 
     /// `image rm`: a tag (or repo digest) is removed, and the image with it when nothing else
-    /// names it; an id removes the image and all its tags. An image a container uses is kept:
-    /// 409 when removing its last name or itself. Layers no image uses go with it.
+    /// names it; an id removes the image and all its tags. As Docker, a tag that was the last of
+    /// its repository takes that repository's digest references with it (they only said which
+    /// manifest it was pulled by), so a pulled image goes with its tag. An image a container
+    /// uses is kept: 409 when removing its last name or itself. Layers no image uses go with it.
     pub fn remove(
         &self,
         name: &str,
@@ -459,12 +482,20 @@ impl ImageStore {
         let by_name = reference::parse(name)
             .ok()
             .filter(|r| !looks_like_id(name) && names(&state, r).as_ref() == Some(&id));
-        let mut remaining = state.clone_names(&id);
-        if let Some(reference) = &by_name {
-            remaining.retain(|n| n != &name_key(reference));
-        } else {
-            remaining.clear();
-        }
+        let removed: Vec<String> = match &by_name {
+            Some(reference) if reference.digest().is_none() => {
+                let mut removed = vec![name_key(reference)];
+                removed.extend(digests_left_by_last_tag(&state, &id, reference));
+                removed
+            }
+            Some(reference) => vec![name_key(reference)],
+            None => state.clone_names(&id),
+        };
+        let remaining: Vec<String> = state
+            .clone_names(&id)
+            .into_iter()
+            .filter(|n| !removed.contains(n))
+            .collect();
         if remaining.is_empty()
             && let Some(container) = in_use(&id)
         {
@@ -473,22 +504,21 @@ impl ImageStore {
                 container,
             });
         }
-        match &by_name {
-            Some(reference) if reference.digest().is_some() => {
-                let key = name_key(reference);
+        let mut record_changed = false;
+        for key in &removed {
+            if key.contains('@') {
                 if let Some(image) = state.images.get_mut(&id) {
-                    image.record.repo_digests.remove(&key);
-                    let record = image.record.clone();
-                    self.save_record(&record)?;
+                    record_changed |= image.record.repo_digests.remove(key);
                 }
+            } else {
+                state.tags.remove(key);
             }
-            Some(reference) => {
-                state.tags.remove(&reference::tag_key(reference));
-            }
-            None => state.tags.retain(|_, tagged| tagged != &id),
         }
         self.save_tags(&state)?;
         if !remaining.is_empty() {
+            if record_changed && let Some(image) = state.images.get(&id) {
+                self.save_record(&image.record)?;
+            }
             return Ok(None);
         }
         self.delete_image(&mut state, &id);
@@ -610,6 +640,39 @@ fn name_key(reference: &Reference) -> String {
     }
 }
 
+/// The digest references (stored form) of `reference`'s repository that name `id`, when
+/// `reference` is the last tag of that repository naming it; none otherwise.
+fn digests_left_by_last_tag(state: &State, id: &Digest, reference: &Reference) -> Vec<String> {
+    let repository = reference::repository_key(reference);
+    let tag = reference::tag_key(reference);
+    let other_tag = state.tags.iter().any(|(key, tagged)| {
+        tagged == id
+            && *key != tag
+            && key
+                .rsplit_once(':')
+                .is_some_and(|(repo, _)| repo == repository)
+    });
+    if other_tag {
+        return Vec::new();
+    }
+    state
+        .images
+        .get(id)
+        .map(|image| {
+            image
+                .record
+                .repo_digests
+                .iter()
+                .filter(|d| {
+                    d.split_once('@')
+                        .is_some_and(|(repo, _)| repo == repository)
+                })
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The image a reference names, if any.
 fn names(state: &State, reference: &Reference) -> Option<Digest> {
     match reference.digest() {
@@ -720,5 +783,134 @@ fn set_aside_legacy_images(root: &Path, dir: &Path) {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPO_DIGEST: &str =
+        "reg:5000/app@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+    /// A store holding one image of one layer, as a pull of `reg:5000/app:1` leaves it: the tag
+    /// and the digest reference of the manifest.
+    fn store_with_pulled_image() -> (tempfile::TempDir, ImageStore, Digest) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(dir.path()).unwrap();
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_path("hello").unwrap();
+        header.set_size(3);
+        header.set_mode(0o644);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder.append(&header, &b"hi\n"[..]).unwrap();
+        let layer = builder.into_inner().unwrap();
+        let diff_id = Digest::of(&layer);
+        let check = LayerCheck {
+            diff_id: Some(diff_id.clone()),
+            ..LayerCheck::default()
+        };
+        store
+            .ingest_layer(std::io::Cursor::new(layer), &check)
+            .unwrap();
+        let config = serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id.to_string()]},
+        });
+        let config = serde_json::to_vec(&config).unwrap();
+        let id = Digest::of(&config);
+        store.put_blob(&id, &config).unwrap();
+        let tag = reference::parse("reg:5000/app:1").unwrap();
+        store
+            .commit_image(&id, None, Some(REPO_DIGEST.to_string()), Some(&tag))
+            .unwrap();
+        (dir, store, id)
+    }
+
+    #[test]
+    fn a_failed_pull_discards_only_the_layers_nothing_else_has() {
+        let (_dir, store, id) = store_with_pulled_image();
+        let used = store.find(id.as_str()).unwrap().layers().to_vec();
+        let layer = tar::Builder::new(Vec::new()).into_inner().unwrap();
+        let orphan = Digest::of(&layer);
+        store
+            .ingest_layer(std::io::Cursor::new(layer), &LayerCheck::default())
+            .unwrap();
+        let record = store.inner.layers.get(&orphan).unwrap();
+        let pins = store.pin(std::slice::from_ref(&orphan));
+        let all = [used.clone(), vec![orphan.clone()]].concat();
+        store.discard_unused_layers(&all);
+        assert!(store.has_layer(&orphan), "pinned by another pull");
+        drop(pins);
+        store.discard_unused_layers(&all);
+        assert!(!store.has_layer(&orphan));
+        assert!(!store.has_blob(&record.blob));
+        assert!(store.has_layer(&used[0]), "an image has it");
+    }
+
+    #[test]
+    fn a_saved_image_loads_back() {
+        let (_dir, store, id) = store_with_pulled_image();
+        let mut archive = Vec::new();
+        store.save("reg:5000/app:1", &mut archive).unwrap();
+        let other = tempfile::tempdir().unwrap();
+        let loaded = ImageStore::open(other.path())
+            .unwrap()
+            .load(std::io::Cursor::new(archive))
+            .unwrap();
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded[0].id, id.to_string());
+        assert_eq!(loaded[0].repo_tags, ["reg:5000/app:1"]);
+    }
+
+    fn unused(_: &Digest) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn a_pulled_image_goes_with_its_last_tag() {
+        let (_dir, store, id) = store_with_pulled_image();
+        assert_eq!(store.remove("reg:5000/app:1", &unused).unwrap(), Some(id));
+        assert!(store.list().is_empty());
+        assert!(store.inner.layers.list().is_empty());
+        assert!(store.find(REPO_DIGEST).is_err());
+    }
+
+    #[test]
+    fn another_tag_of_the_repository_keeps_the_image_and_its_digest() {
+        let (_dir, store, id) = store_with_pulled_image();
+        store.tag("reg:5000/app:1", "reg:5000/app:2").unwrap();
+        assert_eq!(store.remove("reg:5000/app:1", &unused).unwrap(), None);
+        let info = store.info(&store.find(REPO_DIGEST).unwrap());
+        assert_eq!(info.repo_tags, ["reg:5000/app:2"]);
+        assert_eq!(info.repo_digests, [REPO_DIGEST]);
+        assert_eq!(store.remove("reg:5000/app:2", &unused).unwrap(), Some(id));
+        assert!(store.list().is_empty());
+    }
+
+    #[test]
+    fn a_digest_of_another_repository_keeps_the_image() {
+        let (dir, store, id) = store_with_pulled_image();
+        let other = REPO_DIGEST.replace("/app@", "/other@");
+        store
+            .commit_image(&id, None, Some(other.clone()), None)
+            .unwrap();
+        assert_eq!(store.remove("reg:5000/app:1", &unused).unwrap(), None);
+        let info = store.info(&store.find(&other).unwrap());
+        assert!(info.repo_tags.is_empty());
+        assert_eq!(info.repo_digests, [other.as_str()]);
+        // Read back from disk: the dropped digest stays dropped.
+        let reopened = ImageStore::open(dir.path()).unwrap();
+        assert_eq!(
+            reopened.info(&reopened.find(&other).unwrap()).repo_digests,
+            [other]
+        );
+        assert_eq!(store.remove(id.as_str(), &unused).unwrap(), Some(id));
     }
 }
