@@ -328,7 +328,10 @@ impl TestRegistry {
         let file = self.dir.join(unique_name("upload"));
         fs::write(&file, bytes).map_err(|e| format!("writing {}: {e}", file.display()))?;
         let start = format!("{}/v2/{repo}/blobs/uploads/", self.url());
-        let out = self.curl_as_client(&["-X", "POST", "-o", "/dev/null", "-w", "%header{location}"], &start);
+        let out = self.curl_as_client(
+            &["-X", "POST", "-o", "/dev/null", "-w", "%header{location}"],
+            &start,
+        );
         let location = match out {
             Ok(location) => location.trim().to_string(),
             Err(e) => {
@@ -384,7 +387,10 @@ impl TestRegistry {
     /// The requests its access log records, in order: method, path with query, status
     /// (`("GET", "/v2/layered/blobs/sha256:...", 200)`).
     pub fn requests(&self) -> Vec<(String, String, u16)> {
-        self.log_text().lines().filter_map(access_log_entry).collect()
+        self.log_text()
+            .lines()
+            .filter_map(access_log_entry)
+            .collect()
     }
 
     /// curl as a client of the registry (its CA, its basic credentials) with `args`, to
