@@ -1942,3 +1942,46 @@ fn pulls_by_digest_work_and_content_that_breaks_its_digest_is_refused() {
         [by_digest]
     );
 }
+
+/// A pull into a full state disk ends with `no_space`, named, and keeps nothing; once there is
+/// room again the same pull works.
+#[test]
+fn a_full_state_disk_ends_a_pull_with_no_space_and_keeps_nothing() {
+    let registry = TestRegistry::plain();
+    push(
+        &layered_test_image().image,
+        &registry,
+        "full/layered:v1",
+        ManifestFormat::Oci,
+        LayerCompression::Gzip,
+    );
+    let reference = registry.reference("full/layered:v1");
+    let d = Daemon::unstarted();
+    d.mount_small_root("64m");
+    let mut d = d;
+    d.launch();
+    let before = snapshot(&d);
+    let filler = d.fill_root();
+    let (code, message) = match pull_with(&d, &reference, None, &[]) {
+        Pulled::Streamed(events) => match events.last() {
+            Some(PullEvent::Error { code, message }) => (code.clone(), message.clone()),
+            _ => panic!("the pull did not end with an error: {events:#?}"),
+        },
+        Pulled::Refused { status, error } => {
+            assert_eq!(status, 507, "{}", error.message);
+            (error.code, error.message)
+        }
+    };
+    assert_eq!(code, "no_space", "{message}");
+    assert!(
+        message.contains("no space left on the state disk"),
+        "{message}"
+    );
+    assert_store_unchanged(&d, &before, "a pull into a full disk");
+    fs::remove_file(filler).expect("removing the filler");
+    let events = pull(&d, &reference);
+    assert!(
+        matches!(events.last(), Some(PullEvent::Done { .. })),
+        "{events:#?}"
+    );
+}
