@@ -361,10 +361,10 @@ except docker.errors.APIError as e:
 print("ok")
 "#;
 
-/// The Python interpreter that has the `docker` SDK: `$CONTI_DOCKER_PYTHON` (`.ci/run`'s venv),
+/// The Python interpreter that has the `docker` SDK: `$CONTI_PYTHON` (`.ci/run`'s venv),
 /// else `python3` when it can import it.
 fn sdk_python() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("CONTI_DOCKER_PYTHON") {
+    if let Some(path) = std::env::var_os("CONTI_PYTHON") {
         return Some(PathBuf::from(path));
     }
     let has_sdk = Command::new("python3")

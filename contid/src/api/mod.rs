@@ -48,6 +48,7 @@ fn api_router() -> OpenApiRouter<Engine> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(system::version))
         .routes(routes!(system::info))
+        .routes(routes!(system::metrics))
         .routes(routes!(images::import_image))
         .routes(routes!(images::load_images))
         .routes(routes!(images::pull_image))
@@ -95,6 +96,10 @@ pub fn router(engine: Engine) -> Router {
         .merge(docker::routes())
         .fallback(error::route_not_found)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            engine.clone(),
+            system::count_requests,
+        ))
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT))
         .with_state(engine);
     Router::new().fallback_service(routes.map_request(docker::strip_version))

@@ -10,7 +10,7 @@
 //! [`EVENT_HISTORY`] events behind (a client that does not read) loses its place, and its
 //! stream ends with [`EventsLost`]; it can reconnect with `since` to catch up from the ring.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -82,6 +82,8 @@ pub struct EventBus {
     live: broadcast::Sender<Stamped>,
     /// Set when the daemon shuts down: every stream ends.
     closed: watch::Sender<bool>,
+    /// How many events of each type were emitted since the daemon started (the metrics).
+    counts: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 impl Default for EventBus {
@@ -96,7 +98,16 @@ impl EventBus {
             history: Mutex::new(VecDeque::with_capacity(EVENT_HISTORY)),
             live: broadcast::channel(EVENT_HISTORY).0,
             closed: watch::channel(false).0,
+            counts: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    /// Events emitted since the daemon started, by type (`die`, `oom`, `exec_start`…).
+    pub fn counts(&self) -> BTreeMap<&'static str, u64> {
+        self.counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     fn history(&self) -> MutexGuard<'_, VecDeque<Stamped>> {
@@ -133,6 +144,12 @@ impl EventBus {
             },
         };
         tracing::debug!(event = kind.as_str(), container = %container_id, "event");
+        *self
+            .counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(kind.as_str())
+            .or_default() += 1;
         if history.len() == EVENT_HISTORY {
             history.pop_front();
         }

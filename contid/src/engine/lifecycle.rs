@@ -71,6 +71,10 @@ impl Engine {
 
     #[tracing::instrument(skip_all, fields(container))]
     pub async fn create(&self, spec: ContainerSpec) -> EngineResult<CreatedContainer> {
+        self.timed("create", self.create_untimed(spec)).await
+    }
+
+    async fn create_untimed(&self, spec: ContainerSpec) -> EngineResult<CreatedContainer> {
         spec::validate_container_spec(&spec)?;
         networking::validate_ports(&spec.ports)?;
         resources::validate(&spec.resources, &self.inner.host)?;
@@ -160,6 +164,10 @@ impl Engine {
     }
 
     pub async fn start(&self, reference: &str) -> EngineResult<()> {
+        self.timed("start", self.start_untimed(reference)).await
+    }
+
+    async fn start_untimed(&self, reference: &str) -> EngineResult<()> {
         let (id, lifecycle) = self.lifecycle_of(reference)?;
         let span = tracing::info_span!("start", container = %id);
         async {
@@ -385,6 +393,11 @@ impl Engine {
 
     /// The stop signal (SIGTERM unless the image says otherwise), then SIGKILL after `timeout`. A container that does not run is left as it is.
     pub async fn stop(&self, reference: &str, timeout: Duration) -> EngineResult<()> {
+        self.timed("stop", self.stop_untimed(reference, timeout))
+            .await
+    }
+
+    async fn stop_untimed(&self, reference: &str, timeout: Duration) -> EngineResult<()> {
         let (id, lifecycle) = self.lifecycle_of(reference)?;
         let _guard = lifecycle
             .lock()
@@ -441,6 +454,13 @@ impl Engine {
     }
 
     pub fn kill(&self, reference: &str, signal: &str) -> EngineResult<()> {
+        let started = std::time::Instant::now();
+        let result = self.kill_untimed(reference, signal);
+        self.observe("kill", started.elapsed(), result.is_ok());
+        result
+    }
+
+    fn kill_untimed(&self, reference: &str, signal: &str) -> EngineResult<()> {
         let signal = parse_signal(signal)?;
         let table = self.table();
         let id = table.resolve(reference)?;
@@ -456,6 +476,11 @@ impl Engine {
     }
 
     pub async fn delete(&self, reference: &str, force: bool) -> EngineResult<()> {
+        self.timed("delete", self.delete_untimed(reference, force))
+            .await
+    }
+
+    async fn delete_untimed(&self, reference: &str, force: bool) -> EngineResult<()> {
         let (id, lifecycle) = self.lifecycle_of(reference)?;
         let span = tracing::info_span!("delete", container = %id);
         async {

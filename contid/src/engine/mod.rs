@@ -13,6 +13,7 @@ mod interrupted_start;
 mod ipam;
 mod lifecycle;
 mod logs;
+mod metrics;
 mod networking;
 mod networks;
 mod quarantine;
@@ -113,6 +114,7 @@ struct Inner {
     early_attaches: attach::EarlyAttaches,
     execs: exec::ExecTable,
     events: EventBus,
+    metrics: metrics::Metrics,
     network_defaults: NetworkDefaults,
     network_store: NetworkStore,
     networks: Mutex<NetworkTable>,
@@ -171,6 +173,7 @@ impl Engine {
                 early_attaches: attach::EarlyAttaches::default(),
                 execs: exec::ExecTable::default(),
                 events: EventBus::new(),
+                metrics: metrics::Metrics::new(),
                 network_defaults: config.network_defaults,
                 network_store,
                 networks: Mutex::new(networks),
