@@ -4,7 +4,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::sys::atomic_file::{Durability, write_json_atomic};
+use crate::runtime::sys::atomic_file::{
+    Durability, read_json, remove_if_present, write_json_atomic,
+};
 
 pub const EXIT_RECORD_FILE: &str = "exit.json";
 
@@ -60,19 +62,10 @@ impl ExitRecord {
 
     /// `Ok(None)` when the monitor has not written one (yet).
     pub fn read(state_dir: &Path) -> std::io::Result<Option<ExitRecord>> {
-        match std::fs::read(state_dir.join(EXIT_RECORD_FILE)) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(std::io::Error::other),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
+        read_json(&state_dir.join(EXIT_RECORD_FILE))
     }
 
     pub fn remove(state_dir: &Path) -> std::io::Result<()> {
-        match std::fs::remove_file(state_dir.join(EXIT_RECORD_FILE)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        }
+        remove_if_present(&state_dir.join(EXIT_RECORD_FILE))
     }
 }

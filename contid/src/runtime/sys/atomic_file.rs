@@ -7,7 +7,7 @@
 //! they sit in the page cache, and the flush would put a disk round-trip on every container
 //! start — the place where containerd and crun keep such state is a tmpfs under /run.
 //! The folder is not fsynced: a power cut may bring back the previous version, which is
-//! consistent.
+//! consistent. Such files are read back whole ([`read_json`]).
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -54,6 +54,25 @@ pub fn write_json_atomic<T: serde::Serialize>(
     write_atomic(path, &bytes, durability)
 }
 
+/// A JSON file written by [`write_json_atomic`]; `Ok(None)` when there is none.
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> std::io::Result<Option<T>> {
+    match fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(std::io::Error::other),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Removes a file; one that is not there is fine.
+pub fn remove_if_present(path: &Path) -> std::io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +85,18 @@ mod tests {
         write_atomic(&path, b"two", Durability::UntilReboot).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"two");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn json_reads_back_and_a_missing_file_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("record.json");
+        assert_eq!(read_json::<Vec<u32>>(&path).unwrap(), None);
+        write_json_atomic(&path, &[1, 2], Durability::UntilReboot).unwrap();
+        assert_eq!(read_json::<Vec<u32>>(&path).unwrap(), Some(vec![1, 2]));
+        assert!(read_json::<String>(&path).is_err(), "not what it holds");
+        remove_if_present(&path).unwrap();
+        remove_if_present(&path).unwrap();
+        assert!(!path.exists());
     }
 }
