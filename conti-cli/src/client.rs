@@ -339,7 +339,25 @@ impl Client {
         container: &str,
         timeout: Option<u64>,
     ) -> Result<(), ClientError> {
-        let mut path = container_path(container, "/stop");
+        self.stop_or_restart(container, "/stop", timeout).await
+    }
+
+    /// `POST /v1/containers/{ref}/restart`; `timeout` as in [`Client::stop_container`].
+    pub async fn restart_container(
+        &self,
+        container: &str,
+        timeout: Option<u64>,
+    ) -> Result<(), ClientError> {
+        self.stop_or_restart(container, "/restart", timeout).await
+    }
+
+    async fn stop_or_restart(
+        &self,
+        container: &str,
+        verb: &str,
+        timeout: Option<u64>,
+    ) -> Result<(), ClientError> {
+        let mut path = container_path(container, verb);
         if let Some(seconds) = timeout {
             let _ = write!(path, "?timeout={seconds}");
         }

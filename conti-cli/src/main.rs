@@ -20,7 +20,7 @@ use crate::commands::image::ImageCommand;
 use crate::commands::network::NetworkCommand;
 use crate::commands::{
     CliError, attach, create, events, exec, image, info, inspect, kill, login, logout, logs,
-    network, ps, rename, report, rm, run, start, stats, stop, top, update, version, wait,
+    network, ps, rename, report, restart, rm, run, start, stats, stop, top, update, version, wait,
 };
 use crate::output::Format;
 
@@ -71,6 +71,8 @@ enum Command {
     Exec(exec::ExecArgs),
     /// Stop running containers (SIGTERM, then SIGKILL).
     Stop(stop::StopArgs),
+    /// Stop containers if they run, then start them again.
+    Restart(stop::StopArgs),
     /// Send a signal to running containers.
     Kill(kill::KillArgs),
     /// Remove containers.
@@ -79,7 +81,8 @@ enum Command {
     Rename(rename::RenameArgs),
     /// Wait until containers exit; prints their exit codes.
     Wait(wait::WaitArgs),
-    /// Change the resource limits of containers (running ones at once).
+    /// Change the resource limits (running containers at once) or the restart policy of
+    /// containers.
     Update(update::UpdateArgs),
     /// Show a live table of what running containers use.
     Stats(stats::StatsArgs),
@@ -155,6 +158,7 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Attach(args) => attach::attach(&client, args).await,
         Command::Exec(args) => exec::exec(&client, format, args).await,
         Command::Stop(args) => stop::stop(&client, args).await,
+        Command::Restart(args) => restart::restart(&client, args).await,
         Command::Kill(args) => kill::kill(&client, args).await,
         Command::Rename(args) => rename::rename(&client, args).await,
         Command::Rm(args) => rm::rm(&client, args).await,
@@ -255,6 +259,59 @@ mod tests {
         assert_eq!(spec.cwd.as_deref(), Some("/srv"));
         assert!(!spec.auto_remove);
         assert_eq!(spec.cmd, strings(&["sleep", "100"]));
+    }
+
+    #[test]
+    fn run_takes_a_restart_policy_and_health_flags() {
+        let line = "run -d --restart on-failure:3 --health-cmd \"test -f /ready\" \
+                    --health-interval 1m30s --health-timeout 500ms --health-retries 2 \
+                    --health-start-period 5s busybox sleep 100";
+        let Command::Run(args) = parse(line).command else {
+            panic!("not run");
+        };
+        let spec = args.container.to_spec();
+        assert_eq!(spec.restart_policy.to_string(), "on-failure:3");
+        let check = spec.healthcheck.expect("a health check");
+        assert_eq!(check.test, strings(&["CMD-SHELL", "test -f /ready"]));
+        let shown = |d: Option<conti_proto::HealthDuration>| d.unwrap().to_string();
+        assert_eq!(
+            [check.interval, check.timeout, check.start_period].map(shown),
+            ["1m30s", "500ms", "5s"]
+        );
+        assert_eq!(check.retries, Some(2));
+
+        let Command::Create(args) = parse("create --no-healthcheck busybox").command else {
+            panic!("not create");
+        };
+        let spec = args.container.to_spec();
+        assert_eq!(spec.healthcheck.unwrap().test, strings(&["NONE"]));
+        assert!(spec.restart_policy.is_no());
+        let Command::Create(args) = parse("create busybox").command else {
+            panic!("not create");
+        };
+        assert_eq!(args.container.to_spec().healthcheck, None, "the image's");
+        for bad in [
+            "run --restart sometimes busybox",
+            "run --restart on-failure:0 busybox",
+            "run --health-interval 30 busybox",
+            "run --no-healthcheck --health-cmd true busybox",
+        ] {
+            assert!(
+                Cli::try_parse_from(
+                    std::iter::once("conti-cli".to_string()).chain(shell_words(bad))
+                )
+                .is_err(),
+                "{bad}"
+            );
+        }
+        let Command::Restart(args) = parse("restart -t 0 a b").command else {
+            panic!("not restart");
+        };
+        assert_eq!((args.timeout, args.containers.len()), (Some(0), 2));
+        let Command::Update(args) = parse("update --restart unless-stopped a").command else {
+            panic!("not update");
+        };
+        assert_eq!(args.restart.unwrap().to_string(), "unless-stopped");
     }
 
     #[test]

@@ -12,6 +12,14 @@ use base64::prelude::BASE64_STANDARD;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod health;
+mod restart;
+
+pub use health::{
+    DURATION_FORM, Health, HealthDuration, HealthStatus, HealthcheckResult, HealthcheckSpec,
+};
+pub use restart::{MAX_RESTART_RETRIES, RESTART_POLICY_FORMS, RestartPolicy};
+
 /// API version prefix of every route.
 pub const API_PREFIX: &str = "/v1";
 
@@ -501,6 +509,16 @@ pub struct ContainerSpec {
     /// Bind mounts and named volumes, mounted in this order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<VolumeSpec>,
+    /// When the container is started again after it exits: `no` (default), `always`,
+    /// `unless-stopped`, `on-failure` or `on-failure:MAX` (see `RestartPolicy`); not with
+    /// `auto_remove`.
+    #[serde(default, skip_serializing_if = "RestartPolicy::is_no")]
+    #[schema(value_type = String, pattern = "^(no|always|unless-stopped|on-failure(:[1-9][0-9]{0,8})?)$", example = "on-failure:3")]
+    pub restart_policy: RestartPolicy,
+    /// A health check, over the image's (see `HealthcheckSpec`); `{"test": ["NONE"]}` turns the
+    /// image's off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthcheckSpec>,
 }
 
 /// A bind mount of a host path, or a named volume (`ContainerSpec.volumes`).
@@ -731,7 +749,13 @@ impl Resources {
 #[serde(deny_unknown_fields)]
 pub struct ContainerUpdate {
     /// The limits to change; fields left out keep their value.
+    #[serde(default)]
     pub resources: Resources,
+    /// A new restart policy (see `ContainerSpec.restart_policy`); it applies to a running
+    /// container at its next exit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, pattern = "^(no|always|unless-stopped|on-failure(:[1-9][0-9]{0,8})?)$", example = "always")]
+    pub restart_policy: Option<RestartPolicy>,
 }
 
 /// `GET /v1/containers/{ref}/stats`: one sample (a line of the stream with `stream=true`).
@@ -913,6 +937,27 @@ pub struct ContainerInfo {
     /// `ContainerSpec.volumes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<VolumeSpec>,
+    /// `ContainerSpec.restart_policy`, as last updated.
+    #[serde(default)]
+    #[schema(value_type = String, example = "no")]
+    pub restart_policy: RestartPolicy,
+    /// How many times the restart policy started the container again since a person last
+    /// started it (also those made while contid was down).
+    #[serde(default)]
+    pub restart_count: u32,
+    /// Its process exited and the restart policy starts it again after a pause (100 ms,
+    /// doubling up to a minute): `state` stays `running`, as Docker's does, with no `pid`;
+    /// `exit_code` and `finished` are the last run's.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restarting: bool,
+    /// The health check in force (the create's over the image's, defaults filled in); absent
+    /// when it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healthcheck: Option<HealthcheckSpec>,
+    /// What its health checks found during its current (or last) run; absent without a health
+    /// check, or before its first start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
 }
 
 /// `POST /v1/containers/{ref}/wait` answer.
@@ -1124,6 +1169,11 @@ pub enum EventType {
     Attach,
     /// An attached client went away.
     Detach,
+    /// The container was started again: by its restart policy (`restart_count` says how many
+    /// times so far), or by `POST /v1/containers/{ref}/restart`.
+    Restart,
+    /// Its health check found a new status, in `health_status`.
+    HealthStatus,
 }
 
 impl EventType {
@@ -1141,6 +1191,8 @@ impl EventType {
             EventType::Rename => "rename",
             EventType::Attach => "attach",
             EventType::Detach => "detach",
+            EventType::Restart => "restart",
+            EventType::HealthStatus => "health_status",
         }
     }
 }
@@ -1167,6 +1219,12 @@ pub struct Event {
     /// `rename`: the name before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old_name: Option<String>,
+    /// `restart` by the restart policy: how many times it has restarted the container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_count: Option<u32>,
+    /// `health_status`: the new status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<HealthStatus>,
 }
 
 #[cfg(test)]

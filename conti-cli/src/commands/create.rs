@@ -2,11 +2,13 @@
 
 use clap::{Args, ValueEnum};
 use conti_proto::{
-    ContainerSpec, CreatedContainer, NetworkMode, PortBinding, PortProtocol, VolumeSpec,
+    ContainerSpec, CreatedContainer, NetworkMode, PortBinding, PortProtocol, RestartPolicy,
+    VolumeSpec,
 };
 
 use super::CliError;
 use super::env::{self, EnvArg};
+use super::health::HealthArgs;
 use super::image::progress::ProgressOutput;
 use super::image::pull::pull_showing;
 use super::limits::LimitArgs;
@@ -77,6 +79,12 @@ pub struct ContainerArgs {
     /// Pull the image: `missing` (when contid does not have it), `always`, or `never`.
     #[arg(long, value_name = "POLICY", value_enum, default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,
+    /// Start the container again when it exits: `no` (default), `always`, `unless-stopped`,
+    /// `on-failure[:MAX]` (after a non-zero exit, MAX times at most).
+    #[arg(long, value_name = "POLICY", value_parser = RestartPolicy::parse)]
+    pub restart: Option<RestartPolicy>,
+    #[command(flatten)]
+    pub health: HealthArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
@@ -168,6 +176,8 @@ impl ContainerArgs {
             security: self.security.to_security(),
             user: self.user.clone(),
             volumes: self.volumes.clone(),
+            restart_policy: self.restart.unwrap_or_default(),
+            healthcheck: self.health.to_healthcheck(),
         }
     }
 }

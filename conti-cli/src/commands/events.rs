@@ -44,6 +44,12 @@ fn describe(event: &Event) -> String {
     if let Some(exec_id) = &event.exec_id {
         attributes.push(format!("exec_id={exec_id}"));
     }
+    if let Some(count) = event.restart_count {
+        attributes.push(format!("restart_count={count}"));
+    }
+    if let Some(health) = event.health_status {
+        attributes.push(format!("health_status={}", health.as_str()));
+    }
     format!(
         "{} container {} {} ({})",
         event.time,
@@ -70,6 +76,8 @@ mod tests {
             signal: None,
             exec_id: None,
             old_name: None,
+            restart_count: None,
+            health_status: None,
         };
         assert_eq!(
             describe(&event),
@@ -82,5 +90,12 @@ mod tests {
             ..event
         };
         assert!(describe(&event).ends_with("container kill web (id=0f3c, signal=SIGTERM)"));
+        let event = Event {
+            kind: EventType::HealthStatus,
+            signal: None,
+            health_status: Some(conti_proto::HealthStatus::Unhealthy),
+            ..event
+        };
+        assert!(describe(&event).ends_with("health_status web (id=0f3c, health_status=unhealthy)"));
     }
 }

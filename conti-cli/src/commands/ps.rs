@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use clap::Args;
-use conti_proto::{ContainerInfo, ContainerState};
+use conti_proto::{ContainerInfo, ContainerState, HealthStatus};
 
 use super::CliError;
 use crate::client::Client;
@@ -93,24 +93,36 @@ fn ports(container: &ContainerInfo) -> String {
         .join(", ")
 }
 
-/// `Created`, `Up 3 minutes`, `Exited (0) 2 seconds ago`.
+/// `Created`, `Up 3 minutes (healthy)`, `Restarting (1) 2 seconds ago`, `Exited (0) 2
+/// seconds ago`, as docker shows them.
 fn status(container: &ContainerInfo, now: SystemTime) -> String {
     let since = |time: &Option<String>| time.as_deref().and_then(|t| elapsed(t, now));
+    let ended = |state: &str| {
+        let code = container
+            .exit_code
+            .map_or_else(|| "?".to_string(), |code| code.to_string());
+        match since(&container.finished) {
+            Some(duration) => format!("{state} ({code}) {} ago", human_duration(duration)),
+            None => format!("{state} ({code})"),
+        }
+    };
     match container.state {
         ContainerState::Created => "Created".to_string(),
-        ContainerState::Running => match since(&container.started) {
-            Some(duration) => format!("Up {}", human_duration(duration)),
-            None => "Up".to_string(),
-        },
-        ContainerState::Exited => {
-            let code = container
-                .exit_code
-                .map_or_else(|| "?".to_string(), |code| code.to_string());
-            match since(&container.finished) {
-                Some(duration) => format!("Exited ({code}) {} ago", human_duration(duration)),
-                None => format!("Exited ({code})"),
+        ContainerState::Running if container.restarting => ended("Restarting"),
+        ContainerState::Running => {
+            let up = match since(&container.started) {
+                Some(duration) => format!("Up {}", human_duration(duration)),
+                None => "Up".to_string(),
+            };
+            match &container.health {
+                Some(health) if health.status == HealthStatus::Starting => {
+                    format!("{up} (health: starting)")
+                }
+                Some(health) => format!("{up} ({})", health.status.as_str()),
+                None => up,
             }
         }
+        ContainerState::Exited => ended("Exited"),
     }
 }
 
@@ -149,6 +161,11 @@ mod tests {
             security: Default::default(),
             user: None,
             volumes: Vec::new(),
+            restart_policy: Default::default(),
+            restart_count: 0,
+            restarting: false,
+            healthcheck: None,
+            health: None,
         }
     }
 
@@ -211,5 +228,23 @@ mod tests {
         exited.exit_code = Some(137);
         exited.finished = Some("2026-05-01T12:02:59Z".to_string());
         assert_eq!(status(&exited, now), "Exited (137) 2 seconds ago");
+        let mut restarting = exited.clone();
+        restarting.state = ContainerState::Running;
+        restarting.restarting = true;
+        restarting.exit_code = Some(1);
+        assert_eq!(status(&restarting, now), "Restarting (1) 2 seconds ago");
+        let mut checked = container(ContainerState::Running);
+        for (health, shown) in [
+            (HealthStatus::Starting, "Up 3 minutes (health: starting)"),
+            (HealthStatus::Healthy, "Up 3 minutes (healthy)"),
+            (HealthStatus::Unhealthy, "Up 3 minutes (unhealthy)"),
+        ] {
+            checked.health = Some(conti_proto::Health {
+                status: health,
+                failing_streak: 0,
+                log: vec![],
+            });
+            assert_eq!(status(&checked, now), shown);
+        }
     }
 }

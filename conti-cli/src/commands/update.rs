@@ -1,7 +1,7 @@
-//! `conti-cli update`: change the limits of containers, running or not.
+//! `conti-cli update`: change the limits and the restart policy of containers, running or not.
 
 use clap::Args;
-use conti_proto::ContainerUpdate;
+use conti_proto::{ContainerUpdate, RestartPolicy};
 
 use super::limits::LimitArgs;
 use super::{CliError, for_each_ref};
@@ -12,6 +12,10 @@ use crate::output;
 pub struct UpdateArgs {
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// A new restart policy: `no`, `always`, `unless-stopped`, `on-failure[:MAX]` (from the
+    /// container's next exit on).
+    #[arg(long, value_name = "POLICY", value_parser = RestartPolicy::parse)]
+    pub restart: Option<RestartPolicy>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -19,10 +23,11 @@ pub struct UpdateArgs {
 pub async fn update(client: &Client, args: UpdateArgs) -> Result<u8, CliError> {
     let update = ContainerUpdate {
         resources: args.limits.to_resources(),
+        restart_policy: args.restart,
     };
-    if update.resources.is_empty() {
+    if update.resources.is_empty() && update.restart_policy.is_none() {
         return Err(CliError::Usage(
-            "give at least one limit to change (see --help)".into(),
+            "give at least one limit or a restart policy to change (see --help)".into(),
         ));
     }
     for_each_ref(&args.containers, async |container| {

@@ -1,4 +1,5 @@
-//! `/v1/containers`: create, inspect, list, start, stop, kill, wait, logs, exec, delete.
+//! `/v1/containers`: create, inspect, list, start, stop, restart, kill, wait, logs, exec,
+//! delete.
 
 use std::time::Duration;
 
@@ -105,6 +106,21 @@ pub struct StopParams {
     timeout: Option<u64>,
 }
 
+impl StopParams {
+    fn timeout(&self) -> Result<Duration, ApiError> {
+        let timeout = self.timeout.unwrap_or(DEFAULT_STOP_TIMEOUT_SECS);
+        if timeout > MAX_STOP_TIMEOUT_SECS {
+            return Err(ApiError::bad_request(
+                "invalid_argument",
+                format!("timeout must be at most {MAX_STOP_TIMEOUT_SECS} seconds"),
+            ));
+        }
+        Ok(Duration::from_secs(timeout))
+    }
+}
+
+/// The stop signal, then SIGKILL after the timeout. A person's stop: the restart policy does
+/// not undo it (a restarting container stops restarting).
 #[utoipa::path(post, path = "/v1/containers/{ref}/stop", tag = "containers", params(("ref" = String, Path), StopParams),
     responses((status = 204)))]
 pub async fn stop_container(
@@ -112,16 +128,24 @@ pub async fn stop_container(
     Path(reference): Path<String>,
     ApiQuery(params): ApiQuery<StopParams>,
 ) -> Result<StatusCode, ApiError> {
-    let timeout = params.timeout.unwrap_or(DEFAULT_STOP_TIMEOUT_SECS);
-    if timeout > MAX_STOP_TIMEOUT_SECS {
-        return Err(ApiError::bad_request(
-            "invalid_argument",
-            format!("timeout must be at most {MAX_STOP_TIMEOUT_SECS} seconds"),
-        ));
-    }
-    engine
-        .stop(&reference, Duration::from_secs(timeout))
-        .await?;
+    engine.stop(&reference, params.timeout()?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Stops the container if it runs (as `stop`), then starts it; the restart count starts over.
+/// A start that fails answers as `start` does.
+#[utoipa::path(post, path = "/v1/containers/{ref}/restart", tag = "containers", params(("ref" = String, Path), StopParams),
+    responses((status = 204),
+        (status = 400, description = "`command_not_found`, `command_not_executable`, `invalid_cwd`, `invalid_spec`, `invalid_volume`, `unknown_user`, `unsupported_limit`",
+            body = ErrorBody),
+        (status = 409, description = "`broken_rootfs`, `container_not_running`, `container_running`, `port_in_use`", body = ErrorBody),
+        (status = 507, description = "`no_space`", body = ErrorBody)))]
+pub async fn restart_container(
+    State(engine): State<Engine>,
+    Path(reference): Path<String>,
+    ApiQuery(params): ApiQuery<StopParams>,
+) -> Result<StatusCode, ApiError> {
+    engine.restart(&reference, params.timeout()?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

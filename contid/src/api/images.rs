@@ -31,7 +31,8 @@ pub struct ImportParams {
     #[param(min_length = 1, max_length = 255)]
     name: String,
     /// A `docker import --change` instruction (`CMD …`, `ENTRYPOINT …`, `ENV K=V`, `WORKDIR /p`,
-    /// `USER u`, `EXPOSE 80`, `LABEL k=v`, `STOPSIGNAL SIG`, `VOLUME /p`); repeatable.
+    /// `USER u`, `EXPOSE 80`, `HEALTHCHECK --interval=5s CMD …`, `LABEL k=v`, `STOPSIGNAL SIG`,
+    /// `VOLUME /p`); repeatable.
     #[serde(default)]
     #[allow(dead_code)]
     change: Option<String>,

@@ -1,4 +1,4 @@
-//! `/v1/containers/{ref}`: `PATCH` (limits), `/stats`, `/top`.
+//! `/v1/containers/{ref}`: `PATCH` (limits, restart policy), `/stats`, `/top`.
 
 use std::convert::Infallible;
 
@@ -15,8 +15,9 @@ use utoipa::IntoParams;
 use super::error::{ApiError, ApiJson, ApiQuery};
 use crate::engine::Engine;
 
-/// Changes the limits of a container, running or not: a running one gets them at once, any
-/// other at its next start. Fields left out keep their value.
+/// Changes the limits and the restart policy of a container, running or not: a running one gets
+/// new limits at once, any other at its next start; a new restart policy applies from the next
+/// exit on. Fields left out keep their value.
 #[utoipa::path(patch, path = "/v1/containers/{ref}", tag = "containers", params(("ref" = String, Path)),
     request_body = ContainerUpdate,
     responses((status = 200, body = ContainerInfo),
@@ -27,7 +28,7 @@ pub async fn update_container(
     Path(reference): Path<String>,
     ApiJson(update): ApiJson<ContainerUpdate>,
 ) -> Result<Json<ContainerInfo>, ApiError> {
-    Ok(Json(engine.update(&reference, update.resources).await?))
+    Ok(Json(engine.update(&reference, update).await?))
 }
 
 #[derive(Deserialize, IntoParams)]

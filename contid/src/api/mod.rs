@@ -73,6 +73,7 @@ fn api_router() -> OpenApiRouter<Engine> {
         .routes(routes!(limits::container_top))
         .routes(routes!(containers::start_container))
         .routes(routes!(containers::stop_container))
+        .routes(routes!(containers::restart_container))
         .routes(routes!(containers::kill_container))
         .routes(routes!(containers::rename_container))
         .routes(routes!(containers::wait_container))

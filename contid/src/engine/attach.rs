@@ -211,6 +211,11 @@ impl Engine {
                     "{id} (it has exited; start it first, or read its logs)"
                 )));
             }
+            ContainerStatus::Restarting { .. } => {
+                return Err(EngineError::ContainerNotRunning(format!(
+                    "{id} (it is restarting: attach once it runs)"
+                )));
+            }
             ContainerStatus::Created => {
                 let (daemon_end, monitor_end) = std::os::unix::net::UnixStream::pair()
                     .map_err(|e| EngineError::internal("attach socketpair", e))?;
@@ -289,9 +294,9 @@ impl Engine {
                 let _ = monitor.read_to_end(&mut rest).await;
                 Ok(())
             }
-            ContainerStatus::Starting | ContainerStatus::Exited { .. } => {
-                Err(EngineError::ContainerNotRunning(id))
-            }
+            ContainerStatus::Starting
+            | ContainerStatus::Restarting { .. }
+            | ContainerStatus::Exited { .. } => Err(EngineError::ContainerNotRunning(id)),
         }
     }
 

@@ -4,15 +4,16 @@
 use std::net::Ipv4Addr;
 
 use conti_proto::{
-    ContainerInfo, ContainerNetwork, ContainerState, NetworkMode, PortBinding, Resources,
-    SecurityOptions, VolumeSpec,
+    ContainerInfo, ContainerNetwork, ContainerState, HealthcheckSpec, NetworkMode, PortBinding,
+    Resources, RestartPolicy, SecurityOptions, VolumeSpec,
 };
 use serde::{Deserialize, Serialize};
 
 use super::error::{EngineError, EngineResult};
+use super::restarts::RestartState;
 
-/// What a container was created with. Stored with its state; only `resources` changes after
-/// create (`PATCH /v1/containers/{ref}`).
+/// What a container was created with. Stored with its state; only `resources` and
+/// `restart_policy` change after create (`PATCH /v1/containers/{ref}`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContainerConfig {
     pub id: String,
@@ -61,6 +62,12 @@ pub struct ContainerConfig {
     /// The signal `stop` sends first (the image's `StopSignal`; SIGTERM when absent).
     #[serde(default)]
     pub stop_signal: Option<String>,
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+    /// The health check in force: the create's over the image's, every field filled in (see
+    /// `health`); `None` without one.
+    #[serde(default)]
+    pub healthcheck: Option<HealthcheckSpec>,
 }
 
 /// A container's place on a network. The network's subnet and gateway never change, so they are
@@ -107,6 +114,17 @@ pub enum ContainerStatus {
         init_pid: i32,
         init_start_time: u64,
     },
+    /// Its first process exited, and its monitor starts it again after a pause (its restart
+    /// policy; see `restarts`). Shown as `running`, as Docker does, with `restarting`.
+    Restarting {
+        /// The last run's start and end.
+        #[serde(default)]
+        started: Option<String>,
+        finished: String,
+        exit_code: i32,
+        monitor_pid: i32,
+        monitor_start_time: u64,
+    },
     Exited {
         #[serde(default)]
         started: Option<String>,
@@ -124,13 +142,36 @@ impl ContainerStatus {
     pub fn state(&self) -> ContainerState {
         match self {
             ContainerStatus::Created | ContainerStatus::Starting => ContainerState::Created,
-            ContainerStatus::Running { .. } => ContainerState::Running,
+            ContainerStatus::Running { .. } | ContainerStatus::Restarting { .. } => {
+                ContainerState::Running
+            }
             ContainerStatus::Exited { .. } => ContainerState::Exited,
         }
     }
 
+    /// Its monitor runs it: a process of it runs, or is about to be started again.
     pub fn is_running(&self) -> bool {
-        matches!(self, ContainerStatus::Running { .. })
+        matches!(
+            self,
+            ContainerStatus::Running { .. } | ContainerStatus::Restarting { .. }
+        )
+    }
+
+    /// The monitor of a running (or restarting) container, by pid and start time.
+    pub fn monitor(&self) -> Option<(i32, u64)> {
+        match self {
+            ContainerStatus::Running {
+                monitor_pid,
+                monitor_start_time,
+                ..
+            }
+            | ContainerStatus::Restarting {
+                monitor_pid,
+                monitor_start_time,
+                ..
+            } => Some((*monitor_pid, *monitor_start_time)),
+            _ => None,
+        }
     }
 
     pub fn exit_code(&self) -> Option<i32> {
@@ -146,6 +187,7 @@ impl ContainerStatus {
 pub struct Container {
     pub config: ContainerConfig,
     pub status: ContainerStatus,
+    pub restarts: RestartState,
 }
 
 impl Container {
@@ -156,6 +198,10 @@ impl Container {
             }
             ContainerStatus::Starting => Err(EngineError::ContainerRunning(format!(
                 "{} (it is starting)",
+                self.config.id
+            ))),
+            ContainerStatus::Restarting { .. } => Err(EngineError::ContainerRunning(format!(
+                "{} (it is restarting; stop it first)",
                 self.config.id
             ))),
             ContainerStatus::Created | ContainerStatus::Exited { .. } => Ok(()),
@@ -183,6 +229,10 @@ impl Container {
     fn require_running(&self) -> EngineResult<()> {
         match self.status {
             ContainerStatus::Running { .. } => Ok(()),
+            ContainerStatus::Restarting { .. } => Err(EngineError::ContainerNotRunning(format!(
+                "{} (it is restarting: wait until it runs, or stop it)",
+                self.config.id
+            ))),
             _ => Err(EngineError::ContainerNotRunning(self.config.id.clone())),
         }
     }
@@ -194,6 +244,18 @@ impl Container {
             ContainerStatus::Running {
                 started, init_pid, ..
             } => (Some(*init_pid), None, None, Some(started.clone()), None),
+            ContainerStatus::Restarting {
+                started,
+                finished,
+                exit_code,
+                ..
+            } => (
+                None,
+                Some(*exit_code),
+                None,
+                started.clone(),
+                Some(finished.clone()),
+            ),
             ContainerStatus::Exited {
                 started,
                 finished,
@@ -243,6 +305,11 @@ impl Container {
             security: c.security.clone(),
             user: c.user.clone(),
             volumes: c.volumes.clone(),
+            restart_policy: c.restart_policy,
+            restart_count: self.restarts.count,
+            restarting: matches!(self.status, ContainerStatus::Restarting { .. }),
+            healthcheck: c.healthcheck.clone(),
+            health: None,
         }
     }
 }
@@ -279,8 +346,14 @@ mod tests {
             user: None,
             volumes: Vec::new(),
             stop_signal: None,
+            restart_policy: RestartPolicy::No,
+            healthcheck: None,
         };
-        Container { config, status }
+        Container {
+            config,
+            status,
+            restarts: RestartState::default(),
+        }
     }
 
     fn running() -> ContainerStatus {
@@ -322,6 +395,21 @@ mod tests {
         assert!(container(running()).can_delete(false).is_err());
         assert!(container(running()).can_delete(true).is_ok());
         assert!(container(exited).can_delete(false).is_ok());
+        let restarting = ContainerStatus::Restarting {
+            started: Some("t".into()),
+            finished: "t".into(),
+            exit_code: 1,
+            monitor_pid: 1,
+            monitor_start_time: 1,
+        };
+        assert_eq!(restarting.state(), ContainerState::Running);
+        assert!(container(restarting.clone()).can_start().is_err());
+        assert!(container(restarting.clone()).can_kill().is_err());
+        assert!(container(restarting.clone()).can_exec().is_err());
+        assert!(container(restarting.clone()).can_delete(false).is_err());
+        let info = container(restarting).info();
+        assert!(info.restarting);
+        assert_eq!((info.pid, info.exit_code), (None, Some(1)));
     }
 
     #[test]

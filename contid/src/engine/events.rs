@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::time::SystemTime;
 
-use conti_proto::{Event, EventType};
+use conti_proto::{Event, EventType, HealthStatus};
 use nix::sys::signal::Signal;
 use tokio::sync::{broadcast, watch};
 
@@ -31,6 +31,8 @@ pub struct EventDetails {
     pub signal: Option<String>,
     pub exec_id: Option<String>,
     pub old_name: Option<String>,
+    pub restart_count: Option<u32>,
+    pub health_status: Option<HealthStatus>,
 }
 
 impl EventDetails {
@@ -60,6 +62,21 @@ impl EventDetails {
         EventDetails {
             exit_code: Some(exit_code),
             ..EventDetails::exec(exec_id)
+        }
+    }
+
+    /// A restart by the restart policy, the `count`th.
+    pub fn restart(count: u32) -> Self {
+        EventDetails {
+            restart_count: Some(count),
+            ..Default::default()
+        }
+    }
+
+    pub fn health(status: HealthStatus) -> Self {
+        EventDetails {
+            health_status: Some(status),
+            ..Default::default()
         }
     }
 }
@@ -141,6 +158,8 @@ impl EventBus {
                 signal: details.signal,
                 exec_id: details.exec_id,
                 old_name: details.old_name,
+                restart_count: details.restart_count,
+                health_status: details.health_status,
             },
         };
         tracing::debug!(event = kind.as_str(), container = %container_id, "event");

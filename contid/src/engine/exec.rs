@@ -356,6 +356,7 @@ async fn drive(
         ExecStatus {
             exit_code: 126,
             failure: None,
+            timed_out: false,
         }
     });
     if let Some(failure) = &status.failure {
@@ -461,7 +462,7 @@ impl Engine {
     /// What the helper needs to run `spec` in a running container: its namespaces (through its
     /// init), its environment with the exec's on top, its working directory unless the exec
     /// names one.
-    fn exec_launch(&self, reference: &str, spec: &ExecSpec) -> EngineResult<ExecLaunch> {
+    pub(super) fn exec_launch(&self, reference: &str, spec: &ExecSpec) -> EngineResult<ExecLaunch> {
         spec::validate_exec_spec(spec)?;
         let table = self.table();
         let id = table.resolve(reference)?;
@@ -489,6 +490,7 @@ impl Engine {
                 spec.user.as_deref().or(config.user.as_deref()),
             )?
             .confinement,
+            timeout: None,
         })
     }
 
@@ -511,9 +513,9 @@ impl Engine {
             pipe(handle.status)?,
         );
         let (stdout, stderr, status) = tokio::join!(
-            read_capped(stdout),
-            read_capped(stderr),
-            read_capped(status)
+            read_capped(stdout, EXEC_OUTPUT_LIMIT),
+            read_capped(stderr, EXEC_OUTPUT_LIMIT),
+            read_capped(status, EXEC_OUTPUT_LIMIT)
         );
         let status =
             ExecStatus::parse(&status.map_err(|e| EngineError::internal("exec status", e))?)?;
@@ -581,13 +583,13 @@ impl Engine {
     }
 }
 
-/// Reads a pipe to its end, keeping at most `EXEC_OUTPUT_LIMIT` bytes.
-async fn read_capped(mut pipe: impl AsyncRead + Unpin) -> std::io::Result<Vec<u8>> {
+/// Reads a pipe to its end, keeping at most `limit` bytes.
+pub(super) async fn read_capped(
+    mut pipe: impl AsyncRead + Unpin,
+    limit: u64,
+) -> std::io::Result<Vec<u8>> {
     let mut kept = Vec::new();
-    (&mut pipe)
-        .take(EXEC_OUTPUT_LIMIT)
-        .read_to_end(&mut kept)
-        .await?;
+    (&mut pipe).take(limit).read_to_end(&mut kept).await?;
     tokio::io::copy(&mut pipe, &mut tokio::io::sink()).await?;
     Ok(kept)
 }

@@ -17,6 +17,8 @@ impl Engine {
     /// wrote `exit.json` (or nothing, and the container counts as vanished); the watcher stores
     /// the exit later ([`Engine::store_seen_exit`]), once waiters have been told.
     pub(super) fn collect_exit(&self, id: &str) {
+        // The runs its monitor made since the daemon last looked: the true restart count.
+        self.observe_runs(id);
         let record = exit_record_or_vanished(&self.container_dir(id));
         self.record_exit(id, &record, None);
     }
@@ -62,12 +64,13 @@ impl Engine {
                 tracing::error!(%err, "cannot persist the exit");
             }
             entry.init = None;
-            let name = &entry.container.config.name;
-            if record.oom_killed {
-                self.emit_named(EventType::Oom, id, name, EventDetails::default());
+            if let Some(checks) = entry.health_checks.take() {
+                checks.abort();
             }
-            let details = EventDetails::exit(record.exit_code, record.signal);
-            self.emit_named(EventType::Die, id, &entry.container.config.name, details);
+            // A restarting container that a stop ended: its run's end was told already.
+            if entry.told_exit.as_deref() != Some(record.finished.as_str()) {
+                self.tell_exit(id, &entry.container.config.name, record);
+            }
             entry.exit.send_replace(Some(record.exit_code));
             if !entry.container.config.ports.is_empty() {
                 // Its port forwards go with it.
@@ -79,6 +82,16 @@ impl Engine {
         if auto_remove {
             self.spawn_auto_remove(id.to_string());
         }
+    }
+
+    /// Tells how a run of container `id` (named `name`) ended: `oom` when the OOM killer
+    /// killed a process of it, then `die`.
+    pub(super) fn tell_exit(&self, id: &str, name: &str, record: &ExitRecord) {
+        if record.oom_killed {
+            self.emit_named(EventType::Oom, id, name, EventDetails::default());
+        }
+        let details = EventDetails::exit(record.exit_code, record.signal);
+        self.emit_named(EventType::Die, id, name, details);
     }
 
     pub(super) fn spawn_auto_remove(&self, id: String) {
@@ -227,7 +240,9 @@ impl Waiter {
 pub(super) fn exited_status(previous: &ContainerStatus, record: &ExitRecord) -> ContainerStatus {
     let started = match previous {
         ContainerStatus::Running { started, .. } => Some(started.clone()),
-        ContainerStatus::Exited { started, .. } => started.clone(),
+        ContainerStatus::Exited { started, .. } | ContainerStatus::Restarting { started, .. } => {
+            started.clone()
+        }
         ContainerStatus::Created | ContainerStatus::Starting => None,
     };
     ContainerStatus::Exited {

@@ -10,16 +10,18 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use crate::runtime::container::userns::IdMapping;
+use crate::runtime::process::run_record::RunRecord;
 use crate::runtime::sys::atomic_file::Durability;
 use crate::runtime::{
     ContainerLaunch, ContainerSecurity, ExitRecord, FailureKind, LaunchReport, ProcessHandle,
 };
 
+use super::restarts::{RestartState, StartCause, order_for};
 use super::supervisor::{InitHandle, watch_monitor};
 use super::{
     Container, ContainerConfig, ContainerStatus, Engine, EngineError, EngineResult, Entry,
-    EventDetails, blocking, networking, now_rfc3339, parse_signal, resources, short_id, spec,
-    store, volumes,
+    EventDetails, blocking, health, networking, now_rfc3339, parse_signal, resources, restarts,
+    short_id, spec, store, volumes,
 };
 
 /// How long `delete --force` and the end of `stop` wait for a killed container to be gone.
@@ -79,10 +81,13 @@ impl Engine {
         networking::validate_ports(&spec.ports)?;
         resources::validate(&spec.resources, &self.inner.host)?;
         volumes::validate(&spec.volumes, self.inner.allow_root_bind)?;
+        restarts::validate(&spec)?;
         self.userns_mapping(&spec.security)?;
         let image = self.find_image(&spec.image)?;
         let defaults = image.config.defaults();
         let argv = spec::container_argv(&spec, &defaults)?;
+        let healthcheck =
+            health::resolve(spec.healthcheck.as_ref(), defaults.healthcheck.as_ref())?;
         // A start usually follows.
         self.prepay_cgroup_migration();
         let id = uuid::Uuid::new_v4().to_string();
@@ -127,10 +132,13 @@ impl Engine {
             security: spec.security,
             user: spec.user.or(defaults.user),
             volumes: spec.volumes,
+            restart_policy: spec.restart_policy,
+            healthcheck,
         };
         let container = Container {
             config,
             status: ContainerStatus::Created,
+            restarts: RestartState::default(),
         };
         let store = self.inner.store.clone();
         let stored = container.clone();
@@ -164,36 +172,66 @@ impl Engine {
     }
 
     pub async fn start(&self, reference: &str) -> EngineResult<()> {
-        self.timed("start", self.start_untimed(reference)).await
+        self.timed("start", self.start_untimed(reference, StartCause::Request))
+            .await
     }
 
-    async fn start_untimed(&self, reference: &str) -> EngineResult<()> {
+    pub(super) async fn start_untimed(
+        &self,
+        reference: &str,
+        cause: StartCause,
+    ) -> EngineResult<()> {
         let (id, lifecycle) = self.lifecycle_of(reference)?;
         let span = tracing::info_span!("start", container = %id);
         async {
             let _guard = lifecycle.lock().await;
             self.end_interrupted_start(&id, "a new start ended what the previous one left")
                 .await?;
-            let config = {
+            let (config, restarts) = {
                 let table = self.table();
                 let entry = table.entry(&id)?;
                 entry.container.can_start()?;
-                entry.container.config.clone()
+                // A person's start counts from 0; the policy's goes on counting.
+                let restarts = match cause {
+                    StartCause::Request => RestartState::default(),
+                    StartCause::Policy => RestartState {
+                        count: entry.container.restarts.count + 1,
+                        ..entry.container.restarts.clone()
+                    },
+                };
+                (entry.container.config.clone(), restarts)
             };
             self.prepay_cgroup_migration();
             let slot = self.monitor_slot(&id).await?;
             let mut launch = self.launch_for(&config).await?;
+            launch.restart_count = restarts.count;
             let (attached, window_size) = self.inner.early_attaches.take(&id);
             launch.window_size = window_size;
+            let order = order_for(&Container {
+                config: config.clone(),
+                status: ContainerStatus::Starting,
+                restarts: restarts.clone(),
+            });
             // The intent first: a daemon that does not see this start through finds it.
             let (engine, state_dir, starting) =
                 (self.clone(), launch.state_dir.clone(), id.clone());
             blocking(move || {
                 ExitRecord::remove(&state_dir)
+                    .and_then(|()| RunRecord::remove(&state_dir))
                     .map_err(|e| EngineError::io("clear the previous exit record", &e))?;
-                engine.set_status(&starting, ContainerStatus::Starting, |_| {})
+                order
+                    .write(&state_dir)
+                    .map_err(|e| EngineError::io("write the restart order", &e))?;
+                engine.table().entry_mut(&starting)?.container.restarts = restarts;
+                engine.set_status(&starting, ContainerStatus::Starting, |entry| {
+                    entry.told_exit = None;
+                })
             })
             .await?;
+            if cause == StartCause::Policy {
+                let count = self.table().entry(&id)?.container.restarts.count;
+                self.emit(EventType::Restart, &id, EventDetails::restart(count));
+            }
             let launched = self.launch(&id, &config, launch, attached, slot).await;
             if let Err(err) = &launched {
                 // Whatever the launch left goes, and the container counts as exited; a start
@@ -249,6 +287,7 @@ impl Engine {
                 })?;
                 tracing::info!(pid = init_pid, "started");
                 self.emit(EventType::Start, id, EventDetails::default());
+                self.start_health_checks(id);
                 match monitor {
                     Some(monitor) => {
                         watch_monitor(self.clone(), id.to_string(), monitor, Some(exit_pipe), slot)
@@ -338,6 +377,7 @@ impl Engine {
                 &config.volumes,
                 self.inner.allow_root_bind,
             ),
+            restart_count: 0,
         })
     }
 
@@ -397,7 +437,11 @@ impl Engine {
             .await
     }
 
-    async fn stop_untimed(&self, reference: &str, timeout: Duration) -> EngineResult<()> {
+    pub(super) async fn stop_untimed(
+        &self,
+        reference: &str,
+        timeout: Duration,
+    ) -> EngineResult<()> {
         let (id, lifecycle) = self.lifecycle_of(reference)?;
         let _guard = lifecycle
             .lock()
@@ -408,6 +452,7 @@ impl Engine {
         let Some((init, mut exit)) = self.running_handles(&id)? else {
             return Ok(());
         };
+        self.hold_restarts(&id)?;
         if let Some(init) = &init {
             let signal = self.stop_signal_of(&id);
             init.signal(signal)?;
@@ -430,6 +475,7 @@ impl Engine {
         init: Option<InitHandle>,
         mut exit: watch::Receiver<Option<i32>>,
     ) -> EngineResult<()> {
+        self.hold_restarts(id)?;
         if let Some(init) = &init {
             init.signal(Signal::SIGKILL)?;
             self.emit(EventType::Kill, id, EventDetails::signal(Signal::SIGKILL));
@@ -460,18 +506,25 @@ impl Engine {
         result
     }
 
+    /// A signal to the container's first process. SIGKILL, or its stop signal, is a person
+    /// stopping it (as Docker takes it): its restart policy does not undo it.
     fn kill_untimed(&self, reference: &str, signal: &str) -> EngineResult<()> {
         let signal = parse_signal(signal)?;
-        let table = self.table();
-        let id = table.resolve(reference)?;
-        let entry = table.entry(&id)?;
-        entry.container.can_kill()?;
-        match &entry.init {
-            Some(init) => init.signal(signal)?,
-            None => return Err(EngineError::ContainerNotRunning(id)),
+        let (id, init) = {
+            let table = self.table();
+            let id = table.resolve(reference)?;
+            let entry = table.entry(&id)?;
+            entry.container.can_kill()?;
+            match &entry.init {
+                Some(init) => (id, init.clone()),
+                None => return Err(EngineError::ContainerNotRunning(id)),
+            }
+        };
+        if signal == Signal::SIGKILL || signal == self.stop_signal_of(&id) {
+            self.hold_restarts(&id)?;
         }
-        let details = EventDetails::signal(signal);
-        self.emit_named(EventType::Kill, &id, &entry.container.config.name, details);
+        init.signal(signal)?;
+        self.emit(EventType::Kill, &id, EventDetails::signal(signal));
         Ok(())
     }
 

@@ -8,6 +8,7 @@ mod error;
 mod events;
 mod exec;
 mod exits;
+mod health;
 mod images;
 mod interrupted_start;
 mod ipam;
@@ -19,6 +20,8 @@ mod networks;
 mod quarantine;
 mod rename;
 mod resources;
+mod restarts;
+mod run_watch;
 mod spec;
 mod stats;
 mod store;
@@ -126,6 +129,8 @@ struct Inner {
     port_guards: Arc<PortGuards>,
     /// A [`CgroupManager::prepay_migration`] is under way.
     prepaying_migration: AtomicBool,
+    /// The folders of containers whose monitors may restart them.
+    runs: run_watch::RunWatch,
 }
 
 /// Runs blocking work (fsync, helper calls, unpacking) off the async workers.
@@ -141,7 +146,8 @@ impl Engine {
     /// Opens the state folder and re-adopts every container found there: running ones are
     /// watched again, ones that ended while the daemon was down get their recorded exit code
     /// (255 when nothing was recorded), starts under way are adopted or ended, folders that cannot
-    /// be read are quarantined. Must be called inside the tokio runtime.
+    /// be read are quarantined; then those whose restart policy says so are started again (see
+    /// `restarts`). Must be called inside the tokio runtime.
     pub fn load(config: EngineConfig) -> EngineResult<Engine> {
         let store = ContainerStore::open(&config.root)?;
         let images = ImageStore::open(&config.root)?;
@@ -181,8 +187,10 @@ impl Engine {
                 firewall: tokio::sync::Mutex::new(None),
                 port_guards: Arc::default(),
                 prepaying_migration: AtomicBool::new(false),
+                runs: run_watch::RunWatch::new()?,
             }),
         };
+        engine.spawn_run_watch();
         let settle_until = std::time::Instant::now() + interrupted_start::SETTLE_TIMEOUT;
         let (containers, unreadable) = engine.inner.store.load_all()?;
         for container in containers {
@@ -194,6 +202,7 @@ impl Engine {
         engine.serve_names();
         // Re-adopt the table (replaced whole) for the containers found, or remove a stale one.
         engine.spawn_firewall_sync();
+        engine.start_by_policy();
         Ok(engine)
     }
 
@@ -223,7 +232,7 @@ impl Engine {
     pub fn get(&self, reference: &str) -> EngineResult<ContainerInfo> {
         let table = self.table();
         let id = table.resolve(reference)?;
-        Ok(table.entry(&id)?.container.info())
+        Ok(table.entry(&id)?.info())
     }
 
     pub fn list(&self, all: bool) -> Vec<ContainerInfo> {
@@ -232,7 +241,7 @@ impl Engine {
             .entries
             .values()
             .filter(|e| all || e.container.status.is_running())
-            .map(|e| e.container.info())
+            .map(|e| e.info())
             .collect();
         infos.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
         infos

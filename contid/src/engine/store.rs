@@ -11,6 +11,7 @@ use crate::runtime::sys::atomic_file::{Durability, write_json_atomic};
 
 use super::container::{Container, ContainerConfig, ContainerStatus};
 use super::error::{EngineError, EngineResult};
+use super::restarts::RestartState;
 
 const CONTAINER_FILE: &str = "container.json";
 const TRASH_DIR: &str = "trash";
@@ -19,6 +20,9 @@ const TRASH_DIR: &str = "trash";
 struct StoredContainer {
     config: ContainerConfig,
     status: ContainerStatus,
+    /// Absent in files written before restart policies existed.
+    #[serde(default)]
+    restarts: RestartState,
 }
 
 #[derive(Debug, Clone)]
@@ -66,7 +70,9 @@ impl ContainerStore {
     /// then gone and counts as vanished, exit code 255), so that a start does not wait for it.
     pub fn save(&self, container: &Container) -> EngineResult<()> {
         let durability = match container.status {
-            ContainerStatus::Starting | ContainerStatus::Running { .. } => Durability::UntilReboot,
+            ContainerStatus::Starting
+            | ContainerStatus::Running { .. }
+            | ContainerStatus::Restarting { .. } => Durability::UntilReboot,
             _ => Durability::Durable,
         };
         self.save_with(container, durability)
@@ -81,6 +87,7 @@ impl ContainerStore {
         let stored = StoredContainer {
             config: container.config.clone(),
             status: container.status.clone(),
+            restarts: container.restarts.clone(),
         };
         write_json_atomic(
             &self
@@ -177,6 +184,7 @@ fn load_one(dir: &Path) -> std::io::Result<Container> {
     Ok(Container {
         config: stored.config,
         status: stored.status,
+        restarts: stored.restarts,
     })
 }
 
@@ -211,10 +219,13 @@ mod tests {
             user: None,
             volumes: Vec::new(),
             stop_signal: None,
+            restart_policy: Default::default(),
+            healthcheck: None,
         };
         let mut container = Container {
             config,
             status: ContainerStatus::Created,
+            restarts: RestartState::default(),
         };
         store.create(&container).unwrap();
         container.status = ContainerStatus::Exited {

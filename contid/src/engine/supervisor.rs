@@ -1,7 +1,8 @@
 //! Watching running containers: each one's monitor process is held by a pidfd, and, after a
 //! start, by the report pipe, which the monitor closes once it has recorded the exit (it then
 //! still unmounts the container's root, which can wait for the disk). The exit record is
-//! collected at whichever comes first; after a daemon restart only the pidfd is there.
+//! collected at whichever comes first; after a daemon restart only the pidfd is there. Its
+//! folder is watched meanwhile for the runs the monitor restarts (`run_watch`).
 
 use std::sync::Arc;
 
@@ -24,6 +25,9 @@ pub(super) fn watch_monitor(
     slot: OwnedMutexGuard<()>,
 ) {
     tokio::spawn(async move {
+        let runs = engine.inner.runs.add(&id, &engine.container_dir(&id));
+        // What it did before the watch began.
+        engine.observe_runs(&id);
         let pid = monitor.pid();
         // SAFETY: `monitor` owns its pidfd and the AsyncFd owns `monitor`, so the fd stays open
         // for as long as it is registered.
@@ -55,6 +59,9 @@ pub(super) fn watch_monitor(
                 engine.collect_exit(&id);
                 engine.store_seen_exit(&id);
             }
+        }
+        if let Some(runs) = runs {
+            engine.inner.runs.remove(runs);
         }
         drop(slot);
     });

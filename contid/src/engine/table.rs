@@ -1,12 +1,14 @@
 //! The container table: each container's entry (its model, lifecycle lock, exit notification,
-//! init handle, monitor slot), looked up by id, name or id prefix.
+//! init handle, monitor slot, health), looked up by id, name or id prefix.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use conti_proto::{ContainerInfo, Health};
 use tokio::sync::watch;
+use tokio::task::AbortHandle;
 
 use super::quarantine::Quarantined;
 use super::supervisor::InitHandle;
@@ -90,6 +92,13 @@ pub(super) struct Entry {
     /// Held by the watcher of the container's monitor until that process is gone: it still
     /// unmounts the container's root after its exit is recorded, and a new start waits for it.
     pub(super) monitor_slot: Arc<tokio::sync::Mutex<()>>,
+    /// What its health checks found in its current (or last) run (see `health`).
+    pub(super) health: Option<Health>,
+    /// The task that runs its health checks while it runs.
+    pub(super) health_checks: Option<AbortHandle>,
+    /// When the last run whose end was told (a `die` event) ended, as the monitor wrote it: the
+    /// same end is not told twice (see `run_watch`).
+    pub(super) told_exit: Option<String>,
 }
 
 impl Entry {
@@ -101,6 +110,17 @@ impl Entry {
             exit,
             init: None,
             monitor_slot: Arc::new(tokio::sync::Mutex::new(())),
+            health: None,
+            health_checks: None,
+            told_exit: None,
+        }
+    }
+
+    /// The container as inspect shows it.
+    pub(super) fn info(&self) -> ContainerInfo {
+        ContainerInfo {
+            health: self.health.clone(),
+            ..self.container.info()
         }
     }
 }

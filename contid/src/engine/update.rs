@@ -1,36 +1,48 @@
-//! Live changes to a running or stopped container's limits.
+//! Live changes to a container, running or stopped: its limits and its restart policy.
 
 use tracing::Instrument;
 
 use crate::runtime::cgroup::CgroupError;
 
-use conti_proto::ContainerInfo;
+use conti_proto::{ContainerInfo, ContainerUpdate};
 
 use super::{Engine, EngineError, EngineResult, blocking, resources};
 
 impl Engine {
-    /// Changes a container's limits: the update is merged into what it has and checked whole,
-    /// written into the cgroup when it runs (put back as they were when the kernel refuses one),
-    /// and stored, so that the next start applies it too.
+    /// Changes a container's limits and restart policy. Limits are merged into what it has and
+    /// checked whole, written into the cgroup when it runs (put back as they were when the
+    /// kernel refuses one); a new policy is told to its monitor, which follows it from the
+    /// next exit on. Both are stored, so that the next start applies them too.
     pub async fn update(
         &self,
         reference: &str,
-        update: conti_proto::Resources,
+        update: ContainerUpdate,
     ) -> EngineResult<ContainerInfo> {
         let (id, lifecycle) = self.lifecycle_of(reference)?;
         let _guard = lifecycle
             .lock()
             .instrument(tracing::info_span!("update", container = %id))
             .await;
-        let (mut container, running) = {
+        let (mut config, running) = {
             let table = self.table();
             let entry = table.entry(&id)?;
-            (entry.container.clone(), entry.container.status.is_running())
+            (
+                entry.container.config.clone(),
+                entry.container.status.is_running(),
+            )
         };
-        let previous = container.config.resources.clone();
-        let merged = previous.merged(&update);
+        if let Some(policy) = update.restart_policy
+            && config.auto_remove
+            && !policy.is_no()
+        {
+            return Err(EngineError::InvalidSpec(format!(
+                "restart_policy {policy}: the container is removed when it exits (auto_remove)"
+            )));
+        }
+        let previous = config.resources.clone();
+        let merged = previous.merged(&update.resources);
         resources::validate(&merged, &self.inner.host)?;
-        if running {
+        if running && merged != previous {
             let cgroups = self.inner.cgroups.clone();
             let cgroup_id = id.clone();
             let (new, old) = (
@@ -47,15 +59,25 @@ impl Engine {
             })
             .await?;
         }
-        container.config.resources = merged;
+        config.resources = merged;
+        let new_policy = update
+            .restart_policy
+            .filter(|policy| *policy != config.restart_policy);
+        if let Some(policy) = new_policy {
+            config.restart_policy = policy;
+        }
         let mut table = self.table();
         let entry = table.entry_mut(&id)?;
-        // The status may have moved on (an exit) while we wrote: keep it, change the config.
-        container.status = entry.container.status.clone();
+        // The status may have moved on (an exit, a restart) while we wrote: keep it.
+        let mut container = entry.container.clone();
+        container.config = config;
         self.inner.store.save(&container)?;
+        if new_policy.is_some() {
+            self.deliver_order(&container);
+        }
         entry.container = container;
-        tracing::info!("limits updated");
-        Ok(entry.container.info())
+        tracing::info!("updated");
+        Ok(entry.info())
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use conti_proto::{ImageConfig, ImageHealthcheck, ImageHistoryEntry};
+use conti_proto::{HealthDuration, ImageConfig, ImageHealthcheck, ImageHistoryEntry};
 use serde::{Deserialize, Serialize};
 
 use super::digest::Digest;
@@ -179,7 +179,8 @@ impl ConfigFile {
 
 impl ContainerDefaults {
     /// One `docker import --change` instruction: `CMD`, `ENTRYPOINT`, `ENV`, `WORKDIR`, `USER`,
-    /// `EXPOSE`, `LABEL`, `STOPSIGNAL`, `VOLUME` (Dockerfile syntax, JSON or shell form).
+    /// `EXPOSE`, `HEALTHCHECK`, `LABEL`, `STOPSIGNAL`, `VOLUME` (Dockerfile syntax, JSON or shell
+    /// form).
     pub fn apply_change(&mut self, change: &str) -> Result<(), String> {
         let change = change.trim();
         let (instruction, rest) = change
@@ -201,6 +202,7 @@ impl ContainerDefaults {
             }
             "USER" => self.user = Some(rest.to_string()),
             "STOPSIGNAL" => self.stop_signal = Some(rest.to_string()),
+            "HEALTHCHECK" => self.healthcheck = Some(healthcheck(rest).map_err(|e| refused(&e))?),
             "ENV" => {
                 let env = self.env.get_or_insert_with(Vec::new);
                 for (key, value) in key_values(rest).map_err(|e| refused(&e))? {
@@ -234,7 +236,7 @@ impl ContainerDefaults {
             other => {
                 return Err(refused(&format!(
                     "{other} is not a change an import takes (CMD, ENTRYPOINT, ENV, EXPOSE, \
-                     LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR)"
+                     HEALTHCHECK, LABEL, STOPSIGNAL, USER, VOLUME, WORKDIR)"
                 )));
             }
         }
@@ -249,6 +251,55 @@ fn command_form(text: &str) -> Vec<String> {
         return words;
     }
     vec!["/bin/sh".into(), "-c".into(), text.to_string()]
+}
+
+/// A Dockerfile's `HEALTHCHECK [--interval=DUR] [--timeout=DUR] [--start-period=DUR]
+/// [--retries=N] CMD command` (JSON or shell form), or `HEALTHCHECK NONE`.
+fn healthcheck(text: &str) -> Result<Healthcheck, String> {
+    let mut check = Healthcheck::default();
+    let mut rest = text.trim_start();
+    while let Some(option) = rest.strip_prefix("--") {
+        let (option, after) = option
+            .split_once(char::is_whitespace)
+            .unwrap_or((option, ""));
+        let (name, value) = option
+            .split_once('=')
+            .ok_or_else(|| format!("--{option}: expected --NAME=VALUE"))?;
+        let duration = || {
+            HealthDuration::parse(value).map(|d| u64::try_from(d.0.as_nanos()).unwrap_or(u64::MAX))
+        };
+        match name {
+            "interval" => check.interval = duration()?,
+            "timeout" => check.timeout = duration()?,
+            "start-period" => check.start_period = duration()?,
+            "retries" => {
+                check.retries = value
+                    .parse()
+                    .map_err(|_| format!("--retries={value}: expected a whole number"))?
+            }
+            _ => {
+                return Err(format!(
+                    "--{name}: expected --interval, --timeout, --start-period or --retries"
+                ));
+            }
+        }
+        rest = after.trim_start();
+    }
+    let (instruction, command) = rest
+        .split_once(char::is_whitespace)
+        .map(|(i, c)| (i, c.trim()))
+        .unwrap_or((rest, ""));
+    check.test = match (instruction.to_ascii_uppercase().as_str(), command) {
+        ("NONE", "") if check == Healthcheck::default() => vec!["NONE".into()],
+        ("CMD", command) if !command.is_empty() => {
+            match serde_json::from_str::<Vec<String>>(command) {
+                Ok(words) => std::iter::once("CMD".to_string()).chain(words).collect(),
+                Err(_) => vec!["CMD-SHELL".into(), command.to_string()],
+            }
+        }
+        _ => return Err("expected [OPTIONS] CMD command, or NONE alone".into()),
+    };
+    Ok(check)
 }
 
 /// `KEY=VALUE KEY2="two words"`, or the old `KEY VALUE` form.
@@ -316,6 +367,27 @@ mod tests {
             d.exposed_ports.clone().unwrap().keys().collect::<Vec<_>>(),
             ["53/udp", "80/tcp"]
         );
+        d.apply_change("HEALTHCHECK --interval=1s --retries=2 CMD test -f /ready")
+            .unwrap();
+        let check = d.healthcheck.clone().unwrap();
+        assert_eq!(check.test, ["CMD-SHELL", "test -f /ready"]);
+        assert_eq!(
+            (check.interval, check.timeout, check.retries),
+            (1_000_000_000, 0, 2)
+        );
+        d.apply_change(r#"HEALTHCHECK CMD ["true"]"#).unwrap();
+        assert_eq!(d.healthcheck.clone().unwrap().test, ["CMD", "true"]);
+        d.apply_change("HEALTHCHECK NONE").unwrap();
+        assert_eq!(d.healthcheck.clone().unwrap().test, ["NONE"]);
+        for bad in [
+            "HEALTHCHECK CMD",
+            "HEALTHCHECK --interval=soon CMD true",
+            "HEALTHCHECK --every=1s CMD true",
+            "HEALTHCHECK --retries=1 NONE",
+            "HEALTHCHECK true",
+        ] {
+            assert!(d.apply_change(bad).is_err(), "{bad}");
+        }
         assert!(d.apply_change("RUN rm -rf /").is_err());
         assert!(d.apply_change("WORKDIR relative").is_err());
         assert!(d.apply_change("CMD").is_err());

@@ -84,6 +84,10 @@ pub struct ContainerLaunch {
     pub security: ContainerSecurity,
     /// Bind mounts, in order.
     pub volumes: Vec<volumes::BindMount>,
+    /// Restarts by policy counted before this start (a restart when the daemon starts goes on
+    /// counting; a person's start begins again at 0). The monitor counts on from there.
+    #[serde(default)]
+    pub restart_count: u32,
 }
 
 #[cfg(test)]
@@ -113,6 +117,7 @@ impl ContainerLaunch {
             limits: Default::default(),
             security: ContainerSecurity::from_options(&Default::default()).unwrap(),
             volumes: Vec::new(),
+            restart_count: 0,
         }
     }
 }
@@ -176,6 +181,9 @@ pub struct ExecLaunch {
     pub window_size: Option<WindowSize>,
     /// The container's confinement, applied just before `execve`.
     pub confinement: ProcessConfinement,
+    /// Kill the command (its whole process group) when it runs longer than this.
+    #[serde(default)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// How an exec'd process ended; written by the exec's waiter to the status pipe.
@@ -184,4 +192,7 @@ pub struct ExecStatus {
     pub exit_code: i32,
     /// Set when the command could not be started (not found, not executable, bad cwd…).
     pub failure: Option<ChildFailure>,
+    /// It ran longer than its `timeout` and was killed.
+    #[serde(default)]
+    pub timed_out: bool,
 }

@@ -11,11 +11,14 @@
 //! too long for one overlay mount), `rootfs/` (mount point, only mounted inside the container's
 //! mount namespace), `hostname`, `hosts`, `resolv.conf` (bind-mounted into `/etc`),
 //! `container.log` (+ `container.log.1` after rotation), `exit.json` (the monitor's exit record),
-//! `monitor.lock` (held by whatever may run the container; see `process::monitor_lock`).
+//! `monitor.lock` (held by whatever may run the container; see `process::monitor_lock`),
+//! `restart.json` (the daemon's restart order) and `runs.json` (the monitor's record of the runs
+//! it restarted; see `process::restart_policy`).
 //!
 //! One room per subsystem; arrows run one way, from the top of this list down:
-//! - `process/`: the daemon's side — the helper and its protocol, the monitor, execs, the stdio
-//!   session, attach frames, the log file, the exit record;
+//! - `process/`: the daemon's side — the helper and its protocol, the monitor (and its restarts),
+//!   execs, the stdio session, attach frames, the log file, the exit record, the restart order
+//!   and the run record;
 //! - `container/`: what runs inside — the init, namespaces, the root filesystem, volumes, `/etc`
 //!   files, terminals, and the steps every forked child shares;
 //! - `confinement/`: capabilities, seccomp, no_new_privileges, the user, masked paths, the sealed
@@ -23,8 +26,8 @@
 //! - `network/` and `cgroup/`: the kernel subsystems of the same names (`network` may use `sys`);
 //! - `unpack/`: image archives unpacked into a folder, every path resolved inside it (the import's
 //!   root filesystems, and the image store's layers);
-//! - `sys/`: OS wrappers that know nothing of containers (atomic files, the lock file, the fd
-//!   channel, `clone3` as `fork`, process handles, peer credentials).
+//! - `sys/`: OS wrappers that know nothing of containers (atomic files, folder watches, the lock
+//!   file, the fd channel, `clone3` as `fork`, process handles, peer credentials).
 //!
 //! Every room may use what sits at this top: [`RuntimeError`], `child_failure` (a failure in a
 //! forked child as data) and `launch` (the types the engine fills), whose fields name the rooms'

@@ -11,8 +11,8 @@ use crate::output::{self, Format};
 #[derive(Debug, Args)]
 pub struct ImportArgs {
     /// A Dockerfile instruction for the image's config, e.g. `CMD ["/bin/sh"]`, `ENV A=b`,
-    /// `WORKDIR /srv`, `USER 1000`, `ENTRYPOINT …`, `EXPOSE 80`, `LABEL k=v`, `STOPSIGNAL
-    /// SIGINT`, `VOLUME /data` (repeatable).
+    /// `WORKDIR /srv`, `USER 1000`, `ENTRYPOINT …`, `EXPOSE 80`, `HEALTHCHECK --interval=5s CMD
+    /// …`, `LABEL k=v`, `STOPSIGNAL SIGINT`, `VOLUME /data` (repeatable).
     #[arg(short, long = "change", value_name = "INSTRUCTION")]
     pub changes: Vec<String>,
     /// Archive (tar or tar.gz) of the root filesystem; `-` reads it from stdin.

@@ -207,6 +207,8 @@ fn map(body: CreateBody, name: Option<&str>) -> DockerResult<ContainerSpec> {
         security: security(&host)?,
         user: config.user.filter(|u| !u.is_empty()),
         volumes,
+        restart_policy: Default::default(),
+        healthcheck: None,
     })
 }
 

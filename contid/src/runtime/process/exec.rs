@@ -2,7 +2,9 @@
 //!
 //! The helper forks E1, the waiter: it joins the container's cgroup and namespaces, forks E2
 //! (only children enter a pid namespace), waits for it and writes one [`ExecStatus`] to the status
-//! pipe. E2 sets up stdio and its working directory and execs the command.
+//! pipe. E2 sets up stdio and its working directory and execs the command. With a timeout (a
+//! health check's), E2 leads a process group of its own, and E1 kills the group when the time is
+//! up.
 
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
@@ -22,6 +24,7 @@ use crate::runtime::container::child::{
 };
 use crate::runtime::container::namespaces::ContainerNamespaces;
 use crate::runtime::container::pty;
+use crate::runtime::sys::process::{ProcessHandle, start_time};
 use crate::runtime::{ExecLaunch, ExecStatus};
 
 /// The daemon's ends: read ends of the command's stdout and stderr (without a tty), of the
@@ -124,13 +127,15 @@ fn run_waiter(exec: &ExecLaunch, cgroups: &CgroupManager, pipes: WaiterPipes) ->
     let status_code = match join_container(exec, cgroups, &keep)
         .and_then(|namespaces| run_command(exec, cgroups, namespaces, stdio))
     {
-        Ok(code) => ExecStatus {
-            exit_code: code,
+        Ok(ended) => ExecStatus {
+            exit_code: ended.exit_code,
             failure: None,
+            timed_out: ended.timed_out,
         },
         Err(failure) => ExecStatus {
             exit_code: failure.exit_code(),
             failure: Some(failure),
+            timed_out: false,
         },
     };
     if let Ok(bytes) = serde_json::to_vec(&status_code) {
@@ -173,13 +178,19 @@ fn join_container(
     Ok(namespaces)
 }
 
-/// Forks E2 (in the container's pid namespace), waits for it; returns its exit code.
+/// How the command ended.
+struct CommandEnd {
+    exit_code: i32,
+    timed_out: bool,
+}
+
+/// Forks E2 (in the container's pid namespace), waits for it (until its timeout at most).
 fn run_command(
     exec: &ExecLaunch,
     cgroups: &CgroupManager,
     namespaces: ContainerNamespaces,
     stdio: CommandStdio,
-) -> Result<i32, ChildFailure> {
+) -> Result<CommandEnd, ChildFailure> {
     let (error_r, error_w) =
         nix::unistd::pipe2(OFlag::O_CLOEXEC).step("pipes", || "error pipe".into())?;
     // SAFETY: E1 is single-threaded; the child runs `start_command` and never returns.
@@ -190,12 +201,27 @@ fn run_command(
         }
         ForkResult::Parent { child } => child,
     };
+    if exec.timeout.is_some() {
+        // Also here: whichever of the two comes first, the group exists before it is killed.
+        let _ = nix::unistd::setpgid(command, command);
+    }
     drop((error_w, stdio, namespaces));
     let report = read_to_end(error_r)
         .map_err(|e| ChildFailure::new("sync", io_errno(&e), "read the error pipe"))?;
+    let timed_out = match exec.timeout {
+        Some(timeout) if report.is_empty() => !exits_within(command, timeout),
+        _ => false,
+    };
+    if timed_out {
+        // The command and what it started; something that left the group lives on.
+        let _ = nix::sys::signal::killpg(command, Signal::SIGKILL);
+    }
     let status = wait_for(command)?;
     if report.is_empty() {
-        return Ok(exit_code_of(status).0);
+        return Ok(CommandEnd {
+            exit_code: exit_code_of(status).0,
+            timed_out,
+        });
     }
     Err(serde_json::from_slice(&report).unwrap_or_else(|e| {
         ChildFailure::new(
@@ -223,8 +249,16 @@ fn start_command(
     stdio: CommandStdio,
     error: OwnedFd,
 ) -> ! {
-    let prepared = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
-        .step("set_pdeathsig", || "PR_SET_PDEATHSIG".into())
+    let own_group = match exec.timeout {
+        Some(_) => nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0))
+            .step("setpgid", || "a process group of its own".into()),
+        None => Ok(()),
+    };
+    let prepared = own_group
+        .and_then(|()| {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)
+                .step("set_pdeathsig", || "PR_SET_PDEATHSIG".into())
+        })
         // "0" moves the writer itself: this process's pid means nothing outside its namespace.
         .and_then(|()| {
             cgroups
@@ -241,6 +275,15 @@ fn start_command(
             exec_with_failure_report(&exec.argv, &env, error.as_fd(), Some(&confinement))
         }
         Err(failure) => fail(error.as_fd(), &failure),
+    }
+}
+
+/// Whether our child `pid` exits within `timeout`; it is not reaped.
+fn exits_within(pid: Pid, timeout: std::time::Duration) -> bool {
+    match ProcessHandle::open(pid.as_raw(), start_time(pid.as_raw()).unwrap_or_default()) {
+        Ok(Some(command)) => command.exits_within(timeout),
+        // Gone (a zombie still has its stat, so this is rare), or not to be watched: wait.
+        _ => true,
     }
 }
 

@@ -582,6 +582,7 @@ mod tests {
         let status = ExecStatus {
             exit_code: 127,
             failure: Some(failure.clone()),
+            timed_out: false,
         };
         let parsed = ExecStatus::parse(&serde_json::to_vec(&status).unwrap()).unwrap();
         assert_eq!((parsed.exit_code, parsed.failure), (127, Some(failure)));

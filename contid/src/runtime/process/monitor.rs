@@ -17,6 +17,10 @@
 //! overlay flushes its upper filesystem to disk (`ovl_sync_fs`: a writeback of the host
 //! filesystem and a disk cache flush). Were the init the last holder, its exit, and so every
 //! `wait`, would wait for the disk.
+//!
+//! A container with a restart policy is started again by its monitor (`runs`): its state
+//! folder, log, attach socket, cgroup and published ports stay; each run gets new namespaces,
+//! its root mounted again and its veth made again, with the same address and MAC.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
@@ -29,18 +33,22 @@ use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 
+mod runs;
+
 use super::exit_record::ExitRecord;
 use super::logfile::{LogStream, LogWriter};
 use super::monitor_lock::{self, ProcessIdentity};
 use super::protocol::HelperFailure;
-use super::session::{Session, SessionIo, bind_attach_socket};
+use super::restart_policy::ORDER_SIGNAL;
+use super::run_record::RunRecord;
+use super::session::{SessionIo, bind_attach_socket};
 use crate::runtime::cgroup::{CgroupError, CgroupManager};
 use crate::runtime::child_failure::{
     ChildFailure, STEP_CGROUP_LIMITS, STEP_PUBLISH_PORT, StepResult, io_errno,
 };
 use crate::runtime::container::child::{
-    cgroup_failure, close_inherited_fds, exit_code_of, read_to_end, restore_sigchld, run_forked,
-    set_nonblocking, stdio_to_dev_null, write_all,
+    cgroup_failure, close_inherited_fds, read_to_end, restore_sigchld, run_forked, set_nonblocking,
+    stdio_to_dev_null, write_all,
 };
 use crate::runtime::container::etc_files::write_etc_files;
 use crate::runtime::container::init::{InitPipes, run_init};
@@ -124,16 +132,30 @@ struct Monitor<'a> {
     reserved_ports: Vec<OwnedFd>,
 }
 
-/// What the monitor holds once the init runs.
+/// What the monitor holds while a run of the container lasts.
 struct Running {
     init: Pid,
+    /// The init's start time (with its pid, its identity).
+    init_start_time: u64,
+    /// RFC 3339 time it exec'd.
+    started: String,
+    /// When, to tell how long the run lasted.
+    started_at: std::time::Instant,
     /// The init's mount namespace (see the module's notes); `None` if the init was already
     /// gone when the monitor looked.
     mount_namespace: Option<OwnedFd>,
     io: SessionIo,
+    /// The cgroup's OOM kills before the run: those of earlier runs are not this one's.
+    oom_kills_before: u64,
+}
+
+/// What the monitor holds for the container's whole life, run after run.
+struct MonitorIo {
+    /// SIGCHLD, and [`ORDER_SIGNAL`].
     signals: SignalFd,
     log: LogWriter,
-    attach_socket: OwnedFd,
+    /// `attach.sock`, listening.
+    listener: Option<OwnedFd>,
 }
 
 /// The monitor's ends of the init's pipes, before the clone.
@@ -198,11 +220,17 @@ impl<'a> Monitor<'a> {
         {
             return self.give_up(cgroup_failure("cgroup_devices", &e), true);
         }
-        let running = match self.start_init(signals, log, attach_socket) {
+        let running = match self.start_init() {
             Ok(running) => running,
             Err(failure) => return self.give_up(failure, true),
         };
-        self.watch(running)
+        self.report_started(&running);
+        let io = MonitorIo {
+            signals,
+            log,
+            listener: Some(attach_socket),
+        };
+        self.supervise(running, io)
     }
 
     /// Leaves the daemon's world: only the report pipe stays open, stdio goes to /dev/null.
@@ -230,7 +258,7 @@ impl<'a> Monitor<'a> {
     }
 
     /// The state folder, the log, and a signalfd for SIGCHLD (blocked before the clone, so no
-    /// exit goes unnoticed).
+    /// exit goes unnoticed) and [`ORDER_SIGNAL`].
     fn prepare(&self) -> Result<(SignalFd, LogWriter), ChildFailure> {
         const STEP: &str = "prepare_state_dir";
         let dir = &self.launch.state_dir;
@@ -239,6 +267,7 @@ impl<'a> Monitor<'a> {
                 .step(STEP, || format!("mkdir {}", dir.join(sub).display()))?;
         }
         ExitRecord::remove(dir).step(STEP, || "remove the previous exit record".into())?;
+        RunRecord::remove(dir).step(STEP, || "remove the previous run record".into())?;
         write_etc_files(self.launch)
             .step(STEP, || "write hostname, hosts and resolv.conf".into())?;
         if let Some(mapping) = self.launch.security.userns {
@@ -246,13 +275,14 @@ impl<'a> Monitor<'a> {
         }
         let log = LogWriter::open(dir, self.launch.log_max_bytes)
             .step("open_log", || "open container.log".into())?;
-        let mut sigchld = SigSet::empty();
-        sigchld.add(Signal::SIGCHLD);
-        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&sigchld), None)
-            .step("signals", || "block SIGCHLD".into())?;
+        let mut watched = SigSet::empty();
+        watched.add(Signal::SIGCHLD);
+        watched.add(ORDER_SIGNAL);
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&watched), None)
+            .step("signals", || "block SIGCHLD and SIGURG".into())?;
         let signals =
-            SignalFd::with_flags(&sigchld, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
-                .step("signals", || "signalfd for SIGCHLD".into())?;
+            SignalFd::with_flags(&watched, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+                .step("signals", || "signalfd for SIGCHLD and SIGURG".into())?;
         Ok((signals, log))
     }
 
@@ -261,12 +291,7 @@ impl<'a> Monitor<'a> {
     ///
     /// The init prepares its root filesystem meanwhile: a migration can take a whole RCU grace
     /// period (milliseconds), and this way the two overlap.
-    fn start_init(
-        &self,
-        signals: SignalFd,
-        log: LogWriter,
-        attach_socket: OwnedFd,
-    ) -> Result<Running, ChildFailure> {
+    fn start_init(&self) -> Result<Running, ChildFailure> {
         let (pipes, init_pipes) = make_pipes(self.launch)?;
         let (init, born_in_cgroup) = self.clone_init(init_pipes)?;
         let mount_namespace = hold_mount_namespace(init);
@@ -322,6 +347,11 @@ impl<'a> Monitor<'a> {
         };
         Ok(Running {
             init,
+            // The init is our child and not reaped yet (even if it already exited), so its
+            // start time is readable.
+            init_start_time: start_time(init.as_raw()).unwrap_or_default(),
+            started: crate::runtime::now_rfc3339(),
+            started_at: std::time::Instant::now(),
             mount_namespace,
             io: SessionIo {
                 pipes,
@@ -329,9 +359,7 @@ impl<'a> Monitor<'a> {
                 stdin,
                 open_stdin: self.launch.open_stdin,
             },
-            signals,
-            log,
-            attach_socket,
+            oom_kills_before: 0,
         })
     }
 
@@ -385,62 +413,26 @@ impl<'a> Monitor<'a> {
         }
     }
 
-    /// Reports the start, then logs output until the init exits; writes `exit.json`.
-    fn watch(mut self, running: Running) -> i32 {
-        let Running {
-            init,
-            mount_namespace,
-            io,
-            signals,
-            log,
-            attach_socket,
-        } = running;
+    /// Reports the first run's start: in the lock first (a daemon that does not read the report
+    /// learns the start from there), then on the report pipe.
+    fn report_started(&mut self, running: &Running) {
         let monitor = ProcessIdentity::own();
-        // The init is our child and not reaped yet (even if it already exited), so its start time
-        // is readable.
-        let init_identity = ProcessIdentity {
-            pid: init.as_raw(),
-            start_time: start_time(init.as_raw()).unwrap_or_default(),
+        let init = ProcessIdentity {
+            pid: running.init.as_raw(),
+            start_time: running.init_start_time,
         };
-        // On disk first: a daemon that does not read the report learns the start from there.
         if let Some(lock) = &self.lock
-            && let Err(e) = monitor_lock::record_started(lock, monitor, init_identity)
+            && let Err(e) = monitor_lock::record_started(lock, monitor, init)
         {
             tracing::warn!("container {}: recording its start: {e}", self.launch.id);
         }
         let report = LaunchReport::Started {
             monitor_pid: monitor.pid,
             monitor_start_time: monitor.start_time,
-            init_pid: init_identity.pid,
-            init_start_time: init_identity.start_time,
+            init_pid: init.pid,
+            init_start_time: init.start_time,
         };
         self.send_report(&report, true);
-        let attached = std::mem::take(&mut self.attached);
-        let mut session = Session::new(io, log, Some(attach_socket), attached);
-        let status = session.run_until_exit(init, &signals);
-        session.drain(&self.launch.state_dir);
-        let (exit_code, signal) = exit_code_of(status);
-        // Before `finish` removes the cgroup, and with it the counter.
-        let oom_killed = match self.cgroups.oom_kills(&self.launch.id) {
-            Ok(kills) => kills > 0,
-            Err(e) => {
-                tracing::warn!("container {}: reading its OOM kills: {e}", self.launch.id);
-                false
-            }
-        };
-        let launch = self.launch;
-        self.finish(ExitRecord {
-            exit_code,
-            signal,
-            finished: crate::runtime::now_rfc3339(),
-            error: None,
-            oom_killed,
-        });
-        // The daemon knows: now the record goes to disk and the container's mounts may go,
-        // however long that takes.
-        let _ = ExitRecord::flush(&launch.state_dir);
-        drop(mount_namespace);
-        0
     }
 
     /// The launch failed: clean up, record and report why, exit.

@@ -36,6 +36,11 @@ const READ_CHUNK: usize = 64 * 1024;
 /// Bytes waiting for one client (or for stdin) beyond which reading stops.
 const HIGH_WATER: usize = 1024 * 1024;
 
+/// Removes the attach socket's file once nothing is to listen on it any more.
+pub(super) fn remove_attach_socket(state_dir: &Path) {
+    let _ = std::fs::remove_file(state_dir.join(ATTACH_SOCKET));
+}
+
 /// Binds `attach.sock` in `state_dir`, mode 0600, listening and non-blocking. The path is bound
 /// relative to the folder (the monitor is single-threaded, so the `chdir` is safe): a long state
 /// folder must not exceed `sun_path`.
@@ -70,14 +75,15 @@ pub(super) struct SessionIo {
     pub open_stdin: bool,
 }
 
-pub(super) struct Session {
+/// One run of the container: its output until it ends, and the clients attached meanwhile.
+pub(super) struct Session<'a> {
     outputs: Vec<Output>,
     stdin: Option<StdinSink>,
     master: Option<OwnedFd>,
     open_stdin: bool,
     listener: Option<OwnedFd>,
     clients: Vec<Client>,
-    log: LogWriter,
+    log: &'a mut LogWriter,
 }
 
 struct Output {
@@ -112,15 +118,16 @@ enum Target {
     Client(usize),
 }
 
-impl Session {
+impl<'a> Session<'a> {
     /// `clients`: connections handed over at start (attached before it), their hello already
-    /// written by the daemon.
+    /// written by the daemon. The log and the listener outlive the session: a restart's
+    /// session takes them on.
     pub(super) fn new(
         io: SessionIo,
-        log: LogWriter,
+        log: &'a mut LogWriter,
         listener: Option<OwnedFd>,
         clients: Vec<OwnedFd>,
-    ) -> Session {
+    ) -> Session<'a> {
         let mut outputs = Vec::new();
         for (fd, stream) in io.pipes {
             let kind = if matches!(stream, LogStream::Stderr) {
@@ -191,11 +198,10 @@ impl Session {
     }
 
     /// After the init exited: the rest of the output (until EOF or [`DRAIN_TIMEOUT`]), then
-    /// what clients have not taken yet (for [`CLIENT_FLUSH_TIMEOUT`]); closes everything.
-    pub(super) fn drain(&mut self, state_dir: &Path) {
-        if self.listener.take().is_some() {
-            let _ = std::fs::remove_file(state_dir.join(ATTACH_SOCKET));
-        }
+    /// what clients have not taken yet (for [`CLIENT_FLUSH_TIMEOUT`]); closes everything but
+    /// the listener, which it gives back (no new client is taken meanwhile).
+    pub(super) fn drain(&mut self) -> Option<OwnedFd> {
+        let listener = self.listener.take();
         self.stdin = None;
         self.poll_while(DRAIN_TIMEOUT, |session| {
             session.outputs.iter().any(|o| o.fd.is_some())
@@ -207,11 +213,12 @@ impl Session {
             session.clients.iter().any(|c| !c.output.is_empty())
         });
         self.clients.clear();
+        listener
     }
 
     /// Polls and does I/O while `busy` holds, for `timeout` at most; reaps what exits meanwhile
     /// (orphans reparented to us exit too: the kernel kills the pid namespace with its init).
-    fn poll_while(&mut self, timeout: Duration, busy: fn(&Session) -> bool) {
+    fn poll_while(&mut self, timeout: Duration, busy: fn(&Session<'a>) -> bool) {
         let deadline = Instant::now() + timeout;
         while busy(self) {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -422,7 +429,7 @@ impl Session {
     fn emit(&mut self, i: usize, bytes: &[u8]) {
         let output = &mut self.outputs[i];
         let (stream, kind) = (output.stream, output.kind);
-        let log = &mut self.log;
+        let log = &mut *self.log;
         output
             .lines
             .push(bytes, &mut |line| write_log(log, stream, line));
@@ -439,7 +446,7 @@ impl Session {
         let output = &mut self.outputs[i];
         if output.fd.take().is_some() {
             let stream = output.stream;
-            let log = &mut self.log;
+            let log = &mut *self.log;
             output
                 .lines
                 .finish(&mut |line| write_log(log, stream, line));
