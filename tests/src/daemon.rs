@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 use serde::Serialize;
 
 use conti_proto::{
-    ContainerInfo, ContainerSpec, CreatedContainer, ExecResult, ExecSpec, WaitResult,
+    ContainerInfo, ContainerSpec, CreatedContainer, Event, ExecResult, ExecSpec, WaitResult,
 };
 
 use crate::http::{Client, Response};
@@ -530,6 +530,18 @@ impl Daemon {
         let resp = self.get("/v1/containers?all=true");
         resp.expect_status(200);
         resp.json()
+    }
+
+    /// The events of container `id` the daemon remembers (`GET /v1/events`, replayed up to now).
+    #[track_caller]
+    pub fn events_of(&self, id: &str) -> Vec<Event> {
+        let resp = self.get("/v1/events?since=1h&until=0s");
+        resp.expect_status(200);
+        resp.text()
+            .lines()
+            .map(|line| serde_json::from_str::<Event>(line).expect("an event"))
+            .filter(|event| event.container_id == id)
+            .collect()
     }
 
     /// The container's output so far (text format).
