@@ -566,7 +566,7 @@ impl Engine {
     /// After an exec failed to join its container: whether the container ended under it. Its
     /// first process may still be on its way out (the kernel takes its namespaces away before
     /// the exit shows on its pidfd), so it gets [`EXITING_GRACE`] to finish.
-    async fn exited_under_exec(&self, id: &str) -> bool {
+    pub(super) async fn exited_under_exec(&self, id: &str) -> bool {
         let init = {
             let table = self.table();
             match table.entry(id) {

@@ -227,6 +227,11 @@ impl Engine {
             }
             Err(err) => (TIMED_OUT, format!("conti: the check could not run: {err}")),
         };
+        // A check that met the end of the run (its namespaces going, it killed with them) says
+        // nothing of the container's health.
+        if exit_code != 0 && self.exited_under_exec(id).await {
+            return None;
+        }
         Some(HealthcheckResult {
             start,
             end: super::now_rfc3339(),

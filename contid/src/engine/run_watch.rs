@@ -246,3 +246,64 @@ pub(super) fn open_init(init: &RunningInit) -> Option<super::supervisor::InitHan
         .flatten()
         .map(Arc::new)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::ExitRecord;
+
+    #[test]
+    fn the_record_gives_a_new_run_or_a_wait_under_the_same_monitor() {
+        let running = ContainerStatus::Running {
+            started: "t0".into(),
+            monitor_pid: 10,
+            monitor_start_time: 11,
+            init_pid: 20,
+            init_start_time: 21,
+        };
+        let exit = ExitRecord {
+            exit_code: 3,
+            signal: None,
+            finished: "t1".into(),
+            error: None,
+            oom_killed: false,
+        };
+        let waiting = RunRecord {
+            restart_count: 1,
+            current: None,
+            last_exit: Some(exit.clone()),
+            last_started: Some("t0".into()),
+        };
+        let ContainerStatus::Restarting {
+            started,
+            exit_code,
+            monitor_pid,
+            ..
+        } = status_by_record(&running, &waiting).unwrap()
+        else {
+            panic!("not restarting");
+        };
+        assert_eq!(
+            (started.as_deref(), exit_code, monitor_pid),
+            (Some("t0"), 3, 10)
+        );
+        let restarted = RunRecord {
+            current: Some(RunningInit {
+                pid: 30,
+                start_time: 31,
+                started: "t2".into(),
+            }),
+            ..waiting
+        };
+        let status = status_by_record(&running, &restarted).unwrap();
+        assert!(matches!(
+            status,
+            ContainerStatus::Running {
+                init_pid: 30,
+                monitor_pid: 10,
+                ..
+            }
+        ));
+        assert!(status_by_record(&ContainerStatus::Created, &restarted).is_none());
+    }
+}
