@@ -135,7 +135,7 @@ fn failures_in_the_start_period_do_not_count() {
     let id = d.run_detached(&checked(
         "exec sleep 1000",
         HealthcheckSpec {
-            start_period: Some(HealthDuration::parse("2s").unwrap()),
+            start_period: Some(HealthDuration::parse("3s").unwrap()),
             ..check("exit 1", "200ms", 1)
         },
     ));
