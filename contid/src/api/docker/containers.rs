@@ -17,9 +17,7 @@ use super::query::DockerQuery;
 use super::shapes::{container_inspect, container_summary, docker_id};
 use crate::api::attach::{detach_keys, require_upgrade, upgrade};
 use crate::api::log_output::{LogFormat, LogStreams, log_body};
-use crate::engine::{
-    AttachOptions, ClientSocket, Engine, EngineError, TimeWindow, WaitCondition, window_size,
-};
+use crate::engine::{AttachOptions, ClientSocket, Engine, EngineError, TimeWindow, WaitCondition};
 
 /// Docker's default grace period of `stop` and `restart`.
 const DEFAULT_STOP_SECS: u64 = 10;
@@ -280,9 +278,7 @@ pub async fn resize(
     Path(id): Path<String>,
     query: DockerQuery,
 ) -> DockerResult<StatusCode> {
-    let rows = query.number::<u32>("h")?.unwrap_or(0);
-    let cols = query.number::<u32>("w")?.unwrap_or(0);
-    engine.resize(&id, window_size(rows, cols)?).await?;
+    engine.resize(&id, query.window_size()?).await?;
     Ok(StatusCode::OK)
 }
 

@@ -14,7 +14,7 @@ use super::error::{DockerError, DockerResult};
 use super::query::DockerQuery;
 use super::shapes::docker_id;
 use crate::api::attach::{detach_keys, require_upgrade, upgrade};
-use crate::engine::{Engine, window_size};
+use crate::engine::Engine;
 
 fn parse<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> DockerResult<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -113,8 +113,6 @@ pub async fn resize(
     Path(id): Path<String>,
     query: DockerQuery,
 ) -> DockerResult<StatusCode> {
-    let rows = query.number::<u32>("h")?.unwrap_or(0);
-    let cols = query.number::<u32>("w")?.unwrap_or(0);
-    engine.resize_exec(&id, window_size(rows, cols)?)?;
+    engine.resize_exec(&id, query.window_size()?)?;
     Ok(StatusCode::CREATED)
 }

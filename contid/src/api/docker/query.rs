@@ -53,6 +53,13 @@ impl DockerQuery {
             .transpose()
     }
 
+    /// A resize's `h` and `w`.
+    pub fn window_size(&self) -> Result<crate::runtime::WindowSize, DockerError> {
+        let rows = self.number::<u32>("h")?.unwrap_or(0);
+        let cols = self.number::<u32>("w")?.unwrap_or(0);
+        Ok(crate::engine::window_size(rows, cols)?)
+    }
+
     /// `filters`: JSON `{"name": ["a", "b"]}` (or the older `{"name": {"a": true}}`).
     pub fn filters(&self) -> Result<Filters, DockerError> {
         let Some(text) = self.text("filters") else {
