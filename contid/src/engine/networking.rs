@@ -283,14 +283,17 @@ impl Engine {
         }
     }
 
-    /// The resolver answers the container's name on its network (from its create; called with
-    /// the table locked, so that an address handed out again is never unnamed by a late delete
-    /// of its previous owner).
+    /// The resolver answers the container's name and aliases on its network (from its create;
+    /// called with the table locked, so that an address handed out again is never unnamed by a
+    /// late delete of its previous owner).
     pub(super) fn name_on_network(&self, config: &ContainerConfig) {
         if let Some(endpoint) = &config.endpoint {
             let member = Member {
                 network: endpoint.network.clone(),
-                names: vec![config.name.clone()],
+                names: std::iter::once(&config.name)
+                    .chain(&config.network_aliases)
+                    .cloned()
+                    .collect(),
             };
             self.inner.resolver.add(endpoint.address, member);
         }

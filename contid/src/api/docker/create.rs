@@ -203,6 +203,7 @@ fn map(body: CreateBody, name: Option<&str>) -> DockerResult<ContainerSpec> {
         security: security(&host)?,
         user: config.user.filter(|u| !u.is_empty()),
         volumes,
+        ..ContainerSpec::default()
     })
 }
 
