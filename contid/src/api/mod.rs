@@ -16,8 +16,10 @@ pub(crate) mod images;
 mod limits;
 pub(crate) mod log_output;
 mod networks;
+mod repeated_query;
 mod server;
 mod system;
+mod volumes;
 mod whole_numbers;
 
 use axum::Router;
@@ -86,6 +88,9 @@ fn api_router() -> OpenApiRouter<Engine> {
         .routes(routes!(events::stream_events))
         .routes(routes!(networks::create_network, networks::list_networks))
         .routes(routes!(networks::inspect_network, networks::delete_network))
+        .routes(routes!(volumes::create_volume, volumes::list_volumes))
+        .routes(routes!(volumes::prune_volumes))
+        .routes(routes!(volumes::inspect_volume, volumes::delete_volume))
 }
 
 /// The whole API as an axum router (tests call it with `oneshot`): Conti's `/v1`, and Docker's

@@ -4,6 +4,7 @@
 mod adoption;
 mod attach;
 mod container;
+mod container_filter;
 mod error;
 mod events;
 mod exec;
@@ -11,9 +12,11 @@ mod exits;
 mod images;
 mod interrupted_start;
 mod ipam;
+mod labels;
 mod lifecycle;
 mod logs;
 mod metrics;
+mod named_volumes;
 mod networking;
 mod networks;
 mod quarantine;
@@ -27,6 +30,7 @@ mod table;
 mod time_window;
 mod update;
 mod upload;
+mod volume_store;
 mod volumes;
 
 use std::path::PathBuf;
@@ -49,10 +53,12 @@ pub use attach::{
     window_size,
 };
 pub use container::{Container, ContainerConfig, ContainerStatus, short_id};
+pub use container_filter::ContainerFilter;
 pub use error::{EngineError, EngineResult};
 pub use events::{EVENT_HISTORY, EventBus, EventDetails, EventStream, EventsLost};
 pub use exec::ExecStream;
 pub use exits::{WaitCondition, Waiter};
+pub use labels::LabelFilter;
 pub use logs::{FRAME_HEADER_LEN, LogFollower, LogRecord, LogStream, stream_frame_header};
 pub use networks::NetworkDefaults;
 pub use spec::DEFAULT_PATH;
@@ -61,10 +67,12 @@ pub use time_window::TimeWindow;
 
 use crate::images::ImageStore;
 use crate::registry::{Registry, RegistrySettings};
+use named_volumes::VolumeTable;
 use networking::NetworkTable;
 use networks::{Network, NetworkStore, check_default_subnet};
 use store::ContainerStore;
 use table::{Entry, Table};
+use volume_store::VolumeStore;
 
 pub use crate::runtime::now_rfc3339;
 
@@ -126,6 +134,9 @@ struct Inner {
     port_guards: Arc<PortGuards>,
     /// A [`CgroupManager::prepay_migration`] is under way.
     prepaying_migration: AtomicBool,
+    volume_store: VolumeStore,
+    /// Locked after the container table when both are.
+    volumes: Mutex<VolumeTable>,
 }
 
 /// Runs blocking work (fsync, helper calls, unpacking) off the async workers.
@@ -156,6 +167,12 @@ impl Engine {
         for network in network_store.load_all()? {
             networks.networks.insert(network.name.clone(), network);
         }
+        let volume_store = VolumeStore::open(&config.root)?;
+        let volumes = volume_store
+            .load_all()?
+            .into_iter()
+            .map(|volume| (volume.name.clone(), volume))
+            .collect();
         let engine = Engine {
             inner: Arc::new(Inner {
                 root: config.root,
@@ -181,6 +198,8 @@ impl Engine {
                 firewall: tokio::sync::Mutex::new(None),
                 port_guards: Arc::default(),
                 prepaying_migration: AtomicBool::new(false),
+                volume_store,
+                volumes: Mutex::new(volumes),
             }),
         };
         let settle_until = std::time::Instant::now() + interrupted_start::SETTLE_TIMEOUT;
@@ -224,18 +243,6 @@ impl Engine {
         let table = self.table();
         let id = table.resolve(reference)?;
         Ok(table.entry(&id)?.container.info())
-    }
-
-    pub fn list(&self, all: bool) -> Vec<ContainerInfo> {
-        let mut infos: Vec<ContainerInfo> = self
-            .table()
-            .entries
-            .values()
-            .filter(|e| all || e.container.status.is_running())
-            .map(|e| e.container.info())
-            .collect();
-        infos.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
-        infos
     }
 
     pub fn info(&self) -> DaemonInfo {

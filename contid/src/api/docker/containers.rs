@@ -62,9 +62,10 @@ pub async fn list(
         filters.any("status", |s| s == info.state.as_str())
             && filters.any("name", |n| info.name.contains(n.trim_start_matches('/')))
             && filters.any("id", |i| docker_id(&info.id).starts_with(i))
-            && filters.any("ancestor", |a| info.image == a || info.image_id.starts_with(a))
-            // Conti's containers carry no labels yet: a label filter matches none.
-            && filters.any("label", |_| false)
+            && filters.any("ancestor", |a| {
+                info.image == a || info.image_id.starts_with(a)
+            })
+            && filters.labels(&info.labels)
     });
     // Newest first, as Docker lists them.
     infos.reverse();

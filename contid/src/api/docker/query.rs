@@ -108,6 +108,20 @@ impl Filters {
         }
     }
 
+    /// `label` filters: every one must hold (Docker ANDs them, unlike other filters).
+    pub fn labels(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
+        self.0.get("label").is_none_or(|wanted| {
+            wanted
+                .iter()
+                .all(|l| crate::engine::LabelFilter::parse(l).matches(labels))
+        })
+    }
+
+    /// The values given for `name`.
+    pub fn values(&self, name: &str) -> &[String] {
+        self.0.get(name).map_or(&[], Vec::as_slice)
+    }
+
     /// True when `name` is not filtered on, or when `test` accepts one of its values.
     pub fn any(&self, name: &str, test: impl Fn(&str) -> bool) -> bool {
         self.0
