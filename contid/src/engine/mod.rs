@@ -87,6 +87,9 @@ pub struct EngineConfig {
     pub resolv_conf: PathBuf,
     /// CA folders, insecure registries and the credentials file of pulls and logins.
     pub registry: RegistrySettings,
+    /// Told how many containers the state folder holds, before they are adopted (the daemon
+    /// says so while a long adoption runs).
+    pub on_adopting: Box<dyn FnOnce(usize) + Send>,
 }
 
 /// Cheap to clone; every clone is the same engine.
@@ -182,6 +185,7 @@ impl Engine {
         };
         let settle_until = std::time::Instant::now() + interrupted_start::SETTLE_TIMEOUT;
         let (containers, unreadable) = engine.inner.store.load_all()?;
+        (config.on_adopting)(containers.len());
         for container in containers {
             engine.adopt(container, settle_until)?;
         }
@@ -233,6 +237,15 @@ impl Engine {
             .collect();
         infos.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
         infos
+    }
+
+    /// How many containers run.
+    pub fn count_running(&self) -> usize {
+        self.table()
+            .entries
+            .values()
+            .filter(|e| e.container.status.is_running())
+            .count()
     }
 
     pub fn info(&self) -> DaemonInfo {
