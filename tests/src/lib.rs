@@ -13,6 +13,7 @@
 //! theirs, and every polling loop has a deadline. A [`Daemon`] cleans up after itself when dropped,
 //! also when the test panicked.
 
+pub mod as_nobody;
 pub mod cli;
 pub mod daemon;
 pub mod dns;

@@ -31,7 +31,9 @@ use utoipa_axum::routes;
 
 pub use access::{AccessError, SocketAccess};
 pub use error::{ApiError, JSON_BODY_LIMIT};
-pub use server::{DEFAULT_MAX_CONNECTIONS, HEADER_READ_TIMEOUT, ServeError, ServeOptions, serve};
+pub use server::{
+    ApiSocket, DEFAULT_MAX_CONNECTIONS, HEADER_READ_TIMEOUT, ServeError, ServeOptions, serve,
+};
 
 use crate::engine::Engine;
 

@@ -96,6 +96,9 @@ pub struct EngineConfig {
     pub resolv_conf: PathBuf,
     /// CA folders, insecure registries and the credentials file of pulls and logins.
     pub registry: RegistrySettings,
+    /// Told how many containers the state folder holds, before they are adopted (the daemon
+    /// says so while a long adoption runs).
+    pub on_adopting: Box<dyn FnOnce(usize) + Send>,
 }
 
 /// Cheap to clone; every clone is the same engine.
@@ -204,6 +207,7 @@ impl Engine {
         };
         let settle_until = std::time::Instant::now() + interrupted_start::SETTLE_TIMEOUT;
         let (containers, unreadable) = engine.inner.store.load_all()?;
+        (config.on_adopting)(containers.len());
         for container in containers {
             engine.adopt(container, settle_until)?;
         }
@@ -243,6 +247,15 @@ impl Engine {
         let table = self.table();
         let id = table.resolve(reference)?;
         Ok(table.entry(&id)?.container.info())
+    }
+
+    /// How many containers run.
+    pub fn count_running(&self) -> usize {
+        self.table()
+            .entries
+            .values()
+            .filter(|e| e.container.status.is_running())
+            .count()
     }
 
     pub fn info(&self) -> DaemonInfo {
