@@ -354,6 +354,15 @@ impl Daemon {
             }
             line.extend(["--resolv-conf".into(), path.into()]);
         }
+        // A configuration file of the test's own (empty unless it gives one), so that a host's
+        // /etc/conti/contid.toml never changes what a test daemon does.
+        if !self.extra_args.iter().any(|arg| arg == "--config") {
+            let config = self.dir.join("contid.toml");
+            if !config.exists() {
+                fs::write(&config, "").expect("writing the test daemon's empty config");
+            }
+            line.extend(["--config".into(), config.into()]);
+        }
         line.extend(self.extra_args.iter().map(OsString::from));
         Ok(line)
     }
