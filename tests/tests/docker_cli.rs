@@ -192,6 +192,20 @@ fn a_detached_container_is_listed_logged_execd_into_stopped_and_removed() {
     ]);
     assert_eq!(out, "1 /etc\n");
     assert_eq!(docker.ok(&["logs", &name]), "started\n");
+    // `exec -d` leaves the command running on its own.
+    docker.ok(&[
+        "exec",
+        "-d",
+        &name,
+        "sh",
+        "-c",
+        "sleep 0.2; echo detached > /tmp/mark",
+    ]);
+    wait_until(
+        Duration::from_secs(10),
+        "the detached exec to write",
+        || docker.run(&["exec", &name, "cat", "/tmp/mark"]).stdout == b"detached\n",
+    );
     docker.ok(&["restart", "-t", "1", &name]);
     assert_eq!(
         docker.ok(&["logs", &name]),
@@ -266,6 +280,35 @@ fn images_are_listed_tagged_saved_loaded_removed_and_pulled() {
         docker.ok(&["run", "--rm", "mybox:1", "echo", "loaded"]),
         "loaded\n"
     );
+
+    // A named volume, made and then used by two containers in turn.
+    let volume = unique_name("vol");
+    docker.ok(&["volume", "create", "--label", "purpose=test", &volume]);
+    let mount = format!("{volume}:/data");
+    docker.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &mount,
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/file",
+    ]);
+    assert_eq!(
+        docker.ok(&["run", "--rm", "-v", &mount, "busybox", "cat", "/data/file"]),
+        "kept\n"
+    );
+    let inspect = docker.ok(&[
+        "volume",
+        "inspect",
+        "-f",
+        "{{.Driver}} {{.Labels.purpose}}",
+        &volume,
+    ]);
+    assert_eq!(inspect.trim(), "local test");
+    docker.ok(&["volume", "rm", &volume]);
+    assert!(!docker.ok(&["volume", "ls", "-q"]).contains(&volume));
 
     // A pull from a registry of the test's own, then a run of what it pulled.
     let registry = TestRegistry::plain();
@@ -481,6 +524,8 @@ fn docker_run_it_and_exec_it_give_a_terminal() {
         docker.bin.display()
     );
     let tmux = Tmux::start(&shell);
+    // Keys typed before the CLI has its terminal raw and the attach up would be lost.
+    tmux.expect("/ #");
     tmux.type_line("echo $((6*7)) $(stty size) $TERM");
     tmux.expect("42 30 100 xterm");
     // A second terminal into the same container.
@@ -491,6 +536,7 @@ fn docker_run_it_and_exec_it_give_a_terminal() {
         docker.bin.display()
     );
     let second = Tmux::start(&exec);
+    second.expect("/ #");
     second.type_line("tty; exit 4");
     second.expect("/dev/pts/");
     second.expect("EXEC-EXITED:4");

@@ -6,7 +6,7 @@
 //! [`Daemon`], whose drop removes them. Order: containers through the API, the daemon (SIGTERM
 //! by PID, then SIGKILL), OCI runtime leftovers (`crun delete -f`) and processes left in their
 //! cgroups, the network scenario's namespaces and bridge, the scale scenario's podman containers,
-//! network and image, the pull scenario's registry, then the `Daemon` is dropped (processes in its cgroup or holding files in the folder
+//! network and image, the pull scenario's registry, the docker scenario's dockerd, then the `Daemon` is dropped (processes in its cgroup or holding files in the folder
 //! are killed, mounts under the folder detached, its cgroups and the folder removed), and last
 //! the OCI runtimes' cgroups.
 
@@ -45,6 +45,8 @@ struct Registry {
     podman: bool,
     /// The pull scenario's registry (killed by its pid and its folder removed when dropped).
     test_registry: Option<TestRegistry>,
+    /// The docker scenario's dockerd (stopped by its pid; its folder is in the run's).
+    dockerd: Option<crate::docker::Dockerd>,
     done: bool,
 }
 
@@ -157,6 +159,10 @@ pub fn drop_test_registry() {
     drop(registry);
 }
 
+pub fn register_dockerd(dockerd: crate::docker::Dockerd) {
+    with_registry(|r| r.dockerd = Some(dockerd));
+}
+
 pub fn register_oci_runtime(binary: &Path) {
     with_registry(|r| {
         r.oci_runtimes.insert(binary.to_path_buf());
@@ -203,6 +209,9 @@ pub fn run() {
         crate::podman::remove(&r.name);
     }
     drop(r.test_registry.take());
+    if let Some(dockerd) = r.dockerd.take() {
+        dockerd.stop();
+    }
     let prefix = format!("{}-", r.name);
     let peer_cgroups = host::cgroup_dirs_where(|name| name.starts_with(&prefix));
     for pid in peer_cgroups

@@ -7,6 +7,7 @@
 
 mod cleanup;
 mod conti;
+mod docker;
 mod exec;
 mod hardened;
 mod limits;
@@ -55,12 +56,16 @@ on 127.0.0.1, then rounds of: every store emptied, a cold pull of it, a warm pul
 the same layers and one small one on top, and a run of /bin/echo x in it to the first output; by
 conti (POST /v1/images/pull, its API for the run), `podman pull` / `podman run` on a store of
 their own, and `skopeo copy` into containers-storage and into dir:.
+Docker scenario (not part of all): `docker run --rm --network none busybox true` with Debian's
+docker CLI against contid's Docker API and against a dockerd of the run's own (its own socket,
+data root and exec root, no firewall changes; stopped at the end), interleaved, -n rounds after
+--warmup; and `conti-cli run --rm` for reference.
 Needs root, a release build of contid, crun, busybox-static, iproute2 and nftables; the pull
-scenario also podman, skopeo, docker-registry and debootstrap.
+scenario also podman, skopeo, docker-registry and debootstrap; the docker scenario docker.io.
 
 options:
-  --scenario S           lifecycle, limits, exec, network, hardened, scale, pull or all (default
-                         all: every scenario but scale and pull)
+  --scenario S           lifecycle, limits, exec, network, hardened, scale, pull, docker or all
+                         (default all: every scenario but scale, pull and docker)
   --contid PATH          contid binary (default: next to this binary, else target/release/contid)
   -n, --iterations N     timed sequential lifecycles / exec rounds per runtime (default 50)
   --warmup N             untimed lifecycles / exec rounds per runtime first (default 5)
@@ -92,6 +97,7 @@ enum Scenario {
     Hardened,
     Scale,
     Pull,
+    Docker,
     All,
 }
 
@@ -122,6 +128,10 @@ impl Scenario {
 
     fn pull(self) -> bool {
         self == Scenario::Pull
+    }
+
+    fn docker(self) -> bool {
+        self == Scenario::Docker
     }
 }
 
@@ -207,11 +217,12 @@ impl Options {
                         "hardened" => Scenario::Hardened,
                         "scale" => Scenario::Scale,
                         "pull" => Scenario::Pull,
+                        "docker" => Scenario::Docker,
                         "all" => Scenario::All,
                         other => {
                             return Err(format!(
                                 "--scenario: expected lifecycle, limits, exec, network, hardened, \
-                                 scale, pull or all, got {other:?}"
+                                 scale, pull, docker or all, got {other:?}"
                             ));
                         }
                     }
@@ -419,6 +430,27 @@ fn run(options: &Options) -> Result<(), String> {
         None
     };
 
+    let docker = if options.scenario.docker() {
+        let started = daemon
+            .as_ref()
+            .ok_or("the docker scenario needs conti (drop --no-conti)")?;
+        let socket = cleanup::with_daemon(|d| d.socket().to_path_buf()).ok_or("interrupted")?;
+        Some(
+            docker::run(
+                &started.binary,
+                &socket,
+                &work,
+                &name,
+                conti_tests::busybox_tar(),
+                options.warmup,
+                options.iterations,
+            )
+            .map_err(with_daemon_log)?,
+        )
+    } else {
+        None
+    };
+
     if let Some(started) = &daemon {
         let left = count_containers(&started.client)?;
         if left > 0 {
@@ -445,6 +477,7 @@ fn run(options: &Options) -> Result<(), String> {
         network,
         scale,
         pull,
+        docker,
         notes,
     };
     print!("{}", report.table());

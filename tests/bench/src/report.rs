@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::conti::Conti;
+use crate::docker::DockerReport;
 use crate::exec::{ExecSamples, METRICS};
 use crate::oci::OciRuntime;
 use crate::pull::PullReport;
@@ -329,6 +330,8 @@ pub struct Report {
     pub scale: Option<ScaleReport>,
     /// `None` when the pull scenario was not run.
     pub pull: Option<PullReport>,
+    /// `None` when the docker scenario was not run.
+    pub docker: Option<DockerReport>,
     pub notes: Vec<String>,
 }
 
@@ -370,6 +373,9 @@ impl Report {
         }
         if let Some(pull) = &self.pull {
             pull.table(&mut out);
+        }
+        if let Some(docker) = &self.docker {
+            docker.table(&mut out);
         }
         out
     }
@@ -714,6 +720,7 @@ impl Report {
             "network": self.network.as_ref().map(|n| self.network_json(n)),
             "scale": self.scale.as_ref().map(ScaleReport::to_json),
             "pull": self.pull.as_ref().map(PullReport::to_json),
+            "docker": self.docker.as_ref().map(DockerReport::to_json),
             "notes": self.notes,
         })
     }

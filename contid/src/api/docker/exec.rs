@@ -4,7 +4,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bollard_stubs::models::{ExecConfig, ExecInspectResponse, ProcessConfig};
 use conti_proto::{ExecSpec, ExecState};
 use serde::Deserialize;
@@ -69,12 +69,20 @@ pub async fn start(
         .await
         .map_err(|e| DockerError::bad_request(format!("cannot read the body: {e}")))?;
     let start: StartBody = parse(&bytes)?;
-    if start.detach {
-        return Err(DockerError::bad_request(
-            "a detached exec (exec -d) is not supported yet",
-        ));
-    }
     let request = Request::from_parts(parts, axum::body::Body::empty());
+    if start.detach {
+        // `exec -d`: the command runs on its own; its output is read and dropped.
+        let stream = engine.start_exec(&id, Vec::new()).await?;
+        let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut theirs, &mut tokio::io::sink()).await;
+        });
+        tokio::spawn(async move {
+            let end = stream.pump(ours).await;
+            tracing::debug!(?end, "detached exec ended");
+        });
+        return Ok(StatusCode::OK.into_response());
+    }
     require_upgrade(&request)?;
     let keys = detach_keys(query.text("detachKeys"))?;
     let stream = engine.start_exec(&id, keys).await?;
