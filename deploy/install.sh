@@ -7,13 +7,14 @@
 #   cargo build --release --workspace --bins && sudo deploy/install.sh
 #
 # Environment:
-#   BIN_DIR   where the built binaries are (default: <repo>/target/release)
+#   BIN_DIR   where the built binaries are (default: $CARGO_TARGET_DIR/release, else
+#             <repo>/target/release)
 #   DESTDIR   staging root to install into (default: empty, the real system)
 #   PREFIX    default /usr/local
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bin_dir="${BIN_DIR:-$repo/target/release}"
+bin_dir="${BIN_DIR:-${CARGO_TARGET_DIR:-$repo/target}/release}"
 destdir="${DESTDIR:-}"
 prefix="${PREFIX:-/usr/local}"
 unit_dir="$destdir/etc/systemd/system"
