@@ -37,7 +37,8 @@ echo "==> starting contid"
 if /usr/local/bin/conti-cli --socket "$socket" version >/dev/null 2>&1; then
     echo "contid already answers on $socket"
 elif [[ -d /run/systemd/system ]]; then
-    systemctl enable --now contid
+    # Type=notify: this returns once contid has adopted its containers and serves.
+    systemctl enable --now contid.socket contid.service
 else
     # No systemd (a container, a minimal VM): run it in the background, in its own session.
     setsid -f /usr/local/bin/contid --socket "$socket" --root /var/lib/conti \

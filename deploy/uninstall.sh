@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Removes what install.sh installed: stops contid, removes contid, conti-cli and contid's
-# systemd unit. Containers, images and volumes stay (and so do running containers) unless
+# systemd units (contid.service, contid.socket). The group `conti` stays (groupdel conti).
+# Containers, images and volumes stay (and so do running containers) unless
 # --purge, which first deletes every container through contid, then removes the state folder,
 # Conti's bridges, its nftables tables and its (empty) cgroup folders.
 #
@@ -51,9 +52,12 @@ if [[ -z "$destdir" ]]; then
     fi
 
     echo "==> stopping contid"
-    if [[ -d /run/systemd/system ]] && systemctl cat contid.service >/dev/null 2>&1; then
-        systemctl disable --now contid.service || true
-    fi
+    # The socket first, or a connection would start contid again.
+    for unit in contid.socket contid.service; do
+        if [[ -d /run/systemd/system ]] && systemctl cat "$unit" >/dev/null 2>&1; then
+            systemctl disable --now "$unit" || true
+        fi
+    done
     # Started by hand (or by quickstart.sh without systemd): the pid in the lock file, only while
     # a process holds the lock.
     lock="$root/contid.lock"
@@ -69,9 +73,9 @@ if [[ -z "$destdir" ]]; then
     fi
 fi
 
-echo "==> removing the binaries and the unit"
+echo "==> removing the binaries and the units"
 rm -f "$destdir$prefix/bin/contid" "$destdir$prefix/bin/conti-cli" \
-    "$destdir/etc/systemd/system/contid.service"
+    "$destdir/etc/systemd/system/contid.service" "$destdir/etc/systemd/system/contid.socket"
 if [[ -z "$destdir" && -d /run/systemd/system ]]; then
     systemctl daemon-reload || true
 fi

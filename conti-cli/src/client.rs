@@ -14,7 +14,7 @@ use conti_proto::{
     API_PREFIX, ContainerInfo, ContainerSpec, ContainerStats, ContainerTop, ContainerUpdate,
     CreatedContainer, DaemonInfo, ErrorBody, Event, ExecCreated, ExecInfo, ExecResult, ExecSpec,
     ImageHistoryEntry, ImageInfo, ImagePruneReport, LogLine, LoginSpec, NetworkInfo, NetworkSpec,
-    PullEvent, VersionInfo, WaitResult,
+    PullEvent, VersionInfo, VolumeCreateSpec, VolumeInfo, VolumePruneReport, WaitResult,
 };
 use http_body_util::channel::Channel;
 use http_body_util::{BodyExt, Empty, Full};
@@ -281,6 +281,38 @@ impl Client {
         self.send_empty(Method::DELETE, &path).await.map(drop)
     }
 
+    /// `POST /v1/volumes`: the volume made, or the one of that name when its labels are the
+    /// same.
+    pub async fn create_volume(&self, spec: &VolumeCreateSpec) -> Result<VolumeInfo, ClientError> {
+        read_json(self.send_json(Method::POST, "/volumes", spec).await?).await
+    }
+
+    /// `GET /v1/volumes[?label=KEY[=VALUE]]…`
+    pub async fn list_volumes(
+        &self,
+        labels: &[(String, String)],
+    ) -> Result<Vec<VolumeInfo>, ClientError> {
+        let path = with_query("/volumes", labels);
+        read_json(self.send_empty(Method::GET, &path).await?).await
+    }
+
+    /// `GET /v1/volumes/{name}`
+    pub async fn inspect_volume(&self, name: &str) -> Result<VolumeInfo, ClientError> {
+        let path = format!("/volumes/{}", encode(name));
+        read_json(self.send_empty(Method::GET, &path).await?).await
+    }
+
+    /// `DELETE /v1/volumes/{name}`: a 409 while a container refers to it.
+    pub async fn remove_volume(&self, name: &str) -> Result<(), ClientError> {
+        let path = format!("/volumes/{}", encode(name));
+        self.send_empty(Method::DELETE, &path).await.map(drop)
+    }
+
+    /// `POST /v1/volumes/prune`: every volume no container refers to.
+    pub async fn prune_volumes(&self) -> Result<VolumePruneReport, ClientError> {
+        read_json(self.send_empty(Method::POST, "/volumes/prune").await?).await
+    }
+
     /// `POST /v1/containers`
     pub async fn create_container(
         &self,
@@ -289,14 +321,16 @@ impl Client {
         read_json(self.send_json(Method::POST, "/containers", spec).await?).await
     }
 
-    /// `GET /v1/containers`: running containers, or all of them.
-    pub async fn list_containers(&self, all: bool) -> Result<Vec<ContainerInfo>, ClientError> {
-        let path = if all {
-            "/containers?all=true"
-        } else {
-            "/containers"
-        };
-        read_json(self.send_empty(Method::GET, path).await?).await
+    /// `GET /v1/containers[?all=true][&KEY=VALUE]…`: running containers, or all of them, that
+    /// pass `filters` (`label`, `name`, `status`, `id`, `ancestor`; repeatable).
+    pub async fn list_containers(
+        &self,
+        all: bool,
+        filters: &[(String, String)],
+    ) -> Result<Vec<ContainerInfo>, ClientError> {
+        let all = all.then(|| ("all".to_string(), "true".to_string()));
+        let path = with_query("/containers", all.iter().chain(filters));
+        read_json(self.send_empty(Method::GET, &path).await?).await
     }
 
     /// `GET /v1/containers/{ref}`
@@ -933,6 +967,19 @@ fn stream_body(
 /// segment.
 fn image_path(reference: &str, rest: &str) -> String {
     format!("/images/{}{rest}", encode(reference))
+}
+
+/// `path` with the query `pairs`, each value encoded.
+fn with_query<'a>(path: &str, pairs: impl IntoIterator<Item = &'a (String, String)>) -> String {
+    let query: Vec<String> = pairs
+        .into_iter()
+        .map(|(key, value)| format!("{key}={}", encode(value)))
+        .collect();
+    if query.is_empty() {
+        path.to_string()
+    } else {
+        format!("{path}?{}", query.join("&"))
+    }
 }
 
 /// `/containers/{ref}` followed by `rest`.

@@ -18,9 +18,11 @@ use clap::{Parser, Subcommand};
 use crate::client::Client;
 use crate::commands::image::ImageCommand;
 use crate::commands::network::NetworkCommand;
+use crate::commands::volume::VolumeCommand;
 use crate::commands::{
     CliError, attach, create, events, exec, image, info, inspect, kill, login, logout, logs,
-    network, ps, rename, report, restart, rm, run, start, stats, stop, top, update, version, wait,
+    network, ps, rename, report, restart, rm, run, start, stats, stop, top, update, version,
+    volume, wait,
 };
 use crate::output::Format;
 
@@ -106,6 +108,9 @@ enum Command {
     /// Manage bridge networks.
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Manage named volumes.
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Show the client's and the daemon's versions.
     Version,
     /// Show what the daemon runs with.
@@ -181,6 +186,7 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
             network::inspect::inspect(&client, args).await
         }
         Command::Network(NetworkCommand::Rm(args)) => network::rm::rm(&client, args).await,
+        Command::Volume(command) => volume::dispatch(&client, format, command).await,
         Command::Version => version::version(&client, format).await,
         Command::Info => info::info(&client, format).await,
     }
@@ -476,6 +482,54 @@ mod tests {
             panic!("not ps");
         };
         assert!(args.all && args.quiet);
+    }
+
+    #[test]
+    fn labels_filters_and_volumes_parse() {
+        let Command::Ps(args) = parse("ps -a -f label=tier=web --filter name=db").command else {
+            panic!("not ps");
+        };
+        assert!(args.all);
+        assert_eq!(
+            args.filters,
+            [
+                ("label".to_string(), "tier=web".to_string()),
+                ("name".to_string(), "db".to_string())
+            ]
+        );
+        assert!(Cli::try_parse_from(["conti-cli", "ps", "--filter", "colour=red"]).is_err());
+        let Command::Network(NetworkCommand::Create(args)) =
+            parse("network create --label team=a --label x front").command
+        else {
+            panic!("not network create");
+        };
+        assert_eq!((args.labels.len(), args.name.as_str()), (2, "front"));
+        let Command::Volume(VolumeCommand::Create(args)) =
+            parse("volume create -l a=1 --label b data").command
+        else {
+            panic!("not volume create");
+        };
+        assert_eq!((args.labels.len(), args.name.as_deref()), (2, Some("data")));
+        let Command::Volume(VolumeCommand::Create(args)) = parse("volume create").command else {
+            panic!("not volume create");
+        };
+        assert!(args.name.is_none());
+        let Command::Volume(VolumeCommand::Ls(args)) = parse("volume ls -q").command else {
+            panic!("not volume ls");
+        };
+        assert!(args.quiet);
+        let Command::Volume(VolumeCommand::Prune(args)) = parse("volume prune -f").command else {
+            panic!("not volume prune");
+        };
+        assert!(args.force);
+        let Command::Volume(VolumeCommand::Rm(args)) = parse("volume rm a b").command else {
+            panic!("not volume rm");
+        };
+        assert_eq!(args.names, strings(&["a", "b"]));
+        assert!(matches!(
+            parse("volume inspect a").command,
+            Command::Volume(VolumeCommand::Inspect(_))
+        ));
     }
 
     #[test]

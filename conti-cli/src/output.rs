@@ -77,6 +77,31 @@ pub fn write_stderr(bytes: &[u8]) -> io::Result<()> {
     io::stderr().lock().write_all(bytes)
 }
 
+/// What a prune prints, as docker does: `heading` and a line per object deleted (nothing when
+/// none was), then the space reclaimed.
+pub fn prune_summary(
+    heading: &str,
+    deleted: impl IntoIterator<Item = String>,
+    space_reclaimed: u64,
+) -> String {
+    let mut text = String::new();
+    for line in deleted {
+        if text.is_empty() {
+            text = format!("{heading}\n");
+        }
+        text.push_str(&line);
+        text.push('\n');
+    }
+    if !text.is_empty() {
+        text.push('\n');
+    }
+    text.push_str(&format!(
+        "Total reclaimed space: {}\n",
+        human_size(space_reclaimed)
+    ));
+    text
+}
+
 /// A size in decimal units with three significant digits, like docker: `0B`, `999B`, `1.23kB`,
 /// `4.27MB`, `12.3MB`, `123MB`.
 pub fn human_size(bytes: u64) -> String {

@@ -416,6 +416,9 @@ pub struct NetworkSpec {
     /// The bridge's address inside the subnet. Default: the subnet's first address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
+    /// Metadata, `KEY: VALUE` (keys not empty); kept with the network and shown by inspect.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A network as `GET /v1/networks/{name}` and the list show it.
@@ -431,6 +434,9 @@ pub struct NetworkInfo {
     pub default: bool,
     /// RFC 3339 time of creation (of the daemon's start for the default network).
     pub created: String,
+    /// `NetworkSpec.labels` (none on the default network).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
     /// Containers with an address on it, in any state.
     pub containers: Vec<NetworkMember>,
 }
@@ -509,6 +515,15 @@ pub struct ContainerSpec {
     /// Bind mounts and named volumes, mounted in this order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<VolumeSpec>,
+    /// Metadata, `KEY: VALUE` (keys not empty), over the image's labels; `GET /v1/containers`
+    /// filters on them (`label=KEY[=VALUE]`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Other names the container answers to on its network's resolver, besides its own (only
+    /// on a network made with `POST /v1/networks`); several containers may share one, which
+    /// then resolves to all of their addresses. Each as a container name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_aliases: Vec<String>,
     /// When the container is started again after it exits: `no` (default), `always`,
     /// `unless-stopped`, `on-failure` or `on-failure:MAX` (see `RestartPolicy`); not with
     /// `auto_remove`.
@@ -526,14 +541,60 @@ pub struct ContainerSpec {
 #[serde(deny_unknown_fields)]
 pub struct VolumeSpec {
     /// An absolute host path that exists (not `/` unless the daemon runs with
-    /// `--allow-root-bind`), or the name of a volume Conti keeps under its root
-    /// (`volumes/<name>`, created on first use, kept after the container goes).
+    /// `--allow-root-bind`), or the name of a volume (`/v1/volumes`), created by the container's
+    /// create when there is none of that name, kept after the container goes.
     pub source: String,
     /// Absolute path inside the container, resolved inside its root; not `/`, not in `/proc` or
     /// `/sys`. Created when missing.
     pub target: String,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
+}
+
+/// `POST /v1/volumes` body.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeCreateSpec {
+    /// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters; generated (64 hex digits) when
+    /// absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", max_length = 64)]
+    pub name: Option<String>,
+    /// Metadata, `KEY: VALUE` (keys not empty).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A named volume (`GET /v1/volumes`, `GET /v1/volumes/{name}`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct VolumeInfo {
+    pub name: String,
+    /// RFC 3339 time it was created (for a folder found without a record at the daemon's
+    /// start, when that folder was made).
+    pub created: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The folder on the host that holds its files.
+    pub mountpoint: String,
+    /// The containers, in any state, whose `volumes` name it.
+    #[serde(default)]
+    pub in_use_by: Vec<VolumeUser>,
+}
+
+/// A container that uses a volume.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct VolumeUser {
+    pub id: String,
+    pub name: String,
+}
+
+/// `POST /v1/volumes/prune` answer.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq)]
+pub struct VolumePruneReport {
+    /// Names of the volumes deleted.
+    pub deleted: Vec<String>,
+    /// Bytes of the files deleted with them.
+    pub space_reclaimed: u64,
 }
 
 /// Privileges and confinement of every process of a container (`ContainerSpec.security`, also
@@ -937,6 +998,12 @@ pub struct ContainerInfo {
     /// `ContainerSpec.volumes`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<VolumeSpec>,
+    /// `ContainerSpec.labels` over the image's labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// `ContainerSpec.network_aliases`.
+    #[serde(default)]
+    pub network_aliases: Vec<String>,
     /// `ContainerSpec.restart_policy`, as last updated.
     #[serde(default)]
     #[schema(value_type = String, example = "no")]

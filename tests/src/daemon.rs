@@ -1,6 +1,7 @@
 //! A real `contid` on a private socket, root folder and cgroup parent, torn down completely when
 //! dropped.
 
+use std::ffi::OsString;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -23,6 +24,16 @@ use crate::{BUSYBOX_IMAGE, host, rootfs, util};
 
 /// How long the daemon may take to answer `GET /v1/version` after it was started.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(10);
+/// What systemd hands a service in its environment: never taken from the test's own, and
+/// nothing contid starts may see them.
+pub const SYSTEMD_VARIABLES: [&str; 6] = [
+    "NOTIFY_SOCKET",
+    "LISTEN_PID",
+    "LISTEN_FDS",
+    "LISTEN_FDNAMES",
+    "WATCHDOG_USEC",
+    "WATCHDOG_PID",
+];
 /// How long a `wait` on a container may block.
 pub const WAIT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -120,6 +131,11 @@ pub struct Daemon {
     /// `RLIMIT_NOFILE` (soft, hard) contid is started with; `None`: the test's own.
     open_files_limit: Option<(u64, u64)>,
     own_resolv_conf: bool,
+    /// Started by `systemd-socket-activate`, which listens on the socket and hands it to
+    /// contid as systemd does.
+    socket_activated: bool,
+    /// More environment variables for contid (`NOTIFY_SOCKET`, `WATCHDOG_USEC`).
+    env: Vec<(String, String)>,
     /// Its own default bridge, subnet and nftables table.
     networking: TestNetworking,
     child: Option<Child>,
@@ -184,6 +200,22 @@ impl Daemon {
         path
     }
 
+    /// Whether the next [`Daemon::launch`] starts contid through `systemd-socket-activate -l
+    /// SOCKET` (from the `systemd` package): it makes the socket file, listens, and starts
+    /// contid with the socket as fd 3 (`LISTEN_FDS=1`) when the first connection comes.
+    pub fn set_socket_activation(&mut self, activated: bool) {
+        self.socket_activated = activated;
+    }
+
+    /// Environment variables for the next [`Daemon::launch`] (systemd's are never inherited
+    /// from the test's own environment: only these reach contid).
+    pub fn set_env(&mut self, vars: &[(&str, &str)]) {
+        self.env = vars
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+    }
+
     /// More `contid` flags for the next [`Daemon::launch`].
     pub fn set_args(&mut self, args: &[&str]) {
         self.extra_args = args.iter().map(|arg| arg.to_string()).collect();
@@ -223,6 +255,8 @@ impl Daemon {
             own_process_group,
             open_files_limit: None,
             own_resolv_conf,
+            socket_activated: false,
+            env: Vec::new(),
             networking: TestNetworking::unique(),
             child: None,
         }
@@ -236,9 +270,22 @@ impl Daemon {
     /// [`Daemon::launch`], with an error instead of a panic when contid cannot be started,
     /// exits, or does not answer in time (it is killed then).
     pub fn try_launch(&mut self) -> Result<(), String> {
+        self.launch_without_waiting()?;
+        self.wait_until_answering()
+    }
+
+    /// Starts `contid` (again) on this root and socket, and returns at once.
+    pub fn launch_without_waiting(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "contid is already running");
         let child = self.spawn_contid(&self.socket)?;
         self.child = Some(child);
+        Ok(())
+    }
+
+    /// Waits until the contid started by [`Daemon::launch_without_waiting`] answers `GET
+    /// /v1/version`; an error when it exits first or does not answer in time (it is killed
+    /// then).
+    pub fn wait_until_answering(&mut self) -> Result<(), String> {
         let probe = self.client.with_timeout(Duration::from_secs(1));
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
@@ -269,41 +316,74 @@ impl Daemon {
         }
     }
 
-    fn spawn_contid(&self, socket: &Path) -> Result<Child, String> {
-        let log = self.open_log();
-        let mut command = match self.open_files_limit {
-            Some((soft, hard)) => {
-                let mut prlimit = Command::new("prlimit");
-                prlimit
-                    .arg(format!("--nofile={soft}:{hard}"))
-                    .arg("--")
-                    .arg(&self.bin);
-                prlimit
-            }
-            None => Command::new(&self.bin),
-        };
-        command
-            .arg("--socket")
-            .arg(socket)
-            .arg("--root")
-            .arg(&self.root)
-            .arg("--cgroup-parent")
-            .arg(&self.name);
-        if let Some(level) = &self.log_level {
-            command.arg("--log-level").arg(level);
+    /// The command line that starts contid: `prlimit` and `systemd-socket-activate` exec what
+    /// follows them, so the process started is contid's.
+    fn contid_command_line(&self, socket: &Path) -> Result<Vec<OsString>, String> {
+        let mut line: Vec<OsString> = Vec::new();
+        if let Some((soft, hard)) = self.open_files_limit {
+            line.extend([
+                "prlimit".into(),
+                format!("--nofile={soft}:{hard}").into(),
+                "--".into(),
+            ]);
         }
-        command.args(self.networking.args());
+        if self.socket_activated {
+            // It passes contid no environment but what `-E` gives.
+            line.extend(["systemd-socket-activate".into(), "-l".into(), socket.into()]);
+            for (name, value) in self.contid_env() {
+                line.extend(["-E".into(), format!("{name}={value}").into()]);
+            }
+        }
+        line.push(self.bin.clone().into());
+        line.extend([
+            "--socket".into(),
+            socket.into(),
+            "--root".into(),
+            self.root.clone().into(),
+        ]);
+        line.extend(["--cgroup-parent".into(), self.name.clone().into()]);
+        if let Some(level) = &self.log_level {
+            line.extend(["--log-level".into(), level.into()]);
+        }
+        line.extend(self.networking.args().into_iter().map(OsString::from));
         if self.own_resolv_conf {
             let path = self.resolv_conf();
             if !path.exists() {
                 fs::write(&path, "# conti tests: no upstream nameserver\n")
                     .map_err(|e| format!("writing {}: {e}", path.display()))?;
             }
-            command.arg("--resolv-conf").arg(path);
+            line.extend(["--resolv-conf".into(), path.into()]);
+        }
+        // A configuration file of the test's own (empty unless it gives one), so that a host's
+        // /etc/conti/contid.toml never changes what a test daemon does.
+        if !self.extra_args.iter().any(|arg| arg == "--config") {
+            let config = self.dir.join("contid.toml");
+            if !config.exists() {
+                fs::write(&config, "").expect("writing the test daemon's empty config");
+            }
+            line.extend(["--config".into(), config.into()]);
+        }
+        line.extend(self.extra_args.iter().map(OsString::from));
+        Ok(line)
+    }
+
+    /// The variables contid gets besides the test's own environment.
+    fn contid_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![("RUST_BACKTRACE".to_string(), "1".to_string())];
+        env.extend(self.env.iter().cloned());
+        env
+    }
+
+    fn spawn_contid(&self, socket: &Path) -> Result<Child, String> {
+        let log = self.open_log();
+        let line = self.contid_command_line(socket)?;
+        let mut command = Command::new(&line[0]);
+        command.args(&line[1..]);
+        for inherited in SYSTEMD_VARIABLES {
+            command.env_remove(inherited);
         }
         command
-            .args(&self.extra_args)
-            .env("RUST_BACKTRACE", "1")
+            .envs(self.contid_env())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup log fd"))
             .stderr(log);
@@ -312,7 +392,7 @@ impl Daemon {
         }
         command
             .spawn()
-            .map_err(|e| format!("starting {}: {e}", self.bin.display()))
+            .map_err(|e| format!("starting {}: {e}", line[0].to_string_lossy()))
     }
 
     fn open_log(&self) -> File {

@@ -13,6 +13,7 @@
 //! theirs, and every polling loop has a deadline. A [`Daemon`] cleans up after itself when dropped,
 //! also when the test panicked.
 
+pub mod as_nobody;
 pub mod cli;
 pub mod daemon;
 pub mod dns;
@@ -45,7 +46,8 @@ pub use util::{TempDir, run_command, unique_name, wait_until};
 pub use conti_proto::{
     ContainerInfo, ContainerSpec, ContainerState, CreatedContainer, DaemonInfo, ErrorBody,
     ExecResult, ExecSpec, ImageInfo, LogLine, NetworkInfo, NetworkMode, NetworkSpec, PortBinding,
-    Seccomp, SeccompProfile, SecurityOptions, VersionInfo, VolumeSpec, WaitResult,
+    Seccomp, SeccompProfile, SecurityOptions, VersionInfo, VolumeCreateSpec, VolumeInfo,
+    VolumePruneReport, VolumeSpec, WaitResult,
 };
 
 /// Name under which [`Daemon::import_busybox`] imports the busybox root filesystem.

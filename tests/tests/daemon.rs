@@ -175,6 +175,13 @@ fn sigterm_stops_the_daemon_but_not_the_containers() {
     let info = d.inspect(&running);
     assert_eq!((info.state, info.pid), (ContainerState::Running, Some(pid)));
     assert_eq!(d.inspect(&created).state, ContainerState::Created);
+    // Its monitor may still be recording the exit when SIGTERM came: then the new daemon adopts
+    // it as running and learns of the exit a moment later.
+    wait_until(
+        Duration::from_secs(10),
+        "the exit to be known again",
+        || d.inspect(&exited).state == ContainerState::Exited,
+    );
     let info = d.inspect(&exited);
     assert_eq!(
         (info.state, info.exit_code),

@@ -1,5 +1,5 @@
-//! `deploy/`: the systemd unit (checked by `systemd-analyze verify`), the install and uninstall
-//! scripts.
+//! `deploy/`: the systemd units (the service and its socket, checked by `systemd-analyze
+//! verify`), the install and uninstall scripts.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -113,6 +113,7 @@ fn uninstall_removes_what_install_put_and_purge_the_state_too() {
         "usr/local/bin/contid",
         "usr/local/bin/conti-cli",
         "etc/systemd/system/contid.service",
+        "etc/systemd/system/contid.socket",
     ] {
         assert!(!destdir.join(gone).exists(), "{gone} is still there");
     }
@@ -141,56 +142,118 @@ fn uninstall_removes_what_install_put_and_purge_the_state_too() {
     );
 }
 
-/// `systemd-analyze verify` on `unit`; its output mentioning the unit (it may also talk about
-/// the host's own units, which are not ours to judge).
-fn verify(unit: &Path) -> (bool, String) {
+/// `systemd-analyze verify` on `units` (verified together: a socket unit needs its service);
+/// its output mentioning them (it may also talk about the host's own units, which are not ours
+/// to judge).
+fn verify(units: &[&Path]) -> (bool, String) {
     let out = run_command(
-        Command::new("systemd-analyze").arg("verify").arg(unit),
+        Command::new("systemd-analyze").arg("verify").args(units),
         Duration::from_secs(60),
     );
-    let name = unit
-        .file_name()
-        .expect("unit name")
-        .to_string_lossy()
-        .into_owned();
+    let names: Vec<String> = units
+        .iter()
+        .map(|unit| {
+            unit.file_name()
+                .expect("unit name")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let about_unit: Vec<&str> = text.lines().filter(|l| l.contains(&name)).collect();
-    (out.status.success(), about_unit.join("\n"))
+    let about_units: Vec<&str> = text
+        .lines()
+        .filter(|l| names.iter().any(|name| l.contains(name.as_str())))
+        .collect();
+    (out.status.success(), about_units.join("\n"))
+}
+
+/// `[section] key=` of `unit`, given exactly once.
+fn one<'a>(
+    unit: &'a BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    section: &str,
+    key: &str,
+) -> &'a str {
+    let values = unit
+        .get(section)
+        .and_then(|keys| keys.get(key))
+        .unwrap_or_else(|| panic!("[{section}] has no {key}="));
+    assert_eq!(values.len(), 1, "{key}= given {} times", values.len());
+    &values[0]
+}
+
+/// Every value of `[section] key=` (space-separated lists, over every line).
+fn all(
+    unit: &BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    section: &str,
+    key: &str,
+) -> Vec<String> {
+    unit.get(section)
+        .and_then(|keys| keys.get(key))
+        .into_iter()
+        .flatten()
+        .flat_map(|line| line.split_whitespace().map(str::to_string))
+        .collect()
 }
 
 #[test]
-fn the_unit_says_what_contid_needs() {
+fn the_service_unit_says_what_contid_needs() {
     let text =
         fs::read_to_string(repo().join("deploy/contid.service")).expect("deploy/contid.service");
     let unit = parse_unit(&text);
-    let service = &unit["Service"];
-    let one = |key: &str| -> &str {
-        let values = service
-            .get(key)
-            .unwrap_or_else(|| panic!("[Service] has no {key}="));
-        assert_eq!(values.len(), 1, "{key}= given {} times", values.len());
-        &values[0]
-    };
-    assert_eq!(one("Type"), "simple");
-    assert_eq!(
-        one("ExecStart"),
-        "/usr/local/bin/contid --socket /var/run/conti.sock --root /var/lib/conti"
-    );
-    assert_eq!(one("Delegate"), "yes");
-    assert_eq!(one("KillMode"), "process");
-    assert_eq!(one("Restart"), "always");
-    assert_eq!(one("LimitNOFILE"), "1048576");
-    assert_eq!(one("TasksMax"), "infinity");
-    assert_eq!(one("OOMScoreAdjust"), "-500");
+    let service = |key| one(&unit, "Service", key);
+    assert_eq!(service("Type"), "notify");
+    assert_eq!(service("NotifyAccess"), "main");
+    // No flags: /etc/conti/contid.toml decides (a flag would win over it).
+    assert_eq!(service("ExecStart"), "/usr/local/bin/contid");
+    assert_eq!(service("WatchdogSec"), "30s");
+    assert_eq!(service("Delegate"), "yes");
+    assert_eq!(service("KillMode"), "process");
+    assert_eq!(service("Restart"), "always");
+    assert_eq!(service("LimitNOFILE"), "1048576");
+    assert_eq!(service("TasksMax"), "infinity");
+    assert_eq!(service("OOMScoreAdjust"), "-500");
+    for key in ["Wants", "After"] {
+        assert!(
+            all(&unit, "Unit", key).contains(&"contid.socket".to_string()),
+            "[Unit] {key}= does not name contid.socket"
+        );
+    }
     assert_eq!(unit["Install"]["WantedBy"], ["multi-user.target"]);
+    assert_eq!(unit["Install"]["Also"], ["contid.socket"]);
 }
 
 #[test]
-fn the_installed_unit_passes_systemd_analyze_verify() {
+fn the_socket_unit_listens_where_contid_serves_for_root_and_its_group() {
+    let text =
+        fs::read_to_string(repo().join("deploy/contid.socket")).expect("deploy/contid.socket");
+    let unit = parse_unit(&text);
+    let socket = |key| one(&unit, "Socket", key);
+    // contid's own default socket (no configuration file read).
+    let settings = run_command(
+        Command::new(bin_path("contid")).args(["--config", "/dev/null", "--validate"]),
+        Duration::from_secs(10),
+    );
+    let settings = String::from_utf8_lossy(&settings.stdout);
+    assert!(
+        settings
+            .lines()
+            .any(|l| l == format!("socket = \"{}\"", socket("ListenStream"))),
+        "ListenStream= is not contid's default socket:\n{settings}"
+    );
+    // What contid itself makes with its default group: root:conti 0660.
+    assert_eq!(socket("SocketMode"), "0660");
+    assert_eq!(socket("SocketUser"), "root");
+    assert_eq!(socket("SocketGroup"), "conti");
+    assert_eq!(one(&unit, "Unit", "PartOf"), "contid.service");
+    assert_eq!(unit["Install"]["WantedBy"], ["sockets.target"]);
+}
+
+#[test]
+fn the_installed_units_pass_systemd_analyze_verify() {
     let (scratch, destdir) = staged_install();
     for bin in ["contid", "conti-cli"] {
         let installed = destdir.join("usr/local/bin").join(bin);
@@ -210,12 +273,18 @@ fn the_installed_unit_passes_systemd_analyze_verify() {
             installed.display()
         );
     }
-    let installed_unit = fs::read_to_string(destdir.join("etc/systemd/system/contid.service"))
-        .expect("installed unit");
-    assert_eq!(
-        installed_unit,
-        fs::read_to_string(repo().join("deploy/contid.service")).expect("unit")
-    );
+    let installed = |name: &str| {
+        let unit = fs::read_to_string(destdir.join("etc/systemd/system").join(name))
+            .unwrap_or_else(|e| panic!("installed {name}: {e}"));
+        assert_eq!(
+            unit,
+            fs::read_to_string(repo().join("deploy").join(name)).expect("unit"),
+            "the installed {name} is not deploy/{name}"
+        );
+        unit
+    };
+    let installed_unit = installed("contid.service");
+    let installed_socket = installed("contid.socket");
 
     // systemd-analyze checks that ExecStart can be executed: point the unit at the staged
     // binary (the real /usr/local/bin/contid may not be installed on this machine).
@@ -228,10 +297,12 @@ fn the_installed_unit_passes_systemd_analyze_verify() {
         installed_unit.replace("/usr/local/bin/contid", &staged.display().to_string()),
     )
     .expect("unit copy");
-    let (ok, complaints) = verify(&unit);
+    let socket = unit_dir.join("contid.socket");
+    fs::write(&socket, &installed_socket).expect("socket unit copy");
+    let (ok, complaints) = verify(&[&socket, &unit]);
     assert!(
         ok && complaints.is_empty(),
-        "systemd-analyze verify rejects the unit:\n{complaints}"
+        "systemd-analyze verify rejects the units:\n{complaints}"
     );
 
     // The check can fail: a wrong setting and a missing binary are both reported.
@@ -241,7 +312,7 @@ fn the_installed_unit_passes_systemd_analyze_verify() {
         installed_unit.replace("KillMode=process", "KillMode=procss"),
     )
     .expect("broken unit");
-    let (_, complaints) = verify(&broken);
+    let (_, complaints) = verify(&[&broken]);
     assert!(
         complaints.contains("procss") || complaints.contains("KillMode"),
         "a bad KillMode went unnoticed"
@@ -252,8 +323,19 @@ fn the_installed_unit_passes_systemd_analyze_verify() {
         installed_unit.replace("/usr/local/bin/contid", "/nonexistent/contid"),
     )
     .expect("unit");
-    let (ok, _) = verify(&missing);
+    let (ok, _) = verify(&[&missing]);
     assert!(!ok, "a missing ExecStart binary went unnoticed");
+    let broken_socket = unit_dir.join("contid-broken.socket");
+    fs::write(
+        &broken_socket,
+        installed_socket.replace("SocketMode=0660", "SocketMode=0x660"),
+    )
+    .expect("broken socket unit");
+    let (_, complaints) = verify(&[&broken_socket]);
+    assert!(
+        complaints.contains("0x660"),
+        "a bad SocketMode went unnoticed"
+    );
 }
 
 #[test]

@@ -23,6 +23,7 @@ fn create_network(d: &Daemon, name: &str) -> NetworkInfo {
             name: name.to_string(),
             subnet: Some(conti_tests::network::unique_subnet()),
             gateway: None,
+            ..Default::default()
         },
     );
     resp.expect_status(201);
@@ -136,6 +137,95 @@ fn members_find_each_other_by_name_only_on_their_network_and_not_once_deleted() 
     );
     let ping = d.exec(&client, &["ping", "-c", "1", "-W", "1", &web_name]);
     assert_ne!(ping.exit_code, 0, "{ping:?}");
+}
+
+/// A running `sleep` named `name` on `network`, answering also to `aliases` there.
+fn aliased(d: &Daemon, network: &str, name: &str, aliases: &[&str]) -> String {
+    let mut spec = spec(&["sleep", "600"]);
+    spec.name = Some(name.to_string());
+    spec.network = NetworkMode::Network(network.to_string());
+    spec.network_aliases = aliases.iter().map(|a| a.to_string()).collect();
+    d.run_detached(&spec)
+}
+
+/// The addresses `name` resolves to in container `id` (the `Address:` lines of its answers,
+/// without the server's own, which ends with `:53`), sorted, each once.
+fn addresses_of(d: &Daemon, id: &str, name: &str) -> Vec<String> {
+    let mut addresses: Vec<String> = nslookup(d, id, &["-type=a", name])
+        .stdout
+        .lines()
+        .filter(|line| line.starts_with("Address") && !line.trim_end().ends_with(":53"))
+        .filter_map(|line| line.split_whitespace().last().map(str::to_string))
+        .collect();
+    addresses.sort();
+    addresses.dedup();
+    addresses
+}
+
+#[test]
+fn aliases_resolve_like_names_and_a_shared_one_to_every_holder() {
+    let d = Daemon::start_with_busybox();
+    let network = create_network(&d, &unique_name("front"));
+    let (alias, shared) = (unique_name("primary"), unique_name("db"));
+    let first = aliased(&d, &network.name, &unique_name("db1"), &[&alias, &shared]);
+    // The CLI's --network-alias.
+    let out = conti_tests::cli(
+        &d,
+        &[
+            "run",
+            "-d",
+            "--network",
+            &network.name,
+            "--network-alias",
+            &shared,
+            "busybox",
+            "sleep",
+            "600",
+        ],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let second = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let client = sleeper(&d, &network.name, &unique_name("client"));
+    let (first_address, second_address) = (address_of(&d, &first), address_of(&d, &second));
+    assert_eq!(d.inspect(&first).network_aliases, [alias.as_str(), &shared]);
+
+    assert_eq!(addresses_of(&d, &client, &alias), [first_address.as_str()]);
+    let ping = d.exec(
+        &client,
+        &["ping", "-c", "1", "-W", "2", &alias.to_uppercase()],
+    );
+    assert!(
+        ping.exit_code == 0 && ping.stdout.contains(&first_address),
+        "ping by alias (static glibc), in any case: {ping:?}"
+    );
+    let mut both = vec![first_address.clone(), second_address.clone()];
+    both.sort();
+    assert_eq!(addresses_of(&d, &client, &shared), both);
+    assert_eq!(
+        addresses_of(&d, &client, &format!("{shared}.conti.internal")),
+        both
+    );
+    // A reverse lookup names the container, not an alias.
+    let reverse = nslookup(&d, &client, &[&first_address])
+        .stdout
+        .to_lowercase();
+    assert!(
+        reverse.contains(&d.inspect(&first).name.to_lowercase()) && !reverse.contains(&alias),
+        "{reverse}"
+    );
+
+    d.remove(&first);
+    assert_eq!(
+        addresses_of(&d, &client, &shared),
+        [second_address.as_str()]
+    );
+    assert!(addresses_of(&d, &client, &alias).is_empty());
+
+    // Only on a network made through the API.
+    let mut on_bridge = spec(&["true"]);
+    on_bridge.network_aliases = vec!["db".into()];
+    let resp = d.post_json("/v1/containers", &on_bridge);
+    resp.expect_error(400, "invalid_spec");
 }
 
 #[test]
@@ -284,6 +374,7 @@ fn a_taken_port_53_leaves_the_network_without_names_until_it_is_free() {
             name: name.clone(),
             subnet: Some(subnet),
             gateway: None,
+            ..Default::default()
         },
     );
     resp.expect_status(201);

@@ -192,6 +192,20 @@ fn a_detached_container_is_listed_logged_execd_into_stopped_and_removed() {
     ]);
     assert_eq!(out, "1 /etc\n");
     assert_eq!(docker.ok(&["logs", &name]), "started\n");
+    // `exec -d` leaves the command running on its own.
+    docker.ok(&[
+        "exec",
+        "-d",
+        &name,
+        "sh",
+        "-c",
+        "sleep 0.2; echo detached > /tmp/mark",
+    ]);
+    wait_until(
+        Duration::from_secs(10),
+        "the detached exec to write",
+        || docker.run(&["exec", &name, "cat", "/tmp/mark"]).stdout == b"detached\n",
+    );
     docker.ok(&["restart", "-t", "1", &name]);
     assert_eq!(
         docker.ok(&["logs", &name]),
@@ -267,6 +281,35 @@ fn images_are_listed_tagged_saved_loaded_removed_and_pulled() {
         "loaded\n"
     );
 
+    // A named volume, made and then used by two containers in turn.
+    let volume = unique_name("vol");
+    docker.ok(&["volume", "create", "--label", "purpose=test", &volume]);
+    let mount = format!("{volume}:/data");
+    docker.ok(&[
+        "run",
+        "--rm",
+        "-v",
+        &mount,
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/file",
+    ]);
+    assert_eq!(
+        docker.ok(&["run", "--rm", "-v", &mount, "busybox", "cat", "/data/file"]),
+        "kept\n"
+    );
+    let inspect = docker.ok(&[
+        "volume",
+        "inspect",
+        "-f",
+        "{{.Driver}} {{.Labels.purpose}}",
+        &volume,
+    ]);
+    assert_eq!(inspect.trim(), "local test");
+    docker.ok(&["volume", "rm", &volume]);
+    assert!(!docker.ok(&["volume", "ls", "-q"]).contains(&volume));
+
     // A pull from a registry of the test's own, then a run of what it pulled.
     let registry = TestRegistry::plain();
     let pushed = shared_base_image()
@@ -305,7 +348,7 @@ fn what_conti_cannot_do_is_refused_by_name_and_nothing_is_created() {
     for (flags, field) in [
         (vec!["--dns", "127.0.0.53"], "HostConfig.Dns"),
         (vec!["--restart", "always"], "RestartPolicy"),
-        (vec!["--label", "a=b"], "Labels"),
+        (vec!["--add-host", "db:127.0.0.2"], "HostConfig.ExtraHosts"),
         (vec!["-p", "80"], "random host port"),
     ] {
         let mut args = vec!["run"];
@@ -481,6 +524,8 @@ fn docker_run_it_and_exec_it_give_a_terminal() {
         docker.bin.display()
     );
     let tmux = Tmux::start(&shell);
+    // Keys typed before the CLI has its terminal raw and the attach up would be lost.
+    tmux.expect("/ #");
     tmux.type_line("echo $((6*7)) $(stty size) $TERM");
     tmux.expect("42 30 100 xterm");
     // A second terminal into the same container.
@@ -491,6 +536,7 @@ fn docker_run_it_and_exec_it_give_a_terminal() {
         docker.bin.display()
     );
     let second = Tmux::start(&exec);
+    second.expect("/ #");
     second.type_line("tty; exit 4");
     second.expect("/dev/pts/");
     second.expect("EXEC-EXITED:4");
@@ -601,4 +647,107 @@ fn networks_events_stats_top_and_prunes() {
     docker.ok(&["rm", "-f", &server]);
     docker.ok(&["network", "rm", &network]);
     assert!(!docker.ok(&["network", "ls"]).contains(&network));
+}
+
+const COMPOSE: &str = "/usr/bin/docker-compose";
+
+/// Two services on a user network: `db` serves a named volume's file over HTTP, `web` (after
+/// it, publishing a port) serves its own page.
+const COMPOSE_FILE: &str = r#"version: "3"
+services:
+  db:
+    image: busybox
+    command: ["sh", "-c", "echo stored > /data/file; echo db-up; exec httpd -f -p 80 -h /data"]
+    volumes:
+      - data:/data
+    networks: [back]
+  web:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /www; echo front > /www/index.html; echo web-up; exec httpd -f -p 80 -h /www"]
+    depends_on: [db]
+    ports: ["127.0.0.1:PORT:80"]
+    networks: [back]
+volumes:
+  data: {}
+networks:
+  back: {}
+"#;
+
+#[test]
+fn docker_compose_brings_up_a_two_service_project_and_takes_it_down() {
+    let d = Daemon::start_with_busybox();
+    let Some(docker) = DockerCli::new(&d) else {
+        return;
+    };
+    if !Path::new(COMPOSE).is_file() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{COMPOSE} is missing (.ci/run installs docker-compose)"
+        );
+        eprintln!("SKIPPED: {COMPOSE} is not installed (apt-get install docker-compose)");
+        return;
+    }
+    let dir = TempDir::new("compose");
+    let port = free_loopback_port();
+    let file = dir.path().join("docker-compose.yml");
+    std::fs::write(&file, COMPOSE_FILE.replace("PORT", &port.to_string())).unwrap();
+    let project = unique_name("proj").replace('-', "");
+    let compose = |args: &[&str]| {
+        let out = run_command(
+            Command::new(COMPOSE)
+                .arg("-f")
+                .arg(&file)
+                .args(["-p", &project])
+                .args(args)
+                .env("DOCKER_HOST", &docker.host)
+                .env("DOCKER_CONFIG", docker.config.path()),
+            TIMEOUT,
+        );
+        assert!(
+            out.status.success(),
+            "docker-compose {args:?}: {}\n{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    compose(&["up", "-d"]);
+    let ps = compose(&["ps"]);
+    assert_eq!(ps.matches(" Up ").count(), 2, "{ps}");
+    assert!(ps.contains(&format!("127.0.0.1:{port}->80/tcp")), "{ps}");
+    wait_until(Duration::from_secs(10), "both services to log", || {
+        let logs = compose(&["logs", "--no-color"]);
+        logs.contains("db-up") && logs.contains("web-up")
+    });
+    // web finds db by its service name and reads the named volume's file through it.
+    let fetched = compose(&["exec", "-T", "web", "wget", "-q", "-O-", "http://db/file"]);
+    assert_eq!(fetched, "stored\n");
+    let mut page = String::new();
+    wait_until(Duration::from_secs(10), "the published port", || {
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
+        let _ = stream.write_all(b"GET / HTTP/1.0\r\n\r\n");
+        page.clear();
+        let _ = stream.read_to_string(&mut page);
+        page.ends_with("front\n")
+    });
+    let labels = docker.ok(&[
+        "ps",
+        "--filter",
+        &format!("label=com.docker.compose.project={project}"),
+        "-q",
+    ]);
+    assert_eq!(labels.lines().count(), 2, "{labels}");
+    let volume = format!("{project}_data");
+    assert!(docker.ok(&["volume", "ls", "-q"]).contains(&volume));
+
+    compose(&["down", "-v"]);
+    assert!(d.list_all().is_empty(), "down removes the containers");
+    assert!(
+        !docker
+            .ok(&["network", "ls"])
+            .contains(&format!("{project}_back"))
+    );
+    assert!(!docker.ok(&["volume", "ls", "-q"]).contains(&volume));
 }

@@ -351,6 +351,7 @@ fn a_full_state_disk_is_507_no_space_and_leaves_nothing_half_written() {
         name: unique_name("full"),
         subnet: Some(conti_tests::network::unique_subnet()),
         gateway: None,
+        ..Default::default()
     };
     let answers = [
         ("create", d.post_json("/v1/containers", &spec(&["true"]))),

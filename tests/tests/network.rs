@@ -40,6 +40,7 @@ fn create_network(d: &Daemon, name: &str) -> NetworkInfo {
         name: name.to_string(),
         subnet: Some(conti_tests::network::unique_subnet()),
         gateway: None,
+        ..Default::default()
     };
     let resp = d.post_json("/v1/networks", &spec);
     resp.expect_status(201);
@@ -659,6 +660,7 @@ fn a_subnet_overlapping_a_route_of_the_host_is_refused() {
             name: unique_name("overlap"),
             subnet: Some(asked.clone()),
             gateway: None,
+            ..Default::default()
         };
         let error = d
             .post_json("/v1/networks", &body)

@@ -89,6 +89,7 @@ fn a_restarted_daemon_re_adopts_bridges_rules_and_addresses_without_duplicating_
         name: name.clone(),
         subnet: Some(unique_subnet()),
         gateway: None,
+        ..Default::default()
     };
     let resp = d.post_json("/v1/networks", &spec_body);
     resp.expect_status(201);

@@ -11,6 +11,7 @@ use super::env::{self, EnvArg};
 use super::health::HealthArgs;
 use super::image::progress::ProgressOutput;
 use super::image::pull::pull_showing;
+use super::labels::{self, Label, LabelFile};
 use super::limits::LimitArgs;
 use super::security::SecurityArgs;
 use crate::client::Client;
@@ -76,6 +77,16 @@ pub struct ContainerArgs {
     /// arguments); `--entrypoint ""` runs the command alone.
     #[arg(long, value_name = "COMMAND")]
     pub entrypoint: Option<String>,
+    /// Set a label, KEY=VALUE or KEY (repeatable).
+    #[arg(short, long = "label", value_name = "KEY[=VALUE]", value_parser = labels::parse_label)]
+    pub labels: Vec<Label>,
+    /// Read labels from a file, KEY=VALUE a line (repeatable; --label wins).
+    #[arg(long = "label-file", value_name = "FILE", value_parser = labels::parse_label_file)]
+    pub label_files: Vec<LabelFile>,
+    /// Another name the container answers to on its network (only a network made with
+    /// `network create`; repeatable).
+    #[arg(long = "network-alias", value_name = "ALIAS")]
+    pub network_aliases: Vec<String>,
     /// Pull the image: `missing` (when contid does not have it), `always`, or `never`.
     #[arg(long, value_name = "POLICY", value_enum, default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,
@@ -178,6 +189,8 @@ impl ContainerArgs {
             volumes: self.volumes.clone(),
             restart_policy: self.restart.unwrap_or_default(),
             healthcheck: self.health.to_healthcheck(),
+            labels: labels::merged(&self.label_files, &self.labels),
+            network_aliases: self.network_aliases.clone(),
         }
     }
 }
@@ -339,6 +352,37 @@ mod tests {
         let (spec, policy) = parse_spec(&["sha256:0123", "true"]);
         create_pulling(&client, &spec, policy).await.unwrap_err();
         assert_eq!(server.await.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn labels_and_aliases_go_into_the_spec() {
+        let file = std::env::temp_dir().join(format!("conti-labels-{}", std::process::id()));
+        std::fs::write(&file, "a=from-file\nb=2\n").unwrap();
+        let (spec, _) = parse_spec(&[
+            "--label-file",
+            file.to_str().unwrap(),
+            "-l",
+            "a=1",
+            "--label",
+            "flag",
+            "--network",
+            "front",
+            "--network-alias",
+            "db",
+            "--network-alias",
+            "primary",
+            "busybox",
+        ]);
+        std::fs::remove_file(&file).unwrap();
+        let labels: Vec<(&str, &str)> = spec
+            .labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(labels, [("a", "1"), ("b", "2"), ("flag", "")]);
+        assert_eq!(spec.network_aliases, ["db", "primary"]);
+        let line = Line::try_parse_from(["create", "--label-file", "/nonexistent", "busybox"]);
+        assert!(line.is_err());
     }
 
     #[test]

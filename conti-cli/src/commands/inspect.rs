@@ -5,9 +5,8 @@
 
 use clap::Args;
 
-use super::{CliError, for_each_ref};
+use super::{CliError, inspect_each};
 use crate::client::Client;
-use crate::output;
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -16,14 +15,8 @@ pub struct InspectArgs {
 }
 
 pub async fn inspect(client: &Client, args: InspectArgs) -> Result<u8, CliError> {
-    let mut found = Vec::new();
-    let status = for_each_ref(&args.containers, async |container| {
-        found.push(client.inspect_container(container).await?);
-        Ok(())
+    inspect_each(&args.containers, async |container| {
+        client.inspect_container(container).await
     })
-    .await?;
-    if !found.is_empty() {
-        output::print_json(&found)?;
-    }
-    Ok(status)
+    .await
 }

@@ -11,6 +11,7 @@ pub mod image;
 pub mod info;
 pub mod inspect;
 pub mod kill;
+pub mod labels;
 pub mod limits;
 pub mod login;
 pub mod logout;
@@ -28,9 +29,12 @@ pub mod stop;
 pub mod top;
 pub mod update;
 pub mod version;
+pub mod volume;
 pub mod wait;
 
-use std::io::{self, IsTerminal};
+use std::io::{self, BufRead, IsTerminal, Write};
+
+use serde::Serialize;
 
 use crate::client::ClientError;
 
@@ -116,7 +120,26 @@ pub async fn for_each_ref(
     Ok(status)
 }
 
-/// Removes each named image or network with `remove`, printing each name removed
+/// Fetches each named container, image, network or volume with `fetch` (see [`for_each_ref`])
+/// and prints those found as one JSON array, like docker's; nothing when none was found (docker
+/// prints `[]` then): a script reads either objects or nothing.
+pub async fn inspect_each<T: Serialize>(
+    names: &[String],
+    mut fetch: impl AsyncFnMut(&str) -> Result<T, ClientError>,
+) -> Result<u8, CliError> {
+    let mut found = Vec::new();
+    let status = for_each_ref(names, async |name| {
+        found.push(fetch(name).await?);
+        Ok(())
+    })
+    .await?;
+    if !found.is_empty() {
+        crate::output::print_json(&found)?;
+    }
+    Ok(status)
+}
+
+/// Removes each named image, network or volume with `remove`, printing each name removed
 /// (see [`for_each_ref`]).
 pub async fn remove_each(
     names: &[String],
@@ -127,6 +150,29 @@ pub async fn remove_each(
         Ok(crate::output::print_line(name)?)
     })
     .await
+}
+
+/// Docker's question before a prune, `WARNING! This will remove {what}.`, answered on stdin:
+/// only `y` or `yes` go on (no answer is no).
+pub fn confirm(what: &str) -> Result<bool, CliError> {
+    let mut out = io::stdout().lock();
+    write!(
+        out,
+        "WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] "
+    )?;
+    out.flush()?;
+    let mut answer = String::new();
+    io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|source| CliError::Input {
+            path: "stdin".into(),
+            source,
+        })?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 /// The CLI's exit status for a container's exit code (0..=255 by the contract).

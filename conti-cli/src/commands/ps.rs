@@ -17,10 +17,29 @@ pub struct PsArgs {
     /// Only print the short ids.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Only the containers that match: label=KEY[=VALUE], name=PART, status=STATE, id=PREFIX,
+    /// ancestor=IMAGE. Repeatable: the labels must all match, the other values of one filter
+    /// are alternatives.
+    #[arg(short, long = "filter", value_name = "FILTER", value_parser = parse_filter)]
+    pub filters: Vec<(String, String)>,
+}
+
+/// The filters `GET /v1/containers` takes, as query parameters.
+const FILTERS: [&str; 5] = ["label", "name", "status", "id", "ancestor"];
+
+/// `KEY=VALUE` of a filter contid knows.
+fn parse_filter(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if FILTERS.contains(&key) => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!(
+            "{text:?}: expected KEY=VALUE with KEY one of {}",
+            FILTERS.join(", ")
+        )),
+    }
 }
 
 pub async fn ps(client: &Client, format: Format, args: PsArgs) -> Result<u8, CliError> {
-    let containers = client.list_containers(args.all).await?;
+    let containers = client.list_containers(args.all, &args.filters).await?;
     if args.quiet {
         for container in &containers {
             output::print_line(&short_id(&container.id))?;
@@ -166,6 +185,20 @@ mod tests {
             restarting: false,
             healthcheck: None,
             health: None,
+            labels: Default::default(),
+            network_aliases: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn filters_are_the_ones_contid_knows() {
+        assert_eq!(
+            parse_filter("label=com.example.tier=web").unwrap(),
+            ("label".to_string(), "com.example.tier=web".to_string())
+        );
+        assert_eq!(parse_filter("status=exited").unwrap().1, "exited");
+        for bad in ["label", "colour=red", "=x"] {
+            assert!(parse_filter(bad).is_err(), "{bad}");
         }
     }
 

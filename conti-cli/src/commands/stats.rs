@@ -27,7 +27,7 @@ pub async fn stats(client: &Client, format: Format, args: StatsArgs) -> Result<u
     loop {
         let names = if args.containers.is_empty() {
             client
-                .list_containers(false)
+                .list_containers(false, &[])
                 .await?
                 .into_iter()
                 .map(|c| c.id)

@@ -18,7 +18,7 @@ pub struct SocketAccess {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccessError {
-    #[error("--group {0}: no such group")]
+    #[error("group {0} (--group, or `group` in the configuration file): no such group")]
     NoSuchGroup(String),
     #[error("looking up group {name}: {source}")]
     Lookup { name: String, source: nix::Error },

@@ -8,16 +8,17 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use conti_proto::{
-    ContainerInfo, ContainerSpec, CreatedContainer, ErrorBody, ExecResult, ExecSpec, LogLine,
-    WaitResult,
+    ContainerInfo, ContainerSpec, ContainerState, CreatedContainer, ErrorBody, ExecResult,
+    ExecSpec, LogLine, WaitResult,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery};
 use super::log_output::{LogFormat, LogStreams, log_body};
+use super::repeated_query::QueryPairs;
 use super::whole_numbers;
-use crate::engine::{Engine, TimeWindow};
+use crate::engine::{ContainerFilter, Engine, LabelFilter, TimeWindow};
 
 const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
 const MAX_STOP_TIMEOUT_SECS: u64 = 24 * 3600;
@@ -35,21 +36,86 @@ pub async fn create_container(
     Ok((StatusCode::CREATED, Json(engine.create(spec).await?)))
 }
 
-#[derive(Deserialize, IntoParams)]
+/// What `GET /v1/containers` takes: Docker's `ps --filter`s as repeatable parameters.
+#[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Include containers that are not running.
-    #[serde(default)]
+    #[param(required = false)]
     all: bool,
+    /// `KEY` or `KEY=VALUE`: containers with that label (with that value). Repeatable: all
+    /// must hold.
+    #[param(required = false, value_type = Vec<String>)]
+    label: Vec<LabelFilter>,
+    /// Containers whose name contains this. Repeatable: one must hold (so for `status`, `id`
+    /// and `ancestor`).
+    #[param(required = false)]
+    name: Vec<String>,
+    /// Containers in this state; given, containers that do not run are listed without `all`.
+    #[param(required = false)]
+    status: Vec<ContainerState>,
+    /// Containers whose id starts with this (dashes optional).
+    #[param(required = false)]
+    id: Vec<String>,
+    /// Containers made from this image: the name the create gave, or a reference or id of the
+    /// image.
+    #[param(required = false)]
+    ancestor: Vec<String>,
+}
+
+impl ListParams {
+    fn from_query(query: &QueryPairs) -> Result<ListParams, ApiError> {
+        let status = query
+            .all("status")
+            .iter()
+            .map(|text| parse_state(text))
+            .collect::<Result<_, _>>()?;
+        Ok(ListParams {
+            all: query.flag("all")?,
+            label: query.labels(),
+            name: query.all("name"),
+            status,
+            id: query.all("id"),
+            ancestor: query.all("ancestor"),
+        })
+    }
+
+    fn filter(self) -> ContainerFilter {
+        ContainerFilter {
+            labels: self.label,
+            names: self.name,
+            ids: self.id,
+            states: self.status,
+            ancestors: self.ancestor,
+        }
+    }
+}
+
+fn parse_state(text: &str) -> Result<ContainerState, ApiError> {
+    [
+        ContainerState::Created,
+        ContainerState::Running,
+        ContainerState::Exited,
+    ]
+    .into_iter()
+    .find(|state| state.as_str() == text)
+    .ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_argument",
+            format!("status must be created, running or exited, not {text:?}"),
+        )
+    })
 }
 
 #[utoipa::path(get, path = "/v1/containers", tag = "containers", params(ListParams),
     responses((status = 200, body = Vec<ContainerInfo>)))]
 pub async fn list_containers(
     State(engine): State<Engine>,
-    ApiQuery(params): ApiQuery<ListParams>,
-) -> Json<Vec<ContainerInfo>> {
-    Json(engine.list(params.all))
+    query: QueryPairs,
+) -> Result<Json<Vec<ContainerInfo>>, ApiError> {
+    let params = ListParams::from_query(&query)?;
+    let all = params.all;
+    Ok(Json(engine.list_filtered(all, &params.filter())))
 }
 
 #[utoipa::path(get, path = "/v1/containers/{ref}", tag = "containers", params(("ref" = String, Path, description = "id, unique id prefix, or name")),

@@ -16,8 +16,10 @@ pub(crate) mod images;
 mod limits;
 pub(crate) mod log_output;
 mod networks;
+mod repeated_query;
 mod server;
 mod system;
+mod volumes;
 mod whole_numbers;
 
 use axum::Router;
@@ -29,7 +31,9 @@ use utoipa_axum::routes;
 
 pub use access::{AccessError, SocketAccess};
 pub use error::{ApiError, JSON_BODY_LIMIT};
-pub use server::{DEFAULT_MAX_CONNECTIONS, HEADER_READ_TIMEOUT, ServeError, ServeOptions, serve};
+pub use server::{
+    ApiSocket, DEFAULT_MAX_CONNECTIONS, HEADER_READ_TIMEOUT, ServeError, ServeOptions, serve,
+};
 
 use crate::engine::Engine;
 
@@ -87,6 +91,9 @@ fn api_router() -> OpenApiRouter<Engine> {
         .routes(routes!(events::stream_events))
         .routes(routes!(networks::create_network, networks::list_networks))
         .routes(routes!(networks::inspect_network, networks::delete_network))
+        .routes(routes!(volumes::create_volume, volumes::list_volumes))
+        .routes(routes!(volumes::prune_volumes))
+        .routes(routes!(volumes::inspect_volume, volumes::delete_volume))
 }
 
 /// The whole API as an axum router (tests call it with `oneshot`): Conti's `/v1`, and Docker's

@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -45,6 +45,11 @@ pub enum ServeError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot serve the socket systemd passed ({path}): {source}")]
+    Inherited {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Longest a client may take to send a request's headers; also how long an idle keep-alive
@@ -74,18 +79,76 @@ pub struct ServeOptions {
     pub max_connections: usize,
 }
 
-/// Binds `socket` (owner root, group and mode from `options.access`; a stale file is replaced,
-/// a live one refused) and serves until `shutdown` resolves, then lets in-flight requests finish
-/// for a short grace period. Containers are not touched: they keep running.
+/// The listening socket the API is served on.
+pub struct ApiSocket {
+    listener: UnixListener,
+    path: PathBuf,
+    /// contid made the file, and removes it when it stops; a socket systemd passed stays.
+    made_here: bool,
+}
+
+impl ApiSocket {
+    /// Binds `path` (owner root, group and mode from `access`; a stale file is replaced, a live
+    /// one refused). Must be called inside the tokio runtime.
+    pub fn bind(path: &Path, access: &SocketAccess) -> Result<ApiSocket, ServeError> {
+        Ok(ApiSocket {
+            listener: bind(path, access)?,
+            path: path.to_path_buf(),
+            made_here: true,
+        })
+    }
+
+    /// A socket systemd listens on (`contid.socket`) and passed to contid, at `path`: served as
+    /// it is, its file's owner, group and mode are systemd's (`SocketUser=`, `SocketGroup=`,
+    /// `SocketMode=`). Who may use it is still checked on every connection. Must be called
+    /// inside the tokio runtime.
+    pub fn inherited(
+        listener: std::os::unix::net::UnixListener,
+        path: PathBuf,
+    ) -> Result<ApiSocket, ServeError> {
+        let inherit_err = |source| ServeError::Inherited {
+            path: path.clone(),
+            source,
+        };
+        listener.set_nonblocking(true).map_err(inherit_err)?;
+        let listener = UnixListener::from_std(listener).map_err(inherit_err)?;
+        if let Ok(file) = std::fs::metadata(&path)
+            && file.mode() & 0o002 != 0
+        {
+            tracing::warn!(
+                socket = %path.display(),
+                mode = format!("{:o}", file.mode() & 0o777),
+                "anyone may connect to the socket systemd made (SocketMode=); they are answered 403"
+            );
+        }
+        Ok(ApiSocket {
+            listener,
+            path,
+            made_here: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Serves `socket` until `shutdown` resolves, then lets in-flight requests finish for a short
+/// grace period. Containers are not touched: they keep running.
 pub async fn serve(
     engine: Engine,
-    socket: &Path,
+    socket: ApiSocket,
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let listener = bind(socket, &options.access)?;
+    let ApiSocket {
+        listener,
+        path,
+        made_here,
+    } = socket;
     tracing::info!(
-        socket = %socket.display(),
+        socket = %path.display(),
+        from_systemd = !made_here,
         group = options.access.group_name().unwrap_or("(root only)"),
         "listening"
     );
@@ -146,7 +209,9 @@ pub async fn serve(
         tracing::warn!("in-flight requests still open after the grace period; closing them");
         connections.abort_all();
     }
-    let _ = std::fs::remove_file(socket);
+    if made_here {
+        let _ = std::fs::remove_file(&path);
+    }
     Ok(())
 }
 

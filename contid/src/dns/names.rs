@@ -9,7 +9,8 @@ use std::net::Ipv4Addr;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub network: String,
-    /// Its container name (and, once there are aliases, those), as given: answered in any case.
+    /// Its container name, then its aliases, as given: answered in any case. Several members
+    /// may share a name (an alias): it is answered with all their addresses.
     pub names: Vec<String>,
 }
 
@@ -114,6 +115,26 @@ mod tests {
         assert_eq!(table.name_of(&asker, db), Some("db"));
         assert_eq!(table.name_of(&asker, other), None);
         assert!(table.networks_of(Ipv4Addr::new(10, 1, 0, 1)).is_empty());
+    }
+
+    #[test]
+    fn a_shared_alias_answers_every_member_until_each_is_gone() {
+        let mut table = NameTable::default();
+        let (one, two) = (Ipv4Addr::new(10, 1, 0, 2), Ipv4Addr::new(10, 1, 0, 3));
+        let with_alias = |name: &str| Member {
+            network: "front".into(),
+            names: vec![name.into(), "DB".into()],
+        };
+        table.add(one, with_alias("db-1"));
+        table.add(two, with_alias("db-2"));
+        assert_eq!(table.lookup(&["front"], "db"), [one, two]);
+        assert_eq!(table.lookup(&["front"], "db-2"), [two]);
+        // The reverse lookup names the container, not an alias.
+        assert_eq!(table.name_of(&["front"], two), Some("db-2"));
+        table.remove(one);
+        assert_eq!(table.lookup(&["front"], "db"), [two]);
+        table.remove(two);
+        assert!(table.names.is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The container model: what was asked for (config), where it is in its life (status), and the
 //! rules for moving between states. Illegal transitions become a 409 from here, in one place.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use conti_proto::{
@@ -68,6 +69,12 @@ pub struct ContainerConfig {
     /// `health`); `None` without one.
     #[serde(default)]
     pub healthcheck: Option<HealthcheckSpec>,
+    /// `ContainerSpec.labels` over the image's.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Names it also answers to on its network (a user network only).
+    #[serde(default)]
+    pub network_aliases: Vec<String>,
 }
 
 /// A container's place on a network. The network's subnet and gateway never change, so they are
@@ -310,7 +317,41 @@ impl Container {
             restarting: matches!(self.status, ContainerStatus::Restarting { .. }),
             healthcheck: c.healthcheck.clone(),
             health: None,
+            labels: c.labels.clone(),
+            network_aliases: c.network_aliases.clone(),
         }
+    }
+}
+
+/// A config with nothing set, for the engine's tests.
+#[cfg(test)]
+pub(super) fn test_config() -> ContainerConfig {
+    ContainerConfig {
+        id: "0123".into(),
+        name: "n".into(),
+        image: "i".into(),
+        image_id: String::new(),
+        cmd: vec!["true".into()],
+        env: vec![],
+        cwd: "/".into(),
+        hostname: "h".into(),
+        network: NetworkMode::None,
+        auto_remove: false,
+        created: "t".into(),
+        init: false,
+        tty: false,
+        open_stdin: false,
+        resources: Resources::default(),
+        endpoint: None,
+        ports: vec![],
+        security: Default::default(),
+        user: None,
+        volumes: Vec::new(),
+        stop_signal: None,
+        labels: BTreeMap::new(),
+        network_aliases: Vec::new(),
+        restart_policy: RestartPolicy::No,
+        healthcheck: None,
     }
 }
 
@@ -324,33 +365,8 @@ mod tests {
     use super::*;
 
     fn container(status: ContainerStatus) -> Container {
-        let config = ContainerConfig {
-            id: "0123".into(),
-            name: "n".into(),
-            image: "i".into(),
-            image_id: String::new(),
-            cmd: vec!["true".into()],
-            env: vec![],
-            cwd: "/".into(),
-            hostname: "h".into(),
-            network: NetworkMode::None,
-            auto_remove: false,
-            created: "t".into(),
-            init: false,
-            tty: false,
-            open_stdin: false,
-            resources: Resources::default(),
-            endpoint: None,
-            ports: vec![],
-            security: Default::default(),
-            user: None,
-            volumes: Vec::new(),
-            stop_signal: None,
-            restart_policy: RestartPolicy::No,
-            healthcheck: None,
-        };
         Container {
-            config,
+            config: test_config(),
             status,
             restarts: RestartState::default(),
         }

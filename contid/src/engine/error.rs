@@ -79,6 +79,14 @@ pub enum EngineError {
     /// The network's subnet has no address left.
     #[error("network {0:?} has no free address left")]
     NetworkFull(String),
+    #[error("no such volume: {0}")]
+    VolumeNotFound(String),
+    /// A create of a volume that exists with other labels.
+    #[error("{0}")]
+    VolumeExists(String),
+    /// A delete of a volume a container refers to.
+    #[error("{0}")]
+    VolumeInUse(String),
     /// A published port is taken on the host.
     #[error("{0}")]
     PortInUse(String),

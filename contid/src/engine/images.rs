@@ -333,16 +333,15 @@ impl Engine {
         };
         let store = self.image_store();
         let ingest = blocking(move || Ok(store.ingest_layer(reader, &check)?));
+        let downloading = |current| PullEvent::Downloading {
+            layer: name.clone(),
+            current,
+            total: layer.size,
+        };
         let feed = async {
             let (mut current, mut reported) = (0u64, Instant::now());
             let mut reported_bytes = 0u64;
-            let _ = events
-                .send(PullEvent::Downloading {
-                    layer: name.clone(),
-                    current,
-                    total: layer.size,
-                })
-                .await;
+            let _ = events.send(downloading(current)).await;
             while let Some(next) = unless_cancelled(&mut cancelled, stream.next()).await {
                 let Some(chunk) = next else {
                     break;
@@ -356,12 +355,7 @@ impl Engine {
                         }
                         if reported.elapsed() >= PROGRESS_EVERY {
                             reported = Instant::now();
-                            let progress = PullEvent::Downloading {
-                                layer: name.clone(),
-                                current,
-                                total: layer.size,
-                            };
-                            if events.try_send(progress).is_ok() {
+                            if events.try_send(downloading(current)).is_ok() {
                                 reported_bytes = current;
                             }
                         }
@@ -381,13 +375,7 @@ impl Engine {
             // Every byte counted once before the next step, however fast the download was
             // (progress is only reported every PROGRESS_EVERY).
             if reported_bytes != current {
-                let _ = events
-                    .send(PullEvent::Downloading {
-                        layer: name.clone(),
-                        current,
-                        total: layer.size,
-                    })
-                    .await;
+                let _ = events.send(downloading(current)).await;
             }
             let _ = events
                 .send(PullEvent::Verifying {

@@ -97,6 +97,9 @@ impl Engine {
             .name
             .clone()
             .unwrap_or_else(|| format!("conti-{short}"));
+        let named_volumes: Vec<String> = volumes::named_sources(&spec.volumes)
+            .map(str::to_string)
+            .collect();
         let (network, endpoint) = {
             let mut table = self.table();
             if table.name_taken(&name) {
@@ -104,6 +107,7 @@ impl Engine {
             }
             let attached = self.attach_at_create(&mut table, &spec.network, &spec.ports)?;
             table.reserved_names.insert(name.clone());
+            table.reserved_volumes.extend(named_volumes.iter().cloned());
             attached
         };
         let config = ContainerConfig {
@@ -134,23 +138,29 @@ impl Engine {
             volumes: spec.volumes,
             restart_policy: spec.restart_policy,
             healthcheck,
+            // The image's labels, the create's winning, as Docker merges them.
+            labels: defaults.labels.into_iter().chain(spec.labels).collect(),
+            network_aliases: spec.network_aliases,
         };
         let container = Container {
             config,
             status: ContainerStatus::Created,
             restarts: RestartState::default(),
         };
-        let store = self.inner.store.clone();
-        let stored = container.clone();
-        let root = self.inner.root.clone();
+        let (engine, stored, ensured) = (self.clone(), container.clone(), named_volumes.clone());
         let result = blocking(move || {
-            volumes::create_named(&root, &stored.config.volumes)?;
-            store.create(&stored)
+            engine.ensure_volumes(&ensured)?;
+            engine.inner.store.create(&stored)
         })
         .await;
         {
             let mut table = self.table();
             table.reserved_names.remove(&name);
+            for volume in &named_volumes {
+                if let Some(at) = table.reserved_volumes.iter().position(|v| v == volume) {
+                    table.reserved_volumes.swap_remove(at);
+                }
+            }
             if let Some(endpoint) = &endpoint {
                 table
                     .reserved_addresses

@@ -4,6 +4,7 @@
 mod adoption;
 mod attach;
 mod container;
+mod container_filter;
 mod error;
 mod events;
 mod exec;
@@ -12,9 +13,11 @@ mod health;
 mod images;
 mod interrupted_start;
 mod ipam;
+mod labels;
 mod lifecycle;
 mod logs;
 mod metrics;
+mod named_volumes;
 mod networking;
 mod networks;
 mod quarantine;
@@ -30,6 +33,7 @@ mod table;
 mod time_window;
 mod update;
 mod upload;
+mod volume_store;
 mod volumes;
 
 use std::path::PathBuf;
@@ -52,10 +56,12 @@ pub use attach::{
     window_size,
 };
 pub use container::{Container, ContainerConfig, ContainerStatus, short_id};
+pub use container_filter::ContainerFilter;
 pub use error::{EngineError, EngineResult};
 pub use events::{EVENT_HISTORY, EventBus, EventDetails, EventStream, EventsLost};
 pub use exec::ExecStream;
 pub use exits::{WaitCondition, Waiter};
+pub use labels::LabelFilter;
 pub use logs::{FRAME_HEADER_LEN, LogFollower, LogRecord, LogStream, stream_frame_header};
 pub use networks::NetworkDefaults;
 pub use spec::DEFAULT_PATH;
@@ -64,10 +70,12 @@ pub use time_window::TimeWindow;
 
 use crate::images::ImageStore;
 use crate::registry::{Registry, RegistrySettings};
+use named_volumes::VolumeTable;
 use networking::NetworkTable;
 use networks::{Network, NetworkStore, check_default_subnet};
 use store::ContainerStore;
 use table::{Entry, Table};
+use volume_store::VolumeStore;
 
 pub use crate::runtime::now_rfc3339;
 
@@ -91,6 +99,9 @@ pub struct EngineConfig {
     pub resolv_conf: PathBuf,
     /// CA folders, insecure registries and the credentials file of pulls and logins.
     pub registry: RegistrySettings,
+    /// Told how many containers the state folder holds, before they are adopted (the daemon
+    /// says so while a long adoption runs).
+    pub on_adopting: Box<dyn FnOnce(usize) + Send>,
 }
 
 /// Cheap to clone; every clone is the same engine.
@@ -131,6 +142,9 @@ struct Inner {
     prepaying_migration: AtomicBool,
     /// The folders of containers whose monitors may restart them.
     runs: run_watch::RunWatch,
+    volume_store: VolumeStore,
+    /// Locked after the container table when both are.
+    volumes: Mutex<VolumeTable>,
 }
 
 /// Runs blocking work (fsync, helper calls, unpacking) off the async workers.
@@ -162,6 +176,12 @@ impl Engine {
         for network in network_store.load_all()? {
             networks.networks.insert(network.name.clone(), network);
         }
+        let volume_store = VolumeStore::open(&config.root)?;
+        let volumes = volume_store
+            .load_all()?
+            .into_iter()
+            .map(|volume| (volume.name.clone(), volume))
+            .collect();
         let engine = Engine {
             inner: Arc::new(Inner {
                 root: config.root,
@@ -188,11 +208,14 @@ impl Engine {
                 port_guards: Arc::default(),
                 prepaying_migration: AtomicBool::new(false),
                 runs: run_watch::RunWatch::new()?,
+                volume_store,
+                volumes: Mutex::new(volumes),
             }),
         };
         engine.spawn_run_watch();
         let settle_until = std::time::Instant::now() + interrupted_start::SETTLE_TIMEOUT;
         let (containers, unreadable) = engine.inner.store.load_all()?;
+        (config.on_adopting)(containers.len());
         for container in containers {
             engine.adopt(container, settle_until)?;
         }
@@ -235,16 +258,13 @@ impl Engine {
         Ok(table.entry(&id)?.info())
     }
 
-    pub fn list(&self, all: bool) -> Vec<ContainerInfo> {
-        let mut infos: Vec<ContainerInfo> = self
-            .table()
+    /// How many containers run.
+    pub fn count_running(&self) -> usize {
+        self.table()
             .entries
             .values()
-            .filter(|e| all || e.container.status.is_running())
-            .map(|e| e.info())
-            .collect();
-        infos.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
-        infos
+            .filter(|e| e.container.status.is_running())
+            .count()
     }
 
     pub fn info(&self) -> DaemonInfo {

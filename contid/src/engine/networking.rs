@@ -19,6 +19,7 @@ use crate::runtime::network::routes::host_routes;
 use crate::runtime::network::{BridgeEndpoint, format_mac, host_interface_name};
 use crate::runtime::{NetworkSetup, PublishedPort};
 
+use super::container::short_id;
 use super::container::{ContainerConfig, ContainerStatus, Endpoint};
 use super::error::{EngineError, EngineResult};
 use super::networks::{Network, new_network};
@@ -283,14 +284,18 @@ impl Engine {
         }
     }
 
-    /// The resolver answers the container's name on its network (from its create; called with
-    /// the table locked, so that an address handed out again is never unnamed by a late delete
-    /// of its previous owner).
+    /// The resolver answers the container's name and aliases on its network (from its create;
+    /// called with the table locked, so that an address handed out again is never unnamed by a
+    /// late delete of its previous owner).
     pub(super) fn name_on_network(&self, config: &ContainerConfig) {
         if let Some(endpoint) = &config.endpoint {
             let member = Member {
                 network: endpoint.network.clone(),
-                names: vec![config.name.clone()],
+                // As Docker's: also its short id (Compose checks that alias is there).
+                names: [config.name.clone(), short_id(&config.id)]
+                    .into_iter()
+                    .chain(config.network_aliases.iter().cloned())
+                    .collect(),
             };
             self.inner.resolver.add(endpoint.address, member);
         }

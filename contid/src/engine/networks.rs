@@ -15,6 +15,7 @@ use crate::runtime::network::routes::HostRoute;
 use crate::runtime::sys::atomic_file::{Durability, write_json_atomic};
 
 use super::error::{EngineError, EngineResult};
+use super::labels::validate_labels;
 use super::spec::validate_container_name;
 
 /// Where user networks get their subnet when they do not name one: the first free /24.
@@ -46,6 +47,9 @@ pub struct Network {
     pub gateway: Ipv4Addr,
     pub bridge: String,
     pub created: String,
+    /// `NetworkSpec.labels` (absent in files written before they existed).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
     /// The predefined network, made from the flags.
     #[serde(skip)]
     pub default: bool,
@@ -70,6 +74,7 @@ impl Network {
             gateway,
             bridge: defaults.bridge.clone(),
             created,
+            labels: BTreeMap::new(),
             default: true,
         })
     }
@@ -83,6 +88,7 @@ impl Network {
             bridge: self.bridge.clone(),
             default: self.default,
             created: self.created.clone(),
+            labels: self.labels.clone(),
             containers: members,
         }
     }
@@ -107,6 +113,7 @@ pub fn new_network(
     created: String,
 ) -> EngineResult<Network> {
     validate_network_name(&spec.name)?;
+    validate_labels(&spec.labels)?;
     if existing.contains_key(&spec.name) {
         return Err(EngineError::NetworkExists(spec.name.clone()));
     }
@@ -145,6 +152,7 @@ pub fn new_network(
         gateway,
         bridge,
         created,
+        labels: spec.labels.clone(),
         default: false,
     })
 }
@@ -298,6 +306,7 @@ mod tests {
             name: name.into(),
             subnet: subnet.map(Into::into),
             gateway: gateway.map(Into::into),
+            labels: BTreeMap::new(),
         }
     }
 
@@ -324,6 +333,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(network.gateway, Ipv4Addr::new(10, 91, 3, 4));
+    }
+
+    #[test]
+    fn a_network_keeps_its_labels_and_refuses_an_empty_key() {
+        let mut labelled = spec("front", Some("10.90.7.0/24"), None);
+        labelled
+            .labels
+            .insert("com.example.team".into(), "a".into());
+        let network = make(&labelled, &BTreeMap::new()).unwrap();
+        assert_eq!(network.info(Vec::new()).labels, labelled.labels);
+        let stored: Network =
+            serde_json::from_str(&serde_json::to_string(&network).unwrap()).unwrap();
+        assert_eq!(stored.labels, labelled.labels);
+        labelled.labels.insert(String::new(), "b".into());
+        assert!(matches!(
+            make(&labelled, &BTreeMap::new()),
+            Err(EngineError::InvalidSpec(_))
+        ));
     }
 
     #[test]

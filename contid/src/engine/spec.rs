@@ -1,8 +1,9 @@
 //! Validation of what a caller asks for, and the defaults a container gets.
 
-use conti_proto::{ContainerSpec, ExecSpec, ImageConfig, SecurityOptions};
+use conti_proto::{ContainerSpec, ExecSpec, ImageConfig, NetworkMode, SecurityOptions};
 
 use super::error::{EngineError, EngineResult};
+use super::labels::validate_labels;
 use crate::runtime::ContainerSecurity;
 
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -15,10 +16,34 @@ pub fn validate_container_name(name: &str) -> EngineResult<()> {
         .map_err(|why| EngineError::InvalidSpec(format!("invalid container name {name:?}: {why}")))
 }
 
-/// A named volume: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters.
+/// A named volume: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters, not `prune` (the
+/// route `/v1/volumes/prune` would hide it).
 pub fn validate_volume_name(name: &str) -> EngineResult<()> {
     validate_identifier(name, MAX_NAME_LEN, "_.-")
+        .and_then(|()| match name {
+            "prune" => Err("it is reserved (POST /v1/volumes/prune)".to_string()),
+            _ => Ok(()),
+        })
         .map_err(|why| EngineError::InvalidSpec(format!("invalid volume name {name:?}: {why}")))
+}
+
+/// Aliases are names as containers' and need a network made through the API: the default
+/// network answers containers' own names only, as Docker's does.
+fn validate_network_aliases(aliases: &[String], network: &NetworkMode) -> EngineResult<()> {
+    if aliases.is_empty() {
+        return Ok(());
+    }
+    if !matches!(network, NetworkMode::Network(_)) {
+        return Err(EngineError::InvalidSpec(format!(
+            "network aliases need a network made with POST /v1/networks, not network {network}"
+        )));
+    }
+    for alias in aliases {
+        validate_identifier(alias, MAX_NAME_LEN, "_.-").map_err(|why| {
+            EngineError::InvalidSpec(format!("invalid network alias {alias:?}: {why}"))
+        })?;
+    }
+    Ok(())
 }
 
 /// `[a-zA-Z0-9][a-zA-Z0-9<punctuation>]*`, at most `max_len` characters.
@@ -138,6 +163,8 @@ pub fn validate_container_spec(spec: &ContainerSpec) -> EngineResult<()> {
     if let Some(user) = &spec.user {
         validate_user(user)?;
     }
+    validate_labels(&spec.labels)?;
+    validate_network_aliases(&spec.network_aliases, &spec.network)?;
     container_security(&spec.security, None).map(drop)
 }
 
@@ -284,6 +311,15 @@ mod tests {
     }
 
     #[test]
+    fn volume_names_are_names_but_not_the_prune_route() {
+        assert!(validate_volume_name("data_1.v").is_ok());
+        assert!(validate_volume_name("pruned").is_ok());
+        for bad in ["prune", "", ".x", "a/b"] {
+            assert!(validate_volume_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn specs_are_checked() {
         assert!(validate_container_spec(&spec(&["sh"])).is_ok());
         // No command: the image's.
@@ -315,6 +351,39 @@ mod tests {
             s.user = Some(user.into());
             assert_eq!(validate_container_spec(&s).is_ok(), ok, "{user:?}");
         }
+    }
+
+    #[test]
+    fn aliases_need_a_user_network_and_a_name_shape() {
+        let with = |network: NetworkMode, aliases: &[&str]| {
+            let mut s = spec(&["sh"]);
+            s.network = network;
+            s.network_aliases = aliases.iter().map(|a| a.to_string()).collect();
+            validate_container_spec(&s)
+        };
+        let front = || NetworkMode::Network("front".into());
+        assert!(with(front(), &["db", "db.internal", "db_1"]).is_ok());
+        assert!(with(NetworkMode::Bridge, &[]).is_ok());
+        for mode in [
+            NetworkMode::Bridge,
+            NetworkMode::Host,
+            NetworkMode::None,
+            NetworkMode::Container("web".into()),
+        ] {
+            assert!(
+                matches!(
+                    with(mode.clone(), &["db"]),
+                    Err(EngineError::InvalidSpec(_))
+                ),
+                "{mode}"
+            );
+        }
+        for bad in ["", "-db", "a b", "db/1"] {
+            assert!(with(front(), &[bad]).is_err(), "{bad:?}");
+        }
+        let mut s = spec(&["sh"]);
+        s.labels.insert(String::new(), "x".into());
+        assert!(validate_container_spec(&s).is_err());
     }
 
     #[test]

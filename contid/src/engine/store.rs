@@ -14,7 +14,9 @@ use super::error::{EngineError, EngineResult};
 use super::restarts::RestartState;
 
 const CONTAINER_FILE: &str = "container.json";
-const TRASH_DIR: &str = "trash";
+/// Where the folders of deleted containers and volumes wait to be deleted (emptied by
+/// [`ContainerStore::open`]).
+pub(super) const TRASH_DIR: &str = "trash";
 
 #[derive(Serialize, Deserialize)]
 struct StoredContainer {
@@ -191,7 +193,7 @@ fn load_one(dir: &Path) -> std::io::Result<Container> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use conti_proto::NetworkMode;
+    use crate::engine::container::test_config;
 
     #[test]
     fn containers_survive_a_reload_and_creates_cut_short_are_dropped() {
@@ -201,26 +203,11 @@ mod tests {
             id: "abc".into(),
             name: "web".into(),
             image: "busybox".into(),
-            image_id: String::new(),
-            cmd: vec!["true".into()],
-            env: vec![],
-            cwd: "/".into(),
             hostname: "abc".into(),
-            network: NetworkMode::None,
-            auto_remove: false,
             created: "2026-01-01T00:00:00Z".into(),
-            init: false,
-            tty: false,
-            open_stdin: false,
-            resources: Default::default(),
-            endpoint: None,
-            ports: vec![],
-            security: Default::default(),
-            user: None,
-            volumes: Vec::new(),
-            stop_signal: None,
-            restart_policy: Default::default(),
-            healthcheck: None,
+            labels: [("tier".to_string(), "web".to_string())].into(),
+            network_aliases: vec!["www".into()],
+            ..test_config()
         };
         let mut container = Container {
             config,
@@ -248,6 +235,8 @@ mod tests {
         let (loaded, unreadable) = store.load_all().unwrap();
         assert_eq!(loaded.len(), 1);
         assert_eq!(loaded[0].status.exit_code(), Some(3));
+        assert_eq!(loaded[0].config.labels["tier"], "web");
+        assert_eq!(loaded[0].config.network_aliases, ["www"]);
         assert_eq!(unreadable, Vec::new());
         assert!(!store.container_dir("half").exists());
         assert!(!store.container_dir("halfway").exists());

@@ -26,6 +26,8 @@ pub(super) struct Table {
     pub(super) reserved_names: HashSet<String>,
     /// Addresses (by network) handed to creates still writing their files.
     pub(super) reserved_addresses: HashSet<(String, Ipv4Addr)>,
+    /// Named volumes of creates still writing their files (once per create that names one).
+    pub(super) reserved_volumes: Vec<String>,
     /// Exit codes of recently deleted containers, for a `wait` that comes after the removal (a
     /// waiter already there learns the code from the container's exit channel).
     pub(super) removed: RemovedExits,
@@ -132,6 +134,7 @@ impl Table {
             entries: HashMap::new(),
             reserved_names: HashSet::new(),
             reserved_addresses: HashSet::new(),
+            reserved_volumes: Vec::new(),
             removed: RemovedExits::with_capacity(removed_exits),
             quarantined: Vec::new(),
         }

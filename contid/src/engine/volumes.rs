@@ -1,5 +1,5 @@
-//! Volumes of a create request: checked (400 `invalid_spec`), named ones made under the root,
-//! and turned into the bind mounts the container's init makes.
+//! Volumes of a create request: checked (400 `invalid_spec`), and turned into the bind mounts
+//! the container's init makes. Named volumes themselves are objects: `named_volumes`.
 
 use std::path::{Path, PathBuf};
 
@@ -68,19 +68,22 @@ fn validate_host_source(source: &str, allow_root_bind: bool) -> EngineResult<()>
     Ok(())
 }
 
-/// Where a named volume keeps its files.
-pub fn named_volume_dir(root: &Path, name: &str) -> PathBuf {
-    root.join(VOLUMES_DIR).join(name)
+/// The folder of the named volumes' folders.
+pub fn volumes_dir(root: &Path) -> PathBuf {
+    root.join(VOLUMES_DIR)
 }
 
-/// Makes the folders of the named volumes that do not exist yet.
-pub fn create_named(root: &Path, volumes: &[VolumeSpec]) -> EngineResult<()> {
-    for volume in volumes.iter().filter(|v| !v.source.starts_with('/')) {
-        let dir = named_volume_dir(root, &volume.source);
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| EngineError::internal(&format!("creating {}", dir.display()), e))?;
-    }
-    Ok(())
+/// Where a named volume keeps its files.
+pub fn named_volume_dir(root: &Path, name: &str) -> PathBuf {
+    volumes_dir(root).join(name)
+}
+
+/// The names of the named volumes among `volumes` (the others are host paths).
+pub fn named_sources(volumes: &[VolumeSpec]) -> impl Iterator<Item = &str> {
+    volumes
+        .iter()
+        .map(|volume| volume.source.as_str())
+        .filter(|source| !source.starts_with('/'))
 }
 
 /// The bind mounts the init makes; `allow_root_bind` lets a source be the host's `/`.

@@ -6,7 +6,7 @@
 //! [`Daemon`], whose drop removes them. Order: containers through the API, the daemon (SIGTERM
 //! by PID, then SIGKILL), OCI runtime leftovers (`crun delete -f`) and processes left in their
 //! cgroups, the network scenario's namespaces and bridge, the scale scenario's podman containers,
-//! network and image, then the `Daemon` is dropped (processes in its cgroup or holding files in the folder
+//! network and image, the pull scenario's registry, the docker scenario's dockerd, then the `Daemon` is dropped (processes in its cgroup or holding files in the folder
 //! are killed, mounts under the folder detached, its cgroups and the folder removed), and last
 //! the OCI runtimes' cgroups.
 
@@ -25,7 +25,7 @@ use nix::fcntl::OFlag;
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, sigaction};
 use nix::unistd::{Pid, pipe2};
 
-use conti_tests::{Daemon, host};
+use conti_tests::{Daemon, TestRegistry, host};
 
 /// How long contid may take to stop on SIGTERM before it is killed.
 const DAEMON_STOP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -43,6 +43,10 @@ struct Registry {
     bridges: Vec<String>,
     /// The scale scenario's podman containers, network and image (see `podman::remove`).
     podman: bool,
+    /// The pull scenario's registry (killed by its pid and its folder removed when dropped).
+    test_registry: Option<TestRegistry>,
+    /// The docker scenario's dockerd (stopped by its pid; its folder is in the run's).
+    dockerd: Option<crate::docker::Dockerd>,
     done: bool,
 }
 
@@ -140,6 +144,25 @@ pub fn register_podman() {
     with_registry(|r| r.podman = true);
 }
 
+pub fn register_test_registry(registry: TestRegistry) {
+    with_registry(|r| r.test_registry = Some(registry));
+}
+
+/// Runs `f` on the registered registry; `None` once the cleanup has taken it.
+pub fn with_test_registry<T>(f: impl FnOnce(&TestRegistry) -> T) -> Option<T> {
+    with_registry(|r| r.test_registry.as_ref().map(f))
+}
+
+/// Stops the registry and removes its folder.
+pub fn drop_test_registry() {
+    let registry = with_registry(|r| r.test_registry.take());
+    drop(registry);
+}
+
+pub fn register_dockerd(dockerd: crate::docker::Dockerd) {
+    with_registry(|r| r.dockerd = Some(dockerd));
+}
+
 pub fn register_oci_runtime(binary: &Path) {
     with_registry(|r| {
         r.oci_runtimes.insert(binary.to_path_buf());
@@ -184,6 +207,10 @@ pub fn run() {
     crate::network::remove_leftovers(&r.name, &r.bridges);
     if r.podman {
         crate::podman::remove(&r.name);
+    }
+    drop(r.test_registry.take());
+    if let Some(dockerd) = r.dockerd.take() {
+        dockerd.stop();
     }
     let prefix = format!("{}-", r.name);
     let peer_cgroups = host::cgroup_dirs_where(|name| name.starts_with(&prefix));

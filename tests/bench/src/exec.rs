@@ -384,7 +384,7 @@ fn conti_streaming_echo(
 
 /// Reads the answer's head; an error with the status line (and the error body, when it has
 /// one) unless it is `101 Switching Protocols`.
-fn expect_upgrade(reader: &mut BufReader<UnixStream>) -> Result<(), String> {
+pub fn expect_upgrade(reader: &mut BufReader<UnixStream>) -> Result<(), String> {
     let mut lines = Vec::new();
     loop {
         let mut line = String::new();
@@ -419,7 +419,7 @@ fn expect_upgrade(reader: &mut BufReader<UnixStream>) -> Result<(), String> {
 }
 
 /// The next frame's stream and length; `None` at the end of the stream (EOF between frames).
-fn read_frame_header(reader: &mut impl Read) -> Result<Option<(u8, usize)>, String> {
+pub fn read_frame_header(reader: &mut impl Read) -> Result<Option<(u8, usize)>, String> {
     let mut header = [0u8; 8];
     let mut filled = 0;
     while filled < header.len() {

@@ -2,16 +2,20 @@
 //! side with `crun run` (and `runc run` when installed) on the same busybox root filesystem,
 //! sequentially and with parallel clients; and execs into a running container through the API
 //! side by side with `crun exec` (and `runc exec`); and the same lifecycles with memory, CPU and
-//! pids limits set on both sides. See README.md.
+//! pids limits set on both sides; and pulls of a multi-layer image from a local registry side by
+//! side with `podman pull` and `skopeo copy`. See README.md.
 
 mod cleanup;
 mod conti;
+mod docker;
 mod exec;
 mod hardened;
 mod limits;
 mod network;
 mod oci;
 mod podman;
+mod pull;
+mod pull_image;
 mod report;
 mod scale;
 mod scenario;
@@ -21,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::oci::OciRuntime;
+use crate::pull::PullOptions;
 use crate::report::{
     ExecReport, HardenedReport, Lifecycle, LimitsReport, Machine, NetworkReport, ParallelResult,
     Report,
@@ -45,11 +50,22 @@ masked paths) and crun given the same in config.json, then both without it (chec
 Scale scenario (not part of all): running containers added one at a time up to the largest of
 --scale-sizes on a user network and with network none (and podman on a network of its own with
 --podman), every run -d timed, then removed newest first, every rm -f timed.
-Needs root, a release build of contid, crun, busybox-static, iproute2 and nftables.
+Pull scenario (not part of all): a ~160 MB Debian image in five layers (debootstrap minbase and a
+few packages, made once and cached in --pull-cache) pushed to a docker-registry of the run's own
+on 127.0.0.1, then rounds of: every store emptied, a cold pull of it, a warm pull of an image with
+the same layers and one small one on top, and a run of /bin/echo x in it to the first output; by
+conti (POST /v1/images/pull, its API for the run), `podman pull` / `podman run` on a store of
+their own, and `skopeo copy` into containers-storage and into dir:.
+Docker scenario (not part of all): `docker run --rm --network none busybox true` with Debian's
+docker CLI against contid's Docker API and against a dockerd of the run's own (its own socket,
+data root and exec root, no firewall changes; stopped at the end), interleaved, -n rounds after
+--warmup; and `conti-cli run --rm` for reference.
+Needs root, a release build of contid, crun, busybox-static, iproute2 and nftables; the pull
+scenario also podman, skopeo, docker-registry and debootstrap; the docker scenario docker.io.
 
 options:
-  --scenario S           lifecycle, limits, exec, network, hardened, scale or all (default all:
-                         every scenario but scale)
+  --scenario S           lifecycle, limits, exec, network, hardened, scale, pull, docker or all
+                         (default all: every scenario but scale, pull and docker)
   --contid PATH          contid binary (default: next to this binary, else target/release/contid)
   -n, --iterations N     timed sequential lifecycles / exec rounds per runtime (default 50)
   --warmup N             untimed lifecycles / exec rounds per runtime first (default 5)
@@ -61,6 +77,11 @@ options:
   --scale-sizes N,N...   member counts the scale scenario reports (default 10,500)
   --scale-window N       operations per reported size (default 10)
   --podman               also podman in the scale scenario (podman installed)
+  --pull-rounds N        timed rounds of the pull scenario (default 5)
+  --pull-warmup N        untimed rounds of the pull scenario first (default 1)
+  --pull-cache DIR       where the pull scenario keeps its Debian rootfs and OCI layout between
+                         runs (default /var/cache/conti-bench)
+  --debian-mirror URL    debootstrap's mirror (default: the Debian mirror apt uses here)
   --json FILE            also write the figures as JSON to FILE
   --no-runc              leave runc out even when installed
   --no-conti             measure the OCI runtimes only (checks the harness without a daemon)
@@ -75,6 +96,8 @@ enum Scenario {
     Network,
     Hardened,
     Scale,
+    Pull,
+    Docker,
     All,
 }
 
@@ -102,6 +125,14 @@ impl Scenario {
     fn scale(self) -> bool {
         self == Scenario::Scale
     }
+
+    fn pull(self) -> bool {
+        self == Scenario::Pull
+    }
+
+    fn docker(self) -> bool {
+        self == Scenario::Docker
+    }
 }
 
 struct Options {
@@ -115,6 +146,7 @@ struct Options {
     settle_ms: u64,
     scale: ScaleOptions,
     podman: bool,
+    pull: PullOptions,
     json: Option<PathBuf>,
     runc: bool,
     conti: bool,
@@ -142,6 +174,12 @@ impl Options {
                 window: 10,
             },
             podman: false,
+            pull: PullOptions {
+                rounds: 5,
+                warmup: 1,
+                cache: PathBuf::from("/var/cache/conti-bench"),
+                mirror: None,
+            },
             json: None,
             runc: true,
             conti: true,
@@ -178,11 +216,13 @@ impl Options {
                         "network" => Scenario::Network,
                         "hardened" => Scenario::Hardened,
                         "scale" => Scenario::Scale,
+                        "pull" => Scenario::Pull,
+                        "docker" => Scenario::Docker,
                         "all" => Scenario::All,
                         other => {
                             return Err(format!(
                                 "--scenario: expected lifecycle, limits, exec, network, hardened, \
-                                 scale or all, got {other:?}"
+                                 scale, pull, docker or all, got {other:?}"
                             ));
                         }
                     }
@@ -197,6 +237,10 @@ impl Options {
                 "--scale-sizes" => options.scale.sizes = ScaleOptions::parse_sizes(&value()?)?,
                 "--scale-window" => options.scale.window = count(value()?, 1)?,
                 "--podman" => options.podman = true,
+                "--pull-rounds" => options.pull.rounds = count(value()?, 1)?,
+                "--pull-warmup" => options.pull.warmup = count(value()?, 0)?,
+                "--pull-cache" => options.pull.cache = PathBuf::from(value()?),
+                "--debian-mirror" => options.pull.mirror = Some(value()?),
                 "--json" => options.json = Some(PathBuf::from(value()?)),
                 "--log-level" => options.log_level = Some(value()?),
                 "--no-runc" => options.runc = false,
@@ -380,6 +424,33 @@ fn run(options: &Options) -> Result<(), String> {
         None
     };
 
+    let pull = if options.scenario.pull() {
+        Some(pull::run(&options.pull, conti_client, &work).map_err(with_daemon_log)?)
+    } else {
+        None
+    };
+
+    let docker = if options.scenario.docker() {
+        let started = daemon
+            .as_ref()
+            .ok_or("the docker scenario needs conti (drop --no-conti)")?;
+        let socket = cleanup::with_daemon(|d| d.socket().to_path_buf()).ok_or("interrupted")?;
+        Some(
+            docker::run(
+                &started.binary,
+                &socket,
+                &work,
+                &name,
+                conti_tests::busybox_tar(),
+                options.warmup,
+                options.iterations,
+            )
+            .map_err(with_daemon_log)?,
+        )
+    } else {
+        None
+    };
+
     if let Some(started) = &daemon {
         let left = count_containers(&started.client)?;
         if left > 0 {
@@ -405,6 +476,8 @@ fn run(options: &Options) -> Result<(), String> {
         exec,
         network,
         scale,
+        pull,
+        docker,
         notes,
     };
     print!("{}", report.table());

@@ -7,8 +7,10 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use crate::conti::Conti;
+use crate::docker::DockerReport;
 use crate::exec::{ExecSamples, METRICS};
 use crate::oci::OciRuntime;
+use crate::pull::PullReport;
 use crate::scale::ScaleReport;
 use crate::scenario::{Phases, Sequential};
 use crate::stats::{Summary, round3};
@@ -326,6 +328,10 @@ pub struct Report {
     pub network: Option<NetworkReport>,
     /// `None` when the scale scenario was not run.
     pub scale: Option<ScaleReport>,
+    /// `None` when the pull scenario was not run.
+    pub pull: Option<PullReport>,
+    /// `None` when the docker scenario was not run.
+    pub docker: Option<DockerReport>,
     pub notes: Vec<String>,
 }
 
@@ -364,6 +370,12 @@ impl Report {
         }
         if let Some(scale) = &self.scale {
             scale.table(&mut out, self.settle_ms);
+        }
+        if let Some(pull) = &self.pull {
+            pull.table(&mut out);
+        }
+        if let Some(docker) = &self.docker {
+            docker.table(&mut out);
         }
         out
     }
@@ -707,13 +719,15 @@ impl Report {
             "exec": self.exec.as_ref().map(|exec| self.exec_json(exec)),
             "network": self.network.as_ref().map(|n| self.network_json(n)),
             "scale": self.scale.as_ref().map(ScaleReport::to_json),
+            "pull": self.pull.as_ref().map(PullReport::to_json),
+            "docker": self.docker.as_ref().map(DockerReport::to_json),
             "notes": self.notes,
         })
     }
 }
 
 /// The header of a table of [`Summary`] rows whose labels take `width` characters.
-fn summary_header(out: &mut String, width: usize) {
+pub fn summary_header(out: &mut String, width: usize) {
     let _ = writeln!(
         out,
         "{:<width$} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -721,7 +735,7 @@ fn summary_header(out: &mut String, width: usize) {
     );
 }
 
-fn summary_row(out: &mut String, width: usize, label: &str, s: Summary) {
+pub fn summary_row(out: &mut String, width: usize, label: &str, s: Summary) {
     let _ = writeln!(
         out,
         "{label:<width$} {:>6.2} ms {:>6.2} ms {:>6.2} ms {:>6.2} ms {:>6.2} ms",

@@ -123,6 +123,7 @@ pub fn create_conti_network(client: &Client, name: &str, size: usize) -> Result<
         name: name.to_string(),
         subnet: Some(subnet.clone()),
         gateway: None,
+        ..Default::default()
     })
     .map_err(|e| e.to_string())?;
     let mut connection = client.connect().map_err(|e| format!("connecting: {e}"))?;

@@ -4,8 +4,7 @@
 use clap::Args;
 
 use crate::client::Client;
-use crate::commands::{CliError, for_each_ref};
-use crate::output;
+use crate::commands::{CliError, inspect_each};
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -15,14 +14,8 @@ pub struct InspectArgs {
 }
 
 pub async fn inspect(client: &Client, args: InspectArgs) -> Result<u8, CliError> {
-    let mut found = Vec::new();
-    let status = for_each_ref(&args.images, async |image| {
-        found.push(client.inspect_image(image).await?);
-        Ok(())
+    inspect_each(&args.images, async |image| {
+        client.inspect_image(image).await
     })
-    .await?;
-    if !found.is_empty() {
-        output::print_json(&found)?;
-    }
-    Ok(status)
+    .await
 }

@@ -1,14 +1,12 @@
 //! `conti-cli image prune [-a] [-f]`: remove dangling images, or with `-a` every image no
 //! container uses; asks first unless `-f`, as docker does.
 
-use std::io::{self, BufRead, Write};
-
 use clap::Args;
 use conti_proto::ImagePruneReport;
 
 use crate::client::Client;
-use crate::commands::CliError;
-use crate::output::{self, Format, human_size};
+use crate::commands::{CliError, confirm};
+use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
@@ -21,7 +19,12 @@ pub struct PruneArgs {
 }
 
 pub async fn prune(client: &Client, format: Format, args: PruneArgs) -> Result<u8, CliError> {
-    if !args.force && !confirm(args.all)? {
+    let what = if args.all {
+        "all images without at least one container associated to them"
+    } else {
+        "all dangling images"
+    };
+    if !args.force && !confirm(what)? {
         return Ok(0);
     }
     let report = client.prune_images(args.all).await?;
@@ -32,48 +35,10 @@ pub async fn prune(client: &Client, format: Format, args: PruneArgs) -> Result<u
     Ok(0)
 }
 
-/// Docker's question, answered on stdin: only `y` or `yes` go on (no answer is no).
-fn confirm(all: bool) -> Result<bool, CliError> {
-    let what = if all {
-        "all images without at least one container associated to them"
-    } else {
-        "all dangling images"
-    };
-    let mut out = io::stdout().lock();
-    write!(
-        out,
-        "WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] "
-    )?;
-    out.flush()?;
-    let mut answer = String::new();
-    io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|source| CliError::Input {
-            path: "stdin".into(),
-            source,
-        })?;
-    Ok(matches!(
-        answer.trim().to_ascii_lowercase().as_str(),
-        "y" | "yes"
-    ))
-}
-
 /// `Deleted Images:` and their ids, then the space reclaimed, as docker prints them.
 fn describe(report: &ImagePruneReport) -> String {
-    let mut text = String::new();
-    if !report.deleted.is_empty() {
-        text.push_str("Deleted Images:\n");
-        for id in &report.deleted {
-            text.push_str(&format!("deleted: {id}\n"));
-        }
-        text.push('\n');
-    }
-    text.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size(report.space_reclaimed)
-    ));
-    text
+    let deleted = report.deleted.iter().map(|id| format!("deleted: {id}"));
+    output::prune_summary("Deleted Images:", deleted, report.space_reclaimed)
 }
 
 #[cfg(test)]

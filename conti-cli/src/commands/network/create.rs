@@ -5,6 +5,7 @@ use conti_proto::NetworkSpec;
 
 use crate::client::Client;
 use crate::commands::CliError;
+use crate::commands::labels::{self, Label};
 use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
@@ -15,6 +16,9 @@ pub struct CreateArgs {
     /// The bridge's address in the subnet (default: its first address).
     #[arg(long)]
     pub gateway: Option<String>,
+    /// Set a label, KEY=VALUE or KEY (repeatable).
+    #[arg(long = "label", value_name = "KEY[=VALUE]", value_parser = labels::parse_label)]
+    pub labels: Vec<Label>,
     pub name: String,
 }
 
@@ -23,6 +27,7 @@ pub async fn create(client: &Client, format: Format, args: CreateArgs) -> Result
         name: args.name,
         subnet: args.subnet,
         gateway: args.gateway,
+        labels: labels::merged(&[], &args.labels),
     };
     let network = client.create_network(&spec).await?;
     match format {

@@ -1,10 +1,9 @@
-//! `conti-cli network inspect`: networks as JSON, always (an array).
+//! `conti-cli network inspect`: networks as JSON (an array, like docker's).
 
 use clap::Args;
 
 use crate::client::Client;
-use crate::commands::{CliError, for_each_ref};
-use crate::output;
+use crate::commands::{CliError, inspect_each};
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
@@ -13,12 +12,5 @@ pub struct InspectArgs {
 }
 
 pub async fn inspect(client: &Client, args: InspectArgs) -> Result<u8, CliError> {
-    let mut found = Vec::new();
-    let status = for_each_ref(&args.names, async |name| {
-        found.push(client.inspect_network(name).await?);
-        Ok(())
-    })
-    .await?;
-    output::print_json(&found)?;
-    Ok(status)
+    inspect_each(&args.names, async |name| client.inspect_network(name).await).await
 }

@@ -17,9 +17,7 @@ use super::query::DockerQuery;
 use super::shapes::{container_inspect, container_summary, docker_id};
 use crate::api::attach::{detach_keys, require_upgrade, upgrade};
 use crate::api::log_output::{LogFormat, LogStreams, log_body};
-use crate::engine::{
-    AttachOptions, ClientSocket, Engine, EngineError, TimeWindow, WaitCondition, window_size,
-};
+use crate::engine::{AttachOptions, ClientSocket, Engine, EngineError, TimeWindow, WaitCondition};
 
 /// Docker's default grace period of `stop` and `restart`.
 const DEFAULT_STOP_SECS: u64 = 10;
@@ -64,9 +62,10 @@ pub async fn list(
         filters.any("status", |s| s == info.state.as_str())
             && filters.any("name", |n| info.name.contains(n.trim_start_matches('/')))
             && filters.any("id", |i| docker_id(&info.id).starts_with(i))
-            && filters.any("ancestor", |a| info.image == a || info.image_id.starts_with(a))
-            // Conti's containers carry no labels yet: a label filter matches none.
-            && filters.any("label", |_| false)
+            && filters.any("ancestor", |a| {
+                info.image == a || info.image_id.starts_with(a)
+            })
+            && filters.labels(&info.labels)
     });
     // Newest first, as Docker lists them.
     infos.reverse();
@@ -280,9 +279,7 @@ pub async fn resize(
     Path(id): Path<String>,
     query: DockerQuery,
 ) -> DockerResult<StatusCode> {
-    let rows = query.number::<u32>("h")?.unwrap_or(0);
-    let cols = query.number::<u32>("w")?.unwrap_or(0);
-    engine.resize(&id, window_size(rows, cols)?).await?;
+    engine.resize(&id, query.window_size()?).await?;
     Ok(StatusCode::OK)
 }
 

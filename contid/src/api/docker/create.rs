@@ -51,6 +51,9 @@ const CONFIG_FIELDS: &[&str] = &[
     "WorkingDir",
     "Entrypoint",
     "NetworkDisabled",
+    "Labels",
+    // Mount points; those no bind or mount covers (anonymous volumes) are refused below.
+    "Volumes",
     // Build-time and Windows settings: nothing to do at run time.
     "ArgsEscaped",
     "OnBuild",
@@ -154,9 +157,10 @@ fn map(body: CreateBody, name: Option<&str>) -> DockerResult<ContainerSpec> {
         host.network_mode.as_deref(),
         config.network_disabled.unwrap_or(false),
     )?;
-    if let Some(endpoints) = body.networking_config.and_then(|n| n.endpoints_config) {
-        check_endpoints(&endpoints, &network)?;
-    }
+    let network_aliases = match body.networking_config.and_then(|n| n.endpoints_config) {
+        Some(endpoints) => endpoint_aliases(&endpoints, &network)?,
+        None => Vec::new(),
+    };
     if let Some(policy) = &host.restart_policy
         && let Some(name) = &policy.name
         && !matches!(name.to_string().as_str(), "" | "no")
@@ -179,6 +183,22 @@ fn map(body: CreateBody, name: Option<&str>) -> DockerResult<ContainerSpec> {
     }
     for mount in host.mounts.clone().unwrap_or_default() {
         volumes.push(mount_volume(mount)?);
+    }
+    let covered = |path: &str| {
+        volumes
+            .iter()
+            .any(|v| v.target.trim_end_matches('/') == path.trim_end_matches('/'))
+    };
+    if let Some(path) = config
+        .volumes
+        .iter()
+        .flatten()
+        .map(|(p, _)| p)
+        .find(|p| !covered(p))
+    {
+        return Err(DockerError::bad_request(format!(
+            "Volumes: {path} would be an anonymous volume, which is not supported yet: give it a name (-v NAME:{path})"
+        )));
     }
     Ok(ContainerSpec {
         name: name
@@ -209,6 +229,8 @@ fn map(body: CreateBody, name: Option<&str>) -> DockerResult<ContainerSpec> {
         volumes,
         restart_policy: Default::default(),
         healthcheck: None,
+        labels: config.labels.unwrap_or_default().into_iter().collect(),
+        network_aliases,
     })
 }
 
@@ -224,12 +246,13 @@ fn network_mode(mode: Option<&str>, disabled: bool) -> DockerResult<NetworkMode>
     }
 }
 
-/// Endpoint settings may only name the container's own network; aliases, static addresses
-/// and links are not supported yet.
-fn check_endpoints(
+/// Endpoint settings may only name the container's own network, and give it aliases there;
+/// static addresses and links are not supported yet. The aliases, in order.
+fn endpoint_aliases(
     endpoints: &HashMap<String, EndpointSettings>,
     network: &NetworkMode,
-) -> DockerResult<()> {
+) -> DockerResult<Vec<String>> {
+    let mut aliases = Vec::new();
     for (name, settings) in endpoints {
         let own = match network {
             NetworkMode::Bridge => name == "bridge" || name == "default",
@@ -243,14 +266,15 @@ fn check_endpoints(
         }
         let value = serde_json::to_value(settings).unwrap_or(Value::Null);
         if let Value::Object(fields) = &value
-            && let Some(field) = unsupported(fields, &[])
+            && let Some(field) = unsupported(fields, &["Aliases"])
         {
             return Err(not_supported(&format!(
                 "NetworkingConfig.EndpointsConfig.{name}.{field}"
             )));
         }
+        aliases.extend(settings.aliases.iter().flatten().cloned());
     }
-    Ok(())
+    Ok(aliases)
 }
 
 /// `{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`.
@@ -464,7 +488,10 @@ mod tests {
                 r#"{"Image":"b","HostConfig":{"Dns":["1.1.1.1"]}}"#,
                 "HostConfig.Dns",
             ),
-            (r#"{"Image":"b","Labels":{"a":"b"}}"#, "Labels"),
+            (
+                r#"{"Image":"b","Volumes":{"/data":{}}}"#,
+                "anonymous volume",
+            ),
             (
                 r#"{"Image":"b","HostConfig":{"OomKillDisable":true}}"#,
                 "HostConfig.OomKillDisable",

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use bollard_stubs::models::{ExecConfig, ExecInspectResponse, ProcessConfig};
 use conti_proto::{ExecSpec, ExecState};
 use serde::Deserialize;
@@ -14,7 +14,7 @@ use super::error::{DockerError, DockerResult};
 use super::query::DockerQuery;
 use super::shapes::docker_id;
 use crate::api::attach::{detach_keys, require_upgrade, upgrade};
-use crate::engine::{Engine, window_size};
+use crate::engine::Engine;
 
 fn parse<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> DockerResult<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -69,12 +69,20 @@ pub async fn start(
         .await
         .map_err(|e| DockerError::bad_request(format!("cannot read the body: {e}")))?;
     let start: StartBody = parse(&bytes)?;
-    if start.detach {
-        return Err(DockerError::bad_request(
-            "a detached exec (exec -d) is not supported yet",
-        ));
-    }
     let request = Request::from_parts(parts, axum::body::Body::empty());
+    if start.detach {
+        // `exec -d`: the command runs on its own; its output is read and dropped.
+        let stream = engine.start_exec(&id, Vec::new()).await?;
+        let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut theirs, &mut tokio::io::sink()).await;
+        });
+        tokio::spawn(async move {
+            let end = stream.pump(ours).await;
+            tracing::debug!(?end, "detached exec ended");
+        });
+        return Ok(StatusCode::OK.into_response());
+    }
     require_upgrade(&request)?;
     let keys = detach_keys(query.text("detachKeys"))?;
     let stream = engine.start_exec(&id, keys).await?;
@@ -113,8 +121,6 @@ pub async fn resize(
     Path(id): Path<String>,
     query: DockerQuery,
 ) -> DockerResult<StatusCode> {
-    let rows = query.number::<u32>("h")?.unwrap_or(0);
-    let cols = query.number::<u32>("w")?.unwrap_or(0);
-    engine.resize_exec(&id, window_size(rows, cols)?)?;
+    engine.resize_exec(&id, query.window_size()?)?;
     Ok(StatusCode::CREATED)
 }

@@ -118,7 +118,16 @@ impl PullProgress {
                     .map_or(reference.as_str(), |(r, _)| r);
                 let repo = repo.rsplit_once(':').filter(|(_, t)| !t.contains('/'));
                 let repo = repo.map_or(reference.as_str(), |(r, _)| r);
-                vec![message(format!("Pulling from {repo}"), Some(&self.tag))]
+                // Docker names the repository's path, without its registry.
+                let path = match repo.split_once('/') {
+                    Some((domain, path))
+                        if domain.contains(['.', ':']) || domain == "localhost" =>
+                    {
+                        path
+                    }
+                    _ => repo,
+                };
+                vec![message(format!("Pulling from {path}"), Some(&self.tag))]
             }
             PullEvent::Waiting { layer } => vec![message("Pulling fs layer", Some(&short(&layer)))],
             PullEvent::Exists { layer } => vec![message("Already exists", Some(&short(&layer)))],

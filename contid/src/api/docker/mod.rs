@@ -16,6 +16,7 @@ mod query;
 mod shapes;
 mod stats;
 mod system;
+mod volumes;
 
 use axum::Router;
 use axum::extract::Request;
@@ -86,6 +87,13 @@ pub fn routes() -> Router<Engine> {
         )
         .route("/networks/{id}/connect", post(networks::connect))
         .route("/networks/{id}/disconnect", post(networks::connect))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route(
+            "/volumes/{name}",
+            get(volumes::inspect).delete(volumes::remove),
+        )
         .route_layer(middleware::from_fn(check_version))
 }
 

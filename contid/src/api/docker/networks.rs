@@ -61,7 +61,6 @@ pub async fn create(
         (body.ingress, "Ingress"),
         (body.config_only, "ConfigOnly"),
         (!body.options.is_empty(), "Options"),
-        (!body.labels.is_empty(), "Labels"),
     ] {
         if set {
             return Err(DockerError::bad_request(format!(
@@ -83,6 +82,7 @@ pub async fn create(
         name: body.name,
         subnet: first.subnet.filter(|s| !s.is_empty()),
         gateway: first.gateway.filter(|g| !g.is_empty()),
+        labels: body.labels.into_iter().collect(),
     };
     match engine.create_network(spec).await {
         Ok(info) => Ok((
@@ -137,8 +137,9 @@ fn network_json(info: &NetworkInfo) -> Value {
         "Ingress": false,
         "ConfigOnly": false,
         "Containers": containers,
-        "Options": { "com.docker.network.bridge.name": info.bridge },
-        "Labels": {},
+        // Docker lists the options a network was created with (Compose compares them).
+        "Options": {},
+        "Labels": info.labels,
     })
 }
 
@@ -174,7 +175,7 @@ pub async fn list(
                     && filters.any("driver", |v| v == "bridge")
                     && filters.any("scope", |v| v == "local")
                     && filters.any("type", |v| (v == "builtin") == n.default)
-                    && filters.any("label", |_| false)
+                    && filters.labels(&n.labels)
             })
             .map(network_json)
             .collect(),

@@ -53,6 +53,13 @@ impl DockerQuery {
             .transpose()
     }
 
+    /// A resize's `h` and `w`.
+    pub fn window_size(&self) -> Result<crate::runtime::WindowSize, DockerError> {
+        let rows = self.number::<u32>("h")?.unwrap_or(0);
+        let cols = self.number::<u32>("w")?.unwrap_or(0);
+        Ok(crate::engine::window_size(rows, cols)?)
+    }
+
     /// `filters`: JSON `{"name": ["a", "b"]}` (or the older `{"name": {"a": true}}`).
     pub fn filters(&self) -> Result<Filters, DockerError> {
         let Some(text) = self.text("filters") else {
@@ -99,6 +106,20 @@ impl Filters {
             Some(name) => Err(DockerError::bad_request(format!("invalid filter '{name}'"))),
             None => Ok(()),
         }
+    }
+
+    /// `label` filters: every one must hold (Docker ANDs them, unlike other filters).
+    pub fn labels(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
+        self.0.get("label").is_none_or(|wanted| {
+            wanted
+                .iter()
+                .all(|l| crate::engine::LabelFilter::parse(l).matches(labels))
+        })
+    }
+
+    /// The values given for `name`.
+    pub fn values(&self, name: &str) -> &[String] {
+        self.0.get(name).map_or(&[], Vec::as_slice)
     }
 
     /// True when `name` is not filtered on, or when `test` accepts one of its values.

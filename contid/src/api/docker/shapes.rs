@@ -102,6 +102,14 @@ fn endpoints(info: &ContainerInfo) -> HashMap<String, EndpointSettings> {
                 n.network.clone(),
                 EndpointSettings {
                     network_id: Some(n.network.clone()),
+                    // Docker's: the given aliases and the short id, which the resolver answers.
+                    aliases: Some(
+                        info.network_aliases
+                            .iter()
+                            .cloned()
+                            .chain(std::iter::once(docker_id(&info.id)[..12].to_string()))
+                            .collect(),
+                    ),
                     ip_address: Some(n.ip_address.clone()),
                     ip_prefix_len: Some(i64::from(n.prefix_len)),
                     gateway: Some(n.gateway.clone()),
@@ -213,7 +221,7 @@ pub fn container_inspect(info: &ContainerInfo) -> ContainerInspectResponse {
             cmd: Some(info.cmd.clone()),
             image: Some(info.image.clone()),
             working_dir: Some(info.cwd.clone()),
-            labels: Some(HashMap::new()),
+            labels: Some(info.labels.clone().into_iter().collect()),
             ..Default::default()
         }),
         network_settings: Some(NetworkSettings {
@@ -255,7 +263,7 @@ pub fn container_summary(info: &ContainerInfo) -> ContainerSummary {
                 })
                 .collect(),
         ),
-        labels: Some(HashMap::new()),
+        labels: Some(info.labels.clone().into_iter().collect()),
         state: Some(info.state.as_str().to_string()),
         status: Some(status_line(info)),
         host_config: Some(ContainerSummaryHostConfig {

@@ -117,7 +117,11 @@ pub async fn disk_usage(State(engine): State<Engine>) -> Json<serde_json::Value>
         "LayersSize": layers_size,
         "Images": images,
         "Containers": containers,
-        "Volumes": [],
+        "Volumes": engine
+            .list_volumes(&[])
+            .iter()
+            .map(super::volumes::volume_json)
+            .collect::<Vec<_>>(),
         "BuildCache": [],
     }))
 }

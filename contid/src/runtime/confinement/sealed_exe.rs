@@ -48,7 +48,8 @@ const MEMFD_SEALS: SealFlags = SealFlags::SEAL
     .union(SealFlags::WRITE);
 
 /// How to make the sealed copy (`contid --exe-seal auto|overlayfs|memfd`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SealMethod {
     /// overlayfs where the kernel allows it, else memfd.
     Auto,
