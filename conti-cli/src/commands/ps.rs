@@ -170,6 +170,8 @@ mod tests {
             volumes: Vec::new(),
             labels: Default::default(),
             network_aliases: Vec::new(),
+            stop_signal: "SIGTERM".into(),
+            stop_timeout: 10,
         }
     }
 

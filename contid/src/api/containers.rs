@@ -19,8 +19,7 @@ use super::repeated_query::QueryPairs;
 use super::whole_numbers;
 use crate::engine::{ContainerFilter, Engine, LabelFilter, TimeWindow};
 
-const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
-const MAX_STOP_TIMEOUT_SECS: u64 = 24 * 3600;
+use crate::engine::MAX_STOP_TIMEOUT_SECS;
 
 #[utoipa::path(post, path = "/v1/containers", tag = "containers", request_body = ContainerSpec,
     responses((status = 201, body = CreatedContainer),
@@ -164,7 +163,8 @@ pub async fn start_container(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StopParams {
-    /// Seconds between SIGTERM and SIGKILL (default 10).
+    /// Seconds between the stop signal and SIGKILL (default: the container's `stop_timeout`, 10
+    /// unless its create said).
     #[serde(default, deserialize_with = "whole_numbers::optional_integer")]
     // MAX_STOP_TIMEOUT_SECS (utoipa takes only a literal; a test compares them).
     #[param(maximum = 86400)]
@@ -178,15 +178,14 @@ pub async fn stop_container(
     Path(reference): Path<String>,
     ApiQuery(params): ApiQuery<StopParams>,
 ) -> Result<StatusCode, ApiError> {
-    let timeout = params.timeout.unwrap_or(DEFAULT_STOP_TIMEOUT_SECS);
-    if timeout > MAX_STOP_TIMEOUT_SECS {
+    if params.timeout.is_some_and(|t| t > MAX_STOP_TIMEOUT_SECS) {
         return Err(ApiError::bad_request(
             "invalid_argument",
             format!("timeout must be at most {MAX_STOP_TIMEOUT_SECS} seconds"),
         ));
     }
     engine
-        .stop(&reference, Duration::from_secs(timeout))
+        .stop(&reference, params.timeout.map(Duration::from_secs))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

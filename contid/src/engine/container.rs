@@ -59,9 +59,13 @@ pub struct ContainerConfig {
     pub user: Option<String>,
     #[serde(default)]
     pub volumes: Vec<VolumeSpec>,
-    /// The signal `stop` sends first (the image's `StopSignal`; SIGTERM when absent).
+    /// The signal `stop` sends first (the create's, else the image's `StopSignal`; SIGTERM when
+    /// absent).
     #[serde(default)]
     pub stop_signal: Option<String>,
+    /// Seconds a `stop` without a timeout of its own waits (absent: 10).
+    #[serde(default)]
+    pub stop_timeout: Option<u64>,
     /// `ContainerSpec.labels` over the image's.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -252,6 +256,13 @@ impl Container {
             volumes: c.volumes.clone(),
             labels: c.labels.clone(),
             network_aliases: c.network_aliases.clone(),
+            stop_signal: c
+                .stop_signal
+                .clone()
+                .unwrap_or_else(|| "SIGTERM".to_string()),
+            stop_timeout: c
+                .stop_timeout
+                .unwrap_or(conti_proto::DEFAULT_STOP_TIMEOUT_SECS),
         }
     }
 }
@@ -283,6 +294,7 @@ pub(super) fn test_config() -> ContainerConfig {
         stop_signal: None,
         labels: BTreeMap::new(),
         network_aliases: Vec::new(),
+        stop_timeout: None,
     }
 }
 
