@@ -534,6 +534,26 @@ pub struct ContainerSpec {
     /// image's off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healthcheck: Option<HealthcheckSpec>,
+    /// The signal `stop` sends first (a name, `SIGUSR1` or `USR1`, or a number): replaces the
+    /// image's `StopSignal` (default `SIGTERM`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    /// Seconds a `stop` without its own `timeout` waits before SIGKILL (default 10, at most
+    /// 86400).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(maximum = 86400)]
+    pub stop_timeout: Option<u64>,
+}
+
+fn default_stop_signal() -> String {
+    "SIGTERM".to_string()
+}
+
+/// What a `stop` waits before SIGKILL when neither it nor the container says.
+pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
+
+fn default_stop_timeout() -> u64 {
+    DEFAULT_STOP_TIMEOUT_SECS
 }
 
 /// A bind mount of a host path, or a named volume (`ContainerSpec.volumes`).
@@ -1025,6 +1045,12 @@ pub struct ContainerInfo {
     /// check, or before its first start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<Health>,
+    /// The signal `stop` sends first: the create's, else the image's, else `SIGTERM`.
+    #[serde(default = "default_stop_signal")]
+    pub stop_signal: String,
+    /// Seconds a `stop` without its own `timeout` waits before SIGKILL.
+    #[serde(default = "default_stop_timeout")]
+    pub stop_timeout: u64,
 }
 
 /// `POST /v1/containers/{ref}/wait` answer.

@@ -435,3 +435,51 @@ fn logs_are_rotated_at_10_mib_keeping_two_files() {
         logs.len()
     );
 }
+
+/// A create's stop signal replaces the image's, and its stop timeout is what a stop without
+/// one waits; both are shown by inspect, and bad ones are refused.
+#[test]
+fn a_containers_own_stop_signal_and_timeout_are_what_stop_uses() {
+    let d = Daemon::start_with_busybox();
+    let mut polite =
+        sh("trap 'echo got-usr1; exit 0' USR1; echo ready; while :; do sleep 0.1; done");
+    polite.stop_signal = Some("USR1".into());
+    let id = d.run_detached(&polite);
+    wait_for_log(&d, &id, "ready");
+    let info = d.inspect(&id);
+    assert_eq!((info.stop_signal.as_str(), info.stop_timeout), ("USR1", 10));
+    d.post(&format!("/v1/containers/{id}/stop"), b"")
+        .expect_status(204);
+    assert_eq!(d.inspect(&id).exit_code, Some(0));
+    assert!(d.logs(&id).contains("got-usr1"), "{}", d.logs(&id));
+
+    // Deaf to SIGTERM: a stop without a timeout waits the container's 1 s, not 10.
+    let mut deaf = sh("trap '' TERM; echo ready; while :; do sleep 0.1; done");
+    deaf.stop_timeout = Some(1);
+    let id = d.run_detached(&deaf);
+    wait_for_log(&d, &id, "ready");
+    let started = Instant::now();
+    d.post(&format!("/v1/containers/{id}/stop"), b"")
+        .expect_status(204);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(d.inspect(&id).exit_code, Some(137));
+
+    for (field, value) in [("stop_signal", "\"SIGNOPE\""), ("stop_timeout", "86401")] {
+        let body = format!(r#"{{"image":"busybox","cmd":["true"],"{field}":{value}}}"#);
+        let resp = d.post("/v1/containers", body.as_bytes());
+        let err = resp.expect_error(400, "invalid_spec");
+        assert!(err.message.contains(field), "{}", err.message);
+    }
+}
+
+fn wait_for_log(d: &Daemon, id: &str, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.logs(id).contains(what) {
+        assert!(Instant::now() < deadline, "{what:?} never logged");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

@@ -87,6 +87,12 @@ pub struct ContainerArgs {
     /// `network create`; repeatable).
     #[arg(long = "network-alias", value_name = "ALIAS")]
     pub network_aliases: Vec<String>,
+    /// The signal `stop` sends first (default: the image's, else SIGTERM).
+    #[arg(long = "stop-signal", value_name = "SIGNAL")]
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` waits before SIGKILL when it is not given -t (default 10).
+    #[arg(long = "stop-timeout", value_name = "SECONDS")]
+    pub stop_timeout: Option<u64>,
     /// Pull the image: `missing` (when contid does not have it), `always`, or `never`.
     #[arg(long, value_name = "POLICY", value_enum, default_value_t = PullPolicy::Missing)]
     pub pull: PullPolicy,
@@ -191,6 +197,8 @@ impl ContainerArgs {
             healthcheck: self.health.to_healthcheck(),
             labels: labels::merged(&self.label_files, &self.labels),
             network_aliases: self.network_aliases.clone(),
+            stop_signal: self.stop_signal.clone(),
+            stop_timeout: self.stop_timeout,
         }
     }
 }

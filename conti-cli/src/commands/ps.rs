@@ -187,6 +187,8 @@ mod tests {
             health: None,
             labels: Default::default(),
             network_aliases: Vec::new(),
+            stop_signal: "SIGTERM".into(),
+            stop_timeout: 10,
         }
     }
 

@@ -20,8 +20,7 @@ use super::repeated_query::QueryPairs;
 use super::whole_numbers;
 use crate::engine::{ContainerFilter, Engine, LabelFilter, TimeWindow};
 
-const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
-const MAX_STOP_TIMEOUT_SECS: u64 = 24 * 3600;
+use crate::engine::MAX_STOP_TIMEOUT_SECS;
 
 #[utoipa::path(post, path = "/v1/containers", tag = "containers", request_body = ContainerSpec,
     responses((status = 201, body = CreatedContainer),
@@ -165,7 +164,8 @@ pub async fn start_container(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StopParams {
-    /// Seconds between SIGTERM and SIGKILL (default 10).
+    /// Seconds between the stop signal and SIGKILL (default: the container's `stop_timeout`, 10
+    /// unless its create said).
     #[serde(default, deserialize_with = "whole_numbers::optional_integer")]
     // MAX_STOP_TIMEOUT_SECS (utoipa takes only a literal; a test compares them).
     #[param(maximum = 86400)]
@@ -173,15 +173,15 @@ pub struct StopParams {
 }
 
 impl StopParams {
-    fn timeout(&self) -> Result<Duration, ApiError> {
-        let timeout = self.timeout.unwrap_or(DEFAULT_STOP_TIMEOUT_SECS);
-        if timeout > MAX_STOP_TIMEOUT_SECS {
+    /// The timeout asked for, if any (`None`: the container's own).
+    fn timeout(&self) -> Result<Option<Duration>, ApiError> {
+        if self.timeout.is_some_and(|t| t > MAX_STOP_TIMEOUT_SECS) {
             return Err(ApiError::bad_request(
                 "invalid_argument",
                 format!("timeout must be at most {MAX_STOP_TIMEOUT_SECS} seconds"),
             ));
         }
-        Ok(Duration::from_secs(timeout))
+        Ok(self.timeout.map(Duration::from_secs))
     }
 }
 

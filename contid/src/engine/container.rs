@@ -60,7 +60,8 @@ pub struct ContainerConfig {
     pub user: Option<String>,
     #[serde(default)]
     pub volumes: Vec<VolumeSpec>,
-    /// The signal `stop` sends first (the image's `StopSignal`; SIGTERM when absent).
+    /// The signal `stop` sends first (the create's, else the image's `StopSignal`; SIGTERM when
+    /// absent).
     #[serde(default)]
     pub stop_signal: Option<String>,
     #[serde(default)]
@@ -69,6 +70,9 @@ pub struct ContainerConfig {
     /// `health`); `None` without one.
     #[serde(default)]
     pub healthcheck: Option<HealthcheckSpec>,
+    /// Seconds a `stop` without a timeout of its own waits (absent: 10).
+    #[serde(default)]
+    pub stop_timeout: Option<u64>,
     /// `ContainerSpec.labels` over the image's.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -319,6 +323,13 @@ impl Container {
             health: None,
             labels: c.labels.clone(),
             network_aliases: c.network_aliases.clone(),
+            stop_signal: c
+                .stop_signal
+                .clone()
+                .unwrap_or_else(|| "SIGTERM".to_string()),
+            stop_timeout: c
+                .stop_timeout
+                .unwrap_or(conti_proto::DEFAULT_STOP_TIMEOUT_SECS),
         }
     }
 }
@@ -352,6 +363,7 @@ pub(super) fn test_config() -> ContainerConfig {
         network_aliases: Vec::new(),
         restart_policy: RestartPolicy::No,
         healthcheck: None,
+        stop_timeout: None,
     }
 }
 

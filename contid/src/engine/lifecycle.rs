@@ -122,7 +122,8 @@ impl Engine {
                 .cwd
                 .or(defaults.working_dir)
                 .unwrap_or_else(|| "/".to_string()),
-            stop_signal: defaults.stop_signal,
+            stop_signal: spec.stop_signal.or(defaults.stop_signal),
+            stop_timeout: spec.stop_timeout,
             hostname: spec.hostname.unwrap_or(short),
             network,
             auto_remove: spec.auto_remove,
@@ -441,8 +442,10 @@ impl Engine {
             .unwrap_or(Signal::SIGTERM)
     }
 
-    /// The stop signal (SIGTERM unless the image says otherwise), then SIGKILL after `timeout`. A container that does not run is left as it is.
-    pub async fn stop(&self, reference: &str, timeout: Duration) -> EngineResult<()> {
+    /// The stop signal (SIGTERM unless the create or the image says otherwise), then SIGKILL
+    /// after `timeout` (none: the container's stop timeout, 10 s unless its create said). A
+    /// container that does not run is left as it is.
+    pub async fn stop(&self, reference: &str, timeout: Option<Duration>) -> EngineResult<()> {
         self.timed("stop", self.stop_untimed(reference, timeout))
             .await
     }
@@ -450,9 +453,13 @@ impl Engine {
     pub(super) async fn stop_untimed(
         &self,
         reference: &str,
-        timeout: Duration,
+        timeout: Option<Duration>,
     ) -> EngineResult<()> {
         let (id, lifecycle) = self.lifecycle_of(reference)?;
+        let timeout = match timeout {
+            Some(timeout) => timeout,
+            None => Duration::from_secs(self.get(&id)?.stop_timeout),
+        };
         let _guard = lifecycle
             .lock()
             .instrument(tracing::info_span!("stop", container = %id))

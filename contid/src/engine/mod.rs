@@ -64,7 +64,7 @@ pub use exits::{WaitCondition, Waiter};
 pub use labels::LabelFilter;
 pub use logs::{FRAME_HEADER_LEN, LogFollower, LogRecord, LogStream, stream_frame_header};
 pub use networks::NetworkDefaults;
-pub use spec::DEFAULT_PATH;
+pub use spec::{DEFAULT_PATH, MAX_STOP_TIMEOUT_SECS};
 pub use table::REMOVED_EXITS_MEMORY;
 pub use time_window::TimeWindow;
 

@@ -126,8 +126,9 @@ impl Engine {
         }
     }
 
-    /// `POST /v1/containers/{ref}/restart`: a stop (with `timeout`), then a start, as a person's.
-    pub async fn restart(&self, reference: &str, timeout: Duration) -> EngineResult<()> {
+    /// `POST /v1/containers/{ref}/restart`: a stop (with `timeout`, else the container's own),
+    /// then a start, as a person's.
+    pub async fn restart(&self, reference: &str, timeout: Option<Duration>) -> EngineResult<()> {
         self.timed("restart", async {
             self.stop_untimed(reference, timeout).await?;
             self.start_untimed(reference, StartCause::Request).await?;

@@ -9,6 +9,8 @@ use crate::runtime::ContainerSecurity;
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 const MAX_NAME_LEN: usize = 64;
 const MAX_HOSTNAME_LEN: usize = 64;
+/// The longest stop timeout, a day (for `stop` and `ContainerSpec.stop_timeout`).
+pub const MAX_STOP_TIMEOUT_SECS: u64 = 24 * 3600;
 
 /// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters.
 pub fn validate_container_name(name: &str) -> EngineResult<()> {
@@ -165,6 +167,15 @@ pub fn validate_container_spec(spec: &ContainerSpec) -> EngineResult<()> {
     }
     validate_labels(&spec.labels)?;
     validate_network_aliases(&spec.network_aliases, &spec.network)?;
+    if let Some(signal) = &spec.stop_signal {
+        super::parse_signal(signal)
+            .map_err(|_| EngineError::InvalidSpec(format!("unknown stop_signal {signal:?}")))?;
+    }
+    if spec.stop_timeout.is_some_and(|t| t > MAX_STOP_TIMEOUT_SECS) {
+        return Err(EngineError::InvalidSpec(format!(
+            "stop_timeout must be at most {MAX_STOP_TIMEOUT_SECS} seconds"
+        )));
+    }
     container_security(&spec.security, None).map(drop)
 }
 

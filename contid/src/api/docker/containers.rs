@@ -17,10 +17,10 @@ use super::query::DockerQuery;
 use super::shapes::{container_inspect, container_summary, docker_id};
 use crate::api::attach::{detach_keys, require_upgrade, upgrade};
 use crate::api::log_output::{LogFormat, LogStreams, log_body};
-use crate::engine::{AttachOptions, ClientSocket, Engine, EngineError, TimeWindow, WaitCondition};
-
-/// Docker's default grace period of `stop` and `restart`.
-const DEFAULT_STOP_SECS: u64 = 10;
+use crate::engine::{
+    AttachOptions, ClientSocket, Engine, EngineError, MAX_STOP_TIMEOUT_SECS, TimeWindow,
+    WaitCondition,
+};
 
 pub async fn create(
     State(engine): State<Engine>,
@@ -94,13 +94,13 @@ pub async fn start(
     }
 }
 
-fn grace(query: &DockerQuery) -> DockerResult<Duration> {
-    let secs = query
-        .number::<i64>("t")?
-        .unwrap_or(DEFAULT_STOP_SECS as i64);
-    // -1: wait for ever, as Docker; a day is Conti's longest.
-    let secs = if secs < 0 { 24 * 3600 } else { secs as u64 };
-    Ok(Duration::from_secs(secs.min(24 * 3600)))
+/// `t`: seconds before SIGKILL (-1: as long as Conti allows, a day); absent: the container's
+/// stop timeout.
+fn grace(query: &DockerQuery) -> DockerResult<Option<Duration>> {
+    Ok(query.number::<i64>("t")?.map(|secs| {
+        let secs = u64::try_from(secs).unwrap_or(MAX_STOP_TIMEOUT_SECS);
+        Duration::from_secs(secs.min(MAX_STOP_TIMEOUT_SECS))
+    }))
 }
 
 /// 204, or 304 when it does not run.

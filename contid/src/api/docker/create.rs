@@ -52,6 +52,8 @@ const CONFIG_FIELDS: &[&str] = &[
     "Entrypoint",
     "NetworkDisabled",
     "Labels",
+    "StopSignal",
+    "StopTimeout",
     // Mount points; those no bind or mount covers (anonymous volumes) are refused below.
     "Volumes",
     // Build-time and Windows settings: nothing to do at run time.
@@ -230,6 +232,11 @@ fn map(body: CreateBody, name: Option<&str>) -> DockerResult<ContainerSpec> {
         restart_policy: Default::default(),
         healthcheck: None,
         labels: config.labels.unwrap_or_default().into_iter().collect(),
+        stop_signal: config.stop_signal.filter(|s| !s.is_empty()),
+        // Docker's -1 is "wait as long as it takes": Conti's longest.
+        stop_timeout: config
+            .stop_timeout
+            .map(|t| u64::try_from(t).unwrap_or(crate::engine::MAX_STOP_TIMEOUT_SECS)),
         network_aliases,
     })
 }

@@ -222,6 +222,8 @@ pub fn container_inspect(info: &ContainerInfo) -> ContainerInspectResponse {
             image: Some(info.image.clone()),
             working_dir: Some(info.cwd.clone()),
             labels: Some(info.labels.clone().into_iter().collect()),
+            stop_signal: Some(info.stop_signal.clone()),
+            stop_timeout: Some(info.stop_timeout as i64),
             ..Default::default()
         }),
         network_settings: Some(NetworkSettings {
