@@ -347,7 +347,7 @@ fn what_conti_cannot_do_is_refused_by_name_and_nothing_is_created() {
     };
     for (flags, field) in [
         (vec!["--dns", "127.0.0.53"], "HostConfig.Dns"),
-        (vec!["--restart", "always"], "RestartPolicy"),
+        (vec!["--restart", "sometimes"], "restart policy"),
         (vec!["--add-host", "db:127.0.0.2"], "HostConfig.ExtraHosts"),
         (vec!["-p", "80"], "random host port"),
     ] {

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use bollard_stubs::models::{ContainerConfig, EndpointSettings, HostConfig, Mount, MountTypeEnum};
 use conti_proto::{
-    ContainerSpec, NetworkMode, PortBinding, PortProtocol, Resources, Seccomp, SecurityOptions,
-    VolumeSpec,
+    ContainerSpec, HealthDuration, HealthcheckSpec, NetworkMode, PortBinding, PortProtocol,
+    Resources, RestartPolicy, Seccomp, SecurityOptions, VolumeSpec,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -54,6 +54,7 @@ const CONFIG_FIELDS: &[&str] = &[
     "Labels",
     "StopSignal",
     "StopTimeout",
+    "Healthcheck",
     // Mount points; those no bind or mount covers (anonymous volumes) are refused below.
     "Volumes",
     // Build-time and Windows settings: nothing to do at run time.
@@ -137,6 +138,20 @@ pub fn container_spec(body: &[u8], name: Option<&str>) -> DockerResult<Container
     {
         return Err(not_supported(&format!("HostConfig.{field}")));
     }
+    // Named here: serde would only say "unknown variant".
+    let policy = object
+        .get("HostConfig")
+        .and_then(|h| h.get("RestartPolicy"))
+        .and_then(|p| p.get("Name"))
+        .and_then(Value::as_str);
+    if let Some(name) = policy
+        && !matches!(name, "" | "no" | "always" | "unless-stopped" | "on-failure")
+    {
+        return Err(DockerError::bad_request(format!(
+            "HostConfig.RestartPolicy: invalid restart policy {name:?}: expected {}",
+            conti_proto::RESTART_POLICY_FORMS
+        )));
+    }
     let body: CreateBody = serde_json::from_value(value)
         .map_err(|e| DockerError::bad_request(format!("invalid JSON body: {e}")))?;
     map(body, name)
@@ -163,14 +178,8 @@ fn map(body: CreateBody, name: Option<&str>) -> DockerResult<ContainerSpec> {
         Some(endpoints) => endpoint_aliases(&endpoints, &network)?,
         None => Vec::new(),
     };
-    if let Some(policy) = &host.restart_policy
-        && let Some(name) = &policy.name
-        && !matches!(name.to_string().as_str(), "" | "no")
-    {
-        return Err(DockerError::bad_request(format!(
-            "HostConfig.RestartPolicy {name} is not supported by Conti yet"
-        )));
-    }
+    let restart_policy = restart_policy(host.restart_policy.as_ref())?;
+    let healthcheck = config.healthcheck.as_ref().map(healthcheck).transpose()?;
     if let Some(log) = &host.log_config
         && let Some(kind) = &log.typ
         && !matches!(kind.as_str(), "" | "json-file" | "local")
@@ -229,15 +238,58 @@ fn map(body: CreateBody, name: Option<&str>) -> DockerResult<ContainerSpec> {
         security: security(&host)?,
         user: config.user.filter(|u| !u.is_empty()),
         volumes,
-        restart_policy: Default::default(),
-        healthcheck: None,
         labels: config.labels.unwrap_or_default().into_iter().collect(),
         stop_signal: config.stop_signal.filter(|s| !s.is_empty()),
+        restart_policy,
+        healthcheck,
         // Docker's -1 is "wait as long as it takes": Conti's longest.
         stop_timeout: config
             .stop_timeout
             .map(|t| u64::try_from(t).unwrap_or(crate::engine::MAX_STOP_TIMEOUT_SECS)),
         network_aliases,
+    })
+}
+
+/// `{"Name": "on-failure", "MaximumRetryCount": 3}` as Conti's `on-failure:3`.
+fn restart_policy(
+    policy: Option<&bollard_stubs::models::RestartPolicy>,
+) -> DockerResult<RestartPolicy> {
+    let Some(policy) = policy else {
+        return Ok(RestartPolicy::No);
+    };
+    let name = policy.name.map(|n| n.to_string()).unwrap_or_default();
+    let text = match (name.as_str(), policy.maximum_retry_count.unwrap_or(0)) {
+        ("" | "no", _) => "no".to_string(),
+        ("on-failure", max) if max > 0 => format!("on-failure:{max}"),
+        (other, _) => other.to_string(),
+    };
+    RestartPolicy::parse(&text)
+        .map_err(|why| DockerError::bad_request(format!("HostConfig.RestartPolicy: {why}")))
+}
+
+/// Docker's health check (durations in nanoseconds, 0 for the default) as Conti's.
+fn healthcheck(check: &bollard_stubs::models::HealthConfig) -> DockerResult<HealthcheckSpec> {
+    let duration = |field: &str, nanos: Option<i64>| -> DockerResult<Option<HealthDuration>> {
+        match nanos.filter(|n| *n != 0) {
+            None => Ok(None),
+            Some(n) => HealthDuration::parse(&format!("{n}ns"))
+                .map(Some)
+                .map_err(|why| DockerError::bad_request(format!("Healthcheck.{field}: {why}"))),
+        }
+    };
+    Ok(HealthcheckSpec {
+        test: check.test.clone().unwrap_or_default(),
+        interval: duration("Interval", check.interval)?,
+        timeout: duration("Timeout", check.timeout)?,
+        start_period: duration("StartPeriod", check.start_period)?,
+        retries: check
+            .retries
+            .filter(|r| *r != 0)
+            .map(|r| {
+                u32::try_from(r)
+                    .map_err(|_| DockerError::bad_request("Healthcheck.Retries must be positive"))
+            })
+            .transpose()?,
     })
 }
 
@@ -504,11 +556,7 @@ mod tests {
                 "HostConfig.OomKillDisable",
             ),
             (
-                r#"{"Image":"b","Healthcheck":{"Test":["NONE"]}}"#,
-                "Healthcheck",
-            ),
-            (
-                r#"{"Image":"b","HostConfig":{"RestartPolicy":{"Name":"always"}}}"#,
+                r#"{"Image":"b","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}"#,
                 "RestartPolicy",
             ),
             (

@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime};
 use bollard_stubs::models::{
     ContainerConfig, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
     ContainerSummary, ContainerSummaryHostConfig, ContainerSummaryNetworkSettings,
-    EndpointSettings, HostConfig, HostConfigLogConfig, ImageConfig, ImageInspect,
-    ImageInspectRootFs, ImageSummary, MountPoint, MountPointTypeEnum, NetworkSettings, Port,
-    PortBinding, PortTypeEnum,
+    EndpointSettings, HealthStatusEnum, HealthcheckResult, HostConfig, HostConfigLogConfig,
+    ImageConfig, ImageInspect, ImageInspectRootFs, ImageSummary, MountPoint, MountPointTypeEnum,
+    NetworkSettings, Port, PortBinding, PortTypeEnum, RestartPolicy, RestartPolicyNameEnum,
 };
 use conti_proto::{ContainerInfo, ImageInfo, NetworkMode};
 
@@ -53,12 +53,28 @@ pub fn human_duration(d: Duration) -> String {
     }
 }
 
-/// `ps`'s STATUS column.
+/// `ps`'s STATUS column: `Up 5 seconds (healthy)`, `Restarting (1) 2 seconds ago`…
 pub fn status_line(info: &ContainerInfo) -> String {
     match info.state {
         conti_proto::ContainerState::Created => "Created".to_string(),
+        conti_proto::ContainerState::Running if info.restarting => format!(
+            "Restarting ({}) {} ago",
+            info.exit_code.unwrap_or(0),
+            human_duration(since(info.finished.as_deref()))
+        ),
         conti_proto::ContainerState::Running => {
-            format!("Up {}", human_duration(since(info.started.as_deref())))
+            let health = info
+                .health
+                .as_ref()
+                .map(|h| match h.status {
+                    conti_proto::HealthStatus::Starting => " (health: starting)".to_string(),
+                    other => format!(" ({})", other.as_str()),
+                })
+                .unwrap_or_default();
+            format!(
+                "Up {}{health}",
+                human_duration(since(info.started.as_deref()))
+            )
         }
         conti_proto::ContainerState::Exited => format!(
             "Exited ({}) {} ago",
@@ -143,6 +159,46 @@ fn mounts(info: &ContainerInfo) -> Vec<MountPoint> {
         .collect()
 }
 
+fn restart_policy(policy: &conti_proto::RestartPolicy) -> RestartPolicy {
+    use conti_proto::RestartPolicy as Conti;
+    let (name, max) = match policy {
+        Conti::No => (RestartPolicyNameEnum::NO, 0),
+        Conti::Always => (RestartPolicyNameEnum::ALWAYS, 0),
+        Conti::UnlessStopped => (RestartPolicyNameEnum::UNLESS_STOPPED, 0),
+        Conti::OnFailure { max_retries } => (
+            RestartPolicyNameEnum::ON_FAILURE,
+            max_retries.map_or(0, i64::from),
+        ),
+    };
+    RestartPolicy {
+        name: Some(name),
+        maximum_retry_count: Some(max),
+    }
+}
+
+fn health(health: &conti_proto::Health) -> bollard_stubs::models::Health {
+    bollard_stubs::models::Health {
+        status: Some(match health.status {
+            conti_proto::HealthStatus::Starting => HealthStatusEnum::STARTING,
+            conti_proto::HealthStatus::Healthy => HealthStatusEnum::HEALTHY,
+            conti_proto::HealthStatus::Unhealthy => HealthStatusEnum::UNHEALTHY,
+        }),
+        failing_streak: Some(i64::from(health.failing_streak)),
+        log: Some(
+            health
+                .log
+                .iter()
+                .map(|r| HealthcheckResult {
+                    start: Some(r.start.clone()),
+                    end: Some(r.end.clone()),
+                    exit_code: Some(i64::from(r.exit_code)),
+                    output: Some(r.output.clone()),
+                })
+                .collect(),
+        ),
+    }
+}
+
 /// Go's zero time, which Docker shows for "never".
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
@@ -168,7 +224,7 @@ pub fn container_inspect(info: &ContainerInfo) -> ContainerInspectResponse {
             status: Some(status),
             running: Some(running),
             paused: Some(false),
-            restarting: Some(false),
+            restarting: Some(info.restarting),
             oom_killed: Some(info.oom_killed),
             dead: Some(false),
             pid: Some(info.pid.map_or(0, i64::from)),
@@ -176,11 +232,11 @@ pub fn container_inspect(info: &ContainerInfo) -> ContainerInspectResponse {
             error: Some(info.error.clone().unwrap_or_default()),
             started_at: Some(info.started.clone().unwrap_or_else(|| ZERO_TIME.into())),
             finished_at: Some(info.finished.clone().unwrap_or_else(|| ZERO_TIME.into())),
-            health: None,
+            health: info.health.as_ref().map(health),
         }),
         image: Some(info.image_id.clone()),
         name: Some(format!("/{}", info.name)),
-        restart_count: Some(0),
+        restart_count: Some(i64::from(info.restart_count)),
         driver: Some("overlay2".to_string()),
         platform: Some("linux".to_string()),
         host_config: Some(HostConfig {
@@ -204,6 +260,7 @@ pub fn container_inspect(info: &ContainerInfo) -> ContainerInspectResponse {
             memory: Some(info.resources.memory.unwrap_or(0)),
             nano_cpus: Some(info.resources.cpus.map_or(0, |c| (c * 1e9) as i64)),
             pids_limit: info.resources.pids_limit,
+            restart_policy: Some(restart_policy(&info.restart_policy)),
             // Conti keeps each container's log itself; the SDKs read it when it is Docker's own.
             log_config: Some(HostConfigLogConfig {
                 typ: Some("json-file".to_string()),
