@@ -449,3 +449,55 @@ fn a_half_unpacked_import_left_by_a_crash_is_removed_at_start() {
     assert!(!stale.exists(), "the half-unpacked import is still there");
     assert!(d.get("/v1/images").json::<Vec<ImageInfo>>().is_empty());
 }
+
+/// `change=` instructions, repeated, make the imported image's config, in order; a second
+/// `name` is refused.
+#[test]
+fn import_changes_repeat_and_make_the_images_config() {
+    let d = Daemon::start();
+    let tar = fs::read(busybox_tar()).expect("the busybox tar");
+    let name = unique_name("changed");
+    let changes = [
+        r#"CMD ["sh", "-c", "echo $GREETING from $(pwd)"]"#,
+        "ENV GREETING=hello",
+        "WORKDIR /tmp",
+        "STOPSIGNAL SIGUSR1",
+    ];
+    let query: String = changes
+        .iter()
+        .map(|c| format!("&change={}", urlencode(c)))
+        .collect();
+    let resp = d.client().post_bytes(
+        &format!("/v1/images/import?name={name}{query}"),
+        "application/x-tar",
+        &tar,
+    );
+    resp.expect_status(201);
+    let image: ImageInfo = resp.json();
+    assert_eq!(image.config.stop_signal.as_deref(), Some("SIGUSR1"));
+    let spec = conti_tests::ContainerSpec {
+        image: name.clone(),
+        network: conti_tests::NetworkMode::None,
+        ..Default::default()
+    };
+    let (_, code, logs) = d.run(&spec);
+    assert_eq!((code, logs.as_str()), (0, "hello from /tmp\n"));
+
+    let twice = d.client().post_bytes(
+        &format!("/v1/images/import?name={name}-a&name={name}-b"),
+        "application/x-tar",
+        &tar,
+    );
+    twice.expect_error(400, "invalid_argument");
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-use conti_proto::Resources;
+use conti_proto::{HealthDuration, HealthcheckSpec, Resources, RestartPolicy};
 use conti_tests::kernel_features;
 use conti_tests::{ContainerSpec, Daemon, NetworkMode};
 
@@ -167,4 +167,34 @@ fn the_metrics_parse_and_move_with_what_the_daemon_does() {
     );
     let stop_count = r#"conti_operation_duration_seconds_count{result="ok",verb="stop"}"#;
     assert_eq!(value(&last, stop_count), 1.0);
+
+    // Restarts by policy and failed health checks are counted too.
+    let flaky = ContainerSpec {
+        cmd: vec!["sh".into(), "-c".into(), "exit 1".into()],
+        restart_policy: RestartPolicy::OnFailure {
+            max_retries: Some(2),
+        },
+        ..sleeper("flaky")
+    };
+    d.run_detached(&flaky);
+    let sick = ContainerSpec {
+        healthcheck: Some(HealthcheckSpec {
+            test: vec!["CMD".into(), "false".into()],
+            interval: Some(HealthDuration::parse("100ms").unwrap()),
+            ..Default::default()
+        }),
+        ..sleeper("sick")
+    };
+    d.run_detached(&sick);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let now = scrape(&d, &python);
+        if value(&now, "conti_restarts_total{}") == 2.0
+            && value(&now, "conti_health_check_failures_total{}") >= 1.0
+        {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{now:#?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 
 use axum::Json;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -18,24 +18,26 @@ use utoipa::IntoParams;
 
 use super::error::{ApiError, ApiJson, ApiQuery};
 use super::json_line;
+use super::repeated_query::QueryPairs;
 use crate::engine::Engine;
 use crate::registry::Credentials;
 
 /// The header a pull's credentials come in, as Docker's: base64url of `{"username", "password"}`.
 const REGISTRY_AUTH_HEADER: &str = "x-registry-auth";
 
-#[derive(Deserialize, IntoParams)]
+/// What `POST /v1/images/import` takes (read from the query's pairs: `change` repeats).
+#[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
+#[allow(dead_code)]
 pub struct ImportParams {
     /// The new image's tag: a reference, `name[:tag]` (`busybox`, `127.0.0.1:5000/team/app:1`).
     #[param(min_length = 1, max_length = 255)]
     name: String,
     /// A `docker import --change` instruction (`CMD …`, `ENTRYPOINT …`, `ENV K=V`, `WORKDIR /p`,
     /// `USER u`, `EXPOSE 80`, `HEALTHCHECK --interval=5s CMD …`, `LABEL k=v`, `STOPSIGNAL SIG`,
-    /// `VOLUME /p`); repeatable.
-    #[serde(default)]
-    #[allow(dead_code)]
-    change: Option<String>,
+    /// `VOLUME /p`); repeatable, applied in order.
+    #[param(required = false)]
+    change: Vec<String>,
 }
 
 /// Imports a root filesystem from a tar (plain, gzip or zstd) streamed as the body: a one-layer
@@ -47,17 +49,17 @@ pub struct ImportParams {
         (status = 507, description = "`no_space`", body = ErrorBody)))]
 pub async fn import_image(
     State(engine): State<Engine>,
-    ApiQuery(params): ApiQuery<ImportParams>,
-    Query(pairs): Query<Vec<(String, String)>>,
+    query: QueryPairs,
     body: Body,
 ) -> Result<(StatusCode, Json<ImageInfo>), ApiError> {
-    let changes = pairs
-        .into_iter()
-        .filter(|(key, _)| key == "change")
-        .map(|(_, value)| value)
-        .collect();
+    let name = query.once("name")?.ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_argument",
+            "missing field `name`: the new image's tag",
+        )
+    })?;
     let image = engine
-        .import_image(&params.name, changes, body.into_data_stream())
+        .import_image(&name, query.all("change"), body.into_data_stream())
         .await?;
     Ok((StatusCode::CREATED, Json(image)))
 }

@@ -32,21 +32,29 @@ impl QueryPairs {
             .collect()
     }
 
-    /// A boolean parameter (`true` or `false`; absent: false) given at most once.
-    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+    /// A parameter given at most once: its value, if given.
+    pub fn once(&self, name: &str) -> Result<Option<String>, ApiError> {
         match self.all(name).as_slice() {
-            [] => Ok(false),
-            [value] => value.parse().map_err(|_| {
-                ApiError::bad_request(
-                    "invalid_argument",
-                    format!("{name} must be true or false, not {value:?}"),
-                )
-            }),
+            [] => Ok(None),
+            [value] => Ok(Some(value.clone())),
             _ => Err(ApiError::bad_request(
                 "invalid_argument",
                 // serde's words, as `ApiQuery` answers for the other parameters.
                 format!("duplicate field `{name}`: it may be given once"),
             )),
+        }
+    }
+
+    /// A boolean parameter (`true` or `false`; absent: false) given at most once.
+    pub fn flag(&self, name: &str) -> Result<bool, ApiError> {
+        match self.once(name)? {
+            None => Ok(false),
+            Some(value) => value.parse().map_err(|_| {
+                ApiError::bad_request(
+                    "invalid_argument",
+                    format!("{name} must be true or false, not {value:?}"),
+                )
+            }),
         }
     }
 

@@ -272,6 +272,9 @@ impl Engine {
             return false;
         };
         let before = health.status;
+        if result.exit_code != 0 {
+            self.inner.metrics.count_health_failure();
+        }
         if result.exit_code == 0 {
             health.failing_streak = 0;
             health.status = HealthStatus::Healthy;

@@ -23,6 +23,7 @@ pub struct Metrics {
     registry: Registry,
     operations: HistogramVec,
     api_requests: IntCounterVec,
+    health_failures: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -45,9 +46,15 @@ impl Metrics {
             &["route", "method", "status"],
         )
         .expect("a valid counter");
+        let health_failures = prometheus::IntCounter::new(
+            "conti_health_check_failures_total",
+            "Health checks that failed (a non-zero exit or a timeout) since the daemon started",
+        )
+        .expect("a valid counter");
         for collector in [
             Box::new(operations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(api_requests.clone()),
+            Box::new(health_failures.clone()),
         ] {
             registry.register(collector).expect("registered once");
         }
@@ -55,7 +62,12 @@ impl Metrics {
             registry,
             operations,
             api_requests,
+            health_failures,
         }
+    }
+
+    pub fn count_health_failure(&self) {
+        self.health_failures.inc();
     }
 
     pub fn count_request(&self, route: &str, method: &str, status: u16) {
@@ -154,6 +166,11 @@ impl Engine {
             "conti_execs_total",
             "Commands exec'd into containers since the daemon started",
             counts.get("exec_start").copied().unwrap_or(0),
+        );
+        single(
+            "conti_restarts_total",
+            "Containers started again by their restart policy (that the daemon saw) since it started",
+            counts.get("restart").copied().unwrap_or(0),
         );
         single(
             "conti_oom_kills_total",
