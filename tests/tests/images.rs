@@ -465,7 +465,7 @@ fn import_changes_repeat_and_make_the_images_config() {
     ];
     let query: String = changes
         .iter()
-        .map(|c| format!("&change={}", urlencode(c)))
+        .map(|c| format!("&change={}", conti_tests::util::query_value(c)))
         .collect();
     let resp = d.client().post_bytes(
         &format!("/v1/images/import?name={name}{query}"),
@@ -489,15 +489,4 @@ fn import_changes_repeat_and_make_the_images_config() {
         &tar,
     );
     twice.expect_error(400, "invalid_argument");
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -53,14 +53,7 @@ const PULL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `text` percent-encoded for a query value.
 fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    conti_tests::util::query_value(text)
 }
 
 fn pull_path(reference: &str, platform: Option<&str>) -> String {

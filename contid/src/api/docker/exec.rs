@@ -11,25 +11,17 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::error::{DockerError, DockerResult};
-use super::query::DockerQuery;
+use super::query::{DockerQuery, json_body};
 use super::shapes::docker_id;
 use crate::api::attach::{detach_keys, require_upgrade, upgrade};
 use crate::engine::Engine;
-
-fn parse<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> DockerResult<T> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(body)
-        .map_err(|e| DockerError::bad_request(format!("invalid JSON body: {e}")))
-}
 
 pub async fn create(
     State(engine): State<Engine>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> DockerResult<(StatusCode, Json<serde_json::Value>)> {
-    let config: ExecConfig = parse(&body)?;
+    let config: ExecConfig = json_body(&body)?;
     if config.privileged == Some(true) {
         return Err(DockerError::bad_request(
             "Privileged is not supported for an exec: it runs with the container's privileges",
@@ -68,7 +60,7 @@ pub async fn start(
     let bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
         .map_err(|e| DockerError::bad_request(format!("cannot read the body: {e}")))?;
-    let start: StartBody = parse(&bytes)?;
+    let start: StartBody = json_body(&bytes)?;
     let request = Request::from_parts(parts, axum::body::Body::empty());
     if start.detach {
         // `exec -d`: the command runs on its own; its output is read and dropped.

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{DockerError, DockerResult};
-use super::query::DockerQuery;
+use super::query::{DockerQuery, json_body, only_driver};
 use super::shapes::docker_id;
 use crate::engine::{Engine, EngineError};
 
@@ -44,17 +44,8 @@ pub async fn create(
     State(engine): State<Engine>,
     body: Bytes,
 ) -> DockerResult<(StatusCode, Json<Value>)> {
-    let body: CreateBody = serde_json::from_slice(&body)
-        .map_err(|e| DockerError::bad_request(format!("invalid JSON body: {e}")))?;
-    if let Some(driver) = body
-        .driver
-        .as_deref()
-        .filter(|d| !d.is_empty() && *d != "bridge")
-    {
-        return Err(DockerError::bad_request(format!(
-            "network driver {driver} is not supported (bridge)"
-        )));
-    }
+    let body: CreateBody = json_body(&body)?;
+    only_driver(body.driver.as_deref(), "bridge", "network")?;
     for (set, field) in [
         (body.internal, "Internal"),
         (body.enable_ipv6, "EnableIPv6"),

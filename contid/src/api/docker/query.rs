@@ -95,6 +95,25 @@ impl DockerQuery {
     }
 }
 
+/// A JSON body; an empty one is the type's default.
+pub fn json_body<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, DockerError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| DockerError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+/// A network's or volume's `Driver`: empty or Conti's one (`bridge`, `local`).
+pub fn only_driver(driver: Option<&str>, ours: &str, what: &str) -> Result<(), DockerError> {
+    match driver.filter(|d| !d.is_empty() && *d != ours) {
+        Some(driver) => Err(DockerError::bad_request(format!(
+            "{what} driver {driver} is not supported ({ours})"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// A list request's `filters`: within a name any value may match, every name must.
 #[derive(Debug, Default)]
 pub struct Filters(BTreeMap<String, Vec<String>>);

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{DockerError, DockerResult};
-use super::query::DockerQuery;
+use super::query::{DockerQuery, json_body, only_driver};
 use crate::engine::{Engine, EngineError, LabelFilter};
 
 pub(super) fn volume_json(volume: &VolumeInfo) -> Value {
@@ -44,17 +44,8 @@ pub async fn create(
     State(engine): State<Engine>,
     body: Bytes,
 ) -> DockerResult<(StatusCode, Json<Value>)> {
-    let body: CreateBody = serde_json::from_slice(&body)
-        .map_err(|e| DockerError::bad_request(format!("invalid JSON body: {e}")))?;
-    if let Some(driver) = body
-        .driver
-        .as_deref()
-        .filter(|d| !d.is_empty() && *d != "local")
-    {
-        return Err(DockerError::bad_request(format!(
-            "volume driver {driver} is not supported (local)"
-        )));
-    }
+    let body: CreateBody = json_body(&body)?;
+    only_driver(body.driver.as_deref(), "local", "volume")?;
     if !body.driver_opts.is_empty() {
         return Err(DockerError::bad_request(
             "DriverOpts is not supported: Conti's volumes are folders under its root",
