@@ -267,7 +267,10 @@ fn images_are_listed_tagged_saved_loaded_removed_and_pulled() {
     // Nothing dangling: the prunes answer and keep what is used or tagged.
     for what in ["image", "network", "volume"] {
         let out = docker.ok(&[what, "prune", "-f"]);
-        assert!(out.contains("Total reclaimed space") || out.is_empty(), "{what}: {out}");
+        assert!(
+            out.contains("Total reclaimed space") || out.is_empty(),
+            "{what}: {out}"
+        );
     }
     assert!(docker.ok(&["images", "-q"]).lines().count() >= 1);
     let history = docker.ok(&["history", "busybox"]);
