@@ -59,7 +59,7 @@ pub struct DaemonInfo {
     pub images: usize,
     /// Kernel release (`uname -r`).
     pub kernel: String,
-    /// The host's name.
+    /// The host's name (this and the next three as read when contid started).
     #[serde(default)]
     pub hostname: String,
     /// CPUs this daemon may run on.

@@ -129,6 +129,9 @@ struct Inner {
     execs: exec::ExecTable,
     events: EventBus,
     metrics: metrics::Metrics,
+    /// The host's name, CPUs, memory and OS, read once at the start (not under the table's lock
+    /// at every `info`).
+    host_facts: crate::runtime::HostFacts,
     network_defaults: NetworkDefaults,
     network_store: NetworkStore,
     networks: Mutex<NetworkTable>,
@@ -200,6 +203,7 @@ impl Engine {
                 execs: exec::ExecTable::default(),
                 events: EventBus::new(),
                 metrics: metrics::Metrics::new(),
+                host_facts: crate::runtime::host_facts(),
                 network_defaults: config.network_defaults,
                 network_store,
                 networks: Mutex::new(networks),
@@ -278,7 +282,7 @@ impl Engine {
                 ContainerState::Exited => counts.exited += 1,
             }
         }
-        let host = crate::runtime::host_facts();
+        let host = &self.inner.host_facts;
         DaemonInfo {
             root: self.inner.root.display().to_string(),
             socket: self.inner.socket.display().to_string(),
@@ -287,10 +291,10 @@ impl Engine {
             containers: counts,
             images: self.inner.images.count(),
             kernel: crate::runtime::kernel_release(),
-            hostname: host.hostname,
+            hostname: host.hostname.clone(),
             cpus: host.cpus,
             memory_bytes: host.memory_bytes,
-            operating_system: host.operating_system,
+            operating_system: host.operating_system.clone(),
             log_max_bytes: self.inner.log_max_bytes,
             quarantined: table.quarantined.iter().map(|q| q.info.clone()).collect(),
         }
