@@ -194,6 +194,7 @@ fn run(settings: Settings, removed_exits_memory: usize) -> Result<(), Box<dyn st
             root,
             socket: socket_path.clone(),
             log_max_bytes: settings.log_max_bytes,
+            log_max_files: settings.log_max_files,
             allow_root_bind: settings.allow_root_bind,
             userns_remap,
             cgroups,

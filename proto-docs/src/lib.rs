@@ -14,11 +14,13 @@ use utoipa::ToSchema;
 
 mod health;
 mod restart;
+mod size;
 
 pub use health::{
     DURATION_FORM, Health, HealthDuration, HealthStatus, HealthcheckResult, HealthcheckSpec,
 };
 pub use restart::{MAX_RESTART_RETRIES, RESTART_POLICY_FORMS, RestartPolicy};
+pub use size::parse_size;
 
 /// API version prefix of every route.
 pub const API_PREFIX: &str = "/v1";
@@ -73,6 +75,9 @@ pub struct DaemonInfo {
     pub operating_system: String,
     /// Maximum size of a container's log file before it is rotated, in bytes.
     pub log_max_bytes: u64,
+    /// Files a container's log keeps, the live one included (containers may set their own).
+    #[serde(default)]
+    pub log_max_files: u32,
     /// Container folders whose `container.json` could not be read when contid started: left
     /// where they are, skipped, and reported here until repaired or removed.
     #[serde(default)]
@@ -543,7 +548,38 @@ pub struct ContainerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(maximum = 86400)]
     pub stop_timeout: Option<u64>,
+    /// How much of its output the container's log keeps, over the daemon's defaults
+    /// (`contid --log-max-bytes`, `--log-max-files`).
+    #[serde(default, skip_serializing_if = "LogLimits::is_unset")]
+    pub log_limits: LogLimits,
 }
+
+/// How much a container's log keeps on disk (`ContainerSpec.log_limits`, Docker's `--log-opt
+/// max-size=…,max-file=…`): the live file and the rotated ones, each rotated before it would
+/// grow beyond `max_size`, so the log takes at most about `max_size × max_files`. A field left
+/// out is the daemon's default.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LogLimits {
+    /// Bytes a log file may reach before it is rotated, at least 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub max_size: Option<u64>,
+    /// Files kept, the live one included, 1 to 100 (with 1, a full file starts over).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 100)]
+    pub max_files: Option<u32>,
+}
+
+impl LogLimits {
+    /// Neither field given: the daemon's defaults.
+    pub fn is_unset(&self) -> bool {
+        self.max_size.is_none() && self.max_files.is_none()
+    }
+}
+
+/// The most files a container's log may keep (`LogLimits.max_files`).
+pub const MAX_LOG_FILES: u32 = 100;
 
 fn default_stop_signal() -> String {
     "SIGTERM".to_string()
@@ -1051,6 +1087,9 @@ pub struct ContainerInfo {
     /// Seconds a `stop` without its own `timeout` waits before SIGKILL.
     #[serde(default = "default_stop_timeout")]
     pub stop_timeout: u64,
+    /// `ContainerSpec.log_limits`, as given (a field left out is the daemon's default).
+    #[serde(default, skip_serializing_if = "LogLimits::is_unset")]
+    pub log_limits: LogLimits,
 }
 
 /// `POST /v1/containers/{ref}/wait` answer.

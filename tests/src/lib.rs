@@ -45,9 +45,9 @@ pub use util::{TempDir, run_command, unique_name, wait_until};
 
 pub use conti_proto::{
     ContainerInfo, ContainerSpec, ContainerState, CreatedContainer, DaemonInfo, ErrorBody,
-    ExecResult, ExecSpec, ImageInfo, LogLine, NetworkInfo, NetworkMode, NetworkSpec, PortBinding,
-    Seccomp, SeccompProfile, SecurityOptions, VersionInfo, VolumeCreateSpec, VolumeInfo,
-    VolumePruneReport, VolumeSpec, WaitResult,
+    ExecResult, ExecSpec, ImageInfo, LogLimits, LogLine, NetworkInfo, NetworkMode, NetworkSpec,
+    PortBinding, Seccomp, SeccompProfile, SecurityOptions, VersionInfo, VolumeCreateSpec,
+    VolumeInfo, VolumePruneReport, VolumeSpec, WaitResult,
 };
 
 /// Name under which [`Daemon::import_busybox`] imports the busybox root filesystem.

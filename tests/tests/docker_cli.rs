@@ -76,6 +76,21 @@ impl DockerCli {
     }
 }
 
+/// `docker run FLAGS busybox true` fails as a refused create does (exit 125), saying `why`.
+#[track_caller]
+fn expect_refused(docker: &DockerCli, flags: &[&str], why: &str) {
+    let mut args = vec!["run"];
+    args.extend(flags);
+    args.extend(["busybox", "true"]);
+    let out = docker.run(&args);
+    assert_eq!(code(&out), 125, "{flags:?}: {}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains(why),
+        "{flags:?}: {}",
+        text(&out.stderr)
+    );
+}
+
 fn code(out: &Output) -> i32 {
     out.status.code().unwrap_or(-1)
 }
@@ -360,16 +375,7 @@ fn what_conti_cannot_do_is_refused_by_name_and_nothing_is_created() {
         (vec!["--add-host", "db:127.0.0.2"], "HostConfig.ExtraHosts"),
         (vec!["-p", "80"], "random host port"),
     ] {
-        let mut args = vec!["run"];
-        args.extend(&flags);
-        args.extend(["busybox", "true"]);
-        let out = docker.run(&args);
-        assert_eq!(code(&out), 125, "{flags:?}: {}", text(&out.stderr));
-        assert!(
-            text(&out.stderr).contains(field),
-            "{flags:?}: {}",
-            text(&out.stderr)
-        );
+        expect_refused(&docker, &flags, field);
     }
     assert!(d.list_all().is_empty(), "a refused create leaves nothing");
 
@@ -759,4 +765,67 @@ fn docker_compose_brings_up_a_two_service_project_and_takes_it_down() {
             .contains(&format!("{project}_back"))
     );
     assert!(!docker.ok(&["volume", "ls", "-q"]).contains(&volume));
+}
+
+#[test]
+fn log_options_limit_the_log_and_unknown_ones_are_refused() {
+    let d = Daemon::start_with_busybox();
+    let Some(docker) = DockerCli::new(&d) else {
+        return;
+    };
+    let script = "i=1; while [ $i -le 400 ]; do echo \"line $i 0123456789012345678901234567890123456789\"; \
+                  i=$((i+1)); done";
+    let id = docker
+        .ok(&[
+            "run",
+            "-d",
+            "--log-opt",
+            "max-size=2k",
+            "--log-opt",
+            "max-file=3",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(docker.ok(&["wait", &id]).trim(), "0");
+    let config = docker.ok(&["inspect", "-f", "{{json .HostConfig.LogConfig}}", &id]);
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(
+        config,
+        serde_json::json!({"Type": "json-file", "Config": {"max-size": "2048", "max-file": "3"}})
+    );
+    // Docker's id is Conti's without its dashes.
+    let folder = d.container_dir(&d.inspect(&id).id);
+    let mut names: Vec<String> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("container.log"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["container.log", "container.log.1", "container.log.2"]
+    );
+    let logs = docker.ok(&["logs", &id]);
+    assert!(logs.ends_with("line 400 0123456789012345678901234567890123456789\n"));
+    assert!(
+        !logs.starts_with("line 1 "),
+        "older lines were rotated away"
+    );
+    docker.ok(&["rm", &id]);
+
+    for (flags, why) in [
+        (
+            vec!["--log-opt", "compress=true"],
+            "option compress is not supported",
+        ),
+        (vec!["--log-opt", "max-size=big"], "max-size"),
+        (vec!["--log-driver", "syslog"], "syslog is not supported"),
+    ] {
+        expect_refused(&docker, &flags, why);
+    }
+    assert!(d.list_all().is_empty(), "a refused create leaves nothing");
 }

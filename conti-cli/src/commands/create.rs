@@ -13,6 +13,7 @@ use super::image::progress::ProgressOutput;
 use super::image::pull::pull_showing;
 use super::labels::{self, Label, LabelFile};
 use super::limits::LimitArgs;
+use super::log_options::LogArgs;
 use super::security::SecurityArgs;
 use crate::client::Client;
 use crate::output::{self, Format};
@@ -106,6 +107,8 @@ pub struct ContainerArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub security: SecurityArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
     /// Image to run (a name, pulled as --pull says, or an id), then the command and its
     /// arguments (default: the image's). Flags after IMAGE belong to the command, as with
     /// docker.
@@ -199,6 +202,7 @@ impl ContainerArgs {
             network_aliases: self.network_aliases.clone(),
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
+            log_limits: self.log.to_log_limits(),
         }
     }
 }

@@ -30,7 +30,14 @@ pub async fn info(client: &Client, format: Format) -> Result<u8, CliError> {
         ("Cgroup layout", info.cgroup_layout),
         ("Cgroup parent", info.cgroup_parent),
         ("Kernel", info.kernel),
-        ("Log rotation", human_size(info.log_max_bytes)),
+        (
+            "Log rotation",
+            format!(
+                "{}, {} files",
+                human_size(info.log_max_bytes),
+                info.log_max_files
+            ),
+        ),
         (
             "Quarantined",
             match quarantined.is_empty() {

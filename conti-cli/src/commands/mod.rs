@@ -13,6 +13,7 @@ pub mod inspect;
 pub mod kill;
 pub mod labels;
 pub mod limits;
+pub mod log_options;
 pub mod login;
 pub mod logout;
 pub mod logs;

@@ -189,6 +189,7 @@ mod tests {
             network_aliases: Vec::new(),
             stop_signal: "SIGTERM".into(),
             stop_timeout: 10,
+            log_limits: Default::default(),
         }
     }
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::values::{CgroupParent, FirewallTable, InterfaceName, LogFilter, parsed};
+use super::values::{CgroupParent, FirewallTable, InterfaceName, LogFilter, LogMaxFiles, parsed};
 use crate::runtime::confinement::sealed_exe::SealMethod;
 
 #[derive(Debug, Default, Clone, clap::Args, Deserialize)]
@@ -31,10 +31,13 @@ pub struct SettingsLayer {
     #[arg(long, value_name = "PATH")]
     #[serde(default, deserialize_with = "parsed")]
     pub cgroup_parent: Option<CgroupParent>,
-    /// Rotate a container's log file beyond this many bytes (one older file is kept).
-    /// [default: 10485760]
+    /// Rotate a container's log file beyond this many bytes. [default: 10485760]
     #[arg(long, value_name = "BYTES")]
     pub log_max_bytes: Option<u64>,
+    /// Files a container's log keeps, the live one included, 1 to 100 (a container's create
+    /// may say otherwise). [default: 2]
+    #[arg(long, value_name = "N")]
+    pub log_max_files: Option<LogMaxFiles>,
     /// Bridge interface of the default network (`bridge`), created when a container first needs
     /// it. [default: conti0]
     #[arg(long, value_name = "NAME")]
@@ -103,6 +106,7 @@ impl SettingsLayer {
             log_level: self.log_level.or(lower.log_level),
             cgroup_parent: self.cgroup_parent.or(lower.cgroup_parent),
             log_max_bytes: self.log_max_bytes.or(lower.log_max_bytes),
+            log_max_files: self.log_max_files.or(lower.log_max_files),
             bridge: self.bridge.or(lower.bridge),
             default_subnet: self.default_subnet.or(lower.default_subnet),
             default_gateway: self.default_gateway.or(lower.default_gateway),

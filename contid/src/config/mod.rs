@@ -14,10 +14,10 @@ use serde::Serialize;
 
 use crate::api::DEFAULT_MAX_CONNECTIONS;
 use crate::runtime::confinement::sealed_exe::SealMethod;
-use crate::runtime::process::logfile::DEFAULT_LOG_MAX_BYTES;
+use crate::runtime::process::logfile::{DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES};
 
 pub use layer::SettingsLayer;
-pub use values::{CgroupParent, FirewallTable, InterfaceName, LogFilter};
+pub use values::{CgroupParent, FirewallTable, InterfaceName, LogFilter, LogMaxFiles};
 
 /// The configuration file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/conti/contid.toml";
@@ -49,6 +49,7 @@ pub struct Settings {
     pub log_level: LogFilter,
     pub cgroup_parent: CgroupParent,
     pub log_max_bytes: u64,
+    pub log_max_files: u32,
     pub bridge: InterfaceName,
     pub default_subnet: ipnet::Ipv4Net,
     /// `None`: the subnet's first address.
@@ -80,6 +81,7 @@ impl Default for Settings {
             log_level: text("info"),
             cgroup_parent: text("conti"),
             log_max_bytes: DEFAULT_LOG_MAX_BYTES,
+            log_max_files: DEFAULT_LOG_MAX_FILES,
             bridge: text("conti0"),
             default_subnet: text("10.88.0.0/16"),
             default_gateway: None,
@@ -125,6 +127,7 @@ impl Settings {
             log_level: layer.log_level.unwrap_or(default.log_level),
             cgroup_parent: layer.cgroup_parent.unwrap_or(default.cgroup_parent),
             log_max_bytes: layer.log_max_bytes.unwrap_or(default.log_max_bytes),
+            log_max_files: layer.log_max_files.map_or(default.log_max_files, |n| n.0),
             bridge: layer.bridge.unwrap_or(default.bridge),
             default_subnet: layer.default_subnet.unwrap_or(default.default_subnet),
             default_gateway: layer.default_gateway,

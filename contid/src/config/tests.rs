@@ -78,6 +78,8 @@ fn bad_values_are_refused_with_their_line_and_reason() {
         ("firewall-table = \"9x\"", "a letter"),
         ("cgroup-parent = \"/abs\"", "relative cgroup path"),
         ("log-max-bytes = -1", "u64"),
+        ("log-max-files = 0", "1 to 100 files"),
+        ("log-max-files = \"3\"", "u32"),
         ("max-connections = 0", "nonzero"),
         ("default-subnet = \"10.88.0.0/33\"", ""),
         ("exe-seal = \"tmpfs\"", "auto, overlayfs or memfd"),
@@ -107,6 +109,7 @@ fn the_default_file_is_read_only_when_it_exists() {
     let (_dir, path) = config_file("log-max-bytes = 4096\n");
     let (settings, read) = Settings::load(flags(&[]), None, &path).expect("settings");
     assert_eq!(settings.log_max_bytes, 4096);
+    assert_eq!(settings.log_max_files, 2, "the default");
     assert_eq!(read.as_deref(), Some(path.as_path()));
 
     let missing = path.with_file_name("absent.toml");

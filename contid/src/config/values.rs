@@ -8,6 +8,8 @@ use std::str::FromStr;
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::runtime::process::logfile::MAX_LOG_FILES;
+
 /// A Linux interface name (the default network's bridge): 1-15 characters of `[a-zA-Z0-9_.-]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
@@ -28,6 +30,37 @@ pub struct CgroupParent(String);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct LogFilter(String);
+
+/// How many files a container's log keeps, 1 to [`MAX_LOG_FILES`]: a number in the file, as
+/// the flag's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LogMaxFiles(#[serde(deserialize_with = "log_max_files")] pub u32);
+
+fn log_max_files<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let n = u32::deserialize(deserializer)?;
+    LogMaxFiles::check(n).map_err(D::Error::custom)
+}
+
+impl LogMaxFiles {
+    fn check(n: u32) -> Result<u32, String> {
+        match (1..=MAX_LOG_FILES).contains(&n) {
+            true => Ok(n),
+            false => Err(format!("1 to {MAX_LOG_FILES} files expected, not {n}")),
+        }
+    }
+}
+
+impl FromStr for LogMaxFiles {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<LogMaxFiles, String> {
+        let n = text
+            .parse()
+            .map_err(|_| format!("a number of files expected, not {text:?}"))?;
+        LogMaxFiles::check(n).map(LogMaxFiles)
+    }
+}
 
 /// `text` when `valid`, else the reason: `expected`.
 fn checked(text: &str, valid: bool, expected: &str) -> Result<String, String> {

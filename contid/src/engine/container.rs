@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use conti_proto::{
-    ContainerInfo, ContainerNetwork, ContainerState, HealthcheckSpec, NetworkMode, PortBinding,
-    Resources, RestartPolicy, SecurityOptions, VolumeSpec,
+    ContainerInfo, ContainerNetwork, ContainerState, HealthcheckSpec, LogLimits, NetworkMode,
+    PortBinding, Resources, RestartPolicy, SecurityOptions, VolumeSpec,
 };
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +73,9 @@ pub struct ContainerConfig {
     /// Seconds a `stop` without a timeout of its own waits (absent: 10).
     #[serde(default)]
     pub stop_timeout: Option<u64>,
+    /// `ContainerSpec.log_limits` (absent in configs written before they existed).
+    #[serde(default)]
+    pub log_limits: LogLimits,
     /// `ContainerSpec.labels` over the image's.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -330,6 +333,7 @@ impl Container {
             stop_timeout: c
                 .stop_timeout
                 .unwrap_or(conti_proto::DEFAULT_STOP_TIMEOUT_SECS),
+            log_limits: c.log_limits,
         }
     }
 }
@@ -364,6 +368,7 @@ pub(super) fn test_config() -> ContainerConfig {
         restart_policy: RestartPolicy::No,
         healthcheck: None,
         stop_timeout: None,
+        log_limits: LogLimits::default(),
     }
 }
 

@@ -124,6 +124,7 @@ impl Engine {
                 .unwrap_or_else(|| "/".to_string()),
             stop_signal: spec.stop_signal.or(defaults.stop_signal),
             stop_timeout: spec.stop_timeout,
+            log_limits: spec.log_limits,
             hostname: spec.hostname.unwrap_or(short),
             network,
             auto_remove: spec.auto_remove,
@@ -373,7 +374,14 @@ impl Engine {
             argv: config.cmd.clone(),
             env: spec::merge_env(&config.hostname, config.tty, [config.env.as_slice()]),
             cwd: config.cwd.clone(),
-            log_max_bytes: self.inner.log_max_bytes,
+            log_max_bytes: config
+                .log_limits
+                .max_size
+                .unwrap_or(self.inner.log_max_bytes),
+            log_max_files: config
+                .log_limits
+                .max_files
+                .unwrap_or(self.inner.log_max_files),
             init: config.init,
             tty: config.tty,
             open_stdin: config.open_stdin,

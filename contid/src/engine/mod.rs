@@ -84,6 +84,8 @@ pub struct EngineConfig {
     pub root: PathBuf,
     pub socket: PathBuf,
     pub log_max_bytes: u64,
+    /// Files a container's log keeps when its create does not say.
+    pub log_max_files: u32,
     /// Whether the host's `/` may be a volume's source.
     pub allow_root_bind: bool,
     /// Where `--userns` containers' ids go (`--userns-remap`); `None`: they are refused.
@@ -114,6 +116,7 @@ struct Inner {
     root: PathBuf,
     socket: PathBuf,
     log_max_bytes: u64,
+    log_max_files: u32,
     allow_root_bind: bool,
     userns_remap: Option<IdMapping>,
     cgroups: CgroupManager,
@@ -190,6 +193,7 @@ impl Engine {
                 root: config.root,
                 socket: config.socket,
                 log_max_bytes: config.log_max_bytes,
+                log_max_files: config.log_max_files,
                 allow_root_bind: config.allow_root_bind,
                 userns_remap: config.userns_remap,
                 cgroups: config.cgroups,
@@ -296,6 +300,7 @@ impl Engine {
             memory_bytes: host.memory_bytes,
             operating_system: host.operating_system.clone(),
             log_max_bytes: self.inner.log_max_bytes,
+            log_max_files: self.inner.log_max_files,
             quarantined: table.quarantined.iter().map(|q| q.info.clone()).collect(),
         }
     }

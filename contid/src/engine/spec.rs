@@ -1,6 +1,8 @@
 //! Validation of what a caller asks for, and the defaults a container gets.
 
-use conti_proto::{ContainerSpec, ExecSpec, ImageConfig, NetworkMode, SecurityOptions};
+use conti_proto::{
+    ContainerSpec, ExecSpec, ImageConfig, LogLimits, MAX_LOG_FILES, NetworkMode, SecurityOptions,
+};
 
 use super::error::{EngineError, EngineResult};
 use super::labels::validate_labels;
@@ -176,7 +178,25 @@ pub fn validate_container_spec(spec: &ContainerSpec) -> EngineResult<()> {
             "stop_timeout must be at most {MAX_STOP_TIMEOUT_SECS} seconds"
         )));
     }
+    validate_log_limits(&spec.log_limits)?;
     container_security(&spec.security, None).map(drop)
+}
+
+fn validate_log_limits(limits: &LogLimits) -> EngineResult<()> {
+    if limits.max_size == Some(0) {
+        return Err(EngineError::InvalidSpec(
+            "log_limits.max_size must be at least 1 byte".into(),
+        ));
+    }
+    if limits
+        .max_files
+        .is_some_and(|n| !(1..=MAX_LOG_FILES).contains(&n))
+    {
+        return Err(EngineError::InvalidSpec(format!(
+            "log_limits.max_files must be 1 to {MAX_LOG_FILES}"
+        )));
+    }
+    Ok(())
 }
 
 /// What the security options mean for the container's processes, running as `user`, the seccomp

@@ -11,6 +11,7 @@ use super::child_failure::ChildFailure;
 use super::confinement::ProcessConfinement;
 use super::container::{userns, volumes};
 use super::network::{self, ports::PublishedPort};
+use super::process::logfile;
 
 /// Network namespace choice for a container.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -65,6 +66,10 @@ pub struct ContainerLaunch {
     pub cwd: String,
     /// Rotate `container.log` when it grows beyond this many bytes.
     pub log_max_bytes: u64,
+    /// Files the log keeps, the live one included (absent in launches of versions that kept
+    /// two).
+    #[serde(default = "default_log_max_files")]
+    pub log_max_files: u32,
     /// Run the command under the tiny init (`container::tiny_init`): PID 1 stays ours, reaps zombies and
     /// forwards signals.
     #[serde(default)]
@@ -90,6 +95,20 @@ pub struct ContainerLaunch {
     pub restart_count: u32,
 }
 
+fn default_log_max_files() -> u32 {
+    logfile::DEFAULT_LOG_MAX_FILES
+}
+
+impl ContainerLaunch {
+    /// What its log keeps on disk.
+    pub fn log_limits(&self) -> logfile::LogLimits {
+        logfile::LogLimits {
+            max_bytes: self.log_max_bytes,
+            max_files: self.log_max_files,
+        }
+    }
+}
+
 #[cfg(test)]
 impl ContainerLaunch {
     /// A launch of `argv` as container `id` in `state_dir`, every option at its default.
@@ -110,6 +129,7 @@ impl ContainerLaunch {
             env: vec![],
             cwd: "/".into(),
             log_max_bytes: 1024,
+            log_max_files: 2,
             init: false,
             tty: false,
             open_stdin: false,

@@ -4,10 +4,12 @@
 
 use std::collections::HashMap;
 
-use bollard_stubs::models::{ContainerConfig, EndpointSettings, HostConfig, Mount, MountTypeEnum};
+use bollard_stubs::models::{
+    ContainerConfig, EndpointSettings, HostConfig, HostConfigLogConfig, Mount, MountTypeEnum,
+};
 use conti_proto::{
-    ContainerSpec, HealthDuration, HealthcheckSpec, NetworkMode, PortBinding, PortProtocol,
-    Resources, RestartPolicy, Seccomp, SecurityOptions, VolumeSpec,
+    ContainerSpec, HealthDuration, HealthcheckSpec, LogLimits, NetworkMode, PortBinding,
+    PortProtocol, Resources, RestartPolicy, Seccomp, SecurityOptions, VolumeSpec,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -180,14 +182,10 @@ fn map(body: CreateBody, name: Option<&str>) -> DockerResult<ContainerSpec> {
     };
     let restart_policy = restart_policy(host.restart_policy.as_ref())?;
     let healthcheck = config.healthcheck.as_ref().map(healthcheck).transpose()?;
-    if let Some(log) = &host.log_config
-        && let Some(kind) = &log.typ
-        && !matches!(kind.as_str(), "" | "json-file" | "local")
-    {
-        return Err(DockerError::bad_request(format!(
-            "HostConfig.LogConfig.Type {kind} is not supported: Conti keeps each container's log itself"
-        )));
-    }
+    let log_limits = match &host.log_config {
+        Some(log) => log_limits(log)?,
+        None => LogLimits::default(),
+    };
     let mut volumes = Vec::new();
     for bind in host.binds.iter().flatten() {
         volumes.push(bind_volume(bind)?);
@@ -247,7 +245,46 @@ fn map(body: CreateBody, name: Option<&str>) -> DockerResult<ContainerSpec> {
             .stop_timeout
             .map(|t| u64::try_from(t).unwrap_or(crate::engine::MAX_STOP_TIMEOUT_SECS)),
         network_aliases,
+        log_limits,
     })
+}
+
+/// `--log-driver` and `--log-opt max-size=10m,max-file=3`: Conti keeps each container's log
+/// itself, rotated as Docker's `json-file` driver rotates its own.
+fn log_limits(log: &HostConfigLogConfig) -> DockerResult<LogLimits> {
+    if let Some(kind) = &log.typ
+        && !matches!(kind.as_str(), "" | "json-file" | "local")
+    {
+        return Err(DockerError::bad_request(format!(
+            "HostConfig.LogConfig.Type {kind} is not supported: Conti keeps each container's log itself"
+        )));
+    }
+    let mut limits = LogLimits::default();
+    for (key, value) in log.config.iter().flatten() {
+        let invalid = |reason: String| {
+            DockerError::bad_request(format!(
+                "HostConfig.LogConfig.Config {key}={value:?}: {reason}"
+            ))
+        };
+        match key.as_str() {
+            "max-size" => {
+                let bytes = conti_proto::parse_size(value).map_err(invalid)?;
+                limits.max_size = Some(u64::try_from(bytes).unwrap_or(0));
+            }
+            "max-file" => {
+                let files = value
+                    .parse()
+                    .map_err(|_| invalid("a number of files expected".into()))?;
+                limits.max_files = Some(files);
+            }
+            other => {
+                return Err(DockerError::bad_request(format!(
+                    "HostConfig.LogConfig.Config: option {other} is not supported (max-size, max-file)"
+                )));
+            }
+        }
+    }
+    Ok(limits)
 }
 
 /// `{"Name": "on-failure", "MaximumRetryCount": 3}` as Conti's `on-failure:3`.

@@ -264,7 +264,7 @@ pub fn container_inspect(info: &ContainerInfo) -> ContainerInspectResponse {
             // Conti keeps each container's log itself; the SDKs read it when it is Docker's own.
             log_config: Some(HostConfigLogConfig {
                 typ: Some("json-file".to_string()),
-                config: Some(HashMap::new()),
+                config: Some(log_options(&info.log_limits)),
             }),
             ..Default::default()
         }),
@@ -403,6 +403,17 @@ pub fn image_inspect(image: &ImageInfo) -> ImageInspect {
         }),
         ..Default::default()
     }
+}
+
+/// `LogLimits` as Docker's `--log-opt` map (`max-size` in bytes, `max-file`).
+fn log_options(limits: &conti_proto::LogLimits) -> HashMap<String, String> {
+    let size = limits
+        .max_size
+        .map(|b| ("max-size".to_string(), b.to_string()));
+    let files = limits
+        .max_files
+        .map(|n| ("max-file".to_string(), n.to_string()));
+    size.into_iter().chain(files).collect()
 }
 
 #[cfg(test)]

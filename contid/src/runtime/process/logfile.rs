@@ -1,5 +1,6 @@
-//! A container's log: `container.log`, rotated to `container.log.1` when it would grow beyond
-//! its limit. The monitor appends with [`LogWriter`]; the daemon reads with [`LogCursor`].
+//! A container's log: `container.log`, rotated to `container.log.1` (the older ones to `.2`,
+//! `.3`, …) when it would grow beyond its limit. The monitor appends with [`LogWriter`]; the
+//! daemon reads with [`LogCursor`].
 //!
 //! The format is the CRI one kubelet reads (and the CRI endpoint must write): one record per
 //! line, `<time> <stream> <tag> <bytes>\n`, with the time in RFC 3339 with nanoseconds, the
@@ -11,10 +12,12 @@
 //! writing them after the daemon is upgraded, so the reader takes both, line by line (a JSON
 //! record starts with `{`).
 //!
-//! Disk use: when a record would take `container.log` past `max_bytes`, the file is renamed to
-//! `container.log.1` (replacing the previous one) and a new `container.log` starts. Each file
-//! therefore stays within `max_bytes` (a single record larger than that gets a file of its own),
-//! and the log never takes more than about `2 × max_bytes`. Older records are dropped.
+//! Disk use ([`LogLimits`]): when a record would take `container.log` past `max_bytes`, the
+//! rotated files move one up (`.1` to `.2`, …, the oldest of `max_files - 1` dropped), the file
+//! is renamed to `container.log.1` and a new `container.log` starts (with `max_files` 1 the file
+//! is dropped instead). Each file therefore stays within `max_bytes` (a single record larger than
+//! that gets a file of its own), and the log never takes more than about `max_files ×
+//! max_bytes`. Older records are dropped.
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -27,9 +30,12 @@ use rustix::fs::{AtFlags, Mode, OFlags};
 use serde::Deserialize;
 
 pub const LOG_FILE: &str = "container.log";
-pub const ROTATED_LOG_FILE: &str = "container.log.1";
 /// Default rotation limit (written in the README).
 pub const DEFAULT_LOG_MAX_BYTES: u64 = 10 * 1024 * 1024;
+/// Default number of files a log keeps, the live one included (written in the README).
+pub const DEFAULT_LOG_MAX_FILES: u32 = 2;
+/// The most files a log may keep.
+pub use conti_proto::MAX_LOG_FILES;
 /// A line longer than this is stored as several records, all but the last one partial (as
 /// kubelet and Docker do).
 pub const MAX_LINE_BYTES: usize = 16 * 1024;
@@ -85,14 +91,27 @@ impl LogRecord<'_> {
     }
 }
 
+/// How much a log keeps on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogLimits {
+    /// A file is rotated before a record would take it beyond this many bytes.
+    pub max_bytes: u64,
+    /// Files kept, the live one included (1 to [`MAX_LOG_FILES`]).
+    pub max_files: u32,
+}
+
+/// `container.log.N`: the `n`th file before the live one (1 is the newest rotated file).
+fn rotated_name(n: u32) -> String {
+    format!("{LOG_FILE}.{n}")
+}
+
 /// Writer kept by the monitor.
 pub struct LogWriter {
-    path: PathBuf,
-    rotated_path: PathBuf,
+    dir: PathBuf,
     file: File,
     /// Bytes in `container.log`, ours included.
     size: u64,
-    max_bytes: u64,
+    limits: LogLimits,
     /// The record being written (kept to spare an allocation per line).
     record: Vec<u8>,
 }
@@ -100,16 +119,17 @@ pub struct LogWriter {
 impl LogWriter {
     /// Appends to `state_dir/container.log`, created if absent (a restarted container continues
     /// the existing file, whichever format it holds).
-    pub fn open(state_dir: &Path, max_bytes: u64) -> io::Result<LogWriter> {
-        let path = state_dir.join(LOG_FILE);
-        let file = open_for_append(&path)?;
+    pub fn open(state_dir: &Path, limits: LogLimits) -> io::Result<LogWriter> {
+        let file = open_for_append(&state_dir.join(LOG_FILE))?;
         let size = file.metadata()?.len();
         Ok(LogWriter {
-            path,
-            rotated_path: state_dir.join(ROTATED_LOG_FILE),
+            dir: state_dir.to_path_buf(),
             file,
             size,
-            max_bytes,
+            limits: LogLimits {
+                max_files: limits.max_files.clamp(1, MAX_LOG_FILES),
+                ..limits
+            },
             record: Vec::new(),
         })
     }
@@ -130,7 +150,7 @@ impl LogWriter {
         record.extend_from_slice(content);
         record.push(b'\n');
         let length = record.len() as u64;
-        if self.size > 0 && self.size + length > self.max_bytes {
+        if self.size > 0 && self.size + length > self.limits.max_bytes {
             self.rotate()?;
         }
         // One write(2) per record on an O_APPEND file: a reader sees whole records, or a last
@@ -150,16 +170,45 @@ impl LogWriter {
         }
     }
 
+    /// Moves every rotated file one up (the oldest beyond the limit goes), then the live file
+    /// to `.1`, and starts a new live file. A reader that opens the files meanwhile sees the
+    /// live file change last, and so knows to look again (see `open_all`).
     fn rotate(&mut self) -> io::Result<()> {
-        match fs::rename(&self.path, &self.rotated_path) {
-            Ok(()) => {}
-            // Renamed by an earlier rotation whose reopen failed: just start the new file.
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) => return Err(err),
+        let live = self.dir.join(LOG_FILE);
+        let kept = self.limits.max_files - 1;
+        // Files beyond the limit (left by a run with a larger one) go.
+        let mut missing = 0;
+        for n in kept + 1..=MAX_LOG_FILES {
+            match fs::remove_file(self.dir.join(rotated_name(n))) {
+                Ok(()) => missing = 0,
+                Err(err) if err.kind() == io::ErrorKind::NotFound && missing == 0 => missing += 1,
+                Err(err) if err.kind() == io::ErrorKind::NotFound => break,
+                Err(err) => return Err(err),
+            }
         }
-        self.file = open_for_append(&self.path)?;
+        let moved = if kept == 0 {
+            fs::remove_file(&live)
+        } else {
+            for n in (1..kept).rev() {
+                ignore_missing(fs::rename(
+                    self.dir.join(rotated_name(n)),
+                    self.dir.join(rotated_name(n + 1)),
+                ))?;
+            }
+            fs::rename(&live, self.dir.join(rotated_name(1)))
+        };
+        // Moved away by an earlier rotation whose reopen failed: just start the new file.
+        ignore_missing(moved)?;
+        self.file = open_for_append(&live)?;
         self.size = self.file.metadata()?.len();
         Ok(())
+    }
+}
+
+fn ignore_missing(result: io::Result<()>) -> io::Result<()> {
+    match result {
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
     }
 }
 
@@ -278,14 +327,14 @@ impl LogCursor {
     /// Opens `state_dir`'s log as it is now. A log that does not exist yet has no records.
     pub fn open(state_dir: &Path) -> io::Result<LogCursor> {
         let dir = File::open(state_dir)?;
-        let (rotated, live) = open_pair(&dir)?;
-        let snapshot_end = match &live {
-            Some(live) => Some((live.id, live.file.metadata()?.len())),
-            None => None,
+        let files = open_all(&dir)?;
+        let snapshot_end = match files.back() {
+            Some(live) if live.is_live => Some((live.id, live.file.metadata()?.len())),
+            _ => None,
         };
         Ok(LogCursor {
             dir,
-            files: rotated.into_iter().chain(live).collect(),
+            files,
             snapshot_end,
         })
     }
@@ -338,6 +387,7 @@ impl LogCursor {
                 Ok(OpenLog {
                     file: file.file.try_clone()?,
                     id: file.id,
+                    is_live: file.is_live,
                     offset: 0,
                     pending: Vec::new(),
                 })
@@ -356,8 +406,7 @@ impl LogCursor {
         if newest.is_some() && stat_at(&self.dir, LOG_FILE)? == newest {
             return Ok(());
         }
-        let (rotated, live) = open_pair(&self.dir)?;
-        let on_disk: Vec<OpenLog> = rotated.into_iter().chain(live).collect();
+        let on_disk = open_all(&self.dir)?;
         let newer = match on_disk.iter().position(|file| Some(file.id) == newest) {
             Some(known) => known + 1,
             None => {
@@ -422,22 +471,51 @@ impl FileId {
     }
 }
 
-/// Opens `container.log.1` and `container.log` as one consistent pair: the rotated file is the
-/// one before the live one (or there is none).
-fn open_pair(dir: &File) -> io::Result<(Option<OpenLog>, Option<OpenLog>)> {
-    let mut pair = (None, None);
+/// Opens the files of a log, oldest first (`container.log.N` … `.1`, then `container.log`), as
+/// one consistent set: each file is the one before the next.
+///
+/// A rotation moves the rotated files up one by one, then the live file: opened newest first,
+/// and looked at again by name afterwards, a set that a rotation crossed shows a name that
+/// changed, and is opened again (a few times; a log rotating faster than that gives the last
+/// set, which may miss a file). One missing name in the rotated ones is a rotation's hole
+/// (`.2` moved to `.3`, `.1` not yet to `.2`); two end the list.
+fn open_all(dir: &File) -> io::Result<VecDeque<OpenLog>> {
+    let mut files = VecDeque::new();
     for _ in 0..4 {
-        let Some(live) = OpenLog::open_at(dir, LOG_FILE)? else {
-            return Ok((OpenLog::open_at(dir, ROTATED_LOG_FILE)?, None));
-        };
-        let rotated = OpenLog::open_at(dir, ROTATED_LOG_FILE)?.filter(|r| r.id != live.id);
-        let still_live = stat_at(dir, LOG_FILE)? == Some(live.id);
-        pair = (rotated, Some(live));
-        if still_live {
+        files.clear();
+        let mut names = Vec::new();
+        if let Some(mut live) = OpenLog::open_at(dir, LOG_FILE)? {
+            live.is_live = true;
+            names.push(LOG_FILE.to_string());
+            files.push_front(live);
+        }
+        let mut missing = 0;
+        for n in 1..=MAX_LOG_FILES {
+            let name = rotated_name(n);
+            match OpenLog::open_at(dir, &name)? {
+                Some(file) => {
+                    missing = 0;
+                    if files.iter().all(|known| known.id != file.id) {
+                        names.push(name);
+                        files.push_front(file);
+                    }
+                }
+                None if missing == 1 => break,
+                None => missing += 1,
+            }
+        }
+        let mut consistent = true;
+        for (name, file) in names.iter().zip(files.iter().rev()) {
+            if stat_at(dir, name)? != Some(file.id) {
+                consistent = false;
+                break;
+            }
+        }
+        if consistent {
             break;
         }
     }
-    Ok(pair)
+    Ok(files)
 }
 
 fn stat_at(dir: &File, name: &str) -> io::Result<Option<FileId>> {
@@ -464,6 +542,8 @@ enum FileRead {
 struct OpenLog {
     file: File,
     id: FileId,
+    /// Opened as `container.log`.
+    is_live: bool,
     /// Where the next read starts.
     offset: u64,
     /// Bytes read after the last newline.
@@ -483,6 +563,7 @@ impl OpenLog {
         Ok(Some(OpenLog {
             file,
             id,
+            is_live: false,
             offset: 0,
             pending: Vec::new(),
         }))
@@ -637,6 +718,133 @@ impl JsonRecord {
 mod tests {
     use super::*;
 
+    const ROTATED: &str = "container.log.1";
+
+    /// The default shape: the live file and one rotated file, of `max_bytes` each.
+    fn two_files(max_bytes: u64) -> LogLimits {
+        LogLimits {
+            max_bytes,
+            max_files: DEFAULT_LOG_MAX_FILES,
+        }
+    }
+
+    fn file_names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn rotation_keeps_max_files_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = LogLimits {
+            max_bytes: 200,
+            max_files: 4,
+        };
+        let mut writer = LogWriter::open(dir.path(), limits).unwrap();
+        let mut cursor = LogCursor::open(dir.path()).unwrap();
+        let mut followed = Vec::new();
+        for i in 0..300 {
+            writer
+                .write_line(LogStream::Stdout, format!("line {i}\n").as_bytes())
+                .unwrap();
+            let names = file_names(dir.path());
+            assert!(names.len() <= 4, "{names:?}");
+            for name in &names {
+                let size = fs::metadata(dir.path().join(name)).unwrap().len();
+                assert!(size <= 200, "{name} has {size} bytes");
+            }
+            followed.extend(read(&mut cursor, ReadScope::Live));
+        }
+        assert_eq!(
+            file_names(dir.path()),
+            [
+                LOG_FILE,
+                "container.log.1",
+                "container.log.2",
+                "container.log.3"
+            ]
+        );
+        let kept = lines(&read_all(dir.path()));
+        let first: usize = kept[0]
+            .trim()
+            .strip_prefix("line ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let expected: Vec<String> = (first..300).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(kept, expected, "the most recent lines, in order, no gap");
+        // Four files of up to 200 bytes hold more than two would.
+        assert!(kept.len() * 47 > 3 * 200, "{} lines kept", kept.len());
+        let all: Vec<String> = (0..300).map(|i| format!("line {i}\n")).collect();
+        assert_eq!(lines(&followed), all, "a follower saw every line");
+    }
+
+    #[test]
+    fn one_file_starts_over_and_a_reader_keeps_what_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = LogLimits {
+            max_bytes: 100,
+            max_files: 1,
+        };
+        let mut writer = LogWriter::open(dir.path(), limits).unwrap();
+        let mut cursor = LogCursor::open(dir.path()).unwrap();
+        let mut followed = Vec::new();
+        for i in 0..20 {
+            writer
+                .write_line(LogStream::Stdout, format!("r{i}\n").as_bytes())
+                .unwrap();
+            assert_eq!(file_names(dir.path()), [LOG_FILE]);
+            if i % 2 == 0 {
+                followed.extend(read(&mut cursor, ReadScope::Live));
+            }
+        }
+        followed.extend(read(&mut cursor, ReadScope::Live));
+        let kept = lines(&read_all(dir.path()));
+        assert_eq!(kept.last().unwrap(), "r19\n");
+        assert!(kept.len() < 20);
+        // A file holds two records: reading at every other write, the cursor holds the file
+        // it is in while the writer drops it, and misses nothing.
+        let all: Vec<String> = (0..20).map(|i| format!("r{i}\n")).collect();
+        assert_eq!(lines(&followed), all);
+    }
+
+    #[test]
+    fn a_log_written_with_more_files_reads_whole_with_fewer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = LogWriter::open(
+            dir.path(),
+            LogLimits {
+                max_bytes: 100,
+                max_files: 5,
+            },
+        )
+        .unwrap();
+        for i in 0..40 {
+            writer
+                .write_line(LogStream::Stdout, format!("a{i}\n").as_bytes())
+                .unwrap();
+        }
+        drop(writer);
+        let before = lines(&read_all(dir.path()));
+        assert_eq!(file_names(dir.path()).len(), 5);
+        // Started again with two files: the next rotation (forced by a record larger than the
+        // limit) also drops the files beyond the new limit, so no older file follows a gap.
+        let mut writer = LogWriter::open(dir.path(), two_files(100)).unwrap();
+        let big = format!("{}\n", "b".repeat(150));
+        writer
+            .write_line(LogStream::Stdout, big.as_bytes())
+            .unwrap();
+        assert_eq!(file_names(dir.path()), [LOG_FILE, ROTATED]);
+        let after = lines(&read_all(dir.path()));
+        assert_eq!(after.last().unwrap(), &big);
+        let old = &after[..after.len() - 1];
+        assert!(!old.is_empty() && before.ends_with(old), "{old:?}");
+    }
+
     /// A record as read, owned: its stream and its bytes with their newline.
     #[derive(Debug, Clone, PartialEq, Eq)]
     struct Read {
@@ -744,7 +952,7 @@ mod tests {
     #[test]
     fn writer_stores_cri_records_with_the_bytes_as_written() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = LogWriter::open(dir.path(), DEFAULT_LOG_MAX_BYTES).unwrap();
+        let mut writer = LogWriter::open(dir.path(), two_files(DEFAULT_LOG_MAX_BYTES)).unwrap();
         writer
             .write_line(LogStream::Stdout, b"hello \"world\"\n")
             .unwrap();
@@ -771,7 +979,7 @@ mod tests {
 
         // Reopened, it appends; the bytes come back as they were written.
         drop(writer);
-        let mut writer = LogWriter::open(dir.path(), DEFAULT_LOG_MAX_BYTES).unwrap();
+        let mut writer = LogWriter::open(dir.path(), two_files(DEFAULT_LOG_MAX_BYTES)).unwrap();
         writer.write_line(LogStream::Stdout, b"again\n").unwrap();
         let read = read_all(dir.path());
         let bytes: Vec<&[u8]> = read.iter().map(|r| r.line.as_slice()).collect();
@@ -790,7 +998,7 @@ mod tests {
     #[test]
     fn every_byte_value_survives_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = LogWriter::open(dir.path(), 4096).unwrap();
+        let mut writer = LogWriter::open(dir.path(), two_files(4096)).unwrap();
         let all: Vec<u8> = (0..=255u8).cycle().take(256 * 40).collect();
         let mut splitter = LineSplitter::default();
         splitter.push(&all, &mut |line| {
@@ -813,19 +1021,19 @@ mod tests {
         // An earlier monitor's files: one rotated, one live, then the new writer appends to it
         // (a container started again after the upgrade) and rotates it away.
         let rotated = json_record("old 1\n", "stdout") + &json_record("old 2\n", "stderr");
-        fs::write(dir.path().join(ROTATED_LOG_FILE), rotated).unwrap();
+        fs::write(dir.path().join(ROTATED), rotated).unwrap();
         let live = json_record("old 3\n", "stdout") + &json_record("old partial", "stdout");
         let limit = live.len() as u64 + 60;
         fs::write(dir.path().join(LOG_FILE), &live).unwrap();
 
         let mut cursor = LogCursor::open(dir.path()).unwrap();
-        let mut writer = LogWriter::open(dir.path(), limit).unwrap();
+        let mut writer = LogWriter::open(dir.path(), two_files(limit)).unwrap();
         writer.write_line(LogStream::Stdout, b"new 1\n").unwrap();
         writer
             .write_line(LogStream::Stderr, b"new 2 \xff\n")
             .unwrap();
         assert!(
-            fs::read_to_string(dir.path().join(ROTATED_LOG_FILE))
+            fs::read_to_string(dir.path().join(ROTATED))
                 .unwrap()
                 .starts_with("{\"log\":\"old 3\\n\""),
             "the json file was rotated"
@@ -857,18 +1065,14 @@ mod tests {
     fn rotation_keeps_two_files_within_the_limit() {
         let dir = tempfile::tempdir().unwrap();
         let max = 1000;
-        let mut writer = LogWriter::open(dir.path(), max).unwrap();
+        let mut writer = LogWriter::open(dir.path(), two_files(max)).unwrap();
         for i in 0..200 {
             writer
                 .write_line(LogStream::Stdout, format!("line {i}\n").as_bytes())
                 .unwrap();
-            let mut names: Vec<String> = fs::read_dir(dir.path())
-                .unwrap()
-                .map(|e| e.unwrap().file_name().into_string().unwrap())
-                .collect();
-            names.sort();
+            let names = file_names(dir.path());
             assert!(
-                names == [LOG_FILE] || names == [LOG_FILE, ROTATED_LOG_FILE],
+                names == [LOG_FILE] || names == [LOG_FILE, ROTATED],
                 "{names:?}"
             );
             for name in &names {
@@ -893,7 +1097,7 @@ mod tests {
     #[test]
     fn a_record_larger_than_the_limit_gets_a_file_of_its_own() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = LogWriter::open(dir.path(), 100).unwrap();
+        let mut writer = LogWriter::open(dir.path(), two_files(100)).unwrap();
         writer.write_line(LogStream::Stdout, b"small\n").unwrap();
         writer.write_line(LogStream::Stdout, &[b'x'; 300]).unwrap();
         writer.write_line(LogStream::Stdout, b"after\n").unwrap();
@@ -912,7 +1116,7 @@ mod tests {
             "no log yet is no error"
         );
 
-        let mut writer = LogWriter::open(dir.path(), 400).unwrap();
+        let mut writer = LogWriter::open(dir.path(), two_files(400)).unwrap();
         let mut written = Vec::new();
         let mut read_back = Vec::new();
         let mut rotations_seen = 0;
@@ -949,20 +1153,20 @@ mod tests {
     #[test]
     fn cursor_opened_after_rotation_starts_with_the_rotated_file() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = LogWriter::open(dir.path(), 100).unwrap();
+        let mut writer = LogWriter::open(dir.path(), two_files(100)).unwrap();
         for i in 0..3 {
             writer
                 .write_line(LogStream::Stdout, format!("r{i}\n").as_bytes())
                 .unwrap();
         }
-        assert!(dir.path().join(ROTATED_LOG_FILE).exists());
+        assert!(dir.path().join(ROTATED).exists());
         assert_eq!(lines(&read_all(dir.path())), ["r0\n", "r1\n", "r2\n"]);
     }
 
     #[test]
     fn a_cursor_more_than_a_rotation_behind_continues_with_what_is_left() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = LogWriter::open(dir.path(), 40).unwrap();
+        let mut writer = LogWriter::open(dir.path(), two_files(40)).unwrap();
         writer.write_line(LogStream::Stdout, b"r0\n").unwrap();
         let mut cursor = LogCursor::open(dir.path()).unwrap();
         assert_eq!(lines(&read(&mut cursor, ReadScope::Live)), ["r0\n"]);
@@ -978,7 +1182,7 @@ mod tests {
     #[test]
     fn a_lagging_cursor_holds_no_more_than_the_files_on_disk_and_its_own() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = LogWriter::open(dir.path(), 200).unwrap();
+        let mut writer = LogWriter::open(dir.path(), two_files(200)).unwrap();
         writer.write_line(LogStream::Stdout, b"first\n").unwrap();
         let mut cursor = LogCursor::open(dir.path()).unwrap();
         let mut seen = Vec::new();
@@ -1015,7 +1219,7 @@ mod tests {
     #[test]
     fn a_snapshot_read_ends_where_the_log_ended_when_the_cursor_was_opened() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = LogWriter::open(dir.path(), 150).unwrap();
+        let mut writer = LogWriter::open(dir.path(), two_files(150)).unwrap();
         for i in 0..5 {
             writer
                 .write_line(LogStream::Stdout, format!("before {i}\n").as_bytes())
@@ -1060,7 +1264,7 @@ mod tests {
     #[test]
     fn reads_take_a_budget_at_a_time_and_stop_where_the_visitor_says() {
         let dir = tempfile::tempdir().unwrap();
-        let mut writer = LogWriter::open(dir.path(), DEFAULT_LOG_MAX_BYTES).unwrap();
+        let mut writer = LogWriter::open(dir.path(), two_files(DEFAULT_LOG_MAX_BYTES)).unwrap();
         let written: Vec<String> = (0..500).map(|i| format!("line {i}\n")).collect();
         for line in &written {
             writer
@@ -1098,7 +1302,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("container");
         fs::create_dir(&dir).unwrap();
-        let mut writer = LogWriter::open(&dir, 100).unwrap();
+        let mut writer = LogWriter::open(&dir, two_files(100)).unwrap();
         for i in 0..4 {
             writer
                 .write_line(LogStream::Stdout, format!("r{i}\n").as_bytes())

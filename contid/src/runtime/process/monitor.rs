@@ -273,7 +273,7 @@ impl<'a> Monitor<'a> {
         if let Some(mapping) = self.launch.security.userns {
             give_to_container_root(dir, self.launch.image_layers.len(), mapping)?;
         }
-        let log = LogWriter::open(dir, self.launch.log_max_bytes)
+        let log = LogWriter::open(dir, self.launch.log_limits())
             .step("open_log", || "open container.log".into())?;
         let mut watched = SigSet::empty();
         watched.add(Signal::SIGCHLD);
