@@ -16,6 +16,8 @@ pub mod limits;
 pub mod login;
 pub mod logout;
 pub mod logs;
+pub mod mounts;
+pub mod name_resolution;
 pub mod network;
 pub mod ps;
 pub mod rename;

@@ -189,6 +189,13 @@ mod tests {
             network_aliases: Vec::new(),
             stop_signal: "SIGTERM".into(),
             stop_timeout: 10,
+            tmpfs: Vec::new(),
+            shm_size: conti_proto::DEFAULT_SHM_SIZE,
+            extra_hosts: Vec::new(),
+            dns: Vec::new(),
+            dns_search: Vec::new(),
+            dns_options: Vec::new(),
+            group_add: Vec::new(),
         }
     }
 
