@@ -599,10 +599,21 @@ impl Client {
     }
 
     /// `DELETE /v1/containers/{ref}`; `force` stops it first when it runs.
-    pub async fn remove_container(&self, container: &str, force: bool) -> Result<(), ClientError> {
+    /// `DELETE /v1/containers/{ref}`; `volumes`: with its anonymous volumes.
+    pub async fn remove_container(
+        &self,
+        container: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<(), ClientError> {
         let mut path = container_path(container, "");
-        if force {
-            path.push_str("?force=true");
+        let query: Vec<&str> = [(force, "force=true"), (volumes, "volumes=true")]
+            .into_iter()
+            .filter_map(|(set, param)| set.then_some(param))
+            .collect();
+        if !query.is_empty() {
+            path.push('?');
+            path.push_str(&query.join("&"));
         }
         self.send_empty(Method::DELETE, &path).await.map(drop)
     }
@@ -1058,7 +1069,10 @@ mod tests {
     async fn an_error_without_error_body_is_a_protocol_error() {
         let answer = "HTTP/1.1 502 Bad Gateway\r\ncontent-length: 4\r\n\r\noops";
         let (client, _server) = fake_contid(vec![answer.to_string()]);
-        let error = client.remove_container("web", true).await.unwrap_err();
+        let error = client
+            .remove_container("web", true, false)
+            .await
+            .unwrap_err();
         assert!(matches!(error, ClientError::Protocol(_)), "{error:?}");
         assert!(error.to_string().contains("502 Bad Gateway"), "{error}");
     }

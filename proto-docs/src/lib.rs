@@ -14,13 +14,13 @@ use utoipa::ToSchema;
 
 mod health;
 mod restart;
-mod size;
+mod sizes;
 
 pub use health::{
     DURATION_FORM, Health, HealthDuration, HealthStatus, HealthcheckResult, HealthcheckSpec,
 };
 pub use restart::{MAX_RESTART_RETRIES, RESTART_POLICY_FORMS, RestartPolicy};
-pub use size::parse_size;
+pub use sizes::parse_size;
 
 /// API version prefix of every route.
 pub const API_PREFIX: &str = "/v1";
@@ -552,6 +552,50 @@ pub struct ContainerSpec {
     /// (`contid --log-max-bytes`, `--log-max-files`).
     #[serde(default, skip_serializing_if = "LogLimits::is_unset")]
     pub log_limits: LogLimits,
+    /// tmpfs file systems mounted in the container (after `volumes`), each private to it and
+    /// gone with it (see `TmpfsSpec`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tmpfs: Vec<TmpfsSpec>,
+    /// Size of the container's `/dev/shm` in bytes (default 64 MiB, as Docker's; at most the
+    /// host's memory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub shm_size: Option<u64>,
+    /// Extra lines of the container's `/etc/hosts`, `NAME:ADDRESS` each (IPv4 or IPv6, e.g.
+    /// `db.local:10.0.0.5`, `v6:fd00::1`); `NAME:host-gateway` is its network's gateway (the
+    /// host's address on the container's bridge), refused without one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
+    /// Nameservers (IP addresses). On a network with a resolver they become its upstreams for
+    /// this container's queries (the resolver stays its nameserver, as Docker's does);
+    /// elsewhere they replace the host's in its `/etc/resolv.conf`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    /// Search domains of its `/etc/resolv.conf`, replacing the host's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    /// `options` of its `/etc/resolv.conf` (`ndots:2`, `edns0`, ...), replacing the host's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_options: Vec<String>,
+    /// Supplementary groups of its processes (and execs), besides the user's: names looked up
+    /// in the container's `/etc/group` at start, or numeric GIDs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
+}
+
+/// A tmpfs mount (`ContainerSpec.tmpfs`), as Docker's `--tmpfs TARGET:OPTIONS`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TmpfsSpec {
+    /// Absolute path inside the container, resolved inside its root; not `/`, not in `/proc`
+    /// or `/sys`. Created when missing.
+    pub target: String,
+    /// Docker's options, comma-separated: `rw`/`ro`, `size=` (bytes, or with `k`, `m`, `g`),
+    /// `mode=` (octal), `uid=`, `gid=`, `nr_inodes=`, `exec`/`noexec`, `suid`/`nosuid`,
+    /// `dev`/`nodev`. Defaults: `rw,noexec,nosuid,nodev`, mode 1777, no size limit but the
+    /// kernel's (half the memory). Any other option is refused.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub options: String,
 }
 
 /// How much a container's log keeps on disk (`ContainerSpec.log_limits`, Docker's `--log-opt
@@ -598,7 +642,12 @@ fn default_stop_timeout() -> u64 {
 pub struct VolumeSpec {
     /// An absolute host path that exists (not `/` unless the daemon runs with
     /// `--allow-root-bind`), or the name of a volume (`/v1/volumes`), created by the container's
-    /// create when there is none of that name, kept after the container goes.
+    /// create when there is none of that name, kept after the container goes. Empty or absent:
+    /// an anonymous volume, made by the create with a generated name (which the container's
+    /// `volumes` then show), removed with the container by `DELETE ...?volumes=true` and by
+    /// `auto_remove`. A volume the create makes is filled with what the image has at `target`
+    /// when the container first starts (owners and modes kept), as Docker does.
+    #[serde(default)]
     pub source: String,
     /// Absolute path inside the container, resolved inside its root; not `/`, not in `/proc` or
     /// `/sys`. Created when missing.
@@ -635,6 +684,10 @@ pub struct VolumeInfo {
     /// The containers, in any state, whose `volumes` name it.
     #[serde(default)]
     pub in_use_by: Vec<VolumeUser>,
+    /// Made by a container's create for a volume without a name (`VolumeSpec.source` empty, or
+    /// the image's `Volumes`); removed with that container when its delete asks for it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anonymous: bool,
 }
 
 /// A container that uses a volume.
@@ -1090,6 +1143,34 @@ pub struct ContainerInfo {
     /// `ContainerSpec.log_limits`, as given (a field left out is the daemon's default).
     #[serde(default, skip_serializing_if = "LogLimits::is_unset")]
     pub log_limits: LogLimits,
+    /// `ContainerSpec.tmpfs`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tmpfs: Vec<TmpfsSpec>,
+    /// Size of its `/dev/shm` in bytes.
+    #[serde(default = "default_shm_size")]
+    pub shm_size: u64,
+    /// `ContainerSpec.extra_hosts`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_hosts: Vec<String>,
+    /// `ContainerSpec.dns`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    /// `ContainerSpec.dns_search`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    /// `ContainerSpec.dns_options`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_options: Vec<String>,
+    /// `ContainerSpec.group_add`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_add: Vec<String>,
+}
+
+/// The size of `/dev/shm` when a create does not give one: 64 MiB, as Docker's.
+pub const DEFAULT_SHM_SIZE: u64 = 64 * 1024 * 1024;
+
+fn default_shm_size() -> u64 {
+    DEFAULT_SHM_SIZE
 }
 
 /// `POST /v1/containers/{ref}/wait` answer.

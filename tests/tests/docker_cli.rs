@@ -370,9 +370,10 @@ fn what_conti_cannot_do_is_refused_by_name_and_nothing_is_created() {
         return;
     };
     for (flags, field) in [
-        (vec!["--dns", "127.0.0.53"], "HostConfig.Dns"),
+        (vec!["--volumes-from", "other"], "HostConfig.VolumesFrom"),
         (vec!["--restart", "sometimes"], "restart policy"),
-        (vec!["--add-host", "db:127.0.0.2"], "HostConfig.ExtraHosts"),
+        (vec!["--mac-address", "02:42:ac:11:00:02"], "MacAddress"),
+        (vec!["--tmpfs", "/t:huge=always"], "huge=always"),
         (vec!["-p", "80"], "random host port"),
     ] {
         expect_refused(&docker, &flags, field);
@@ -395,6 +396,67 @@ fn what_conti_cannot_do_is_refused_by_name_and_nothing_is_created() {
     assert_eq!(ping.header("api-version"), Some("1.47"));
 }
 
+#[test]
+fn files_and_names_flags_reach_the_container() {
+    let d = Daemon::start_with_busybox();
+    let Some(docker) = DockerCli::new(&d) else {
+        return;
+    };
+    let out = docker.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--tmpfs",
+        "/t:size=1m,mode=700",
+        "--shm-size",
+        "8m",
+        "--add-host",
+        "db.local:10.9.8.7",
+        "--dns",
+        "192.0.2.53",
+        "--dns-search",
+        "corp.example",
+        "busybox",
+        "sh",
+        "-c",
+        "grep -E ' /t | /dev/shm ' /proc/mounts; cat /etc/hosts /etc/resolv.conf",
+    ]);
+    let tmpfs = out.lines().find(|l| l.contains(" /t ")).unwrap_or_default();
+    assert!(
+        tmpfs.contains("size=1024k") && tmpfs.contains("mode=700"),
+        "{out}"
+    );
+    let shm = out
+        .lines()
+        .find(|l| l.contains(" /dev/shm "))
+        .unwrap_or_default();
+    assert!(shm.contains("size=8192k"), "{out}");
+    assert!(out.contains("10.9.8.7\tdb.local\n"), "{out}");
+    assert!(
+        out.contains("nameserver 192.0.2.53\n") && out.contains("search corp.example\n"),
+        "{out}"
+    );
+
+    // -v /path: an anonymous volume, which rm -v removes.
+    let id = docker.ok(&["create", "-v", "/anon", "busybox", "true"]);
+    let id = id.trim();
+    let volumes = docker.ok(&["volume", "ls", "-q"]);
+    assert_eq!(volumes.lines().count(), 1, "{volumes}");
+    assert!(
+        docker
+            .ok(&[
+                "inspect",
+                "-f",
+                "{{range .Mounts}}{{.Destination}}{{end}}",
+                id
+            ])
+            .contains("/anon")
+    );
+    docker.ok(&["rm", "-v", id]);
+    assert_eq!(docker.ok(&["volume", "ls", "-q"]), "");
+}
+
 const SDK_SCRIPT: &str = r#"
 import sys, docker
 client = docker.DockerClient(base_url=sys.argv[1])
@@ -412,10 +474,10 @@ c.remove()
 assert not client.containers.list(all=True)
 assert any("busybox:latest" in i.tags for i in client.images.list())
 try:
-    client.containers.run("busybox", ["true"], dns=["127.0.0.53"])
+    client.containers.run("busybox", ["true"], volumes_from=["other"])
     raise SystemExit("the unsupported field was accepted")
 except docker.errors.APIError as e:
-    assert e.status_code == 400 and "HostConfig.Dns" in str(e.explanation), e
+    assert e.status_code == 400 and "HostConfig.VolumesFrom" in str(e.explanation), e
 print("ok")
 "#;
 

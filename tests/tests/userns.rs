@@ -379,3 +379,19 @@ fn under_userns_ports_below_1024_and_ping_work_in_the_containers_own_network_onl
     assert_eq!(logs.contains("ping=0"), ping_allowed, "{logs}");
     assert_eq!(host_sysctls(), host_before);
 }
+
+/// Docker's copy-up of a new volume works for a container in a user namespace too: the
+/// container's root fills it, as its own files.
+#[test]
+fn a_new_volume_is_filled_from_the_image_in_a_user_namespace_too() {
+    let (d, _) = daemon_with_range();
+    let mut s = userns(spec(&["sh", "-c", "cat /etc/group; echo more > /etc/x"]));
+    s.volumes = vec![conti_tests::VolumeSpec {
+        source: unique_name("etc"),
+        target: "/etc".into(),
+        read_only: false,
+    }];
+    let (_, code, logs) = d.run(&s);
+    assert_eq!(code, 0, "{logs}");
+    assert!(logs.starts_with("root:x:0:\n"), "{logs}");
+}

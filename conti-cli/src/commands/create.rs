@@ -7,13 +7,15 @@ use conti_proto::{
 };
 
 use super::CliError;
-use super::env::{self, EnvArg};
+use super::env::{self, EnvArg, EnvFile};
 use super::health::HealthArgs;
 use super::image::progress::ProgressOutput;
 use super::image::pull::pull_showing;
 use super::labels::{self, Label, LabelFile};
 use super::limits::LimitArgs;
 use super::log_options::LogArgs;
+use super::mounts::MountArgs;
+use super::name_resolution::NameResolutionArgs;
 use super::security::SecurityArgs;
 use crate::client::Client;
 use crate::output::{self, Format};
@@ -67,7 +69,8 @@ pub struct ContainerArgs {
     /// Working directory inside the container (absolute).
     #[arg(short, long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
-    /// Bind a host path or a named volume: SOURCE:TARGET[:ro|:rw] (repeatable).
+    /// Bind a host path or a named volume: SOURCE:TARGET[:ro|:rw], or /PATH alone for an
+    /// anonymous volume (repeatable).
     #[arg(short, long = "volume", value_name = "SOURCE:TARGET[:ro]", value_parser = parse_volume)]
     pub volumes: Vec<VolumeSpec>,
     /// User to run as: NAME or UID from the image's /etc/passwd, optionally :GROUP or :GID
@@ -109,6 +112,18 @@ pub struct ContainerArgs {
     pub security: SecurityArgs,
     #[command(flatten)]
     pub log: LogArgs,
+    /// Read environment variables from a file: KEY=VALUE or KEY a line, # comments
+    /// (repeatable; -e wins).
+    #[arg(long = "env-file", value_name = "FILE", value_parser = env::parse_env_file)]
+    pub env_files: Vec<EnvFile>,
+    #[command(flatten)]
+    pub mounts: MountArgs,
+    #[command(flatten)]
+    pub name_resolution: NameResolutionArgs,
+    /// An extra group for the container's processes: a name from its /etc/group or a GID
+    /// (repeatable).
+    #[arg(long = "group-add", value_name = "GROUP")]
+    pub group_add: Vec<String>,
     /// Image to run (a name, pulled as --pull says, or an id), then the command and its
     /// arguments (default: the image's). Flags after IMAGE belong to the command, as with
     /// docker.
@@ -121,14 +136,19 @@ pub struct ContainerArgs {
     pub image_and_cmd: Vec<String>,
 }
 
-/// docker's `-v SOURCE:TARGET[:ro|:rw]`.
+/// docker's `-v SOURCE:TARGET[:ro|:rw]`, or `-v TARGET` for an anonymous volume.
 fn parse_volume(text: &str) -> Result<VolumeSpec, String> {
     let parts: Vec<&str> = text.split(':').collect();
     let (source, target, read_only) = match parts[..] {
+        [target] if target.starts_with('/') => ("", target, false),
         [source, target] => (source, target, false),
         [source, target, "ro"] => (source, target, true),
         [source, target, "rw"] => (source, target, false),
-        _ => return Err(format!("{text:?}: expected SOURCE:TARGET[:ro|:rw]")),
+        _ => {
+            return Err(format!(
+                "{text:?}: expected SOURCE:TARGET[:ro|:rw] or /PATH"
+            ));
+        }
     };
     Ok(VolumeSpec {
         source: source.to_string(),
@@ -183,7 +203,7 @@ impl ContainerArgs {
                     vec![entrypoint.clone()]
                 }
             }),
-            env: env::entries(&self.env),
+            env: env::entries_with_files(&self.env_files, &self.env),
             cwd: self.workdir.clone(),
             hostname: self.hostname.clone(),
             network: self.network.clone().unwrap_or_default(),
@@ -195,7 +215,7 @@ impl ContainerArgs {
             resources: self.limits.to_resources(),
             security: self.security.to_security(),
             user: self.user.clone(),
-            volumes: self.volumes.clone(),
+            volumes: self.mounts.volumes(&self.volumes),
             restart_policy: self.restart.unwrap_or_default(),
             healthcheck: self.health.to_healthcheck(),
             labels: labels::merged(&self.label_files, &self.labels),
@@ -203,6 +223,13 @@ impl ContainerArgs {
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
             log_limits: self.log.to_log_limits(),
+            tmpfs: self.mounts.tmpfs(),
+            shm_size: self.mounts.shm_size,
+            extra_hosts: self.name_resolution.add_host.clone(),
+            dns: self.name_resolution.dns.clone(),
+            dns_search: self.name_resolution.dns_search.clone(),
+            dns_options: self.name_resolution.dns_option.clone(),
+            group_add: self.group_add.clone(),
         }
     }
 }

@@ -17,6 +17,8 @@ pub mod log_options;
 pub mod login;
 pub mod logout;
 pub mod logs;
+pub mod mounts;
+pub mod name_resolution;
 pub mod network;
 pub mod ps;
 pub mod rename;

@@ -190,6 +190,13 @@ mod tests {
             stop_signal: "SIGTERM".into(),
             stop_timeout: 10,
             log_limits: Default::default(),
+            tmpfs: Vec::new(),
+            shm_size: conti_proto::DEFAULT_SHM_SIZE,
+            extra_hosts: Vec::new(),
+            dns: Vec::new(),
+            dns_search: Vec::new(),
+            dns_options: Vec::new(),
+            group_add: Vec::new(),
         }
     }
 

@@ -11,13 +11,18 @@ pub struct RmArgs {
     /// Stop running containers first.
     #[arg(short, long)]
     pub force: bool,
+    /// Also remove the containers' anonymous volumes (named volumes stay).
+    #[arg(short, long)]
+    pub volumes: bool,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
 
 pub async fn rm(client: &Client, args: RmArgs) -> Result<u8, CliError> {
     for_each_ref(&args.containers, async |container| {
-        client.remove_container(container, args.force).await?;
+        client
+            .remove_container(container, args.force, args.volumes)
+            .await?;
         Ok(output::print_line(container)?)
     })
     .await

@@ -60,7 +60,7 @@ async fn exit_when_done(
 async fn abandon(client: &Client, id: &str, auto_remove: bool, error: ClientError) -> CliError {
     if auto_remove {
         // Best effort: the error worth showing is the one that stopped us.
-        let _ = client.remove_container(id, true).await;
+        let _ = client.remove_container(id, true, true).await;
     }
     CliError::Container(error)
 }
@@ -73,7 +73,7 @@ async fn run_attached(client: &Client, args: &RunArgs, id: &str) -> Result<u8, C
     let (tty, stdin) = (args.container.tty, args.container.interactive);
     let auto_remove = args.container.rm;
     if tty && stdin && !crate::terminal::stdin_is_terminal() {
-        let _ = client.remove_container(id, true).await;
+        let _ = client.remove_container(id, true, true).await;
         return Err(CliError::Usage(
             "the input device is not a TTY (drop -t)".into(),
         ));

@@ -132,6 +132,9 @@ pub struct DeleteParams {
     /// Kill the container first if it runs.
     #[serde(default)]
     force: bool,
+    /// Also delete its anonymous volumes that no other container uses (named volumes stay).
+    #[serde(default)]
+    volumes: bool,
 }
 
 #[utoipa::path(delete, path = "/v1/containers/{ref}", tag = "containers", params(("ref" = String, Path), DeleteParams),
@@ -141,7 +144,9 @@ pub async fn delete_container(
     Path(reference): Path<String>,
     ApiQuery(params): ApiQuery<DeleteParams>,
 ) -> Result<StatusCode, ApiError> {
-    engine.delete(&reference, params.force).await?;
+    engine
+        .delete(&reference, params.force, params.volumes)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

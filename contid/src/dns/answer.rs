@@ -134,6 +134,7 @@ mod tests {
         let member = |network: &str, name: &str| Member {
             network: network.into(),
             names: vec![name.into()],
+            upstreams: vec![],
         };
         table.add(Ipv4Addr::new(10, 1, 0, 2), member("front", "web"));
         table.add(Ipv4Addr::new(10, 2, 0, 2), member("back", "db"));
@@ -253,6 +254,7 @@ mod tests {
                 Member {
                     network: "front".into(),
                     names: vec![format!("n{last}"), "shared".into()],
+                    upstreams: vec![],
                 },
             );
         }

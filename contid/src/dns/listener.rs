@@ -59,7 +59,8 @@ impl Listener {
 /// What to do with the bytes of one query.
 enum Step {
     Reply(Vec<u8>),
-    Forward(Message),
+    /// To the asker's own upstreams (empty: the host's nameservers).
+    Forward(Message, Vec<SocketAddr>),
     Ignore,
 }
 
@@ -72,32 +73,46 @@ fn first_step(shared: &Shared, network: &str, source: IpAddr, bytes: &[u8], limi
     if query.metadata.message_type != MessageType::Query {
         return Step::Ignore;
     }
-    let decision = {
+    let (decision, upstreams) = {
         let names = shared.names();
-        let networks = match source {
-            IpAddr::V4(address) => names.networks_of(address),
-            IpAddr::V6(_) => Vec::new(),
+        let (networks, upstreams) = match source {
+            IpAddr::V4(address) => (names.networks_of(address), names.upstreams_of(address)),
+            IpAddr::V6(_) => (Vec::new(), &[][..]),
         };
         if !networks.contains(&network) {
             tracing::debug!(%source, network, "query from outside the network refused");
-            Decision::Answer(answer::reply(&query, ResponseCode::Refused))
+            let refused = answer::reply(&query, ResponseCode::Refused);
+            (Decision::Answer(refused), Vec::new())
         } else {
-            answer::decide(&query, &names, &networks)
+            (
+                answer::decide(&query, &names, &networks),
+                upstreams.to_vec(),
+            )
         }
     };
     match decision {
         Decision::Answer(message) => {
             answer::encode(&message, limit).map_or(Step::Ignore, Step::Reply)
         }
-        Decision::Forward => Step::Forward(query),
+        Decision::Forward => Step::Forward(query, upstreams),
     }
 }
 
-/// The upstream's answer, or SERVFAIL when none came (or too many are under way).
-async fn forwarded(shared: &Shared, query: &Message, bytes: &[u8], tcp: bool) -> Option<Vec<u8>> {
+/// The upstream's answer, or SERVFAIL when none came (or too many are under way). `upstreams`:
+/// the asker's own; empty, the host's nameservers.
+async fn forwarded(
+    shared: &Shared,
+    query: &Message,
+    upstreams: Vec<SocketAddr>,
+    bytes: &[u8],
+    tcp: bool,
+) -> Option<Vec<u8>> {
     let answer = match shared.forwards.try_acquire() {
         Ok(_permit) => {
-            let upstreams = shared.host.current().upstreams();
+            let upstreams = match upstreams.is_empty() {
+                true => shared.host.current().upstreams(),
+                false => upstreams,
+            };
             match tcp {
                 true => forward::over_tcp(bytes, &upstreams).await,
                 false => forward::over_udp(bytes, &upstreams).await,
@@ -125,10 +140,11 @@ async fn serve_udp(socket: Arc<UdpSocket>, network: String, shared: Arc<Shared>)
         let bytes = &buffer[..length];
         match first_step(&shared, &network, peer.ip(), bytes, UDP_PAYLOAD) {
             Step::Reply(reply) => send(&socket, &reply, peer).await,
-            Step::Forward(query) => {
+            Step::Forward(query, upstreams) => {
                 let (socket, shared, bytes) = (socket.clone(), shared.clone(), bytes.to_vec());
                 tokio::spawn(async move {
-                    if let Some(reply) = forwarded(&shared, &query, &bytes, false).await {
+                    if let Some(reply) = forwarded(&shared, &query, upstreams, &bytes, false).await
+                    {
                         send(&socket, &reply, peer).await;
                     }
                 });
@@ -173,7 +189,9 @@ async fn serve_connection(mut stream: TcpStream, peer: IpAddr, network: &str, sh
     {
         let reply = match first_step(shared, network, peer, &bytes, TCP_PAYLOAD) {
             Step::Reply(reply) => Some(reply),
-            Step::Forward(query) => forwarded(shared, &query, &bytes, true).await,
+            Step::Forward(query, upstreams) => {
+                forwarded(shared, &query, upstreams, &bytes, true).await
+            }
             Step::Ignore => None,
         };
         let Some(reply) = reply else { return };

@@ -20,7 +20,7 @@ mod names;
 mod resolv_conf;
 
 use std::collections::{HashMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 
@@ -47,6 +47,17 @@ pub enum ContainerDns<'a> {
     OwnNamespace,
     /// On this network: its resolver when it is served, else as `OwnNamespace`.
     OnNetwork(&'a str),
+}
+
+/// What a container's create asked of its `/etc/resolv.conf` (`--dns`, `--dns-search`,
+/// `--dns-option`); each, when given, replaces the host's.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsSettings {
+    /// On a network with a resolver: where it forwards this container's queries; elsewhere the
+    /// file's nameservers.
+    pub nameservers: Vec<IpAddr>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
 }
 
 /// What the listeners share.
@@ -142,9 +153,10 @@ impl Resolver {
             .remove(address);
     }
 
-    /// The contents of a container's `/etc/resolv.conf`, from the host's file as it is now.
-    pub fn resolv_conf(&self, dns: ContainerDns) -> String {
-        let host = self.shared.host.current();
+    /// The contents of a container's `/etc/resolv.conf`, from the host's file as it is now
+    /// with what the container's create asked for over it.
+    pub fn resolv_conf(&self, dns: ContainerDns, settings: &DnsSettings) -> String {
+        let host = self.shared.host.current().with_settings(settings);
         match dns {
             ContainerDns::HostNetwork => host.text.clone(),
             ContainerDns::OwnNamespace => host.without_local_nameservers(),

@@ -3,7 +3,7 @@
 //! hash-map operations, whatever the number of members.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 
 /// A container's record on one network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,6 +12,9 @@ pub struct Member {
     /// Its container name, then its aliases, as given: answered in any case. Several members
     /// may share a name (an alias): it is answered with all their addresses.
     pub names: Vec<String>,
+    /// Where its queries for other names go (its create's `dns`); empty: the host's
+    /// nameservers.
+    pub upstreams: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +68,14 @@ impl NameTable {
             .unwrap_or_default()
     }
 
+    /// Where the queries of the container at `address` are forwarded; empty: the host's
+    /// nameservers.
+    pub fn upstreams_of(&self, address: Ipv4Addr) -> &[SocketAddr] {
+        self.members
+            .get(&address)
+            .map_or(&[], |member| member.upstreams.as_slice())
+    }
+
     /// The addresses of `name` (any case) on `networks`.
     pub fn lookup(&self, networks: &[&str], name: &str) -> Vec<Ipv4Addr> {
         let key = name.to_ascii_lowercase();
@@ -93,6 +104,7 @@ mod tests {
         Member {
             network: network.into(),
             names: vec![name.into()],
+            upstreams: vec![],
         }
     }
 
@@ -124,6 +136,7 @@ mod tests {
         let with_alias = |name: &str| Member {
             network: "front".into(),
             names: vec![name.into(), "DB".into()],
+            upstreams: vec![],
         };
         table.add(one, with_alias("db-1"));
         table.add(two, with_alias("db-2"));

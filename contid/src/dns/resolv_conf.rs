@@ -56,6 +56,39 @@ impl ResolvConf {
         conf
     }
 
+    /// This configuration with what a container's create asked for over it: each of its lists
+    /// given replaces this one's, and the text is then made from the lists.
+    pub fn with_settings(&self, settings: &super::DnsSettings) -> ResolvConf {
+        if *settings == super::DnsSettings::default() {
+            return self.clone();
+        }
+        let pick = |asked: &Vec<String>, own: &Vec<String>| match asked.is_empty() {
+            true => own.clone(),
+            false => asked.clone(),
+        };
+        let mut conf = ResolvConf {
+            text: String::new(),
+            nameservers: match settings.nameservers.is_empty() {
+                true => self.nameservers.clone(),
+                false => settings.nameservers.clone(),
+            },
+            search: pick(&settings.search, &self.search),
+            options: pick(&settings.options, &self.options),
+        };
+        for nameserver in &conf.nameservers {
+            conf.text.push_str(&format!("nameserver {nameserver}\n"));
+        }
+        if !conf.search.is_empty() {
+            conf.text
+                .push_str(&format!("search {}\n", conf.search.join(" ")));
+        }
+        if !conf.options.is_empty() {
+            conf.text
+                .push_str(&format!("options {}\n", conf.options.join(" ")));
+        }
+        conf
+    }
+
     /// Where queries are forwarded: every nameserver, port 53.
     pub fn upstreams(&self) -> Vec<SocketAddr> {
         self.nameservers
@@ -202,6 +235,27 @@ mod tests {
             !ResolvConf::default()
                 .for_resolver(Ipv4Addr::new(10, 89, 0, 1))
                 .contains("options")
+        );
+    }
+
+    #[test]
+    fn a_containers_settings_replace_the_hosts() {
+        let host = ResolvConf::parse(HOST);
+        assert_eq!(host.with_settings(&Default::default()), host);
+        let settings = super::super::DnsSettings {
+            nameservers: vec!["192.0.2.53".parse().unwrap()],
+            search: vec!["example.com".into()],
+            options: vec![],
+        };
+        let conf = host.with_settings(&settings);
+        assert_eq!(
+            conf.text,
+            "nameserver 192.0.2.53\nsearch example.com\noptions edns0 trust-ad\n"
+        );
+        assert_eq!(conf.upstreams(), ["192.0.2.53:53".parse().unwrap()]);
+        assert!(
+            conf.for_resolver(Ipv4Addr::new(10, 89, 0, 1))
+                .contains("nameserver 10.89.0.1\nsearch conti.internal example.com\n")
         );
     }
 

@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use conti_proto::{
     ContainerInfo, ContainerNetwork, ContainerState, HealthcheckSpec, LogLimits, NetworkMode,
-    PortBinding, Resources, RestartPolicy, SecurityOptions, VolumeSpec,
+    PortBinding, Resources, RestartPolicy, SecurityOptions, TmpfsSpec, VolumeSpec,
 };
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +82,22 @@ pub struct ContainerConfig {
     /// Names it also answers to on its network (a user network only).
     #[serde(default)]
     pub network_aliases: Vec<String>,
+    /// `ContainerSpec.tmpfs`, checked.
+    #[serde(default)]
+    pub tmpfs: Vec<TmpfsSpec>,
+    /// `ContainerSpec.shm_size` (absent: the default).
+    #[serde(default)]
+    pub shm_size: Option<u64>,
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
+    #[serde(default)]
+    pub dns: Vec<String>,
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    #[serde(default)]
+    pub dns_options: Vec<String>,
+    #[serde(default)]
+    pub group_add: Vec<String>,
 }
 
 /// A container's place on a network. The network's subnet and gateway never change, so they are
@@ -334,6 +350,13 @@ impl Container {
                 .stop_timeout
                 .unwrap_or(conti_proto::DEFAULT_STOP_TIMEOUT_SECS),
             log_limits: c.log_limits,
+            tmpfs: c.tmpfs.clone(),
+            shm_size: super::tmpfs::shm_size(c.shm_size),
+            extra_hosts: c.extra_hosts.clone(),
+            dns: c.dns.clone(),
+            dns_search: c.dns_search.clone(),
+            dns_options: c.dns_options.clone(),
+            group_add: c.group_add.clone(),
         }
     }
 }
@@ -369,6 +392,13 @@ pub(super) fn test_config() -> ContainerConfig {
         healthcheck: None,
         stop_timeout: None,
         log_limits: LogLimits::default(),
+        tmpfs: Vec::new(),
+        shm_size: None,
+        extra_hosts: Vec::new(),
+        dns: Vec::new(),
+        dns_search: Vec::new(),
+        dns_options: Vec::new(),
+        group_add: Vec::new(),
     }
 }
 

@@ -488,6 +488,7 @@ impl Engine {
             confinement: spec::container_security(
                 &config.security,
                 spec.user.as_deref().or(config.user.as_deref()),
+                &config.group_add,
             )?
             .confinement,
             timeout: None,

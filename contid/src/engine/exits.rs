@@ -97,7 +97,8 @@ impl Engine {
     pub(super) fn spawn_auto_remove(&self, id: String) {
         let engine = self.clone();
         tokio::spawn(async move {
-            match engine.delete(&id, true).await {
+            // With its anonymous volumes, as Docker's `--rm`.
+            match engine.delete(&id, true, true).await {
                 Ok(()) | Err(EngineError::ContainerNotFound(_)) => {}
                 Err(err) => {
                     tracing::error!(container = %id, %err, "auto-remove failed");

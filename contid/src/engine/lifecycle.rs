@@ -20,8 +20,8 @@ use super::restarts::{RestartState, StartCause, order_for};
 use super::supervisor::{InitHandle, watch_monitor};
 use super::{
     Container, ContainerConfig, ContainerStatus, Engine, EngineError, EngineResult, Entry,
-    EventDetails, blocking, health, networking, now_rfc3339, parse_signal, resources, restarts,
-    short_id, spec, store, volumes,
+    EventDetails, blocking, health, name_options, networking, now_rfc3339, parse_signal, resources,
+    restarts, short_id, spec, store, tmpfs, volumes,
 };
 
 /// How long `delete --force` and the end of `stop` wait for a killed container to be gone.
@@ -81,6 +81,8 @@ impl Engine {
         networking::validate_ports(&spec.ports)?;
         resources::validate(&spec.resources, &self.inner.host)?;
         volumes::validate(&spec.volumes, self.inner.allow_root_bind)?;
+        tmpfs::validate(&spec.tmpfs, spec.shm_size)?;
+        name_options::validate(&spec)?;
         restarts::validate(&spec)?;
         self.userns_mapping(&spec.security)?;
         let image = self.find_image(&spec.image)?;
@@ -97,7 +99,10 @@ impl Engine {
             .name
             .clone()
             .unwrap_or_else(|| format!("conti-{short}"));
-        let named_volumes: Vec<String> = volumes::named_sources(&spec.volumes)
+        let tmpfs_targets: Vec<&str> = spec.tmpfs.iter().map(|t| t.target.as_str()).collect();
+        let (container_volumes, anonymous_volumes) =
+            volumes::with_anonymous(spec.volumes.clone(), &defaults.volumes, &tmpfs_targets)?;
+        let named_volumes: Vec<String> = volumes::named_sources(&container_volumes)
             .map(str::to_string)
             .collect();
         let (network, endpoint) = {
@@ -137,12 +142,19 @@ impl Engine {
             ports: spec.ports,
             security: spec.security,
             user: spec.user.or(defaults.user),
-            volumes: spec.volumes,
+            volumes: container_volumes,
             restart_policy: spec.restart_policy,
             healthcheck,
             // The image's labels, the create's winning, as Docker merges them.
             labels: defaults.labels.into_iter().chain(spec.labels).collect(),
             network_aliases: spec.network_aliases,
+            tmpfs: spec.tmpfs,
+            shm_size: spec.shm_size,
+            extra_hosts: spec.extra_hosts,
+            dns: spec.dns,
+            dns_search: spec.dns_search,
+            dns_options: spec.dns_options,
+            group_add: spec.group_add,
         };
         let container = Container {
             config,
@@ -150,8 +162,9 @@ impl Engine {
             restarts: RestartState::default(),
         };
         let (engine, stored, ensured) = (self.clone(), container.clone(), named_volumes.clone());
+        let anonymous = anonymous_volumes.clone();
         let result = blocking(move || {
-            engine.ensure_volumes(&ensured)?;
+            engine.ensure_volumes(&ensured, &anonymous)?;
             engine.inner.store.create(&stored)
         })
         .await;
@@ -168,9 +181,15 @@ impl Engine {
                     .reserved_addresses
                     .remove(&(endpoint.network.clone(), endpoint.address));
             }
-            result?;
-            self.name_on_network(&container.config);
-            table.entries.insert(id.clone(), Entry::new(container));
+            if result.is_ok() {
+                self.name_on_network(&container.config);
+                table.entries.insert(id.clone(), Entry::new(container));
+            }
+        }
+        if let Err(err) = result {
+            // What this create made for itself goes with it.
+            self.remove_anonymous_volumes(anonymous_volumes).await;
+            return Err(err);
         }
         if endpoint.is_some() {
             // Its port guard, so that the start need not wait for it (which retries it).
@@ -199,10 +218,15 @@ impl Engine {
             let _guard = lifecycle.lock().await;
             self.end_interrupted_start(&id, "a new start ended what the previous one left")
                 .await?;
-            let (config, restarts) = {
+            let (config, restarts, first_start) = {
                 let table = self.table();
                 let entry = table.entry(&id)?;
                 entry.container.can_start()?;
+                // Never started: its volumes are filled from the image (where empty).
+                let first_start = matches!(
+                    entry.container.status,
+                    ContainerStatus::Created | ContainerStatus::Starting
+                );
                 // A person's start counts from 0; the policy's goes on counting.
                 let restarts = match cause {
                     StartCause::Request => RestartState::default(),
@@ -211,11 +235,11 @@ impl Engine {
                         ..entry.container.restarts.clone()
                     },
                 };
-                (entry.container.config.clone(), restarts)
+                (entry.container.config.clone(), restarts, first_start)
             };
             self.prepay_cgroup_migration();
             let slot = self.monitor_slot(&id).await?;
-            let mut launch = self.launch_for(&config).await?;
+            let mut launch = self.launch_for(&config, first_start).await?;
             launch.restart_count = restarts.count;
             let (attached, window_size) = self.inner.early_attaches.take(&id);
             launch.window_size = window_size;
@@ -358,9 +382,12 @@ impl Engine {
         }
     }
 
+    /// What the helper needs to start the container; `first_start`: it never ran (its volumes
+    /// are filled from the image where they are empty).
     pub(super) async fn launch_for(
         &self,
         config: &ContainerConfig,
+        first_start: bool,
     ) -> EngineResult<ContainerLaunch> {
         Ok(ContainerLaunch {
             id: config.id.clone(),
@@ -389,14 +416,22 @@ impl Engine {
             limits: resources::to_cgroup_limits(&config.resources),
             security: ContainerSecurity {
                 userns: self.userns_mapping(&config.security)?,
-                ..spec::container_security(&config.security, config.user.as_deref())?
+                ..spec::container_security(
+                    &config.security,
+                    config.user.as_deref(),
+                    &config.group_add,
+                )?
             },
             volumes: volumes::bind_mounts(
                 &self.inner.root,
                 &config.volumes,
                 self.inner.allow_root_bind,
+                first_start,
             ),
             restart_count: 0,
+            tmpfs: tmpfs::mounts(&config.tmpfs)?,
+            shm_size: tmpfs::shm_size(config.shm_size),
+            extra_hosts: name_options::host_entries(&config.extra_hosts, config.endpoint.as_ref())?,
         })
     }
 
@@ -553,12 +588,27 @@ impl Engine {
         Ok(())
     }
 
-    pub async fn delete(&self, reference: &str, force: bool) -> EngineResult<()> {
-        self.timed("delete", self.delete_untimed(reference, force))
-            .await
+    /// Deletes a container (`force`: killing it first if it runs); `remove_volumes`: with its
+    /// anonymous volumes that no other container uses, as Docker's `rm -v`.
+    pub async fn delete(
+        &self,
+        reference: &str,
+        force: bool,
+        remove_volumes: bool,
+    ) -> EngineResult<()> {
+        self.timed(
+            "delete",
+            self.delete_untimed(reference, force, remove_volumes),
+        )
+        .await
     }
 
-    async fn delete_untimed(&self, reference: &str, force: bool) -> EngineResult<()> {
+    async fn delete_untimed(
+        &self,
+        reference: &str,
+        force: bool,
+        remove_volumes: bool,
+    ) -> EngineResult<()> {
         let (id, lifecycle) = self.lifecycle_of(reference)?;
         let span = tracing::info_span!("delete", container = %id);
         async {
@@ -585,10 +635,14 @@ impl Engine {
             }
             // Dropping the entry drops its exit sender: waiters and log followers end; its
             // address goes back to its network.
+            let mut named_volumes = Vec::new();
             let endpoint = {
                 let mut table = self.table();
                 let entry = table.entries.remove(&id);
                 entry.and_then(|entry| {
+                    named_volumes = volumes::named_sources(&entry.container.config.volumes)
+                        .map(str::to_string)
+                        .collect();
                     if let Some(code) = entry.container.status.exit_code() {
                         table.removed.remember(&id, code);
                     }
@@ -602,6 +656,9 @@ impl Engine {
                 })
             };
             tracing::info!("deleted");
+            if remove_volumes {
+                self.remove_anonymous_volumes(named_volumes).await;
+            }
             if endpoint.is_some() {
                 self.sync_firewall().await?;
             }

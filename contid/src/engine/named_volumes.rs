@@ -33,14 +33,7 @@ impl Engine {
     /// are asked for), as Docker does; 409 `volume_exists` when its labels differ. The volume,
     /// and whether it is new.
     pub async fn create_volume(&self, spec: VolumeCreateSpec) -> EngineResult<(VolumeInfo, bool)> {
-        let name = match spec.name {
-            Some(name) => name,
-            None => format!(
-                "{}{}",
-                uuid::Uuid::new_v4().simple(),
-                uuid::Uuid::new_v4().simple()
-            ),
-        };
+        let name = spec.name.unwrap_or_else(generated_name);
         validate_volume_name(&name)?;
         validate_labels(&spec.labels)?;
         let engine = self.clone();
@@ -58,6 +51,7 @@ impl Engine {
                 name: name.clone(),
                 created: now_rfc3339(),
                 labels: spec.labels,
+                anonymous: false,
             };
             engine.inner.volume_store.create(&volume)?;
             volumes.insert(name, volume.clone());
@@ -165,8 +159,13 @@ impl Engine {
         .await
     }
 
-    /// Creates the named volumes of a container's create that do not exist (blocking).
-    pub(super) fn ensure_volumes(&self, names: &[String]) -> EngineResult<()> {
+    /// Creates the named volumes of a container's create that do not exist, those of
+    /// `anonymous` marked so (blocking).
+    pub(super) fn ensure_volumes(
+        &self,
+        names: &[String],
+        anonymous: &[String],
+    ) -> EngineResult<()> {
         let mut volumes = self.volumes();
         for name in names {
             if volumes.contains_key(name) {
@@ -176,12 +175,47 @@ impl Engine {
                 name: name.clone(),
                 created: now_rfc3339(),
                 labels: BTreeMap::new(),
+                anonymous: anonymous.contains(name),
             };
             self.inner.volume_store.create(&volume)?;
             tracing::info!(volume = %name, "volume created for a container");
             volumes.insert(name.clone(), volume);
         }
         Ok(())
+    }
+
+    /// Deletes the anonymous volumes among `names` (a deleted container's) that no container
+    /// refers to any more, as Docker's `rm -v` does; named ones stay. A volume that cannot go is
+    /// a warning: the container is gone already.
+    pub(super) async fn remove_anonymous_volumes(&self, names: Vec<String>) {
+        let engine = self.clone();
+        let trash = blocking(move || {
+            let table = engine.table();
+            let mut volumes = engine.volumes();
+            let users = volume_users(&table);
+            let mut trash = Vec::new();
+            for name in names {
+                let unused =
+                    !users.contains_key(name.as_str()) && !table.reserved_volumes.contains(&name);
+                if !unused || !volumes.get(&name).is_some_and(|v| v.anonymous) {
+                    continue;
+                }
+                match engine.inner.volume_store.remove(&name) {
+                    Ok(trashed) => {
+                        volumes.remove(&name);
+                        tracing::info!(volume = %name, "anonymous volume removed");
+                        trash.extend(trashed);
+                    }
+                    Err(err) => tracing::warn!(volume = %name, %err, "cannot remove a volume"),
+                }
+            }
+            Ok(trash)
+        })
+        .await
+        .unwrap_or_default();
+        if !trash.is_empty() {
+            tokio::task::spawn_blocking(move || trash.iter().for_each(|t| purge(t)));
+        }
     }
 
     fn volume_info(&self, volume: &Volume, users: &HashMap<&str, Vec<VolumeUser>>) -> VolumeInfo {
@@ -196,8 +230,18 @@ impl Engine {
                 .display()
                 .to_string(),
             in_use_by: users.get(volume.name.as_str()).cloned().unwrap_or_default(),
+            anonymous: volume.anonymous,
         }
     }
+}
+
+/// A volume name no one chose: 64 hex digits, as Docker's.
+pub(super) fn generated_name() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// The containers that name each volume, by name.

@@ -3,7 +3,7 @@
 //! needs.
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 
 use conti_proto::{
     NetworkInfo, NetworkMember, NetworkMode, NetworkSpec, PortBinding, PortProtocol,
@@ -23,7 +23,7 @@ use super::container::short_id;
 use super::container::{ContainerConfig, ContainerStatus, Endpoint};
 use super::error::{EngineError, EngineResult};
 use super::networks::{Network, new_network};
-use super::{Engine, Table, blocking, ipam, now_rfc3339};
+use super::{Engine, Table, blocking, ipam, name_options, now_rfc3339};
 
 /// The networks the engine knows, and the bridges ensured on the host since the daemon started
 /// (their rules stay in the firewall table until the network is removed).
@@ -289,8 +289,14 @@ impl Engine {
     /// late delete of its previous owner).
     pub(super) fn name_on_network(&self, config: &ContainerConfig) {
         if let Some(endpoint) = &config.endpoint {
+            let upstreams = name_options::dns_settings(&config.dns, &[], &[])
+                .nameservers
+                .into_iter()
+                .map(|address| SocketAddr::new(address, 53))
+                .collect();
             let member = Member {
                 network: endpoint.network.clone(),
+                upstreams,
                 // As Docker's: also its short id (Compose checks that alias is there).
                 names: [config.name.clone(), short_id(&config.id)]
                     .into_iter()
@@ -310,25 +316,29 @@ impl Engine {
     /// `host`, the host's nameservers that it can reach otherwise. A container sharing another's
     /// network namespace gets what that one has.
     pub(super) fn resolv_conf_for(&self, config: &ContainerConfig) -> String {
-        let (mode, endpoint) = match &config.network {
+        let settings = |config: &ContainerConfig| {
+            name_options::dns_settings(&config.dns, &config.dns_search, &config.dns_options)
+        };
+        let (mode, endpoint, settings) = match &config.network {
             NetworkMode::Container(reference) => {
                 let table = self.table();
                 match table.resolve(reference).and_then(|id| table.entry(&id)) {
                     Ok(entry) => (
                         entry.container.config.network.clone(),
                         entry.container.config.endpoint.clone(),
+                        settings(&entry.container.config),
                     ),
-                    Err(_) => (NetworkMode::None, None),
+                    Err(_) => (NetworkMode::None, None, settings(config)),
                 }
             }
-            other => (other.clone(), config.endpoint.clone()),
+            other => (other.clone(), config.endpoint.clone(), settings(config)),
         };
         let dns = match (&mode, &endpoint) {
             (NetworkMode::Host, _) => ContainerDns::HostNetwork,
             (_, Some(endpoint)) => ContainerDns::OnNetwork(&endpoint.network),
             _ => ContainerDns::OwnNamespace,
         };
-        self.inner.resolver.resolv_conf(dns)
+        self.inner.resolver.resolv_conf(dns, &settings)
     }
 
     /// Brings Conti's nftables tables in line with the networks in use, the ports of running

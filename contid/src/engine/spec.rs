@@ -179,7 +179,8 @@ pub fn validate_container_spec(spec: &ContainerSpec) -> EngineResult<()> {
         )));
     }
     validate_log_limits(&spec.log_limits)?;
-    container_security(&spec.security, None).map(drop)
+    validate_group_add(&spec.group_add)?;
+    container_security(&spec.security, None, &[]).map(drop)
 }
 
 fn validate_log_limits(limits: &LogLimits) -> EngineResult<()> {
@@ -205,28 +206,45 @@ fn validate_log_limits(limits: &LogLimits) -> EngineResult<()> {
 pub fn container_security(
     options: &SecurityOptions,
     user: Option<&str>,
+    group_add: &[String],
 ) -> EngineResult<ContainerSecurity> {
     let mut security = ContainerSecurity::from_options(options)
         .map_err(|why| EngineError::InvalidSpec(format!("security: {why}")))?;
     security.confinement.user = user.map(str::to_string);
+    security.confinement.group_add = group_add.to_vec();
     Ok(security)
+}
+
+/// A user or group name (letters, digits, `_.-`, not starting with `-`, at most 32
+/// characters) or id.
+fn valid_account_name(part: &str) -> bool {
+    !part.is_empty()
+        && part.len() <= 32
+        && !part.starts_with('-')
+        && part
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// Groups as `/etc/group` spells them, or GIDs (whether a name exists is known at start).
+fn validate_group_add(groups: &[String]) -> EngineResult<()> {
+    for group in groups {
+        if !valid_account_name(group) {
+            return Err(EngineError::InvalidSpec(format!(
+                "group_add {group:?} must be a group name or a GID"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `NAME`, `UID`, `NAME:GROUP`, `UID:GID`…: names as `/etc/passwd` spells them (letters,
 /// digits, `_.-`, not starting with `-`), ids as decimal numbers. Whether they exist is only
 /// known inside the container, at start.
 fn validate_user(user: &str) -> EngineResult<()> {
-    let valid_part = |part: &str| {
-        !part.is_empty()
-            && part.len() <= 32
-            && !part.starts_with('-')
-            && part
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-    };
     let valid = match user.split_once(':') {
-        Some((name, group)) => valid_part(name) && valid_part(group),
-        None => valid_part(user),
+        Some((name, group)) => valid_account_name(name) && valid_account_name(group),
+        None => valid_account_name(user),
     };
     if !valid {
         return Err(EngineError::InvalidSpec(format!(

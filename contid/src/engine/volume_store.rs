@@ -31,6 +31,9 @@ pub struct Volume {
     pub created: String,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Made by a container's create for a volume without a name.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anonymous: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +148,7 @@ impl VolumeStore {
                 name: name.to_string(),
                 created: made_at(&folder),
                 labels: BTreeMap::new(),
+                anonymous: false,
             };
             self.save(&volume)?;
             tracing::info!(
@@ -201,6 +205,7 @@ mod tests {
             name: name.into(),
             created: "2026-01-01T00:00:00Z".into(),
             labels: [("k".to_string(), "v".to_string())].into(),
+            anonymous: false,
         }
     }
 

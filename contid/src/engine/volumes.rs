@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use conti_proto::VolumeSpec;
 
 use super::error::{EngineError, EngineResult};
+use super::named_volumes::generated_name;
 use super::spec::validate_volume_name;
 use crate::runtime::container::volumes::BindMount;
 
@@ -21,7 +22,7 @@ pub fn validate(volumes: &[VolumeSpec], allow_root_bind: bool) -> EngineResult<(
         validate_target(&volume.target)?;
         if volume.source.starts_with('/') {
             validate_host_source(&volume.source, allow_root_bind)?;
-        } else {
+        } else if !volume.source.is_empty() {
             validate_volume_name(&volume.source)?;
         }
     }
@@ -32,7 +33,7 @@ fn invalid(message: String) -> EngineError {
     EngineError::InvalidSpec(message)
 }
 
-fn validate_target(target: &str) -> EngineResult<()> {
+pub(super) fn validate_target(target: &str) -> EngineResult<()> {
     let path = Path::new(target);
     if !path.is_absolute() || target.contains('\0') {
         return Err(invalid(format!(
@@ -86,19 +87,66 @@ pub fn named_sources(volumes: &[VolumeSpec]) -> impl Iterator<Item = &str> {
         .filter(|source| !source.starts_with('/'))
 }
 
-/// The bind mounts the init makes; `allow_root_bind` lets a source be the host's `/`.
-pub fn bind_mounts(root: &Path, volumes: &[VolumeSpec], allow_root_bind: bool) -> Vec<BindMount> {
+/// The create's volumes with a name for each anonymous one (no source, or a path of the image's
+/// `Volumes` that no volume or tmpfs of the create covers), and those names. The image's paths
+/// are checked as the create's targets are.
+pub fn with_anonymous(
+    volumes: Vec<VolumeSpec>,
+    image_volumes: &[String],
+    tmpfs_targets: &[&str],
+) -> EngineResult<(Vec<VolumeSpec>, Vec<String>)> {
+    let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
+    let mut anonymous = Vec::new();
+    let mut name = |volume: VolumeSpec| match volume.source.is_empty() {
+        true => {
+            let source = generated_name();
+            anonymous.push(source.clone());
+            VolumeSpec { source, ..volume }
+        }
+        false => volume,
+    };
+    let mut named: Vec<VolumeSpec> = volumes.into_iter().map(&mut name).collect();
+    let mut from_image = Vec::new();
+    for path in image_volumes {
+        let covered = named.iter().any(|v| same(&v.target, path))
+            || tmpfs_targets.iter().any(|t| same(t, path));
+        if covered {
+            continue;
+        }
+        validate_target(path).map_err(|e| invalid(format!("the image's Volumes: {e}")))?;
+        from_image.push(name(VolumeSpec {
+            source: String::new(),
+            target: path.trim_end_matches('/').to_string(),
+            read_only: false,
+        }));
+    }
+    named.extend(from_image);
+    Ok((named, anonymous))
+}
+
+/// The bind mounts the init makes; `allow_root_bind` lets a source be the host's `/`. With
+/// `first_start`, volumes (not host paths) are filled from the image where they are empty.
+pub fn bind_mounts(
+    root: &Path,
+    volumes: &[VolumeSpec],
+    allow_root_bind: bool,
+    first_start: bool,
+) -> Vec<BindMount> {
     volumes
         .iter()
-        .map(|volume| BindMount {
-            source: if volume.source.starts_with('/') {
-                PathBuf::from(&volume.source)
-            } else {
-                named_volume_dir(root, &volume.source)
-            },
-            target: volume.target.clone(),
-            read_only: volume.read_only,
-            may_be_host_root: allow_root_bind,
+        .map(|volume| {
+            let is_host_path = volume.source.starts_with('/');
+            BindMount {
+                source: if is_host_path {
+                    PathBuf::from(&volume.source)
+                } else {
+                    named_volume_dir(root, &volume.source)
+                },
+                target: volume.target.clone(),
+                read_only: volume.read_only,
+                may_be_host_root: allow_root_bind,
+                copy_up: first_start && !is_host_path,
+            }
         })
         .collect()
 }
@@ -146,11 +194,34 @@ mod tests {
     }
 
     #[test]
+    fn anonymous_volumes_get_names_and_the_images_paths_are_covered_once() {
+        let (volumes, anonymous) = with_anonymous(
+            vec![volume("", "/a"), volume("data", "/d/")],
+            &["/d".into(), "/img/".into(), "/run".into()],
+            &["/run"],
+        )
+        .unwrap();
+        let targets: Vec<&str> = volumes.iter().map(|v| v.target.as_str()).collect();
+        assert_eq!(targets, ["/a", "/d/", "/img"]);
+        assert_eq!(anonymous.len(), 2);
+        assert_eq!(volumes[0].source, anonymous[0]);
+        assert_eq!(volumes[2].source, anonymous[1]);
+        assert!(anonymous.iter().all(|n| n.len() == 64));
+        assert!(validate(&volumes, false).is_ok());
+        assert!(with_anonymous(vec![], &["/proc/x".into()], &[]).is_err());
+    }
+
+    #[test]
     fn named_volumes_live_under_the_root() {
         let mounts = bind_mounts(
             Path::new("/var/lib/conti"),
             &[volume("data", "/d"), volume("/srv", "/s")],
             false,
+            true,
+        );
+        assert!(
+            mounts[0].copy_up && !mounts[1].copy_up,
+            "host paths are never filled"
         );
         assert_eq!(
             mounts[0].source,

@@ -229,7 +229,10 @@ impl ContainerDefaults {
             }
             "VOLUME" => {
                 let volumes = self.volumes.get_or_insert_with(BTreeMap::new);
-                for path in command_form(rest) {
+                // `VOLUME ["/a", "/b"]` or `VOLUME /a /b`: paths, never a shell command.
+                let paths = serde_json::from_str::<Vec<String>>(rest)
+                    .unwrap_or_else(|_| rest.split_whitespace().map(str::to_string).collect());
+                for path in paths {
                     volumes.insert(path, serde_json::json!({}));
                 }
             }
@@ -244,8 +247,7 @@ impl ContainerDefaults {
     }
 }
 
-/// `["a", "b"]` as it is; anything else is the shell form, `/bin/sh -c TEXT`, as Docker does
-/// (for `VOLUME`, the words).
+/// `["a", "b"]` as it is; anything else is the shell form, `/bin/sh -c TEXT`, as Docker does.
 fn command_form(text: &str) -> Vec<String> {
     if let Ok(words) = serde_json::from_str::<Vec<String>>(text) {
         return words;
@@ -366,6 +368,13 @@ mod tests {
         assert_eq!(
             d.exposed_ports.clone().unwrap().keys().collect::<Vec<_>>(),
             ["53/udp", "80/tcp"]
+        );
+        d.apply_change("VOLUME /data /cache").unwrap();
+        d.apply_change(r#"VOLUME ["/logs"]"#).unwrap();
+        assert_eq!(
+            d.volumes.clone().unwrap().keys().collect::<Vec<_>>(),
+            ["/cache", "/data", "/logs"],
+            "paths, not a shell command"
         );
         d.apply_change("HEALTHCHECK --interval=1s --retries=2 CMD test -f /ready")
             .unwrap();

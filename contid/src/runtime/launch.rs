@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::cgroup;
 use super::child_failure::ChildFailure;
 use super::confinement::ProcessConfinement;
-use super::container::{userns, volumes};
+use super::container::{etc_files, tmpfs, userns, volumes};
 use super::network::{self, ports::PublishedPort};
 use super::process::logfile;
 
@@ -93,6 +93,19 @@ pub struct ContainerLaunch {
     /// counting; a person's start begins again at 0). The monitor counts on from there.
     #[serde(default)]
     pub restart_count: u32,
+    /// tmpfs mounts, in order, after the volumes.
+    #[serde(default)]
+    pub tmpfs: Vec<tmpfs::TmpfsMount>,
+    /// Bytes of its `/dev/shm`.
+    #[serde(default = "default_shm_size")]
+    pub shm_size: u64,
+    /// Lines added to its `/etc/hosts`.
+    #[serde(default)]
+    pub extra_hosts: Vec<etc_files::HostEntry>,
+}
+
+fn default_shm_size() -> u64 {
+    conti_proto::DEFAULT_SHM_SIZE
 }
 
 fn default_log_max_files() -> u32 {
@@ -138,6 +151,9 @@ impl ContainerLaunch {
             security: ContainerSecurity::from_options(&Default::default()).unwrap(),
             volumes: Vec::new(),
             restart_count: 0,
+            tmpfs: Vec::new(),
+            shm_size: default_shm_size(),
+            extra_hosts: Vec::new(),
         }
     }
 }

@@ -188,7 +188,10 @@ pub async fn remove(
     if query.flag("link") {
         return Err(DockerError::bad_request("links are not supported"));
     }
-    match engine.delete(&id, query.flag("force")).await {
+    match engine
+        .delete(&id, query.flag("force"), query.flag("v"))
+        .await
+    {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(EngineError::ContainerRunning(_)) => Err(DockerError::new(
             StatusCode::CONFLICT,
@@ -294,7 +297,7 @@ pub async fn prune(
         if info.state == conti_proto::ContainerState::Running {
             continue;
         }
-        match engine.delete(&info.id, false).await {
+        match engine.delete(&info.id, false, false).await {
             Ok(()) => deleted.push(docker_id(&info.id)),
             // Started or deleted meanwhile: not ours to prune.
             Err(EngineError::ContainerRunning(_) | EngineError::ContainerNotFound(_)) => {}

@@ -9,7 +9,7 @@ use bollard_stubs::models::{
 };
 use conti_proto::{
     ContainerSpec, HealthDuration, HealthcheckSpec, LogLimits, NetworkMode, PortBinding,
-    PortProtocol, Resources, RestartPolicy, Seccomp, SecurityOptions, VolumeSpec,
+    PortProtocol, Resources, RestartPolicy, Seccomp, SecurityOptions, TmpfsSpec, VolumeSpec,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -57,7 +57,7 @@ const CONFIG_FIELDS: &[&str] = &[
     "StopSignal",
     "StopTimeout",
     "Healthcheck",
-    // Mount points; those no bind or mount covers (anonymous volumes) are refused below.
+    // Mount points; those no bind or mount covers are anonymous volumes.
     "Volumes",
     // Build-time and Windows settings: nothing to do at run time.
     "ArgsEscaped",
@@ -95,6 +95,13 @@ const HOST_CONFIG_FIELDS: &[&str] = &[
     "RestartPolicy",
     // The terminal's first size: the CLI resizes right after the start anyway.
     "ConsoleSize",
+    "Tmpfs",
+    "ShmSize",
+    "ExtraHosts",
+    "Dns",
+    "DnsSearch",
+    "DnsOptions",
+    "GroupAdd",
 ];
 
 /// Zero values that mean "not set" besides `null`, `false`, `0`, `""`, `[]` and `{}`.
@@ -190,25 +197,47 @@ fn map(body: CreateBody, name: Option<&str>) -> DockerResult<ContainerSpec> {
     for bind in host.binds.iter().flatten() {
         volumes.push(bind_volume(bind)?);
     }
+    let mut tmpfs: Vec<TmpfsSpec> = host
+        .tmpfs
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(target, options)| TmpfsSpec { target, options })
+        .collect();
+    tmpfs.sort_by(|a, b| a.target.cmp(&b.target));
     for mount in host.mounts.clone().unwrap_or_default() {
-        volumes.push(mount_volume(mount)?);
+        match mount_spec(mount)? {
+            Mounted::Volume(volume) => volumes.push(volume),
+            Mounted::Tmpfs(mount) => tmpfs.push(mount),
+        }
     }
     let covered = |path: &str| {
+        let path = path.trim_end_matches('/');
         volumes
             .iter()
-            .any(|v| v.target.trim_end_matches('/') == path.trim_end_matches('/'))
+            .any(|v| v.target.trim_end_matches('/') == path)
+            || tmpfs.iter().any(|t| t.target.trim_end_matches('/') == path)
     };
-    if let Some(path) = config
+    // The mount points no bind or mount covers: anonymous volumes.
+    let mut anonymous: Vec<String> = config
         .volumes
         .iter()
         .flatten()
-        .map(|(p, _)| p)
-        .find(|p| !covered(p))
-    {
-        return Err(DockerError::bad_request(format!(
-            "Volumes: {path} would be an anonymous volume, which is not supported yet: give it a name (-v NAME:{path})"
-        )));
-    }
+        .map(|(path, _)| path.clone())
+        .filter(|path| !covered(path))
+        .collect();
+    anonymous.sort();
+    volumes.extend(anonymous.into_iter().map(|target| VolumeSpec {
+        source: String::new(),
+        target,
+        read_only: false,
+    }));
+    let shm_size = match host.shm_size {
+        None | Some(0) => None,
+        Some(bytes) => Some(u64::try_from(bytes).map_err(|_| {
+            DockerError::bad_request(format!("HostConfig.ShmSize {bytes} must be positive"))
+        })?),
+    };
     Ok(ContainerSpec {
         name: name
             .filter(|n| !n.is_empty())
@@ -246,6 +275,22 @@ fn map(body: CreateBody, name: Option<&str>) -> DockerResult<ContainerSpec> {
             .map(|t| u64::try_from(t).unwrap_or(crate::engine::MAX_STOP_TIMEOUT_SECS)),
         network_aliases,
         log_limits,
+        tmpfs,
+        shm_size,
+        // Newer clients may write `NAME=ADDRESS`.
+        extra_hosts: host
+            .extra_hosts
+            .unwrap_or_default()
+            .into_iter()
+            .map(|entry| match entry.split_once('=') {
+                Some((name, address)) if !name.contains(':') => format!("{name}:{address}"),
+                _ => entry,
+            })
+            .collect(),
+        dns: host.dns.unwrap_or_default(),
+        dns_search: host.dns_search.unwrap_or_default(),
+        dns_options: host.dns_options.unwrap_or_default(),
+        group_add: host.group_add.unwrap_or_default(),
     })
 }
 
@@ -451,38 +496,69 @@ fn bind_volume(bind: &str) -> DockerResult<VolumeSpec> {
     })
 }
 
-fn mount_volume(mount: Mount) -> DockerResult<VolumeSpec> {
+/// What one of `HostConfig.Mounts` becomes.
+enum Mounted {
+    Volume(VolumeSpec),
+    Tmpfs(TmpfsSpec),
+}
+
+/// A bind, a volume (anonymous without `Source`) or a tmpfs (`TmpfsOptions.SizeBytes` and
+/// `Mode`); other options are refused by name.
+fn mount_spec(mount: Mount) -> DockerResult<Mounted> {
     let kind = mount.typ.map(|t| t.to_string()).unwrap_or_default();
-    if !matches!(
-        mount.typ,
-        Some(MountTypeEnum::BIND) | Some(MountTypeEnum::VOLUME)
-    ) {
-        return Err(DockerError::bad_request(format!(
-            "HostConfig.Mounts: type {kind:?} is not supported (bind, volume)"
-        )));
-    }
+    let target = mount.target.clone().unwrap_or_default();
+    let read_only = mount.read_only.unwrap_or(false);
+    let tmpfs_options = mount.tmpfs_options.clone().unwrap_or_default();
     let extra = serde_json::json!({
         "BindOptions": mount.bind_options,
         "VolumeOptions": mount.volume_options,
-        "TmpfsOptions": mount.tmpfs_options,
+        "TmpfsOptions": {"Options": tmpfs_options.options},
         "Consistency": mount.consistency,
     });
     if let Value::Object(fields) = &extra
-        && let Some(field) = unsupported(fields, &[])
+        && let Some(field) = fields.iter().find_map(|(name, value)| match value {
+            Value::Object(inner) => unsupported(inner, &[]).map(|f| format!("{name}.{f}")),
+            other => (!is_unset(name, other)).then(|| name.clone()),
+        })
     {
         return Err(not_supported(&format!("HostConfig.Mounts.{field}")));
     }
     let source = mount.source.unwrap_or_default();
-    if source.is_empty() {
-        return Err(DockerError::bad_request(
-            "HostConfig.Mounts: an anonymous volume (no Source) is not supported yet",
-        ));
+    match mount.typ {
+        Some(MountTypeEnum::BIND) | Some(MountTypeEnum::VOLUME) => {
+            if source.is_empty() && mount.typ == Some(MountTypeEnum::BIND) {
+                return Err(DockerError::bad_request(
+                    "HostConfig.Mounts: a bind mount needs a Source",
+                ));
+            }
+            Ok(Mounted::Volume(VolumeSpec {
+                source,
+                target,
+                read_only,
+            }))
+        }
+        Some(MountTypeEnum::TMPFS) => {
+            if !source.is_empty() {
+                return Err(DockerError::bad_request(
+                    "HostConfig.Mounts: a tmpfs mount takes no Source",
+                ));
+            }
+            let mut options = vec![if read_only { "ro" } else { "rw" }.to_string()];
+            if let Some(size) = tmpfs_options.size_bytes.filter(|s| *s != 0) {
+                options.push(format!("size={size}"));
+            }
+            if let Some(mode) = tmpfs_options.mode.filter(|m| *m != 0) {
+                options.push(format!("mode={mode:o}"));
+            }
+            Ok(Mounted::Tmpfs(TmpfsSpec {
+                target,
+                options: options.join(","),
+            }))
+        }
+        _ => Err(DockerError::bad_request(format!(
+            "HostConfig.Mounts: type {kind:?} is not supported (bind, volume, tmpfs)"
+        ))),
     }
-    Ok(VolumeSpec {
-        source,
-        target: mount.target.unwrap_or_default(),
-        read_only: mount.read_only.unwrap_or(false),
-    })
 }
 
 fn resources(host: &HostConfig) -> DockerResult<Resources> {
@@ -581,12 +657,20 @@ mod tests {
     fn a_field_conti_cannot_honour_is_refused_by_name() {
         for (body, field) in [
             (
-                r#"{"Image":"b","HostConfig":{"Dns":["1.1.1.1"]}}"#,
-                "HostConfig.Dns",
+                r#"{"Image":"b","HostConfig":{"Links":["db:db"]}}"#,
+                "HostConfig.Links",
             ),
             (
-                r#"{"Image":"b","Volumes":{"/data":{}}}"#,
-                "anonymous volume",
+                r#"{"Image":"b","HostConfig":{"Mounts":[{"Type":"tmpfs","Source":"x","Target":"/t"}]}}"#,
+                "takes no Source",
+            ),
+            (
+                r#"{"Image":"b","HostConfig":{"Mounts":[{"Type":"volume","Target":"/t","VolumeOptions":{"NoCopy":true}}]}}"#,
+                "HostConfig.Mounts.VolumeOptions.NoCopy",
+            ),
+            (
+                r#"{"Image":"b","HostConfig":{"Mounts":[{"Type":"npipe","Source":"x","Target":"/t"}]}}"#,
+                "npipe",
             ),
             (
                 r#"{"Image":"b","HostConfig":{"OomKillDisable":true}}"#,
@@ -635,5 +719,40 @@ mod tests {
         assert!(!spec.security.no_new_privileges);
         assert_eq!(spec.security.seccomp, Seccomp::Unconfined);
         assert!(spec.init && spec.tty && spec.open_stdin);
+    }
+
+    #[test]
+    fn filesystem_and_name_flags_map_onto_the_spec() {
+        let spec = spec(
+            r#"{"Image":"busybox","Volumes":{"/anon":{},"/data":{}},
+                "HostConfig":{"Binds":["d:/data"],"Tmpfs":{"/run":"rw,size=1m"},"ShmSize":1048576,
+                  "Mounts":[{"Type":"tmpfs","Target":"/t","ReadOnly":true,
+                             "TmpfsOptions":{"SizeBytes":4096,"Mode":448}},
+                            {"Type":"volume","Target":"/v"}],
+                  "ExtraHosts":["db:10.0.0.5","gw=host-gateway"],"Dns":["192.0.2.53"],
+                  "DnsSearch":["example.com"],"DnsOptions":["ndots:2"],"GroupAdd":["audio","44"]}}"#,
+        )
+        .unwrap();
+        let tmpfs: Vec<(&str, &str)> = spec
+            .tmpfs
+            .iter()
+            .map(|t| (t.target.as_str(), t.options.as_str()))
+            .collect();
+        assert_eq!(
+            tmpfs,
+            [("/run", "rw,size=1m"), ("/t", "ro,size=4096,mode=700")]
+        );
+        let volumes: Vec<(&str, &str)> = spec
+            .volumes
+            .iter()
+            .map(|v| (v.source.as_str(), v.target.as_str()))
+            .collect();
+        assert_eq!(volumes, [("d", "/data"), ("", "/v"), ("", "/anon")]);
+        assert_eq!(spec.shm_size, Some(1 << 20));
+        assert_eq!(spec.extra_hosts, ["db:10.0.0.5", "gw:host-gateway"]);
+        assert_eq!(spec.dns, ["192.0.2.53"]);
+        assert_eq!(spec.dns_search, ["example.com"]);
+        assert_eq!(spec.dns_options, ["ndots:2"]);
+        assert_eq!(spec.group_add, ["audio", "44"]);
     }
 }

@@ -42,6 +42,9 @@ pub struct ProcessConfinement {
     pub seccomp: Option<SeccompFilters>,
     /// `NAME|UID[:GROUP|GID]` to run as, looked up in the container; `None`: root.
     pub user: Option<String>,
+    /// Supplementary groups besides the user's, `NAME` (looked up in the container) or `GID`.
+    #[serde(default)]
+    pub group_add: Vec<String>,
 }
 
 impl ContainerSecurity {
@@ -64,6 +67,7 @@ impl ContainerSecurity {
                 no_new_privileges: options.no_new_privileges,
                 seccomp,
                 user: None,
+                group_add: Vec::new(),
             },
             mask_kernel_paths: !options.privileged,
             devices: if options.privileged {
@@ -89,7 +93,11 @@ impl ProcessConfinement {
     /// Looks the user up in the container's files (so: in the child, once inside its root).
     /// The profile came compiled.
     pub(super) fn compile(&self) -> Result<CompiledConfinement, ChildFailure> {
-        let user = self.user.as_deref().map(resolve_user).transpose()?;
+        // Extra groups need a switch of groups, so a user: root's when there is none.
+        let user = match (self.user.as_deref(), self.group_add.is_empty()) {
+            (None, true) => None,
+            (user, _) => Some(resolve_user(user.unwrap_or("0"), &self.group_add)?),
+        };
         Ok(CompiledConfinement {
             capabilities: self.capabilities,
             no_new_privileges: self.no_new_privileges,

@@ -29,12 +29,37 @@ pub(super) struct ResolvedUser {
     pub home: String,
 }
 
-/// Looks `user` up in the container's account files.
-pub(super) fn resolve_user(user: &str) -> Result<ResolvedUser, ChildFailure> {
+/// Looks `user` up in the container's account files, with `extra_groups` (names or GIDs) added
+/// to its supplementary groups.
+pub(super) fn resolve_user(
+    user: &str,
+    extra_groups: &[String],
+) -> Result<ResolvedUser, ChildFailure> {
     let passwd = read_db("/etc/passwd")?;
     let group = read_db("/etc/group")?;
-    resolve(user, &passwd, &group)
-        .map_err(|message| ChildFailure::new(STEP_RESOLVE_USER, Errno::ENOENT, message))
+    let not_found = |message| ChildFailure::new(STEP_RESOLVE_USER, Errno::ENOENT, message);
+    let mut resolved = resolve(user, &passwd, &group).map_err(not_found)?;
+    for extra in extra_groups {
+        resolved
+            .groups
+            .push(group_id(extra, &group).map_err(not_found)?);
+    }
+    resolved.groups.sort_unstable();
+    resolved.groups.dedup();
+    Ok(resolved)
+}
+
+/// A group's id: a number as it is, a name from `/etc/group`.
+fn group_id(group: &str, group_db: &str) -> Result<u32, String> {
+    match group.parse::<u32>() {
+        Ok(gid) => Ok(gid),
+        Err(_) => entries(group_db)
+            .find(|fields| fields.len() >= 3 && fields[0] == group)
+            .and_then(|fields| fields[2].parse().ok())
+            .ok_or_else(|| {
+                format!("unable to find group {group}: no matching entries in group file")
+            }),
+    }
 }
 
 impl ResolvedUser {
@@ -131,15 +156,7 @@ fn resolve(spec: &str, passwd: &str, group_db: &str) -> Result<ResolvedUser, Str
     };
     let gid = match group {
         None => primary_gid,
-        Some(group) => match group.parse::<u32>() {
-            Ok(gid) => gid,
-            Err(_) => entries(group_db)
-                .find(|fields| fields.len() >= 3 && fields[0] == group)
-                .and_then(|fields| fields[2].parse().ok())
-                .ok_or_else(|| {
-                    format!("unable to find group {group}: no matching entries in group file")
-                })?,
-        },
+        Some(group) => group_id(group, group_db)?,
     };
     let mut groups: Vec<u32> = name
         .map(|name| {

@@ -2,10 +2,19 @@
 //! into the state folder, bind-mounted over the image's files by the init (see `rootfs`). Other
 //! containers' names are not in `/etc/hosts`: the network's resolver answers them (see `dns`).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
+use serde::{Deserialize, Serialize};
+
 use crate::runtime::{ContainerLaunch, NetworkSetup};
+
+/// One line the create adds to the container's `/etc/hosts` (`--add-host NAME:ADDRESS`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostEntry {
+    pub name: String,
+    pub address: IpAddr,
+}
 
 /// File names, the same in the state folder and in the container's `/etc`.
 pub(crate) const ETC_FILES: [&str; 3] = [HOSTNAME_FILE, HOSTS_FILE, RESOLV_CONF_FILE];
@@ -68,7 +77,7 @@ pub(crate) fn write_etc_files(launch: &ContainerLaunch) -> std::io::Result<()> {
             container_hosts(&launch.hostname, None)
         }
         NetworkSetup::Bridge(endpoint) => container_hosts(&launch.hostname, Some(endpoint.address)),
-    };
+    } + &extra_lines(&launch.extra_hosts);
     let dir = &launch.state_dir;
     write(dir, HOSTNAME_FILE, &format!("{}\n", launch.hostname))?;
     write(dir, HOSTS_FILE, &hosts)?;
@@ -84,6 +93,14 @@ fn write(dir: &Path, name: &str, contents: &str) -> std::io::Result<()> {
 fn container_hosts(hostname: &str, address: Option<Ipv4Addr>) -> String {
     let own = address.map_or_else(|| "127.0.1.1".to_string(), |a| a.to_string());
     format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{own}\t{hostname}\n")
+}
+
+/// `ADDRESS\tNAME` a line, after the container's own lines (as Docker's `--add-host`).
+fn extra_lines(entries: &[HostEntry]) -> String {
+    entries
+        .iter()
+        .map(|entry| format!("{}\t{}\n", entry.address, entry.name))
+        .collect()
 }
 
 /// The container's own address, as its start wrote it into its `/etc/hosts` (the line after the
@@ -116,9 +133,18 @@ mod tests {
         let launch = ContainerLaunch {
             hostname: "c1host".into(),
             resolv_conf: "nameserver 10.1.0.1\n".into(),
+            extra_hosts: vec![HostEntry {
+                name: "db.local".into(),
+                address: "fd00::5".parse().unwrap(),
+            }],
             ..ContainerLaunch::for_tests("c1", dir.path(), &["true"])
         };
         write_etc_files(&launch).unwrap();
+        assert!(
+            std::fs::read_to_string(dir.path().join("hosts"))
+                .unwrap()
+                .ends_with("127.0.1.1\tc1host\nfd00::5\tdb.local\n")
+        );
         assert_eq!(
             std::fs::read_to_string(dir.path().join("hostname")).unwrap(),
             "c1host\n"

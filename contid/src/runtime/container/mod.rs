@@ -7,6 +7,7 @@
 //! it from the daemon's side.
 
 pub(super) mod child;
+mod copy_up;
 pub mod etc_files;
 pub(super) mod init;
 pub(super) mod namespaces;
@@ -14,5 +15,6 @@ pub(super) mod pty;
 pub(super) mod rootfs;
 pub(super) mod shifted_rootfs;
 mod tiny_init;
+pub mod tmpfs;
 pub mod userns;
 pub mod volumes;

@@ -13,7 +13,7 @@ use nix::sys::stat::{Mode, SFlag};
 
 use super::etc_files::ETC_FILES;
 use super::userns::mount_idmapped;
-use super::volumes;
+use super::{tmpfs, volumes};
 use crate::runtime::ContainerLaunch;
 use crate::runtime::child_failure::{ChildFailure, STEP_MOUNT_POINT, StepResult};
 
@@ -71,9 +71,10 @@ pub(super) fn build_rootfs(
     mount_overlay(&lowers, &launch.state_dir, &rootfs)?;
     mount_proc(&rootfs)?;
     mount_sysfs(&rootfs)?;
-    mount_dev(&rootfs)?;
+    mount_dev(&rootfs, launch.shm_size)?;
     bind_etc_files(&launch.state_dir, &rootfs)?;
     volumes::mount_volumes(&rootfs, &launch.volumes)?;
+    tmpfs::mount_tmpfs(&rootfs, &launch.tmpfs)?;
     Ok(rootfs)
 }
 
@@ -257,8 +258,8 @@ fn mount_sysfs(rootfs: &Path) -> Result<(), ChildFailure> {
         .step("mount_sysfs", || "mount /sys".into())
 }
 
-/// A tmpfs `/dev` with the usual devices, a private devpts, shm and mqueue.
-fn mount_dev(rootfs: &Path) -> Result<(), ChildFailure> {
+/// A tmpfs `/dev` with the usual devices, a private devpts, shm of `shm_size` bytes and mqueue.
+fn mount_dev(rootfs: &Path, shm_size: u64) -> Result<(), ChildFailure> {
     let dev = mount_point(rootfs, "dev")?;
     let flags = MsFlags::MS_NOSUID | MsFlags::MS_STRICTATIME;
     mount(
@@ -288,7 +289,7 @@ fn mount_dev(rootfs: &Path) -> Result<(), ChildFailure> {
         &in_dev("shm"),
         Some("tmpfs"),
         no_exec | MsFlags::MS_NODEV,
-        Some("mode=1777,size=65536k"),
+        Some(format!("mode=1777,size={shm_size}").as_str()),
     )
     .step("mount_shm", || "mount tmpfs on /dev/shm".into())?;
     mkdir(&in_dev("mqueue")).step("mount_mqueue", || "mkdir /dev/mqueue".into())?;

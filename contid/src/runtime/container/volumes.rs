@@ -34,6 +34,10 @@ pub struct BindMount {
     /// The source may be the host's `/` (`contid --allow-root-bind`).
     #[serde(default)]
     pub may_be_host_root: bool,
+    /// Fill the source, when it is an empty folder, with what the container's root has at the
+    /// target (Docker's copy-up of a volume's first use).
+    #[serde(default)]
+    pub copy_up: bool,
 }
 
 /// Mounts every volume into `rootfs` (the container's root, not yet pivoted into).
@@ -41,26 +45,55 @@ pub(super) fn mount_volumes(rootfs: &Path, mounts: &[BindMount]) -> Result<(), C
     if mounts.is_empty() {
         return Ok(());
     }
+    let roots = open_root(rootfs)?;
+    mounts.iter().try_for_each(|mount| mount_one(&roots, mount))
+}
+
+/// The container's root (opened) and the identities of both roots: the host's (still our `/`
+/// before `pivot_root`) and the container's.
+pub(super) struct Roots {
+    root: OwnedFd,
+    host: FileIdentity,
+    container: FileIdentity,
+}
+
+/// Opens the container's root filesystem at `rootfs` for mounts into it.
+pub(super) fn open_root(rootfs: &Path) -> Result<Roots, ChildFailure> {
     let root = rustix::fs::open(
         rootfs,
         OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )
     .map_err(|e| failure(e, format!("open the root {}", rootfs.display())))?;
-    let roots = Roots {
+    Ok(Roots {
         host: identity(&rustix::fs::stat("/"), "/")?,
         container: identity(&rustix::fs::fstat(&root), "the container's /")?,
         root,
-    };
-    mounts.iter().try_for_each(|mount| mount_one(&roots, mount))
+    })
 }
 
-/// The container's root (opened) and the identities of both roots: the host's (still our `/`
-/// before `pivot_root`) and the container's.
-struct Roots {
-    root: OwnedFd,
-    host: FileIdentity,
-    container: FileIdentity,
+/// The mount point `path` inside the container's root, made where missing (a folder, or with
+/// `folder: false` an empty file); neither the root itself nor in `/proc` or `/sys`.
+fn open_mount_point(roots: &Roots, path: &str, folder: bool) -> Result<OwnedFd, ChildFailure> {
+    let make = Make {
+        folder,
+        owner: None,
+    };
+    let target = open_in_root(&roots.root, path, Some(make))?;
+    if identity(&rustix::fs::fstat(&target), path)? == roots.container {
+        return Err(ChildFailure::new(
+            STEP,
+            Errno::ELOOP,
+            format!("{path} resolves to the container's / (through a symlink)"),
+        ));
+    }
+    refuse_kernel_filesystem(&target, path)?;
+    Ok(target)
+}
+
+/// A folder to mount on (see [`open_mount_point`]).
+pub(super) fn open_folder_in_root(roots: &Roots, path: &str) -> Result<OwnedFd, ChildFailure> {
+    open_mount_point(roots, path, true)
 }
 
 /// Device and inode: the same file whatever path or bind mount shows it.
@@ -94,22 +127,10 @@ fn mount_one(roots: &Roots, mount: &BindMount) -> Result<(), ChildFailure> {
     }
     let is_dir = source_stat.is_ok_and(|stat| stat.st_mode & 0o170000 == 0o040000);
     let root = &roots.root;
-    let make = Make {
-        folder: is_dir,
-        owner: None,
-    };
-    let target = open_in_root(root, &mount.target, Some(make))?;
-    if identity(&rustix::fs::fstat(&target), &mount.target)? == roots.container {
-        return Err(ChildFailure::new(
-            STEP,
-            Errno::ELOOP,
-            format!(
-                "{} resolves to the container's / (through a symlink)",
-                mount.target
-            ),
-        ));
+    if mount.copy_up && is_dir {
+        fill_from_image(roots, mount, &source)?;
     }
-    refuse_kernel_filesystem(&target, &mount.target)?;
+    let target = open_mount_point(roots, &mount.target, is_dir)?;
     nix::mount::mount(
         Some(&through_fd(&source)),
         &through_fd(&target),
@@ -133,6 +154,27 @@ fn mount_one(roots: &Roots, mount: &BindMount) -> Result<(), ChildFailure> {
         .step(STEP, || format!("remount {} read-only", mount.target))?;
     }
     Ok(())
+}
+
+/// Docker's copy-up (see `copy_up`): what the container's root has at the target, when it is
+/// a folder there, into the volume when the volume is empty.
+fn fill_from_image(roots: &Roots, mount: &BindMount, volume: &OwnedFd) -> Result<(), ChildFailure> {
+    let image_dir =
+        match openat2_in_root(&roots.root, &mount.target, OFlags::PATH | OFlags::CLOEXEC) {
+            Err(rustix::io::Errno::NOENT) => return Ok(()),
+            result => {
+                result.map_err(|e| failure(e, format!("open {} in the container", mount.target)))?
+            }
+        };
+    let is_dir = rustix::fs::fstat(&image_dir)
+        .map_err(|e| failure(e, format!("stat {} in the container", mount.target)))?
+        .st_mode
+        & 0o170000
+        == 0o040000;
+    if !is_dir || identity(&rustix::fs::fstat(&image_dir), &mount.target)? == roots.container {
+        return Ok(());
+    }
+    super::copy_up::copy_up(&image_dir, volume, &mount.target)
 }
 
 const IN_ROOT: ResolveFlags = ResolveFlags::IN_ROOT.union(ResolveFlags::NO_MAGICLINKS);
@@ -272,7 +314,7 @@ fn refuse_kernel_filesystem(target: &OwnedFd, path: &str) -> Result<(), ChildFai
     Ok(())
 }
 
-fn through_fd(fd: &impl AsFd) -> PathBuf {
+pub(super) fn through_fd(fd: &impl AsFd) -> PathBuf {
     PathBuf::from(format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd()))
 }
 

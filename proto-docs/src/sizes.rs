@@ -1,4 +1,4 @@
-//! Sizes as people type them (`64m`, `1g`), read alike by the CLI and the Docker API mapping.
+//! Sizes as people type them to Docker (`--memory 64m`, `--shm-size 1g`, tmpfs `size=`).
 
 /// `1024`, `512k`, `64m`, `1g`, `1.5g`, `64MiB`, `64mb`… in bytes (units are powers of 1024,
 /// as docker reads them).
