@@ -142,7 +142,7 @@ fn prunes_take_only_what_is_unused_and_df_follows() {
 
     // Networks: only the idle one; a created container holds its network.
     let report: NetworkPruneReport = d.post("/v1/networks/prune", b"").json();
-    assert_eq!(report.deleted, [idle_net.clone()]);
+    assert_eq!(report.deleted, std::slice::from_ref(&idle_net));
     let names = network_names(&d);
     assert!(
         names.contains(&used_net)
@@ -314,7 +314,13 @@ fn cli_prunes_report_like_docker_and_ask_first() {
     let stopped = d.create(&spec(&["true"]));
     let out = cli(
         &d,
-        &["container", "prune", "-f", "--filter", "until=2000-01-01T00:00:00Z"],
+        &[
+            "container",
+            "prune",
+            "-f",
+            "--filter",
+            "until=2000-01-01T00:00:00Z",
+        ],
     );
     assert_eq!(stdout(&out), "Total reclaimed space: 0B\n", "{out:?}");
     let out = cli(&d, &["container", "prune", "-f"]);
