@@ -131,7 +131,7 @@ impl Engine {
                     filter
                         .networks
                         .iter()
-                        .any(|id| n.id.starts_with(id.as_str()))
+                        .any(|id| !id.is_empty() && n.id.starts_with(id.as_str()))
                 })
                 .map(|n| n.name)
                 .collect()
