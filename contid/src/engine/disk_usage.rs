@@ -4,10 +4,9 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use conti_proto::{
-    ContainerState, ContainerUsage, DiskUsage, ImageInfo, ImageUsage, UsageSummary, VolumeUsage,
-};
+use conti_proto::{ContainerUsage, DiskUsage, ImageInfo, ImageUsage, UsageSummary, VolumeUsage};
 
+use super::prune::is_stopped;
 use super::volume_store::tree_bytes;
 use super::volumes::named_sources;
 use super::{Engine, EngineResult, blocking};
@@ -39,7 +38,7 @@ impl Engine {
                     size: tree_bytes(&self.container_dir(&c.id).join("upper")),
                     volumes: named_sources(&c.volumes).count(),
                 };
-                (usage, c.state == ContainerState::Running)
+                (usage, !is_stopped(c.state))
             })
             .collect();
         let containers = summary(

@@ -44,6 +44,11 @@ impl PruneFilter {
     }
 }
 
+/// Created or exited: nothing of it runs (a running, restarting or paused one is in use).
+pub(super) fn is_stopped(state: ContainerState) -> bool {
+    matches!(state, ContainerState::Created | ContainerState::Exited)
+}
+
 impl Engine {
     /// Deletes every container that does not run (and passes `filter`): their ids, and the
     /// bytes of their writable layers.
@@ -55,7 +60,7 @@ impl Engine {
         let stopped = self
             .list(true)
             .into_iter()
-            .filter(|c| c.state != ContainerState::Running && filter.passes(&c.created, &c.labels));
+            .filter(|c| is_stopped(c.state) && filter.passes(&c.created, &c.labels));
         for container in stopped {
             let upper = self.container_dir(&container.id).join("upper");
             let bytes = blocking(move || Ok(tree_bytes(&upper))).await?;
