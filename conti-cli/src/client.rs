@@ -11,10 +11,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE;
 use bytes::{Bytes, BytesMut};
 use conti_proto::{
-    API_PREFIX, ContainerInfo, ContainerSpec, ContainerStats, ContainerTop, ContainerUpdate,
-    CreatedContainer, DaemonInfo, ErrorBody, Event, ExecCreated, ExecInfo, ExecResult, ExecSpec,
-    ImageHistoryEntry, ImageInfo, ImagePruneReport, LogLine, LoginSpec, NetworkInfo, NetworkSpec,
-    PullEvent, VersionInfo, VolumeCreateSpec, VolumeInfo, VolumePruneReport, WaitResult,
+    API_PREFIX, ContainerInfo, ContainerPruneReport, ContainerSpec, ContainerStats, ContainerTop,
+    ContainerUpdate, CreatedContainer, DaemonInfo, DiskUsage, ErrorBody, Event, ExecCreated,
+    ExecInfo, ExecResult, ExecSpec, ImageHistoryEntry, ImageInfo, ImagePruneReport, LogLine,
+    LoginSpec, NetworkInfo, NetworkPruneReport, NetworkSpec, PullEvent, VersionInfo,
+    VolumeCreateSpec, VolumeInfo, VolumePruneReport, WaitResult,
 };
 use http_body_util::channel::Channel;
 use http_body_util::{BodyExt, Empty, Full};
@@ -313,6 +314,29 @@ impl Client {
         read_json(self.send_empty(Method::POST, "/volumes/prune").await?).await
     }
 
+    /// `POST /v1/containers/prune[?until=…][&label=…]…`: every container that does not run.
+    pub async fn prune_containers(
+        &self,
+        filters: &[(String, String)],
+    ) -> Result<ContainerPruneReport, ClientError> {
+        let path = with_query("/containers/prune", filters);
+        read_json(self.send_empty(Method::POST, &path).await?).await
+    }
+
+    /// `POST /v1/networks/prune[?until=…][&label=…]…`: every network no container is on.
+    pub async fn prune_networks(
+        &self,
+        filters: &[(String, String)],
+    ) -> Result<NetworkPruneReport, ClientError> {
+        let path = with_query("/networks/prune", filters);
+        read_json(self.send_empty(Method::POST, &path).await?).await
+    }
+
+    /// `GET /v1/system/df`
+    pub async fn disk_usage(&self) -> Result<DiskUsage, ClientError> {
+        read_json(self.send_empty(Method::GET, "/system/df").await?).await
+    }
+
     /// `POST /v1/containers`
     pub async fn create_container(
         &self,
@@ -507,7 +531,8 @@ impl Client {
         self.send_empty(Method::POST, &path).await.map(drop)
     }
 
-    /// `POST /v1/containers/{ref}/exec` with `attach`: a streaming exec, not started yet.
+    /// `POST /v1/containers/{ref}/exec` with `attach` (a streaming exec, not started yet) or
+    /// `detach` (started, nobody attached).
     pub async fn create_exec(
         &self,
         container: &str,

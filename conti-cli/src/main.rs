@@ -8,6 +8,7 @@ mod fake_contid;
 mod output;
 mod reference;
 mod sig_proxy;
+mod template;
 mod terminal;
 
 use std::path::PathBuf;
@@ -16,13 +17,15 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::client::Client;
+use crate::commands::container::ContainerCommand;
 use crate::commands::image::ImageCommand;
 use crate::commands::network::NetworkCommand;
+use crate::commands::system::SystemCommand;
 use crate::commands::volume::VolumeCommand;
 use crate::commands::{
-    CliError, attach, create, events, exec, image, info, inspect, kill, login, logout, logs,
-    network, ps, rename, report, restart, rm, run, start, stats, stop, top, update, version,
-    volume, wait,
+    CliError, attach, container, create, events, exec, image, info, inspect, kill, login, logout,
+    logs, network, ps, rename, report, restart, rm, run, start, stats, stop, system, top, update,
+    version, volume, wait,
 };
 use crate::output::Format;
 
@@ -115,6 +118,12 @@ enum Command {
     Version,
     /// Show what the daemon runs with.
     Info,
+    /// Manage containers as a whole.
+    #[command(subcommand)]
+    Container(ContainerCommand),
+    /// Disk usage and prunes of the whole daemon.
+    #[command(subcommand)]
+    System(SystemCommand),
 }
 
 fn main() -> ExitCode {
@@ -189,6 +198,16 @@ async fn dispatch(cli: Cli) -> Result<u8, CliError> {
         Command::Volume(command) => volume::dispatch(&client, format, command).await,
         Command::Version => version::version(&client, format).await,
         Command::Info => info::info(&client, format).await,
+        Command::Container(ContainerCommand::Prune(args)) => {
+            container::prune::prune(&client, format, args).await
+        }
+        Command::Network(NetworkCommand::Prune(args)) => {
+            network::prune::prune(&client, format, args).await
+        }
+        Command::System(SystemCommand::Df(args)) => system::df::df(&client, format, args).await,
+        Command::System(SystemCommand::Prune(args)) => {
+            system::prune::prune(&client, format, args).await
+        }
     }
 }
 

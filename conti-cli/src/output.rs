@@ -77,13 +77,18 @@ pub fn write_stderr(bytes: &[u8]) -> io::Result<()> {
     io::stderr().lock().write_all(bytes)
 }
 
-/// What a prune prints, as docker does: `heading` and a line per object deleted (nothing when
-/// none was), then the space reclaimed.
+/// A prune's report as docker prints it: `heading` and one line per object deleted (nothing
+/// when none was), then the space reclaimed.
 pub fn prune_summary(
     heading: &str,
     deleted: impl IntoIterator<Item = String>,
     space_reclaimed: u64,
 ) -> String {
+    deleted_section(heading, deleted) + &reclaimed_line(space_reclaimed)
+}
+
+/// `heading`, one line per object deleted and a blank line; nothing when none was.
+pub fn deleted_section(heading: &str, deleted: impl IntoIterator<Item = String>) -> String {
     let mut text = String::new();
     for line in deleted {
         if text.is_empty() {
@@ -95,11 +100,12 @@ pub fn prune_summary(
     if !text.is_empty() {
         text.push('\n');
     }
-    text.push_str(&format!(
-        "Total reclaimed space: {}\n",
-        human_size(space_reclaimed)
-    ));
     text
+}
+
+/// `Total reclaimed space: 1.2MB`, the last line of a prune's report.
+pub fn reclaimed_line(space_reclaimed: u64) -> String {
+    format!("Total reclaimed space: {}\n", human_size(space_reclaimed))
 }
 
 /// A size in decimal units with three significant digits, like docker: `0B`, `999B`, `1.23kB`,

@@ -12,10 +12,15 @@ use base64::prelude::BASE64_STANDARD;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod disk_usage;
 mod health;
 mod restart;
 mod sizes;
 
+pub use disk_usage::{
+    ContainerPruneReport, ContainerUsage, DiskUsage, ImageUsage, NetworkPruneReport, UsageSummary,
+    VolumeUsage,
+};
 pub use health::{
     DURATION_FORM, Health, HealthDuration, HealthStatus, HealthcheckResult, HealthcheckSpec,
 };
@@ -411,7 +416,7 @@ pub struct ContainerNetwork {
 #[serde(deny_unknown_fields)]
 pub struct NetworkSpec {
     /// Unique name, `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters; not `bridge`, `none`,
-    /// `host`, `default` or `container:...`.
+    /// `host`, `default`, `prune` or `container:...`.
     #[schema(pattern = "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", max_length = 64)]
     pub name: String,
     /// IPv4 subnet in CIDR form (`10.90.1.0/24`), prefix length 8-30; must not overlap another
@@ -459,7 +464,8 @@ pub struct NetworkMember {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerSpec {
-    /// Unique name; generated when absent. `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters.
+    /// Unique name; generated when absent. `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters;
+    /// not `prune`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(pattern = "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", max_length = 64)]
     pub name: Option<String>,
@@ -1207,6 +1213,11 @@ pub struct ExecSpec {
     /// (or the terminal, with `tty`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stdin: bool,
+    /// Start the command and answer at once (201 `ExecCreated`), as `docker exec -d`: it runs
+    /// on with its output dropped and stdin `/dev/null`; `GET /v1/execs/{id}` tells when it has
+    /// exited and its code. Not with `attach`, `tty` or `stdin`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub detach: bool,
 }
 
 /// `POST /v1/containers/{ref}/exec` answer for a streaming exec (`attach: true`).

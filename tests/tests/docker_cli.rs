@@ -891,3 +891,59 @@ fn log_options_limit_the_log_and_unknown_ones_are_refused() {
     }
     assert!(d.list_all().is_empty(), "a refused create leaves nothing");
 }
+
+#[test]
+fn docker_ps_filters_df_sizes_filtered_prunes_and_exec_detached() {
+    let d = Daemon::start_with_busybox();
+    let Some(docker) = DockerCli::new(&d) else {
+        return;
+    };
+    let (web, failed) = (unique_name("web"), unique_name("failed"));
+    docker.ok(&["run", "-d", "--name", &web, "busybox", "sleep", "300"]);
+    let out = docker.run(&["run", "--name", &failed, "busybox", "sh", "-c", "exit 3"]);
+    assert_eq!(code(&out), 3);
+    let listed = docker.ok(&["ps", "-a", "--filter", "exited=3", "--format", "{{.Names}}"]);
+    assert_eq!(listed.trim(), failed);
+    let listed = docker.ok(&["ps", "-a", "--filter", &format!("since={web}"), "-q"]);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+
+    // docker exec -d: the command runs on after the CLI returns.
+    docker.ok(&[
+        "exec",
+        "-d",
+        &web,
+        "sh",
+        "-c",
+        "sleep 1; echo later > /tmp/later",
+    ]);
+    wait_until(Duration::from_secs(20), "the detached exec's file", || {
+        code(&docker.run(&["exec", &web, "test", "-s", "/tmp/later"])) == 0
+    });
+    docker.ok(&["exec", &web, "sh", "-c", "head -c 40000 /dev/zero > /big"]);
+
+    // Sizes in docker's df, from the engine's measure.
+    let df = docker.ok(&["system", "df", "-v"]);
+    let row = df
+        .lines()
+        .find(|line| line.ends_with(&web))
+        .unwrap_or_else(|| panic!("{df}"));
+    assert!(row.contains("40kB") || row.contains("40.0kB"), "{row}");
+
+    // Filtered prunes: nothing older than 2000, then the exited one; networks too.
+    let pruned = docker.ok(&[
+        "container",
+        "prune",
+        "-f",
+        "--filter",
+        "until=2000-01-01T00:00:00Z",
+    ]);
+    assert!(!pruned.contains("Deleted"), "{pruned}");
+    let pruned = docker.ok(&["container", "prune", "-f"]);
+    assert!(pruned.contains("Deleted Containers"), "{pruned}");
+    assert!(docker.ok(&["ps", "-aq"]).lines().count() == 1);
+    let network = unique_name("net");
+    docker.ok(&["network", "create", &network]);
+    let pruned = docker.ok(&["network", "prune", "-f"]);
+    assert!(pruned.contains(&network), "{pruned}");
+    docker.ok(&["rm", "-f", &web]);
+}

@@ -17,6 +17,10 @@ pub struct ExecArgs {
     /// Run the command on a terminal.
     #[arg(short, long)]
     pub tty: bool,
+    /// Start the command and return at once; it runs on in the background (its output is
+    /// dropped). Prints nothing, or the exec's id with --json.
+    #[arg(short, long, conflicts_with_all = ["interactive", "tty"])]
+    pub detach: bool,
     /// Key sequence that detaches (with -i) and leaves the command running.
     #[arg(long, value_name = "KEYS", default_value = DEFAULT_DETACH_KEYS)]
     pub detach_keys: String,
@@ -55,6 +59,7 @@ impl ExecArgs {
             attach: self.interactive || self.tty,
             tty: self.tty,
             stdin: self.interactive,
+            detach: self.detach,
         }
     }
 }
@@ -62,6 +67,16 @@ impl ExecArgs {
 pub async fn exec(client: &Client, format: Format, args: ExecArgs) -> Result<u8, CliError> {
     if args.interactive || args.tty {
         return exec_attached(client, args).await;
+    }
+    if args.detach {
+        let created = client
+            .create_exec(args.container(), &args.to_spec())
+            .await
+            .map_err(CliError::Container)?;
+        if format == Format::Json {
+            output::print_json(&created)?;
+        }
+        return Ok(0);
     }
     let result = client
         .exec(args.container(), &args.to_spec())

@@ -2,6 +2,7 @@
 //! Each returns the exit status of the CLI, or the error `main` reports.
 
 pub mod attach;
+pub mod container;
 pub mod create;
 pub mod env;
 pub mod events;
@@ -20,6 +21,7 @@ pub mod logs;
 pub mod mounts;
 pub mod name_resolution;
 pub mod network;
+pub mod prune;
 pub mod ps;
 pub mod rename;
 pub mod restart;
@@ -29,6 +31,7 @@ pub mod security;
 pub mod start;
 pub mod stats;
 pub mod stop;
+pub mod system;
 pub mod top;
 pub mod update;
 pub mod version;
@@ -158,11 +161,13 @@ pub async fn remove_each(
 /// Docker's question before a prune, `WARNING! This will remove {what}.`, answered on stdin:
 /// only `y` or `yes` go on (no answer is no).
 pub fn confirm(what: &str) -> Result<bool, CliError> {
+    ask(&format!("WARNING! This will remove {what}.\n"))
+}
+
+/// `warning`, then docker's question, answered on stdin: only `y` or `yes` go on.
+pub fn ask(warning: &str) -> Result<bool, CliError> {
     let mut out = io::stdout().lock();
-    write!(
-        out,
-        "WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] "
-    )?;
+    write!(out, "{warning}Are you sure you want to continue? [y/N] ")?;
     out.flush()?;
     let mut answer = String::new();
     io::stdin()

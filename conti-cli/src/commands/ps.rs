@@ -1,13 +1,14 @@
-//! `conti-cli ps`: the containers, as a table.
+//! `conti-cli ps`: the containers, as a table or through a `--format` template.
 
 use std::time::SystemTime;
 
 use clap::Args;
-use conti_proto::{ContainerInfo, ContainerState, HealthStatus};
+use conti_proto::{ContainerInfo, ContainerState, DiskUsage, HealthStatus};
 
 use super::CliError;
 use crate::client::Client;
-use crate::output::{self, Format, elapsed, human_duration, time_ago};
+use crate::output::{self, Format, elapsed, human_duration, human_size, time_ago};
+use crate::template::{Field, Row, Template};
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
@@ -18,14 +19,53 @@ pub struct PsArgs {
     #[arg(short, long)]
     pub quiet: bool,
     /// Only the containers that match: label=KEY[=VALUE], name=PART, status=STATE, id=PREFIX,
-    /// ancestor=IMAGE. Repeatable: the labels must all match, the other values of one filter
+    /// ancestor=IMAGE, network=NAME|ID, volume=NAME|PATH, exited=CODE, before=CONTAINER,
+    /// since=CONTAINER. Repeatable: the labels must all match, the other values of one filter
     /// are alternatives.
     #[arg(short, long = "filter", value_name = "FILTER", value_parser = parse_filter)]
     pub filters: Vec<(String, String)>,
+    /// Go-template subset, as docker's: {{.ID}}, {{.Names}}, {{.Image}}, {{.Command}},
+    /// {{.CreatedAt}}, {{.RunningFor}}, {{.Status}}, {{.State}}, {{.Ports}}, {{.Labels}},
+    /// {{.Label "KEY"}}, {{.Networks}}, {{.Mounts}}, {{.LocalVolumes}}, {{.Size}}, {{json .}};
+    /// `table …` adds a header and aligns the columns at \t; `json` is {{json .}}.
+    #[arg(long, value_name = "TEMPLATE")]
+    pub format: Option<String>,
+    /// Show the N containers created last, in any state.
+    #[arg(short = 'n', long = "last", value_name = "N")]
+    pub last: Option<usize>,
+    /// Show the container created last, in any state (-n 1).
+    #[arg(short, long, conflicts_with = "last")]
+    pub latest: bool,
+    /// Show ids and commands whole.
+    #[arg(long)]
+    pub no_trunc: bool,
+    /// Show the size of each container's writable layer (and with its image's, `virtual`).
+    #[arg(short, long)]
+    pub size: bool,
 }
 
 /// The filters `GET /v1/containers` takes, as query parameters.
-const FILTERS: [&str; 5] = ["label", "name", "status", "id", "ancestor"];
+const FILTERS: [&str; 10] = [
+    "label", "name", "status", "id", "ancestor", "network", "volume", "exited", "before", "since",
+];
+
+/// What `--format` may read, as docker names it.
+const FIELDS: [&str; 14] = [
+    "ID",
+    "Names",
+    "Image",
+    "Command",
+    "CreatedAt",
+    "RunningFor",
+    "Status",
+    "State",
+    "Ports",
+    "Labels",
+    "Networks",
+    "Mounts",
+    "LocalVolumes",
+    "Size",
+];
 
 /// `KEY=VALUE` of a filter contid knows.
 fn parse_filter(text: &str) -> Result<(String, String), String> {
@@ -39,16 +79,46 @@ fn parse_filter(text: &str) -> Result<(String, String), String> {
 }
 
 pub async fn ps(client: &Client, format: Format, args: PsArgs) -> Result<u8, CliError> {
-    let containers = client.list_containers(args.all, &args.filters).await?;
+    let template = args
+        .format
+        .as_deref()
+        .map(|text| Template::parse(text, &FIELDS, "container"))
+        .transpose()
+        .map_err(|e| CliError::Usage(e.to_string()))?;
+    let last = if args.latest { Some(1) } else { args.last };
+    let mut containers = client
+        .list_containers(args.all || last.is_some(), &args.filters)
+        .await?;
+    if let Some(last) = last {
+        // Oldest first: the last N are the newest.
+        containers.drain(..containers.len().saturating_sub(last));
+    }
+    let wants_size = args.size || template.as_ref().is_some_and(|t| t.uses("Size"));
+    let sizes = if wants_size {
+        Some(client.disk_usage().await?)
+    } else {
+        None
+    };
+    let now = SystemTime::now();
+    let rows: Vec<ContainerRow> = containers
+        .iter()
+        .map(|container| ContainerRow {
+            container,
+            now,
+            no_trunc: args.no_trunc,
+            size: sizes.as_ref().map(|usage| size(container, usage)),
+        })
+        .collect();
     if args.quiet {
-        for container in &containers {
-            output::print_line(&short_id(&container.id))?;
+        for row in &rows {
+            output::print_line(&row.id())?;
         }
+    } else if let Some(template) = template {
+        output::write_stdout(template.render(&rows, &header).as_bytes())?;
     } else if format == Format::Json {
         output::print_json(&containers)?;
     } else {
-        let now = SystemTime::now();
-        let header = [
+        let mut columns = vec![
             "CONTAINER ID",
             "IMAGE",
             "COMMAND",
@@ -57,20 +127,164 @@ pub async fn ps(client: &Client, format: Format, args: PsArgs) -> Result<u8, Cli
             "PORTS",
             "NAME",
         ];
-        let rows = containers.iter().map(|container| {
-            vec![
-                short_id(&container.id),
-                container.image.clone(),
-                command(&container.cmd),
-                time_ago(&container.created, now),
-                status(container, now),
-                ports(container),
-                container.name.clone(),
+        if args.size {
+            columns.push("SIZE");
+        }
+        let lines = rows.iter().map(|row| {
+            let mut cells: Vec<String> = [
+                "ID",
+                "Image",
+                "Command",
+                "RunningFor",
+                "Status",
+                "Ports",
+                "Names",
             ]
+            .iter()
+            .map(|name| row.field(name))
+            .collect();
+            if args.size {
+                cells.push(row.field("Size"));
+            }
+            cells
         });
-        output::print_table(&header, rows)?;
+        output::print_table(&columns, lines)?;
     }
     Ok(0)
+}
+
+/// A container as `--format` sees it.
+struct ContainerRow<'a> {
+    container: &'a ContainerInfo,
+    now: SystemTime,
+    no_trunc: bool,
+    /// `12B (virtual 4.27MB)`, when asked for.
+    size: Option<String>,
+}
+
+impl ContainerRow<'_> {
+    fn id(&self) -> String {
+        if self.no_trunc {
+            self.container.id.clone()
+        } else {
+            short_id(&self.container.id)
+        }
+    }
+}
+
+impl Row for ContainerRow<'_> {
+    fn field(&self, name: &str) -> String {
+        let c = self.container;
+        match name {
+            "ID" => self.id(),
+            "Names" => c.name.clone(),
+            "Image" => c.image.clone(),
+            "Command" if self.no_trunc => format!("{:?}", c.cmd.join(" ")),
+            "Command" => command(&c.cmd),
+            "CreatedAt" => created_at(&c.created),
+            "RunningFor" => time_ago(&c.created, self.now),
+            "Status" => status(c, self.now),
+            "State" => c.state.as_str().to_string(),
+            "Ports" => ports(c),
+            "Labels" => c
+                .labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(","),
+            "Networks" => networks(c),
+            "Mounts" => c
+                .volumes
+                .iter()
+                .map(|v| v.source.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            "LocalVolumes" => c
+                .volumes
+                .iter()
+                .filter(|v| !v.source.starts_with('/'))
+                .count()
+                .to_string(),
+            "Size" => self.size.clone().unwrap_or_default(),
+            _ => String::new(),
+        }
+    }
+
+    fn label(&self, key: &str) -> String {
+        self.container.labels.get(key).cloned().unwrap_or_default()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let fields = FIELDS
+            .iter()
+            .filter(|name| **name != "Size" || self.size.is_some())
+            .map(|name| {
+                (
+                    name.to_string(),
+                    serde_json::Value::String(self.field(name)),
+                )
+            });
+        serde_json::Value::Object(fields.collect())
+    }
+}
+
+/// The header docker gives a field's column.
+fn header(field: &Field) -> String {
+    match field {
+        Field::Named(name) => match name.as_str() {
+            "ID" => "CONTAINER ID".into(),
+            "CreatedAt" => "CREATED AT".into(),
+            "RunningFor" => "CREATED".into(),
+            "LocalVolumes" => "LOCAL VOLUMES".into(),
+            other => other.to_uppercase(),
+        },
+        // Docker's: the key's last dotted part, `-` and `_` as spaces.
+        Field::Label(key) => key
+            .rsplit('.')
+            .next()
+            .unwrap_or(key)
+            .replace(['-', '_'], " ")
+            .to_uppercase(),
+    }
+}
+
+/// Go's time format, as docker shows `CreatedAt`: `2026-05-01 12:00:00 +0000 UTC`.
+fn created_at(created: &str) -> String {
+    match humantime::parse_rfc3339_weak(created) {
+        Ok(time) => {
+            let text = humantime::format_rfc3339_seconds(time).to_string();
+            text.replacen('T', " ", 1).replace('Z', " +0000 UTC")
+        }
+        Err(_) => created.to_string(),
+    }
+}
+
+/// The networks it is on, or its network mode (`host`, `none`, `container:…`).
+fn networks(container: &ContainerInfo) -> String {
+    if container.networks.is_empty() {
+        return container.network.to_string();
+    }
+    container
+        .networks
+        .iter()
+        .map(|n| n.network.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Its writable layer's bytes, and with its image's, as docker's `SIZE`.
+fn size(container: &ContainerInfo, usage: &DiskUsage) -> String {
+    let own = usage
+        .container_usage
+        .iter()
+        .find(|c| c.id == container.id)
+        .map_or(0, |c| c.size);
+    let image = usage
+        .image_usage
+        .iter()
+        .find(|i| i.id == container.image_id)
+        .map_or(0, |i| i.size);
+    format!("{} (virtual {})", human_size(own), human_size(own + image))
 }
 
 /// The first 12 hex digits of the id, as hostnames and docker show it.
@@ -210,6 +424,36 @@ mod tests {
         for bad in ["label", "colour=red", "=x"] {
             assert!(parse_filter(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn format_fields_read_like_dockers() {
+        let mut web = container(ContainerState::Running);
+        web.labels = [("com.example.app-tier".to_string(), "front".to_string())].into();
+        let now = humantime::parse_rfc3339("2026-05-01T12:03:01Z").unwrap();
+        let row = ContainerRow {
+            container: &web,
+            now,
+            no_trunc: false,
+            size: None,
+        };
+        assert_eq!(row.field("CreatedAt"), "2026-05-01 12:00:00 +0000 UTC");
+        assert_eq!(row.field("RunningFor"), "3 minutes ago");
+        assert_eq!(row.field("Networks"), "none");
+        assert_eq!(row.field("Labels"), "com.example.app-tier=front");
+        assert_eq!(
+            header(&Field::Label("com.example.app-tier".into())),
+            "APP TIER"
+        );
+        let json = row.json();
+        assert_eq!(json["ID"], "0f3c2a9e5b1d");
+        assert_eq!(json["State"], "running");
+        assert!(json.get("Size").is_none(), "only when asked for");
+        let whole = ContainerRow {
+            no_trunc: true,
+            ..row
+        };
+        assert_eq!(whole.id(), web.id);
     }
 
     #[test]

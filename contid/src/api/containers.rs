@@ -60,7 +60,28 @@ pub struct ListParams {
     /// image.
     #[param(required = false)]
     ancestor: Vec<String>,
+    /// Containers on this network (name or id; `bridge`, `host`, `none` as well).
+    #[param(required = false)]
+    network: Vec<String>,
+    /// Containers that mount this volume (name) or mount something at this path.
+    #[param(required = false)]
+    volume: Vec<String>,
+    /// Containers that exited with this code; given, containers that do not run are listed
+    /// without `all`.
+    #[param(required = false)]
+    exited: Vec<i32>,
+    /// Containers created before this one (id, id prefix or name).
+    #[param(required = false)]
+    before: Option<String>,
+    /// Containers created after this one (id, id prefix or name).
+    #[param(required = false)]
+    since: Option<String>,
 }
+
+const LIST_PARAMETERS: [&str; 11] = [
+    "all", "label", "name", "status", "id", "ancestor", "network", "volume", "exited", "before",
+    "since",
+];
 
 impl ListParams {
     fn from_query(query: &QueryPairs) -> Result<ListParams, ApiError> {
@@ -69,6 +90,18 @@ impl ListParams {
             .iter()
             .map(|text| parse_state(text))
             .collect::<Result<_, _>>()?;
+        let exited = query
+            .all("exited")
+            .iter()
+            .map(|text| {
+                text.parse::<i32>().map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_argument",
+                        format!("exited must be an exit code (a whole number), not {text:?}"),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
         Ok(ListParams {
             all: query.flag("all")?,
             label: query.labels(),
@@ -76,6 +109,11 @@ impl ListParams {
             status,
             id: query.all("id"),
             ancestor: query.all("ancestor"),
+            network: query.all("network"),
+            volume: query.all("volume"),
+            exited,
+            before: query.once("before")?,
+            since: query.once("since")?,
         })
     }
 
@@ -86,6 +124,11 @@ impl ListParams {
             ids: self.id,
             states: self.status,
             ancestors: self.ancestor,
+            networks: self.network,
+            volumes: self.volume,
+            exit_codes: self.exited,
+            before: self.before,
+            since: self.since,
         }
     }
 }
@@ -107,14 +150,17 @@ fn parse_state(text: &str) -> Result<ContainerState, ApiError> {
 }
 
 #[utoipa::path(get, path = "/v1/containers", tag = "containers", params(ListParams),
-    responses((status = 200, body = Vec<ContainerInfo>)))]
+    responses((status = 200, body = Vec<ContainerInfo>),
+        (status = 400, description = "`invalid_argument`", body = ErrorBody),
+        (status = 404, description = "`container_not_found` (`before`, `since`)", body = ErrorBody)))]
 pub async fn list_containers(
     State(engine): State<Engine>,
     query: QueryPairs,
 ) -> Result<Json<Vec<ContainerInfo>>, ApiError> {
+    query.only(&LIST_PARAMETERS)?;
     let params = ListParams::from_query(&query)?;
     let all = params.all;
-    Ok(Json(engine.list_filtered(all, &params.filter())))
+    Ok(Json(engine.list_filtered(all, &params.filter())?))
 }
 
 #[utoipa::path(get, path = "/v1/containers/{ref}", tag = "containers", params(("ref" = String, Path, description = "id, unique id prefix, or name")),
@@ -273,7 +319,8 @@ pub async fn wait_container(
 }
 
 /// Runs a command in a running container to its end and returns its output. With `attach`, creates
-/// a streaming exec instead (201 `ExecCreated`; run it with `POST /v1/execs/{id}/start`).
+/// a streaming exec instead (201 `ExecCreated`; run it with `POST /v1/execs/{id}/start`); with
+/// `detach`, starts it and answers at once (201 `ExecCreated`; `GET /v1/execs/{id}` follows it).
 #[utoipa::path(post, path = "/v1/containers/{ref}/exec", tag = "containers", params(("ref" = String, Path)), request_body = ExecSpec,
     responses((status = 200, body = ExecResult), (status = 201, body = conti_proto::ExecCreated),
         (status = 400, description = "`invalid_cwd`, `invalid_spec`, `unknown_user`", body = ErrorBody),
@@ -283,6 +330,9 @@ pub async fn exec_in_container(
     Path(reference): Path<String>,
     ApiJson(spec): ApiJson<ExecSpec>,
 ) -> Result<Response, ApiError> {
+    if spec.detach {
+        return super::execs::run_detached(&engine, &reference, spec).await;
+    }
     if spec.attach {
         return super::execs::create_exec(&engine, &reference, spec);
     }

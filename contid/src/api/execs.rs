@@ -22,6 +22,23 @@ pub(super) fn create_exec(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
+/// The `detach` form of `POST /v1/containers/{ref}/exec`: started at once, nobody attached.
+pub(super) async fn run_detached(
+    engine: &Engine,
+    reference: &str,
+    spec: ExecSpec,
+) -> Result<Response, ApiError> {
+    if spec.attach || spec.tty || spec.stdin {
+        return Err(ApiError::bad_request(
+            "invalid_spec",
+            "detach runs the command with nobody attached: not with attach, tty or stdin",
+        ));
+    }
+    let created: ExecCreated = engine.create_exec(reference, spec)?;
+    engine.start_exec_detached(&created.id).await?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StartParams {

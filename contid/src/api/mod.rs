@@ -16,6 +16,7 @@ pub(crate) mod images;
 mod limits;
 pub(crate) mod log_output;
 mod networks;
+mod prune;
 mod repeated_query;
 mod server;
 mod system;
@@ -94,6 +95,9 @@ fn api_router() -> OpenApiRouter<Engine> {
         .routes(routes!(volumes::create_volume, volumes::list_volumes))
         .routes(routes!(volumes::prune_volumes))
         .routes(routes!(volumes::inspect_volume, volumes::delete_volume))
+        .routes(routes!(prune::prune_containers))
+        .routes(routes!(prune::prune_networks))
+        .routes(routes!(system::disk_usage))
 }
 
 /// The whole API as an axum router (tests call it with `oneshot`): Conti's `/v1`, and Docker's

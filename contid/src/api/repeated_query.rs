@@ -58,6 +58,21 @@ impl QueryPairs {
         }
     }
 
+    /// Refuses a parameter not in `known`: a misspelt filter would otherwise pass everything.
+    pub fn only(&self, known: &[&str]) -> Result<(), ApiError> {
+        match self
+            .0
+            .iter()
+            .find(|(key, _)| !known.contains(&key.as_str()))
+        {
+            Some((key, _)) => Err(ApiError::bad_request(
+                "invalid_argument",
+                format!("unknown parameter {key:?} (known: {})", known.join(", ")),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// The `label` filters: `KEY` or `KEY=VALUE` each.
     pub fn labels(&self) -> Vec<LabelFilter> {
         self.all("label")

@@ -1,11 +1,11 @@
-//! `/v1/version` and `/v1/info`.
+//! `/v1/version`, `/v1/info`, `/v1/system/df` and `/metrics`.
 
 use axum::Json;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use conti_proto::{DaemonInfo, VersionInfo};
+use conti_proto::{DaemonInfo, DiskUsage, VersionInfo};
 
 use super::ApiError;
 
@@ -24,6 +24,13 @@ pub async fn version() -> Json<VersionInfo> {
 #[utoipa::path(get, path = "/v1/info", tag = "system", responses((status = 200, body = DaemonInfo)))]
 pub async fn info(State(engine): State<Engine>) -> Json<DaemonInfo> {
     Json(engine.info())
+}
+
+/// What images, containers and volumes take on disk, and what a prune of the unused would free
+/// (`docker system df`).
+#[utoipa::path(get, path = "/v1/system/df", tag = "system", responses((status = 200, body = DiskUsage)))]
+pub async fn disk_usage(State(engine): State<Engine>) -> Result<Json<DiskUsage>, ApiError> {
+    Ok(Json(engine.disk_usage().await?))
 }
 
 /// Prometheus metrics, in its text format: containers by state, lifecycle operations (count

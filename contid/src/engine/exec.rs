@@ -220,6 +220,22 @@ impl Engine {
         })
     }
 
+    /// Starts a created exec with nobody attached (`exec -d`): it runs on, its output read and
+    /// dropped; its end is in [`Engine::exec_info`].
+    pub async fn start_exec_detached(&self, id: &str) -> EngineResult<()> {
+        let stream = self.start_exec(id, Vec::new()).await?;
+        let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut theirs, &mut tokio::io::sink()).await;
+        });
+        let exec_id = id.to_string();
+        tokio::spawn(async move {
+            let end = stream.pump(ours).await;
+            tracing::debug!(exec = %exec_id, ?end, "detached exec ended");
+        });
+        Ok(())
+    }
+
     /// Resizes an exec's terminal; before its start, the size is applied at the start.
     pub fn resize_exec(&self, id: &str, size: WindowSize) -> EngineResult<()> {
         let master = self.inner.execs.entry(id, |e| {

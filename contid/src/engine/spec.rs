@@ -14,9 +14,15 @@ const MAX_HOSTNAME_LEN: usize = 64;
 /// The longest stop timeout, a day (for `stop` and `ContainerSpec.stop_timeout`).
 pub const MAX_STOP_TIMEOUT_SECS: u64 = 24 * 3600;
 
-/// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters.
+/// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 64 characters, not `prune` (the routes
+/// `/v1/containers/prune` and `/v1/networks/prune` would hide it; networks' names are checked
+/// here too).
 pub fn validate_container_name(name: &str) -> EngineResult<()> {
     validate_identifier(name, MAX_NAME_LEN, "_.-")
+        .and_then(|()| match name {
+            "prune" => Err("it is reserved (the prune routes)".to_string()),
+            _ => Ok(()),
+        })
         .map_err(|why| EngineError::InvalidSpec(format!("invalid container name {name:?}: {why}")))
 }
 
@@ -354,7 +360,7 @@ mod tests {
     #[test]
     fn names_follow_the_documented_pattern() {
         assert!(validate_container_name("web-1.a_b").is_ok());
-        for bad in ["", "-web", "web/1", "a b", &"x".repeat(65)] {
+        for bad in ["", "-web", "web/1", "a b", "prune", &"x".repeat(65)] {
             assert!(validate_container_name(bad).is_err(), "{bad:?} accepted");
         }
     }

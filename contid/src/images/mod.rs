@@ -339,6 +339,16 @@ impl ImageStore {
         info(&self.state(), image)
     }
 
+    /// Every image, with the bytes of each of its layers (base first, as `ImageInfo.layers`).
+    pub fn list_with_layer_sizes(&self) -> Vec<(ImageInfo, Vec<u64>)> {
+        let state = self.state();
+        state
+            .images
+            .values()
+            .map(|image| (info(&state, image), image.layer_sizes.clone()))
+            .collect()
+    }
+
     pub fn count(&self) -> usize {
         self.state().images.len()
     }

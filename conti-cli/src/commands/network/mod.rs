@@ -3,6 +3,7 @@
 pub mod create;
 pub mod inspect;
 pub mod ls;
+pub mod prune;
 pub mod rm;
 
 use clap::Subcommand;
@@ -19,4 +20,6 @@ pub enum NetworkCommand {
     /// Remove networks no container is on.
     #[command(visible_alias = "remove")]
     Rm(rm::RmArgs),
+    /// Remove every network no container is on.
+    Prune(crate::commands::prune::FilteredPruneArgs),
 }

@@ -13,14 +13,15 @@ use serde_json::json;
 
 use super::create::container_spec;
 use super::error::{DockerError, DockerResult};
-use super::query::DockerQuery;
+use super::query::{DockerQuery, Filters};
 use super::shapes::{container_inspect, container_summary, docker_id};
 use crate::api::attach::{detach_keys, require_upgrade, upgrade};
 use crate::api::log_output::{LogFormat, LogStreams, log_body};
 use crate::engine::{
-    AttachOptions, ClientSocket, Engine, EngineError, MAX_STOP_TIMEOUT_SECS, TimeWindow,
-    WaitCondition,
+    AttachOptions, ClientSocket, ContainerFilter, Engine, EngineError, LabelFilter,
+    MAX_STOP_TIMEOUT_SECS, TimeWindow, WaitCondition,
 };
+use conti_proto::ContainerState;
 
 pub async fn create(
     State(engine): State<Engine>,
@@ -49,30 +50,83 @@ pub async fn list(
     State(engine): State<Engine>,
     query: DockerQuery,
 ) -> DockerResult<Json<Vec<ContainerSummary>>> {
-    let filters = query.filters()?;
-    filters.only(&["status", "name", "id", "label", "ancestor"])?;
+    let filter = container_filter(&query.filters()?)?;
     // A positive `limit` lists the newest containers whatever their state (-1: no limit).
     let limit = query
         .number::<i64>("limit")?
         .and_then(|l| usize::try_from(l).ok())
         .filter(|l| *l > 0);
     let all = query.flag("all") || limit.is_some();
-    let mut infos = engine.list(all);
-    infos.retain(|info| {
-        filters.any("status", |s| s == info.state.as_str())
-            && filters.any("name", |n| info.name.contains(n.trim_start_matches('/')))
-            && filters.any("id", |i| docker_id(&info.id).starts_with(i))
-            && filters.any("ancestor", |a| {
-                info.image == a || info.image_id.starts_with(a)
-            })
-            && filters.labels(&info.labels)
-    });
+    let Some(filter) = filter else {
+        return Ok(Json(Vec::new()));
+    };
+    let mut infos = engine.list_filtered(all, &filter)?;
     // Newest first, as Docker lists them.
     infos.reverse();
     if let Some(limit) = limit {
         infos.truncate(limit);
     }
     Ok(Json(infos.iter().map(container_summary).collect()))
+}
+
+/// Docker's `ps` filters as the engine's; `None` when the statuses asked for are all Docker's
+/// that no Conti container has (`paused`, `restarting`, `removing`, `dead`).
+fn container_filter(filters: &Filters) -> DockerResult<Option<ContainerFilter>> {
+    filters.only(&[
+        "status", "name", "id", "label", "ancestor", "network", "volume", "exited", "before",
+        "since",
+    ])?;
+    let mut states = Vec::new();
+    for status in filters.values("status") {
+        // Serde's names are the states' (`created`, `running`, `exited`, …).
+        match serde_json::from_value::<ContainerState>(json!(status)).ok() {
+            Some(state) => states.push(state),
+            None if ["paused", "restarting", "removing", "dead"].contains(&status.as_str()) => {}
+            None => {
+                return Err(DockerError::bad_request(format!(
+                    "invalid filter 'status={status}'"
+                )));
+            }
+        }
+    }
+    if states.is_empty() && !filters.values("status").is_empty() {
+        return Ok(None);
+    }
+    let exit_codes = filters
+        .values("exited")
+        .iter()
+        .map(|code| {
+            code.parse::<i32>()
+                .map_err(|_| DockerError::bad_request(format!("invalid filter 'exited={code}'")))
+        })
+        .collect::<Result<_, _>>()?;
+    let one = |name: &str| match filters.values(name) {
+        [] => Ok(None),
+        [value] => Ok(Some(value.clone())),
+        _ => Err(DockerError::bad_request(format!(
+            "more than one {name} filter"
+        ))),
+    };
+    Ok(Some(ContainerFilter {
+        labels: filters
+            .values("label")
+            .iter()
+            .map(|l| LabelFilter::parse(l))
+            .collect(),
+        names: filters
+            .values("name")
+            .iter()
+            .map(|n| n.trim_start_matches('/').to_string())
+            .collect(),
+        ids: filters.values("id").to_vec(),
+        states,
+        ancestors: filters.values("ancestor").to_vec(),
+        networks: filters.values("network").to_vec(),
+        volumes: filters.values("volume").to_vec(),
+        exit_codes,
+        before: one("before")?,
+        since: one("since")?,
+    }))
 }
 
 pub async fn inspect(
@@ -286,26 +340,17 @@ pub async fn resize(
     Ok(StatusCode::OK)
 }
 
-/// Deletes every container that does not run.
+/// Deletes every container that does not run (Docker's `until` and `label` filters).
 pub async fn prune(
     State(engine): State<Engine>,
     query: DockerQuery,
 ) -> DockerResult<Json<serde_json::Value>> {
-    query.filters()?.only(&[])?;
-    let mut deleted = Vec::new();
-    for info in engine.list(true) {
-        if info.state == conti_proto::ContainerState::Running {
-            continue;
-        }
-        match engine.delete(&info.id, false, false).await {
-            Ok(()) => deleted.push(docker_id(&info.id)),
-            // Started or deleted meanwhile: not ours to prune.
-            Err(EngineError::ContainerRunning(_) | EngineError::ContainerNotFound(_)) => {}
-            Err(err) => return Err(err.into()),
-        }
-    }
+    let report = engine
+        .prune_containers(&query.filters()?.prune_filter()?)
+        .await?;
+    let deleted: Vec<String> = report.deleted.iter().map(|id| docker_id(id)).collect();
     Ok(Json(
-        json!({ "ContainersDeleted": deleted, "SpaceReclaimed": 0 }),
+        json!({ "ContainersDeleted": deleted, "SpaceReclaimed": report.space_reclaimed }),
     ))
 }
 

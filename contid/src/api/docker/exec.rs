@@ -39,6 +39,7 @@ pub async fn create(
         attach: true,
         tty: config.tty.unwrap_or(false),
         stdin: config.attach_stdin.unwrap_or(false),
+        detach: false,
     };
     let created = engine.create_exec(&id, spec)?;
     Ok((StatusCode::CREATED, Json(json!({ "Id": created.id }))))
@@ -63,16 +64,7 @@ pub async fn start(
     let start: StartBody = json_body(&bytes)?;
     let request = Request::from_parts(parts, axum::body::Body::empty());
     if start.detach {
-        // `exec -d`: the command runs on its own; its output is read and dropped.
-        let stream = engine.start_exec(&id, Vec::new()).await?;
-        let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
-        tokio::spawn(async move {
-            let _ = tokio::io::copy(&mut theirs, &mut tokio::io::sink()).await;
-        });
-        tokio::spawn(async move {
-            let end = stream.pump(ours).await;
-            tracing::debug!(?end, "detached exec ended");
-        });
+        engine.start_exec_detached(&id).await?;
         return Ok(StatusCode::OK.into_response());
     }
     require_upgrade(&request)?;

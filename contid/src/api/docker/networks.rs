@@ -201,17 +201,10 @@ pub async fn connect() -> DockerError {
     )
 }
 
-pub async fn prune(State(engine): State<Engine>) -> DockerResult<Json<Value>> {
-    let mut deleted = Vec::new();
-    for network in engine.list_networks() {
-        if !network.default && network.containers.is_empty() {
-            match engine.delete_network(&network.name).await {
-                Ok(()) => deleted.push(network.name),
-                // Taken by a container meanwhile: kept, as it should be.
-                Err(EngineError::NetworkInUse(_) | EngineError::NetworkNotFound(_)) => {}
-                Err(err) => return Err(err.into()),
-            }
-        }
-    }
-    Ok(Json(json!({ "NetworksDeleted": deleted })))
+/// Deletes every user network no container is on (Docker's `until` and `label` filters).
+pub async fn prune(State(engine): State<Engine>, query: DockerQuery) -> DockerResult<Json<Value>> {
+    let report = engine
+        .prune_networks(&query.filters()?.prune_filter()?)
+        .await?;
+    Ok(Json(json!({ "NetworksDeleted": report.deleted })))
 }

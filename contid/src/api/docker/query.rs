@@ -127,6 +127,22 @@ impl Filters {
         }
     }
 
+    /// A prune's filters: `until` (once) and `label`s, refusing others.
+    pub fn prune_filter(&self) -> Result<crate::engine::PruneFilter, DockerError> {
+        self.only(&["until", "label"])?;
+        let until = match self.values("until") {
+            [] => None,
+            [until] => Some(until.as_str()),
+            _ => return Err(DockerError::bad_request("more than one until filter")),
+        };
+        let labels = self
+            .values("label")
+            .iter()
+            .map(|l| crate::engine::LabelFilter::parse(l))
+            .collect();
+        Ok(crate::engine::PruneFilter::parse(until, labels)?)
+    }
+
     /// `label` filters: every one must hold (Docker ANDs them, unlike other filters).
     pub fn labels(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
         self.0.get("label").is_none_or(|wanted| {

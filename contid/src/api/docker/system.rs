@@ -8,6 +8,7 @@ use bollard_stubs::models::{
     SystemInfo, SystemVersion, SystemVersionComponents, SystemVersionPlatform,
 };
 
+use super::error::DockerResult;
 use super::{API_VERSION, MIN_API_VERSION};
 use crate::engine::Engine;
 
@@ -100,28 +101,49 @@ pub fn docker_arch() -> &'static str {
     }
 }
 
-/// `docker system df`: images and containers (Conti keeps no build cache).
-pub async fn disk_usage(State(engine): State<Engine>) -> Json<serde_json::Value> {
-    let images = engine.images();
-    let layers_size: u64 = images.iter().map(|i| i.size).sum();
+/// `docker system df`: images, containers and volumes, with their sizes (Conti keeps no build
+/// cache).
+pub async fn disk_usage(State(engine): State<Engine>) -> DockerResult<Json<serde_json::Value>> {
+    let usage = engine.disk_usage().await?;
+    let images: Vec<_> = engine
+        .images()
+        .iter()
+        .filter_map(|image| {
+            let measured = usage.image_usage.iter().find(|u| u.id == image.id)?;
+            let mut summary = super::shapes::image_summary(image, measured.containers as i64);
+            summary.shared_size = measured.shared_size as i64;
+            Some(summary)
+        })
+        .collect();
     let containers: Vec<_> = engine
         .list(true)
         .iter()
-        .map(super::shapes::container_summary)
+        .map(|info| {
+            let mut summary = super::shapes::container_summary(info);
+            summary.size_rw = usage
+                .container_usage
+                .iter()
+                .find(|u| u.id == info.id)
+                .map(|u| u.size as i64);
+            summary
+        })
         .collect();
-    let images: Vec<_> = images
+    let volumes: Vec<_> = engine
+        .list_volumes(&[])
         .iter()
-        .map(|i| super::shapes::image_summary(i, -1))
+        .map(|volume| {
+            let mut shape = super::volumes::volume_json(volume);
+            if let Some(measured) = usage.volume_usage.iter().find(|u| u.name == volume.name) {
+                shape["UsageData"]["Size"] = measured.size.into();
+            }
+            shape
+        })
         .collect();
-    Json(serde_json::json!({
-        "LayersSize": layers_size,
+    Ok(Json(serde_json::json!({
+        "LayersSize": usage.images.size,
         "Images": images,
         "Containers": containers,
-        "Volumes": engine
-            .list_volumes(&[])
-            .iter()
-            .map(super::volumes::volume_json)
-            .collect::<Vec<_>>(),
+        "Volumes": volumes,
         "BuildCache": [],
-    }))
+    })))
 }
