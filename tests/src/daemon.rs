@@ -546,6 +546,18 @@ impl Daemon {
         self.client.post_json(path, body)
     }
 
+    /// `POST /v1/volumes` of a volume named `name` with these labels; the answer, unchecked.
+    pub fn create_volume(&self, name: &str, labels: &[(&str, &str)]) -> Response {
+        let spec = conti_proto::VolumeCreateSpec {
+            name: Some(name.to_string()),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        self.post_json("/v1/volumes", &spec)
+    }
+
     pub fn delete(&self, path: &str) -> Response {
         self.client.delete(path)
     }

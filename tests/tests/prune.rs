@@ -7,8 +7,8 @@ use conti_proto::{ContainerPruneReport, DiskUsage, ImagePruneReport, NetworkPrun
 use conti_tests::cli::{stderr, stdout};
 use conti_tests::network::unique_subnet;
 use conti_tests::{
-    ContainerSpec, Daemon, NetworkInfo, NetworkMode, NetworkSpec, VolumeCreateSpec,
-    VolumePruneReport, VolumeSpec, cli, sh, spec, unique_name,
+    ContainerSpec, Daemon, NetworkInfo, NetworkMode, NetworkSpec, VolumePruneReport, VolumeSpec,
+    cli, sh, spec, unique_name,
 };
 
 fn create_network(d: &Daemon, name: &str, labels: &[(&str, &str)]) {
@@ -63,14 +63,7 @@ fn prunes_take_only_what_is_unused_and_df_follows() {
     for name in [&used_net, &parked_net, &idle_net] {
         create_network(&d, name, &[]);
     }
-    d.post_json(
-        "/v1/volumes",
-        &VolumeCreateSpec {
-            name: Some("idle".into()),
-            labels: Default::default(),
-        },
-    )
-    .expect_status(201);
+    d.create_volume("idle", &[]).expect_status(201);
     let before = df(&d);
 
     // Running, on a network, with a volume it wrote 50 kB into.
@@ -221,14 +214,7 @@ fn cli_prunes_report_like_docker_and_ask_first() {
     });
     d.start_container(&done);
     d.wait(&done);
-    d.post_json(
-        "/v1/volumes",
-        &VolumeCreateSpec {
-            name: Some("idle".into()),
-            labels: Default::default(),
-        },
-    )
-    .expect_status(201);
+    d.create_volume("idle", &[]).expect_status(201);
     // A dangling image: `x:1` moves from the first import to the second.
     d.import_busybox_as("x:1");
     d.import_busybox_as("y:1");

@@ -8,8 +8,7 @@ use std::collections::BTreeMap;
 
 use conti_tests::cli::{stderr, stdout};
 use conti_tests::{
-    ContainerSpec, Daemon, VolumeCreateSpec, VolumeInfo, VolumePruneReport, VolumeSpec, cli, sh,
-    spec, unique_name,
+    ContainerSpec, Daemon, VolumeInfo, VolumePruneReport, VolumeSpec, cli, sh, spec, unique_name,
 };
 
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -17,16 +16,6 @@ fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-}
-
-fn create_volume(d: &Daemon, name: &str, pairs: &[(&str, &str)]) -> conti_tests::Response {
-    d.post_json(
-        "/v1/volumes",
-        &VolumeCreateSpec {
-            name: Some(name.to_string()),
-            labels: labels(pairs),
-        },
-    )
 }
 
 fn mounting(volume: &str, spec: ContainerSpec) -> ContainerSpec {
@@ -47,7 +36,7 @@ fn names(volumes: &[VolumeInfo]) -> Vec<&str> {
 #[test]
 fn volumes_are_created_listed_inspected_and_removed() {
     let d = Daemon::start();
-    let resp = create_volume(&d, "data", &[("com.docker.compose.project", "shop")]);
+    let resp = d.create_volume("data", &[("com.docker.compose.project", "shop")]);
     resp.expect_status(201);
     let data: VolumeInfo = resp.json();
     assert_eq!(data.labels["com.docker.compose.project"], "shop");
@@ -59,22 +48,24 @@ fn volumes_are_created_listed_inspected_and_removed() {
     assert!(std::path::Path::new(&data.mountpoint).is_dir());
 
     // Again with the same labels, or none: the same volume, as Docker answers it.
-    let again = create_volume(&d, "data", &[("com.docker.compose.project", "shop")]);
+    let again = d.create_volume("data", &[("com.docker.compose.project", "shop")]);
     again.expect_status(200);
     assert_eq!(again.json::<VolumeInfo>(), data);
-    create_volume(&d, "data", &[]).expect_status(200);
-    create_volume(&d, "data", &[("com.docker.compose.project", "other")])
+    d.create_volume("data", &[]).expect_status(200);
+    d.create_volume("data", &[("com.docker.compose.project", "other")])
         .expect_error(409, "volume_exists");
     for bad in ["prune", "-x", "a b"] {
-        create_volume(&d, bad, &[]).expect_error(400, "invalid_spec");
+        d.create_volume(bad, &[]).expect_error(400, "invalid_spec");
     }
-    create_volume(&d, "x", &[("", "v")]).expect_error(400, "invalid_spec");
+    d.create_volume("x", &[("", "v")])
+        .expect_error(400, "invalid_spec");
     let anonymous: VolumeInfo = d.post("/v1/volumes", b"{}").json();
     assert!(
         anonymous.name.len() == 64 && anonymous.name.chars().all(|c| c.is_ascii_hexdigit()),
         "{anonymous:?}"
     );
-    create_volume(&d, "cache", &[("tier", "front")]).expect_status(201);
+    d.create_volume("cache", &[("tier", "front")])
+        .expect_status(201);
 
     let all: Vec<VolumeInfo> = d.get("/v1/volumes").json();
     let mut expected = [anonymous.name.as_str(), "cache", "data"];
@@ -97,7 +88,8 @@ fn volumes_are_created_listed_inspected_and_removed() {
     d.get("/v1/volumes/data")
         .expect_error(404, "volume_not_found");
     // The name is free again, for a new volume.
-    create_volume(&d, "data", &[("com.docker.compose.project", "other")]).expect_status(201);
+    d.create_volume("data", &[("com.docker.compose.project", "other")])
+        .expect_status(201);
 }
 
 #[test]
@@ -128,8 +120,9 @@ fn a_used_volume_is_kept_and_prune_takes_only_unused_ones() {
     d.delete("/v1/volumes/ran")
         .expect_error(409, "volume_in_use");
 
-    create_volume(&d, "idle", &[("tier", "cache")]).expect_status(201);
-    create_volume(&d, "spare", &[]).expect_status(201);
+    d.create_volume("idle", &[("tier", "cache")])
+        .expect_status(201);
+    d.create_volume("spare", &[]).expect_status(201);
     std::fs::write(d.root().join("volumes/idle/blob"), vec![7u8; 5000]).unwrap();
 
     // A label filter prunes only what it names.
@@ -160,7 +153,7 @@ fn a_used_volume_is_kept_and_prune_takes_only_unused_ones() {
 #[test]
 fn data_outlives_containers_and_restarts_and_old_folders_become_volumes() {
     let mut d = Daemon::start_with_busybox();
-    create_volume(&d, "keep", &[("a", "b")]).expect_status(201);
+    d.create_volume("keep", &[("a", "b")]).expect_status(201);
     let (_, code, _) = d.run(&mounting("keep", sh("echo kept > /v/file")));
     assert_eq!(code, 0);
     let (_, code, logs) = d.run(&mounting("keep", sh("cat /v/file")));

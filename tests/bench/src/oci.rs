@@ -153,26 +153,15 @@ impl OciRuntime {
             .process_group(0)
             .spawn()
             .map_err(|e| format!("running {}: {e}", self.binary.display()))?;
-        let mut first_byte = None;
-        let mut stdout = Vec::new();
-        if let Some(mut pipe) = child.stdout.take() {
-            let mut buffer = [0u8; 4096];
-            loop {
-                match pipe.read(&mut buffer) {
-                    Ok(0) => break,
-                    Ok(n) => {
-                        first_byte.get_or_insert_with(|| start.elapsed());
-                        stdout.extend_from_slice(&buffer[..n]);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        let _ = child.kill();
-                        let _ = child.wait();
-                        return Err(format!("{}: reading its stdout: {e}", what()));
-                    }
-                }
+        let (stdout, first_byte) = match child.stdout.take().map(|p| read_timed(p, start)) {
+            None => (Vec::new(), None),
+            Some(Ok(read)) => read,
+            Some(Err(e)) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{}: reading its stdout: {e}", what()));
             }
-        }
+        };
         let mut stderr = Vec::new();
         if let Some(mut pipe) = child.stderr.take() {
             let _ = pipe.read_to_end(&mut stderr);
@@ -373,4 +362,25 @@ fn find_in_path(name: &str) -> Option<PathBuf> {
         )
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
+}
+
+/// Everything `pipe` gives until its end, and when (since `start`) its first byte came.
+pub fn read_timed(
+    mut pipe: impl Read,
+    start: Instant,
+) -> std::io::Result<(Vec<u8>, Option<Duration>)> {
+    let mut first_byte = None;
+    let mut bytes = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match pipe.read(&mut buffer) {
+            Ok(0) => return Ok((bytes, first_byte)),
+            Ok(n) => {
+                first_byte.get_or_insert_with(|| start.elapsed());
+                bytes.extend_from_slice(&buffer[..n]);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
 }

@@ -24,8 +24,9 @@ use conti_tests::{Client, Connection, ContainerSpec, NetworkMode, TestRegistry, 
 
 use crate::cleanup;
 use crate::exec::{expect_upgrade, read_frame_header};
+use crate::oci::read_timed;
 use crate::pull_image::{self, PushedImages};
-use crate::report::{summary_header, summary_row};
+use crate::report::{conti_ratios, summary_header, summary_row};
 use crate::scenario::call;
 use crate::stats::{Summary, round3};
 
@@ -715,26 +716,15 @@ fn timed(command: &mut Command, what: &str) -> Result<CommandTimes, String> {
         let _ = stderr_pipe.read_to_end(&mut text);
         text
     });
-    let mut stdout = Vec::new();
-    let mut first_output = None;
-    if let Some(mut pipe) = child.stdout.take() {
-        let mut buffer = [0u8; 4096];
-        loop {
-            match pipe.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => {
-                    first_output.get_or_insert_with(|| start.elapsed());
-                    stdout.extend_from_slice(&buffer[..n]);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(format!("{what}: reading its output: {e}"));
-                }
-            }
+    let (stdout, first_output) = match child.stdout.take().map(|p| read_timed(p, start)) {
+        None => (Vec::new(), None),
+        Some(Ok(read)) => read,
+        Some(Err(e)) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{what}: reading its output: {e}"));
         }
-    }
+    };
     let status = child.wait().map_err(|e| format!("{what}: {e}"))?;
     let exit = start.elapsed();
     let cpu = children_cpu().saturating_sub(cpu_before);
@@ -830,19 +820,7 @@ impl PullReport {
 
     /// conti's median / each peer's, for `metric`.
     fn ratios(&self, metric: &str) -> Vec<(&'static str, f64)> {
-        let Some(conti) = self.summary("conti", metric) else {
-            return Vec::new();
-        };
-        self.names
-            .iter()
-            .filter(|n| **n != "conti")
-            .filter_map(|peer| {
-                Some((
-                    *peer,
-                    conti.median_ms / self.summary(peer, metric)?.median_ms,
-                ))
-            })
-            .collect()
+        conti_ratios(&self.names, |name| self.summary(name, metric))
     }
 
     fn label(&self, name: &str, metric: &str) -> &'static str {

@@ -88,6 +88,21 @@ pub struct ExecReport {
     pub samples: Vec<ExecSamples>,
 }
 
+/// conti's median over each peer's, as `summary` gives them (peers without one left out).
+pub fn conti_ratios(
+    names: &[&'static str],
+    summary: impl Fn(&str) -> Option<Summary>,
+) -> Vec<(&'static str, f64)> {
+    let Some(conti) = summary("conti") else {
+        return Vec::new();
+    };
+    names
+        .iter()
+        .filter(|n| **n != "conti")
+        .filter_map(|peer| Some((*peer, conti.median_ms / summary(peer)?.median_ms)))
+        .collect()
+}
+
 impl ExecReport {
     fn summary(&self, name: &str, metric: &str) -> Option<Summary> {
         let index = self.names.iter().position(|n| *n == name)?;
@@ -96,19 +111,7 @@ impl ExecReport {
 
     /// conti's median / each peer's, for `metric`.
     fn ratios(&self, metric: &str) -> Vec<(&'static str, f64)> {
-        let Some(conti) = self.summary("conti", metric) else {
-            return Vec::new();
-        };
-        self.names
-            .iter()
-            .filter(|n| **n != "conti")
-            .filter_map(|peer| {
-                Some((
-                    *peer,
-                    conti.median_ms / self.summary(peer, metric)?.median_ms,
-                ))
-            })
-            .collect()
+        conti_ratios(&self.names, |name| self.summary(name, metric))
     }
 }
 
